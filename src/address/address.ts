@@ -1,0 +1,120 @@
+// 160-bit ring addresses. Native BigInt keeps the ring arithmetic exact; the text form is
+// Brunet's `brunet:node:` + RFC 4648 base32 (32 characters, no padding for 20 bytes).
+import type { RandomSource } from '../util/random.js';
+
+export const ADDRESS_BYTES = 20;
+export const RING_BITS = 160n;
+export const RING = 1n << RING_BITS;
+const HALF = RING >> 1n;
+const MASK = RING - 1n;
+const PREFIX = 'brunet:node:';
+const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+
+export class AddressError extends Error {
+  override name = 'AddressError';
+}
+
+export class Address {
+  /** Text form, cached: addresses are used as map keys everywhere. */
+  readonly key: string;
+  private constructor(readonly value: bigint) {
+    this.key = PREFIX + base32Encode(toBytes(value));
+  }
+
+  static fromBigInt(v: bigint): Address {
+    if (v < 0n || v > MASK) throw new AddressError('address out of the 160-bit range');
+    return new Address(v);
+  }
+  static fromBytes(b: Uint8Array): Address {
+    if (b.length !== ADDRESS_BYTES) throw new AddressError(`address must be ${ADDRESS_BYTES} bytes, got ${b.length}`);
+    let v = 0n;
+    for (const x of b) v = (v << 8n) | BigInt(x);
+    return new Address(v);
+  }
+  /** Parses `brunet:node:XXXX…`, case-insensitive, optional `urn:` prefix. */
+  static parse(text: string): Address {
+    let t = text.trim();
+    if (t.toLowerCase().startsWith('urn:')) t = t.slice(4);
+    if (!t.toLowerCase().startsWith(PREFIX)) throw new AddressError(`not a brunet:node: address: ${JSON.stringify(text)}`);
+    const body = t.slice(PREFIX.length);
+    // 33 characters would still decode to 20 bytes (the extra 5 bits are dropped), so check length.
+    if (body.length !== 32) throw new AddressError(`address must have 32 base32 characters, got ${body.length}: ${JSON.stringify(text)}`);
+    return Address.fromBytes(base32Decode(body));
+  }
+  /** A fresh class-0 address (lowest bit clear) from the given source. */
+  static random(rnd: RandomSource): Address {
+    const b = rnd.bytes(ADDRESS_BYTES);
+    b[ADDRESS_BYTES - 1]! &= 0xfe;
+    return Address.fromBytes(b);
+  }
+  /** Forces class 0, as Brunet does for ring targets. */
+  static ringPoint(v: bigint): Address {
+    return new Address(((v % RING) + RING) % RING & ~1n);
+  }
+
+  get bytes(): Uint8Array { return toBytes(this.value); }
+  get isClass0(): boolean { return (this.value & 1n) === 0n; }
+  equals(o: Address): boolean { return this.value === o.value; }
+  toString(): string { return this.key; }
+
+  /** Clockwise ("left", increasing) distance from this to o, in [0, 2^160). */
+  leftDistanceTo(o: Address): bigint { return (o.value - this.value) & MASK; }
+  /** Counter-clockwise ("right", decreasing) distance, in [0, 2^160). */
+  rightDistanceTo(o: Address): bigint { return (this.value - o.value) & MASK; }
+  /** Signed shortest distance, in (-2^159, 2^159]. */
+  distanceTo(o: Address): bigint {
+    const d = this.leftDistanceTo(o);
+    return d > HALF ? d - RING : d;
+  }
+  absDistanceTo(o: Address): bigint {
+    const d = this.leftDistanceTo(o);
+    return d > HALF ? RING - d : d;
+  }
+  /** True if this lies strictly inside the clockwise arc start → end (empty if start == end). */
+  isBetweenFromLeft(start: Address, end: Address): boolean {
+    if (start.value === end.value) return false;
+    const span = start.leftDistanceTo(end);
+    const d = start.leftDistanceTo(this);
+    return d > 0n && d < span;
+  }
+  /** Mirror image: strictly inside the counter-clockwise arc start → end. */
+  isBetweenFromRight(start: Address, end: Address): boolean {
+    return this.isBetweenFromLeft(end, start);
+  }
+  /** Is a closer to this than b (by absolute ring distance)? */
+  isCloserToFirst(a: Address, b: Address): boolean {
+    return this.absDistanceTo(a) < this.absDistanceTo(b);
+  }
+}
+
+function toBytes(v: bigint): Uint8Array {
+  const b = new Uint8Array(ADDRESS_BYTES);
+  for (let i = ADDRESS_BYTES - 1; i >= 0; i--) { b[i] = Number(v & 0xffn); v >>= 8n; }
+  return b;
+}
+
+export function base32Encode(b: Uint8Array): string {
+  let out = '';
+  let bits = 0, acc = 0;
+  for (const x of b) {
+    acc = (acc << 8) | x; bits += 8;
+    while (bits >= 5) { out += ALPHABET[(acc >>> (bits - 5)) & 31]; bits -= 5; }
+    acc &= (1 << bits) - 1;
+  }
+  if (bits > 0) out += ALPHABET[(acc << (5 - bits)) & 31];
+  return out;
+}
+
+export function base32Decode(s: string): Uint8Array {
+  const t = s.toUpperCase().replace(/=+$/, '');
+  const out: number[] = [];
+  let bits = 0, acc = 0;
+  for (const ch of t) {
+    const v = ALPHABET.indexOf(ch);
+    if (v < 0) throw new AddressError(`invalid base32 character ${JSON.stringify(ch)}`);
+    acc = (acc << 5) | v; bits += 5;
+    if (bits >= 8) { out.push((acc >>> (bits - 8)) & 0xff); bits -= 8; }
+    acc &= (1 << bits) - 1;
+  }
+  return new Uint8Array(out);
+}

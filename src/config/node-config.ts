@@ -1,0 +1,329 @@
+// Brunet's NodeConfig XML (Node.xsd). Parsed strictly: a typo in a hand-edited config should
+// stop the node with one line naming the element, not silently fall back to a default.
+import { closeSync, fchmodSync, fsyncSync, openSync, readFileSync, realpathSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { XMLParser, XMLValidator } from 'fast-xml-parser';
+import { Address } from '../address/address.js';
+import { TransportAddress } from '../transport/ta.js';
+
+export interface EdgeListenerConfig { type: 'udp' | 'tcp'; port: number } // port 0 = random
+
+export interface NodeConfig {
+  source?: string;
+  namespace: string;
+  edgeListeners: EdgeListenerConfig[];
+  remoteTAs: TransportAddress[];
+  xmlRpc: { enabled: boolean; port: number };
+  nodeAddress?: Address;
+  devicesToBind: string[];
+}
+
+/** Known children of <NodeConfig>; sections added by later features register here. */
+export const NODE_CONFIG_ELEMENTS: readonly string[] = [
+  'BrunetNamespace', 'EdgeListeners', 'RemoteTAs', 'XmlRpcManager', 'NodeAddress', 'DevicesToBind',
+];
+
+export const DEFAULT_XMLRPC_PORT = 10000;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+  readonly reason: string;
+  constructor(readonly element: string, reason: string) {
+    // Keep it one line even if a wrapped message (e.g. from a parser) had newlines.
+    const r = reason.replace(/\s*\n\s*/g, ' ');
+    super(`${element}: ${r}`);
+    this.reason = r;
+  }
+}
+
+// Every element becomes an array so duplicates of single-valued elements are detectable,
+// and values stay strings so validation (and its messages) is ours.
+const parser = new XMLParser({
+  ignoreAttributes: false,
+  attributeNamePrefix: '@_',
+  parseTagValue: false,
+  parseAttributeValue: false,
+  ignoreDeclaration: true,
+  ignorePiTags: true,
+  trimValues: true,
+  isArray: (_name, _jpath, _leaf, isAttribute) => isAttribute !== true,
+});
+
+type XNode = string | { [k: string]: unknown };
+type XChildren = Record<string, XNode[]>;
+
+/** Namespace declarations (XmlSerializer writes xmlns:xsi/xsd) carry no configuration. */
+const ignorableAttr = (k: string): boolean => /^@_(xmlns(:|$)|xsi:)/.test(k);
+
+/** Splits an element into its attributes and child elements, rejecting stray text. */
+function children(node: XNode, path: string, allowedAttrs: readonly string[] = []): { attrs: Record<string, string>; kids: XChildren } {
+  const attrs: Record<string, string> = {};
+  const kids: XChildren = {};
+  if (typeof node === 'string') {
+    if (node !== '') throw new ConfigError(path, `expected child elements, found text ${JSON.stringify(node)}`);
+    return { attrs, kids };
+  }
+  for (const [k, v] of Object.entries(node)) {
+    if (k === '#text') {
+      if (String(v).trim() !== '') throw new ConfigError(path, `unexpected text ${JSON.stringify(v)}`);
+    } else if (k.startsWith('@_')) {
+      if (allowedAttrs.includes(k.slice(2))) attrs[k.slice(2)] = String(v);
+      else if (!ignorableAttr(k)) throw new ConfigError(path, `unknown attribute "${k.slice(2)}"`);
+    } else {
+      kids[k] = v as XNode[];
+    }
+  }
+  return { attrs, kids };
+}
+
+function rejectUnknown(kids: XChildren, known: readonly string[], path: string): void {
+  for (const k of Object.keys(kids)) {
+    if (!known.includes(k)) throw new ConfigError(`${path}/${k}`, `unknown element (expected one of: ${known.join(', ')})`);
+  }
+}
+
+/** Text content of a leaf element; a nested element or attribute is an error. */
+function text(node: XNode, path: string): string {
+  if (typeof node === 'string') return node;
+  const { kids } = children({ ...node, '#text': '' }, path);
+  const k = Object.keys(kids)[0];
+  if (k !== undefined) throw new ConfigError(`${path}/${k}`, 'unknown element (expected text only)');
+  return String(node['#text'] ?? '').trim();
+}
+
+/** The one occurrence of a single-valued element, or undefined if absent. */
+function single(kids: XChildren, name: string, path: string): XNode | undefined {
+  const v = kids[name];
+  if (v === undefined) return undefined;
+  if (v.length > 1) throw new ConfigError(`${path}${name}`, `appears ${v.length} times, expected at most once`);
+  return v[0];
+}
+
+function parsePort(s: string, path: string, min: number): number {
+  if (!/^[+-]?\d+$/.test(s)) throw new ConfigError(path, `port must be an integer, got ${JSON.stringify(s)}`);
+  const n = Number(s);
+  if (n < min || n > 65535) throw new ConfigError(path, `port ${s} out of range ${min}..65535`);
+  return n;
+}
+
+function parseBool(s: string, path: string): boolean {
+  const t = s.toLowerCase();
+  if (t === 'true' || t === '1') return true;
+  if (t === 'false' || t === '0') return false;
+  throw new ConfigError(path, `expected true or false, got ${JSON.stringify(s)}`);
+}
+
+function parseEdgeListeners(node: XNode): EdgeListenerConfig[] {
+  const P = 'EdgeListeners';
+  const { kids } = children(node, P);
+  rejectUnknown(kids, ['EdgeListener'], P);
+  const els = kids['EdgeListener'] ?? [];
+  if (els.length === 0) {
+    throw new ConfigError(P, 'contains no <EdgeListener> (omit <EdgeListeners> for one UDP listener on a random port)');
+  }
+  const out: EdgeListenerConfig[] = [];
+  const seen = new Set<string>();
+  els.forEach((el, i) => {
+    const path = `${P}/EdgeListener[${i + 1}]`;
+    const { attrs, kids: elKids } = children(el, path, ['type']);
+    rejectUnknown(elKids, ['port'], path);
+    const type = attrs['type']?.trim();
+    if (type === undefined) throw new ConfigError(path, 'missing attribute type="udp|tcp"');
+    if (type !== 'udp' && type !== 'tcp') throw new ConfigError(path, `type must be "udp" or "tcp", got ${JSON.stringify(type)}`);
+    const portNode = single(elKids, 'port', `${path}/`);
+    // Brunet treats a missing port as "pick one at random".
+    const port = portNode === undefined ? 0 : parsePort(text(portNode, `${path}/port`) || '0', `${path}/port`, 0);
+    const key = `${type}:${port}`;
+    if (port !== 0 && seen.has(key)) throw new ConfigError(path, `duplicate ${type} listener on port ${port}`);
+    seen.add(key);
+    out.push({ type, port });
+  });
+  return out;
+}
+
+function parseRemoteTAs(node: XNode): TransportAddress[] {
+  const P = 'RemoteTAs';
+  const { kids } = children(node, P);
+  rejectUnknown(kids, ['Transport'], P);
+  return (kids['Transport'] ?? []).map((t, i) => {
+    const path = `${P}/Transport[${i + 1}]`;
+    const s = text(t, path);
+    let ta: TransportAddress;
+    try {
+      ta = TransportAddress.parse(s);
+    } catch (e) {
+      throw new ConfigError(path, (e as Error).message);
+    }
+    if (ta.kind !== 'udp' && ta.kind !== 'tcp') throw new ConfigError(path, `only udp and tcp bootstrap addresses are supported, got ${JSON.stringify(s)}`);
+    return ta;
+  });
+}
+
+function parseXmlRpc(node: XNode): NodeConfig['xmlRpc'] {
+  const P = 'XmlRpcManager';
+  const { kids } = children(node, P);
+  rejectUnknown(kids, ['Enabled', 'Port'], P);
+  const en = single(kids, 'Enabled', `${P}/`);
+  const port = single(kids, 'Port', `${P}/`);
+  return {
+    enabled: en === undefined ? true : parseBool(text(en, `${P}/Enabled`), `${P}/Enabled`),
+    port: port === undefined ? DEFAULT_XMLRPC_PORT : parsePort(text(port, `${P}/Port`), `${P}/Port`, 1),
+  };
+}
+
+function parseDevices(node: XNode): string[] {
+  const P = 'DevicesToBind';
+  const { kids } = children(node, P);
+  rejectUnknown(kids, ['Device'], P);
+  return (kids['Device'] ?? []).map((d, i) => {
+    const path = `${P}/Device[${i + 1}]`;
+    const name = text(d, path);
+    if (name === '') throw new ConfigError(path, 'empty device name');
+    return name;
+  });
+}
+
+function parseNodeAddress(node: XNode): Address {
+  const s = text(node, 'NodeAddress');
+  let a: Address;
+  try {
+    a = Address.parse(s);
+  } catch (e) {
+    throw new ConfigError('NodeAddress', `invalid address ${JSON.stringify(s)}: ${(e as Error).message}`);
+  }
+  if (!a.isClass0) throw new ConfigError('NodeAddress', `${s} is not a class 0 (node) address: its last bit must be 0`);
+  return a;
+}
+
+export function parseNodeConfig(xml: string, source?: string): NodeConfig {
+  const body = xml.replace(/^\uFEFF/, '');
+  const v = XMLValidator.validate(body);
+  if (v !== true) {
+    const at = v.err.col === undefined ? `line ${v.err.line}` : `line ${v.err.line}, column ${v.err.col}`;
+    throw new ConfigError('xml', `malformed XML at ${at}: ${v.err.msg}`);
+  }
+  const doc = parser.parse(body) as XChildren;
+  const roots = Object.keys(doc);
+  if (roots.length === 0) throw new ConfigError('NodeConfig', 'no root element found (is the file empty?)');
+  if (roots.length > 1 || (doc[roots[0]!]?.length ?? 0) > 1) throw new ConfigError('NodeConfig', `more than one root element (${roots.join(', ')})`);
+  if (roots[0] !== 'NodeConfig') throw new ConfigError('NodeConfig', `root element must be <NodeConfig>, found <${roots[0]}>`);
+
+  const { kids } = children(doc['NodeConfig']![0]!, 'NodeConfig');
+  rejectUnknown(kids, NODE_CONFIG_ELEMENTS, 'NodeConfig');
+  const one = (name: string): XNode | undefined => single(kids, name, '');
+
+  const nsNode = one('BrunetNamespace');
+  if (nsNode === undefined) throw new ConfigError('BrunetNamespace', 'missing (required: the realm this node joins)');
+  const namespace = text(nsNode, 'BrunetNamespace');
+  if (namespace === '') throw new ConfigError('BrunetNamespace', 'must not be empty');
+
+  const elNode = one('EdgeListeners');
+  const taNode = one('RemoteTAs');
+  const rpcNode = one('XmlRpcManager');
+  const addrNode = one('NodeAddress');
+  const devNode = one('DevicesToBind');
+  const cfg: NodeConfig = {
+    namespace,
+    edgeListeners: elNode === undefined ? [{ type: 'udp', port: 0 }] : parseEdgeListeners(elNode),
+    remoteTAs: taNode === undefined ? [] : parseRemoteTAs(taNode),
+    xmlRpc: rpcNode === undefined ? { enabled: true, port: DEFAULT_XMLRPC_PORT } : parseXmlRpc(rpcNode),
+    devicesToBind: devNode === undefined ? [] : parseDevices(devNode),
+  };
+  if (addrNode !== undefined) cfg.nodeAddress = parseNodeAddress(addrNode);
+  if (source !== undefined) cfg.source = source;
+  return cfg;
+}
+
+function readConfigText(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    const why = err.code === 'ENOENT' ? 'no such file' : err.code === 'EACCES' ? 'permission denied' : err.message;
+    throw new ConfigError('file', `cannot read ${path}: ${why}`);
+  }
+}
+
+export function loadNodeConfig(path: string): NodeConfig {
+  const xml = readConfigText(path);
+  try {
+    return parseNodeConfig(xml, path);
+  } catch (e) {
+    if (e instanceof ConfigError) throw new ConfigError(e.element, `${e.reason} (in ${path})`);
+    throw e;
+  }
+}
+
+/** [start, end) ranges of comments and CDATA, where tag-looking text must not be edited. */
+function opaqueRanges(s: string): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  const re = /<!--[\s\S]*?-->|<!\[CDATA\[[\s\S]*?\]\]>/g;
+  for (let m; (m = re.exec(s)); ) out.push([m.index, m.index + m[0].length]);
+  return out;
+}
+
+function firstOutside(s: string, re: RegExp, ranges: Array<[number, number]>, last = false): RegExpExecArray | undefined {
+  const g = new RegExp(re.source, 'g');
+  let found: RegExpExecArray | undefined;
+  for (let m; (m = g.exec(s)); ) {
+    const i = m.index;
+    const inside = ranges.find(([a, b]) => i >= a && i < b);
+    // A match starting in a comment may run past it; resume the search after the comment.
+    if (inside) { g.lastIndex = inside[1]; continue; }
+    found = m;
+    if (!last) break;
+  }
+  return found;
+}
+
+/** The file text with <NodeAddress> set to `addr`, everything else byte-for-byte unchanged. */
+function withNodeAddress(s: string, addr: string): string {
+  const ranges = opaqueRanges(s);
+  const elem = `<NodeAddress>${addr}</NodeAddress>`;
+  const existing = firstOutside(s, /<NodeAddress(\s[^>/]*)?(\/>|>[\s\S]*?<\/NodeAddress\s*>)/, ranges);
+  if (existing) return s.slice(0, existing.index) + elem + s.slice(existing.index + existing[0].length);
+
+  const close = firstOutside(s, /<\/NodeConfig\s*>/, ranges, true);
+  if (!close) throw new ConfigError('NodeConfig', 'no closing </NodeConfig> tag to insert <NodeAddress> before');
+  const eol = s.includes('\r\n') ? '\r\n' : '\n';
+  const lineStart = s.lastIndexOf('\n', close.index - 1) + 1;
+  const before = s.slice(lineStart, close.index);
+  // Indent like the first child element, so the inserted line blends in.
+  const childIndent = /\n([ \t]+)<[A-Za-z]/.exec(s.slice(0, close.index))?.[1] ?? '  ';
+  if (/^[ \t]*$/.test(before)) return s.slice(0, lineStart) + childIndent + elem + eol + s.slice(lineStart);
+  return s.slice(0, close.index) + eol + childIndent + elem + eol + s.slice(close.index);
+}
+
+export function writeNodeAddress(path: string, address: Address): void {
+  if (!address.isClass0) throw new ConfigError('NodeAddress', `${address.key} is not a class 0 (node) address`);
+  let real: string;
+  try {
+    real = realpathSync(path); // write through a symlink instead of replacing it
+  } catch {
+    readConfigText(path); // produces the standard "cannot read" error
+    throw new ConfigError('file', `cannot resolve ${path}`);
+  }
+  const before = readConfigText(real);
+  const after = withNodeAddress(before, address.key);
+  // Never write something we would refuse to load.
+  const check = parseNodeConfig(after, path);
+  if (!check.nodeAddress?.equals(address)) throw new ConfigError('NodeAddress', `could not update the element in ${path}`);
+  if (after === before) return;
+
+  const mode = statSync(real).mode & 0o7777;
+  const tmp = join(dirname(real), `.${basename(real)}.${process.pid}.${Date.now()}.tmp`);
+  try {
+    const fd = openSync(tmp, 'wx', 0o600);
+    try {
+      fchmodSync(fd, mode); // exact mode, regardless of umask
+      writeSync(fd, after);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, real);
+  } catch (e) {
+    try { unlinkSync(tmp); } catch { /* already renamed or never created */ }
+    throw new ConfigError('file', `cannot write ${path}: ${(e as Error).message}`);
+  }
+}

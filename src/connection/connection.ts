@@ -1,0 +1,34 @@
+// A Connection is a linked, realm-checked Edge to a known peer address, with the type the
+// two sides agreed on (leaf, structured.near, structured.shortcut, ...).
+import type { Address } from '../address/address.js';
+import type { Edge } from '../transport/edge.js';
+import type { NodeInfo } from './node-info.js';
+
+export type ConnectionType = 'leaf' | 'structured.near' | 'structured.shortcut' | 'structured.ondemand' | string;
+
+export function isStructured(type: ConnectionType): boolean {
+  return type.startsWith('structured');
+}
+
+export class Connection {
+  /** When any packet last arrived on the edge (keepalive). */
+  lastHeard: number;
+  /** Nodes the peer reported as nearest to us (its last Status); used by the near overlord. */
+  peerNeighbors: NodeInfo[] = [];
+  /** The peer's own advertised TAs. */
+  peerTAs: NodeInfo['tas'];
+  pingOutstanding = false;
+  constructor(
+    readonly address: Address,
+    readonly edge: Edge,
+    public type: ConnectionType,
+    /** True if we created it: only the initiator trims its own shortcuts. */
+    readonly initiator: boolean,
+    readonly createdAt: number,
+    peer: NodeInfo,
+  ) {
+    this.lastHeard = createdAt;
+    this.peerTAs = peer.tas;
+  }
+  get structured(): boolean { return isStructured(this.type); }
+}

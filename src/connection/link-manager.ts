@@ -1,0 +1,326 @@
+// The link layer: turns raw edges into Connections. Runs the link handshake (realm check,
+// self/duplicate refusal, deterministic double-link race), the Linker's bounded retries
+// over a peer's TAs, keepalives, clean close and neighbour-status exchange.
+import type { Address } from '../address/address.js';
+import type { Edge, EdgeListener } from '../transport/edge.js';
+import type { TransportAddress } from '../transport/ta.js';
+import type { Clock, TimerHandle } from '../util/clock.js';
+import type { Logger } from '../util/log.js';
+import type { RandomSource } from '../util/random.js';
+import { WireError } from '../wire/value.js';
+import { Connection, isStructured } from './connection.js';
+import { decodeLink, encodeLink, LinkError, PTYPE_LINK, PTYPE_ROUTED, type LinkMessage } from './link-wire.js';
+import type { NodeInfo } from './node-info.js';
+import type { ConnectionTable } from './table.js';
+
+export interface LinkOptions {
+  /** Ping a connection silent for this long. */
+  pingAfterMs: number;
+  /** Close a connection silent for this long. */
+  timeoutMs: number;
+  /** Close an edge that never completed a handshake after this long. */
+  unlinkedEdgeMs: number;
+  /** Handshake resends per TA attempt, starting at handshakeRtoMs and doubling. */
+  handshakeResends: number;
+  handshakeRtoMs: number;
+  /** Attempts per TA when the peer answers "in progress". */
+  attemptsPerTA: number;
+  maxTAs: number;
+}
+
+export const DEFAULT_LINK_OPTIONS: LinkOptions = {
+  pingAfterMs: 10_000, timeoutMs: 30_000, unlinkedEdgeMs: 30_000,
+  handshakeResends: 4, handshakeRtoMs: 400, attemptsPerTA: 4, maxTAs: 12,
+};
+
+export interface LinkStats { linked: number; refused: number; failed: number; malformed: number; unlinkedDrops: number; timeouts: number }
+
+interface Lock { inboundStarts: number; yielded: boolean; promise?: Promise<Connection | null> }
+interface PendingStart { edge: Edge; resolve: (m: Extract<LinkMessage, { t: 'reply' }> | null) => void }
+
+const rank = (type: string): number => (isStructured(type) ? 1 : 0);
+
+export class LinkManager {
+  readonly stats: LinkStats = { linked: 0, refused: 0, failed: 0, malformed: 0, unlinkedDrops: 0, timeouts: 0 };
+  /** Routed packets from linked peers go to the router. */
+  onRouted: (packet: Uint8Array, from: Connection) => void = () => {};
+  /** A peer sent its neighbour list (Status, reply or close): the near overlord listens. */
+  onNeighbors: (from: Connection | null, neighbors: NodeInfo[], reason: 'status' | 'reply' | 'close') => void = () => {};
+  /** Called to compute the Status we send to a peer: our nearest connections to it. */
+  neighborsFor: (peer: Address) => NodeInfo[] = () => [];
+  leaving = false;
+
+  private unlinked = new Map<Edge, number>();
+  private locks = new Map<string, Lock>();
+  private starts = new Map<number, PendingStart>();
+  private nextId = 1;
+  private timer?: TimerHandle;
+
+  constructor(
+    private readonly self: Address,
+    private readonly realm: string,
+    private readonly table: ConnectionTable,
+    private readonly listeners: EdgeListener[],
+    private readonly localInfo: () => NodeInfo,
+    private readonly clock: Clock,
+    private readonly random: RandomSource,
+    private readonly log: Logger,
+    private readonly opts: LinkOptions = DEFAULT_LINK_OPTIONS,
+  ) {
+    for (const l of listeners) l.onEdge = (e) => this.adopt(e);
+  }
+
+  start(): void {
+    const period = Math.max(250, Math.min(this.opts.pingAfterMs, this.opts.timeoutMs) / 4);
+    this.timer = this.clock.setInterval(() => this.keepalive(), period * (0.9 + 0.2 * this.random.float()));
+  }
+  stop(): void { this.timer?.cancel(); }
+
+  /** Edges we created or accepted, before and during the handshake. */
+  private adopt(e: Edge): void {
+    this.unlinked.set(e, this.clock.now());
+    e.onPacket = (p, edge) => this.onPacket(p, edge);
+    e.onClose = (edge, why) => this.onEdgeClosed(edge, why);
+  }
+
+  private onPacket(p: Uint8Array, edge: Edge): void {
+    const conn = this.table.getByEdge(edge);
+    if (conn) conn.lastHeard = this.clock.now();
+    if (p[0] === PTYPE_ROUTED) {
+      if (conn) this.onRouted(p, conn); else this.stats.unlinkedDrops++;
+      return;
+    }
+    let m: LinkMessage;
+    try { m = decodeLink(p); } catch (e) {
+      this.stats.malformed++;
+      if (!(e instanceof WireError)) this.log.warn(`link decode: ${(e as Error).message}`);
+      return;
+    }
+    try { this.onLink(m, edge, conn); } catch (e) {
+      this.log.error(`link handler: ${(e as Error).stack}`);
+    }
+  }
+
+  private onLink(m: LinkMessage, edge: Edge, conn: Connection | undefined): void {
+    switch (m.t) {
+      case 'start': return this.onStart(m, edge);
+      case 'reply': { const p = this.starts.get(m.id); if (p && p.edge === edge) { this.starts.delete(m.id); p.resolve(m); } return; }
+      case 'ping': edge.send(encodeLink({ t: 'pong', nonce: m.nonce })); return;
+      case 'pong': if (conn) conn.pingOutstanding = false; return;
+      case 'close':
+        if (conn) { this.drop(conn, `peer closed: ${m.reason}`); this.onNeighbors(conn, m.neighbors, 'close'); }
+        edge.close('peer closed');
+        return;
+      case 'status': if (conn) { conn.peerNeighbors = m.neighbors; this.onNeighbors(conn, m.neighbors, 'status'); } return;
+      case 'statusreq': if (conn) this.sendStatus(conn); return;
+      case 'settype': if (conn && rank(m.type) > rank(conn.type)) this.table.setType(conn, m.type); return;
+    }
+  }
+
+  // ---- responder side ----
+  private onStart(m: Extract<LinkMessage, { t: 'start' }>, edge: Edge): void {
+    const refuse = (code: LinkError) => {
+      this.stats.refused++;
+      edge.send(encodeLink({ t: 'reply', id: m.id, code, local: this.localInfo(), remoteTA: edge.remoteTA, neighbors: [] }));
+    };
+    if (m.realm !== this.realm) { this.log.info(`refused link from ${edge.remoteTA}: namespace ${JSON.stringify(m.realm)}`); return refuse(LinkError.Realm); }
+    if (m.target && !m.target.equals(this.self)) return refuse(LinkError.TargetMismatch);
+    const peer = m.local.address;
+    if (peer.equals(this.self)) return refuse(LinkError.ConnectToSelf);
+    if (this.leaving) return refuse(LinkError.Disconnecting);
+    let type = m.type;
+    const existing = this.table.get(peer);
+    if (existing && existing.edge !== edge) {
+      // Without an explicit target the peer cannot know it is already linked to us.
+      if (!m.target) return refuse(LinkError.AlreadyConnected);
+      // With a target it believes our link is gone: the fresh edge replaces the stale one.
+      if (rank(existing.type) > rank(type)) type = existing.type;
+      this.drop(existing, 'replaced by a new edge');
+      existing.edge.close('replaced');
+    }
+    const lock = this.locks.get(peer.key);
+    if (lock && !existing) {
+      // Double-link race: the larger address's outbound link wins; we also give in on the
+      // third try, in case only the peer's direction gets through a firewall.
+      lock.inboundStarts++;
+      if (peer.value > this.self.value || lock.inboundStarts >= 3) lock.yielded = true;
+      else return refuse(LinkError.InProgress);
+    }
+    let conn = this.table.get(peer);
+    if (!conn) {
+      conn = new Connection(peer, edge, type, false, this.clock.now(), m.local);
+      this.unlinked.delete(edge);
+      this.table.add(conn);
+      this.stats.linked++;
+      this.log.debug(`linked (in) ${peer.key} ${type} via ${edge.remoteTA}`);
+    }
+    edge.send(encodeLink({ t: 'reply', id: m.id, code: LinkError.Ok, local: this.localInfo(), remoteTA: edge.remoteTA, neighbors: this.neighborsFor(peer) }));
+  }
+
+  // ---- initiator side (the Linker) ----
+  /**
+   * Links to a peer: by address and TAs (a known target) or by TAs alone (a bootstrap
+   * leaf). Resolves with the connection, or null once every TA has failed.
+   */
+  connect(target: { address?: Address; tas: TransportAddress[] }, type: string, token = ''): Promise<Connection | null> {
+    const a = target.address;
+    if (a) {
+      if (a.equals(this.self)) return Promise.resolve(null);
+      const existing = this.table.get(a);
+      if (existing) { this.upgrade(existing, type); return Promise.resolve(existing); }
+    }
+    const key = a ? a.key : 'ta:' + target.tas.map((t) => t.key).join(',');
+    const held = this.locks.get(key);
+    if (held?.promise) return held.promise;
+    const lock: Lock = { inboundStarts: 0, yielded: false };
+    this.locks.set(key, lock);
+    lock.promise = this.link(target, type, token, lock).finally(() => this.locks.delete(key));
+    return lock.promise;
+  }
+
+  /** Raises a leaf to a structured type on both sides without a new edge. */
+  upgrade(c: Connection, type: string): void {
+    if (rank(type) > rank(c.type)) {
+      this.table.setType(c, type);
+      c.edge.send(encodeLink({ t: 'settype', type }));
+    }
+  }
+
+  private async link(target: { address?: Address; tas: TransportAddress[] }, type: string, token: string, lock: Lock): Promise<Connection | null> {
+    const own = new Set(this.localInfo().tas.map((t) => t.key));
+    const seen = new Set<string>();
+    const tas = target.tas.filter((t) => !own.has(t.key) && !seen.has(t.key) && seen.add(t.key) && this.listenerFor(t)).slice(0, this.opts.maxTAs);
+    let expected = target.address;
+    for (const ta of tas) {
+      for (let attempt = 0; attempt < this.opts.attemptsPerTA; attempt++) {
+        const done = expected && this.table.get(expected);
+        if (done) return done;
+        if (lock.yielded || this.leaving) return expected ? this.table.get(expected) ?? null : null;
+        let edge: Edge;
+        try { edge = await this.listenerFor(ta)!.createEdge(ta); } catch (e) {
+          this.log.debug(`edge to ${ta} failed: ${(e as Error).message}`);
+          break;
+        }
+        this.adopt(edge);
+        const reply = await this.handshake(edge, expected, type, token);
+        const outcome = reply ? this.onReply(reply, edge, expected, type) : 'timeout';
+        if (outcome instanceof Connection) return outcome;
+        if (!this.table.getByEdge(edge)) { this.unlinked.delete(edge); edge.close('link failed'); }
+        if (outcome === 'abort') { this.stats.failed++; return null; }
+        if (outcome === 'retarget' && reply) { expected = reply.local.address; continue; }
+        if (outcome !== 'retry') break;
+        await this.sleep((200 + 800 * this.random.float()) * 2 ** attempt);
+      }
+    }
+    this.stats.failed++;
+    return expected ? this.table.get(expected) ?? null : null;
+  }
+
+  private onReply(r: Extract<LinkMessage, { t: 'reply' }>, edge: Edge, expected: Address | undefined, type: string): Connection | 'retry' | 'retarget' | 'next' | 'abort' {
+    const peer = r.local.address;
+    switch (r.code) {
+      case LinkError.Ok: break;
+      case LinkError.InProgress: return 'retry';
+      case LinkError.AlreadyConnected: {
+        const c = this.table.get(peer);
+        if (c) { this.upgrade(c, type); return c; }
+        return expected ? 'next' : 'retarget';
+      }
+      case LinkError.Realm: this.log.info(`${edge.remoteTA} is in another namespace`); return 'abort';
+      case LinkError.ConnectToSelf: return 'next';
+      case LinkError.Disconnecting: return expected ? 'abort' : 'next';
+      default: return 'next';
+    }
+    if (peer.equals(this.self) || (expected && !peer.equals(expected))) return 'next';
+    const existing = this.table.get(peer);
+    if (existing) {
+      if (existing.edge !== edge) { edge.send(encodeLink({ t: 'close', reason: 'duplicate', neighbors: [] })); }
+      this.upgrade(existing, type);
+      return existing;
+    }
+    const conn = new Connection(peer, edge, type, true, this.clock.now(), r.local);
+    conn.peerNeighbors = r.neighbors;
+    this.unlinked.delete(edge);
+    this.table.add(conn);
+    this.stats.linked++;
+    this.log.debug(`linked (out) ${peer.key} ${type} via ${edge.remoteTA}`);
+    this.onNeighbors(conn, r.neighbors, 'reply');
+    return conn;
+  }
+
+  private handshake(edge: Edge, target: Address | undefined, type: string, token: string): Promise<Extract<LinkMessage, { t: 'reply' }> | null> {
+    const id = this.nextId++ & 0x7fffffff;
+    const pkt = encodeLink({ t: 'start', id, realm: this.realm, type, local: this.localInfo(), target, remoteTA: edge.remoteTA, token });
+    return new Promise((resolve) => {
+      let timer: TimerHandle | undefined;
+      let sent = 0;
+      const finish = (r: Extract<LinkMessage, { t: 'reply' }> | null) => { timer?.cancel(); this.starts.delete(id); resolve(r); };
+      const send = () => {
+        if (edge.closed || sent > this.opts.handshakeResends) return finish(null);
+        edge.send(pkt);
+        timer = this.clock.setTimeout(send, this.opts.handshakeRtoMs * 2 ** sent++);
+      };
+      this.starts.set(id, { edge, resolve: finish });
+      send();
+    });
+  }
+
+  private listenerFor(ta: TransportAddress): EdgeListener | undefined {
+    return this.listeners.find((l) => l.kind === ta.kind);
+  }
+  private sleep(ms: number): Promise<void> {
+    return new Promise((r) => this.clock.setTimeout(r, ms));
+  }
+
+  // ---- upkeep ----
+  sendStatus(c: Connection): void {
+    c.edge.send(encodeLink({ t: 'status', neighbors: this.neighborsFor(c.address) }));
+  }
+  requestStatus(c: Connection): void {
+    c.edge.send(encodeLink({ t: 'statusreq' }));
+  }
+
+  /** Closes a connection, telling the peer why (and whom it could link to instead). */
+  close(c: Connection, reason: string): void {
+    c.edge.send(encodeLink({ t: 'close', reason, neighbors: this.neighborsFor(c.address) }));
+    this.drop(c, reason);
+    c.edge.close(reason);
+  }
+
+  /** Clean leave: every peer hears it at once, with our neighbours as replacements. */
+  leave(): void {
+    this.leaving = true;
+    for (const c of [...this.table.all()]) this.close(c, 'leaving');
+    for (const e of [...this.unlinked.keys()]) e.close('leaving');
+    this.unlinked.clear();
+  }
+
+  private drop(c: Connection, reason: string): void {
+    if (this.table.remove(c)) this.log.debug(`lost ${c.address.key}: ${reason}`);
+  }
+
+  private onEdgeClosed(edge: Edge, why: string): void {
+    this.unlinked.delete(edge);
+    const c = this.table.getByEdge(edge);
+    if (c) this.drop(c, `edge closed: ${why}`);
+    for (const [id, p] of this.starts) if (p.edge === edge) { this.starts.delete(id); p.resolve(null); }
+  }
+
+  private keepalive(): void {
+    const now = this.clock.now();
+    for (const c of [...this.table.all()]) {
+      const silent = now - c.lastHeard;
+      if (silent > this.opts.timeoutMs) {
+        this.stats.timeouts++;
+        this.drop(c, `silent for ${Math.round(silent)} ms`);
+        c.edge.close('timeout');
+      } else if (silent > this.opts.pingAfterMs) {
+        c.pingOutstanding = true;
+        c.edge.send(encodeLink({ t: 'ping', nonce: this.random.int(0x7fffffff) }));
+      }
+    }
+    for (const [e, since] of [...this.unlinked]) {
+      if (now - since > this.opts.unlinkedEdgeMs) { this.unlinked.delete(e); e.close('never linked'); }
+    }
+  }
+}

@@ -1,0 +1,58 @@
+// Leaf overlord: links to the bootstrap RemoteTAs while the node is joining. Once the node
+// is in the ring the wanted count decays to zero and leftover leaf links are closed.
+import type { TransportAddress } from '../../transport/ta.js';
+import type { Clock } from '../../util/clock.js';
+import type { Logger } from '../../util/log.js';
+import { shuffled, type RandomSource } from '../../util/random.js';
+import type { LinkManager } from '../link-manager.js';
+import type { ConnectionTable } from '../table.js';
+import type { Overlord } from './overlord.js';
+
+export interface LeafOptions { wanted: number; lingerMs: number; retryMinMs: number; retryMaxMs: number }
+export const DEFAULT_LEAF_OPTIONS: LeafOptions = { wanted: 2, lingerMs: 60_000, retryMinMs: 1000, retryMaxMs: 30_000 };
+
+export class LeafOverlord implements Overlord {
+  private queue: TransportAddress[] = [];
+  private pending = false;
+  private backoff: number;
+  private next = 0;
+  private inRingSince = 0;
+
+  constructor(
+    private readonly remoteTAs: TransportAddress[],
+    private readonly table: ConnectionTable,
+    private readonly link: LinkManager,
+    private readonly isInRing: () => boolean,
+    private readonly clock: Clock,
+    private readonly random: RandomSource,
+    private readonly log: Logger,
+    private readonly opts: LeafOptions = DEFAULT_LEAF_OPTIONS,
+  ) {
+    this.backoff = opts.retryMinMs;
+  }
+
+  activate(now: number): void {
+    const leaves = [...this.table.all()].filter((c) => c.type === 'leaf');
+    const inRing = this.isInRing();
+    if (!inRing) this.inRingSince = 0;
+    else if (this.inRingSince === 0) this.inRingSince = now;
+    // Wanted leaves decay linearly to zero over the linger time once we are in the ring.
+    const wanted = inRing ? Math.floor(this.opts.wanted * Math.max(0, 1 - (now - this.inRingSince) / this.opts.lingerMs)) : this.opts.wanted;
+    if (leaves.length > wanted) {
+      const oldest = leaves.reduce((a, b) => (a.createdAt <= b.createdAt ? a : b));
+      if (oldest.initiator) this.link.close(oldest, 'leaf no longer needed');
+      return;
+    }
+    if (inRing || leaves.length >= wanted || this.pending || now < this.next || this.remoteTAs.length === 0) return;
+    if (this.queue.length === 0) this.queue = shuffled(this.remoteTAs, this.random);
+    const ta = this.queue.shift()!;
+    this.pending = true;
+    this.link.connect({ tas: [ta] }, 'leaf').then((c) => {
+      this.pending = false;
+      if (c) { this.backoff = this.opts.retryMinMs; return; }
+      this.log.debug(`bootstrap ${ta} did not answer`);
+      this.next = this.clock.now() + this.backoff * (0.5 + this.random.float());
+      this.backoff = Math.min(this.opts.retryMaxMs, this.backoff * 2);
+    });
+  }
+}

@@ -1,0 +1,151 @@
+// StructuredNear overlord: keeps the 2 nearest nodes on each side linked. A node joins by
+// asking for the nodes bracketing its own address (through a leaf), then converges by
+// linking to any closer node its neighbours report, and repairs a lost neighbour at once
+// from what the others reported.
+import { Address } from '../../address/address.js';
+import type { Clock } from '../../util/clock.js';
+import type { Logger } from '../../util/log.js';
+import type { RandomSource } from '../../util/random.js';
+import type { Connection } from '../connection.js';
+import type { LinkManager } from '../link-manager.js';
+import type { NodeInfo } from '../node-info.js';
+import type { ConnectionTable } from '../table.js';
+import type { Connector, Overlord } from './overlord.js';
+
+export const NEAR_PER_SIDE = 2;
+/** How many nearest nodes per side we report to peers (slack beyond the 2 we keep). */
+export const REPORT_PER_SIDE = 3;
+/** A near connection this many positions away on both sides is surplus. */
+const TRIM_RANK = 4;
+
+export interface NearOptions { settleMs: number; retryMinMs: number; retryMaxMs: number }
+export const DEFAULT_NEAR_OPTIONS: NearOptions = { settleMs: 30_000, retryMinMs: 1000, retryMaxMs: 30_000 };
+
+export class NearOverlord implements Overlord {
+  /** Nodes we heard of from peers but are not linked to: candidates for closer neighbours. */
+  private candidates = new Map<string, { info: NodeInfo; at: number }>();
+  private failed = new Map<string, number>();
+  private linking = new Set<string>();
+  private joinBackoff: number;
+  private nextJoin = 0;
+  private lastReported = '';
+
+  constructor(
+    private readonly table: ConnectionTable,
+    private readonly link: LinkManager,
+    private readonly connector: Connector,
+    private readonly clock: Clock,
+    private readonly random: RandomSource,
+    private readonly log: Logger,
+    private readonly opts: NearOptions = DEFAULT_NEAR_OPTIONS,
+  ) {
+    this.joinBackoff = opts.retryMinMs;
+    link.neighborsFor = (peer) => this.reportFor(peer);
+    link.onNeighbors = (from, list) => this.learn(from, list);
+  }
+
+  /** Our nearest structured connections around `peer`, as NodeInfos (plus ourselves). */
+  private reportFor(peer: Address): NodeInfo[] {
+    return this.table.nearestTo(peer, REPORT_PER_SIDE).filter((c) => !c.address.equals(peer)).map((c) => ({ address: c.address, tas: c.peerTAs }));
+  }
+
+  learn(from: Connection | null, list: NodeInfo[]): void {
+    const now = this.clock.now();
+    for (const n of list) {
+      if (n.address.equals(this.table.self) || this.table.get(n.address)) continue;
+      this.candidates.set(n.address.key, { info: n, at: now });
+    }
+    if (from) this.activate(now);
+  }
+
+  /** True once both sides' nearest neighbours confirm us (Brunet's IsConnected). */
+  isConnected(): boolean {
+    const { left, right } = this.table.neighborsOf(this.table.self, 1);
+    const l = left[0], r = right[0];
+    if (!l || !r) return false;
+    const self = this.table.self;
+    // Nobody the neighbour knows may sit between it and us.
+    const gap = (c: Connection, between: (a: Address) => boolean) => c.peerNeighbors.some((n) => between(n.address));
+    if (gap(l, (a) => a.isBetweenFromLeft(self, l.address))) return false;
+    if (gap(r, (a) => a.isBetweenFromRight(self, r.address))) return false;
+    return true;
+  }
+
+  activate(now: number): void {
+    const self = this.table.self;
+    if (this.table.structured.length === 0) return this.join(now);
+    this.joinBackoff = this.opts.retryMinMs;
+
+    // Link to the candidates that would be among our nearest per side, and no others.
+    const now2 = now;
+    const live: NodeInfo[] = [];
+    for (const [key, { info, at }] of this.candidates) {
+      if (this.table.get(info.address) || now2 - at > 120_000) { this.candidates.delete(key); continue; }
+      if ((this.failed.get(key) ?? 0) < now2) live.push(info);
+    }
+    if (live.length > 0) {
+      const { left, right } = this.table.neighborsOf(self, NEAR_PER_SIDE);
+      for (const [have, dist] of [[left, (a: Address) => self.leftDistanceTo(a)], [right, (a: Address) => self.rightDistanceTo(a)]] as const) {
+        const best = [...have.map((c) => ({ address: c.address, tas: c.peerTAs })), ...live]
+          .sort((x, y) => { const dx = dist(x.address), dy = dist(y.address); return dx < dy ? -1 : dx > dy ? 1 : 0; })
+          .slice(0, NEAR_PER_SIDE);
+        for (const info of best) if (!this.table.get(info.address) && !this.linking.has(info.address.key)) this.linkTo(info);
+      }
+    }
+
+    this.reportChanges();
+    this.trim(now);
+  }
+
+  private linkTo(info: NodeInfo): void {
+    const key = info.address.key;
+    this.linking.add(key);
+    this.link.connect(info, 'structured.near').then((c) => {
+      this.linking.delete(key);
+      if (!c) this.failed.set(key, this.clock.now() + 10_000);
+    }, () => this.linking.delete(key));
+  }
+
+  /** Joining: ask the ring for the two nodes bracketing our address, through a leaf. */
+  private join(now: number): void {
+    if (now < this.nextJoin) return;
+    const leaves = [...this.table.all()].filter((c) => !c.structured);
+    if (leaves.length === 0) return;
+    const via = leaves[this.random.int(leaves.length)]!;
+    this.nextJoin = now + this.joinBackoff;
+    this.joinBackoff = Math.min(this.opts.retryMaxMs, this.joinBackoff * 2);
+    // Target self+2, not self: the leaf would otherwise deliver straight back to us.
+    const target = Address.ringPoint(this.table.self.value + 2n);
+    this.connector.connectTo(target, 'closest', 'structured.near', via).then(
+      (infos) => this.learn(null, infos),
+      (e) => this.log.debug(`join via ${via.address.key} failed: ${(e as Error).message}`),
+    );
+  }
+
+  /** When our neighbourhood changes, tell our near neighbours so they can converge. */
+  private reportChanges(): void {
+    const near = this.table.nearestTo(this.table.self, REPORT_PER_SIDE);
+    const sig = near.map((c) => c.address.key).join(',');
+    if (sig === this.lastReported) return;
+    this.lastReported = sig;
+    for (const c of near) this.link.sendStatus(c);
+  }
+
+  /** Asks the nearest neighbours for fresh lists (after a loss). */
+  requestStatus(): void {
+    for (const c of this.table.nearestTo(this.table.self, REPORT_PER_SIDE)) this.link.requestStatus(c);
+  }
+
+  private trim(now: number): void {
+    if (now - this.table.lastChange < this.opts.settleMs || !this.isConnected()) return;
+    const s = this.table.structured;
+    const n = s.length;
+    if (n <= 2 * TRIM_RANK) return;
+    const { left } = this.table.neighborsOf(this.table.self, n);
+    // left[i] is i positions away clockwise; n-1-i positions counter-clockwise.
+    for (let i = TRIM_RANK; i < n - TRIM_RANK; i++) {
+      const c = left[i]!;
+      if (c.type === 'structured.near') this.link.close(c, 'trimmed: not a near neighbour');
+    }
+  }
+}

@@ -1,0 +1,106 @@
+// ConnectionTable: one connection per peer address, and an immutable sorted snapshot of
+// the structured ones so routing and overlords can binary-search the ring cheaply.
+import type { Address } from '../address/address.js';
+import type { Edge } from '../transport/edge.js';
+import type { Connection } from './connection.js';
+
+export type TableListener = (event: 'add' | 'remove' | 'type', c: Connection) => void;
+
+export class ConnectionTable {
+  private byKey = new Map<string, Connection>();
+  private byEdge = new Map<Edge, Connection>();
+  private sorted: readonly Connection[] = [];
+  private listeners: TableListener[] = [];
+  /** Time of the last add/remove; trimming waits for the table to settle. */
+  lastChange = 0;
+
+  constructor(readonly self: Address, private now: () => number) {}
+
+  onChange(l: TableListener): void { this.listeners.push(l); }
+  get size(): number { return this.byKey.size; }
+  get(a: Address): Connection | undefined { return this.byKey.get(a.key); }
+  getByEdge(e: Edge): Connection | undefined { return this.byEdge.get(e); }
+  all(): IterableIterator<Connection> { return this.byKey.values(); }
+  /** Structured connections in increasing address order (a snapshot: never mutated). */
+  get structured(): readonly Connection[] { return this.sorted; }
+
+  add(c: Connection): void {
+    const old = this.byKey.get(c.address.key);
+    if (old) this.remove(old);
+    this.byKey.set(c.address.key, c);
+    this.byEdge.set(c.edge, c);
+    this.rebuild();
+    this.emit('add', c);
+  }
+  remove(c: Connection): boolean {
+    if (this.byKey.get(c.address.key) !== c) return false;
+    this.byKey.delete(c.address.key);
+    this.byEdge.delete(c.edge);
+    this.rebuild();
+    this.emit('remove', c);
+    return true;
+  }
+  setType(c: Connection, type: string): void {
+    if (c.type === type) return;
+    c.type = type;
+    this.rebuild();
+    this.emit('type', c);
+  }
+
+  private emit(ev: 'add' | 'remove' | 'type', c: Connection): void {
+    this.lastChange = this.now();
+    for (const l of this.listeners) l(ev, c);
+  }
+  private rebuild(): void {
+    const s: Connection[] = [];
+    for (const c of this.byKey.values()) if (c.structured) s.push(c);
+    s.sort((a, b) => (a.address.value < b.address.value ? -1 : a.address.value > b.address.value ? 1 : 0));
+    this.sorted = s;
+  }
+
+  /** Index of the first structured connection with address >= v (may equal length). */
+  private lowerBound(v: bigint): number {
+    const s = this.sorted;
+    let lo = 0, hi = s.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (s[mid]!.address.value < v) lo = mid + 1; else hi = mid;
+    }
+    return lo;
+  }
+
+  /**
+   * Up to n structured connections on each side of `a` (excluding a itself): `left` walks
+   * clockwise (increasing addresses), `right` counter-clockwise, both nearest first.
+   */
+  neighborsOf(a: Address, n: number): { left: Connection[]; right: Connection[] } {
+    const s = this.sorted;
+    const left: Connection[] = [], right: Connection[] = [];
+    const len = s.length;
+    if (len === 0) return { left, right };
+    const lb = this.lowerBound(a.value);
+    const exact = lb < len && s[lb]!.address.value === a.value ? 1 : 0;
+    const others = len - exact;
+    const take = Math.min(n, others);
+    for (let i = 0; i < take; i++) left.push(s[(lb + exact + i) % len]!);
+    for (let i = 0; i < take; i++) right.push(s[(lb - 1 - i + len * 2) % len]!);
+    return { left, right };
+  }
+
+  /** The structured connections immediately clockwise and counter-clockwise of `a`. */
+  bracket(a: Address): { left?: Connection; right?: Connection } {
+    const { left, right } = this.neighborsOf(a, 1);
+    return { left: left[0], right: right[0] };
+  }
+
+  /** Nearest structured connections around `a`, per side, nearest first, deduplicated. */
+  nearestTo(a: Address, perSide: number): Connection[] {
+    const { left, right } = this.neighborsOf(a, perSide);
+    const out: Connection[] = [];
+    const seen = new Set<Connection>();
+    for (let i = 0; i < perSide; i++) {
+      for (const c of [left[i], right[i]]) if (c && !seen.has(c)) { seen.add(c); out.push(c); }
+    }
+    return out;
+  }
+}

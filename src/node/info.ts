@@ -1,0 +1,40 @@
+// Introspection handlers with Brunet's names, used by crawl and the control API.
+import type { Value } from '../wire/value.js';
+import type { Node } from './node.js';
+
+export function neighbors(n: Node): { [k: string]: Value } {
+  const { left, right } = n.table.neighborsOf(n.address, 2);
+  const out: { [k: string]: Value } = { self: n.address.key };
+  if (left[0]) out.left = left[0].address.key;
+  if (left[1]) out.left2 = left[1].address.key;
+  if (right[0]) out.right = right[0].address.key;
+  if (right[1]) out.right2 = right[1].address.key;
+  const sc = n.table.structured.filter((c) => c.type === 'structured.shortcut');
+  if (sc.length > 0) out.shortcut = sc[Math.floor(Math.random() * sc.length)]!.address.key;
+  return out;
+}
+
+export function information(n: Node): { [k: string]: Value } {
+  const edges: { [k: string]: number } = { udp: 0, tcp: 0, tunnel: 0 };
+  for (const l of n.listeners) edges[l.kind] = (edges[l.kind] ?? 0) + l.edgeCount;
+  const localips = [...new Set(n.info().tas.filter((t) => t.kind !== 'function' && t.host !== '127.0.0.1').map((t) => t.host))];
+  return {
+    type: n.type,
+    namespace: n.namespace,
+    localips,
+    neighbors: neighbors(n),
+    ...edges,
+    cons: n.table.size,
+    wedges: 0,
+    sas: 0,
+    state: n.status,
+    size_estimate: n.sizeEstimate(),
+  };
+}
+
+export function registerInfoHandlers(n: Node): void {
+  n.rpc.register('sys:link.GetNeighbors', () => neighbors(n));
+  n.rpc.register('Information.Info', () => information(n));
+  n.rpc.register('sys:link.Ping', (args) => args[0] ?? null);
+  n.rpc.register('sys:link.GetNodeInfo', () => ({ address: n.address.key, tas: n.info().tas.map((t) => t.key) }));
+}

@@ -1,0 +1,140 @@
+// A Brunet node: one event loop's worth of state — listeners, connection table, link
+// layer, router, RPC and the three overlords — wired together. Nothing here is shared
+// with other nodes in the same process.
+import { Address } from '../address/address.js';
+import { LinkManager, DEFAULT_LINK_OPTIONS, type LinkOptions } from '../connection/link-manager.js';
+import type { NodeInfo } from '../connection/node-info.js';
+import { LeafOverlord, DEFAULT_LEAF_OPTIONS, type LeafOptions } from '../connection/overlord/leaf.js';
+import { NearOverlord, DEFAULT_NEAR_OPTIONS, type NearOptions } from '../connection/overlord/near.js';
+import { estimateSize } from '../connection/overlord/overlord.js';
+import { ShortcutOverlord, DEFAULT_SHORTCUT_OPTIONS, type ShortcutOptions } from '../connection/overlord/shortcut.js';
+import { ConnectionTable } from '../connection/table.js';
+import { Router } from '../routing/router.js';
+import { RpcManager } from '../rpc/rpc-manager.js';
+import type { EdgeListener } from '../transport/edge.js';
+import type { TransportAddress } from '../transport/ta.js';
+import { realClock, type Clock, type TimerHandle } from '../util/clock.js';
+import { silentLogger, type Logger } from '../util/log.js';
+import { cryptoRandom, type RandomSource } from '../util/random.js';
+import { RpcConnector } from './connector.js';
+import { registerInfoHandlers } from './info.js';
+
+export interface NodeOptions {
+  namespace: string;
+  address?: Address;
+  listeners: EdgeListener[];
+  remoteTAs?: TransportAddress[];
+  clock?: Clock;
+  random?: RandomSource;
+  log?: Logger;
+  /** Reported as Information.Info's `type`. */
+  type?: string;
+  heartbeatMs?: number;
+  link?: Partial<LinkOptions>;
+  near?: Partial<NearOptions>;
+  shortcut?: Partial<ShortcutOptions>;
+  leaf?: Partial<LeafOptions>;
+}
+
+export type NodeState = 'offline' | 'joining' | 'connected' | 'leaving' | 'disconnected';
+
+export class Node {
+  readonly address: Address;
+  readonly namespace: string;
+  readonly listeners: EdgeListener[];
+  readonly table: ConnectionTable;
+  readonly link: LinkManager;
+  readonly router: Router;
+  readonly rpc: RpcManager;
+  readonly near: NearOverlord;
+  readonly shortcuts: ShortcutOverlord;
+  readonly leaf: LeafOverlord;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly type: string;
+  private state: NodeState = 'offline';
+  private heartbeat?: TimerHandle;
+  private soon?: TimerHandle;
+  private readonly heartbeatMs: number;
+
+  constructor(o: NodeOptions) {
+    const clock = this.clock = o.clock ?? realClock;
+    const random = o.random ?? cryptoRandom;
+    this.address = o.address ?? Address.random(random);
+    this.namespace = o.namespace;
+    this.listeners = o.listeners;
+    this.type = o.type ?? 'BasicNode';
+    this.heartbeatMs = o.heartbeatMs ?? 1000;
+    const log = this.log = (o.log ?? silentLogger).child(this.address.key.slice(12, 20));
+    this.table = new ConnectionTable(this.address, () => clock.now());
+    this.link = new LinkManager(this.address, o.namespace, this.table, o.listeners, () => this.info(), clock, random, log,
+      { ...DEFAULT_LINK_OPTIONS, ...o.link });
+    this.router = new Router(this.address, this.table, this.link, () => this.sizeEstimate(), log);
+    this.rpc = new RpcManager(this.address, this.router, clock, random, log);
+    const connector = new RpcConnector(this, (from, infos) => this.near.learn(from, infos));
+    this.near = new NearOverlord(this.table, this.link, connector, clock, random, log, { ...DEFAULT_NEAR_OPTIONS, ...o.near });
+    this.shortcuts = new ShortcutOverlord(this.table, this.link, connector, clock, random, log, { ...DEFAULT_SHORTCUT_OPTIONS, ...o.shortcut });
+    this.leaf = new LeafOverlord(o.remoteTAs ?? [], this.table, this.link, () => this.near.isConnected(), clock, random, log,
+      { ...DEFAULT_LEAF_OPTIONS, ...o.leaf });
+    connector.registerHandler();
+    registerInfoHandlers(this);
+    this.table.onChange((ev, c) => {
+      if (ev === 'remove') {
+        // Replace a lost neighbour at once from what the others reported.
+        this.near.learn(null, c.peerNeighbors);
+        if (!this.link.leaving) this.near.requestStatus();
+      }
+      this.activateSoon();
+    });
+  }
+
+  /** This node's NodeInfo: address and every listener's TAs. */
+  info(): NodeInfo {
+    return { address: this.address, tas: this.listeners.flatMap((l) => l.localTAs()) };
+  }
+
+  sizeEstimate(): number { return estimateSize(this.table); }
+
+  get status(): NodeState {
+    if (this.state === 'joining' || this.state === 'connected') return this.near.isConnected() ? 'connected' : 'joining';
+    return this.state;
+  }
+
+  async start(): Promise<void> {
+    if (this.state !== 'offline') throw new Error('node already started');
+    for (const l of this.listeners) await l.start();
+    this.state = 'joining';
+    this.link.start();
+    this.heartbeat = this.clock.setInterval(() => this.activate(), this.heartbeatMs);
+    this.activate();
+  }
+
+  /** Clean leave: neighbours are told (with replacements) before the sockets close. */
+  async stop(): Promise<void> {
+    if (this.state === 'disconnected' || this.state === 'offline') { this.state = 'disconnected'; return; }
+    this.state = 'leaving';
+    this.heartbeat?.cancel();
+    this.soon?.cancel();
+    this.link.leave();
+    this.link.stop();
+    await Promise.all(this.listeners.map((l) => l.stop().catch(() => {})));
+    this.state = 'disconnected';
+  }
+
+  private activateSoon(): void {
+    if (this.soon || this.state !== 'joining') return;
+    this.soon = this.clock.setTimeout(() => { this.soon = undefined; this.activate(); }, 20);
+  }
+
+  private activate(): void {
+    if (this.state !== 'joining') return;
+    const now = this.clock.now();
+    try {
+      this.leaf.activate(now);
+      this.near.activate(now);
+      this.shortcuts.activate(now);
+    } catch (e) {
+      this.log.error(`overlord: ${(e as Error).stack}`);
+    }
+  }
+}

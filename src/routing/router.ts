@@ -1,0 +1,109 @@
+// Greedy ring routing. The next hop is always strictly closer to the destination than
+// we are, so a packet cannot loop; the TTL bounds it besides. Leaf connections are only
+// used for an exact destination match (a joining node is not yet in the ring).
+import type { Address } from '../address/address.js';
+import type { Connection } from '../connection/connection.js';
+import type { LinkManager } from '../connection/link-manager.js';
+import type { ConnectionTable } from '../connection/table.js';
+import type { Logger } from '../util/log.js';
+import { WireError } from '../wire/value.js';
+import { AH_HEADER, bumpHops, decodeAh, encodeAh, FLAG_EDGE, Mode, type AhHeader } from './ah-wire.js';
+
+export type DeliverHandler = (payload: Uint8Array, h: AhHeader, from: Connection | null) => void;
+
+export interface RouterStats { delivered: number; forwarded: number; ttlDrops: number; noRoute: number; malformed: number; noHandler: number }
+
+export class Router {
+  readonly stats: RouterStats = { delivered: 0, forwarded: 0, ttlDrops: 0, noRoute: 0, malformed: 0, noHandler: 0 };
+  private handlers = new Map<number, DeliverHandler>();
+
+  constructor(
+    private readonly self: Address,
+    private readonly table: ConnectionTable,
+    link: LinkManager,
+    private readonly sizeEstimate: () => number,
+    private readonly log: Logger,
+  ) {
+    link.onRouted = (p, from) => this.onPacket(p, from);
+  }
+
+  register(ptype: number, h: DeliverHandler): void { this.handlers.set(ptype, h); }
+
+  /** Default TTL: grows with log2 of the estimated size; greedy routes need far fewer hops. */
+  defaultTtl(): number {
+    return 8 + 4 * Math.ceil(Math.log2(Math.max(2, this.sizeEstimate())));
+  }
+
+  /** Originates a routed packet. `via` forces the first hop (joining through a leaf). */
+  send(dst: Address, mode: Mode, ptype: number, payload: Uint8Array, via?: Connection): void {
+    const h: AhHeader = { mode, flags: 0, hops: 0, ttl: this.defaultTtl(), src: this.self, dst, ptype };
+    const pkt = encodeAh(h, payload);
+    if (via) { bumpHops(pkt, 1); via.edge.send(pkt); this.stats.forwarded++; return; }
+    this.route(pkt, h, null);
+  }
+
+  /** Sends over one connection only: replies return over the same edge. */
+  sendVia(c: Connection, ptype: number, payload: Uint8Array): void {
+    const h: AhHeader = { mode: Mode.Exact, flags: FLAG_EDGE, hops: 1, ttl: 1, src: this.self, dst: c.address, ptype };
+    c.edge.send(encodeAh(h, payload));
+  }
+
+  private onPacket(p: Uint8Array, from: Connection): void {
+    let h: AhHeader;
+    try { h = decodeAh(p); } catch (e) {
+      this.stats.malformed++;
+      if (!(e instanceof WireError)) this.log.warn(`routing decode: ${(e as Error).message}`);
+      return;
+    }
+    if (h.flags & FLAG_EDGE) return this.deliver(p, h, from);
+    this.route(p, h, from);
+  }
+
+  private route(p: Uint8Array, h: AhHeader, from: Connection | null): void {
+    const dst = h.dst;
+    if (dst.equals(this.self) || h.mode === Mode.ClosestFinal) return this.deliver(p, h, from);
+    const direct = this.table.get(dst);
+    if (direct) return this.forward(p, h, direct);
+    const { left, right } = this.table.bracket(dst);
+    // The closest of ourselves and the two structured connections bracketing dst.
+    let best: Connection | null = null;
+    let bestD = this.self.absDistanceTo(dst);
+    for (const c of [left, right]) {
+      if (!c) continue;
+      const d = c.address.absDistanceTo(dst);
+      if (d < bestD) { best = c; bestD = d; }
+    }
+    if (best) return this.forward(p, h, best);
+    switch (h.mode) {
+      case Mode.Exact: this.stats.noRoute++; return;
+      case Mode.Greedy: return this.deliver(p, h, from);
+      case Mode.Closest: {
+        this.deliver(p, h, from);
+        // The other node bracketing dst gets the final copy.
+        const n = this.table.neighborsOf(this.self, 1);
+        const other = dst.isBetweenFromLeft(this.self, n.left[0]?.address ?? this.self) ? n.left[0] : n.right[0];
+        if (other) {
+          const copy = p.slice();
+          bumpHops(copy, h.hops + 1, Mode.ClosestFinal);
+          other.edge.send(copy);
+        }
+        return;
+      }
+    }
+  }
+
+  private forward(p: Uint8Array, h: AhHeader, to: Connection): void {
+    if (h.hops >= h.ttl) { this.stats.ttlDrops++; return; }
+    // Originated packets are still ours to mutate; forwarded ones were handed to us.
+    bumpHops(p, h.hops + 1);
+    this.stats.forwarded++;
+    to.edge.send(p);
+  }
+
+  private deliver(p: Uint8Array, h: AhHeader, from: Connection | null): void {
+    const handler = this.handlers.get(h.ptype);
+    if (!handler) { this.stats.noHandler++; return; }
+    this.stats.delivered++;
+    handler(p.subarray(AH_HEADER), h, from);
+  }
+}

@@ -1,0 +1,188 @@
+// In-memory transport for fast tests: listeners attach to a shared MemoryNetwork and
+// are addressed as brunet.function://localhost:<n>. Delivery is always asynchronous
+// (setImmediate) so code that works here does not silently rely on re-entrancy that a
+// real socket would never give it. Loss and partitions are injectable.
+import type { RandomSource } from '../util/random.js';
+import { newStats, type Edge, type EdgeListener, type TransportStats } from './edge.js';
+import { TransportAddress, type TaKind } from './ta.js';
+
+export interface MemoryTransportStats extends TransportStats {
+  /** Packets dropped by injected loss or a partition. */
+  dropped: number;
+  /** Exceptions thrown by onEdge/onPacket/onClose handlers (swallowed). */
+  handlerErrors: number;
+}
+
+function guard(stats: MemoryTransportStats, fn: () => void): void {
+  try { fn(); } catch { stats.handlerErrors++; }
+}
+
+class MemoryEdge implements Edge {
+  readonly kind: TaKind = 'function';
+  closed = false;
+  peer: MemoryEdge | undefined;
+  onPacket: (packet: Uint8Array, edge: Edge) => void = () => {};
+  onClose: (edge: Edge, reason: string) => void = () => {};
+
+  constructor(
+    private readonly owner: MemoryEdgeListener,
+    readonly id: string,
+    readonly localTA: TransportAddress,
+    readonly remoteTA: TransportAddress,
+    readonly inbound: boolean,
+  ) {}
+
+  send(packet: Uint8Array): void {
+    const st = this.owner.stats;
+    const peer = this.peer;
+    if (this.closed || !peer) { st.sendErrors++; return; }
+    st.packetsOut++;
+    st.bytesOut += packet.length;
+    if (this.owner.network._drops(this.localTA, this.remoteTA)) { st.dropped++; return; }
+    // Copy so a sender reusing its buffer cannot alter what the receiver sees.
+    const copy = packet.slice();
+    setImmediate(() => {
+      if (peer.closed) return;
+      const pst = peer.owner.stats;
+      pst.packetsIn++;
+      pst.bytesIn += copy.length;
+      guard(pst, () => peer.onPacket(copy, peer));
+    });
+  }
+
+  close(reason = 'closed'): void {
+    if (this.closed) return;
+    this._closed(reason);
+    const peer = this.peer;
+    if (peer) setImmediate(() => peer._closed('closed by peer'));
+  }
+
+  /** @internal */
+  _closed(reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.owner._remove(this);
+    guard(this.owner.stats, () => this.onClose(this, reason));
+  }
+}
+
+export class MemoryEdgeListener implements EdgeListener {
+  readonly kind: TaKind = 'function';
+  readonly stats: MemoryTransportStats = { ...newStats(), dropped: 0, handlerErrors: 0 };
+  readonly ta: TransportAddress;
+  onEdge: (edge: Edge) => void = () => {};
+  private started = false;
+  private readonly edges = new Set<MemoryEdge>();
+  private seq = 0;
+
+  constructor(readonly network: MemoryNetwork, readonly port: number) {
+    this.ta = new TransportAddress('function', 'localhost', port);
+  }
+
+  get edgeCount(): number { return this.edges.size; }
+  get running(): boolean { return this.started; }
+  localTAs(): TransportAddress[] { return this.started ? [this.ta] : []; }
+
+  async start(): Promise<void> {
+    if (this.started) throw new Error(`function port ${this.port}: listener already started`);
+    this.network._attach(this);
+    this.started = true;
+  }
+
+  async stop(): Promise<void> {
+    if (!this.started) return;
+    this.started = false;
+    this.network._detach(this);
+    for (const e of [...this.edges]) e.close('listener stopped');
+  }
+
+  createEdge(ta: TransportAddress): Promise<Edge> {
+    if (ta.kind !== 'function') return Promise.reject(new Error(`function listener cannot reach ${ta} (kind ${ta.kind})`));
+    if (!this.started) return Promise.reject(new Error('function listener not started'));
+    return new Promise((resolve, reject) => {
+      setImmediate(() => {
+        const target = this.network._lookup(ta);
+        if (!this.started) return reject(new Error(`function connect to ${ta}: listener stopped`));
+        if (!target) return reject(new Error(`function connect to ${ta}: connection refused`));
+        if (this.network.isBlocked(this.ta, target.ta)) return reject(new Error(`function connect to ${ta}: unreachable (partitioned)`));
+        const local = this._newEdge(target.ta, false);
+        const remote = target._newEdge(this.ta, true);
+        local.peer = remote;
+        remote.peer = local;
+        // onEdge runs before resolve and before any packet, matching real transports.
+        guard(target.stats, () => target.onEdge(remote));
+        resolve(local);
+      });
+    });
+  }
+
+  /** @internal */
+  _newEdge(remoteTA: TransportAddress, inbound: boolean): MemoryEdge {
+    const e = new MemoryEdge(this, `function/${this.port}/${++this.seq}`, this.ta, remoteTA, inbound);
+    this.edges.add(e);
+    return e;
+  }
+
+  /** @internal */
+  _remove(e: MemoryEdge): void { this.edges.delete(e); }
+}
+
+export class MemoryNetwork {
+  private readonly listeners = new Map<number, MemoryEdgeListener>();
+  private readonly reserved = new Set<number>();
+  private readonly blocked = new Set<string>();
+  private nextPort = 1;
+  private lossRate = 0;
+  private lossRandom: RandomSource | undefined;
+
+  /** Creates a listener; port omitted or 0 picks the next unused number. */
+  listener(opts: { port?: number } = {}): MemoryEdgeListener {
+    let port = opts.port ?? 0;
+    if (port === 0) {
+      while (this.reserved.has(this.nextPort) || this.listeners.has(this.nextPort)) this.nextPort++;
+      port = this.nextPort++;
+    }
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`function port ${port} out of range 1-65535`);
+    this.reserved.add(port);
+    return new MemoryEdgeListener(this, port);
+  }
+
+  /** Drops each packet independently with probability p (0 disables). */
+  setLossRate(p: number, random: RandomSource): void {
+    if (!(p >= 0 && p <= 1)) throw new Error(`loss rate ${p} not in [0, 1]`);
+    this.lossRate = p;
+    this.lossRandom = random;
+  }
+
+  /** Partitions a from b (both directions): packets dropped, new edges refused. */
+  block(a: TransportAddress, b: TransportAddress): void { this.blocked.add(pairKey(a, b)); }
+  unblock(a: TransportAddress, b: TransportAddress): void { this.blocked.delete(pairKey(a, b)); }
+  isBlocked(a: TransportAddress, b: TransportAddress): boolean { return this.blocked.has(pairKey(a, b)); }
+
+  /** @internal */
+  _drops(from: TransportAddress, to: TransportAddress): boolean {
+    if (this.isBlocked(from, to)) return true;
+    return this.lossRate > 0 && this.lossRandom!.float() < this.lossRate;
+  }
+
+  /** @internal */
+  _attach(l: MemoryEdgeListener): void {
+    const cur = this.listeners.get(l.port);
+    if (cur && cur !== l) throw new Error(`function port ${l.port}: address already in use`);
+    this.listeners.set(l.port, l);
+  }
+
+  /** @internal */
+  _detach(l: MemoryEdgeListener): void {
+    if (this.listeners.get(l.port) === l) this.listeners.delete(l.port);
+  }
+
+  /** @internal */
+  _lookup(ta: TransportAddress): MemoryEdgeListener | undefined {
+    return this.listeners.get(ta.port);
+  }
+}
+
+function pairKey(a: TransportAddress, b: TransportAddress): string {
+  return a.key < b.key ? `${a.key} ${b.key}` : `${b.key} ${a.key}`;
+}

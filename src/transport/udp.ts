@@ -1,0 +1,292 @@
+// UDP transport: one dgram socket per listener, every edge multiplexed on it.
+//
+// Datagram format (big-endian):
+//   byte 0      wire version (1)
+//   byte 1      type: 0 = data, 1 = close, 2 = reset
+//   bytes 2..5  sender's edge id   (u32, random, non-zero)
+//   bytes 6..9  receiver's edge id (u32, 0 while the sender does not know it yet)
+//   bytes 10..  payload (data only)
+//
+// Demultiplexing: a datagram with receiver id != 0 must name one of our local edge
+// ids and come from that edge's remote endpoint; one with receiver id 0 is matched by
+// (remote ip, remote port, sender id), and if unknown and of type data it opens a new
+// inbound edge. Unknown edges with receiver id != 0 get a (rate-limited) reset, so a
+// peer that restarted tells us quickly that our edge is dead. Close/reset are never
+// answered, which rules out reply loops.
+import dgram from 'node:dgram';
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import os from 'node:os';
+import type { Clock } from '../util/clock.js';
+import type { RandomSource } from '../util/random.js';
+import { newStats, type Edge, type EdgeListener, type TransportStats } from './edge.js';
+import { TransportAddress, type TaKind } from './ta.js';
+
+export const UDP_WIRE_VERSION = 1;
+export const UDP_HEADER = 10;
+export const UDP_MAX_PAYLOAD = 65000;
+const T_DATA = 0, T_CLOSE = 1, T_RESET = 2;
+const RESETS_PER_SECOND = 100;
+
+export interface IpListenerOptions {
+  /** 0 = pick a random free port. */
+  port: number;
+  /** Bind address; default 0.0.0.0. */
+  host?: string;
+  /** IPs to advertise in localTAs(); overrides the automatic choice. */
+  advertise?: string[];
+  /** If non-empty, advertise only the IPv4 addresses of these interfaces. */
+  devices?: string[];
+  clock: Clock;
+  random: RandomSource;
+}
+
+/** Stats plus counters the Edge contract does not require but tests and logs want. */
+export interface IpTransportStats extends TransportStats {
+  socketErrors: number;
+  /** Exceptions thrown by onEdge/onPacket/onClose handlers (swallowed, never rethrown). */
+  handlerErrors: number;
+  resetsSent: number;
+}
+
+export function newIpStats(): IpTransportStats {
+  return { ...newStats(), socketErrors: 0, handlerErrors: 0, resetsSent: 0 };
+}
+
+const WILDCARD = new Set(['0.0.0.0', '::', '']);
+
+/** Addresses a listener advertises, per the advertise/devices/host rules shared by UDP and TCP. */
+export function advertisedHosts(o: Pick<IpListenerOptions, 'host' | 'advertise' | 'devices'>): string[] {
+  if (o.advertise && o.advertise.length > 0) return [...o.advertise];
+  const ifs = os.networkInterfaces();
+  if (o.devices && o.devices.length > 0) {
+    return o.devices.flatMap((d) => (ifs[d] ?? []).filter((a) => a.family === 'IPv4').map((a) => a.address));
+  }
+  const host = o.host ?? '0.0.0.0';
+  if (!WILDCARD.has(host)) return [host];
+  const v4 = Object.values(ifs).flatMap((l) => l ?? []).filter((a) => a.family === 'IPv4');
+  const external = v4.filter((a) => !a.internal).map((a) => a.address);
+  return [...new Set([...external, '127.0.0.1'])];
+}
+
+/** Strips the IPv4-mapped prefix so TAs compare equal across socket families. */
+export function normalizeIp(ip: string): string {
+  return ip.startsWith('::ffff:') && isIP(ip.slice(7)) === 4 ? ip.slice(7) : ip;
+}
+
+/** Resolves a hostname TA to an IP TA, so received endpoints can be compared with it. */
+export async function resolveTa(ta: TransportAddress): Promise<TransportAddress> {
+  if (isIP(ta.host)) return ta;
+  const r = await lookup(ta.host);
+  return new TransportAddress(ta.kind, r.address, ta.port);
+}
+
+export function safeCall(stats: IpTransportStats, fn: () => void): void {
+  try { fn(); } catch { stats.handlerErrors++; }
+}
+
+class UdpEdge implements Edge {
+  readonly kind: TaKind = 'udp';
+  readonly id: string;
+  closed = false;
+  remoteId = 0;
+  onPacket: (packet: Uint8Array, edge: Edge) => void = () => {};
+  onClose: (edge: Edge, reason: string) => void = () => {};
+
+  constructor(
+    private readonly owner: UdpEdgeListener,
+    readonly localId: number,
+    readonly localTA: TransportAddress,
+    readonly remoteTA: TransportAddress,
+    readonly inbound: boolean,
+  ) {
+    this.id = `udp/${localId.toString(16).padStart(8, '0')}`;
+  }
+
+  send(packet: Uint8Array): void {
+    if (this.closed) { this.owner.stats.sendErrors++; return; }
+    if (packet.length > UDP_MAX_PAYLOAD) { this.owner.stats.sendErrors++; return; }
+    this.owner._send(this.remoteTA, T_DATA, this.localId, this.remoteId, packet);
+  }
+
+  close(reason = 'closed'): void {
+    if (this.closed) return;
+    this.owner._send(this.remoteTA, T_CLOSE, this.localId, this.remoteId);
+    this._closed(reason);
+  }
+
+  /** Local teardown without telling the peer (used when the peer told us). */
+  _closed(reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.owner._remove(this);
+    safeCall(this.owner.stats, () => this.onClose(this, reason));
+  }
+}
+
+export class UdpEdgeListener implements EdgeListener {
+  readonly kind: TaKind = 'udp';
+  readonly stats: IpTransportStats = newIpStats();
+  onEdge: (edge: Edge) => void = () => {};
+
+  private socket: dgram.Socket | undefined;
+  private port = 0;
+  private tas: TransportAddress[] = [];
+  private readonly byLocal = new Map<number, UdpEdge>();
+  private readonly byRemote = new Map<string, UdpEdge>();
+  private resetWindow = 0;
+  private resetsInWindow = 0;
+
+  constructor(private readonly opts: IpListenerOptions) {}
+
+  get edgeCount(): number { return this.byLocal.size; }
+  localTAs(): TransportAddress[] { return [...this.tas]; }
+
+  start(): Promise<void> {
+    if (this.socket) return Promise.reject(new Error('udp listener already started'));
+    const host = this.opts.host ?? '0.0.0.0';
+    const sock = dgram.createSocket({ type: isIP(host) === 6 ? 'udp6' : 'udp4' });
+    this.socket = sock;
+    return new Promise((resolve, reject) => {
+      const onStartError = (err: NodeJS.ErrnoException): void => {
+        this.socket = undefined;
+        try { sock.close(); } catch { /* never bound */ }
+        const what = err.code === 'EADDRINUSE' ? 'address already in use' : err.message;
+        reject(new Error(`udp port ${this.opts.port}: ${what}`));
+      };
+      sock.once('error', onStartError);
+      sock.bind({ port: this.opts.port, address: host, exclusive: true }, () => {
+        sock.off('error', onStartError);
+        // After start, socket errors (e.g. ICMP-driven) are counted, never thrown.
+        sock.on('error', () => { this.stats.socketErrors++; });
+        sock.on('message', (msg, rinfo) => {
+          try { this.onDatagram(msg, normalizeIp(rinfo.address), rinfo.port); } catch { this.stats.handlerErrors++; }
+        });
+        this.port = sock.address().port;
+        this.tas = advertisedHosts(this.opts).map((h) => new TransportAddress('udp', h, this.port));
+        resolve();
+      });
+    });
+  }
+
+  async stop(): Promise<void> {
+    const sock = this.socket;
+    if (!sock) return;
+    for (const e of [...this.byLocal.values()]) e.close('listener stopped');
+    // dgram defers the actual send a tick (address lookup); let the close datagrams out.
+    await new Promise((r) => setImmediate(r));
+    this.socket = undefined;
+    this.tas = [];
+    await new Promise<void>((r) => { try { sock.close(() => r()); } catch { r(); } });
+  }
+
+  async createEdge(ta: TransportAddress): Promise<Edge> {
+    if (ta.kind !== 'udp') throw new Error(`udp listener cannot reach ${ta} (kind ${ta.kind})`);
+    if (!this.socket) throw new Error('udp listener not started');
+    const remote = await resolveTa(ta);
+    const edge = new UdpEdge(this, this.freshId(), this.localTaFor(remote.host), remote, false);
+    this.byLocal.set(edge.localId, edge);
+    return edge;
+  }
+
+  private freshId(): number {
+    for (;;) {
+      const b = this.opts.random.bytes(4);
+      const id = ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0;
+      if (id !== 0 && !this.byLocal.has(id)) return id;
+    }
+  }
+
+  private localTaFor(remoteHost: string): TransportAddress {
+    const loop = remoteHost.startsWith('127.') ? this.tas.find((t) => t.host.startsWith('127.')) : undefined;
+    return loop ?? this.tas[0] ?? new TransportAddress('udp', this.opts.host ?? '0.0.0.0', this.port);
+  }
+
+  private onDatagram(msg: Buffer, ip: string, port: number): void {
+    if (msg.length < UDP_HEADER || msg[0] !== UDP_WIRE_VERSION || msg[1]! > T_RESET) {
+      this.stats.malformed++;
+      return;
+    }
+    const type = msg[1]!;
+    const sender = msg.readUInt32BE(2);
+    const receiver = msg.readUInt32BE(6);
+    if (sender === 0 || (type !== T_DATA && msg.length !== UDP_HEADER)) { this.stats.malformed++; return; }
+    this.stats.packetsIn++;
+    this.stats.bytesIn += msg.length;
+
+    let edge: UdpEdge | undefined;
+    if (receiver !== 0) {
+      const e = this.byLocal.get(receiver);
+      if (e && e.remoteTA.host === ip && e.remoteTA.port === port && (e.remoteId === 0 || e.remoteId === sender)) edge = e;
+    } else {
+      edge = this.byRemote.get(remoteKey(ip, port, sender));
+    }
+
+    if (type !== T_DATA) {
+      if (edge) edge._closed(type === T_CLOSE ? 'closed by peer' : 'reset by peer');
+      return;
+    }
+    const payload = new Uint8Array(msg.buffer, msg.byteOffset + UDP_HEADER, msg.length - UDP_HEADER);
+    if (edge) {
+      if (edge.remoteId === 0) {
+        edge.remoteId = sender;
+        this.byRemote.set(remoteKey(ip, port, sender), edge);
+      }
+      safeCall(this.stats, () => edge!.onPacket(payload, edge!));
+      return;
+    }
+    if (receiver !== 0) { this.sendReset(ip, port, receiver, sender); return; }
+
+    const ta = new TransportAddress('udp', ip, port);
+    const fresh = new UdpEdge(this, this.freshId(), this.localTaFor(ip), ta, true);
+    fresh.remoteId = sender;
+    this.byLocal.set(fresh.localId, fresh);
+    this.byRemote.set(remoteKey(ip, port, sender), fresh);
+    safeCall(this.stats, () => this.onEdge(fresh));
+    if (!fresh.closed) safeCall(this.stats, () => fresh.onPacket(payload, fresh));
+  }
+
+  private sendReset(ip: string, port: number, ourClaimedId: number, theirId: number): void {
+    // Rate-limited so spoofed traffic cannot turn us into a reflector.
+    const now = this.opts.clock.now();
+    if (now - this.resetWindow >= 1000) { this.resetWindow = now; this.resetsInWindow = 0; }
+    if (this.resetsInWindow >= RESETS_PER_SECOND) return;
+    this.resetsInWindow++;
+    this.stats.resetsSent++;
+    this._send(new TransportAddress('udp', ip, port), T_RESET, ourClaimedId, theirId);
+  }
+
+  /** @internal */
+  _send(to: TransportAddress, type: number, sender: number, receiver: number, payload?: Uint8Array): void {
+    const sock = this.socket;
+    if (!sock) { this.stats.sendErrors++; return; }
+    const buf = Buffer.allocUnsafe(UDP_HEADER + (payload?.length ?? 0));
+    buf[0] = UDP_WIRE_VERSION;
+    buf[1] = type;
+    buf.writeUInt32BE(sender, 2);
+    buf.writeUInt32BE(receiver, 6);
+    if (payload) buf.set(payload, UDP_HEADER);
+    try {
+      sock.send(buf, to.port, to.host, (err) => {
+        if (err) { this.stats.sendErrors++; return; }
+        this.stats.packetsOut++;
+        this.stats.bytesOut += buf.length;
+      });
+    } catch {
+      this.stats.sendErrors++;
+    }
+  }
+
+  /** @internal */
+  _remove(e: UdpEdge): void {
+    this.byLocal.delete(e.localId);
+    if (e.remoteId !== 0) {
+      const key = remoteKey(e.remoteTA.host, e.remoteTA.port, e.remoteId);
+      if (this.byRemote.get(key) === e) this.byRemote.delete(key);
+    }
+  }
+}
+
+function remoteKey(ip: string, port: number, sender: number): string {
+  return `${ip}|${port}|${sender}`;
+}

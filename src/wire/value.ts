@@ -1,0 +1,158 @@
+// A small tagged binary encoding for structured messages (link handshake, RPC arguments
+// and results), in the spirit of Brunet's ADR: self-describing, big-endian, with hard
+// limits so a hostile packet can never make the decoder recurse or allocate without bound.
+//
+//   0x00 null   0x01 false   0x02 true
+//   0x03 int32  (4 bytes)    0x04 float64 (8 bytes)
+//   0x05 string (u32 length + UTF-8)   0x06 bytes (u32 length + raw)
+//   0x07 list   (u32 count + items)    0x08 map (u32 count + (string key, value) pairs)
+
+export type Value = null | boolean | number | string | Uint8Array | Value[] | { [k: string]: Value };
+
+export class WireError extends Error {
+  override name = 'WireError';
+}
+
+const MAX_DEPTH = 32;
+const MAX_ITEMS = 65536;
+const utf8 = new TextEncoder();
+const utf8d = new TextDecoder('utf-8', { fatal: true });
+
+export function encodeValue(v: Value): Uint8Array {
+  const w = new Writer();
+  w.value(v, 0);
+  return w.finish();
+}
+
+/** Decodes a whole buffer; trailing bytes are an error. */
+export function decodeValue(b: Uint8Array, offset = 0): Value {
+  const r = new Reader(b, offset);
+  const v = r.value(0);
+  if (r.pos !== b.length) throw new WireError(`${b.length - r.pos} trailing bytes`);
+  return v;
+}
+
+class Writer {
+  private buf = new Uint8Array(256);
+  private view = new DataView(this.buf.buffer);
+  private pos = 0;
+  private need(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.pos + n) size *= 2;
+    const nb = new Uint8Array(size);
+    nb.set(this.buf.subarray(0, this.pos));
+    this.buf = nb;
+    this.view = new DataView(nb.buffer);
+  }
+  private u8(x: number): void { this.need(1); this.buf[this.pos++] = x; }
+  private u32(x: number): void { this.need(4); this.view.setUint32(this.pos, x); this.pos += 4; }
+  private raw(b: Uint8Array): void { this.u32(b.length); this.need(b.length); this.buf.set(b, this.pos); this.pos += b.length; }
+  value(v: Value, depth: number): void {
+    if (depth > MAX_DEPTH) throw new WireError('value nested too deeply');
+    if (v === null || v === undefined) return this.u8(0);
+    switch (typeof v) {
+      case 'boolean': return this.u8(v ? 2 : 1);
+      case 'number':
+        if (Number.isInteger(v) && v >= -0x80000000 && v <= 0x7fffffff) {
+          this.u8(3); this.need(4); this.view.setInt32(this.pos, v); this.pos += 4;
+        } else {
+          this.u8(4); this.need(8); this.view.setFloat64(this.pos, v); this.pos += 8;
+        }
+        return;
+      case 'string': this.u8(5); return this.raw(utf8.encode(v));
+    }
+    if (v instanceof Uint8Array) { this.u8(6); return this.raw(v); }
+    if (Array.isArray(v)) {
+      this.u8(7); this.u32(v.length);
+      for (const x of v) this.value(x, depth + 1);
+      return;
+    }
+    if (typeof v === 'object') {
+      const keys = Object.keys(v).filter((k) => v[k] !== undefined);
+      this.u8(8); this.u32(keys.length);
+      for (const k of keys) { this.raw(utf8.encode(k)); this.value(v[k]!, depth + 1); }
+      return;
+    }
+    throw new WireError(`cannot encode ${typeof v}`);
+  }
+  finish(): Uint8Array { return this.buf.slice(0, this.pos); }
+}
+
+class Reader {
+  private view: DataView;
+  constructor(private b: Uint8Array, public pos: number) {
+    this.view = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  }
+  private need(n: number): void {
+    if (this.pos + n > this.b.length) throw new WireError('truncated value');
+  }
+  private u32(): number { this.need(4); const x = this.view.getUint32(this.pos); this.pos += 4; return x; }
+  private raw(): Uint8Array {
+    const n = this.u32(); this.need(n);
+    const out = this.b.subarray(this.pos, this.pos + n); this.pos += n;
+    return out;
+  }
+  private str(): string {
+    try { return utf8d.decode(this.raw()); } catch (e) {
+      if (e instanceof WireError) throw e;
+      throw new WireError('invalid UTF-8 in string');
+    }
+  }
+  value(depth: number): Value {
+    if (depth > MAX_DEPTH) throw new WireError('value nested too deeply');
+    this.need(1);
+    const tag = this.b[this.pos++]!;
+    switch (tag) {
+      case 0: return null;
+      case 1: return false;
+      case 2: return true;
+      case 3: { this.need(4); const x = this.view.getInt32(this.pos); this.pos += 4; return x; }
+      case 4: { this.need(8); const x = this.view.getFloat64(this.pos); this.pos += 8; return x; }
+      case 5: return this.str();
+      case 6: return this.raw().slice();
+      case 7: {
+        const n = this.u32();
+        if (n > MAX_ITEMS || n > this.b.length - this.pos) throw new WireError(`list of ${n} items is too long`);
+        const out: Value[] = new Array(n);
+        for (let i = 0; i < n; i++) out[i] = this.value(depth + 1);
+        return out;
+      }
+      case 8: {
+        const n = this.u32();
+        if (n > MAX_ITEMS || n * 5 > this.b.length - this.pos) throw new WireError(`map of ${n} entries is too long`);
+        const out: { [k: string]: Value } = Object.create(null);
+        for (let i = 0; i < n; i++) { const k = this.str(); out[k] = this.value(depth + 1); }
+        return out;
+      }
+      default: throw new WireError(`unknown value tag 0x${tag.toString(16)}`);
+    }
+  }
+}
+
+// Typed accessors: decoders use these so a field of the wrong type is a WireError, not a crash.
+type Obj = { [k: string]: Value };
+export function asMap(v: Value, what: string): Obj {
+  if (v === null || typeof v !== 'object' || Array.isArray(v) || v instanceof Uint8Array) throw new WireError(`${what}: expected a map`);
+  return v;
+}
+export function asList(v: Value, what: string): Value[] {
+  if (!Array.isArray(v)) throw new WireError(`${what}: expected a list`);
+  return v;
+}
+export function asString(v: Value, what: string): string {
+  if (typeof v !== 'string') throw new WireError(`${what}: expected a string`);
+  return v;
+}
+export function asInt(v: Value, what: string): number {
+  if (typeof v !== 'number' || !Number.isInteger(v)) throw new WireError(`${what}: expected an integer`);
+  return v;
+}
+export function asBytes(v: Value, what: string): Uint8Array {
+  if (!(v instanceof Uint8Array)) throw new WireError(`${what}: expected bytes`);
+  return v;
+}
+export function asBool(v: Value, what: string): boolean {
+  if (typeof v !== 'boolean') throw new WireError(`${what}: expected a boolean`);
+  return v;
+}

@@ -1,0 +1,235 @@
+import dgram from 'node:dgram';
+import t, { type Test } from 'tap';
+import type { Edge } from '../src/transport/edge.js';
+import { TransportAddress } from '../src/transport/ta.js';
+import { UdpEdgeListener, advertisedHosts } from '../src/transport/udp.js';
+import { realClock } from '../src/util/clock.js';
+import { seededRandom } from '../src/util/random.js';
+
+let seed = 1;
+const mk = (port = 0) => new UdpEdgeListener({ port, host: '127.0.0.1', clock: realClock, random: seededRandom(seed++) });
+
+async function started(t: Test, n: number): Promise<UdpEdgeListener[]> {
+  const ls = Array.from({ length: n }, () => mk());
+  await Promise.all(ls.map((l) => l.start()));
+  t.teardown(() => Promise.all(ls.map((l) => l.stop())));
+  return ls;
+}
+
+/** Bounded poll: every wait in these tests must end. */
+async function waitFor(what: string, cond: () => boolean, ms = 2000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+const text = (p: Uint8Array) => Buffer.from(p).toString();
+const bytes = (s: string) => new Uint8Array(Buffer.from(s));
+const ta0 = (l: UdpEdgeListener) => l.localTAs()[0]!;
+
+function rawSocket(t: Test): Promise<dgram.Socket> {
+  const s = dgram.createSocket('udp4');
+  t.teardown(() => new Promise<void>((r) => s.close(() => r())));
+  return new Promise((r) => s.bind(0, '127.0.0.1', () => r(s)));
+}
+
+t.test('advertised addresses', async (t) => {
+  t.same(advertisedHosts({ host: '127.0.0.1' }), ['127.0.0.1']);
+  t.same(advertisedHosts({ advertise: ['10.1.2.3'] }), ['10.1.2.3']);
+  t.same(advertisedHosts({ devices: ['lo'] }), ['127.0.0.1']);
+  const all = advertisedHosts({});
+  t.equal(all[all.length - 1], '127.0.0.1', 'loopback last');
+});
+
+t.test('edges in both directions', async (t) => {
+  const [a, b] = await started(t, 2);
+  t.match(ta0(a!).toString(), /^brunet\.udp:\/\/127\.0\.0\.1:\d+$/);
+  const inbound: Edge[] = [];
+  const gotB: string[] = [];
+  b!.onEdge = (e) => { inbound.push(e); e.onPacket = (p) => gotB.push(text(p)); };
+  const ea = await a!.createEdge(ta0(b!));
+  t.notOk(ea.inbound);
+  const gotA: string[] = [];
+  ea.onPacket = (p) => gotA.push(text(p));
+  ea.send(bytes('hello'));
+  await waitFor('first packet', () => gotB.length === 1);
+  t.equal(inbound.length, 1);
+  const eb = inbound[0]!;
+  t.ok(eb.inbound);
+  t.equal(eb.remoteTA.port, ta0(a!).port, 'remoteTA is the sender socket');
+  eb.send(bytes('back'));
+  await waitFor('reply', () => gotA.length === 1);
+  ea.send(bytes('again'));
+  await waitFor('second packet', () => gotB.length === 2);
+  t.same(gotB, ['hello', 'again']);
+  t.same(gotA, ['back']);
+  t.equal(inbound.length, 1, 'no duplicate inbound edge');
+  t.equal(a!.edgeCount, 1);
+  t.equal(b!.edgeCount, 1);
+  await t.rejects(a!.createEdge(TransportAddress.parse('brunet.tcp://127.0.0.1:1')), /cannot reach/);
+});
+
+t.test('many edges multiplexed on one socket per listener', async (t) => {
+  const ls = await started(t, 3);
+  const got: string[] = [];
+  for (const [i, l] of ls.entries()) {
+    l.onEdge = (e) => {
+      e.onPacket = (p) => {
+        got.push(`${i}<${text(p)}@${e.remoteTA.port}`);
+        e.send(bytes(`ack:${text(p)}`));
+      };
+    };
+  }
+  const acks: string[] = [];
+  const out: Edge[] = [];
+  for (const [i, from] of ls.entries()) {
+    for (const [j, to] of ls.entries()) {
+      if (i === j) continue;
+      // Two parallel edges per ordered pair: same endpoints, told apart by edge id.
+      for (const k of [0, 1]) {
+        const e = await from.createEdge(ta0(to));
+        const tag = `${i}>${j}#${k}`;
+        e.onPacket = (p) => acks.push(`${tag}:${text(p)}`);
+        e.send(bytes(tag));
+        out.push(e);
+      }
+    }
+  }
+  await waitFor('all acks', () => acks.length === 12);
+  const expected: string[] = [];
+  for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) for (const k of [0, 1]) {
+    if (i === j) continue;
+    expected.push(`${j}<${i}>${j}#${k}@${ta0(ls[i]!).port}`);
+  }
+  t.same(got.sort(), expected.sort(), 'every packet reached the right listener from the right port');
+  t.ok(acks.every((a) => { const [tag, ack] = a.split(':ack:'); return tag === ack; }), 'acks on the right edge');
+  for (const l of ls) t.equal(l.edgeCount, 8, '4 outbound + 4 inbound');
+  t.equal(new Set(out.map((e) => e.id)).size, 12);
+});
+
+t.test('close propagates both ways', async (t) => {
+  const [a, b] = await started(t, 2);
+  const inbound: Edge[] = [];
+  const reasons: string[] = [];
+  b!.onEdge = (e) => { inbound.push(e); e.onClose = (_e, r) => reasons.push(`b:${r}`); };
+  const e1 = await a!.createEdge(ta0(b!));
+  e1.send(bytes('x'));
+  await waitFor('inbound', () => inbound.length === 1);
+  e1.close();
+  e1.close();
+  t.ok(e1.closed);
+  await waitFor('peer close', () => inbound[0]!.closed);
+  t.same(reasons, ['b:closed by peer']);
+  t.equal(b!.edgeCount, 0);
+
+  const e2 = await a!.createEdge(ta0(b!));
+  let closedA = '';
+  e2.onClose = (_e, r) => { closedA = r; };
+  e2.send(bytes('y'));
+  await waitFor('second inbound', () => inbound.length === 2);
+  // The outbound side has not heard from the peer yet; the close itself teaches it.
+  inbound[1]!.close();
+  await waitFor('outbound close', () => e2.closed);
+  t.equal(closedA, 'closed by peer');
+  t.equal(a!.edgeCount, 0);
+});
+
+t.test('unknown edge gets a reset; restarted peer resets a stale edge', async (t) => {
+  const [a, b] = await started(t, 2);
+  const raw = await rawSocket(t);
+  const replies: Buffer[] = [];
+  raw.on('message', (m) => replies.push(m));
+  const bogus = Buffer.from([1, 0, 0, 0, 0, 7, 0xde, 0xad, 0xbe, 0xef, 42]);
+  raw.send(bogus, ta0(b!).port, '127.0.0.1');
+  await waitFor('reset', () => replies.length === 1);
+  t.same([...replies[0]!], [1, 2, 0xde, 0xad, 0xbe, 0xef, 0, 0, 0, 7], 'reset swaps the ids');
+  t.equal(b!.edgeCount, 0, 'no edge created');
+
+  // A "crashed" peer: a raw socket answers once by hand, then vanishes without a close.
+  const ghost = dgram.createSocket('udp4');
+  await new Promise<void>((r) => ghost.bind(0, '127.0.0.1', () => r()));
+  const port = ghost.address().port;
+  const ea = await a!.createEdge(new TransportAddress('udp', '127.0.0.1', port));
+  let reason = '';
+  ea.onClose = (_e, r) => { reason = r; };
+  const first = new Promise<Buffer>((r) => ghost.once('message', r));
+  ea.send(bytes('hi'));
+  const hi = await first;
+  t.equal(hi.readUInt32BE(6), 0, 'receiver id unknown at first');
+  const reply = Buffer.from([1, 0, 0, 0, 0x12, 0x34, 0, 0, 0, 0, 33]);
+  hi.copy(reply, 6, 2, 6);
+  ghost.send(reply, ta0(a!).port, '127.0.0.1');
+  await waitFor('a hears ghost', () => a!.stats.packetsIn === 1);
+  await new Promise<void>((r) => ghost.close(() => r()));
+  const b2 = mk(port);
+  await b2.start();
+  t.teardown(() => b2.stop());
+  ea.send(bytes('anyone?'));
+  await waitFor('reset closes edge', () => ea.closed);
+  t.equal(reason, 'reset by peer');
+  t.equal(b2.edgeCount, 0);
+  t.equal(b2.stats.resetsSent, 1);
+});
+
+t.test('resets are rate limited', async (t) => {
+  const [b] = await started(t, 1);
+  const raw = await rawSocket(t);
+  for (let i = 1; i <= 150; i++) {
+    const m = Buffer.alloc(10);
+    m[0] = 1; m.writeUInt32BE(i, 2); m.writeUInt32BE(99, 6);
+    raw.send(m, ta0(b!).port, '127.0.0.1');
+  }
+  await waitFor('all received', () => b!.stats.packetsIn === 150);
+  t.ok(b!.stats.resetsSent <= 100, `sent ${b!.stats.resetsSent} resets`);
+  t.ok(b!.stats.resetsSent >= 50);
+});
+
+t.test('malformed datagrams are counted and dropped', async (t) => {
+  const [a, b] = await started(t, 2);
+  const raw = await rawSocket(t);
+  const port = ta0(b!).port;
+  const bad = [
+    Buffer.from([1, 0, 0]), // too short
+    Buffer.from([9, 0, 0, 0, 0, 1, 0, 0, 0, 0, 5]), // wrong version
+    Buffer.from([1, 7, 0, 0, 0, 1, 0, 0, 0, 0]), // unknown type
+    Buffer.from([1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5]), // zero sender id
+    Buffer.alloc(0),
+  ];
+  for (const m of bad) raw.send(m, port, '127.0.0.1');
+  await waitFor('malformed counted', () => b!.stats.malformed === bad.length);
+  t.equal(b!.edgeCount, 0);
+  let got = '';
+  b!.onEdge = (e) => { e.onPacket = (p) => { got = text(p); }; };
+  const e = await a!.createEdge(ta0(b!));
+  e.send(bytes('still alive'));
+  await waitFor('good packet', () => got !== '');
+  t.equal(got, 'still alive');
+});
+
+t.test('handler exceptions and oversize sends never escape', async (t) => {
+  const [a, b] = await started(t, 2);
+  let n = 0;
+  b!.onEdge = (e) => { e.onPacket = () => { n++; throw new Error('boom'); }; };
+  const e = await a!.createEdge(ta0(b!));
+  e.send(new Uint8Array(65001));
+  t.equal(a!.stats.sendErrors, 1, 'oversize dropped');
+  e.send(new Uint8Array(65000));
+  e.send(bytes('x'));
+  await waitFor('both delivered', () => n === 2);
+  t.equal(b!.stats.handlerErrors, 2);
+});
+
+t.test('port in use rejects clearly; stop releases the port', async (t) => {
+  const [a] = await started(t, 1);
+  const port = ta0(a!).port;
+  const clash = mk(port);
+  await t.rejects(clash.start(), { message: `udp port ${port}: address already in use` });
+  await a!.stop();
+  t.same(a!.localTAs(), []);
+  const again = mk(port);
+  await again.start();
+  t.equal(ta0(again).port, port);
+  await again.stop();
+});
