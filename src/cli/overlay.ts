@@ -1,0 +1,79 @@
+// Builds and starts the nodes a NodeConfig describes (Brunet's MultiNode when count > 1):
+// the first node gets the configured ports and address, the others free ports and fresh
+// addresses; all share the process and one control API port, nothing else.
+import { Address } from '../address/address.js';
+import type { NodeConfig } from '../config/node-config.js';
+import { writeNodeAddress } from '../config/node-config.js';
+import { ControlServer } from '../control/server.js';
+import { Node, type NodeOptions } from '../node/node.js';
+import type { EdgeListener } from '../transport/edge.js';
+import { TcpEdgeListener } from '../transport/tcp.js';
+import { UdpEdgeListener } from '../transport/udp.js';
+import { realClock } from '../util/clock.js';
+import type { Logger } from '../util/log.js';
+import { cryptoRandom } from '../util/random.js';
+
+export interface OverlayOptions {
+  count: number;
+  /** Local address to bind listeners to (default all interfaces). */
+  bind?: string;
+  log: Logger;
+  /** Persist a generated first-node address into the config file. */
+  writeAddress?: boolean;
+  nodeOptions?: Partial<NodeOptions>;
+}
+
+export interface Overlay {
+  nodes: Node[];
+  server?: ControlServer;
+  stop(): Promise<void>;
+}
+
+function listeners(cfg: NodeConfig, first: boolean, bind: string | undefined): EdgeListener[] {
+  return cfg.edgeListeners.map((el) => {
+    const o = { port: first ? el.port : 0, host: bind, devices: cfg.devicesToBind, clock: realClock, random: cryptoRandom };
+    return el.type === 'udp' ? new UdpEdgeListener(o) : new TcpEdgeListener(o);
+  });
+}
+
+export async function startOverlay(cfg: NodeConfig, o: OverlayOptions): Promise<Overlay> {
+  let first = cfg.nodeAddress;
+  if (!first) {
+    first = Address.random(cryptoRandom);
+    if (o.writeAddress !== false && cfg.source) {
+      writeNodeAddress(cfg.source, first);
+      o.log.info(`generated node address ${first.key}, saved in ${cfg.source}`);
+    }
+  }
+  const nodes: Node[] = [];
+  const overlay: Overlay = {
+    nodes,
+    async stop() {
+      await Promise.all(nodes.map((n) => n.stop()));
+      await overlay.server?.stop();
+    },
+  };
+  try {
+    for (let i = 0; i < o.count; i++) {
+      const node = new Node({
+        namespace: cfg.namespace,
+        address: i === 0 ? first : undefined,
+        listeners: listeners(cfg, i === 0, o.bind),
+        remoteTAs: cfg.remoteTAs,
+        log: o.log,
+        type: o.count > 1 ? 'MultiNode' : 'BasicNode',
+        ...o.nodeOptions,
+      });
+      await node.start();
+      nodes.push(node);
+    }
+    if (cfg.xmlRpc.enabled) {
+      overlay.server = new ControlServer(nodes, cfg.xmlRpc.port);
+      await overlay.server.start();
+    }
+  } catch (e) {
+    await overlay.stop();
+    throw e;
+  }
+  return overlay;
+}
