@@ -7,7 +7,7 @@ import { createLogger, type Level } from '../util/log.js';
 import { startOverlay } from './overlay.js';
 import { installShutdown } from './shutdown.js';
 
-const USAGE = 'usage: run_bootstrap_node CONFIG [--nodes N] [--bind ADDRESS] [--log-level debug|info|warn|error]';
+const USAGE = 'usage: run_bootstrap_node CONFIG [--nodes N] [--bind ADDRESS] [--log-level debug|info|warn|error] [--link-timeout MS]';
 const LEVELS = ['debug', 'info', 'warn', 'error', 'silent'];
 
 async function main(): Promise<number> {
@@ -16,6 +16,7 @@ async function main(): Promise<number> {
     ({ values, positionals } = parseArgs({ allowPositionals: true, options: {
       nodes: { type: 'string', short: 'c', default: '1' }, bind: { type: 'string' },
       'log-level': { type: 'string', default: 'info' }, help: { type: 'boolean', short: 'h' },
+      'link-timeout': { type: 'string' },
     } }));
   } catch (e) { process.stderr.write(`run_bootstrap_node: ${(e as Error).message}\n${USAGE}\n`); return 2; }
   if (values.help) { process.stdout.write(`${USAGE}\n`); return 0; }
@@ -25,6 +26,10 @@ async function main(): Promise<number> {
   const level = values['log-level']!;
   if (!LEVELS.includes(level)) { process.stderr.write(`run_bootstrap_node: --log-level must be one of ${LEVELS.join(', ')}\n`); return 2; }
   const log = createLogger(level as Level);
+  // How long a silent connection lives (pings start at a third of it); default 30 s.
+  const lt = values['link-timeout'] === undefined ? undefined : Number(values['link-timeout']);
+  if (lt !== undefined && (!Number.isInteger(lt) || lt < 1000)) { process.stderr.write('run_bootstrap_node: --link-timeout must be an integer >= 1000 (ms)\n'); return 2; }
+  const nodeOptions = lt ? { link: { timeoutMs: lt, pingAfterMs: Math.round(lt / 3) } } : undefined;
 
   let cfg;
   try { cfg = loadNodeConfig(positionals[0]!); } catch (e) {
@@ -32,7 +37,7 @@ async function main(): Promise<number> {
     throw e;
   }
   let overlay;
-  try { overlay = await startOverlay(cfg, { count, bind: values.bind, log }); } catch (e) {
+  try { overlay = await startOverlay(cfg, { count, bind: values.bind, log, nodeOptions }); } catch (e) {
     process.stderr.write(`run_bootstrap_node: ${(e as Error).message}\n`);
     return 1;
   }

@@ -23,6 +23,8 @@ export interface CallContext {
   local: boolean;
   /** The connection a single-edge request arrived on. */
   via?: Connection;
+  /** Overlay hops the request took (0 for local calls). */
+  hops: number;
 }
 export type RpcHandler = (args: Value[], ctx: CallContext) => Value | Promise<Value>;
 
@@ -68,7 +70,7 @@ export class RpcManager {
   async callLocal(method: string, args: Value[]): Promise<Value> {
     const h = this.handlers.get(method);
     if (!h) throw new RpcError(RpcCode.NoHandler, `no handler for ${method}`);
-    return h(args, { from: this.self, local: true });
+    return h(args, { from: this.self, local: true, hops: 0 });
   }
 
   async call(t: Target, method: string, args: Value[], opts: InvokeOptions = {}): Promise<Value> {
@@ -165,7 +167,7 @@ export class RpcManager {
       out = encodeRpc({ kind: RpcKind.Error, id: m.id, code: RpcCode.NoHandler, message: `no handler for ${m.method}` });
     } else {
       try {
-        const result = await handler(m.args, { from: h.src, local: false, via: h.flags & FLAG_EDGE ? from ?? undefined : undefined });
+        const result = await handler(m.args, { from: h.src, local: false, via: h.flags & FLAG_EDGE ? from ?? undefined : undefined, hops: h.hops });
         out = encodeRpc({ kind: RpcKind.Reply, id: m.id, result });
       } catch (e) {
         const code = e instanceof RpcError ? e.code : RpcCode.Threw;

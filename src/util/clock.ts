@@ -13,12 +13,10 @@ export const realClock: Clock = {
   now: () => performance.timeOrigin + performance.now(),
   setTimeout(fn, ms) {
     const h = setTimeout(fn, ms);
-    h.unref?.();
     return { cancel: () => clearTimeout(h) };
   },
   setInterval(fn, ms) {
     const h = setInterval(fn, ms);
-    h.unref?.();
     return { cancel: () => clearInterval(h) };
   },
 };

@@ -52,7 +52,7 @@ export class NearOverlord implements Overlord {
   learn(from: Connection | null, list: NodeInfo[]): void {
     const now = this.clock.now();
     for (const n of list) {
-      if (n.address.equals(this.table.self) || this.table.get(n.address)) continue;
+      if (n.address.equals(this.table.self) || this.table.get(n.address)?.structured) continue;
       this.candidates.set(n.address.key, { info: n, at: now });
     }
     if (from) this.activate(now);
@@ -77,11 +77,11 @@ export class NearOverlord implements Overlord {
     this.joinBackoff = this.opts.retryMinMs;
 
     // Link to the candidates that would be among our nearest per side, and no others.
-    const now2 = now;
     const live: NodeInfo[] = [];
     for (const [key, { info, at }] of this.candidates) {
-      if (this.table.get(info.address) || now2 - at > 120_000) { this.candidates.delete(key); continue; }
-      if ((this.failed.get(key) ?? 0) < now2) live.push(info);
+      // A leaf to a would-be neighbour stays a candidate: linking to it upgrades the leaf.
+      if (this.table.get(info.address)?.structured || now - at > 120_000) { this.candidates.delete(key); continue; }
+      if ((this.failed.get(key) ?? 0) < now) live.push(info);
     }
     if (live.length > 0) {
       const { left, right } = this.table.neighborsOf(self, NEAR_PER_SIDE);
@@ -89,7 +89,7 @@ export class NearOverlord implements Overlord {
         const best = [...have.map((c) => ({ address: c.address, tas: c.peerTAs })), ...live]
           .sort((x, y) => { const dx = dist(x.address), dy = dist(y.address); return dx < dy ? -1 : dx > dy ? 1 : 0; })
           .slice(0, NEAR_PER_SIDE);
-        for (const info of best) if (!this.table.get(info.address) && !this.linking.has(info.address.key)) this.linkTo(info);
+        for (const info of best) if (!this.table.get(info.address)?.structured && !this.linking.has(info.address.key)) this.linkTo(info);
       }
     }
 

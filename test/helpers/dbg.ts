@@ -1,0 +1,11 @@
+import { MemoryNetwork } from '../../src/transport/memory.js';
+import { startRing, stopAll } from './ring.js';
+import { createLogger } from '../../src/util/log.js';
+const net = new MemoryNetwork();
+const [a, b] = await startRing(2, 'memory', { net, bootstrap: [], log: createLogger('debug') });
+console.log('a<b', a!.address.value < b!.address.value);
+const pa = a!.link.connect(b!.info(), 'structured.near').then((c) => console.log('a done', !!c));
+const pb = b!.link.connect(a!.info(), 'structured.near').then((c) => console.log('b done', !!c));
+setTimeout(() => { console.log('timeout', a!.table.size, b!.table.size); process.exit(1); }, 8000).unref();
+await Promise.all([pa, pb]);
+await stopAll([a!, b!]);
