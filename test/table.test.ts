@@ -140,7 +140,6 @@ t.test('add / remove / setType events and the structured snapshot', (t) => {
   t.equal(table.get(Address.fromBigInt(7n)), l, 'the leaf is still in the table');
   t.equal(table.getByEdge(l.edge), l);
   t.same(vals(table.neighborsOf(Address.fromBigInt(6n), 1).left), [9n], 'routing queries skip the leaf');
-  t.ok(Object.isFrozen(table.structured) || Array.isArray(table.structured));
 
   // The snapshot is replaced, never mutated.
   const snap = table.structured;
@@ -287,10 +286,12 @@ t.test('estimateSize on evenly spaced rings', (t) => {
       if (Math.abs(est - N) > Math.max(1, N * 1e-9)) throw new Error(`N=${N}: estimate ${est}`);
     }), { numRuns: 1000 });
   for (const N of [3, 4, 5, 24, 100, 1000, 65536]) {
-    t.equal(estimateSize(build(N, 12345n, 2)), N, `N = ${N}, two neighbours per side`);
-    t.equal(estimateSize(build(N, MAX - 3n, 3)), N, `N = ${N}, three neighbours per side, wrapping`);
+    const e2 = estimateSize(build(N, 12345n, 2)), e3 = estimateSize(build(N, MAX - 3n, 3));
+    t.ok(Math.abs(e2 - N) <= 1, `N = ${N}, two neighbours per side: ${e2}`);
+    t.ok(Math.abs(e3 - N) <= 1, `N = ${N}, three neighbours per side, wrapping: ${e3}`);
   }
-  t.equal(estimateSize(build(1000, 0n, 2, 5)), 1000, 'leaf connections are ignored');
+  t.ok(Math.abs(estimateSize(build(1000, 0n, 2, 5)) - 1000) <= 1, 'leaf connections are ignored');
+  t.equal(estimateSize(build(1000, 0n, 2, 5)), estimateSize(build(1000, 0n, 2, 0)), 'leaf connections change nothing');
   t.equal(estimateSize(new ConnectionTable(Address.fromBigInt(1n), () => 0)), 1, 'empty table: just us');
   // Never below the number of structured connections plus ourselves.
   const crowded = build(4, 0n, 2);
@@ -302,11 +303,22 @@ t.test('estimateSize on evenly spaced rings', (t) => {
 // estimateSize takes the 2nd-nearest connection per side from neighborsOf(self, 2); with only
 // one structured connection per side that "2nd" is the other side's neighbour, wrapped around
 // the ring, so the arc counts almost the whole ring twice: N = 1000 is estimated as 3 (s + 1).
-t.test('estimateSize with one neighbour per side', { todo: 'estimateSize undercounts when the table holds fewer than 2 structured connections per side' }, (t) => {
+t.test('estimateSize with one neighbour per side', (t) => {
   const step = RING / 1000n;
   const table = new ConnectionTable(Address.fromBigInt(0n), () => 0);
   table.add(conn(step));
   table.add(conn(RING - step));
   t.equal(estimateSize(table), 1000, 'the two immediate neighbours of a 1000-node ring');
+  t.end();
+});
+
+// estimateSize computes Number((RING * 2k) / arc) with BigInt division, which already floors,
+// so the Math.round after it never rounds: a ring of 24 evenly spaced nodes (spacing
+// floor(2^160/24)) has arc = 4·spacing + (2^160 mod 24) and is estimated as 23.
+t.test('estimateSize rounds to the nearest integer', (t) => {
+  const step = RING / 24n;
+  const table = new ConnectionTable(Address.fromBigInt(0n), () => 0);
+  for (const i of [1n, 2n, 22n, 23n]) table.add(conn(i * step));
+  t.equal(estimateSize(table), 24);
   t.end();
 });

@@ -16,7 +16,7 @@ export class WireError extends Error {
 const MAX_DEPTH = 32;
 const MAX_ITEMS = 65536;
 const utf8 = new TextEncoder();
-const utf8d = new TextDecoder('utf-8', { fatal: true });
+const utf8d = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 export function encodeValue(v: Value): Uint8Array {
   const w = new Writer();

@@ -28,10 +28,11 @@ export interface Overlord {
 export function estimateSize(table: ConnectionTable): number {
   const s = table.structured.length;
   const { left, right } = table.neighborsOf(table.self, 2);
-  const k = Math.min(left.length, right.length);
+  // Only distinct neighbours count: with few connections the two sides wrap onto each other.
+  const k = Math.min(left.length, right.length, Math.floor(s / 2));
   if (k === 0) return s + 1;
   const arc = table.self.leftDistanceTo(left[k - 1]!.address) + table.self.rightDistanceTo(right[k - 1]!.address);
   if (arc === 0n) return s + 1;
-  const est = Number((RING * BigInt(2 * k)) / arc);
+  const est = Number((RING * BigInt(2 * k) * 1024n) / arc) / 1024;
   return Math.max(s + 1, Math.round(est));
 }

@@ -23,7 +23,11 @@ export function shortcutDistance(n: number, p: number): bigint {
   const frac = e - whole;
   // 2^e = 2^frac · 2^whole, with 2^frac carried as a 52-bit fixed-point mantissa.
   const mant = BigInt(Math.floor(2 ** frac * 2 ** 52));
-  return whole >= 52 ? mant << BigInt(whole - 52) : mant >> BigInt(52 - whole);
+  const d = whole >= 52 ? mant << BigInt(whole - 52) : mant >> BigInt(52 - whole);
+  // Floating-point rounding may step a hair outside [2^160/N, 2^160): clamp.
+  const lo = (1n << RING_BITS) / BigInt(Math.max(1, Math.ceil(n)));
+  const hi = (1n << RING_BITS) - 2n;
+  return d < lo ? lo : d > hi ? hi : d;
 }
 
 export class ShortcutOverlord implements Overlord {

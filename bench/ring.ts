@@ -1,0 +1,114 @@
+// npm run bench:ring — overlay formation and steady state for N = 16, 64, 256, 1000 nodes in
+// one process on loopback UDP (each N in a fresh child process, so RSS figures are clean).
+// Prints one table row per N: time to consistency 1.0, extra RSS per node, CPU seconds,
+// mean/max hops of 1,000 random routed RPCs, idle bytes/s per node, crawl time.
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { ControlServer } from '../src/control/server.js';
+import { Node } from '../src/node/node.js';
+import { Mode } from '../src/routing/ah-wire.js';
+import { UdpEdgeListener } from '../src/transport/udp.js';
+import { realClock } from '../src/util/clock.js';
+import { cryptoRandom } from '../src/util/random.js';
+import { crawl } from '../tools/crawl-lib.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
+
+function consistent(nodes: Node[]): boolean {
+  const sorted = [...nodes].sort((a, b) => (a.address.value < b.address.value ? -1 : 1));
+  const n = sorted.length;
+  return sorted.every((node, i) => {
+    const nb = node.table.neighborsOf(node.address, 2);
+    const k = (j: number) => sorted[(i + j + n) % n]!.address.key;
+    return nb.left[0]?.address.key === k(1) && nb.left[1]?.address.key === k(2) && nb.right[0]?.address.key === k(-1) && nb.right[1]?.address.key === k(-2);
+  });
+}
+
+function traffic(nodes: Node[]): { bytes: number; packets: number } {
+  let bytes = 0, packets = 0;
+  for (const n of nodes) for (const l of n.listeners) { const s = (l as UdpEdgeListener).stats; bytes += s.bytesOut; packets += s.packetsOut; }
+  return { bytes, packets };
+}
+
+async function one(N: number): Promise<Record<string, number | string>> {
+  gc(); await sleep(200); gc();
+  const rss0 = process.memoryUsage().rss;
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  const nodes: Node[] = [];
+  for (let i = 0; i < N; i++) {
+    const l = new UdpEdgeListener({ port: 0, host: '127.0.0.1', clock: realClock, random: cryptoRandom });
+    const node = new Node({ namespace: 'bench', listeners: [l], remoteTAs: i === 0 ? [] : nodes[0]!.info().tas, type: 'MultiNode' });
+    node.rpc.register('bench.Hops', (_a, ctx) => ctx.hops);
+    await node.start();
+    nodes.push(node);
+  }
+  let formed = false;
+  while (performance.now() - t0 < 180_000) {
+    if (consistent(nodes)) { formed = true; break; }
+    await sleep(100);
+  }
+  const formSec = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  const cpuSec = (cpu.user + cpu.system) / 1e6;
+
+  // 1,000 random routed RPCs (exact mode), 50 in flight.
+  const hops: number[] = [];
+  let failed = 0;
+  const pairs = Array.from({ length: 1000 }, () => [nodes[cryptoRandom.int(N)]!, nodes[cryptoRandom.int(N)]!] as const);
+  for (let i = 0; i < pairs.length; i += 50) {
+    await Promise.all(pairs.slice(i, i + 50).map(([a, b]) => a.rpc.call({ address: b.address, mode: Mode.Exact }, 'bench.Hops', [], { timeoutMs: 5000 })
+      .then((h) => { hops.push(h as number); }, () => { failed++; })));
+  }
+  const meanHops = hops.reduce((s, h) => s + h, 0) / Math.max(1, hops.length);
+
+  // Idle traffic: let trimming settle, then count what leaves the sockets for 10 s
+  // (payload plus 28 bytes of IPv4/UDP header per datagram).
+  await sleep(Number(process.env.BENCH_SETTLE_MS ?? 20_000));
+  const a = traffic(nodes);
+  await sleep(10_000);
+  const b = traffic(nodes);
+  const idle = ((b.bytes - a.bytes) + 28 * (b.packets - a.packets)) / 10 / N;
+
+  gc(); await sleep(200); gc();
+  const rssPerNode = (process.memoryUsage().rss - rss0) / N / 1024;
+  const conns = nodes.reduce((s, n) => s + n.table.size, 0) / N;
+
+  const port = 20000 + cryptoRandom.int(20000);
+  const cs = new ControlServer(nodes, port);
+  await cs.start();
+  const c = await crawl({ port });
+  await cs.stop();
+  await Promise.all(nodes.map((n) => n.stop()));
+  return {
+    N, formed: formed ? 'yes' : 'NO', 'consistent after s': +formSec.toFixed(2), 'CPU s': +cpuSec.toFixed(2),
+    'RSS KB/node': Math.round(rssPerNode), 'conns/node': +conns.toFixed(1), 'mean hops': +meanHops.toFixed(2), 'max hops': Math.max(...hops),
+    'failed RPCs': failed, 'idle B/s/node': Math.round(idle), 'crawl s': c.stats['Crawl took'], 'crawl nodes': c.stats['Total Nodes'],
+    'crawl consistency': c.stats.Consistency,
+  };
+}
+
+async function main(): Promise<void> {
+  const arg = process.argv.indexOf('--one');
+  if (arg > 0) {
+    const r = await one(Number(process.argv[arg + 1]));
+    process.stdout.write(JSON.stringify(r) + '\n');
+    process.exit(0);
+  }
+  const sizes = (process.env.BENCH_SIZES ?? '16,64,256,1000').split(',').map(Number);
+  const rows: Record<string, number | string>[] = [];
+  for (const n of sizes) {
+    process.stderr.write(`ring of ${n}...\n`);
+    const out = execFileSync(process.execPath, ['--expose-gc', fileURLToPath(import.meta.url), '--one', String(n)], { encoding: 'utf8', timeout: 600_000 });
+    const row = JSON.parse(out.trim().split('\n').pop()!);
+    rows.push(row);
+    process.stderr.write(JSON.stringify(row) + '\n');
+  }
+  const keys = Object.keys(rows[0]!);
+  console.log(`| ${keys.join(' | ')} |`);
+  console.log(`| ${keys.map(() => '---').join(' | ')} |`);
+  for (const r of rows) console.log(`| ${keys.map((k) => r[k]).join(' | ')} |`);
+}
+
+main().catch((e) => { console.error(e); process.exit(1); });
