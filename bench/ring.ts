@@ -63,9 +63,9 @@ async function one(N: number): Promise<Record<string, number | string>> {
   }
   const meanHops = hops.reduce((s, h) => s + h, 0) / Math.max(1, hops.length);
 
-  // Idle traffic: let trimming settle, then count what leaves the sockets for 10 s
+  // Idle traffic: let leaf decay and trimming settle (about a minute), then count what leaves the sockets for 10 s
   // (payload plus 28 bytes of IPv4/UDP header per datagram).
-  await sleep(Number(process.env.BENCH_SETTLE_MS ?? 20_000));
+  await sleep(Number(process.env.BENCH_SETTLE_MS ?? 60_000));
   const a = traffic(nodes);
   await sleep(10_000);
   const b = traffic(nodes);

@@ -89,8 +89,14 @@ export class ConnectionTable {
 
   /** The structured connections immediately clockwise and counter-clockwise of `a`. */
   bracket(a: Address): { left?: Connection; right?: Connection } {
-    const { left, right } = this.neighborsOf(a, 1);
-    return { left: left[0], right: right[0] };
+    const s = this.sorted;
+    const len = s.length;
+    if (len === 0) return {};
+    // Routing calls this per packet: index arithmetic only, no intermediate arrays.
+    const lb = this.lowerBound(a.value);
+    const exact = lb < len && s[lb]!.address.value === a.value ? 1 : 0;
+    if (len - exact === 0) return {};
+    return { left: s[(lb + exact) % len], right: s[(lb - 1 + len) % len] };
   }
 
   /** Nearest structured connections around `a`, per side, nearest first, deduplicated. */

@@ -79,11 +79,7 @@ export class Node {
     connector.registerHandler();
     registerInfoHandlers(this);
     this.table.onChange((ev, c) => {
-      if (ev === 'remove') {
-        // Replace a lost neighbour at once from what the others reported.
-        this.near.learn(null, c.peerNeighbors);
-        if (!this.link.leaving) this.near.requestStatus();
-      }
+      if (ev === 'remove' && !this.link.leaving) this.near.lost(c);
       this.activateSoon();
     });
   }

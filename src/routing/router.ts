@@ -68,11 +68,8 @@ export class Router {
     // The closest of ourselves and the two structured connections bracketing dst.
     let best: Connection | null = null;
     let bestD = this.self.absDistanceTo(dst);
-    for (const c of [left, right]) {
-      if (!c) continue;
-      const d = c.address.absDistanceTo(dst);
-      if (d < bestD) { best = c; bestD = d; }
-    }
+    if (left) { const d = left.address.absDistanceTo(dst); if (d < bestD) { best = left; bestD = d; } }
+    if (right) { const d = right.address.absDistanceTo(dst); if (d < bestD) { best = right; bestD = d; } }
     if (best) return this.forward(p, h, best);
     switch (h.mode) {
       case Mode.Exact: this.stats.noRoute++; return;

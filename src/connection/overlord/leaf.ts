@@ -49,8 +49,9 @@ export class LeafOverlord implements Overlord {
     this.pending = true;
     this.link.connect({ tas: [ta] }, 'leaf').then((c) => {
       this.pending = false;
-      if (c) { this.backoff = this.opts.retryMinMs; return; }
-      this.log.debug(`bootstrap ${ta} did not answer`);
+      if (c?.type === 'leaf') { this.backoff = this.opts.retryMinMs; return; }
+      // No answer, or the peer is already linked to us another way: try later.
+      if (!c) this.log.debug(`bootstrap ${ta} did not answer`);
       this.next = this.clock.now() + this.backoff * (0.5 + this.random.float());
       this.backoff = Math.min(this.opts.retryMaxMs, this.backoff * 2);
     });

@@ -131,9 +131,19 @@ export class NearOverlord implements Overlord {
     for (const c of near) this.link.sendStatus(c);
   }
 
-  /** Asks the nearest neighbours for fresh lists (after a loss). */
-  requestStatus(): void {
-    for (const c of this.table.nearestTo(this.table.self, REPORT_PER_SIDE)) this.link.requestStatus(c);
+  /**
+   * A connection is gone. If it was one of our nearest, replace it at once from what it and
+   * the others reported, and ask the remaining nearest for fresh lists.
+   */
+  lost(c: Connection): void {
+    this.learn(null, c.peerNeighbors);
+    const self = this.table.self;
+    const { left, right } = this.table.neighborsOf(self, REPORT_PER_SIDE);
+    const wasNear = left.length < REPORT_PER_SIDE || right.length < REPORT_PER_SIDE
+      || c.address.isBetweenFromLeft(self, left[REPORT_PER_SIDE - 1]!.address)
+      || c.address.isBetweenFromRight(self, right[REPORT_PER_SIDE - 1]!.address);
+    if (!wasNear) return;
+    for (const n of this.table.nearestTo(self, REPORT_PER_SIDE)) this.link.requestStatus(n);
   }
 
   private trim(now: number): void {
