@@ -105,6 +105,12 @@ async function main(): Promise<void> {
     rows.push(row);
     process.stderr.write(JSON.stringify(row) + '\n');
   }
+  // Marginal memory: extra RSS between consecutive sizes divided by the added nodes, which
+  // removes the fixed cost (V8 heap reservations) that dominates small N.
+  rows.forEach((r, i) => {
+    const p = rows[i - 1];
+    r['marginal RSS KB/added node'] = p ? Math.round(((r['RSS KB/node'] as number) * (r.N as number) - (p['RSS KB/node'] as number) * (p.N as number)) / ((r.N as number) - (p.N as number))) : '-';
+  });
   const keys = Object.keys(rows[0]!);
   console.log(`| ${keys.join(' | ')} |`);
   console.log(`| ${keys.map(() => '---').join(' | ')} |`);

@@ -68,3 +68,16 @@ t.test('malformed packets on a live edge are dropped and counted', async (t) => 
   const echo = await a!.rpc.call({ address: b!.address, mode: Mode.Exact }, 'sys:link.Ping', ['still here']);
   t.equal(echo, 'still here', 'the link keeps working');
 });
+
+t.test('a clean leave: neighbours re-link at once, without waiting for timeouts', async (t) => {
+  const net = new MemoryNetwork();
+  const nodes = await startRing(10, 'memory', { net, link: { pingAfterMs: 20_000, timeoutMs: 60_000, unlinkedEdgeMs: 60_000 } });
+  t.teardown(() => stopAll(nodes));
+  t.ok(await waitFor(() => consistency(nodes) === 1, 10_000), 'ring formed');
+  const leaver = nodes.splice(4, 1)[0]!;
+  const t0 = Date.now();
+  await leaver.stop();
+  t.ok(await waitFor(() => consistency(nodes) === 1 && nodes.every((n) => !n.table.get(leaver.address)), 5000), 'ring of 9 consistent again');
+  t.ok(Date.now() - t0 < 5000, `healed in ${Date.now() - t0} ms (link timeout is 60 s)`);
+  t.equal(nodes.reduce((s, n) => s + n.link.stats.timeouts, 0), 0, 'no connection had to time out');
+});

@@ -52,6 +52,8 @@ export class Node {
   readonly clock: Clock;
   readonly log: Logger;
   readonly type: string;
+  /** Services' last words before the node leaves (DHT handoff); bounded to about 1 s. */
+  readonly beforeLeave: (() => Promise<void>)[] = [];
   private state: NodeState = 'offline';
   private heartbeat?: TimerHandle;
   private soon?: TimerHandle;
@@ -111,6 +113,14 @@ export class Node {
     this.state = 'leaving';
     this.heartbeat?.cancel();
     this.soon?.cancel();
+    if (this.beforeLeave.length > 0) {
+      let timer: TimerHandle | undefined;
+      await Promise.race([
+        Promise.all(this.beforeLeave.map((f) => f().catch((e) => this.log.warn(`before leave: ${(e as Error).message}`)))),
+        new Promise<void>((r) => { timer = this.clock.setTimeout(r, 1200); }),
+      ]);
+      timer?.cancel();
+    }
     this.link.leave();
     this.link.stop();
     await Promise.all(this.listeners.map((l) => l.stop().catch(() => {})));

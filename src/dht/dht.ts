@@ -1,0 +1,94 @@
+// The DHT client (Brunet's Dht): every operation goes to all replica points at once and
+// succeeds when a majority agrees; a Get returns the values a majority holds and then
+// re-puts them to the replicas that missed them.
+import type { Node } from '../node/node.js';
+import { Mode } from '../routing/ah-wire.js';
+import { asBytes, asInt, asList, asMap, type Value } from '../wire/value.js';
+import { checkRequest, DhtError, type DhtLimits } from './limits.js';
+import { majority, replicaPoints } from './placement.js';
+
+const REPLICA_TIMEOUT_MS = 5000;
+const MAX_PAGES = 64;
+
+export interface DhtValue { value: Uint8Array; ttl: number; age: number }
+
+export class Dht {
+  readonly stats = { puts: 0, gets: 0, repairs: 0 };
+  constructor(private readonly node: Node, readonly limits: DhtLimits) {}
+
+  put(key: Uint8Array, value: Uint8Array, ttl: number): Promise<void> { return this.write(key, value, ttl, false); }
+  /** Create-if-absent: succeeds if the identical value is there (its TTL is extended). */
+  create(key: Uint8Array, value: Uint8Array, ttl: number): Promise<void> { return this.write(key, value, ttl, true); }
+
+  private write(key: Uint8Array, value: Uint8Array, ttl: number, create: boolean): Promise<void> {
+    checkRequest(key, value, ttl, this.limits);
+    this.stats.puts++;
+    const points = replicaPoints(key, this.limits.degree);
+    const total = points.length, need = majority(total);
+    const ttlCapped = Math.min(ttl, this.limits.maxTtl);
+    return new Promise((resolve, reject) => {
+      let pos = 0, neg = 0, exists = 0, done = false;
+      const settle = () => {
+        if (done) return;
+        if (pos >= need) { done = true; resolve(); }
+        else if (neg > total - need) {
+          done = true;
+          const counts = { total, positive: pos, negative: neg };
+          reject(exists > 0 ? new DhtError('already exists: the key holds a different value', counts) : new DhtError('no majority of replicas stored the value', counts));
+        }
+      };
+      for (const p of points) {
+        this.node.rpc.call({ address: p, mode: Mode.Greedy }, 'dht.Put', [p.bytes, value, ttlCapped, create], { timeoutMs: REPLICA_TIMEOUT_MS })
+          .then((r) => {
+            const m = asMap(r, 'put reply');
+            if (m.ok === true) pos++; else { neg++; if (m.reason === 'exists') exists++; }
+          }, () => { neg++; })
+          .finally(settle);
+      }
+    });
+  }
+
+  /** Every live value a majority of replicas holds, with average TTL and age in seconds. */
+  async get(key: Uint8Array): Promise<DhtValue[]> {
+    checkRequest(key, undefined, undefined, this.limits);
+    this.stats.gets++;
+    const points = replicaPoints(key, this.limits.degree);
+    const need = majority(points.length);
+    const seen = new Map<string, { value: Uint8Array; ttl: number[]; age: number[]; holders: Set<number> }>();
+    let answered = 0;
+    await Promise.all(points.map(async (p, i) => {
+      try {
+        for (let offset: number | null = 0, pages = 0; offset !== null && pages < MAX_PAGES; pages++) {
+          const r = asMap(await this.node.rpc.call({ address: p, mode: Mode.Greedy }, 'dht.Get', [p.bytes, offset], { timeoutMs: REPLICA_TIMEOUT_MS }), 'get reply');
+          for (const v of asList(r.values ?? [], 'values')) {
+            const e = asMap(v, 'value');
+            const value = asBytes(e.value ?? null, 'value');
+            const k = Buffer.from(value).toString('base64');
+            const s = seen.get(k) ?? { value, ttl: [], age: [], holders: new Set<number>() };
+            if (!s.holders.has(i)) { s.holders.add(i); s.ttl.push(asInt(e.ttl ?? 0, 'ttl')); s.age.push(asInt(e.age ?? 0, 'age')); }
+            seen.set(k, s);
+          }
+          offset = r.next == null ? null : asInt(r.next as Value, 'next');
+        }
+        answered++;
+      } catch { /* this replica is missing or unreachable */ }
+    }));
+    if (answered < need) throw new DhtError('not enough replicas answered', { total: points.length, positive: answered, negative: points.length - answered });
+    const out: DhtValue[] = [];
+    for (const s of seen.values()) {
+      if (s.holders.size < need) continue;
+      const avg = (xs: number[]) => Math.round(xs.reduce((a, b) => a + b, 0) / xs.length);
+      const v = { value: s.value, ttl: avg(s.ttl), age: avg(s.age) };
+      out.push(v);
+      // Fill holes: the replicas that missed a majority value get it back.
+      if (s.holders.size < points.length && v.ttl > 0) {
+        points.forEach((p, i) => {
+          if (s.holders.has(i)) return;
+          this.stats.repairs++;
+          this.node.rpc.call({ address: p, mode: Mode.Greedy }, 'dht.Put', [p.bytes, s.value, v.ttl, false], { timeoutMs: REPLICA_TIMEOUT_MS }).catch(() => {});
+        });
+      }
+    }
+    return out.sort((a, b) => b.age - a.age);
+  }
+}

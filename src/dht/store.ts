@@ -1,0 +1,263 @@
+// Per-node DHT storage (Brunet's TableServer data), kept in a level database so a
+// restarted node keeps its unexpired entries.
+//
+// Level key:   hex(ring key) ':' hex(SHA-1(value)). Lower-case hex sorts bytewise in
+//              ring order, so ring arcs are plain ordered iterator ranges.
+// Level value: end (float64 BE) | created (float64 BE) | value bytes.
+import { createHash } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import { Level } from 'level';
+import { MemoryLevel } from 'memory-level';
+import type { Clock } from '../util/clock.js';
+
+export interface StoredEntry {
+  key: Uint8Array; // 20-byte ring key
+  value: Uint8Array;
+  created: number; // ms epoch
+  end: number; // ms epoch expiry
+}
+export type PutOutcome = 'stored' | 'extended' | 'exists';
+export class StoreError extends Error {
+  override name = 'StoreError';
+}
+export interface StoreOptions {
+  clock: Clock;
+  maxValuesPerKey?: number; // default 4096
+}
+
+const KEY_BYTES = 20;
+const HEADER = 16;
+const DEFAULT_PAGE_BYTES = 1024; // Brunet's TableServer MAX_BYTES
+// ':' separates key from hash; ';' is the next ASCII char, so "<hex>;" bounds every "<hex>:*".
+const AFTER = ';';
+
+type Db = Level<string, Uint8Array>;
+type Op = { type: 'put'; key: string; value: Uint8Array } | { type: 'del'; key: string };
+interface Rec { lk: string; end: number; created: number; value: Uint8Array }
+
+const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
+const unhex = (h: string): Uint8Array => new Uint8Array(Buffer.from(h, 'hex'));
+const sha1hex = (v: Uint8Array): string => createHash('sha1').update(v).digest('hex');
+
+function encode(end: number, created: number, value: Uint8Array): Uint8Array {
+  const out = new Uint8Array(HEADER + value.length);
+  const dv = new DataView(out.buffer);
+  dv.setFloat64(0, end);
+  dv.setFloat64(8, created);
+  out.set(value, HEADER);
+  return out;
+}
+
+function decode(lk: string, raw: Uint8Array): Rec {
+  if (raw.length < HEADER) throw new StoreError(`dht store: corrupt record under ${lk}`);
+  const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+  // Copy so callers never alias level's internal buffers.
+  return { lk, end: dv.getFloat64(0), created: dv.getFloat64(8), value: raw.slice(HEADER) };
+}
+
+function checkKey(key: unknown): string {
+  if (!(key instanceof Uint8Array) || key.length !== KEY_BYTES) {
+    throw new StoreError(`dht store: key must be ${KEY_BYTES} bytes`);
+  }
+  return hex(key);
+}
+
+function checkValue(value: unknown): Uint8Array {
+  if (!(value instanceof Uint8Array)) throw new StoreError('dht store: value must be a Uint8Array');
+  return value;
+}
+
+async function wrap<T>(what: string, f: () => Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (e) {
+    if (e instanceof StoreError) throw e;
+    throw new StoreError(`dht store: ${what} failed: ${(e as Error)?.message ?? String(e)}`, { cause: e });
+  }
+}
+
+export class TableStore {
+  private readonly clock: Clock;
+  private readonly maxValues: number;
+  // Tail of each ring key's operation chain; read-modify-write of one key must not interleave.
+  private readonly chains = new Map<string, Promise<unknown>>();
+
+  private constructor(private readonly db: Db, private readonly dir: string | undefined, o: StoreOptions) {
+    this.clock = o.clock;
+    this.maxValues = o.maxValuesPerKey ?? 4096;
+    if (!Number.isInteger(this.maxValues) || this.maxValues < 1) {
+      throw new StoreError('dht store: maxValuesPerKey must be a positive integer');
+    }
+  }
+
+  static memory(o: StoreOptions): TableStore {
+    const db = new MemoryLevel<string, Uint8Array>({ keyEncoding: 'utf8', valueEncoding: 'view' });
+    return new TableStore(db as unknown as Db, undefined, o);
+  }
+
+  static disk(dir: string, o: StoreOptions): TableStore {
+    return new TableStore(new Level<string, Uint8Array>(dir, { keyEncoding: 'utf8', valueEncoding: 'view' }), dir, o);
+  }
+
+  open(): Promise<void> {
+    return wrap('open', async () => {
+      if (this.dir !== undefined) await mkdir(this.dir, { recursive: true });
+      await this.db.open();
+    });
+  }
+
+  close(): Promise<void> {
+    return wrap('close', async () => {
+      // Let queued writes land first, or a restart would lose acknowledged puts.
+      while (this.chains.size > 0) await Promise.allSettled([...this.chains.values()]);
+      await this.db.close();
+    });
+  }
+
+  async put(key: Uint8Array, value: Uint8Array, ttlSec: number, create: boolean): Promise<PutOutcome> {
+    const kh = checkKey(key);
+    checkValue(value);
+    if (typeof ttlSec !== 'number' || !Number.isFinite(ttlSec) || ttlSec <= 0) {
+      throw new StoreError('dht store: ttl must be a positive number of seconds');
+    }
+    return this.locked(kh, 'put', async () => {
+      const now = this.clock.now();
+      const end = now + ttlSec * 1000;
+      const lk = `${kh}:${sha1hex(value)}`;
+      const { live, expired } = await this.scan(kh, now);
+      const ops: Op[] = expired.map((k) => ({ type: 'del', key: k }));
+      const same = live.find((r) => r.lk === lk);
+      let outcome: PutOutcome;
+      if (same) {
+        // Identical value: never shortens, and counts as success even for Create (Brunet).
+        if (end > same.end) ops.push({ type: 'put', key: lk, value: encode(end, same.created, same.value) });
+        outcome = 'extended';
+      } else if (create && live.length > 0) {
+        outcome = 'exists';
+      } else if (live.length >= this.maxValues) {
+        throw new StoreError(`dht store: key ${kh} already holds ${this.maxValues} values`);
+      } else {
+        ops.push({ type: 'put', key: lk, value: encode(end, now, value) });
+        outcome = 'stored';
+      }
+      if (ops.length > 0) await this.db.batch(ops);
+      return outcome;
+    });
+  }
+
+  async get(key: Uint8Array, offset = 0, maxBytes = DEFAULT_PAGE_BYTES): Promise<{ entries: StoredEntry[]; total: number; next?: number }> {
+    const kh = checkKey(key);
+    if (!Number.isInteger(offset) || offset < 0) throw new StoreError('dht store: offset must be a non-negative integer');
+    if (typeof maxBytes !== 'number' || !(maxBytes > 0)) throw new StoreError('dht store: maxBytes must be positive');
+    return this.locked(kh, 'get', async () => {
+      const { live, expired } = await this.scan(kh, this.clock.now());
+      if (expired.length > 0) await this.db.batch(expired.map((k) => ({ type: 'del' as const, key: k })));
+      // Stable sort on top of level order keeps equal-age entries in a fixed order across pages.
+      live.sort((a, b) => a.created - b.created);
+      const entries: StoredEntry[] = [];
+      let bytes = 0;
+      let i = offset;
+      for (; i < live.length; i++) {
+        const r = live[i];
+        if (entries.length > 0 && bytes + r.value.length > maxBytes) break;
+        bytes += r.value.length;
+        entries.push({ key: unhex(kh), value: r.value, created: r.created, end: r.end });
+      }
+      return i < live.length ? { entries, total: live.length, next: i } : { entries, total: live.length };
+    });
+  }
+
+  // An async generator, so bad bounds surface as a rejection on first next(), like the other methods.
+  async *range(from: Uint8Array, to: Uint8Array): AsyncGenerator<StoredEntry> {
+    const fh = checkKey(from);
+    const th = checkKey(to);
+    // (from, to] clockwise; a wrapping arc (or the full ring) is (from, max] then [0, to].
+    yield* this.iterate(fh < th ? [{ gt: fh + AFTER, lt: th + AFTER }] : [{ gt: fh + AFTER }, { lt: th + AFTER }]);
+  }
+
+  all(): AsyncIterable<StoredEntry> {
+    return this.iterate([{}]);
+  }
+
+  async remove(key: Uint8Array, value: Uint8Array): Promise<boolean> {
+    const kh = checkKey(key);
+    const lk = `${kh}:${sha1hex(checkValue(value))}`;
+    return this.locked(kh, 'remove', async () => {
+      const raw = await this.db.get(lk);
+      if (raw === undefined) return false;
+      await this.db.del(lk);
+      return decode(lk, raw).end > this.clock.now();
+    });
+  }
+
+  sweep(): Promise<number> {
+    return wrap('sweep', async () => {
+      const now = this.clock.now();
+      const stale: string[] = [];
+      for await (const [lk, raw] of this.db.iterator()) if (decode(lk, raw).end <= now) stale.push(lk);
+      let n = 0;
+      // Re-check under the key's lock: a concurrent put may have revived the entry since the scan.
+      await Promise.all(stale.map((lk) => this.locked(lk.slice(0, 2 * KEY_BYTES), 'sweep', async () => {
+        const raw = await this.db.get(lk);
+        if (raw !== undefined && decode(lk, raw).end <= this.clock.now()) {
+          await this.db.del(lk);
+          n++;
+        }
+      })));
+      return n;
+    });
+  }
+
+  count(): Promise<number> {
+    return wrap('count', async () => {
+      const now = this.clock.now();
+      let n = 0;
+      for await (const [lk, raw] of this.db.iterator()) if (decode(lk, raw).end > now) n++;
+      return n;
+    });
+  }
+
+  private async scan(kh: string, now: number): Promise<{ live: Rec[]; expired: string[] }> {
+    const live: Rec[] = [];
+    const expired: string[] = [];
+    for await (const [lk, raw] of this.db.iterator({ gt: kh + ':', lt: kh + AFTER })) {
+      const r = decode(lk, raw);
+      if (r.end > now) live.push(r);
+      else expired.push(lk);
+    }
+    return { live, expired };
+  }
+
+  // Expired entries are skipped, not deleted: deleting outside the key's lock could race a put.
+  private async *iterate(spans: { gt?: string; lt?: string }[]): AsyncGenerator<StoredEntry> {
+    const now = this.clock.now();
+    for (const span of spans) {
+      const it = this.db.iterator(span);
+      try {
+        while (true) {
+          let item: [string, Uint8Array] | undefined;
+          try {
+            item = await it.next();
+          } catch (e) {
+            throw new StoreError(`dht store: iteration failed: ${(e as Error)?.message ?? String(e)}`, { cause: e });
+          }
+          if (item === undefined) break;
+          const r = decode(item[0], item[1]);
+          if (r.end > now) yield { key: unhex(item[0].slice(0, 2 * KEY_BYTES)), value: r.value, created: r.created, end: r.end };
+        }
+      } finally {
+        await it.close().catch(() => undefined);
+      }
+    }
+  }
+
+  private locked<T>(kh: string, what: string, f: () => Promise<T>): Promise<T> {
+    const prev = this.chains.get(kh) ?? Promise.resolve();
+    const run = prev.then(() => wrap(what, f));
+    const tail = run.catch(() => undefined);
+    this.chains.set(kh, tail);
+    // Drop the entry once idle so the map does not grow with every key ever touched.
+    void tail.then(() => { if (this.chains.get(kh) === tail) this.chains.delete(kh); });
+    return run;
+  }
+}

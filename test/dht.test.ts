@@ -1,0 +1,132 @@
+// The DHT on a loopback ring: placement and majority, Put/Create/Get semantics, TTL expiry,
+// paging, limits, repair after node loss, and disk persistence across a restart.
+import t from 'tap';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Node } from '../src/node/node.js';
+import { DhtError } from '../src/dht/limits.js';
+import { majority, replicaPoints, ringKey } from '../src/dht/placement.js';
+import { UdpEdgeListener } from '../src/transport/udp.js';
+import { realClock } from '../src/util/clock.js';
+import { cryptoRandom } from '../src/util/random.js';
+import { consistency, FAST, stopAll, waitFor } from './helpers/ring.js';
+import { attachDht, startDhtRing } from './helpers/dht.js';
+
+const enc = (s: string) => new TextEncoder().encode(s);
+const dec = (b: Uint8Array) => new TextDecoder().decode(b);
+
+t.test('placement', async (t) => {
+  const pts = replicaPoints(enc('greeting'), 8);
+  t.equal(pts.length, 8);
+  t.ok(pts.every((p) => p.isClass0), 'class 0 points');
+  t.ok(pts[0]!.equals(ringKey(enc('greeting'))));
+  t.equal(majority(8), 5);
+});
+
+t.test('32-node ring: 1,000 keys, Create, multi-value Put, TTL, paging, limits', async (t) => {
+  const { nodes, dhts } = await startDhtRing(32, 'udp');
+  t.teardown(async () => { await stopAll(nodes); await Promise.all(dhts.map((d) => d.close())); });
+  t.ok(await waitFor(() => consistency(nodes) === 1, 30_000), 'ring formed');
+
+  const keys = Array.from({ length: 1000 }, (_, i) => `key-${i}`);
+  let stored = 0;
+  for (let i = 0; i < keys.length; i += 50) {
+    await Promise.all(keys.slice(i, i + 50).map((k, j) => dhts[(i + j) % 32]!.dht.put(enc(k), enc(`value of ${k}`), 3600).then(() => { stored++; }, () => {})));
+  }
+  t.equal(stored, 1000, 'all 1,000 puts reached a majority');
+  let found = 0;
+  for (let i = 0; i < keys.length; i += 50) {
+    await Promise.all(keys.slice(i, i + 50).map((k, j) => dhts[(i + j + 7) % 32]!.dht.get(enc(k)).then((vs) => {
+      if (vs.length === 1 && dec(vs[0]!.value) === `value of ${k}`) found++;
+    }, () => {})));
+  }
+  t.equal(found, 1000, 'all 1,000 keys read back from other nodes');
+
+  const d = dhts[3]!.dht, e = dhts[20]!.dht;
+  await d.create(enc('claim'), enc('mine'), 600);
+  await e.create(enc('claim'), enc('mine'), 900);
+  t.pass('Create of the identical value succeeds (extends the TTL)');
+  await t.rejects(e.create(enc('claim'), enc('theirs'), 600), /already exists/, 'Create of a different value fails');
+  const claim = await d.get(enc('claim'));
+  t.equal(claim.length, 1);
+  t.ok(claim[0]!.ttl > 600, 'TTL was extended by the second Create');
+
+  await d.put(enc('multi'), enc('a'), 600);
+  await e.put(enc('multi'), enc('b'), 600);
+  await d.put(enc('multi'), enc('a'), 600);
+  t.same((await e.get(enc('multi'))).map((v) => dec(v.value)).sort(), ['a', 'b'], 'Put appends; duplicates merge');
+
+  await d.put(enc('short'), enc('gone soon'), 1);
+  t.equal((await e.get(enc('short'))).length, 1, 'present before expiry');
+  await new Promise((r) => setTimeout(r, 2100));
+  t.equal((await e.get(enc('short'))).length, 0, 'never returned after expiry');
+
+  const big = Array.from({ length: 40 }, (_, i) => `${'x'.repeat(90)}-${i}`);
+  await Promise.all(big.map((v) => d.put(enc('paged'), enc(v), 600)));
+  const all = await e.get(enc('paged'));
+  t.equal(all.length, 40, 'all 40 values (about 3.6 KB, several pages) come back');
+
+  await t.rejects(d.put(enc('k'), new Uint8Array(1025), 60), DhtError, 'oversized value refused');
+  await t.rejects(d.put(new Uint8Array(0), enc('v'), 60), /key is empty/);
+  await t.rejects(d.put(enc('k'), enc('v'), -5), /TTL/);
+  await t.rejects(d.put(enc('x'.repeat(300)), enc('v'), 60), /key is 300 bytes/);
+
+  // Malformed replica RPCs get an error reply; the node keeps serving.
+  await t.rejects(nodes[0]!.rpc.call({ address: nodes[5]!.address, mode: 5 }, 'dht.Put', ['junk'], { timeoutMs: 3000 }), /key/);
+  t.equal(dec((await d.get(enc('key-1')))[0]!.value), 'value of key-1', 'still serving');
+
+  // Remote callers cannot use DhtClient.*
+  await t.rejects(nodes[0]!.rpc.call({ address: nodes[5]!.address, mode: 5 }, 'DhtClient.Get', ['key-1'], { timeoutMs: 3000 }), /local-only/);
+});
+
+t.test('8 of 32 nodes killed: every key still readable, then fully repaired', async (t) => {
+  const { nodes, dhts } = await startDhtRing(32, 'udp', { link: { pingAfterMs: 1000, timeoutMs: 3000, unlinkedEdgeMs: 5000 } });
+  t.teardown(async () => { await stopAll(nodes); await Promise.all(dhts.map((d) => d.close())); });
+  t.ok(await waitFor(() => consistency(nodes) === 1, 30_000), 'ring formed');
+  const keys = Array.from({ length: 200 }, (_, i) => `k${i}`);
+  await Promise.all(keys.map((k, i) => dhts[i % 32]!.dht.put(enc(k), enc(k), 3600)));
+  // Abrupt failure: the sockets vanish without any goodbye.
+  const dead = new Set<number>();
+  while (dead.size < 8) dead.add(1 + cryptoRandom.int(31));
+  for (const i of dead) for (const l of nodes[i]!.listeners) await (l as UdpEdgeListener).stop();
+  const alive = nodes.filter((_, i) => !dead.has(i));
+  const live = dhts.filter((_, i) => !dead.has(i));
+  let readable = 0;
+  await Promise.all(keys.map((k, i) => live[i % live.length]!.dht.get(enc(k)).then((v) => { if (v.length === 1) readable++; }, () => {})));
+  t.equal(readable, 200, 'every key readable right after the failure');
+  t.ok(await waitFor(() => consistency(alive) === 1, 30_000), 'ring healed');
+  await new Promise((r) => setTimeout(r, 1500));
+  // After repair each key has a majority of replica points held by live nodes.
+  let healthy = 0;
+  await Promise.all(keys.map(async (k, i) => { const v = await live[i % live.length]!.dht.get(enc(k)).catch(() => []); if (v.length === 1) healthy++; }));
+  t.equal(healthy, 200, 'every key readable after repair');
+  let majorityHeld = 0;
+  for (const k of keys) {
+    let held = 0;
+    for (const p of replicaPoints(enc(k), 8)) {
+      for (const d of live) { if ((await d.server.store.get(p.bytes)).entries.length > 0) { held++; break; } }
+    }
+    if (held >= 5) majorityHeld++;
+  }
+  t.equal(majorityHeld, 200, 'every key has a majority of its replica points on live nodes');
+});
+
+t.test('a node restarted with disk storage keeps its entries', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'dht-disk-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const mk = async (address?: Node['address']) => {
+    const n = new Node({ ...FAST, namespace: 'disk', address, listeners: [new UdpEdgeListener({ port: 0, host: '127.0.0.1', clock: realClock, random: cryptoRandom })] });
+    await n.start();
+    return { n, d: await attachDht(n, dir) };
+  };
+  const a = await mk();
+  await a.d.dht.put(enc('persist'), enc('me'), 3600);
+  t.same((await a.d.dht.get(enc('persist'))).map((v) => dec(v.value)), ['me'], 'a lone node holds all 8 replicas');
+  const addr = a.n.address;
+  await a.n.stop();
+  await a.d.close();
+  const b = await mk(addr);
+  t.teardown(async () => { await b.n.stop(); await b.d.close(); });
+  t.same((await b.d.dht.get(enc('persist'))).map((v) => dec(v.value)), ['me'], 'served again after the restart');
+});
