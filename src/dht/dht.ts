@@ -1,6 +1,7 @@
 // The DHT client (Brunet's Dht): every operation goes to all replica points at once and
 // succeeds when a majority agrees; a Get returns the values a majority holds and then
 // re-puts them to the replicas that missed them.
+import { Address } from '../address/address.js';
 import type { Node } from '../node/node.js';
 import { Mode } from '../routing/ah-wire.js';
 import { asBytes, asInt, asList, asMap, type Value } from '../wire/value.js';
@@ -16,9 +17,9 @@ export class Dht {
   readonly stats = { puts: 0, gets: 0, repairs: 0 };
   constructor(private readonly node: Node, readonly limits: DhtLimits) {}
 
-  put(key: Uint8Array, value: Uint8Array, ttl: number): Promise<void> { return this.write(key, value, ttl, false); }
+  async put(key: Uint8Array, value: Uint8Array, ttl: number): Promise<void> { return this.write(key, value, ttl, false); }
   /** Create-if-absent: succeeds if the identical value is there (its TTL is extended). */
-  create(key: Uint8Array, value: Uint8Array, ttl: number): Promise<void> { return this.write(key, value, ttl, true); }
+  async create(key: Uint8Array, value: Uint8Array, ttl: number): Promise<void> { return this.write(key, value, ttl, true); }
 
   private write(key: Uint8Array, value: Uint8Array, ttl: number, create: boolean): Promise<void> {
     checkRequest(key, value, ttl, this.limits);
@@ -58,8 +59,15 @@ export class Dht {
     let answered = 0;
     await Promise.all(points.map(async (p, i) => {
       try {
+        // Both nodes bracketing the point answer: right after a failure the closest live node
+        // may not have received its copy yet, while the other holder still has it.
+        const first = await this.node.rpc.invoke({ address: p, mode: Mode.Closest }, 'dht.Get', [p.bytes, 0], { timeoutMs: REPLICA_TIMEOUT_MS, maxResults: 2 });
+        if (first.length === 0) throw new DhtError('no reply');
+        // Read from whichever holder has more; later pages come from that same node.
+        let r = first.map((x) => asMap(x, 'get reply')).reduce((a, b) => (asInt(b.total ?? 0, 'total') > asInt(a.total ?? 0, 'total') ? b : a));
+        const holder = Address.fromBytes(asBytes(r.node ?? null, 'node'));
         for (let offset: number | null = 0, pages = 0; offset !== null && pages < MAX_PAGES; pages++) {
-          const r = asMap(await this.node.rpc.call({ address: p, mode: Mode.Greedy }, 'dht.Get', [p.bytes, offset], { timeoutMs: REPLICA_TIMEOUT_MS }), 'get reply');
+          if (offset > 0) r = asMap(await this.node.rpc.call({ address: holder, mode: Mode.Exact }, 'dht.Get', [p.bytes, offset], { timeoutMs: REPLICA_TIMEOUT_MS }), 'get reply');
           for (const v of asList(r.values ?? [], 'values')) {
             const e = asMap(v, 'value');
             const value = asBytes(e.value ?? null, 'value');

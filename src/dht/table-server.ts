@@ -36,7 +36,10 @@ export class TableServer {
     this.sweepTimer = node.clock.setInterval(() => void this.store.sweep().catch(() => {}), 60_000);
   }
 
+  private closed = false;
+
   async close(): Promise<void> {
+    this.closed = true;
     this.handoffTimer?.cancel();
     this.sweepTimer?.cancel();
     await this.store.close();
@@ -98,14 +101,17 @@ export class TableServer {
       values: page.entries.map((e) => ({ value: e.value, ttl: Math.max(0, Math.round((e.end - now) / 1000)), age: Math.max(0, Math.round((now - e.created) / 1000)) })),
       total: page.total,
       next: page.next ?? null,
+      node: this.node.address.bytes,
     };
   }
 
   // ---- handoff ----
   private scheduleHandoff(): void {
-    if (this.node.link.leaving) return;
+    if (this.node.link.leaving || this.closed) return;
     this.handoffTimer?.cancel();
-    this.handoffTimer = this.node.clock.setTimeout(() => void this.handoff(), HANDOFF_DELAY_MS);
+    this.handoffTimer = this.node.clock.setTimeout(() => {
+      this.handoff().catch((e) => this.node.log.warn(`dht handoff: ${(e as Error).message}`));
+    }, HANDOFF_DELAY_MS);
   }
 
   /**
@@ -132,7 +138,7 @@ export class TableServer {
   private async push(to: Connection, entries: AsyncIterable<StoredEntry>, deadline = Infinity): Promise<void> {
     const inflight = new Set<Promise<unknown>>();
     for await (const e of entries) {
-      if (to.edge.closed || this.node.clock.now() > deadline) break;
+      if (this.closed || to.edge.closed || this.node.clock.now() > deadline) break;
       const ttl = Math.ceil((e.end - this.node.clock.now()) / 1000);
       if (ttl <= 0) continue;
       const p = this.node.rpc.call({ via: to }, 'dht.PutHandler', [e.key, e.value, ttl, false], { timeoutMs: 3000 })
