@@ -5,6 +5,8 @@ import { Address } from '../address/address.js';
 import type { NodeConfig } from '../config/node-config.js';
 import { writeNodeAddress } from '../config/node-config.js';
 import { ControlServer } from '../control/server.js';
+import { DhtService } from '../dht/service.js';
+import { TableStore } from '../dht/store.js';
 import { Node, type NodeOptions } from '../node/node.js';
 import type { EdgeListener } from '../transport/edge.js';
 import { TcpEdgeListener } from '../transport/tcp.js';
@@ -12,6 +14,7 @@ import { UdpEdgeListener } from '../transport/udp.js';
 import { realClock } from '../util/clock.js';
 import type { Logger } from '../util/log.js';
 import { cryptoRandom } from '../util/random.js';
+import { dirname, resolve } from 'node:path';
 
 export interface OverlayOptions {
   count: number;
@@ -25,6 +28,7 @@ export interface OverlayOptions {
 
 export interface Overlay {
   nodes: Node[];
+  dhts: DhtService[];
   server?: ControlServer;
   stop(): Promise<void>;
 }
@@ -46,13 +50,17 @@ export async function startOverlay(cfg: NodeConfig, o: OverlayOptions): Promise<
     }
   }
   const nodes: Node[] = [];
+  const dhts: DhtService[] = [];
   const overlay: Overlay = {
     nodes,
+    dhts,
     async stop() {
       await Promise.all(nodes.map((n) => n.stop()));
       await overlay.server?.stop();
+      await Promise.all(dhts.map((d) => d.close().catch(() => {})));
     },
   };
+  const dataDir = dhtDirectory(cfg);
   try {
     for (let i = 0; i < o.count; i++) {
       const node = new Node({
@@ -64,8 +72,12 @@ export async function startOverlay(cfg: NodeConfig, o: OverlayOptions): Promise<
         type: o.count > 1 ? 'MultiNode' : 'BasicNode',
         ...o.nodeOptions,
       });
-      await node.start();
       nodes.push(node);
+      // The first node keeps its DHT entries on disk; extra nodes of a MultiNode in memory.
+      const store = i === 0 && dataDir ? TableStore.disk(dataDir, { clock: realClock }) : TableStore.memory({ clock: realClock });
+      await store.open();
+      dhts.push(new DhtService(node, store, { degree: cfg.dht.degree, maxValueBytes: cfg.dht.maxValueBytes, maxTtl: cfg.dht.maxTtl }));
+      await node.start();
     }
     if (cfg.xmlRpc.enabled) {
       overlay.server = new ControlServer(nodes, cfg.xmlRpc.port);
@@ -76,4 +88,12 @@ export async function startOverlay(cfg: NodeConfig, o: OverlayOptions): Promise<
     throw e;
   }
   return overlay;
+}
+
+/** Where the first node's DHT store lives: configured, or `<config file>.data/dht`. */
+function dhtDirectory(cfg: NodeConfig): string | undefined {
+  const d = cfg.dht.dataDirectory;
+  if (d === 'memory') return undefined;
+  if (d) return resolve(cfg.source ? dirname(cfg.source) : '.', d);
+  return cfg.source ? `${resolve(cfg.source)}.data/dht` : undefined;
 }

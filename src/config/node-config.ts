@@ -2,9 +2,13 @@
 // stop the node with one line naming the element, not silently fall back to a default.
 import { closeSync, fchmodSync, fsyncSync, openSync, readFileSync, realpathSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { XMLParser, XMLValidator } from 'fast-xml-parser';
+import { XMLValidator } from 'fast-xml-parser';
 import { Address } from '../address/address.js';
 import { TransportAddress } from '../transport/ta.js';
+import { parseDht, type DhtConfig } from './dht-config.js';
+import { ConfigError, children, parseBool, parsePort, parser, rejectUnknown, single, text, type XChildren, type XNode } from './xml-helpers.js';
+
+export { ConfigError } from './xml-helpers.js';
 
 export interface EdgeListenerConfig { type: 'udp' | 'tcp'; port: number } // port 0 = random
 
@@ -16,102 +20,15 @@ export interface NodeConfig {
   xmlRpc: { enabled: boolean; port: number };
   nodeAddress?: Address;
   devicesToBind: string[];
+  dht: DhtConfig;
 }
 
 /** Known children of <NodeConfig>; sections added by later features register here. */
 export const NODE_CONFIG_ELEMENTS: readonly string[] = [
-  'BrunetNamespace', 'EdgeListeners', 'RemoteTAs', 'XmlRpcManager', 'NodeAddress', 'DevicesToBind',
+  'BrunetNamespace', 'EdgeListeners', 'RemoteTAs', 'XmlRpcManager', 'NodeAddress', 'DevicesToBind', 'Dht',
 ];
 
 export const DEFAULT_XMLRPC_PORT = 10000;
-
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-  readonly reason: string;
-  constructor(readonly element: string, reason: string) {
-    // Keep it one line even if a wrapped message (e.g. from a parser) had newlines.
-    const r = reason.replace(/\s*\n\s*/g, ' ');
-    super(`${element}: ${r}`);
-    this.reason = r;
-  }
-}
-
-// Every element becomes an array so duplicates of single-valued elements are detectable,
-// and values stay strings so validation (and its messages) is ours.
-const parser = new XMLParser({
-  ignoreAttributes: false,
-  attributeNamePrefix: '@_',
-  parseTagValue: false,
-  parseAttributeValue: false,
-  ignoreDeclaration: true,
-  ignorePiTags: true,
-  trimValues: true,
-  isArray: (_name, _jpath, _leaf, isAttribute) => isAttribute !== true,
-});
-
-type XNode = string | { [k: string]: unknown };
-type XChildren = Record<string, XNode[]>;
-
-/** Namespace declarations (XmlSerializer writes xmlns:xsi/xsd) carry no configuration. */
-const ignorableAttr = (k: string): boolean => /^@_(xmlns(:|$)|xsi:)/.test(k);
-
-/** Splits an element into its attributes and child elements, rejecting stray text. */
-function children(node: XNode, path: string, allowedAttrs: readonly string[] = []): { attrs: Record<string, string>; kids: XChildren } {
-  const attrs: Record<string, string> = {};
-  const kids: XChildren = {};
-  if (typeof node === 'string') {
-    if (node !== '') throw new ConfigError(path, `expected child elements, found text ${JSON.stringify(node)}`);
-    return { attrs, kids };
-  }
-  for (const [k, v] of Object.entries(node)) {
-    if (k === '#text') {
-      if (String(v).trim() !== '') throw new ConfigError(path, `unexpected text ${JSON.stringify(v)}`);
-    } else if (k.startsWith('@_')) {
-      if (allowedAttrs.includes(k.slice(2))) attrs[k.slice(2)] = String(v);
-      else if (!ignorableAttr(k)) throw new ConfigError(path, `unknown attribute "${k.slice(2)}"`);
-    } else {
-      kids[k] = v as XNode[];
-    }
-  }
-  return { attrs, kids };
-}
-
-function rejectUnknown(kids: XChildren, known: readonly string[], path: string): void {
-  for (const k of Object.keys(kids)) {
-    if (!known.includes(k)) throw new ConfigError(`${path}/${k}`, `unknown element (expected one of: ${known.join(', ')})`);
-  }
-}
-
-/** Text content of a leaf element; a nested element or attribute is an error. */
-function text(node: XNode, path: string): string {
-  if (typeof node === 'string') return node;
-  const { kids } = children({ ...node, '#text': '' }, path);
-  const k = Object.keys(kids)[0];
-  if (k !== undefined) throw new ConfigError(`${path}/${k}`, 'unknown element (expected text only)');
-  return String(node['#text'] ?? '').trim();
-}
-
-/** The one occurrence of a single-valued element, or undefined if absent. */
-function single(kids: XChildren, name: string, path: string): XNode | undefined {
-  const v = kids[name];
-  if (v === undefined) return undefined;
-  if (v.length > 1) throw new ConfigError(`${path}${name}`, `appears ${v.length} times, expected at most once`);
-  return v[0];
-}
-
-function parsePort(s: string, path: string, min: number): number {
-  if (!/^[+-]?\d+$/.test(s)) throw new ConfigError(path, `port must be an integer, got ${JSON.stringify(s)}`);
-  const n = Number(s);
-  if (n < min || n > 65535) throw new ConfigError(path, `port ${s} out of range ${min}..65535`);
-  return n;
-}
-
-function parseBool(s: string, path: string): boolean {
-  const t = s.toLowerCase();
-  if (t === 'true' || t === '1') return true;
-  if (t === 'false' || t === '0') return false;
-  throw new ConfigError(path, `expected true or false, got ${JSON.stringify(s)}`);
-}
 
 function parseEdgeListeners(node: XNode): EdgeListenerConfig[] {
   const P = 'EdgeListeners';
@@ -228,6 +145,7 @@ export function parseNodeConfig(xml: string, source?: string): NodeConfig {
     remoteTAs: taNode === undefined ? [] : parseRemoteTAs(taNode),
     xmlRpc: rpcNode === undefined ? { enabled: true, port: DEFAULT_XMLRPC_PORT } : parseXmlRpc(rpcNode),
     devicesToBind: devNode === undefined ? [] : parseDevices(devNode),
+    dht: parseDht(one('Dht')),
   };
   if (addrNode !== undefined) cfg.nodeAddress = parseNodeAddress(addrNode);
   if (source !== undefined) cfg.source = source;

@@ -1,0 +1,43 @@
+// The optional <Dht> section of NodeConfig: where the first node keeps its DHT entries and
+// the DHT's limits.
+import { ConfigError, children, rejectUnknown, single, text, type XNode } from './xml-helpers.js';
+
+export interface DhtConfig {
+  /** Directory of the on-disk store; undefined = beside the config file; 'memory' = no disk. */
+  dataDirectory?: string;
+  degree: number;
+  maxValueBytes: number;
+  maxTtl: number;
+}
+
+export const DEFAULT_DHT_CONFIG: DhtConfig = { degree: 8, maxValueBytes: 1024, maxTtl: 7 * 86400 };
+
+function int(node: XNode, path: string, min: number, max: number): number {
+  const s = text(node, path);
+  if (!/^\d+$/.test(s)) throw new ConfigError(path, `expected a whole number, got ${JSON.stringify(s)}`);
+  const n = Number(s);
+  if (n < min || n > max) throw new ConfigError(path, `${n} out of range ${min}..${max}`);
+  return n;
+}
+
+export function parseDht(node: XNode | undefined): DhtConfig {
+  if (node === undefined) return { ...DEFAULT_DHT_CONFIG };
+  const P = 'Dht';
+  const { kids } = children(node, P);
+  rejectUnknown(kids, ['DataDirectory', 'Degree', 'MaxValueBytes', 'MaxTtl'], P);
+  const get = (name: string) => single(kids, name, `${P}/`);
+  const cfg: DhtConfig = { ...DEFAULT_DHT_CONFIG };
+  const dir = get('DataDirectory');
+  if (dir !== undefined) {
+    const d = text(dir, `${P}/DataDirectory`);
+    if (d === '') throw new ConfigError(`${P}/DataDirectory`, 'must not be empty (use "memory" for no disk storage)');
+    cfg.dataDirectory = d;
+  }
+  const deg = get('Degree');
+  if (deg !== undefined) cfg.degree = int(deg, `${P}/Degree`, 1, 64);
+  const mv = get('MaxValueBytes');
+  if (mv !== undefined) cfg.maxValueBytes = int(mv, `${P}/MaxValueBytes`, 1, 60_000);
+  const mt = get('MaxTtl');
+  if (mt !== undefined) cfg.maxTtl = int(mt, `${P}/MaxTtl`, 1, 10 * 365 * 86400);
+  return cfg;
+}
