@@ -132,3 +132,27 @@ t.test('a node restarted with disk storage keeps its entries', async (t) => {
   t.teardown(async () => { await b.n.stop(); await b.d.close(); });
   t.same((await b.d.dht.get(enc('persist'))).map((v) => dec(v.value)), ['me'], 'served again after the restart');
 });
+
+t.test('a node that leaves cleanly hands its entries to its neighbours first', async (t) => {
+  // One replica point: only its two bracketing nodes hold the key, so losing both without a
+  // handoff would lose it.
+  const { nodes, dhts } = await startDhtRing(10, 'memory', {}, { degree: 1 });
+  t.teardown(async () => { await stopAll(nodes); await Promise.all(dhts.map((d) => d.close())); });
+  t.ok(await waitFor(() => consistency(nodes) === 1, 10_000), 'ring formed');
+  await dhts[0]!.dht.put(enc('handoff'), enc('kept'), 600);
+  const point = replicaPoints(enc('handoff'), 1)[0]!;
+  const holders = async () => {
+    const out: number[] = [];
+    for (let i = 0; i < nodes.length; i++) if (!nodes[i]!.link.leaving && (await dhts[i]!.server.store.get(point.bytes)).entries.length > 0) out.push(i);
+    return out;
+  };
+  await new Promise((r) => setTimeout(r, 300));
+  const first = await holders();
+  t.ok(first.length >= 2, `held by ${first.length} nodes`);
+  // Both leave at once: only the leave handoff can save the key.
+  await Promise.all(first.slice(0, 2).map((i) => nodes[i]!.stop()));
+  const rest = nodes.filter((n) => !n.link.leaving);
+  t.ok(await waitFor(() => consistency(rest) === 1, 10_000), 'ring healed after the two holders left');
+  const reader = dhts.find((_, i) => !nodes[i]!.link.leaving)!;
+  t.same((await reader.dht.get(enc('handoff'))).map((v) => dec(v.value)), ['kept'], 'the key survived both holders leaving');
+});
