@@ -15,7 +15,7 @@ export const DEFAULT_DHT_LIMITS: DhtLimits = { maxValueBytes: 1024, maxKeyBytes:
 export class DhtError extends Error {
   override name = 'DhtError';
   constructor(message: string, readonly counts?: { total: number; positive: number; negative: number }) {
-    super(counts ? `${message} (replicas: ${counts.total} asked, ${counts.positive} agreed, ${counts.negative} refused or failed)` : message);
+    super(counts ? `${message} (replicas: ${counts.total} asked, ${counts.positive} agreed, ${counts.negative} refused or failed${counts.positive + counts.negative < counts.total ? ', the rest not awaited' : ''})` : message);
   }
 }
 
