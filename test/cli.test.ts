@@ -1,7 +1,7 @@
 // The command-line tools end to end: run_bootstrap_node processes on loopback, crawl's
 // output, bad configs, shutdown, a ring spread over processes, and crash recovery.
 import t from 'tap';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freeTcpPort, freeUdpPort } from './helpers/ports.js';
 import { CRAWL, crawlUntil, RUN, run, startNodeProcess, tempDir, waitOutput, writeConfig } from './helpers/procs.js';
@@ -58,6 +58,7 @@ t.test('3 processes of 8 nodes form one ring of 24; crawl prints every statistic
   t.equal(parsed['Total Nodes'], 24);
   t.ok(parsed.UdpEdges > 0 && parsed.Edges >= parsed.UdpEdges);
   t.equal(parsed.TcpEdges, 0);
+  t.ok(parsed.SecurityAssociations > 0 && parsed.WrappedEdges >= parsed.SecurityAssociations, 'secure edges by default');
 
   // The first node's address was generated and written back into its config.
   t.match(readFileSync(first, 'utf8'), /<NodeAddress>brunet:node:[A-Z2-7]{32}<\/NodeAddress>/);
@@ -103,4 +104,34 @@ t.test('SIGTERM: clean leave within 2 s, address kept across a restart', async (
   t.match(p2.output(), new RegExp(`first node ${addr}`), 'same address after restart');
   p2.child.kill('SIGINT');
   t.equal(await p2.exited, 0);
+});
+
+t.test('security: only holders of the group secret join; Enabled false turns it off', async (t) => {
+  const dir = tempDir(t);
+  const [udp, control] = [await freeUdpPort(), await freeTcpPort()];
+  const member = '<Security><GroupSecret>the right secret</GroupSecret></Security>';
+  const first = writeConfig(dir, 'm1.config', { udp, remote: udp, control, security: member });
+  const p1 = startNodeProcess(t, [first, '--nodes', '4']);
+  t.ok(await waitOutput(p1, /control API http/, 15_000));
+  const p2 = startNodeProcess(t, [writeConfig(dir, 'm2.config', { udp: 0, remote: udp, security: member }), '--nodes', '4']);
+  t.ok(await waitOutput(p2, /started 4 nodes/, 15_000));
+  const outsider = startNodeProcess(t, [writeConfig(dir, 'x.config', { udp: 0, remote: udp, security: '<Security><GroupSecret>a wrong guess</GroupSecret></Security>' }), '--nodes', '2', '--log-level', 'info']);
+  t.ok(await waitOutput(outsider, /started 2 nodes/, 15_000));
+  const stats = await crawlUntil(control, 8, 30_000);
+  t.equal(stats?.['Total Nodes'], 8, 'the 8 members form the ring');
+  await new Promise((r) => setTimeout(r, 3000));
+  const again = await crawlUntil(control, 8, 10_000);
+  t.equal(again?.['Total Nodes'], 8, 'the outsider never got in');
+  t.match(outsider.output(), /authentication failed|refused/i, 'the outsider logs why');
+  const key = readFileSync(first + '.key');
+  t.ok(key.length > 0, 'key file created beside the config');
+  t.equal(statSync(first + '.key').mode & 0o777, 0o600, 'key file mode 0600');
+
+  const [udp2, control2] = [await freeUdpPort(), await freeTcpPort()];
+  const plain = writeConfig(dir, 'plain.config', { udp: udp2, remote: udp2, control: control2, security: '<Security><Enabled>false</Enabled></Security>' });
+  const p3 = startNodeProcess(t, [plain, '--nodes', '4']);
+  t.ok(await waitOutput(p3, /control API http/, 15_000));
+  const off = await crawlUntil(control2, 4, 30_000);
+  t.equal(off?.SecurityAssociations, 0, 'security off: no security associations');
+  t.equal(off?.WrappedEdges, 0);
 });

@@ -30,7 +30,8 @@ async function main(): Promise<void> {
   const cfg = parseNodeConfig(`<NodeConfig><BrunetNamespace>demo</BrunetNamespace>
     <EdgeListeners><EdgeListener type="udp"><port>${udp}</port></EdgeListener></EdgeListeners>
     <RemoteTAs><Transport>brunet.udp://127.0.0.1:${udp}</Transport></RemoteTAs>
-    <XmlRpcManager><Enabled>true</Enabled><Port>${control}</Port></XmlRpcManager></NodeConfig>`);
+    <XmlRpcManager><Enabled>true</Enabled><Port>${control}</Port></XmlRpcManager>
+    <Security><GroupSecret>demo group secret</GroupSecret></Security></NodeConfig>`);
   console.log(`starting ${N} nodes on 127.0.0.1 (bootstrap brunet.udp://127.0.0.1:${udp}, control API port ${control})`);
   const t0 = performance.now();
   const overlay = await startOverlay(cfg, { count: N, bind: '127.0.0.1', log: createLogger('warn') });

@@ -5,6 +5,8 @@ import { Address } from '../address/address.js';
 import type { NodeConfig } from '../config/node-config.js';
 import { writeNodeAddress } from '../config/node-config.js';
 import { ControlServer } from '../control/server.js';
+import { Identity } from '../edge/index.js';
+import { securityContext, secureListener } from './security.js';
 import { DhtService } from '../dht/service.js';
 import { TableStore } from '../dht/store.js';
 import { Node, type NodeOptions } from '../node/node.js';
@@ -41,13 +43,13 @@ function listeners(cfg: NodeConfig, first: boolean, bind: string | undefined): E
 }
 
 export async function startOverlay(cfg: NodeConfig, o: OverlayOptions): Promise<Overlay> {
-  let first = cfg.nodeAddress;
-  if (!first) {
-    first = Address.random(cryptoRandom);
-    if (o.writeAddress !== false && cfg.source) {
-      writeNodeAddress(cfg.source, first);
-      o.log.info(`generated node address ${first.key}, saved in ${cfg.source}`);
-    }
+  const sec = securityContext(cfg, o.log);
+  // With security on, the address is derived from the node's key, so nobody can claim it.
+  const first = sec ? sec.firstIdentity.address : cfg.nodeAddress ?? Address.random(cryptoRandom);
+  if (!cfg.nodeAddress?.equals(first) && o.writeAddress !== false && cfg.source) {
+    if (cfg.nodeAddress) o.log.warn(`NodeAddress ${cfg.nodeAddress.key} does not match this node's key; replaced by ${first.key}`);
+    writeNodeAddress(cfg.source, first);
+    o.log.info(`node address ${first.key} saved in ${cfg.source}`);
   }
   const nodes: Node[] = [];
   const dhts: DhtService[] = [];
@@ -63,10 +65,12 @@ export async function startOverlay(cfg: NodeConfig, o: OverlayOptions): Promise<
   const dataDir = dhtDirectory(cfg);
   try {
     for (let i = 0; i < o.count; i++) {
+      const identity = sec ? (i === 0 ? sec.firstIdentity : Identity.generate()) : undefined;
+      const raw = listeners(cfg, i === 0, o.bind);
       const node = new Node({
         namespace: cfg.namespace,
-        address: i === 0 ? first : undefined,
-        listeners: listeners(cfg, i === 0, o.bind),
+        address: identity ? identity.address : i === 0 ? first : undefined,
+        listeners: sec && identity ? raw.map((l) => secureListener(l, identity, sec, cfg, o.log)) : raw,
         remoteTAs: cfg.remoteTAs,
         log: o.log,
         type: o.count > 1 ? 'MultiNode' : 'BasicNode',

@@ -6,6 +6,7 @@ import { XMLValidator } from 'fast-xml-parser';
 import { Address } from '../address/address.js';
 import { TransportAddress } from '../transport/ta.js';
 import { parseDht, type DhtConfig } from './dht-config.js';
+import { parseSecurity, type SecurityConfig } from './security-config.js';
 import { ConfigError, children, parseBool, parsePort, parser, rejectUnknown, single, text, type XChildren, type XNode } from './xml-helpers.js';
 
 export { ConfigError } from './xml-helpers.js';
@@ -21,11 +22,12 @@ export interface NodeConfig {
   nodeAddress?: Address;
   devicesToBind: string[];
   dht: DhtConfig;
+  security: SecurityConfig;
 }
 
 /** Known children of <NodeConfig>; sections added by later features register here. */
 export const NODE_CONFIG_ELEMENTS: readonly string[] = [
-  'BrunetNamespace', 'EdgeListeners', 'RemoteTAs', 'XmlRpcManager', 'NodeAddress', 'DevicesToBind', 'Dht',
+  'BrunetNamespace', 'EdgeListeners', 'RemoteTAs', 'XmlRpcManager', 'NodeAddress', 'DevicesToBind', 'Dht', 'Security',
 ];
 
 export const DEFAULT_XMLRPC_PORT = 10000;
@@ -146,6 +148,7 @@ export function parseNodeConfig(xml: string, source?: string): NodeConfig {
     xmlRpc: rpcNode === undefined ? { enabled: true, port: DEFAULT_XMLRPC_PORT } : parseXmlRpc(rpcNode),
     devicesToBind: devNode === undefined ? [] : parseDevices(devNode),
     dht: parseDht(one('Dht')),
+    security: parseSecurity(one('Security')),
   };
   if (addrNode !== undefined) cfg.nodeAddress = parseNodeAddress(addrNode);
   if (source !== undefined) cfg.source = source;

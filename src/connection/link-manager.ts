@@ -127,6 +127,8 @@ export class LinkManager {
     if (m.target && !m.target.equals(this.self)) return refuse(LinkError.TargetMismatch);
     const peer = m.local.address;
     if (peer.equals(this.self)) return refuse(LinkError.ConnectToSelf);
+    // On a secure edge nobody may link under an address other than the one it proved.
+    if (edge.peer && !edge.peer.address.equals(peer)) { this.log.warn(`refused link from ${edge.remoteTA}: claims ${peer.key} but proved ${edge.peer.address.key}`); return refuse(LinkError.TargetMismatch); }
     if (this.leaving) return refuse(LinkError.Disconnecting);
     let type = m.type;
     const existing = this.table.get(peer);
@@ -232,6 +234,7 @@ export class LinkManager {
       default: return 'next';
     }
     if (peer.equals(this.self) || (expected && !peer.equals(expected))) return 'next';
+    if (edge.peer && !edge.peer.address.equals(peer)) return 'next';
     const existing = this.table.get(peer);
     if (existing) {
       if (existing.edge !== edge) { edge.send(encodeLink({ t: 'close', reason: 'duplicate', neighbors: [] })); }

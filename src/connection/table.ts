@@ -91,11 +91,11 @@ export class ConnectionTable {
   bracket(a: Address): { left?: Connection; right?: Connection } {
     const s = this.sorted;
     const len = s.length;
-    if (len === 0) return {};
+    if (len === 0) return { left: undefined, right: undefined };
     // Routing calls this per packet: index arithmetic only, no intermediate arrays.
     const lb = this.lowerBound(a.value);
     const exact = lb < len && s[lb]!.address.value === a.value ? 1 : 0;
-    if (len - exact === 0) return {};
+    if (len - exact === 0) return { left: undefined, right: undefined };
     return { left: s[(lb + exact) % len], right: s[(lb - 1 + len) % len] };
   }
 

@@ -16,7 +16,14 @@ export function neighbors(n: Node): { [k: string]: Value } {
 
 export function information(n: Node): { [k: string]: Value } {
   const edges: { [k: string]: number } = { udp: 0, tcp: 0, tunnel: 0 };
-  for (const l of n.listeners) edges[l.kind] = (edges[l.kind] ?? 0) + l.edgeCount;
+  let sas = 0, wedges = 0;
+  for (const l of n.listeners) {
+    edges[l.kind] = (edges[l.kind] ?? 0) + l.edgeCount;
+    // Secure wrappers report their security associations and wrapped edges.
+    const sec = l as Partial<{ securityAssociations: number; wrappedEdges: number }>;
+    sas += sec.securityAssociations ?? 0;
+    wedges += sec.wrappedEdges ?? 0;
+  }
   const localips = [...new Set(n.info().tas.filter((t) => t.kind !== 'function' && t.host !== '127.0.0.1').map((t) => t.host))];
   return {
     type: n.type,
@@ -25,8 +32,8 @@ export function information(n: Node): { [k: string]: Value } {
     neighbors: neighbors(n),
     ...edges,
     cons: n.table.size,
-    wedges: 0,
-    sas: 0,
+    wedges,
+    sas,
     state: n.status,
     size_estimate: n.sizeEstimate(),
   };

@@ -1,5 +1,6 @@
 // The Edge/EdgeListener contract every transport implements (UDP, TCP, in-memory, and
 // later the secure wrapper and the simulator). Layers above only ever see this file.
+import type { Address } from '../address/address.js';
 import type { TaKind, TransportAddress } from './ta.js';
 
 export interface Edge {
@@ -11,6 +12,8 @@ export interface Edge {
   readonly remoteTA: TransportAddress;
   /** True for edges the peer created. */
   readonly inbound: boolean;
+  /** Set by the secure wrapper: the node address the peer proved it owns. */
+  readonly peer?: { readonly address: Address };
   readonly closed: boolean;
   /** Best-effort, unordered on UDP; never throws (a failed send is dropped and counted). */
   send(packet: Uint8Array): void;

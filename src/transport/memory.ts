@@ -20,7 +20,7 @@ function guard(stats: MemoryTransportStats, fn: () => void): void {
 class MemoryEdge implements Edge {
   readonly kind: TaKind = 'function';
   closed = false;
-  peer: MemoryEdge | undefined;
+  twin: MemoryEdge | undefined;
   onPacket: (packet: Uint8Array, edge: Edge) => void = () => {};
   onClose: (edge: Edge, reason: string) => void = () => {};
 
@@ -34,27 +34,27 @@ class MemoryEdge implements Edge {
 
   send(packet: Uint8Array): void {
     const st = this.owner.stats;
-    const peer = this.peer;
-    if (this.closed || !peer) { st.sendErrors++; return; }
+    const twin = this.twin;
+    if (this.closed || !twin) { st.sendErrors++; return; }
     st.packetsOut++;
     st.bytesOut += packet.length;
     if (this.owner.network._drops(this.localTA, this.remoteTA)) { st.dropped++; return; }
     // Copy so a sender reusing its buffer cannot alter what the receiver sees.
     const copy = packet.slice();
     setImmediate(() => {
-      if (peer.closed) return;
-      const pst = peer.owner.stats;
+      if (twin.closed) return;
+      const pst = twin.owner.stats;
       pst.packetsIn++;
       pst.bytesIn += copy.length;
-      guard(pst, () => peer.onPacket(copy, peer));
+      guard(pst, () => twin.onPacket(copy, twin));
     });
   }
 
   close(reason = 'closed'): void {
     if (this.closed) return;
     this._closed(reason);
-    const peer = this.peer;
-    if (peer) setImmediate(() => peer._closed('closed by peer'));
+    const twin = this.twin;
+    if (twin) setImmediate(() => twin._closed('closed by peer'));
   }
 
   /** @internal */
@@ -107,8 +107,8 @@ export class MemoryEdgeListener implements EdgeListener {
         if (this.network.isBlocked(this.ta, target.ta)) return reject(new Error(`function connect to ${ta}: unreachable (partitioned)`));
         const local = this._newEdge(target.ta, false);
         const remote = target._newEdge(this.ta, true);
-        local.peer = remote;
-        remote.peer = local;
+        local.twin = remote;
+        remote.twin = local;
         // onEdge runs before resolve and before any packet, matching real transports.
         guard(target.stats, () => target.onEdge(remote));
         resolve(local);

@@ -15,7 +15,7 @@ export function tempDir(t: { teardown(fn: () => void): void }): string {
   return d;
 }
 
-export function writeConfig(dir: string, name: string, o: { ns?: string; udp: number; remote: number; control?: number }): string {
+export function writeConfig(dir: string, name: string, o: { ns?: string; udp: number; remote: number; control?: number; security?: string }): string {
   const p = join(dir, name);
   writeFileSync(p, `<?xml version="1.0"?>
 <NodeConfig>
@@ -23,6 +23,7 @@ export function writeConfig(dir: string, name: string, o: { ns?: string; udp: nu
   <EdgeListeners><EdgeListener type="udp"><port>${o.udp}</port></EdgeListener></EdgeListeners>
   <RemoteTAs><Transport>brunet.udp://127.0.0.1:${o.remote}</Transport></RemoteTAs>
   <XmlRpcManager><Enabled>${o.control ? 'true' : 'false'}</Enabled><Port>${o.control ?? 10000}</Port></XmlRpcManager>
+  ${o.security ?? ''}
 </NodeConfig>
 `);
   return p;

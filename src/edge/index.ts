@@ -1,0 +1,6 @@
+// The secure-edge layer: authenticated, encrypted edges over any EdgeListener.
+export { groupKey, HandshakeError, HandshakeState, NOISE_PROTOCOL } from './handshake.js';
+export { addressOf, Identity, IdentityError, loadOrCreateIdentity, verifySignature } from './identity.js';
+export { SecureEdge } from './secure-edge.js';
+export { HandshakeFailure, type FailureKind, type PeerInfo, type SecureStats, type VerifyPeer } from './secure-types.js';
+export { SecureEdgeListener, securePrologue, type SecureListenerOptions } from './secure-listener.js';

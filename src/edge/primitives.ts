@@ -1,0 +1,141 @@
+// Cryptographic building blocks for the secure-edge layer, all from node:crypto:
+// SHA-256, HMAC-SHA256, the Noise HKDF, ChaCha20-Poly1305 with Noise's nonce encoding,
+// and raw-key helpers for X25519 and Ed25519 (node wants DER/KeyObjects, the wire wants
+// 32 raw bytes). Nothing here keeps state.
+import {
+  createCipheriv, createDecipheriv, createHash, createHmac, createPrivateKey, createPublicKey,
+  diffieHellman, generateKeyPairSync, sign as edSign, verify as edVerify, type KeyObject,
+} from 'node:crypto';
+
+export const KEY_LEN = 32;
+export const HASH_LEN = 32;
+export const TAG_LEN = 16;
+
+export class CryptoFailure extends Error {
+  override name = 'CryptoFailure';
+}
+
+export function sha256(...parts: Uint8Array[]): Buffer {
+  const h = createHash('sha256');
+  for (const p of parts) h.update(p);
+  return h.digest();
+}
+
+export function hmacSha256(key: Uint8Array, ...parts: Uint8Array[]): Buffer {
+  const h = createHmac('sha256', key);
+  for (const p of parts) h.update(p);
+  return h.digest();
+}
+
+/** Noise HKDF (spec §4.3): HMAC-SHA256 with the chaining key as salt, 2 or 3 outputs. */
+export function hkdf(ck: Uint8Array, ikm: Uint8Array, n: 2 | 3): Buffer[] {
+  const temp = hmacSha256(ck, ikm);
+  const o1 = hmacSha256(temp, Uint8Array.of(1));
+  const o2 = hmacSha256(temp, o1, Uint8Array.of(2));
+  if (n === 2) return [o1, o2];
+  return [o1, o2, hmacSha256(temp, o2, Uint8Array.of(3))];
+}
+
+/** Noise ChaChaPoly nonce: 4 zero bytes then the 64-bit counter little-endian (spec §12.4). */
+export function nonce(n: number): Buffer {
+  if (!Number.isSafeInteger(n) || n < 0) throw new CryptoFailure(`nonce ${n} out of range`);
+  const b = Buffer.alloc(12);
+  b.writeUInt32LE(n % 0x100000000, 4);
+  b.writeUInt32LE(Math.floor(n / 0x100000000), 8);
+  return b;
+}
+
+/** ChaCha20-Poly1305 encryption; returns ciphertext || 16-byte tag. */
+export function aeadEncrypt(k: Uint8Array, n: number, ad: Uint8Array, pt: Uint8Array): Buffer {
+  const c = createCipheriv('chacha20-poly1305', k, nonce(n), { authTagLength: TAG_LEN });
+  c.setAAD(ad, { plaintextLength: pt.length });
+  const body = c.update(pt);
+  c.final();
+  return Buffer.concat([body, c.getAuthTag()]);
+}
+
+/** Decrypts ciphertext || tag; throws CryptoFailure if it does not authenticate. */
+export function aeadDecrypt(k: Uint8Array, n: number, ad: Uint8Array, ct: Uint8Array): Buffer {
+  if (ct.length < TAG_LEN) throw new CryptoFailure('ciphertext shorter than its tag');
+  const d = createDecipheriv('chacha20-poly1305', k, nonce(n), { authTagLength: TAG_LEN });
+  d.setAAD(ad, { plaintextLength: ct.length - TAG_LEN });
+  d.setAuthTag(ct.subarray(ct.length - TAG_LEN));
+  const pt = d.update(ct.subarray(0, ct.length - TAG_LEN));
+  try { d.final(); } catch { throw new CryptoFailure('authentication tag mismatch'); }
+  return pt;
+}
+
+// Fixed DER wrappers around 32-byte raw keys (RFC 8410).
+const X25519_SPKI = Buffer.from('302a300506032b656e032100', 'hex');
+const X25519_PKCS8 = Buffer.from('302e020100300506032b656e04220420', 'hex');
+const ED25519_SPKI = Buffer.from('302a300506032b6570032100', 'hex');
+const ED25519_PKCS8 = Buffer.from('302e020100300506032b657004220420', 'hex');
+
+export interface DhKeyPair {
+  /** 32 raw bytes, as sent on the wire. */
+  readonly publicKey: Uint8Array;
+  readonly privateKey: KeyObject;
+}
+
+function raw32(b: Uint8Array, what: string): Buffer {
+  if (b.length !== 32) throw new CryptoFailure(`${what} must be 32 bytes, got ${b.length}`);
+  return Buffer.from(b);
+}
+
+export function rawPublic(k: KeyObject): Uint8Array {
+  return new Uint8Array(k.export({ format: 'der', type: 'spki' }).subarray(12));
+}
+export function rawPrivate(k: KeyObject): Uint8Array {
+  return new Uint8Array(k.export({ format: 'der', type: 'pkcs8' }).subarray(16));
+}
+
+export function generateX25519(): DhKeyPair {
+  const { privateKey, publicKey } = generateKeyPairSync('x25519');
+  return { privateKey, publicKey: rawPublic(publicKey) };
+}
+
+export function x25519FromPrivate(priv: Uint8Array): DhKeyPair {
+  const privateKey = createPrivateKey({ key: Buffer.concat([X25519_PKCS8, raw32(priv, 'X25519 private key')]), format: 'der', type: 'pkcs8' });
+  return { privateKey, publicKey: rawPublic(createPublicKey(privateKey)) };
+}
+
+/** X25519; throws CryptoFailure on a malformed or low-order peer key (all-zero output). */
+export function dh(kp: DhKeyPair, remotePublic: Uint8Array): Buffer {
+  try {
+    const publicKey = createPublicKey({ key: Buffer.concat([X25519_SPKI, raw32(remotePublic, 'X25519 public key')]), format: 'der', type: 'spki' });
+    return diffieHellman({ privateKey: kp.privateKey, publicKey });
+  } catch (e) {
+    throw new CryptoFailure(`X25519 failed: ${(e as Error).message}`);
+  }
+}
+
+export function ed25519FromSeed(seed: Uint8Array): KeyObject {
+  return createPrivateKey({ key: Buffer.concat([ED25519_PKCS8, raw32(seed, 'Ed25519 private key')]), format: 'der', type: 'pkcs8' });
+}
+
+export function ed25519Sign(key: KeyObject, data: Uint8Array): Uint8Array {
+  return new Uint8Array(edSign(null, data, key));
+}
+
+/** False for a bad signature or a public key that is not a valid Ed25519 point. */
+export function ed25519Verify(publicKey: Uint8Array, data: Uint8Array, sig: Uint8Array): boolean {
+  if (publicKey.length !== 32 || sig.length !== 64) return false;
+  try {
+    const k = createPublicKey({ key: Buffer.concat([ED25519_SPKI, publicKey]), format: 'der', type: 'spki' });
+    return edVerify(null, data, k, sig);
+  } catch {
+    return false;
+  }
+}
+
+export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let d = 0;
+  for (let i = 0; i < a.length; i++) d |= a[i]! ^ b[i]!;
+  return d === 0;
+}
+
+/** Best-effort erasure of key material we own (JS gives no guarantee about copies). */
+export function wipe(b: Uint8Array | undefined): void {
+  b?.fill(0);
+}

@@ -1,0 +1,70 @@
+// Types shared by SecureEdge and SecureEdgeListener: the authenticated peer, the
+// admission hook, failure kinds and the counters Information.Info and tests read.
+import type { Address } from '../address/address.js';
+import type { Clock } from '../util/clock.js';
+import type { Logger } from '../util/log.js';
+import type { Identity } from './identity.js';
+import type { SecureEdge } from './secure-edge.js';
+import { newSessionStats, type SessionOptions, type SessionStats } from './session.js';
+
+export interface PeerInfo {
+  readonly address: Address;
+  /** Raw Ed25519 public key (32 bytes). */
+  readonly publicKey: Uint8Array;
+  /** Opaque certificate the peer presented, if any. */
+  readonly certificate?: Uint8Array;
+}
+
+/** null accepts the peer; a string refuses it, with that reason. */
+export type VerifyPeer = (info: PeerInfo) => string | null;
+
+export type FailureKind = 'timeout' | 'auth' | 'identity' | 'refused' | 'refused-by-peer' | 'protocol' | 'closed';
+
+/** Why createEdge() rejected; `kind` is the stats bucket. */
+export class HandshakeFailure extends Error {
+  override name = 'HandshakeFailure';
+  constructor(message: string, readonly kind: FailureKind) { super(message); }
+}
+
+export interface SecureStats extends SessionStats {
+  handshakesOk: number;
+  /** Failed handshakes by FailureKind. */
+  handshakesFailed: Record<string, number>;
+  /** Stateless RETRY (cookie) replies sent to HELLOs without a valid cookie. */
+  retriesSent: number;
+  /** HELLOs whose cookie was stale or forged. */
+  cookiesInvalid: number;
+  /** Handshake messages sent again (timer or duplicate from the peer). */
+  retransmits: number;
+  /** Every packet received / sent on wrapped edges, handshake and transport. */
+  packetsIn: number;
+  packetsOut: number;
+  /** send() while not established or after close. */
+  sendErrors: number;
+  /** Exceptions thrown by onEdge/onPacket/onClose (swallowed). */
+  handlerErrors: number;
+}
+
+export function newSecureStats(): SecureStats {
+  return {
+    ...newSessionStats(), handshakesOk: 0, handshakesFailed: {}, retriesSent: 0, cookiesInvalid: 0, retransmits: 0,
+    packetsIn: 0, packetsOut: 0, sendErrors: 0, handlerErrors: 0,
+  };
+}
+
+/** What a SecureEdge needs from its listener. */
+export interface SecureEdgeHost {
+  readonly identity: Identity;
+  readonly psk: Uint8Array;
+  readonly prologue: Uint8Array;
+  readonly certificate: Uint8Array | undefined;
+  readonly clock: Clock;
+  readonly verifyPeer: VerifyPeer | undefined;
+  readonly handshakeTimeoutMs: number;
+  readonly sessionOptions: SessionOptions;
+  readonly stats: SecureStats;
+  readonly log: Logger;
+  established(e: SecureEdge): void;
+  failed(e: SecureEdge, kind: FailureKind, reason: string): void;
+  closed(e: SecureEdge): void;
+}

@@ -1,0 +1,203 @@
+// Transport phase of a secure edge: per-direction ChaCha20-Poly1305 keys from Noise
+// Split(), an explicit 64-bit counter per packet (UDP reorders and drops, so the receiver
+// cannot keep an implicit nonce), a sliding replay window, and one-way rekeying.
+//
+// Rekeying is sender-driven: after rekeyAfterPackets packets or rekeyAfterMs in an epoch
+// the sender derives K' = HKDF(K, "rekey") and bumps the epoch byte, restarting its
+// counter at 0 (a fresh key, so no nonce ever repeats under one key). The receiver
+// switches to epoch e+1 only after a packet of that epoch authenticates, and keeps epoch
+// e for graceMs so packets still in flight decrypt. Old keys are wiped: a key compromised
+// later does not reveal earlier epochs' traffic.
+//
+// Nothing in open() throws: every bad packet is counted in stats and dropped.
+import type { Clock } from '../util/clock.js';
+import { WireError } from '../wire/value.js';
+import { CryptoFailure, aeadDecrypt, aeadEncrypt, hkdf, wipe } from './primitives.js';
+import { DATA_HEADER, decodeDataHeader, encodeDataHeader } from './secure-wire.js';
+
+export const DEFAULT_REKEY_PACKETS = 2 ** 20;
+export const DEFAULT_REKEY_MS = 120_000;
+export const DEFAULT_GRACE_MS = 10_000;
+export const REPLAY_WINDOW = 2048;
+const REKEY_LABEL = new TextEncoder().encode('brunet-ts rekey');
+
+export interface SessionOptions {
+  clock: Clock;
+  rekeyAfterPackets?: number;
+  rekeyAfterMs?: number;
+  /** How long the receiver keeps the previous epoch's key. */
+  graceMs?: number;
+}
+
+export interface SessionStats {
+  /** Packets whose tag did not verify (tampered, truncated, wrong key). */
+  decryptFailures: number;
+  /** Counters already seen. */
+  replays: number;
+  /** Counters older than the replay window. */
+  tooOld: number;
+  /** Epochs we have no key for (too old, expired grace, or skipped ahead). */
+  badEpoch: number;
+  /** Packets that did not parse. */
+  malformed: number;
+  /** Send-direction key changes. */
+  rekeys: number;
+}
+
+export function newSessionStats(): SessionStats {
+  return { decryptFailures: 0, replays: 0, tooOld: 0, badEpoch: 0, malformed: 0, rekeys: 0 };
+}
+
+/** One-way key ratchet shared by both ends. */
+export function nextEpochKey(k: Uint8Array): Buffer {
+  const [out] = hkdf(k, REKEY_LABEL, 2);
+  return out!;
+}
+
+/** Sliding window over the last `size` counters (bitmap indexed by counter mod size). */
+export class ReplayWindow {
+  private readonly bits: Uint32Array;
+  private top = -1;
+
+  constructor(readonly size = REPLAY_WINDOW) {
+    if (size % 32 !== 0 || size <= 0) throw new RangeError('replay window size must be a positive multiple of 32');
+    this.bits = new Uint32Array(size / 32);
+  }
+
+  get highest(): number { return this.top; }
+
+  /** 'ok' if n has not been seen and is inside the window. Does not record it. */
+  check(n: number): 'ok' | 'replay' | 'old' {
+    if (n > this.top) return 'ok';
+    if (this.top - n >= this.size) return 'old';
+    return this.get(n) ? 'replay' : 'ok';
+  }
+
+  /** Records n; call only after the packet authenticated. */
+  mark(n: number): void {
+    if (n > this.top) {
+      if (n - this.top >= this.size) this.bits.fill(0);
+      else for (let i = this.top + 1; i < n; i++) this.clear(i);
+      this.top = n;
+    }
+    const i = n % this.size;
+    this.bits[i >>> 5]! |= 1 << (i & 31);
+  }
+
+  private get(n: number): boolean {
+    const i = n % this.size;
+    return (this.bits[i >>> 5]! & (1 << (i & 31))) !== 0;
+  }
+  private clear(n: number): void {
+    const i = n % this.size;
+    this.bits[i >>> 5]! &= ~(1 << (i & 31));
+  }
+}
+
+interface RecvEpoch {
+  epoch: number;
+  key: Buffer;
+  window: ReplayWindow;
+  /** Only for the previous epoch: when its grace period ends. */
+  expiresAt: number;
+}
+
+export interface Opened {
+  type: number;
+  plaintext: Uint8Array;
+}
+
+export class Session {
+  private sendKey: Buffer;
+  private sendEpoch = 0;
+  private sendCounter = 0;
+  private sendEpochStart: number;
+  private cur: RecvEpoch;
+  private prev: RecvEpoch | undefined;
+  private next: RecvEpoch | undefined;
+  private readonly rekeyPackets: number;
+  private readonly rekeyMs: number;
+  private readonly graceMs: number;
+  private destroyed = false;
+
+  constructor(keys: { send: Uint8Array; recv: Uint8Array }, private readonly o: SessionOptions, readonly stats: SessionStats) {
+    this.rekeyPackets = o.rekeyAfterPackets ?? DEFAULT_REKEY_PACKETS;
+    this.rekeyMs = o.rekeyAfterMs ?? DEFAULT_REKEY_MS;
+    this.graceMs = o.graceMs ?? DEFAULT_GRACE_MS;
+    if (!(this.rekeyPackets >= 1 && this.rekeyPackets <= 2 ** 48)) throw new RangeError('rekeyAfterPackets must be in [1, 2^48]');
+    if (!(this.rekeyMs > 0)) throw new RangeError('rekeyAfterMs must be positive');
+    this.sendKey = Buffer.from(keys.send);
+    this.sendEpochStart = o.clock.now();
+    this.cur = { epoch: 0, key: Buffer.from(keys.recv), window: new ReplayWindow(), expiresAt: Infinity };
+  }
+
+  /** Current send epoch (0-255, wraps) and packets sent in it. */
+  get sendState(): { epoch: number; counter: number } { return { epoch: this.sendEpoch, counter: this.sendCounter }; }
+  get recvEpoch(): number { return this.cur.epoch; }
+
+  /** Builds a DATA/CONFIRM packet. Rekeys first if this epoch is used up. */
+  seal(type: number, plaintext: Uint8Array): Uint8Array {
+    if (this.destroyed) throw new Error('session destroyed');
+    const now = this.o.clock.now();
+    if (this.sendCounter >= this.rekeyPackets || now - this.sendEpochStart >= this.rekeyMs) {
+      const k = nextEpochKey(this.sendKey);
+      wipe(this.sendKey);
+      this.sendKey = k;
+      this.sendEpoch = (this.sendEpoch + 1) & 0xff;
+      this.sendCounter = 0;
+      this.sendEpochStart = now;
+      this.stats.rekeys++;
+    }
+    const header = encodeDataHeader({ type, epoch: this.sendEpoch, counter: this.sendCounter });
+    const sealed = aeadEncrypt(this.sendKey, this.sendCounter++, header, plaintext);
+    const out = new Uint8Array(DATA_HEADER + sealed.length);
+    out.set(header, 0);
+    out.set(sealed, DATA_HEADER);
+    return out;
+  }
+
+  /** Authenticates and decrypts; null (and a stats count) for anything unacceptable. */
+  open(packet: Uint8Array): Opened | null {
+    if (this.destroyed) return null;
+    let h;
+    try { h = decodeDataHeader(packet); } catch (e) {
+      if (e instanceof WireError) { this.stats.malformed++; return null; }
+      throw e;
+    }
+    const now = this.o.clock.now();
+    if (this.prev && now >= this.prev.expiresAt) { wipe(this.prev.key); this.prev = undefined; }
+    let st: RecvEpoch | undefined;
+    if (h.epoch === this.cur.epoch) st = this.cur;
+    else if (h.epoch === ((this.cur.epoch + 1) & 0xff)) st = this.next ??= { epoch: h.epoch, key: nextEpochKey(this.cur.key), window: new ReplayWindow(), expiresAt: Infinity };
+    else if (this.prev && h.epoch === this.prev.epoch) st = this.prev;
+    if (!st) { this.stats.badEpoch++; return null; }
+
+    const seen = st.window.check(h.counter);
+    if (seen !== 'ok') { seen === 'replay' ? this.stats.replays++ : this.stats.tooOld++; return null; }
+    let plaintext: Buffer;
+    try {
+      plaintext = aeadDecrypt(st.key, h.counter, packet.subarray(0, DATA_HEADER), packet.subarray(DATA_HEADER));
+    } catch (e) {
+      if (e instanceof CryptoFailure) { this.stats.decryptFailures++; return null; }
+      throw e;
+    }
+    st.window.mark(h.counter);
+    if (st === this.next) {
+      // The peer has moved on: current becomes previous (for stragglers), older keys go.
+      if (this.prev) wipe(this.prev.key);
+      this.prev = { ...this.cur, expiresAt: now + this.graceMs };
+      this.cur = st;
+      this.next = undefined;
+    }
+    return { type: h.type, plaintext };
+  }
+
+  /** Wipes every key. */
+  destroy(): void {
+    this.destroyed = true;
+    wipe(this.sendKey);
+    wipe(this.cur.key);
+    wipe(this.prev?.key);
+    wipe(this.next?.key);
+  }
+}
