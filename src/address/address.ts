@@ -52,7 +52,9 @@ export class Address {
     return new Address(((v % RING) + RING) % RING & ~1n);
   }
 
-  get bytes(): Uint8Array { return toBytes(this.value); }
+  private cachedBytes?: Uint8Array;
+  /** Big-endian bytes (cached: headers and DHT keys ask for them on every packet). Do not mutate. */
+  get bytes(): Uint8Array { return this.cachedBytes ??= toBytes(this.value); }
   get isClass0(): boolean { return (this.value & 1n) === 0n; }
   equals(o: Address): boolean { return this.value === o.value; }
   toString(): string { return this.key; }

@@ -30,7 +30,7 @@ export interface LinkOptions {
 
 export const DEFAULT_LINK_OPTIONS: LinkOptions = {
   pingAfterMs: 10_000, timeoutMs: 30_000, unlinkedEdgeMs: 30_000,
-  handshakeResends: 4, handshakeRtoMs: 400, attemptsPerTA: 4, maxTAs: 12,
+  handshakeResends: 3, handshakeRtoMs: 400, attemptsPerTA: 4, maxTAs: 12,
 };
 
 export interface LinkStats { linked: number; refused: number; failed: number; malformed: number; unlinkedDrops: number; timeouts: number }

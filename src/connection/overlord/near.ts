@@ -17,6 +17,8 @@ export const NEAR_PER_SIDE = 2;
 export const REPORT_PER_SIDE = 3;
 /** A near connection this many positions away on both sides is surplus. */
 const TRIM_RANK = 4;
+const MAX_PARALLEL_LINKS = 6;
+const FAILED_HOLD_MS = 60_000;
 
 export interface NearOptions { settleMs: number; retryMinMs: number; retryMaxMs: number }
 export const DEFAULT_NEAR_OPTIONS: NearOptions = { settleMs: 30_000, retryMinMs: 1000, retryMaxMs: 30_000 };
@@ -76,12 +78,16 @@ export class NearOverlord implements Overlord {
     if (this.table.structured.length === 0) return this.join(now);
     this.joinBackoff = this.opts.retryMinMs;
 
+    for (const [k, until] of this.failed) if (until < now) this.failed.delete(k);
     // Link to the candidates that would be among our nearest per side, and no others.
     const live: NodeInfo[] = [];
     for (const [key, { info, at }] of this.candidates) {
       // A leaf to a would-be neighbour stays a candidate: linking to it upgrades the leaf.
       if (this.table.get(info.address)?.structured || now - at > 120_000) { this.candidates.delete(key); continue; }
-      if ((this.failed.get(key) ?? 0) < now) live.push(info);
+      // Candidates being linked step aside so the next ones are tried in parallel: after a
+      // crash the nearest reported nodes are often dead, and each dead one costs a full
+      // handshake timeout.
+      if ((this.failed.get(key) ?? 0) < now && !this.linking.has(key)) live.push(info);
     }
     if (live.length > 0) {
       const { left, right } = this.table.neighborsOf(self, NEAR_PER_SIDE);
@@ -89,7 +95,10 @@ export class NearOverlord implements Overlord {
         const best = [...have.map((c) => ({ address: c.address, tas: c.peerTAs })), ...live]
           .sort((x, y) => { const dx = dist(x.address), dy = dist(y.address); return dx < dy ? -1 : dx > dy ? 1 : 0; })
           .slice(0, NEAR_PER_SIDE);
-        for (const info of best) if (!this.table.get(info.address)?.structured && !this.linking.has(info.address.key)) this.linkTo(info);
+        for (const info of best) {
+          if (this.linking.size >= MAX_PARALLEL_LINKS) break;
+          if (!this.table.get(info.address)?.structured && !this.linking.has(info.address.key)) this.linkTo(info);
+        }
       }
     }
 
@@ -102,7 +111,8 @@ export class NearOverlord implements Overlord {
     this.linking.add(key);
     this.link.connect(info, 'structured.near').then((c) => {
       this.linking.delete(key);
-      if (!c) this.failed.set(key, this.clock.now() + 10_000);
+      // Longer than a handshake takes to time out, so a dead node cannot keep its slot.
+      if (!c) { this.failed.set(key, this.clock.now() + FAILED_HOLD_MS); this.candidates.delete(key); }
     }, () => this.linking.delete(key));
   }
 
