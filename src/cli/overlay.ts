@@ -3,7 +3,7 @@
 // addresses; all share the process and one control API port, nothing else.
 import { Address } from '../address/address.js';
 import type { NodeConfig } from '../config/node-config.js';
-import { writeNodeAddress } from '../config/node-config.js';
+import { ConfigError, writeNodeAddress } from '../config/node-config.js';
 import { ControlServer } from '../control/server.js';
 import { Identity } from '../edge/index.js';
 import { securityContext, secureListener } from './security.js';
@@ -44,6 +44,8 @@ function listeners(cfg: NodeConfig, first: boolean, bind: string | undefined): E
 
 export async function startOverlay(cfg: NodeConfig, o: OverlayOptions): Promise<Overlay> {
   const sec = securityContext(cfg, o.log);
+  // Only the first node has a member certificate; extra nodes would all be refused.
+  if (sec?.membership && o.count > 1) { sec.stop(); throw new ConfigError('Security/CACertificate', 'with a group CA each node needs its own certificate: run one node per config (no --nodes)'); }
   // With security on, the address is derived from the node's key, so nobody can claim it.
   const first = sec ? sec.firstIdentity.address : cfg.nodeAddress ?? Address.random(cryptoRandom);
   if (!cfg.nodeAddress?.equals(first) && o.writeAddress !== false && cfg.source) {
@@ -60,6 +62,7 @@ export async function startOverlay(cfg: NodeConfig, o: OverlayOptions): Promise<
       await Promise.all(nodes.map((n) => n.stop()));
       await overlay.server?.stop();
       await Promise.all(dhts.map((d) => d.close().catch(() => {})));
+      sec?.stop();
     },
   };
   const dataDir = dhtDirectory(cfg);

@@ -39,7 +39,7 @@ async function main(): Promise<number> {
   let overlay;
   try { overlay = await startOverlay(cfg, { count, bind: values.bind, log, nodeOptions }); } catch (e) {
     process.stderr.write(`run_bootstrap_node: ${(e as Error).message}\n`);
-    return 1;
+    return e instanceof ConfigError ? 2 : 1;
   }
   const first = overlay.nodes[0]!;
   process.stdout.write(`started ${count} node${count > 1 ? 's' : ''} in namespace ${cfg.namespace}\n`);

@@ -5,12 +5,23 @@ import { dirname, resolve } from 'node:path';
 import type { NodeConfig } from '../config/node-config.js';
 import { ConfigError } from '../config/node-config.js';
 import { groupKey, Identity, loadOrCreateIdentity, SecureEdgeListener } from '../edge/index.js';
+import { CertificateError, checkOwnCertificate, loadCaCertificate, membershipVerifier, NO_REVOCATIONS, readCertificateFile } from '../edge/ca.js';
+import { enforceRevocations, RevocationWatcher, trackEdges } from '../edge/revocation.js';
+import type { TimerHandle } from '../util/clock.js';
 import type { EdgeListener } from '../transport/edge.js';
 import { realClock } from '../util/clock.js';
 import type { Logger } from '../util/log.js';
 import { cryptoRandom } from '../util/random.js';
 
-export interface SecurityContext { groupKey: Uint8Array; firstIdentity: Identity }
+export interface Membership {
+  caPublicKey: Uint8Array;
+  certificate: Uint8Array;
+  watcher?: RevocationWatcher;
+  listeners: SecureEdgeListener[];
+  expiryTimer?: TimerHandle;
+}
+
+export interface SecurityContext { groupKey: Uint8Array; firstIdentity: Identity; membership?: Membership; stop(): void }
 
 export function securityContext(cfg: NodeConfig, log: Logger): SecurityContext | undefined {
   const s = cfg.security;
@@ -33,9 +44,51 @@ export function securityContext(cfg: NodeConfig, log: Logger): SecurityContext |
   }
   const keyFile = s.keyPath ? resolve(base, s.keyPath) : cfg.source ? `${resolve(cfg.source)}.key` : undefined;
   const firstIdentity = keyFile ? loadOrCreateIdentity(keyFile) : Identity.generate();
-  return { groupKey: groupKey(secret, cfg.namespace), firstIdentity };
+  const membership = s.caCertificate ? loadMembership(cfg, base, firstIdentity, keyFile, log) : undefined;
+  return {
+    groupKey: groupKey(secret, cfg.namespace), firstIdentity, membership,
+    stop() { membership?.watcher?.stop(); membership?.expiryTimer?.cancel(); },
+  };
+}
+
+/** Group CA mode: our own certificate must be valid, and revoked peers are cut off. */
+function loadMembership(cfg: NodeConfig, base: string, id: Identity, keyFile: string | undefined, log: Logger): Membership {
+  const s = cfg.security;
+  const field = (name: string, f: () => Uint8Array | { publicKey: Uint8Array }) => {
+    try { return f(); } catch (e) {
+      if (e instanceof CertificateError) throw new ConfigError(`Security/${name}`, e.message);
+      throw e;
+    }
+  };
+  const ca = field('CACertificate', () => loadCaCertificate(resolve(base, s.caCertificate!))) as { publicKey: Uint8Array };
+  const certificate = field('Certificate', () => {
+    const c = readCertificateFile(resolve(base, s.certificate!));
+    try { checkOwnCertificate(c, ca.publicKey, id.publicKey, Date.now()); } catch (e) {
+      if (e instanceof CertificateError) throw new CertificateError(e.reason, `${e.message} (sign this node's key with: brunet-ca sign --dir CA_DIR --key ${keyFile ?? 'KEY_FILE'} --name NAME --out ${s.certificate})`);
+      throw e;
+    }
+    return c;
+  }) as Uint8Array;
+  const m: Membership = { caPublicKey: ca.publicKey, certificate, listeners: [] };
+  if (s.revocationList) {
+    m.watcher = new RevocationWatcher({
+      file: resolve(base, s.revocationList), caPublicKey: ca.publicKey, clock: realClock, log,
+      onChange: (list) => { enforceRevocations(m.listeners, list, { now: Date.now(), log }); },
+    });
+    try { m.watcher.start(); } catch (e) { throw new ConfigError('Security/RevocationList', (e as Error).message); }
+  }
+  // Certificates expire on links that are already up, too.
+  m.expiryTimer = realClock.setInterval(() => enforceRevocations(m.listeners, m.watcher?.current ?? NO_REVOCATIONS, { now: Date.now(), log }), 60_000);
+  return m;
 }
 
 export function secureListener(inner: EdgeListener, identity: Identity, ctx: SecurityContext, cfg: NodeConfig, log: Logger): EdgeListener {
-  return new SecureEdgeListener(inner, { identity, groupKey: ctx.groupKey, namespace: cfg.namespace, clock: realClock, random: cryptoRandom, log });
+  const m = ctx.membership;
+  const l = new SecureEdgeListener(inner, {
+    identity, groupKey: ctx.groupKey, namespace: cfg.namespace, clock: realClock, random: cryptoRandom, log,
+    certificate: m?.certificate,
+    verifyPeer: m ? membershipVerifier({ caPublicKey: m.caPublicKey, clock: realClock, revocations: m.watcher?.revoked }) : undefined,
+  });
+  if (m) { trackEdges(l); m.listeners.push(l); }
+  return l;
 }

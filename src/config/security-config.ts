@@ -9,13 +9,19 @@ export interface SecurityConfig {
   groupSecretFile?: string;
   /** The node's key file (mode 0600); undefined = `<config file>.key`. */
   keyPath?: string;
+  /** Group CA's certificate (ca.pub): when set, only members with a certificate it signed link. */
+  caCertificate?: string;
+  /** This node's member certificate. */
+  certificate?: string;
+  /** CA-signed revocation list, re-read every 2 s. */
+  revocationList?: string;
 }
 
 export function parseSecurity(node: XNode | undefined): SecurityConfig {
   if (node === undefined) return { enabled: true };
   const P = 'Security';
   const { kids } = children(node, P);
-  rejectUnknown(kids, ['Enabled', 'GroupSecret', 'GroupSecretFile', 'KeyPath'], P);
+  rejectUnknown(kids, ['Enabled', 'GroupSecret', 'GroupSecretFile', 'KeyPath', 'CACertificate', 'Certificate', 'RevocationList'], P);
   const get = (name: string) => {
     const n = single(kids, name, `${P}/`);
     if (n === undefined) return undefined;
@@ -30,5 +36,13 @@ export function parseSecurity(node: XNode | undefined): SecurityConfig {
   if (gs !== undefined) cfg.groupSecret = gs;
   if (gf !== undefined) cfg.groupSecretFile = gf;
   if (kp !== undefined) cfg.keyPath = kp;
+  const ca = get('CACertificate'), cert = get('Certificate'), rl = get('RevocationList');
+  if (ca === undefined && cert !== undefined) throw new ConfigError(`${P}/Certificate`, 'needs CACertificate as well');
+  if (ca === undefined && rl !== undefined) throw new ConfigError(`${P}/RevocationList`, 'needs CACertificate as well');
+  if (ca !== undefined && cert === undefined) throw new ConfigError(`${P}/Certificate`, 'missing: a node needs its member certificate when CACertificate is set');
+  if (ca !== undefined && !cfg.enabled) throw new ConfigError(`${P}/CACertificate`, 'cannot be used with Enabled false');
+  if (ca !== undefined) cfg.caCertificate = ca;
+  if (cert !== undefined) cfg.certificate = cert;
+  if (rl !== undefined) cfg.revocationList = rl;
   return cfg;
 }
