@@ -86,6 +86,8 @@ t.test('8 of 32 nodes killed: every key still readable, then fully repaired', as
   t.ok(await waitFor(() => consistency(nodes) === 1, 30_000), 'ring formed');
   const keys = Array.from({ length: 200 }, (_, i) => `k${i}`);
   await Promise.all(keys.map((k, i) => dhts[i % 32]!.dht.put(enc(k), enc(k), 3600)));
+  // A put returns at a majority; let the remaining replica writes land before the crash.
+  await new Promise((r) => setTimeout(r, 1000));
   // Abrupt failure: the sockets vanish without any goodbye.
   const dead = new Set<number>();
   while (dead.size < 8) dead.add(1 + cryptoRandom.int(31));

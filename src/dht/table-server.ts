@@ -66,11 +66,12 @@ export class TableServer {
     this.stats.puts++;
     const outcome = await this.store.put(p.key, p.value, p.ttl, p.create);
     if (outcome === 'exists') return { ok: false, reason: 'exists' };
-    // The other node bracketing the point keeps a second copy.
+    // The other node bracketing the point keeps a second copy; we answer once it has (or
+    // could not), so an acknowledged point is normally held twice.
     if (mirror) {
       const other = this.otherBracket(Address.fromBytes(p.key));
       if (other) {
-        this.node.rpc.call({ via: other }, 'dht.PutHandler', [p.key, p.value, p.ttl, false], { timeoutMs: MIRROR_TIMEOUT_MS })
+        await this.node.rpc.call({ via: other }, 'dht.PutHandler', [p.key, p.value, p.ttl, false], { timeoutMs: MIRROR_TIMEOUT_MS })
           .then(() => { this.stats.mirrored++; }, () => {});
       }
     }
