@@ -42,7 +42,7 @@ t.test('16 UDP nodes form a consistent ring and every node reaches every other',
 
   // Brunet's scripts use Python's xmlrpc client against /xm.rem.
   // Async: the server under test runs in this very process.
-  const py = await new Promise<{ status: number | null; stdout: string; stderr: string; error?: NodeJS.ErrnoException }>((resolve) => {
+  const py = await new Promise<{ status: number | null; stdout: string; stderr: string; error?: Error }>((resolve) => {
     execFile('python3', ['-c', `
 import xmlrpc.client, sys
 rpc = xmlrpc.client.ServerProxy("http://127.0.0.1:${port}/xm.rem")

@@ -9,6 +9,7 @@ import { AH_HEADER, AH_VERSION, bumpHops, decodeAh, encodeAh, Mode, type AhHeade
 import { decodeRpc, encodeRpc, RPC_VERSION, RpcCode, RpcKind, type RpcMessage } from '../src/rpc/rpc-wire.js';
 import { TransportAddress, type TaKind } from '../src/transport/ta.js';
 import { decodeValue, encodeValue, WireError, type Value } from '../src/wire/value.js';
+import { mutate, prng, type Rng } from '../bench/fuzz-lib.js';
 
 // ---------------------------------------------------------------------------------------
 // Helpers
@@ -384,84 +385,7 @@ t.test('specific malformed inputs are rejected with WireError', (t) => {
 // ---------------------------------------------------------------------------------------
 // Robustness: random and mutated input
 
-/** Small fast PRNG (mulberry32) so the fuzz loops are cheap and reproducible. */
-function prng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-  const int = (n: number) => Math.floor(next() * n);
-  const bytes = (n: number) => { const b = new Uint8Array(n); for (let i = 0; i < n; i++) b[i] = int(256); return b; };
-  return { next, int, bytes };
-}
-type Rng = ReturnType<typeof prng>;
-
-/** Offsets of every u32 length/count field in a value encoding starting at `pos` (best effort). */
-function lengthFields(b: Uint8Array, start: number): number[] {
-  const out: number[] = [];
-  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  let pos = start;
-  const walk = (depth: number): void => {
-    if (pos >= b.length || depth > 40) throw new Error('end');
-    const tag = b[pos++]!;
-    switch (tag) {
-      case 0: case 1: case 2: return;
-      case 3: pos += 4; return;
-      case 4: pos += 8; return;
-      case 5: case 6: out.push(pos); pos += 4 + dv.getUint32(pos); return;
-      case 7: { out.push(pos); const n = dv.getUint32(pos); pos += 4; for (let i = 0; i < n; i++) walk(depth + 1); return; }
-      case 8: {
-        out.push(pos); const n = dv.getUint32(pos); pos += 4;
-        for (let i = 0; i < n; i++) { out.push(pos); pos += 4 + dv.getUint32(pos); walk(depth + 1); }
-        return;
-      }
-      default: throw new Error('tag');
-    }
-  };
-  try { walk(0); } catch { /* partial list is fine */ }
-  return out;
-}
-
-const HUGE = [0xffffffff, 0xfffffffe, 0x80000000, 0x7fffffff, 0x10000, 0x10001, 0x1000000];
-
-/** One to three random mutations of a valid encoding. */
-function mutate(r: Rng, src: Uint8Array, bodyStart: number | null): Uint8Array {
-  let b = src.slice();
-  const rounds = 1 + r.int(3);
-  for (let k = 0; k < rounds; k++) {
-    const op = r.int(9);
-    if (op <= 1 && b.length > 0) { // bit flips
-      const flips = 1 + r.int(4);
-      for (let i = 0; i < flips; i++) b[r.int(b.length)]! ^= 1 << r.int(8);
-    } else if (op === 2) { // truncation
-      b = b.slice(0, r.int(b.length + 1));
-    } else if (op === 3) { // insertion of random bytes
-      const at = r.int(b.length + 1);
-      b = cat(b.subarray(0, at), r.bytes(1 + r.int(8)), b.subarray(at));
-    } else if (op === 4 && b.length > 0) { // deletion of a range
-      const at = r.int(b.length);
-      b = cat(b.subarray(0, at), b.subarray(Math.min(b.length, at + 1 + r.int(8))));
-    } else if (op <= 6) { // a length/count field set to a huge (or off-by-some) value
-      const fields = bodyStart === null ? [] : lengthFields(b, bodyStart);
-      const at = fields.length > 0 ? fields[r.int(fields.length)]! : r.int(Math.max(1, b.length - 3));
-      if (at + 4 <= b.length) {
-        const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
-        const cur = dv.getUint32(at);
-        dv.setUint32(at, r.int(2) === 0 ? HUGE[r.int(HUGE.length)]! : (cur + r.int(9) - 4) >>> 0);
-      }
-    } else if (op === 7 && b.length > 0) { // an interesting byte (tag or header value)
-      b[r.int(b.length)] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0x7f, 0x80, 0xff][r.int(13)]!;
-    } else if (b.length > 1) { // duplicate a slice
-      const at = r.int(b.length), len = 1 + r.int(Math.min(16, b.length - at));
-      b = cat(b.subarray(0, at + len), b.subarray(at, at + len), b.subarray(at + len));
-    }
-  }
-  return b;
-}
+// The PRNG and the mutations are the ones `npm run fuzz` uses (bench/fuzz-lib.ts).
 
 interface FuzzReport { calls: number; returned: number; wireErrors: number; bad: string[] }
 
