@@ -7,22 +7,30 @@ import { Mode } from '../routing/ah-wire.js';
 import { asBytes, asInt, asList, asMap, type Value } from '../wire/value.js';
 import { checkRequest, DhtError, type DhtLimits } from './limits.js';
 import { majority, replicaPoints } from './placement.js';
+import { isClaimKey, makeClaim, openClaim, type Claim, type Signer } from './claims.js';
 
 const REPLICA_TIMEOUT_MS = 5000;
 const MAX_PAGES = 64;
 
-export interface DhtValue { value: Uint8Array; ttl: number; age: number }
+export interface DhtValue { value: Uint8Array; ttl: number; age: number; /** Set for signed claims. */ claimer?: Address }
 
 export class Dht {
   readonly stats = { puts: 0, gets: 0, repairs: 0 };
-  constructor(private readonly node: Node, readonly limits: DhtLimits) {}
+  /** Signs claims (keys such as `dhcp:…`); without it such keys cannot be written. */
+  constructor(private readonly node: Node, readonly limits: DhtLimits, private readonly signer?: Signer) {}
 
   async put(key: Uint8Array, value: Uint8Array, ttl: number): Promise<void> { return this.write(key, value, ttl, false); }
   /** Create-if-absent: succeeds if the identical value is there (its TTL is extended). */
   async create(key: Uint8Array, value: Uint8Array, ttl: number): Promise<void> { return this.write(key, value, ttl, true); }
 
-  private write(key: Uint8Array, value: Uint8Array, ttl: number, create: boolean): Promise<void> {
-    checkRequest(key, value, ttl, this.limits);
+  private write(key: Uint8Array, raw: Uint8Array, ttl: number, create: boolean): Promise<void> {
+    checkRequest(key, raw, ttl, this.limits);
+    let value = raw;
+    if (isClaimKey(key)) {
+      if (!this.signer) throw new DhtError('keys starting with "dhcp:" are signed claims and need the node key (Security enabled)');
+      value = makeClaim(this.signer, key, raw);
+      if (value.length > this.limits.maxValueBytes) throw new DhtError(`the signed claim is ${value.length} bytes; the limit is ${this.limits.maxValueBytes}`);
+    }
     this.stats.puts++;
     const points = replicaPoints(key, this.limits.degree);
     const total = points.length, need = majority(total);
@@ -83,11 +91,17 @@ export class Dht {
     }));
     if (answered < need) throw new DhtError('not enough replicas answered', { total: points.length, positive: answered, negative: points.length - answered });
     const out: DhtValue[] = [];
+    const claimKey = isClaimKey(key);
     for (const s of seen.values()) {
       if (s.holders.size < need) continue;
       const avg = (xs: number[]) => Math.round(xs.reduce((a, b) => a + b, 0) / xs.length);
-      const v = { value: s.value, ttl: avg(s.ttl), age: avg(s.age) };
-      out.push(v);
+      const v: DhtValue = { value: s.value, ttl: avg(s.ttl), age: avg(s.age) };
+      if (claimKey) {
+        // Only genuine claims for this very key count; anything else stored there is ignored.
+        const c = this.claimOf(key, s.value);
+        if (!c) continue;
+        out.push({ ...v, value: c.payload, claimer: c.claimer });
+      } else out.push(v);
       // Fill holes: the replicas that missed a majority value get it back.
       if (s.holders.size < points.length && v.ttl > 0) {
         points.forEach((p, i) => {
@@ -98,5 +112,12 @@ export class Dht {
       }
     }
     return out.sort((a, b) => b.age - a.age);
+  }
+
+  private claimOf(key: Uint8Array, value: Uint8Array): Claim | undefined {
+    try {
+      const c = openClaim(value);
+      return Buffer.from(c.key).equals(Buffer.from(key)) ? c : undefined;
+    } catch { return undefined; }
   }
 }

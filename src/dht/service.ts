@@ -5,6 +5,7 @@ import { RpcError, type CallContext } from '../rpc/rpc-manager.js';
 import { RpcCode } from '../rpc/rpc-wire.js';
 import type { Value } from '../wire/value.js';
 import { Dht } from './dht.js';
+import type { Signer } from './claims.js';
 import { DEFAULT_DHT_LIMITS, DhtError, type DhtLimits } from './limits.js';
 import { Registrations } from './registration.js';
 import type { TableStore } from './store.js';
@@ -18,10 +19,10 @@ export class DhtService {
   readonly dht: Dht;
   readonly registrations: Registrations;
 
-  constructor(readonly node: Node, store: TableStore, limits: Partial<DhtLimits> = {}) {
+  constructor(readonly node: Node, store: TableStore, limits: Partial<DhtLimits> = {}, signer?: Signer) {
     const l = { ...DEFAULT_DHT_LIMITS, ...limits };
     this.server = new TableServer(node, store, l);
-    this.dht = new Dht(node, l);
+    this.dht = new Dht(node, l, signer);
     this.registrations = new Registrations(this.dht, node.clock, node.log);
     this.registerClientMethods();
   }
@@ -50,7 +51,7 @@ export class DhtService {
     });
     rpc.register('DhtClient.Put', write(false));
     rpc.register('DhtClient.Create', write(true));
-    rpc.register('DhtClient.Get', local(async (a) => (await this.dht.get(bytes(a[0], 'key'))).map((v) => ({ value: v.value, ttl: v.ttl, age: v.age }))));
+    rpc.register('DhtClient.Get', local(async (a) => (await this.dht.get(bytes(a[0], 'key'))).map((v) => ({ value: v.value, ttl: v.ttl, age: v.age, ...(v.claimer ? { claimer: v.claimer.key } : {}) }))));
     rpc.register('RpcDhtProxy.Register', local(async (a) => {
       await this.registrations.register(bytes(a[0], 'key'), bytes(a[1], 'value'), ttlOf(a[2]), a[3] === true);
       return true;

@@ -10,6 +10,7 @@ import type { TimerHandle } from '../util/clock.js';
 import { asBool, asBytes, asInt, WireError, type Value } from '../wire/value.js';
 import type { DhtLimits } from './limits.js';
 import type { StoredEntry, TableStore } from './store.js';
+import { claimFitsPoint, isClaimValue, openClaim, type Claim } from './claims.js';
 
 const PAGE_BYTES = 1024;
 const HANDOFF_PARALLEL = 10;
@@ -64,6 +65,7 @@ export class TableServer {
   private async onPut(a: Value[], mirror: boolean): Promise<Value> {
     const p = this.parsePut(a);
     this.stats.puts++;
+    if (isClaimValue(p.value) && await this.claimTaken(p)) return { ok: false, reason: 'exists' };
     const outcome = await this.store.put(p.key, p.value, p.ttl, p.create);
     if (outcome === 'exists') return { ok: false, reason: 'exists' };
     // The other node bracketing the point keeps a second copy; we answer once it has (or
@@ -76,6 +78,26 @@ export class TableServer {
       }
     }
     return { ok: true, outcome };
+  }
+
+  /**
+   * Verifies a signed claim (it must be genuine and belong at this point) and reports whether
+   * another claimer already holds a live claim here: one member cannot take over another's.
+   */
+  private async claimTaken(p: PutArgs): Promise<boolean> {
+    let claim: Claim;
+    try {
+      claim = openClaim(p.value);
+      if (!claimFitsPoint(claim, p.key, this.limits.degree)) throw new WireError('claim does not belong at this ring point');
+    } catch (e) {
+      this.stats.rejected++;
+      throw new RpcError(RpcCode.BadParams, `invalid claim: ${(e as Error).message}`);
+    }
+    const existing = await this.store.get(p.key, 0, 1 << 20);
+    return existing.entries.some((e) => {
+      if (!isClaimValue(e.value)) return false;
+      try { return !openClaim(e.value).claimer.equals(claim.claimer); } catch { return false; }
+    });
   }
 
   private otherBracket(point: Address): Connection | undefined {

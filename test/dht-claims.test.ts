@@ -1,0 +1,55 @@
+// Signed DHT claims: a member cannot overwrite another member's live dhcp: claim; replicas
+// refuse forged claims; plain values keep working for ordinary keys.
+import t from 'tap';
+import { DhtService } from '../src/dht/service.js';
+import { TableStore } from '../src/dht/store.js';
+import { isClaimValue, makeClaim } from '../src/dht/claims.js';
+import { replicaPoints } from '../src/dht/placement.js';
+import { Identity } from '../src/edge/identity.js';
+import { Mode } from '../src/routing/ah-wire.js';
+import { realClock } from '../src/util/clock.js';
+import { consistency, startRing, stopAll, waitFor } from './helpers/ring.js';
+
+const enc = (s: string) => new TextEncoder().encode(s);
+const dec = (b: Uint8Array) => new TextDecoder().decode(b);
+
+t.test('claims', async (t) => {
+  const nodes = await startRing(8, 'memory');
+  const ids = nodes.map(() => Identity.generate());
+  const dhts = await Promise.all(nodes.map(async (n, i) => {
+    const store = TableStore.memory({ clock: realClock });
+    await store.open();
+    return new DhtService(n, store, {}, i === 7 ? undefined : ids[i]);
+  }));
+  t.teardown(async () => { await stopAll(nodes); await Promise.all(dhts.map((d) => d.close())); });
+  t.ok(await waitFor(() => consistency(nodes) === 1, 10_000), 'ring formed');
+  const key = enc('dhcp:ipopns:192.168.10.10');
+  const [a, b] = [dhts[0]!.dht, dhts[1]!.dht];
+
+  await a.create(key, enc('owner-a'), 600);
+  const got = await b.get(key);
+  t.same(got.map((v) => dec(v.value)), ['owner-a'], 'the payload comes back without the signature');
+  t.ok(got[0]!.claimer?.equals(ids[0]!.address), 'and names the claimer');
+  await a.create(key, enc('owner-a'), 900);
+  t.pass('the owner renews its own claim');
+  await t.rejects(b.create(key, enc('owner-b'), 600), /already exists/, 'Create by another member fails');
+  await t.rejects(b.put(key, enc('owner-b'), 600), /already exists/, 'Put (append) by another member fails too');
+  t.same((await a.get(key)).map((v) => dec(v.value)), ['owner-a'], 'the claim is unchanged');
+
+  // A forged claim (another key's signature, or a flipped byte) is refused by the replicas.
+  const point = replicaPoints(key, 8)[0]!;
+  const forged = makeClaim(ids[1]!, key, enc('owner-b'));
+  forged[forged.length - 1] ^= 1;
+  await t.rejects(nodes[2]!.rpc.call({ address: point, mode: Mode.Greedy }, 'dht.Put', [point.bytes, forged, 600, false], { timeoutMs: 3000 }), /invalid claim/);
+  const elsewhere = makeClaim(ids[1]!, enc('dhcp:other'), enc('x'));
+  await t.rejects(nodes[2]!.rpc.call({ address: point, mode: Mode.Greedy }, 'dht.Put', [point.bytes, elsewhere, 600, false], { timeoutMs: 3000 }), /does not belong/);
+  // An unsigned value pushed straight at the claim's points is ignored by readers.
+  for (const p of replicaPoints(key, 8)) await nodes[3]!.rpc.call({ address: p, mode: Mode.Greedy }, 'dht.Put', [p.bytes, enc('junk'), 600, false], { timeoutMs: 3000 });
+  t.same((await b.get(key)).map((v) => dec(v.value)), ['owner-a'], 'unsigned junk under a claim key is ignored');
+
+  await t.rejects(dhts[7]!.dht.create(enc('dhcp:ipopns:192.168.10.99'), enc('x'), 60), /need the node key/, 'a node without a key cannot claim');
+  await dhts[7]!.dht.put(enc('plain'), enc('value'), 60);
+  const plain = await a.get(enc('plain'));
+  t.same(plain.map((v) => dec(v.value)), ['value'], 'ordinary keys keep plain values');
+  t.notOk(isClaimValue(plain[0]!.value));
+});
