@@ -14,7 +14,7 @@ import {
   type CertificateFailure, type Revoked,
 } from '../src/edge/ca.js';
 import { groupKey } from '../src/edge/handshake.js';
-import { Identity, addressOf, loadOrCreateIdentity } from '../src/edge/identity.js';
+import { Identity, loadOrCreateIdentity } from '../src/edge/identity.js';
 import { RevocationWatcher, enforceRevocations, establishedEdges, trackEdges } from '../src/edge/revocation.js';
 import type { SecureEdge } from '../src/edge/secure-edge.js';
 import { SecureEdgeListener, type SecureListenerOptions } from '../src/edge/secure-listener.js';

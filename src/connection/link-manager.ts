@@ -9,7 +9,7 @@ import type { Logger } from '../util/log.js';
 import type { RandomSource } from '../util/random.js';
 import { WireError } from '../wire/value.js';
 import { Connection, isStructured } from './connection.js';
-import { decodeLink, encodeLink, LinkError, PTYPE_LINK, PTYPE_ROUTED, type LinkMessage } from './link-wire.js';
+import { decodeLink, encodeLink, LinkError, PTYPE_ROUTED, type LinkMessage } from './link-wire.js';
 import type { NodeInfo } from './node-info.js';
 import type { ConnectionTable } from './table.js';
 
