@@ -24,6 +24,7 @@ import { Node } from '../src/node/node.js';
 import { UdpEdgeListener } from '../src/transport/udp.js';
 import { realClock } from '../src/util/clock.js';
 import { cryptoRandom } from '../src/util/random.js';
+import { consistent, wrongNeighbours } from './ring-check.js';
 
 const N = Number(process.env.BENCH_NODES ?? 64);
 const OPS = Number(process.env.BENCH_OPS ?? 2000);
@@ -55,22 +56,6 @@ const watchdog = setTimeout(() => { console.error('bench:dht: watchdog — excee
 watchdog.unref();
 
 interface Member { node: Node; dht: DhtService }
-
-/** Every node's two neighbours per side are the true ones (as in bench/ring.ts). */
-function consistent(nodes: Node[]): boolean {
-  return wrongNeighbours(nodes) === 0;
-}
-
-/** How many nodes have a nearest or second-nearest neighbour (either side) that is not the true one. */
-function wrongNeighbours(nodes: Node[]): number {
-  const sorted = [...nodes].sort((a, b) => (a.address.value < b.address.value ? -1 : 1));
-  const n = sorted.length;
-  return sorted.filter((node, i) => {
-    const nb = node.table.neighborsOf(node.address, 2);
-    const k = (j: number) => sorted[(i + j + n) % n]!.address.key;
-    return !(nb.left[0]?.address.key === k(1) && nb.left[1]?.address.key === k(2) && nb.right[0]?.address.key === k(-1) && nb.right[1]?.address.key === k(-2));
-  }).length;
-}
 
 async function waitUntil(cond: () => boolean, limitMs: number, stepMs = 50): Promise<boolean> {
   const end = performance.now() + limitMs;

@@ -11,19 +11,10 @@ import { UdpEdgeListener } from '../src/transport/udp.js';
 import { realClock } from '../src/util/clock.js';
 import { cryptoRandom } from '../src/util/random.js';
 import { crawl } from '../tools/crawl-lib.js';
+import { consistent } from './ring-check.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
-
-function consistent(nodes: Node[]): boolean {
-  const sorted = [...nodes].sort((a, b) => (a.address.value < b.address.value ? -1 : 1));
-  const n = sorted.length;
-  return sorted.every((node, i) => {
-    const nb = node.table.neighborsOf(node.address, 2);
-    const k = (j: number) => sorted[(i + j + n) % n]!.address.key;
-    return nb.left[0]?.address.key === k(1) && nb.left[1]?.address.key === k(2) && nb.right[0]?.address.key === k(-1) && nb.right[1]?.address.key === k(-2);
-  });
-}
 
 function traffic(nodes: Node[]): { bytes: number; packets: number } {
   let bytes = 0, packets = 0;
