@@ -15,11 +15,14 @@ export class AddressError extends Error {
 }
 
 export class Address {
-  /** Text form, cached: addresses are used as map keys everywhere. */
-  readonly key: string;
-  private constructor(readonly value: bigint) {
-    this.key = PREFIX + base32Encode(toBytes(value));
+  private cachedKey?: string;
+  private cachedBytes?: Uint8Array;
+  private constructor(readonly value: bigint, bytes?: Uint8Array) {
+    this.cachedBytes = bytes;
   }
+  /** Text form, computed on first use and cached: routing decodes two addresses per packet
+   *  but rarely needs their text, while tables use it as a map key. */
+  get key(): string { return this.cachedKey ??= PREFIX + base32Encode(this.bytes); }
 
   static fromBigInt(v: bigint): Address {
     if (v < 0n || v > MASK) throw new AddressError('address out of the 160-bit range');
@@ -29,7 +32,7 @@ export class Address {
     if (b.length !== ADDRESS_BYTES) throw new AddressError(`address must be ${ADDRESS_BYTES} bytes, got ${b.length}`);
     let v = 0n;
     for (const x of b) v = (v << 8n) | BigInt(x);
-    return new Address(v);
+    return new Address(v, b.slice());
   }
   /** Parses `brunet:node:XXXX…`, case-insensitive, optional `urn:` prefix. */
   static parse(text: string): Address {
@@ -52,7 +55,6 @@ export class Address {
     return new Address(((v % RING) + RING) % RING & ~1n);
   }
 
-  private cachedBytes?: Uint8Array;
   /** Big-endian bytes (cached: headers and DHT keys ask for them on every packet). Do not mutate. */
   get bytes(): Uint8Array { return this.cachedBytes ??= toBytes(this.value); }
   get isClass0(): boolean { return (this.value & 1n) === 0n; }

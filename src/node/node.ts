@@ -81,6 +81,7 @@ export class Node {
     connector.registerHandler();
     registerInfoHandlers(this);
     this.table.onChange((ev, c) => {
+      this.sizeCache = undefined;
       if (ev === 'remove' && !this.link.leaving) this.near.lost(c);
       this.activateSoon();
     });
@@ -91,7 +92,9 @@ export class Node {
     return { address: this.address, tas: this.listeners.flatMap((l) => l.localTAs()) };
   }
 
-  sizeEstimate(): number { return estimateSize(this.table); }
+  private sizeCache?: number;
+  /** Recomputed only when the table changes: routing asks for it on every packet it originates. */
+  sizeEstimate(): number { return this.sizeCache ??= estimateSize(this.table); }
 
   get status(): NodeState {
     if (this.state === 'joining' || this.state === 'connected') return this.near.isConnected() ? 'connected' : 'joining';
