@@ -6,6 +6,7 @@ import { XMLValidator } from 'fast-xml-parser';
 import { Address } from '../address/address.js';
 import { TransportAddress } from '../transport/ta.js';
 import { parseDht, type DhtConfig } from './dht-config.js';
+import { parseIpop, type IpopConfig } from './ipop-config.js';
 import { parseSecurity, type SecurityConfig } from './security-config.js';
 import { ConfigError, children, parseBool, parsePort, parser, rejectUnknown, single, text, type XChildren, type XNode } from './xml-helpers.js';
 
@@ -23,11 +24,13 @@ export interface NodeConfig {
   devicesToBind: string[];
   dht: DhtConfig;
   security: SecurityConfig;
+  /** The VPN's section (groupvpn); absent for plain overlay nodes. */
+  ipop?: IpopConfig;
 }
 
 /** Known children of <NodeConfig>; sections added by later features register here. */
 export const NODE_CONFIG_ELEMENTS: readonly string[] = [
-  'BrunetNamespace', 'EdgeListeners', 'RemoteTAs', 'XmlRpcManager', 'NodeAddress', 'DevicesToBind', 'Dht', 'Security',
+  'BrunetNamespace', 'EdgeListeners', 'RemoteTAs', 'XmlRpcManager', 'NodeAddress', 'DevicesToBind', 'Dht', 'Security', 'IpopConfig',
 ];
 
 export const DEFAULT_XMLRPC_PORT = 10000;
@@ -151,6 +154,8 @@ export function parseNodeConfig(xml: string, source?: string): NodeConfig {
     security: parseSecurity(one('Security')),
   };
   if (addrNode !== undefined) cfg.nodeAddress = parseNodeAddress(addrNode);
+  const ipopNode = one('IpopConfig');
+  if (ipopNode !== undefined) cfg.ipop = parseIpop(ipopNode);
   if (source !== undefined) cfg.source = source;
   return cfg;
 }

@@ -49,6 +49,8 @@ export class Node {
   readonly near: NearOverlord;
   readonly shortcuts: ShortcutOverlord;
   readonly leaf: LeafOverlord;
+  /** ConnectTo over the overlay; services (the VPN's on-demand links) use it too. */
+  readonly connector: RpcConnector;
   readonly clock: Clock;
   readonly log: Logger;
   readonly type: string;
@@ -73,7 +75,7 @@ export class Node {
       { ...DEFAULT_LINK_OPTIONS, ...o.link });
     this.router = new Router(this.address, this.table, this.link, () => this.sizeEstimate(), log);
     this.rpc = new RpcManager(this.address, this.router, clock, random, log);
-    const connector = new RpcConnector(this, (from, infos) => this.near.learn(from, infos));
+    const connector = this.connector = new RpcConnector(this, (from, infos) => this.near.learn(from, infos));
     this.near = new NearOverlord(this.table, this.link, connector, clock, random, log, { ...DEFAULT_NEAR_OPTIONS, ...o.near });
     this.shortcuts = new ShortcutOverlord(this.table, this.link, connector, clock, random, log, { ...DEFAULT_SHORTCUT_OPTIONS, ...o.shortcut });
     this.leaf = new LeafOverlord(o.remoteTAs ?? [], this.table, this.link, () => this.near.isConnected(), clock, random, log,

@@ -1,0 +1,132 @@
+// `groupvpn run`: the VPN in the foreground (systemd runs this; `groupvpn start` runs it in
+// the background). Order matters for clear failures: the TAP and the get_state port are
+// taken first (root? port free?), then the node joins the ring, claims its IP, and only
+// then is the TAP given the address and brought up.
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import type { IpopConfig } from '../config/ipop-config.js';
+import { loadIpopConfig } from '../config/ipop-config.js';
+import { ConfigError, loadNodeConfig, type NodeConfig } from '../config/node-config.js';
+import { realClock } from '../util/clock.js';
+import type { Logger } from '../util/log.js';
+import { cryptoRandom } from '../util/random.js';
+import { DhcpServer } from '../vpn/dhcp-server.js';
+import { ipToString } from '../vpn/frames.js';
+import { GetStateServer } from '../vpn/get-state.js';
+import { IpopNode } from '../vpn/ipop-node.js';
+import { acquireLease } from '../vpn/lease.js';
+import { releaseAddress } from '../vpn/mapping.js';
+import { vpnMtu } from '../vpn/mtu.js';
+import { TapDevice, tapUnavailableReason } from '../vpn/tap.js';
+import { startOverlay, type Overlay } from './overlay.js';
+
+export interface RunOptions { config: string; ipop?: string; stateDir?: string; joinTimeoutMs: number; log: Logger }
+
+export interface Loaded { cfg: NodeConfig; ipop: IpopConfig; stateDir: string }
+
+/** Reads and checks everything `run`, `start`, `stop` and `status` need from the files. */
+export function loadVpnConfig(config: string, ipopFile?: string, stateDir?: string): Loaded {
+  const cfg = loadNodeConfig(config);
+  const ipop = ipopFile ? loadIpopConfig(ipopFile) : cfg.ipop;
+  if (!ipop) throw new ConfigError('IpopConfig', `${config} has no <IpopConfig> section (or give Brunet's ipop.config with --ipop FILE)`);
+  if (!cfg.security.enabled) throw new ConfigError('Security/Enabled', 'the VPN needs security on: IP address claims are signed with the node key');
+  if (ipop.dhcpConfigFile) ipop.dhcpConfigFile = resolve(dirname(resolve(ipopFile ?? config)), ipop.dhcpConfigFile);
+  return { cfg, ipop, stateDir: resolve(stateDir ?? `${resolve(config)}.data`) };
+}
+
+export const pidFile = (stateDir: string) => join(stateDir, 'groupvpn.pid');
+export const logFile = (stateDir: string) => join(stateDir, 'groupvpn.log');
+
+export function runningPid(stateDir: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(pidFile(stateDir), 'utf8').trim());
+    if (!Number.isInteger(pid) || pid <= 0) return undefined;
+    process.kill(pid, 0);
+    return pid;
+  } catch { return undefined; }
+}
+
+type Phase = 'opening the TAP' | 'joining the ring' | 'claiming the address' | 'ready' | 'stopping';
+
+/** Starts everything; resolves with a stop function once the VPN is ready. */
+export async function runVpn(o: RunOptions): Promise<() => Promise<void>> {
+  const { cfg, ipop, stateDir } = loadVpnConfig(o.config, o.ipop, o.stateDir);
+  for (const w of ipop.ignored) o.log.warn(`IpopConfig/${w} is not supported and is ignored`);
+  const why = tapUnavailableReason();
+  if (why) throw new Error(`cannot create the TAP device ${ipop.device}: ${why}`);
+  mkdirSync(stateDir, { recursive: true });
+  const other = runningPid(stateDir);
+  if (other && other !== process.pid) throw new Error(`groupvpn is already running for ${o.config} (pid ${other})`);
+  writeFileSync(pidFile(stateDir), `${process.pid}\n`);
+
+  let phase: Phase = 'opening the TAP';
+  let vpn: IpopNode | undefined;
+  let overlay: Overlay | undefined;
+  let getState: GetStateServer | undefined;
+  const mtu = vpnMtu(ipop.mtu);
+  const tap = TapDevice.open({ name: ipop.device, mtu });
+  const cleanup = async () => {
+    phase = 'stopping';
+    vpn?.stop();
+    tap.close();
+    getState?.close();
+    await overlay?.stop().catch(() => {});
+    if (runningPid(stateDir) === process.pid || !existsSync(pidFile(stateDir)) || readFileSync(pidFile(stateDir), 'utf8').trim() === String(process.pid)) {
+      rmSync(pidFile(stateDir), { force: true });
+    }
+  };
+  try {
+    const status = () => ({
+      state: phase === 'ready' ? 'ready' : phase === 'stopping' ? 'stopping' : 'starting', phase, pid: process.pid,
+      namespace: ipop.namespace, device: tap.name, mtu, node: overlay?.nodes[0]?.address.key ?? null,
+      ring: overlay?.nodes[0]?.status ?? 'offline', connections: overlay ? [...overlay.nodes[0]!.table.all()].length : 0,
+      onDemand: ipop.onDemand.enabled,
+    });
+    if (ipop.getStatePort) {
+      getState = new GetStateServer(() => vpn, ipop.getStatePort, status);
+      await getState.start();
+    }
+    phase = 'joining the ring';
+    overlay = await startOverlay(cfg, { count: 1, log: o.log });
+    const node = overlay.nodes[0]!, dht = overlay.dhts[0]!;
+    // Without RemoteTAs this node starts a new overlay: there is no ring to wait for.
+    if (cfg.remoteTAs.length === 0) o.log.warn('no RemoteTAs: this node starts a new overlay on its own');
+    else await waitJoined(() => node.status === 'connected', o.joinTimeoutMs, cfg);
+    phase = 'claiming the address';
+    const lease = await acquireLease({
+      dht: dht.dht, registrations: dht.registrations, self: node.address, cfg: ipop, random: cryptoRandom, log: o.log,
+      leaseFile: join(stateDir, 'lease'),
+    });
+    tap.setIPv4(ipToString(lease.ip), lease.prefix);
+    tap.up();
+    vpn = new IpopNode({
+      node, dht: dht.dht, registrations: dht.registrations, device: tap, namespace: ipop.namespace, ip: lease.ip, prefix: lease.prefix,
+      onDemand: ipop.onDemand, multicast: ipop.multicast,
+    });
+    if (lease.range) {
+      const leased = lease.ip;
+      const server = new DhcpServer({ range: lease.range, serverMac: vpn.gatewayMac, mtu, leaseTime: lease.leaseTime, log: o.log, lease: async () => leased });
+      vpn.setDhcp(server);
+    }
+    await vpn.start();
+    const v = vpn;
+    node.beforeLeave.push(async () => releaseAddress(dht.registrations, ipop.namespace, v.ip, node.address));
+    phase = 'ready';
+    o.log.info(`groupvpn ready: ${ipToString(lease.ip)}/${lease.prefix} on ${tap.name} (mtu ${mtu}), node ${node.address.key}, namespace ${ipop.namespace}`);
+  } catch (e) {
+    await cleanup();
+    throw e;
+  }
+  return cleanup;
+}
+
+async function waitJoined(joined: () => boolean, ms: number, cfg: NodeConfig): Promise<void> {
+  const end = Date.now() + ms;
+  while (!joined()) {
+    if (Date.now() > end) {
+      const boot = cfg.remoteTAs.map((t) => t.key).join(', ') || 'none configured';
+      throw new Error(`did not join the ring within ${Math.round(ms / 1000)} s (bootstrap RemoteTAs: ${boot}); are they running and reachable?`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

@@ -1,0 +1,34 @@
+// Talking to a running groupvpn over its local get_state port, and printing its status.
+import dgram from 'node:dgram';
+
+export type State = Record<string, unknown>;
+
+/** One request/reply on 127.0.0.1:port; undefined if nothing answers in time. */
+export function queryState(port: number, method: string, timeoutMs: number): Promise<State | undefined> {
+  return new Promise((resolve) => {
+    const s = dgram.createSocket('udp4');
+    const done = (v: State | undefined) => { clearTimeout(timer); try { s.close(); } catch { /* closed */ } resolve(v); };
+    const timer = setTimeout(() => done(undefined), timeoutMs);
+    s.on('error', () => done(undefined));
+    s.on('message', (m) => { try { done(JSON.parse(m.toString('utf8')) as State); } catch { done(undefined); } });
+    s.send(Buffer.concat([Buffer.from([0x02, 0x01]), Buffer.from(JSON.stringify({ m: method }))]), port, '127.0.0.1');
+  });
+}
+
+interface Peer { uid: string; ip4: string; status: string; path: string; type?: string; transport?: string; rttMs?: number }
+
+export function printStatus(s: State, say: (l: string) => void): void {
+  const l = (s.local_state ?? {}) as Record<string, unknown>;
+  say(`state      ${s.state}${s.state === 'starting' ? ` (${s.phase})` : ''}   pid ${s.pid}`);
+  say(`node       ${s.node ?? l.uid ?? '-'}`);
+  say(`namespace  ${s.namespace}   device ${s.device} (mtu ${s.mtu})`);
+  if (l.ip4) say(`address    ${l.ip4}   mac ${l.mac}`);
+  say(`ring       ${s.ring}, ${s.connections} connections, on-demand ${s.onDemand ? 'on' : 'off (all members connected)'}`);
+  const peers = (s.peers ?? []) as Peer[];
+  if (peers.length === 0) { say('peers      none known yet'); return; }
+  say('peers');
+  const rows = peers.map((p) => [p.ip4, p.status, p.path, p.type ?? '-', p.transport ?? '-', p.rttMs === undefined ? '-' : `${p.rttMs} ms`, p.uid]);
+  const head = ['IP', 'STATE', 'PATH', 'TYPE', 'EDGE', 'RTT', 'NODE'];
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  for (const r of [head, ...rows]) say('  ' + r.map((c, i) => c.padEnd(w[i]!)).join('  ').trimEnd());
+}

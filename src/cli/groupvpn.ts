@@ -1,0 +1,139 @@
+#!/usr/bin/env node
+// groupvpn start|stop|status|run: the IPOP GroupVPN on this host.
+//   start   runs `run` in the background (pid and log files in the state directory) and
+//           returns 0 once the TAP is up and the node is in the ring, else says why
+//   stop    stops it cleanly (TAP removed, overlay left) and waits until it is gone
+//   status  asks the running VPN over its local get_state port
+//   run     stays in the foreground (systemd; see config/groupvpn.service)
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { ConfigError } from '../config/node-config.js';
+import { createLogger, type Level } from '../util/log.js';
+import { queryState, printStatus } from './groupvpn-status.js';
+import { loadVpnConfig, logFile, pidFile, runningPid, runVpn } from './groupvpn-run.js';
+import { installShutdown } from './shutdown.js';
+
+const USAGE = `usage: groupvpn start|stop|status|run [-c CONFIG] [--ipop IPOP_CONFIG] [--state-dir DIR]
+                [--log-level debug|info|warn|error] [--timeout SECONDS] [--json]
+  CONFIG defaults to config/node.config.xml; DIR to CONFIG.data`;
+const LEVELS = ['debug', 'info', 'warn', 'error'];
+const say = (s: string) => process.stdout.write(s + '\n');
+const fail = (s: string, code = 1) => { process.stderr.write(`groupvpn: ${s}\n`); return code; };
+
+async function main(): Promise<number> {
+  let values, positionals;
+  try {
+    ({ values, positionals } = parseArgs({ allowPositionals: true, options: {
+      config: { type: 'string', short: 'c', default: 'config/node.config.xml' }, ipop: { type: 'string', short: 'i' },
+      'state-dir': { type: 'string' }, 'log-level': { type: 'string', default: 'info' }, timeout: { type: 'string', default: '60' },
+      json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+    } }));
+  } catch (e) { return fail(`${(e as Error).message}\n${USAGE}`, 2); }
+  if (values.help) { say(USAGE); return 0; }
+  const cmd = positionals[0];
+  if (positionals.length !== 1 || !['start', 'stop', 'status', 'run'].includes(cmd!)) return fail(USAGE, 2);
+  if (!LEVELS.includes(values['log-level']!)) return fail(`--log-level must be one of ${LEVELS.join(', ')}`, 2);
+  const timeout = Number(values.timeout);
+  if (!Number.isFinite(timeout) || timeout <= 0) return fail('--timeout must be a positive number of seconds', 2);
+  let loaded;
+  try { loaded = loadVpnConfig(values.config!, values.ipop, values['state-dir']); } catch (e) {
+    if (e instanceof ConfigError) return fail(e.message, 2);
+    throw e;
+  }
+  const { ipop, stateDir } = loaded;
+  switch (cmd) {
+    case 'run': {
+      const log = createLogger(values['log-level'] as Level);
+      let stop;
+      try { stop = await runVpn({ config: values.config!, ipop: values.ipop, stateDir: values['state-dir'], joinTimeoutMs: timeout * 1000, log }); } catch (e) {
+        return fail((e as Error).message, e instanceof ConfigError ? 2 : 1);
+      }
+      installShutdown(stop, log, 4000);
+      return -1;
+    }
+    case 'start': return start(values, stateDir, ipop.getStatePort, timeout);
+    case 'stop': return stop(stateDir, ipop.device);
+    case 'status': {
+      if (!ipop.getStatePort) return fail('status needs the get_state port (IpopConfig/GetStatePort is 0)');
+      const s = await queryState(ipop.getStatePort, 'status', 3000);
+      if (!s) { say(`groupvpn is not running (nothing answers on 127.0.0.1:${ipop.getStatePort})`); return 3; }
+      if (values.json) say(JSON.stringify(s, null, 2)); else printStatus(s, say);
+      return 0;
+    }
+  }
+  return 2;
+}
+
+async function start(values: Record<string, unknown>, stateDir: string, port: number, timeout: number): Promise<number> {
+  if (!port) return fail('start needs the get_state port to know when the VPN is ready (IpopConfig/GetStatePort is 0); use groupvpn run');
+  const other = runningPid(stateDir);
+  if (other) return fail(`already running (pid ${other}); groupvpn stop first`);
+  const args = ['run', '-c', String(values.config), '--log-level', String(values['log-level']), '--timeout', String(timeout)];
+  if (values.ipop) args.push('--ipop', String(values.ipop));
+  if (values['state-dir']) args.push('--state-dir', String(values['state-dir']));
+  const { mkdirSync } = await import('node:fs');
+  mkdirSync(stateDir, { recursive: true });
+  const log = logFile(stateDir);
+  const fd = openSync(log, 'a');
+  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), ...args], { detached: true, stdio: ['ignore', fd, fd] });
+  closeSync(fd);
+  let exited: number | null | undefined;
+  child.on('exit', (code, sig) => { exited = code ?? (sig ? 128 : 1); });
+  child.unref();
+  const end = Date.now() + (timeout + 15) * 1000;
+  while (Date.now() < end) {
+    await new Promise((r) => setTimeout(r, 200));
+    if (exited !== undefined) return fail(`the VPN did not start:\n${reasons(log)}`);
+    const s = await queryState(port, 'status', 500);
+    if (s && s.state === 'ready' && s.pid === child.pid) {
+      const l = s.local_state as Record<string, string> | undefined;
+      say(`groupvpn started (pid ${child.pid}): ${l?.ip4} on ${s.device}, node ${l?.uid}, namespace ${s.namespace}; log ${log}`);
+      return 0;
+    }
+  }
+  child.kill('SIGKILL');
+  return fail(`the VPN was not ready within ${timeout} s; stopped it. Last log lines:\n${reasons(log)}`);
+}
+
+/** The error lines of this start's log, or its tail. */
+function reasons(log: string): string {
+  let lines: string[] = [];
+  try { lines = readFileSync(log, 'utf8').trimEnd().split('\n'); } catch { return '(no log)'; }
+  const run = lines.slice(Math.max(0, lines.length - 40));
+  const errors = run.filter((l) => /ERROR|groupvpn:/.test(l));
+  return (errors.length ? errors.slice(-5) : run.slice(-5)).map((l) => `  ${l}`).join('\n');
+}
+
+async function stop(stateDir: string, device: string): Promise<number> {
+  const pid = runningPid(stateDir);
+  if (!pid) {
+    rmSync(pidFile(stateDir), { force: true });
+    say('groupvpn is not running');
+    return 0;
+  }
+  process.kill(pid, 'SIGTERM');
+  const gone = async (ms: number) => {
+    const end = Date.now() + ms;
+    while (Date.now() < end) {
+      try { process.kill(pid, 0); } catch { return true; }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return false;
+  };
+  if (!(await gone(10_000))) {
+    process.kill(pid, 'SIGKILL');
+    if (!(await gone(5000))) return fail(`process ${pid} did not exit`);
+    say(`groupvpn (pid ${pid}) did not stop within 10 s and was killed`);
+  }
+  rmSync(pidFile(stateDir), { force: true });
+  if (existsSync(`/sys/class/net/${device}`)) return fail(`stopped, but the device ${device} still exists (a persistent TAP made by someone else?)`);
+  say(`groupvpn stopped (pid ${pid}); ${device} removed`);
+  return 0;
+}
+
+main().then((c) => { if (c >= 0) process.exit(c); }, (e) => {
+  process.stderr.write(`groupvpn: ${(e as Error).stack}\n`);
+  process.exit(1);
+});

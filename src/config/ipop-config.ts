@@ -1,0 +1,154 @@
+// The IPOP section: <IpopConfig> inside NodeConfig, or Brunet's separate ipop.config file
+// (same element as its root). Brunet's elements we do not implement are accepted and
+// reported, so an old ipop.config still loads; our own additions are documented in
+// config/node.config.xml.
+import { readFileSync } from 'node:fs';
+import { isIPv4 } from 'node:net';
+import { XMLValidator } from 'fast-xml-parser';
+import { ConfigError, children, parseBool, parsePort, parser, rejectUnknown, single, text, type XChildren, type XNode } from './xml-helpers.js';
+
+export interface OnDemandConfig {
+  /** false: every member of the namespace is connected right away (IPOP's on-demand_connection). */
+  enabled: boolean;
+  /** Bytes per second (sent + received) that open a direct connection and keep it (threshold_on_demand). */
+  threshold: number;
+  /** Seconds below the threshold after which an on-demand connection is closed (ttl_on_demand). */
+  idleTimeout: number;
+}
+
+export interface IpopConfig {
+  namespace: string;
+  device: string;
+  /** Static address; absent means the address comes from the namespace's DHCP range. */
+  address?: { ip: string; prefix: number };
+  hostname?: string;
+  /** TTL of this node's `dhcp:<ns>:<ip>` claim for static addresses; renewed at half of it. */
+  leaseTime: number;
+  /** 0 = computed from the underlay (see DEFAULT_VPN_MTU). */
+  mtu: number;
+  onDemand: OnDemandConfig;
+  /** IPOP's local get_state UDP port on 127.0.0.1; 0 = off. */
+  getStatePort: number;
+  /** Broadcast and multicast go as unicast copies to every member. */
+  multicast: boolean;
+  /** DHCPConfig XML this node publishes under `dhcp:<ns>` (and re-publishes while it lives). */
+  dhcpConfigFile?: string;
+  /** Brunet elements that were present but have no effect here. */
+  ignored: string[];
+}
+
+export const DEFAULT_ON_DEMAND: OnDemandConfig = { enabled: true, threshold: 128, idleTimeout: 240 };
+export const DEFAULT_GET_STATE_PORT = 5800;
+export const DEFAULT_DEVICE = 'tapipop';
+
+const BRUNET_UNSUPPORTED = ['EndToEndSecurity', 'DHCPPort', 'AllowStaticAddresses', 'GroupVPN', 'Dns'];
+const KNOWN = ['IpopNamespace', 'VirtualNetworkDevice', 'AddressData', 'EnableMulticast', 'LeaseTime', 'MTU', 'OnDemand',
+  'GetStatePort', 'DHCPConfigFile', ...BRUNET_UNSUPPORTED];
+
+function int(node: XNode, path: string, min: number, max: number): number {
+  const s = text(node, path);
+  if (!/^\d+$/.test(s)) throw new ConfigError(path, `expected a whole number, got ${JSON.stringify(s)}`);
+  const n = Number(s);
+  if (n < min || n > max) throw new ConfigError(path, `${n} out of range ${min}..${max}`);
+  return n;
+}
+
+/** Netmask as dotted quad (Brunet) or prefix length ("24" or "/24"). */
+export function netmaskToPrefix(s: string, path: string): number {
+  const m = /^\/?(\d{1,2})$/.exec(s);
+  if (m) {
+    const p = Number(m[1]);
+    if (p < 1 || p > 30) throw new ConfigError(path, `prefix length ${p} out of range 1..30`);
+    return p;
+  }
+  if (!isIPv4(s)) throw new ConfigError(path, `expected a netmask such as 255.255.255.0, got ${JSON.stringify(s)}`);
+  const v = s.split('.').reduce((a, o) => a * 256 + Number(o), 0);
+  const prefix = 32 - Math.log2(2 ** 32 - v);
+  if (!Number.isInteger(prefix) || prefix < 1 || prefix > 30) throw new ConfigError(path, `${s} is not a contiguous netmask between /1 and /30`);
+  return prefix;
+}
+
+function parseAddressData(node: XNode, out: IpopConfig): void {
+  const P = 'IpopConfig/AddressData';
+  const { kids } = children(node, P);
+  rejectUnknown(kids, ['IPAddress', 'Netmask', 'Hostname', 'EthernetAddress'], P);
+  const get = (n: string) => single(kids, n, `${P}/`);
+  const ip = get('IPAddress'), mask = get('Netmask'), host = get('Hostname');
+  if (get('EthernetAddress') !== undefined) out.ignored.push('AddressData/EthernetAddress');
+  if (host !== undefined && text(host, `${P}/Hostname`) !== '') out.hostname = text(host, `${P}/Hostname`);
+  const ipText = ip === undefined ? '' : text(ip, `${P}/IPAddress`);
+  if (ipText === '') {
+    if (mask !== undefined && text(mask, `${P}/Netmask`) !== '') throw new ConfigError(`${P}/Netmask`, 'given without an IPAddress (omit both to use DHCP)');
+    return;
+  }
+  if (!isIPv4(ipText)) throw new ConfigError(`${P}/IPAddress`, `not an IPv4 address: ${JSON.stringify(ipText)}`);
+  if (mask === undefined) throw new ConfigError(`${P}/Netmask`, 'missing (required with a static IPAddress)');
+  out.address = { ip: ipText, prefix: netmaskToPrefix(text(mask, `${P}/Netmask`), `${P}/Netmask`) };
+}
+
+function parseOnDemand(node: XNode): OnDemandConfig {
+  const P = 'IpopConfig/OnDemand';
+  const { kids } = children(node, P);
+  rejectUnknown(kids, ['Enabled', 'Threshold', 'IdleTimeout'], P);
+  const get = (n: string) => single(kids, n, `${P}/`);
+  const o = { ...DEFAULT_ON_DEMAND };
+  const en = get('Enabled'), th = get('Threshold'), idle = get('IdleTimeout');
+  if (en !== undefined) o.enabled = parseBool(text(en, `${P}/Enabled`), `${P}/Enabled`);
+  if (th !== undefined) o.threshold = int(th, `${P}/Threshold`, 1, 1e9);
+  if (idle !== undefined) o.idleTimeout = int(idle, `${P}/IdleTimeout`, 1, 86400 * 30);
+  return o;
+}
+
+export function parseIpop(node: XNode): IpopConfig {
+  const P = 'IpopConfig';
+  const { kids } = children(node, P);
+  rejectUnknown(kids, KNOWN, P);
+  const get = (n: string) => single(kids, n, `${P}/`);
+  const ns = get('IpopNamespace');
+  const namespace = ns === undefined ? '' : text(ns, `${P}/IpopNamespace`);
+  if (namespace === '') throw new ConfigError(`${P}/IpopNamespace`, 'missing (required: the virtual network this node joins)');
+  if (/[\s:]/.test(namespace)) throw new ConfigError(`${P}/IpopNamespace`, `must not contain spaces or ':' (${JSON.stringify(namespace)})`);
+  const dev = get('VirtualNetworkDevice');
+  const device = dev === undefined ? DEFAULT_DEVICE : text(dev, `${P}/VirtualNetworkDevice`);
+  if (!/^[A-Za-z0-9_.-]{1,15}$/.test(device)) throw new ConfigError(`${P}/VirtualNetworkDevice`, `${JSON.stringify(device)} is not a valid interface name (1-15 letters, digits, _ . -)`);
+  const cfg: IpopConfig = {
+    namespace, device, leaseTime: 3600, mtu: 0, onDemand: { ...DEFAULT_ON_DEMAND },
+    getStatePort: DEFAULT_GET_STATE_PORT, multicast: false, ignored: [],
+  };
+  const ad = get('AddressData');
+  if (ad !== undefined) parseAddressData(ad, cfg);
+  const lt = get('LeaseTime');
+  if (lt !== undefined) cfg.leaseTime = int(lt, `${P}/LeaseTime`, 60, 7 * 86400);
+  const mtu = get('MTU');
+  if (mtu !== undefined) cfg.mtu = int(mtu, `${P}/MTU`, 576, 9000);
+  const od = get('OnDemand');
+  if (od !== undefined) cfg.onDemand = parseOnDemand(od);
+  const gs = get('GetStatePort');
+  if (gs !== undefined) cfg.getStatePort = parsePort(text(gs, `${P}/GetStatePort`), `${P}/GetStatePort`, 0);
+  const mc = get('EnableMulticast');
+  if (mc !== undefined) cfg.multicast = parseBool(text(mc, `${P}/EnableMulticast`), `${P}/EnableMulticast`);
+  const dc = get('DHCPConfigFile');
+  if (dc !== undefined && text(dc, `${P}/DHCPConfigFile`) !== '') cfg.dhcpConfigFile = text(dc, `${P}/DHCPConfigFile`);
+  for (const k of BRUNET_UNSUPPORTED) if (kids[k]) cfg.ignored.push(k);
+  return cfg;
+}
+
+/** Brunet's separate ipop.config (`groupvpn --ipop FILE`). */
+export function loadIpopConfig(path: string): IpopConfig {
+  let xml: string;
+  try { xml = readFileSync(path, 'utf8').replace(/^\uFEFF/, ''); } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new ConfigError('file', `cannot read ${path}: ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+  }
+  try {
+    const v = XMLValidator.validate(xml);
+    if (v !== true) throw new ConfigError('xml', `malformed XML at line ${v.err.line}: ${v.err.msg}`);
+    const doc = parser.parse(xml) as XChildren;
+    const root = doc['IpopConfig'];
+    if (!root || Object.keys(doc).length !== 1 || root.length !== 1) throw new ConfigError('IpopConfig', 'root element must be one <IpopConfig>');
+    return parseIpop(root[0]!);
+  } catch (e) {
+    if (e instanceof ConfigError) throw new ConfigError(e.element, `${e.reason} (in ${path})`);
+    throw e;
+  }
+}

@@ -1,0 +1,255 @@
+// The VPN on one node (Brunet's IpopNode): Ethernet frames from the TAP are answered locally
+// (ARP, DHCP) or routed as overlay packets to the node owning the destination IP; frames
+// from the overlay are checked (the source IP must belong to the sender) and written to
+// the TAP. Every remote IP looks like one L2 neighbour with a fake gateway MAC.
+import type { Address } from '../address/address.js';
+import type { OnDemandConfig } from '../config/ipop-config.js';
+import type { Dht } from '../dht/dht.js';
+import type { Registrations } from '../dht/registration.js';
+import type { Node } from '../node/node.js';
+import { Mode, Payload, type AhHeader } from '../routing/ah-wire.js';
+import type { TimerHandle } from '../util/clock.js';
+import {
+  ARP_REQUEST, BROADCAST_MAC, buildArpReply, classifyDestination, decodeArp, ETHERTYPE_ARP, ETHERTYPE_IPV4,
+  etherType, inSubnet, ipv4Dst, ipv4Src, isDhcpRequest, isIpv4Frame, multicastMac, prefixToMask, type ArpPacket,
+} from './frames.js';
+import { listMembers, lookupOwner, registerMember, type Member } from './mapping.js';
+import { OnDemand } from './on-demand.js';
+import { AddressResolver, DEFAULT_RESOLVER_OPTIONS, type ResolverOptions } from './resolver.js';
+
+/** What the VPN needs of a TAP (the native device, or an in-memory one in tests). */
+export interface FrameDevice {
+  readonly mac: Uint8Array;
+  start(onFrames: (frames: Uint8Array[]) => void): void;
+  writeBatch(frames: Uint8Array[]): number;
+  close(): void;
+}
+
+export interface IpopNodeOptions {
+  node: Node;
+  dht: Dht;
+  registrations: Registrations;
+  device: FrameDevice;
+  namespace: string;
+  ip: number;
+  prefix: number;
+  onDemand: OnDemandConfig;
+  multicast: boolean;
+  resolver?: Partial<ResolverOptions>;
+}
+
+const QUEUE_PER_IP = 64;
+const QUEUE_WAIT_MS = 3000;
+const SYNC_MS = { onDemand: 30_000, allMembers: 5_000 };
+
+interface Waiting { at: number; out: Uint8Array[]; in: Array<{ frame: Uint8Array; from: Address }>; arp: ArpPacket[] }
+
+export class IpopNode {
+  readonly stats = {
+    txFrames: 0, txBytes: 0, rxFrames: 0, rxBytes: 0, arpReplies: 0, dhcpReplies: 0, queued: 0,
+    dropNoOwner: 0, dropSpoofed: 0, dropNotOurs: 0, dropNotIpv4: 0, dropQueueFull: 0, dropNotOurSource: 0,
+  };
+  readonly resolver: AddressResolver;
+  readonly onDemand: OnDemand;
+  /** Source MAC of every frame we write: random, locally administered (Brunet's FE:…). */
+  readonly gatewayMac: Uint8Array;
+  readonly mask: number;
+  members: Member[] = [];
+  private waiting = new Map<number, Waiting>();
+  private toTap: Uint8Array[] = [];
+  private flushScheduled = false;
+  private timers: TimerHandle[] = [];
+  private stopped = false;
+  /** Answers the OS's DHCP client on the TAP (with a DHCP-leased address). */
+  private dhcp?: { handle(frame: Uint8Array): Promise<Uint8Array | null> };
+
+  constructor(private readonly o: IpopNodeOptions) {
+    const n = o.node;
+    this.mask = prefixToMask(o.prefix);
+    this.gatewayMac = new Uint8Array(6);
+    this.gatewayMac[0] = 0xfe;
+    crypto.getRandomValues(this.gatewayMac.subarray(1));
+    this.resolver = new AddressResolver((ip) => lookupOwner(o.dht, o.namespace, ip), n.clock, n.log, { ...DEFAULT_RESOLVER_OPTIONS, ...o.resolver });
+    this.resolver.onResolved = (ip, owner) => this.onResolved(ip, owner);
+    this.onDemand = new OnDemand(n, o.onDemand);
+    n.router.register(Payload.Ip, (p, h) => this.fromOverlay(p, h));
+  }
+
+  get ip(): number { return this.o.ip; }
+  get node(): Node { return this.o.node; }
+  get device(): FrameDevice { return this.o.device; }
+  setDhcp(server: { handle(frame: Uint8Array): Promise<Uint8Array | null> }): void { this.dhcp = server; }
+
+  /** Announces membership and starts moving frames. */
+  async start(): Promise<void> {
+    const o = this.o;
+    await registerMember(o.registrations, o.namespace, { address: o.node.address, ip: o.ip });
+    o.device.start((frames) => { for (const f of frames) this.fromTap(f); });
+    const every = o.onDemand.enabled ? SYNC_MS.onDemand : SYNC_MS.allMembers;
+    this.timers.push(o.node.clock.setInterval(() => void this.syncMembers(), every));
+    this.timers.push(o.node.clock.setInterval(() => this.expireWaiting(), 1000));
+    void this.syncMembers();
+  }
+
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const t of this.timers) t.cancel();
+    this.onDemand.close();
+    this.o.device.close();
+  }
+
+  /** Refreshes the member list: known owners for the resolver, and links when on-demand is off. */
+  async syncMembers(): Promise<void> {
+    let ms: Member[];
+    try { ms = await listMembers(this.o.dht, this.o.namespace); } catch { return; }
+    if (this.stopped) return;
+    this.members = ms.filter((m) => !m.address.equals(this.o.node.address));
+    for (const m of this.members) {
+      this.resolver.learn(m.ip, m.address);
+      if (!this.o.onDemand.enabled) this.onDemand.connectNow(m.address);
+    }
+  }
+
+  // ---- TAP → overlay
+
+  private fromTap(f: Uint8Array): void {
+    const type = etherType(f);
+    if (type === ETHERTYPE_IPV4) {
+      if (!isIpv4Frame(f)) { this.stats.dropNotIpv4++; return; }
+      if (this.dhcp && isDhcpRequest(f)) { this.answerDhcp(f.slice()); return; }
+      const src = ipv4Src(f);
+      if (src !== this.o.ip) { this.stats.dropNotOurSource++; return; }
+      const dst = ipv4Dst(f);
+      const kind = classifyDestination(dst, this.o.ip, this.mask);
+      if (kind !== 'unicast') { this.sendToAll(f); return; }
+      if (dst === this.o.ip) return;
+      const owner = this.resolver.get(dst);
+      if (owner) this.send(owner, f);
+      else if (owner === null) this.stats.dropNoOwner++;
+      else this.queueOut(dst, f);
+    } else if (type === ETHERTYPE_ARP) {
+      this.answerArp(f);
+    } else {
+      // IPv6 and anything else: no mapping exists for it (documented), so it is not carried.
+      this.stats.dropNotIpv4++;
+    }
+  }
+
+  /** Held until the owner is known; copied, as the TAP's batch buffer is reused. */
+  private queueOut(dst: number, f: Uint8Array): void {
+    const w = this.wait(dst);
+    if (w.out.length >= QUEUE_PER_IP) { this.stats.dropQueueFull++; return; }
+    w.out.push(f.slice());
+    this.stats.queued++;
+  }
+
+  private send(owner: Address, f: Uint8Array): void {
+    this.stats.txFrames++;
+    this.stats.txBytes += f.length;
+    this.o.node.router.send(owner, Mode.Exact, Payload.Ip, f);
+    this.onDemand.note(owner, f.length);
+  }
+
+  /** Broadcast and multicast: unicast copies to every member, if enabled. */
+  private sendToAll(f: Uint8Array): void {
+    if (!this.o.multicast) { this.stats.dropNotOurs++; return; }
+    for (const m of this.members) this.send(m.address, f);
+  }
+
+  private answerArp(f: Uint8Array): void {
+    let a: ArpPacket;
+    try { a = decodeArp(f); } catch { this.stats.dropNotIpv4++; return; }
+    // Probes (sender 0.0.0.0), our own IP and targets outside the subnet are not ours to answer.
+    if (a.op !== ARP_REQUEST || a.senderIp === 0 || a.targetIp === this.o.ip || a.targetIp === a.senderIp) return;
+    if (!inSubnet(a.targetIp, this.o.ip, this.mask) || classifyDestination(a.targetIp, this.o.ip, this.mask) !== 'unicast') return;
+    const owner = this.resolver.get(a.targetIp);
+    if (owner) this.replyArp(a);
+    else if (owner === undefined) { const w = this.wait(a.targetIp); if (w.arp.length < 4) w.arp.push(a); }
+  }
+
+  private replyArp(a: ArpPacket): void {
+    this.stats.arpReplies++;
+    this.writeTap(buildArpReply(a, this.gatewayMac));
+  }
+
+  private answerDhcp(f: Uint8Array): void {
+    this.dhcp!.handle(f).then((reply) => {
+      if (reply && !this.stopped) { this.stats.dhcpReplies++; this.writeTap(reply); }
+    }, (e) => this.o.node.log.warn(`DHCP: ${(e as Error).message}`));
+  }
+
+  // ---- overlay → TAP
+
+  private fromOverlay(p: Uint8Array, h: AhHeader): void {
+    if (this.stopped) return;
+    if (!isIpv4Frame(p)) { this.stats.dropNotIpv4++; return; }
+    const src = ipv4Src(p);
+    const owner = this.resolver.get(src);
+    if (owner === undefined) {
+      const w = this.wait(src);
+      if (w.in.length < QUEUE_PER_IP) { w.in.push({ frame: p, from: h.src }); this.stats.queued++; } else this.stats.dropQueueFull++;
+      return;
+    }
+    this.deliver(p, h.src, owner);
+  }
+
+  private deliver(p: Uint8Array, from: Address, owner: Address | null): void {
+    if (!owner || !owner.equals(from)) {
+      // Either a spoofed source or our cache is stale (the IP moved): check again.
+      this.stats.dropSpoofed++;
+      this.resolver.invalidate(ipv4Src(p));
+      return;
+    }
+    const dst = ipv4Dst(p);
+    const kind = classifyDestination(dst, this.o.ip, this.mask);
+    if (kind === 'unicast' ? dst !== this.o.ip : !this.o.multicast) { this.stats.dropNotOurs++; return; }
+    // The frame is ours to rewrite: it was decrypted into a fresh buffer.
+    p.set(kind === 'unicast' ? this.o.device.mac : kind === 'multicast' ? multicastMac(dst) : BROADCAST_MAC, 0);
+    p.set(this.gatewayMac, 6);
+    this.stats.rxFrames++;
+    this.stats.rxBytes += p.length;
+    this.onDemand.note(owner, p.length);
+    this.writeTap(p);
+  }
+
+  /** Frames arriving in one turn of the event loop go to the TAP in one native call. */
+  private writeTap(f: Uint8Array): void {
+    this.toTap.push(f);
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      const batch = this.toTap;
+      this.toTap = [];
+      if (!this.stopped) this.o.device.writeBatch(batch);
+    });
+  }
+
+  // ---- waiting for the resolver
+
+  private wait(ip: number): Waiting {
+    let w = this.waiting.get(ip);
+    if (!w) { w = { at: this.o.node.clock.now(), out: [], in: [], arp: [] }; this.waiting.set(ip, w); }
+    return w;
+  }
+
+  private onResolved(ip: number, owner: Address | null): void {
+    const w = this.waiting.get(ip);
+    if (!w) return;
+    this.waiting.delete(ip);
+    if (this.stopped) return;
+    for (const f of w.out) owner ? this.send(owner, f) : this.stats.dropNoOwner++;
+    for (const x of w.in) this.deliver(x.frame, x.from, owner);
+    if (owner) for (const a of w.arp) this.replyArp(a);
+  }
+
+  private expireWaiting(): void {
+    const now = this.o.node.clock.now();
+    for (const [ip, w] of this.waiting) {
+      if (now - w.at < QUEUE_WAIT_MS) continue;
+      this.waiting.delete(ip);
+      this.stats.dropNoOwner += w.out.length + w.in.length;
+    }
+  }
+}

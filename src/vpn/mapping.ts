@@ -1,0 +1,81 @@
+// The VPN's entries in the DHT:
+//   dhcp:<ns>:<ip>      → owner's node address (a signed claim, made with Create, kept alive
+//                         by the registration service; a different claimer is refused)
+//   dhcp:<ns>           → the namespace's DHCPConfig XML (a signed claim of whoever set it)
+//   ipop:<ns>:members   → "<node address> <ip>" per member (multi-value Put, refreshed): who
+//                         to connect to with on-demand off, and whom get_state lists
+import { Address } from '../address/address.js';
+import type { Dht } from '../dht/dht.js';
+import { DhtError } from '../dht/limits.js';
+import type { Registrations } from '../dht/registration.js';
+import { ipToString as ipText, parseIp } from './frames.js';
+
+export const MEMBERS_TTL = 600;
+const enc = (s: string) => new TextEncoder().encode(s);
+const dec = (b: Uint8Array) => Buffer.from(b).toString('utf8');
+
+export class VpnError extends Error { override name = 'VpnError'; }
+
+
+export const claimKey = (ns: string, ip: number) => enc(`dhcp:${ns}:${ipText(ip)}`);
+export const settingsKey = (ns: string) => enc(`dhcp:${ns}`);
+export const membersKey = (ns: string) => enc(`ipop:${ns}:members`);
+
+/** The node that owns an IP: only a claim whose signer is the address it names counts. */
+export async function lookupOwner(dht: Dht, ns: string, ip: number): Promise<Address | null> {
+  for (const v of await dht.get(claimKey(ns, ip))) {
+    if (!v.claimer) continue;
+    try {
+      const a = Address.parse(dec(v.value));
+      if (a.equals(v.claimer)) return a;
+    } catch { /* not an address: ignore */ }
+  }
+  return null;
+}
+
+/**
+ * Claims an IP for this node and keeps the claim alive while the node lives. A live claim of
+ * another node makes this fail, naming the owner.
+ */
+export async function claimAddress(dht: Dht, regs: Registrations, ns: string, ip: number, self: Address, ttl: number): Promise<void> {
+  try {
+    await regs.register(claimKey(ns, ip), enc(self.key), ttl, true);
+  } catch (e) {
+    regs.unregister(claimKey(ns, ip), enc(self.key));
+    if (e instanceof DhtError && /already exists/.test(e.message)) {
+      const owner = await lookupOwner(dht, ns, ip).catch(() => null);
+      throw new VpnError(`${ipText(ip)} in namespace ${ns} is already claimed by ${owner?.key ?? 'another node'}`);
+    }
+    throw new VpnError(`cannot claim ${ipText(ip)} in namespace ${ns}: ${(e as Error).message}`);
+  }
+}
+
+export function releaseAddress(regs: Registrations, ns: string, ip: number, self: Address): void {
+  // Claims cannot be deleted from the DHT; the lease simply runs out unless renewed.
+  regs.unregister(claimKey(ns, ip), enc(self.key));
+}
+
+export interface Member { address: Address; ip: number }
+
+export async function registerMember(regs: Registrations, ns: string, m: Member): Promise<void> {
+  await regs.register(membersKey(ns), enc(`${m.address.key} ${ipText(m.ip)}`), MEMBERS_TTL, false);
+}
+
+export async function listMembers(dht: Dht, ns: string): Promise<Member[]> {
+  const out = new Map<string, Member>();
+  for (const v of await dht.get(membersKey(ns))) {
+    const m = /^(brunet:node:\S+) (\S+)$/.exec(dec(v.value));
+    if (!m) continue;
+    try {
+      out.set(m[1]!, { address: Address.parse(m[1]!), ip: parseIp(m[2]!) });
+    } catch { /* malformed member entry: ignore */ }
+  }
+  return [...out.values()];
+}
+
+/** The namespace's DHCP settings as stored (the oldest genuine claim wins). */
+export async function readSettings(dht: Dht, ns: string): Promise<string | null> {
+  const vals = await dht.get(settingsKey(ns));
+  const v = vals.find((x) => x.claimer);
+  return v ? dec(v.value) : null;
+}
