@@ -1,0 +1,10 @@
+{
+  "targets": [
+    {
+      "target_name": "tap",
+      "sources": ["native/tap.cc"],
+      "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api"],
+      "cflags_cc": ["-std=c++17", "-Wall", "-Wextra"]
+    }
+  ]
+}

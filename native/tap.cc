@@ -1,0 +1,355 @@
+// Minimal Linux TAP device for the VPN. Configuration goes through ioctls; frames are
+// read on the node event loop (uv_poll, no threads) and handed to JS in batches: one
+// callback per readiness event, with all frames copied into a single Buffer plus a
+// Uint32Array of their lengths. Writes never block and never throw on a transient error:
+// a frame the kernel refuses is dropped and counted.
+#include <napi.h>
+#include <uv.h>
+
+#ifdef __linux__
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+
+namespace {
+
+constexpr int kBatch = 64;                 // frames per JS callback, to stay fair to other I/O
+constexpr size_t kMaxFrame = 65535 + 18;   // largest tap MTU + Ethernet/VLAN header
+constexpr size_t kArena = 256 * 1024;      // holds a full batch of 1500-MTU frames
+
+std::string Reason(int err) {
+  switch (err) {
+    case EPERM:
+    case EACCES: return "operation not permitted (run as root or with CAP_NET_ADMIN)";
+    case EBUSY: return "device busy";
+    default: {
+      std::string s = strerror(err);
+      if (!s.empty()) s[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(s[0])));
+      return s;
+    }
+  }
+}
+
+// Interface ioctls go through a throwaway socket in the caller's network namespace.
+int IfIoctl(unsigned long req, struct ifreq* ifr) {
+  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) return errno;
+  int rc = ioctl(s, req, ifr) < 0 ? errno : 0;
+  close(s);
+  return rc;
+}
+
+class Tap : public Napi::ObjectWrap<Tap> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "Tap", {
+      InstanceMethod("name", &Tap::Name),
+      InstanceMethod("mac", &Tap::Mac),
+      InstanceMethod("setMtu", &Tap::SetMtu),
+      InstanceMethod("setIPv4", &Tap::SetIPv4),
+      InstanceMethod("up", &Tap::Up),
+      InstanceMethod("start", &Tap::Start),
+      InstanceMethod("write", &Tap::Write),
+      InstanceMethod("writeBatch", &Tap::WriteBatch),
+      InstanceMethod("stats", &Tap::Stats),
+      InstanceMethod("close", &Tap::Close),
+    });
+  }
+
+  explicit Tap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Tap>(info), env_(info.Env()) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsString()) {
+      Napi::TypeError::New(env, "Tap(name): name must be a string").ThrowAsJavaScriptException();
+      return;
+    }
+    std::string want = info[0].As<Napi::String>();
+    if (want.empty() || want.size() >= IFNAMSIZ || want.find_first_of("/: \t\n") != std::string::npos) {
+      Throw("invalid interface name '" + want + "' (1-15 characters, no '/', ':' or spaces)");
+      return;
+    }
+    int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+      int e = errno;
+      if (e == ENOENT || e == ENODEV || e == ENXIO) Throw("/dev/net/tun is missing: load the tun module (modprobe tun)");
+      else if (e == EACCES || e == EPERM) Throw("cannot open /dev/net/tun: permission denied (run as root or with CAP_NET_ADMIN)");
+      else Throw("cannot open /dev/net/tun: " + Reason(e));
+      return;
+    }
+    struct ifreq ifr = {};
+    ifr.ifr_flags = IFF_TAP | IFF_NO_PI;  // not persistent: the device goes with the fd
+    memcpy(ifr.ifr_name, want.data(), want.size());
+    if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+      int e = errno;
+      close(fd);
+      Throw("TUNSETIFF " + want + ": " + Reason(e) + (e == EINVAL ? " (is the name taken by a non-TAP interface?)" : ""));
+      return;
+    }
+    fd_ = fd;
+    name_.assign(ifr.ifr_name, strnlen(ifr.ifr_name, IFNAMSIZ));
+    napi_add_env_cleanup_hook(env_, &Tap::OnEnvExit, this);
+  }
+
+  ~Tap() override { Shutdown(); }
+
+ private:
+  void Throw(const std::string& msg) { Napi::Error::New(env_, msg).ThrowAsJavaScriptException(); }
+
+  bool Open() {
+    if (fd_ >= 0) return true;
+    Throw("tap device is closed");
+    return false;
+  }
+
+  bool Ctl(unsigned long req, const char* what, struct ifreq* ifr, const std::string& arg = "") {
+    strncpy(ifr->ifr_name, name_.c_str(), IFNAMSIZ - 1);
+    int e = IfIoctl(req, ifr);
+    if (e == 0) return true;
+    Throw(std::string(what) + " " + name_ + (arg.empty() ? "" : " " + arg) + ": " + Reason(e));
+    return false;
+  }
+
+  Napi::Value Name(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), name_); }
+
+  Napi::Value Mac(const Napi::CallbackInfo& info) {
+    struct ifreq ifr = {};
+    if (!Open() || !Ctl(SIOCGIFHWADDR, "SIOCGIFHWADDR", &ifr)) return info.Env().Undefined();
+    return Napi::Buffer<uint8_t>::Copy(info.Env(), reinterpret_cast<uint8_t*>(ifr.ifr_hwaddr.sa_data), 6);
+  }
+
+  Napi::Value SetMtu(const Napi::CallbackInfo& info) {
+    if (!info[0].IsNumber()) {
+      Napi::TypeError::New(info.Env(), "setMtu(mtu): mtu must be a number").ThrowAsJavaScriptException();
+      return info.Env().Undefined();
+    }
+    struct ifreq ifr = {};
+    ifr.ifr_mtu = info[0].As<Napi::Number>().Int32Value();
+    if (Open()) Ctl(SIOCSIFMTU, "SIOCSIFMTU", &ifr, std::to_string(ifr.ifr_mtu));
+    return info.Env().Undefined();
+  }
+
+  Napi::Value SetIPv4(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!info[0].IsString() || !info[1].IsNumber()) {
+      Napi::TypeError::New(env, "setIPv4(address, prefixLength): bad arguments").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    std::string text = info[0].As<Napi::String>();
+    int prefix = info[1].As<Napi::Number>().Int32Value();
+    struct sockaddr_in sin = {};
+    sin.sin_family = AF_INET;
+    if (inet_pton(AF_INET, text.c_str(), &sin.sin_addr) != 1 || prefix < 0 || prefix > 32) {
+      Throw("invalid IPv4 address " + text + "/" + std::to_string(prefix));
+      return env.Undefined();
+    }
+    if (!Open()) return env.Undefined();
+    struct ifreq ifr = {};
+    memcpy(&ifr.ifr_addr, &sin, sizeof sin);
+    if (!Ctl(SIOCSIFADDR, "SIOCSIFADDR", &ifr, text)) return env.Undefined();
+    // The kernel derived a classful mask from the address; replace it (and the broadcast with it).
+    sin.sin_addr.s_addr = htonl(prefix == 0 ? 0 : 0xffffffffu << (32 - prefix));
+    memset(&ifr, 0, sizeof ifr);
+    memcpy(&ifr.ifr_netmask, &sin, sizeof sin);
+    Ctl(SIOCSIFNETMASK, "SIOCSIFNETMASK", &ifr, "/" + std::to_string(prefix));
+    return env.Undefined();
+  }
+
+  Napi::Value Up(const Napi::CallbackInfo& info) {
+    struct ifreq ifr = {};
+    if (Open() && Ctl(SIOCGIFFLAGS, "SIOCGIFFLAGS", &ifr)) {
+      ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+      Ctl(SIOCSIFFLAGS, "SIOCSIFFLAGS", &ifr);
+    }
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Start(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!info[0].IsFunction()) {
+      Napi::TypeError::New(env, "start(callback): callback must be a function").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    if (!Open()) return env.Undefined();
+    if (poll_ != nullptr) {
+      Throw("tap device " + name_ + " is already started");
+      return env.Undefined();
+    }
+    if (arena_ == nullptr) arena_ = static_cast<uint8_t*>(malloc(kArena));
+    uv_loop_t* loop = nullptr;
+    if (arena_ == nullptr || napi_get_uv_event_loop(env, &loop) != napi_ok) {
+      Throw("tap device " + name_ + ": cannot start reading");
+      return env.Undefined();
+    }
+    poll_ = new uv_poll_t;
+    poll_->data = this;
+    int rc = uv_poll_init(loop, poll_, fd_);
+    if (rc == 0) rc = uv_poll_start(poll_, UV_READABLE, &Tap::OnPoll);
+    if (rc != 0) {
+      StopPoll();
+      Throw("tap device " + name_ + ": uv_poll: " + uv_strerror(rc));
+      return env.Undefined();
+    }
+    onRead_ = Napi::Persistent(info[0].As<Napi::Function>());
+    if (!async_) async_ = std::make_unique<Napi::AsyncContext>(env, "TapDevice");
+    if (!referenced_) Ref();  // an active poll must keep the JS object (and so this) alive
+    referenced_ = true;
+    return env.Undefined();
+  }
+
+  static void OnPoll(uv_poll_t* handle, int status, int) { static_cast<Tap*>(handle->data)->ReadBatch(status); }
+
+  void ReadBatch(int status) {
+    Napi::Env env(env_);
+    Napi::HandleScope scope(env);
+    uint32_t lens[kBatch];
+    int n = 0, err = 0;
+    size_t off = 0;
+    if (status < 0) err = -status;  // uv reports negated errno on Linux
+    while (err == 0 && n < kBatch && kArena - off >= kMaxFrame) {
+      ssize_t r = read(fd_, arena_ + off, kMaxFrame);
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK) err = errno;
+      if (r <= 0) break;
+      lens[n++] = static_cast<uint32_t>(r);
+      off += static_cast<size_t>(r);
+    }
+    if (n > 0) {
+      stats_[0] += n;
+      stats_[2] += static_cast<double>(off);
+      Napi::Uint32Array lengths = Napi::Uint32Array::New(env, n);
+      memcpy(lengths.Data(), lens, n * sizeof(uint32_t));
+      Deliver({env.Null(), Napi::Buffer<uint8_t>::Copy(env, arena_, off), lengths});
+    }
+    if (err != 0 && poll_ != nullptr) {  // the callback may have closed us already
+      Napi::Function cb = onRead_.Value();
+      bool gone = err == EBADF || err == EBADFD;  // what tun reports once the interface is deleted
+      Napi::Error e = Napi::Error::New(env, "read " + name_ + ": " + (gone ? "the interface was deleted" : Reason(err)));
+      StopPoll();
+      Deliver({e.Value()}, cb);
+    }
+  }
+
+  void Deliver(std::initializer_list<napi_value> args, Napi::Function cb = Napi::Function()) {
+    Napi::Env env(env_);
+    if (cb.IsEmpty()) {
+      if (onRead_.IsEmpty()) return;
+      cb = onRead_.Value();
+    }
+    cb.MakeCallback(Value(), args, *async_);  // napi_make_callback needs an object receiver
+    // Nothing above us on the stack would see a throw from the callback: make it uncaught.
+    if (env.IsExceptionPending()) napi_fatal_exception(env, env.GetAndClearPendingException().Value());
+  }
+
+  Napi::Value Write(const Napi::CallbackInfo& info) {
+    if (!info[0].IsTypedArray()) {
+      Napi::TypeError::New(info.Env(), "write(frame): frame must be a Uint8Array").ThrowAsJavaScriptException();
+      return info.Env().Undefined();
+    }
+    return Napi::Boolean::New(info.Env(), WriteOne(info[0].As<Napi::TypedArray>()));
+  }
+
+  Napi::Value WriteBatch(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!info[0].IsArray()) {
+      Napi::TypeError::New(env, "writeBatch(frames): frames must be an array").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    Napi::Array frames = info[0].As<Napi::Array>();
+    uint32_t ok = 0, count = frames.Length();
+    for (uint32_t i = 0; i < count; i++) {
+      Napi::Value f = frames.Get(i);
+      if (!f.IsTypedArray()) {
+        Napi::TypeError::New(env, "writeBatch(frames): frames[" + std::to_string(i) + "] is not a Uint8Array")
+            .ThrowAsJavaScriptException();
+        return env.Undefined();
+      }
+      if (WriteOne(f.As<Napi::TypedArray>())) ok++;
+    }
+    return Napi::Number::New(env, ok);
+  }
+
+  bool WriteOne(Napi::TypedArray frame) {
+    void* data = nullptr;
+    napi_get_typedarray_info(env_, frame, nullptr, nullptr, &data, nullptr, nullptr);  // data is offset already
+    size_t len = frame.ByteLength();
+    if (fd_ >= 0 && write(fd_, data, len) == static_cast<ssize_t>(len)) {
+      stats_[1] += 1;
+      stats_[3] += static_cast<double>(len);
+      return true;
+    }
+    stats_[4] += 1;  // EAGAIN, a malformed frame or a closed device: drop, as a NIC would
+    return false;
+  }
+
+  Napi::Value Stats(const Napi::CallbackInfo& info) {
+    Napi::Object o = Napi::Object::New(info.Env());
+    const char* keys[] = {"framesIn", "framesOut", "bytesIn", "bytesOut", "writeDrops"};
+    for (int i = 0; i < 5; i++) o.Set(keys[i], stats_[i]);
+    return o;
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    Shutdown();
+    onRead_.Reset();  // breaks the cycle callback -> device, so both can be collected
+    if (referenced_) Unref();
+    referenced_ = false;
+    return info.Env().Undefined();
+  }
+
+  void StopPoll() {
+    if (poll_ == nullptr) return;
+    uv_poll_stop(poll_);
+    uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+    poll_ = nullptr;
+  }
+
+  // Native half of close(): safe from the finalizer and the env cleanup hook.
+  void Shutdown() {
+    StopPoll();  // before close(fd), so epoll forgets the fd first
+    if (fd_ >= 0) {
+      close(fd_);
+      fd_ = -1;
+      napi_remove_env_cleanup_hook(env_, &Tap::OnEnvExit, this);
+    }
+    free(arena_);
+    arena_ = nullptr;
+  }
+
+  static void OnEnvExit(void* self) { static_cast<Tap*>(self)->Shutdown(); }
+
+  napi_env env_;
+  int fd_ = -1;
+  std::string name_;
+  uv_poll_t* poll_ = nullptr;
+  bool referenced_ = false;
+  uint8_t* arena_ = nullptr;
+  Napi::FunctionReference onRead_;
+  std::unique_ptr<Napi::AsyncContext> async_;
+  double stats_[5] = {};  // framesIn, framesOut, bytesIn, bytesOut, writeDrops
+};
+
+}  // namespace
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("Tap", Tap::Define(env));
+  return exports;
+}
+
+#else  // TAP devices as used here are Linux-only; the wrapper reports this.
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) { return exports; }
+
+#endif
+
+NODE_API_MODULE(tap, Init)

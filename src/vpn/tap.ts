@@ -1,0 +1,170 @@
+// Linux TAP device, backed by the project's own addon (native/tap.cc, built by node-gyp
+// into build/Release/tap.node on npm install). Reads arrive in batches: the addon drains
+// the device (up to 64 frames) per event-loop readiness and makes one call with a single
+// Buffer plus frame lengths; here that becomes Buffer[] of subarrays over that Buffer.
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export class TapError extends Error {
+  override name = 'TapError';
+}
+
+export interface TapStats { framesIn: number; framesOut: number; bytesIn: number; bytesOut: number; writeDrops: number }
+
+interface NativeTap {
+  name(): string;
+  mac(): Buffer;
+  setMtu(mtu: number): void;
+  setIPv4(address: string, prefixLength: number): void;
+  up(): void;
+  start(cb: (err: Error | null, data?: Buffer, lengths?: Uint32Array) => void): void;
+  write(frame: Uint8Array): boolean;
+  writeBatch(frames: Uint8Array[]): number;
+  stats(): TapStats;
+  close(): void;
+}
+type NativeCtor = new (name: string) => NativeTap;
+
+const TUN = '/dev/net/tun';
+const CAP_NET_ADMIN = 12;
+
+// Sources run from src/vpn (tests), compiled code from dist/src/vpn: find the package root.
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'binding.gyp'))) return dir;
+    const up = dirname(dir);
+    if (up === dir) throw new Error('package root (with binding.gyp) not found');
+    dir = up;
+  }
+}
+
+let addon: NativeCtor | Error | undefined;
+
+function loadAddon(): NativeCtor | Error {
+  if (addon !== undefined) return addon;
+  try {
+    if (process.platform !== 'linux') throw new Error('TAP devices need Linux');
+    const path = join(packageRoot(), 'build', 'Release', 'tap.node');
+    if (!existsSync(path)) throw new Error(`the TAP addon is not built (${path} missing: run npm install or npx node-gyp rebuild)`);
+    const mod = createRequire(import.meta.url)(path) as { Tap?: NativeCtor };
+    if (typeof mod.Tap !== 'function') throw new Error('the TAP addon has no Tap class');
+    addon = mod.Tap;
+  } catch (e) {
+    addon = e instanceof Error ? e : new Error(String(e));
+  }
+  return addon;
+}
+
+function hasNetAdmin(): boolean {
+  try {
+    const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    return m !== null && (BigInt('0x' + m[1]) & (1n << BigInt(CAP_NET_ADMIN))) !== 0n;
+  } catch {
+    return process.getuid?.() === 0;
+  }
+}
+
+/** null when a TAP can be opened here, else a one-line reason (not root / no /dev/net/tun / addon not built). */
+export function tapUnavailableReason(): string | null {
+  const a = loadAddon();
+  if (a instanceof Error) return a.message;
+  if (!existsSync(TUN)) return `${TUN} is missing: load the tun module (modprobe tun)`;
+  if (!hasNetAdmin()) return 'no CAP_NET_ADMIN: run as root or grant the capability';
+  return null;
+}
+
+// Native failures become TapError; TypeErrors are caller bugs and stay as they are.
+function call<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof TypeError || !(e instanceof Error)) throw e;
+    throw new TapError(e.message);
+  }
+}
+
+export class TapDevice {
+  readonly name: string;
+  readonly mac: Uint8Array;
+  readonly #h: NativeTap;
+
+  private constructor(h: NativeTap) {
+    this.#h = h;
+    this.name = h.name();
+    this.mac = call(() => h.mac());
+  }
+
+  /** Creates (or attaches to) the TAP device; it disappears when closed or when the process exits. */
+  static open(o: { name: string; mtu?: number }): TapDevice {
+    const Tap = loadAddon();
+    if (Tap instanceof Error) throw new TapError(Tap.message);
+    const h = call(() => new Tap(o.name));
+    try {
+      if (o.mtu !== undefined) call(() => h.setMtu(o.mtu!));
+      return new TapDevice(h);
+    } catch (e) {
+      h.close();
+      throw e;
+    }
+  }
+
+  get stats(): TapStats {
+    return this.#h.stats();
+  }
+
+  setMtu(mtu: number): void {
+    call(() => this.#h.setMtu(mtu));
+  }
+
+  setIPv4(address: string, prefixLength: number): void {
+    call(() => this.#h.setIPv4(address, prefixLength));
+  }
+
+  up(): void {
+    call(() => this.#h.up());
+  }
+
+  /**
+   * Begins delivering frames; each call gets one batch read in one go. The frames are
+   * views into one Buffer per batch, so keeping one alive keeps that batch's memory.
+   * A read error (e.g. the interface was deleted) closes the device and goes to onError,
+   * or is thrown as uncaught without one. While started, the device keeps the process alive.
+   */
+  start(onFrames: (frames: Buffer[]) => void, onError?: (err: TapError) => void): void {
+    call(() => this.#h.start((err, data, lengths) => {
+      if (err) {
+        this.close();
+        const e = new TapError(err.message);
+        if (onError) onError(e);
+        else throw e;
+        return;
+      }
+      const frames = new Array<Buffer>(lengths!.length);
+      let off = 0;
+      for (let i = 0; i < frames.length; i++) {
+        const end = off + lengths![i]!;
+        frames[i] = data!.subarray(off, end);
+        off = end;
+      }
+      onFrames(frames);
+    }));
+  }
+
+  /** Writes one frame; false when it was dropped (counted in stats.writeDrops). */
+  write(frame: Uint8Array): boolean {
+    return this.#h.write(frame);
+  }
+
+  /** Writes many frames in one native call; returns how many were accepted. */
+  writeBatch(frames: Uint8Array[]): number {
+    return this.#h.writeBatch(frames);
+  }
+
+  /** Stops reading and closes the fd, which removes the device. Idempotent. */
+  close(): void {
+    this.#h.close();
+  }
+}
