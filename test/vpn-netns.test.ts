@@ -1,0 +1,154 @@
+// GroupVPN end to end in network namespaces (root): a bootstrap overlay, hosts running
+// `groupvpn start`, ping, a 50 MB TCP transfer, bget of the mapping, get_state, on-demand
+// links, restart, a refused duplicate IP, all-members mode, DHCP with the OS's client, and
+// `groupvpn stop` leaving nothing behind. The lab and everything in it is removed afterwards.
+import { createHash } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+import { BIN, getState, groupvpn, hostConfig, startBootstrap } from '../bench/lab/ipop.js';
+import { ensurePackages, Lab, pingArgv, requireLab, run, waitFor } from '../bench/lab/netns.js';
+
+const SENDER = `const n=require('net'),c=require('crypto');const h=c.createHash('sha256');let left=50*1024*1024;let seed=c.createHash('sha256').update('x').digest();
+const s=n.connect(7000,process.argv[1],()=>{const go=()=>{while(left>0){let b=Buffer.alloc(Math.min(65536,left));for(let i=0;i<b.length;i+=32){seed=c.createHash('sha256').update(seed).digest();seed.copy(b,i)}
+h.update(b);left-=b.length;if(!s.write(b))return s.once('drain',go)}s.end(()=>{console.log(h.digest('hex'))})};go()});s.on('error',(e)=>{console.error(e.message);process.exit(1)});`;
+const RECEIVER = `const n=require('net'),c=require('crypto');const srv=n.createServer((s)=>{const h=c.createHash('sha256');let k=0;s.on('data',(d)=>{h.update(d);k+=d.length});
+s.on('end',()=>{console.log(k+' '+h.digest('hex'));process.exit(0)})});srv.listen(7000,process.argv[1],()=>console.log('listening'));`;
+
+t.test('GroupVPN in network namespaces', async (t) => {
+  if (!requireLab(t)) return;
+  await ensurePackages({ udhcpc: 'udhcpc', ping: 'iputils-ping', ss: 'iproute2' });
+  const lab = await Lab.create('vpn', ['boot', 'a', 'b', 'c', 'd', 'e', 'f', 'g']);
+  t.teardown(() => lab.destroy());
+  const bootIp = lab.ip('boot');
+  await startBootstrap(lab, 'boot', 24);
+  const onDemand = { enabled: true, threshold: 128, idle: 6 };
+  const cfg = {
+    a: hostConfig(lab.dir, 'a', { bootIp, vip: '192.168.10.10', onDemand }),
+    b: hostConfig(lab.dir, 'b', { bootIp, vip: '192.168.10.11', onDemand }),
+    c: hostConfig(lab.dir, 'c', { bootIp, vip: '192.168.10.12', onDemand }),
+  };
+  const ping = async (from: string, ip: string) => {
+    await waitFor(async () => (await lab.exec(from, pingArgv(ip, { count: 1, waitS: 1 }), { timeoutMs: 5000 })).code === 0, 20_000, `ping ${from} → ${ip}`, 200).catch(() => {});
+    return lab.exec(from, pingArgv(ip, { count: 3, waitS: 2 }), { timeoutMs: 15_000 });
+  };
+  const noTrace = async (host: string) => {
+    const link = await lab.exec(host, ['ip', 'link', 'show', 'tapipop']);
+    const sock = await lab.exec(host, ['ss', '-Huan', 'sport = :5800']);
+    // Asked from outside the namespace, so the asking process is not counted.
+    const procs = await run(['ip', 'netns', 'pids', lab.ns(host)]);
+    return { tap: link.code === 0, socket: sock.stdout.trim() !== '', pids: procs.stdout.trim() };
+  };
+
+  const started = await Promise.all((['a', 'b', 'c'] as const).map((h) => groupvpn(lab, h, ['start', '-c', cfg[h]])));
+  for (const [i, r] of started.entries()) t.equal(r.code, 0, `groupvpn start on ${'abc'[i]}: ${r.stdout}${r.stderr}`);
+  t.match(started[0]!.stdout, /started .*192\.168\.10\.10 on tapipop/);
+  if (started.some((r) => r.code !== 0)) return;
+  const bAddress = (await getState(lab, 'b'))!.local_state.uid!;
+
+  await t.test('ping both ways', async (t) => {
+    t.equal((await ping('a', '192.168.10.11')).code, 0, 'A → B');
+    t.equal((await ping('b', '192.168.10.10')).code, 0, 'B → A');
+  });
+
+  await t.test('bget on A shows B as the owner of its IP', async (t) => {
+    const r = await lab.exec('a', [process.execPath, BIN.bget, '--quiet', 'dhcp:labns:192.168.10.11']);
+    t.equal(r.code, 0, r.stderr);
+    t.equal(r.stdout.trim(), bAddress);
+  });
+
+  await t.test('a 50 MB TCP transfer arrives intact', async (t) => {
+    const rx = lab.spawn('b', [process.execPath, '-e', RECEIVER, '192.168.10.11']);
+    await waitFor(() => /listening/.test(lab.output(rx)), 10_000, 'receiver');
+    const tx = await lab.exec('a', [process.execPath, '-e', SENDER, '192.168.10.11'], { timeoutMs: 120_000 });
+    t.equal(tx.code, 0, tx.stderr);
+    await waitFor(() => / [0-9a-f]{64}/.test(lab.output(rx)), 20_000, 'receiver done').catch(() => {});
+    const [bytes, digest] = lab.output(rx).trim().split('\n').pop()!.split(' ');
+    t.equal(Number(bytes), 50 * 1024 * 1024, 'all bytes');
+    t.equal(digest, tx.stdout.trim(), 'same SHA-256');
+    t.notOk(createHash('sha256').update('').digest('hex') === digest);
+  });
+
+  await t.test('get_state on A lists B online after traffic', async (t) => {
+    const s = await getState(lab, 'a');
+    t.equal(s?.local_state.ip4, '192.168.10.10');
+    t.equal(s?.peers.find((p) => p.ip4 === '192.168.10.11')?.status, 'online');
+    const st = await groupvpn(lab, 'a', ['status', '-c', cfg.a]);
+    t.match(st.stdout, /192\.168\.10\.11\s+online\s+direct\s+structured\.\S+\s+udp\s+[\d.]+ ms/, st.stdout);
+  });
+
+  await t.test('traffic opens an on-demand connection; it is trimmed after the idle TTL', async (t) => {
+    // Shortcuts sometimes link two members anyway; one of the three pairs is surely unlinked.
+    const hosts = { a: '192.168.10.10', b: '192.168.10.11', c: '192.168.10.12' } as Record<string, string>;
+    const statusAt = async (from: string, to: string) => (await getState(lab, from))?.peers.find((p) => p.ip4 === hosts[to]);
+    let pair: [string, string] | undefined;
+    for (const [x, y] of [['a', 'c'], ['b', 'c'], ['a', 'b']] as Array<[string, string]>) {
+      if ((await statusAt(x, y))?.status !== 'online' && (await statusAt(y, x))?.status !== 'online') { pair = [x, y]; break; }
+    }
+    if (!t.ok(pair, 'a pair of members without a direct connection')) return;
+    const [x, y] = pair!;
+    t.equal((await lab.exec(x, pingArgv(hosts[y]!, { count: 10, intervalS: 0.1, waitS: 2 }).concat(['-s', '1000']), { timeoutMs: 20_000 })).code, 0, `${x} pings ${y}`);
+    const on = await waitFor(async () => (await statusAt(x, y))?.type === 'structured.ondemand', 10_000, 'on-demand link').then(() => true, () => false);
+    t.ok(on, `${x} has a direct on-demand connection to ${y}`);
+    const off = await waitFor(async () => (await statusAt(x, y))?.status === 'offline', 25_000, 'trim').then(() => true, () => false);
+    t.ok(off, 'closed after the 6 s idle timeout');
+  });
+
+  await t.test('restarting B keeps its IP and mapping; stop leaves nothing behind', async (t) => {
+    const stop = await groupvpn(lab, 'b', ['stop', '-c', cfg.b]);
+    t.equal(stop.code, 0, stop.stdout + stop.stderr);
+    const left = await noTrace('b');
+    t.same(left, { tap: false, socket: false, pids: '' }, 'no TAP, no socket, no process');
+    const again = await groupvpn(lab, 'b', ['start', '-c', cfg.b]);
+    t.equal(again.code, 0, again.stdout + again.stderr);
+    t.match(again.stdout, /192\.168\.10\.11/);
+    t.equal((await ping('a', '192.168.10.11')).code, 0, 'reachable again');
+    const r = await lab.exec('a', [process.execPath, BIN.bget, '--quiet', 'dhcp:labns:192.168.10.11']);
+    t.equal(r.stdout.trim(), bAddress, 'same owner');
+  });
+
+  await t.test('a second node configured with B\'s IP is refused', async (t) => {
+    const d = hostConfig(lab.dir, 'd', { bootIp, vip: '192.168.10.11' });
+    const r = await groupvpn(lab, 'd', ['start', '-c', d]);
+    t.not(r.code, 0);
+    t.match(r.stderr, new RegExp(`192\\.168\\.10\\.11 in namespace labns is already claimed by ${bAddress}`));
+    t.same(await noTrace('d'), { tap: false, socket: false, pids: '' }, 'nothing left running');
+  });
+
+  await t.test('with on-demand off, a member connects to all members without traffic', async (t) => {
+    const g = hostConfig(lab.dir, 'g', { bootIp, vip: '192.168.10.13', onDemand: { enabled: false } });
+    const r = await groupvpn(lab, 'g', ['start', '-c', g]);
+    t.equal(r.code, 0, r.stdout + r.stderr);
+    const all = await waitFor(async () => {
+      const s = await getState(lab, 'g');
+      return s && ['192.168.10.10', '192.168.10.11', '192.168.10.12'].every((ip) => s.peers.find((p) => p.ip4 === ip)?.status === 'online');
+    }, 20_000, 'all members online').then(() => true, () => false);
+    t.ok(all, 'A, B and C online at G');
+  });
+
+  await t.test('DHCP: two nodes get distinct addresses and the OS client accepts the lease', async (t) => {
+    const xml = join(lab.dir, 'dhcp.xml');
+    writeFileSync(xml, '<DHCPConfig><Namespace>dhcpns</Namespace><Netmask>255.255.255.0</Netmask><IPBase>10.77.0.0</IPBase><LeaseTime>600</LeaseTime></DHCPConfig>');
+    const e = hostConfig(lab.dir, 'e', { bootIp, ns: 'dhcpns', dhcpConfigFile: xml });
+    const f = hostConfig(lab.dir, 'f', { bootIp, ns: 'dhcpns' });
+    const re = await groupvpn(lab, 'e', ['start', '-c', e]);
+    t.equal(re.code, 0, re.stdout + re.stderr);
+    const rf = await groupvpn(lab, 'f', ['start', '-c', f]);
+    t.equal(rf.code, 0, rf.stdout + rf.stderr);
+    const ipE = (await getState(lab, 'e'))?.local_state.ip4, ipF = (await getState(lab, 'f'))?.local_state.ip4;
+    t.match(ipE, /^10\.77\.0\.\d+$/);
+    t.match(ipF, /^10\.77\.0\.\d+$/);
+    t.not(ipE, ipF, 'distinct');
+    const u = await lab.exec('e', ['udhcpc', '-i', 'tapipop', '-n', '-q', '-f', '-t', '4', '-T', '2', '-s', '/bin/true'], { timeoutMs: 30_000 });
+    t.match(u.stdout + u.stderr, new RegExp(`lease of ${ipE!.replace(/\./g, '\\.')} obtained`), 'udhcpc got our lease');
+    t.equal((await ping('e', ipF!)).code, 0, 'the DHCP members reach each other');
+  });
+
+  await t.test('groupvpn stop everywhere leaves no TAP, socket or process', async (t) => {
+    for (const h of ['a', 'b', 'c', 'e', 'f', 'g']) {
+      const r = await groupvpn(lab, h, ['stop', '-c', join(lab.dir, `${h}.config`)]);
+      t.equal(r.code, 0, `${h}: ${r.stdout}${r.stderr}`);
+      t.same(await noTrace(h), { tap: false, socket: false, pids: '' }, `${h} clean`);
+    }
+  });
+});
