@@ -16,6 +16,7 @@ import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ensurePackages, Lab, labUnavailableReason, pingArgv, pingTimes, run, stopProcess, waitFor } from './lab/netns.js';
+import { getState, groupvpn, hostConfig, startBootstrap } from './lab/ipop.js';
 
 const IPERF_PORT = 5201;
 const TINC_NET = '10.145.0'; // tinc's virtual /24; the lab underlay is 10.144.0.0/24
@@ -143,8 +144,23 @@ function tincVersion(): string {
 
 /** Our IPOP GroupVPN between hosts a and b (bootstrap in boot), measured like tinc via measurePath. */
 export async function measureIpop(lab: Lab, o: BenchOptions): Promise<PathResult> {
-  void lab; void o;
-  throw new Error('IPOP VPN measurement not wired yet');
+  const boot = await startBootstrap(lab, 'boot', 4);
+  const bootIp = lab.ip('boot');
+  const cfg = { a: hostConfig(lab.dir, 'a', { bootIp, vip: '10.146.0.1' }), b: hostConfig(lab.dir, 'b', { bootIp, vip: '10.146.0.2' }) };
+  try {
+    for (const h of ['a', 'b'] as const) {
+      const r = await groupvpn(lab, h, ['start', '-c', cfg[h], '--log-level', 'warn']);
+      if (r.code !== 0) throw new Error(`groupvpn start on ${h}: ${r.stderr.trim()}`);
+    }
+    await waitPing(lab, 'a', '10.146.0.2', 30_000);
+    // The first packets open the direct (on-demand) connection; measure over it.
+    await waitFor(async () => (await getState(lab, 'a'))?.peers.find((p) => p.ip4 === '10.146.0.2')?.status === 'online', 20_000, 'direct connection a → b', 300);
+    const pids = ['a', 'b'].map((h) => Number(readFileSync(join(`${cfg[h as 'a' | 'b']}.data`, 'groupvpn.pid'), 'utf8')));
+    return await measurePath(lab, 'ipop', 'a', 'b', '10.146.0.2', o, pids);
+  } finally {
+    for (const h of ['a', 'b'] as const) await groupvpn(lab, h, ['stop', '-c', cfg[h]]);
+    await stopProcess(boot);
+  }
 }
 
 async function main(): Promise<void> {
