@@ -17,8 +17,20 @@ export class AddressError extends Error {
 export class Address {
   private cachedKey?: string;
   private cachedBytes?: Uint8Array;
-  private constructor(readonly value: bigint, bytes?: Uint8Array) {
+  private cachedValue?: bigint;
+  /** One of the two is given; the other is derived on first use. */
+  private constructor(value: bigint | undefined, bytes?: Uint8Array) {
+    this.cachedValue = value;
     this.cachedBytes = bytes;
+  }
+  /** The ring position; addresses decoded from packets build it only when routing needs it. */
+  get value(): bigint {
+    if (this.cachedValue === undefined) {
+      let v = 0n;
+      for (const x of this.cachedBytes!) v = (v << 8n) | BigInt(x);
+      this.cachedValue = v;
+    }
+    return this.cachedValue;
   }
   /** Text form, computed on first use and cached: routing decodes two addresses per packet
    *  but rarely needs their text, while tables use it as a map key. */
@@ -30,9 +42,7 @@ export class Address {
   }
   static fromBytes(b: Uint8Array): Address {
     if (b.length !== ADDRESS_BYTES) throw new AddressError(`address must be ${ADDRESS_BYTES} bytes, got ${b.length}`);
-    let v = 0n;
-    for (const x of b) v = (v << 8n) | BigInt(x);
-    return new Address(v, b.slice());
+    return new Address(undefined, b.slice());
   }
   /** Parses `brunet:node:XXXX…`, case-insensitive, optional `urn:` prefix. */
   static parse(text: string): Address {
@@ -58,7 +68,12 @@ export class Address {
   /** Big-endian bytes (cached: headers and DHT keys ask for them on every packet). Do not mutate. */
   get bytes(): Uint8Array { return this.cachedBytes ??= toBytes(this.value); }
   get isClass0(): boolean { return (this.value & 1n) === 0n; }
-  equals(o: Address): boolean { return this.value === o.value; }
+  equals(o: Address): boolean {
+    const a = this.cachedBytes, b = o.cachedBytes;
+    if (!a || !b) return this.value === o.value;
+    for (let i = 0; i < ADDRESS_BYTES; i++) if (a[i] !== b[i]) return false;
+    return true;
+  }
   toString(): string { return this.key; }
 
   /** Clockwise ("left", increasing) distance from this to o, in [0, 2^160). */

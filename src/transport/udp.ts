@@ -27,6 +27,7 @@ export const UDP_HEADER = 10;
 export const UDP_MAX_PAYLOAD = 65000;
 const T_DATA = 0, T_CLOSE = 1, T_RESET = 2;
 const RESETS_PER_SECOND = 100;
+const SOCKET_BUFFER = 4 << 20;
 
 export interface IpListenerOptions {
   /** 0 = pick a random free port. */
@@ -157,6 +158,9 @@ export class UdpEdgeListener implements EdgeListener {
       sock.once('error', onStartError);
       sock.bind({ port: this.opts.port, address: host, exclusive: true }, () => {
         sock.off('error', onStartError);
+        // Bursts (a VPN's TCP stream) overflow the default ~200 KB queue long before the CPU
+        // is saturated; the kernel caps the request at net.core.rmem_max / wmem_max.
+        try { sock.setRecvBufferSize(SOCKET_BUFFER); sock.setSendBufferSize(SOCKET_BUFFER); } catch { /* keep the defaults */ }
         // After start, socket errors (e.g. ICMP-driven) are counted, never thrown.
         sock.on('error', () => { this.stats.socketErrors++; });
         sock.on('message', (msg, rinfo) => {

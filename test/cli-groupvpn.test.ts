@@ -1,0 +1,45 @@
+// groupvpn's command line without a TAP: usage and config errors (exit 2), status and stop
+// when nothing runs. The running VPN is tested in vpn-netns.test.ts.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+import { ROOT, run, tempDir } from './helpers/procs.js';
+import { freeUdpPort } from './helpers/ports.js';
+
+const GROUPVPN = join(ROOT, 'dist/src/cli/groupvpn.js');
+
+t.test('groupvpn command line', async (t) => {
+  const dir = tempDir(t);
+  const port = await freeUdpPort();
+  const cfg = join(dir, 'node.config');
+  writeFileSync(cfg, `<NodeConfig><BrunetNamespace>r</BrunetNamespace><IpopConfig><IpopNamespace>ns</IpopNamespace>
+    <AddressData><IPAddress>10.5.0.2</IPAddress><Netmask>24</Netmask></AddressData><GetStatePort>${port}</GetStatePort></IpopConfig></NodeConfig>`);
+  const plain = join(dir, 'plain.config');
+  writeFileSync(plain, '<NodeConfig><BrunetNamespace>r</BrunetNamespace></NodeConfig>');
+  const insecure = join(dir, 'insecure.config');
+  writeFileSync(insecure, '<NodeConfig><BrunetNamespace>r</BrunetNamespace><Security><Enabled>false</Enabled></Security><IpopConfig><IpopNamespace>ns</IpopNamespace></IpopConfig></NodeConfig>');
+
+  let r = await run(GROUPVPN, []);
+  t.equal(r.code, 2);
+  t.match(r.stderr, /usage: groupvpn start\|stop\|status\|run/);
+  r = await run(GROUPVPN, ['frobnicate', '-c', cfg]);
+  t.equal(r.code, 2, 'unknown command');
+  r = await run(GROUPVPN, ['status', '-c', plain]);
+  t.equal(r.code, 2);
+  t.match(r.stderr, /has no <IpopConfig> section \(or give Brunet's ipop\.config with --ipop FILE\)/);
+  r = await run(GROUPVPN, ['status', '-c', insecure]);
+  t.equal(r.code, 2);
+  t.match(r.stderr, /Security\/Enabled: the VPN needs security on/);
+  r = await run(GROUPVPN, ['status', '-c', join(dir, 'nope.config')]);
+  t.equal(r.code, 2);
+  t.match(r.stderr, /cannot read .*nope\.config: no such file/);
+  r = await run(GROUPVPN, ['start', '-c', cfg, '--timeout', 'soon']);
+  t.equal(r.code, 2);
+  t.match(r.stderr, /--timeout must be a positive number/);
+  r = await run(GROUPVPN, ['status', '-c', cfg]);
+  t.equal(r.code, 3, 'status when nothing runs: exit 3');
+  t.match(r.stdout, new RegExp(`groupvpn is not running \\(nothing answers on 127\\.0\\.0\\.1:${port}\\)`));
+  r = await run(GROUPVPN, ['stop', '-c', cfg]);
+  t.equal(r.code, 0);
+  t.match(r.stdout, /groupvpn is not running/);
+});

@@ -1,0 +1,71 @@
+// The IPOP section: defaults, every validation error, and Brunet's separate ipop.config.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+import { loadIpopConfig } from '../src/config/ipop-config.js';
+import { parseNodeConfig } from '../src/config/node-config.js';
+import { tempDir } from './helpers/procs.js';
+
+const node = (ipop: string) => `<NodeConfig><BrunetNamespace>r</BrunetNamespace><IpopConfig>${ipop}</IpopConfig></NodeConfig>`;
+const parse = (ipop: string) => parseNodeConfig(node(ipop)).ipop!;
+
+t.test('defaults and a full section', async (t) => {
+  const d = parse('<IpopNamespace>ns</IpopNamespace>');
+  t.same(d, { namespace: 'ns', device: 'tapipop', leaseTime: 3600, mtu: 0, onDemand: { enabled: true, threshold: 128, idleTimeout: 240 }, getStatePort: 5800, multicast: false, ignored: [] });
+  t.notOk(d.address, 'no AddressData: DHCP');
+  const f = parse(`<IpopNamespace>ns</IpopNamespace><VirtualNetworkDevice>tap1</VirtualNetworkDevice>
+    <AddressData><IPAddress>10.1.2.3</IPAddress><Netmask>255.255.0.0</Netmask><Hostname>h</Hostname></AddressData>
+    <LeaseTime>600</LeaseTime><MTU>1280</MTU><OnDemand><Enabled>false</Enabled><Threshold>10</Threshold><IdleTimeout>30</IdleTimeout></OnDemand>
+    <GetStatePort>0</GetStatePort><EnableMulticast>true</EnableMulticast><DHCPConfigFile>d.xml</DHCPConfigFile>`);
+  t.same(f.address, { ip: '10.1.2.3', prefix: 16 });
+  t.equal(f.hostname, 'h');
+  t.same([f.device, f.leaseTime, f.mtu, f.getStatePort, f.multicast, f.dhcpConfigFile], ['tap1', 600, 1280, 0, true, 'd.xml']);
+  t.same(f.onDemand, { enabled: false, threshold: 10, idleTimeout: 30 });
+  t.equal(parse('<IpopNamespace>ns</IpopNamespace><AddressData><IPAddress>10.0.0.1</IPAddress><Netmask>/24</Netmask></AddressData>').address!.prefix, 24);
+  t.notOk(parseNodeConfig('<NodeConfig><BrunetNamespace>r</BrunetNamespace></NodeConfig>').ipop, 'absent for plain overlay nodes');
+});
+
+t.test('every field is validated with a message naming it', async (t) => {
+  const bad: Array<[string, RegExp]> = [
+    ['', /IpopConfig\/IpopNamespace: missing/],
+    ['<IpopNamespace>a:b</IpopNamespace>', /IpopNamespace: must not contain/],
+    ['<IpopNamespace>n</IpopNamespace><VirtualNetworkDevice>this-name-is-too-long</VirtualNetworkDevice>', /VirtualNetworkDevice: .* not a valid interface name/],
+    ['<IpopNamespace>n</IpopNamespace><AddressData><IPAddress>10.0.0.300</IPAddress><Netmask>24</Netmask></AddressData>', /AddressData\/IPAddress: not an IPv4 address/],
+    ['<IpopNamespace>n</IpopNamespace><AddressData><IPAddress>10.0.0.3</IPAddress></AddressData>', /AddressData\/Netmask: missing/],
+    ['<IpopNamespace>n</IpopNamespace><AddressData><IPAddress>10.0.0.3</IPAddress><Netmask>255.0.255.0</Netmask></AddressData>', /not a contiguous netmask/],
+    ['<IpopNamespace>n</IpopNamespace><AddressData><IPAddress>10.0.0.3</IPAddress><Netmask>31</Netmask></AddressData>', /prefix length 31 out of range/],
+    ['<IpopNamespace>n</IpopNamespace><AddressData><Netmask>24</Netmask></AddressData>', /Netmask: given without an IPAddress/],
+    ['<IpopNamespace>n</IpopNamespace><LeaseTime>10</LeaseTime>', /LeaseTime: 10 out of range/],
+    ['<IpopNamespace>n</IpopNamespace><MTU>abc</MTU>', /MTU: expected a whole number/],
+    ['<IpopNamespace>n</IpopNamespace><OnDemand><Enabled>maybe</Enabled></OnDemand>', /OnDemand\/Enabled: expected true or false/],
+    ['<IpopNamespace>n</IpopNamespace><OnDemand><Treshold>5</Treshold></OnDemand>', /OnDemand\/Treshold: unknown element/],
+    ['<IpopNamespace>n</IpopNamespace><GetStatePort>70000</GetStatePort>', /GetStatePort: port 70000 out of range/],
+    ['<IpopNamespace>n</IpopNamespace><Colour>blue</Colour>', /IpopConfig\/Colour: unknown element/],
+    ['<IpopNamespace>n</IpopNamespace><IpopNamespace>m</IpopNamespace>', /IpopNamespace: appears 2 times/],
+  ];
+  for (const [x, re] of bad) t.throws(() => parse(x), re, x || '(empty)');
+});
+
+t.test("Brunet's ipop.config loads; features we lack are reported, not fatal", async (t) => {
+  const dir = tempDir(t);
+  const f = join(dir, 'ipop.config');
+  writeFileSync(f, `<?xml version="1.0"?>
+<IpopConfig xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+  <IpopNamespace>testns</IpopNamespace>
+  <VirtualNetworkDevice>tapipop</VirtualNetworkDevice>
+  <AddressData><Hostname>host1</Hostname><IPAddress>10.250.0.5</IPAddress><Netmask>255.255.0.0</Netmask><EthernetAddress>aa:bb:cc:dd:ee:ff</EthernetAddress></AddressData>
+  <EnableMulticast>true</EnableMulticast>
+  <EndToEndSecurity>false</EndToEndSecurity>
+  <DHCPPort>67</DHCPPort>
+  <AllowStaticAddresses>true</AllowStaticAddresses>
+  <Dns><Type>StaticDns</Type></Dns>
+</IpopConfig>`);
+  const c = loadIpopConfig(f);
+  t.equal(c.namespace, 'testns');
+  t.same(c.address, { ip: '10.250.0.5', prefix: 16 });
+  t.ok(c.multicast);
+  t.same(c.ignored, ['AddressData/EthernetAddress', 'EndToEndSecurity', 'DHCPPort', 'AllowStaticAddresses', 'Dns']);
+  writeFileSync(f, '<NodeConfig/>');
+  t.throws(() => loadIpopConfig(f), /IpopConfig: root element must be one <IpopConfig> \(in /);
+  t.throws(() => loadIpopConfig(join(dir, 'missing')), /cannot read .*: no such file/);
+});
