@@ -6,9 +6,9 @@ import { parseNodeConfig, ConfigError } from '../src/config/node-config.js';
 const wrap = (inner: string) => `<NodeConfig><BrunetNamespace>x</BrunetNamespace>${inner}</NodeConfig>`;
 
 t.test('defaults and values', async (t) => {
-  t.same(parseNodeConfig(wrap('')).dht, { degree: 8, maxValueBytes: 1024, maxTtl: 604800 });
-  const c = parseNodeConfig(wrap('<Dht><DataDirectory>data</DataDirectory><Degree>4</Degree><MaxValueBytes>2048</MaxValueBytes><MaxTtl>3600</MaxTtl></Dht>'));
-  t.same(c.dht, { dataDirectory: 'data', degree: 4, maxValueBytes: 2048, maxTtl: 3600 });
+  t.same(parseNodeConfig(wrap('')).dht, { degree: 8, maxValueBytes: 1024, maxTtl: 604800, repairInterval: 300 });
+  const c = parseNodeConfig(wrap('<Dht><DataDirectory>data</DataDirectory><Degree>4</Degree><MaxValueBytes>2048</MaxValueBytes><MaxTtl>3600</MaxTtl><RepairInterval>60</RepairInterval></Dht>'));
+  t.same(c.dht, { dataDirectory: 'data', degree: 4, maxValueBytes: 2048, maxTtl: 3600, repairInterval: 60 });
   t.ok(parseNodeConfig(readFileSync(new URL('../config/node.config.xml', import.meta.url), 'utf8')), 'the example config parses');
 });
 
@@ -18,6 +18,7 @@ t.test('bad values name the element', async (t) => {
     ['<Dht><Degree>x</Degree></Dht>', /^Dht\/Degree: expected a whole number/],
     ['<Dht><MaxValueBytes>-1</MaxValueBytes></Dht>', /^Dht\/MaxValueBytes/],
     ['<Dht><MaxTtl>0</MaxTtl></Dht>', /^Dht\/MaxTtl/],
+    ['<Dht><RepairInterval>0</RepairInterval></Dht>', /^Dht\/RepairInterval: 0 out of range/],
     ['<Dht><DataDirectory></DataDirectory></Dht>', /^Dht\/DataDirectory: must not be empty/],
     ['<Dht><Bogus>1</Bogus></Dht>', /^Dht\/Bogus: unknown element/],
   ];

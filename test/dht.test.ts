@@ -158,3 +158,31 @@ t.test('a node that leaves cleanly hands its entries to its neighbours first', a
   const reader = dhts.find((_, i) => !nodes[i]!.link.leaving)!;
   t.same((await reader.dht.get(enc('handoff'))).map((v) => dec(v.value)), ['kept'], 'the key survived both holders leaving');
 });
+
+t.test('a point whose two holders both crash is restored without anyone reading the key', async (t) => {
+  const { nodes, dhts } = await startDhtRing(16, 'udp', { link: { pingAfterMs: 1000, timeoutMs: 3000, unlinkedEdgeMs: 5000 } }, { repairMs: 1500 });
+  t.teardown(async () => { await stopAll(nodes); await Promise.all(dhts.map((d) => d.close())); });
+  t.ok(await waitFor(() => consistency(nodes) === 1, 30_000), 'ring formed');
+  const key = enc('unread');
+  await dhts[0]!.dht.put(key, enc('precious'), 3600);
+  await new Promise((r) => setTimeout(r, 500));
+  const point = replicaPoints(key, 8)[2]!;
+  const holders = new Set<number>();
+  for (const [i, d] of dhts.entries()) if ((await d.server.store.get(point.bytes)).entries.length > 0) holders.add(i);
+  t.equal(holders.size, 2, 'point 2 is held by its two bracketing nodes');
+  for (const i of holders) for (const l of nodes[i]!.listeners) (l as unknown as { socket: { close(): void } }).socket.close();
+  const alive = nodes.filter((_, i) => !holders.has(i));
+  const live = dhts.filter((_, i) => !holders.has(i));
+  t.ok(await waitFor(() => consistency(alive) === 1, 30_000), 'ring healed');
+  const restored = async () => {
+    let n = 0;
+    for (const d of live) if ((await d.server.store.get(point.bytes)).entries.length > 0) n++;
+    return n;
+  };
+  let n = 0;
+  const end = Date.now() + 20_000;
+  while (Date.now() < end && (n = await restored()) < 2) await new Promise((r) => setTimeout(r, 250));
+  t.equal(n, 2, 'the new bracketing nodes of point 2 hold the value again');
+  t.ok(live.some((d) => d.server.replicator.stats.restored > 0), 'restored by re-replication');
+  t.equal(live.reduce((a, d) => a + d.dht.stats.gets, 0), 0, 'no Get was involved');
+});

@@ -83,7 +83,7 @@ export async function startOverlay(cfg: NodeConfig, o: OverlayOptions): Promise<
       // The first node keeps its DHT entries on disk; extra nodes of a MultiNode in memory.
       const store = i === 0 && dataDir ? TableStore.disk(dataDir, { clock: realClock }) : TableStore.memory({ clock: realClock });
       await store.open();
-      dhts.push(new DhtService(node, store, { degree: cfg.dht.degree, maxValueBytes: cfg.dht.maxValueBytes, maxTtl: cfg.dht.maxTtl }, identity));
+      dhts.push(new DhtService(node, store, { degree: cfg.dht.degree, maxValueBytes: cfg.dht.maxValueBytes, maxTtl: cfg.dht.maxTtl, repairMs: cfg.dht.repairInterval * 1000 }, identity));
       await node.start();
     }
     if (cfg.xmlRpc.enabled) {

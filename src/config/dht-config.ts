@@ -8,9 +8,11 @@ export interface DhtConfig {
   degree: number;
   maxValueBytes: number;
   maxTtl: number;
+  /** Seconds between a holder's checks that each key's next replica point still has it. */
+  repairInterval: number;
 }
 
-export const DEFAULT_DHT_CONFIG: DhtConfig = { degree: 8, maxValueBytes: 1024, maxTtl: 7 * 86400 };
+export const DEFAULT_DHT_CONFIG: DhtConfig = { degree: 8, maxValueBytes: 1024, maxTtl: 7 * 86400, repairInterval: 300 };
 
 function int(node: XNode, path: string, min: number, max: number): number {
   const s = text(node, path);
@@ -24,7 +26,7 @@ export function parseDht(node: XNode | undefined): DhtConfig {
   if (node === undefined) return { ...DEFAULT_DHT_CONFIG };
   const P = 'Dht';
   const { kids } = children(node, P);
-  rejectUnknown(kids, ['DataDirectory', 'Degree', 'MaxValueBytes', 'MaxTtl'], P);
+  rejectUnknown(kids, ['DataDirectory', 'Degree', 'MaxValueBytes', 'MaxTtl', 'RepairInterval'], P);
   const get = (name: string) => single(kids, name, `${P}/`);
   const cfg: DhtConfig = { ...DEFAULT_DHT_CONFIG };
   const dir = get('DataDirectory');
@@ -39,5 +41,7 @@ export function parseDht(node: XNode | undefined): DhtConfig {
   if (mv !== undefined) cfg.maxValueBytes = int(mv, `${P}/MaxValueBytes`, 1, 60_000);
   const mt = get('MaxTtl');
   if (mt !== undefined) cfg.maxTtl = int(mt, `${P}/MaxTtl`, 1, 10 * 365 * 86400);
+  const ri = get('RepairInterval');
+  if (ri !== undefined) cfg.repairInterval = int(ri, `${P}/RepairInterval`, 1, 86400);
   return cfg;
 }

@@ -9,7 +9,7 @@ import type { Logger } from '../util/log.js';
 import type { RandomSource } from '../util/random.js';
 import { WireError } from '../wire/value.js';
 import { Connection, isStructured } from './connection.js';
-import { decodeLink, encodeLink, LinkError, PTYPE_ROUTED, type LinkMessage } from './link-wire.js';
+import { decodeLink, encodeLink, LinkError, PTYPE_RELAY, PTYPE_ROUTED, type LinkMessage } from './link-wire.js';
 import type { NodeInfo } from './node-info.js';
 import type { ConnectionTable } from './table.js';
 
@@ -44,6 +44,8 @@ export class LinkManager {
   readonly stats: LinkStats = { linked: 0, refused: 0, failed: 0, malformed: 0, unlinkedDrops: 0, timeouts: 0 };
   /** Routed packets from linked peers go to the router. */
   onRouted: (packet: Uint8Array, from: Connection) => void = () => {};
+  /** Relay frames from linked peers go to the tunnel listener (if any). */
+  onRelay: (packet: Uint8Array, from: Connection) => void = () => {};
   /** A peer sent its neighbour list (Status, reply or close): the near overlord listens. */
   onNeighbors: (from: Connection | null, neighbors: NodeInfo[], reason: 'status' | 'reply' | 'close') => void = () => {};
   /** Called to compute the Status we send to a peer: our nearest connections to it. */
@@ -88,6 +90,10 @@ export class LinkManager {
     if (conn) conn.lastHeard = this.clock.now();
     if (p[0] === PTYPE_ROUTED) {
       if (conn) this.onRouted(p, conn); else this.stats.unlinkedDrops++;
+      return;
+    }
+    if (p[0] === PTYPE_RELAY) {
+      if (conn) this.onRelay(p, conn); else this.stats.unlinkedDrops++;
       return;
     }
     let m: LinkMessage;
@@ -191,7 +197,9 @@ export class LinkManager {
   private async link(target: { address?: Address; tas: TransportAddress[] }, type: string, token: string, lock: Lock): Promise<Connection | null> {
     const own = new Set(this.localInfo().tas.map((t) => t.key));
     const seen = new Set<string>();
-    const tas = target.tas.filter((t) => !own.has(t.key) && !seen.has(t.key) && seen.add(t.key) && this.listenerFor(t)).slice(0, this.opts.maxTAs);
+    // Relay (tunnel) TAs last, whatever order the peer listed them in: direct edges first.
+    const tas = target.tas.filter((t) => !own.has(t.key) && !seen.has(t.key) && seen.add(t.key) && this.listenerFor(t))
+      .sort((x, y) => Number(x.kind === 'tunnel') - Number(y.kind === 'tunnel')).slice(0, this.opts.maxTAs);
     let expected = target.address;
     for (const ta of tas) {
       for (let attempt = 0; attempt < this.opts.attemptsPerTA; attempt++) {
@@ -216,6 +224,39 @@ export class LinkManager {
     }
     this.stats.failed++;
     return expected ? this.table.get(expected) ?? null : null;
+  }
+
+  /**
+   * Moves a linked connection onto a new edge over one of `tas` (a direct edge replacing a
+   * relay one). The handshake names the peer as target, so the peer drops its old edge for
+   * the new one (see onStart); we do the same here. Resolves with the new connection.
+   */
+  async replaceEdge(c: Connection, tas: TransportAddress[]): Promise<Connection | null> {
+    for (const ta of tas) {
+      const l = this.listenerFor(ta);
+      if (!l || ta.kind === c.edge.kind) continue;
+      if (this.table.get(c.address) !== c || this.leaving) return null;
+      let edge: Edge;
+      try { edge = await l.createEdge(ta); } catch { continue; }
+      this.adopt(edge);
+      const r = await this.handshake(edge, c.address, c.type, '');
+      const cur = this.table.get(c.address);
+      if (r?.code === LinkError.Ok && r.local.address.equals(c.address) && (!edge.peer || edge.peer.address.equals(c.address)) && !this.leaving) {
+        if (cur && cur.edge !== edge) { this.drop(cur, 'replaced by a better edge'); cur.edge.close('replaced'); }
+        let conn = this.table.getByEdge(edge);
+        if (!conn) {
+          conn = new Connection(c.address, edge, cur && rank(cur.type) > rank(c.type) ? cur.type : c.type, c.initiator, this.clock.now(), r.local);
+          conn.peerNeighbors = r.neighbors;
+          this.unlinked.delete(edge);
+          this.table.add(conn);
+          this.stats.linked++;
+        }
+        this.log.debug(`moved ${c.address.key} from ${c.edge.kind} to ${edge.kind} (${edge.remoteTA})`);
+        return conn;
+      }
+      if (!this.table.getByEdge(edge)) { this.unlinked.delete(edge); edge.close('replacement failed'); }
+    }
+    return null;
   }
 
   private onReply(r: Extract<LinkMessage, { t: 'reply' }>, edge: Edge, expected: Address | undefined, type: string): Connection | 'retry' | 'retarget' | 'next' | 'abort' {

@@ -1,6 +1,7 @@
 // Wire format of the connection layer. Every packet on an edge starts with a PType byte:
-// LINK packets are handled here; ROUTED packets belong to the routing layer and are only
-// accepted on edges that completed the link handshake.
+// LINK packets are handled here; ROUTED packets belong to the routing layer and RELAY
+// packets to the tunnel listener (src/connection/relay-wire.ts); both are only accepted
+// on edges that completed the link handshake.
 //
 //   LINK packet: PType (1) | version (1) | message type (1) | value-encoded body
 import { Address } from '../address/address.js';
@@ -10,6 +11,7 @@ import { decodeNodeInfo, decodeNodeInfoList, encodeNodeInfo, type NodeInfo } fro
 
 export const PTYPE_LINK = 0x01;
 export const PTYPE_ROUTED = 0x02;
+export const PTYPE_RELAY = 0x03;
 export const LINK_VERSION = 1;
 
 /** Reasons a responder refuses a link (Brunet's ErrorMessage codes where they exist). */

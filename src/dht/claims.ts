@@ -9,7 +9,7 @@
 import { addressOf, verifySignature } from '../edge/identity.js';
 import type { Address } from '../address/address.js';
 import { WireError } from '../wire/value.js';
-import { replicaPoints } from './placement.js';
+import { pointIndex } from './placement.js';
 
 const MAGIC = [0x42, 0x52, 0x43, 0x4c]; // "BRCL"
 const VERSION = 1;
@@ -60,6 +60,5 @@ export function openClaim(v: Uint8Array): Claim {
 
 /** A replica's check: the claim is genuine and belongs at this ring point. */
 export function claimFitsPoint(c: Claim, point: Uint8Array, degree: number): boolean {
-  const hex = Buffer.from(point).toString('hex');
-  return replicaPoints(c.key, degree).some((p) => Buffer.from(p.bytes).toString('hex') === hex);
+  return pointIndex(c.key, point, degree) >= 0;
 }

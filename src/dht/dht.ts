@@ -47,7 +47,7 @@ export class Dht {
         }
       };
       for (const p of points) {
-        this.node.rpc.call({ address: p, mode: Mode.Greedy }, 'dht.Put', [p.bytes, value, ttlCapped, create], { timeoutMs: REPLICA_TIMEOUT_MS })
+        this.node.rpc.call({ address: p, mode: Mode.Greedy }, 'dht.Put', [p.bytes, value, ttlCapped, create, key], { timeoutMs: REPLICA_TIMEOUT_MS })
           .then((r) => {
             const m = asMap(r, 'put reply');
             if (m.ok === true) pos++; else { neg++; if (m.reason === 'exists') exists++; }
@@ -107,7 +107,7 @@ export class Dht {
         points.forEach((p, i) => {
           if (s.holders.has(i)) return;
           this.stats.repairs++;
-          this.node.rpc.call({ address: p, mode: Mode.Greedy }, 'dht.Put', [p.bytes, s.value, v.ttl, false], { timeoutMs: REPLICA_TIMEOUT_MS }).catch(() => {});
+          this.node.rpc.call({ address: p, mode: Mode.Greedy }, 'dht.Put', [p.bytes, s.value, v.ttl, false, key], { timeoutMs: REPLICA_TIMEOUT_MS }).catch(() => {});
         });
       }
     }

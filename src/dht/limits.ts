@@ -8,9 +8,11 @@ export interface DhtLimits {
   maxTtl: number;
   /** Replicas per key. */
   degree: number;
+  /** How often a holder checks that each key's next replica point still has the value. */
+  repairMs: number;
 }
 
-export const DEFAULT_DHT_LIMITS: DhtLimits = { maxValueBytes: 1024, maxKeyBytes: 256, maxTtl: 7 * 86400, degree: 8 };
+export const DEFAULT_DHT_LIMITS: DhtLimits = { maxValueBytes: 1024, maxKeyBytes: 256, maxTtl: 7 * 86400, degree: 8, repairMs: 300_000 };
 
 export class DhtError extends Error {
   override name = 'DhtError';

@@ -19,3 +19,9 @@ export function replicaPoints(key: Uint8Array, degree = DEFAULT_DEGREE): Address
 export function majority(degree: number): number {
   return Math.floor(degree / 2) + 1;
 }
+
+/** Which of `key`'s replica points `point` (20 bytes) is, or -1 if it is none of them. */
+export function pointIndex(key: Uint8Array, point: Uint8Array, degree = DEFAULT_DEGREE): number {
+  const p = Address.fromBytes(point);
+  return replicaPoints(key, degree).findIndex((x) => x.equals(p));
+}

@@ -3,7 +3,11 @@
 //
 // Level key:   hex(ring key) ':' hex(SHA-1(value)). Lower-case hex sorts bytewise in
 //              ring order, so ring arcs are plain ordered iterator ranges.
-// Level value: end (float64 BE) | created (float64 BE) | value bytes.
+// Level value: v1: end (float64 BE) | created (float64 BE) | value bytes
+//              v2: 0x02 | end | created | origin length (u16 BE) | origin | value bytes
+//              The origin is the client's key the ring point was derived from, so a holder
+//              can find the key's other replica points and restore them (re-replication).
+//              v1 records (no origin) start with a float64 byte ≥ 0x40, never 0x02.
 import { createHash } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { Level } from 'level';
@@ -13,6 +17,8 @@ import type { Clock } from '../util/clock.js';
 export interface StoredEntry {
   key: Uint8Array; // 20-byte ring key
   value: Uint8Array;
+  /** The client's key behind the ring point, when the writer gave it. */
+  origin?: Uint8Array;
   created: number; // ms epoch
   end: number; // ms epoch expiry
 }
@@ -33,25 +39,36 @@ const AFTER = ';';
 
 type Db = Level<string, Uint8Array>;
 type Op = { type: 'put'; key: string; value: Uint8Array } | { type: 'del'; key: string };
-interface Rec { lk: string; end: number; created: number; value: Uint8Array }
+interface Rec { lk: string; end: number; created: number; value: Uint8Array; origin?: Uint8Array }
+const V2 = 0x02;
 
 const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
 const unhex = (h: string): Uint8Array => new Uint8Array(Buffer.from(h, 'hex'));
 const sha1hex = (v: Uint8Array): string => createHash('sha1').update(v).digest('hex');
 
-function encode(end: number, created: number, value: Uint8Array): Uint8Array {
-  const out = new Uint8Array(HEADER + value.length);
+function encode(end: number, created: number, value: Uint8Array, origin?: Uint8Array): Uint8Array {
+  const o = origin ?? new Uint8Array(0);
+  const out = new Uint8Array(1 + HEADER + 2 + o.length + value.length);
   const dv = new DataView(out.buffer);
-  dv.setFloat64(0, end);
-  dv.setFloat64(8, created);
-  out.set(value, HEADER);
+  out[0] = V2;
+  dv.setFloat64(1, end);
+  dv.setFloat64(9, created);
+  dv.setUint16(1 + HEADER, o.length);
+  out.set(o, 3 + HEADER);
+  out.set(value, 3 + HEADER + o.length);
   return out;
 }
 
 function decode(lk: string, raw: Uint8Array): Rec {
-  if (raw.length < HEADER) throw new StoreError(`dht store: corrupt record under ${lk}`);
   const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
   // Copy so callers never alias level's internal buffers.
+  if (raw.length >= 1 + HEADER + 2 && raw[0] === V2) {
+    const n = dv.getUint16(1 + HEADER);
+    if (3 + HEADER + n > raw.length) throw new StoreError(`dht store: corrupt record under ${lk}`);
+    const origin = n > 0 ? raw.slice(3 + HEADER, 3 + HEADER + n) : undefined;
+    return { lk, end: dv.getFloat64(1), created: dv.getFloat64(9), value: raw.slice(3 + HEADER + n), origin };
+  }
+  if (raw.length < HEADER) throw new StoreError(`dht store: corrupt record under ${lk}`);
   return { lk, end: dv.getFloat64(0), created: dv.getFloat64(8), value: raw.slice(HEADER) };
 }
 
@@ -114,7 +131,7 @@ export class TableStore {
     });
   }
 
-  async put(key: Uint8Array, value: Uint8Array, ttlSec: number, create: boolean): Promise<PutOutcome> {
+  async put(key: Uint8Array, value: Uint8Array, ttlSec: number, create: boolean, origin?: Uint8Array): Promise<PutOutcome> {
     const kh = checkKey(key);
     checkValue(value);
     if (typeof ttlSec !== 'number' || !Number.isFinite(ttlSec) || ttlSec <= 0) {
@@ -130,14 +147,15 @@ export class TableStore {
       let outcome: PutOutcome;
       if (same) {
         // Identical value: never shortens, and counts as success even for Create (Brunet).
-        if (end > same.end) ops.push({ type: 'put', key: lk, value: encode(end, same.created, same.value) });
+        const o = same.origin ?? origin;
+        if (end > same.end || o !== same.origin) ops.push({ type: 'put', key: lk, value: encode(Math.max(end, same.end), same.created, same.value, o) });
         outcome = 'extended';
       } else if (create && live.length > 0) {
         outcome = 'exists';
       } else if (live.length >= this.maxValues) {
         throw new StoreError(`dht store: key ${kh} already holds ${this.maxValues} values`);
       } else {
-        ops.push({ type: 'put', key: lk, value: encode(end, now, value) });
+        ops.push({ type: 'put', key: lk, value: encode(end, now, value, origin) });
         outcome = 'stored';
       }
       if (ops.length > 0) await this.db.batch(ops);
@@ -161,7 +179,7 @@ export class TableStore {
         const r = live[i];
         if (entries.length > 0 && bytes + r.value.length > maxBytes) break;
         bytes += r.value.length;
-        entries.push({ key: unhex(kh), value: r.value, created: r.created, end: r.end });
+        entries.push({ key: unhex(kh), value: r.value, created: r.created, end: r.end, ...(r.origin ? { origin: r.origin } : {}) });
       }
       return i < live.length ? { entries, total: live.length, next: i } : { entries, total: live.length };
     });
@@ -243,7 +261,7 @@ export class TableStore {
           }
           if (item === undefined) break;
           const r = decode(item[0], item[1]);
-          if (r.end > now) yield { key: unhex(item[0].slice(0, 2 * KEY_BYTES)), value: r.value, created: r.created, end: r.end };
+          if (r.end > now) yield { key: unhex(item[0].slice(0, 2 * KEY_BYTES)), value: r.value, created: r.created, end: r.end, ...(r.origin ? { origin: r.origin } : {}) };
         }
       } finally {
         await it.close().catch(() => undefined);

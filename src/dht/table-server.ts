@@ -11,13 +11,15 @@ import { asBool, asBytes, asInt, WireError, type Value } from '../wire/value.js'
 import type { DhtLimits } from './limits.js';
 import type { StoredEntry, TableStore } from './store.js';
 import { claimFitsPoint, isClaimValue, openClaim, type Claim } from './claims.js';
+import { pointIndex } from './placement.js';
+import { Replicator, valueHash } from './replicator.js';
 
 const PAGE_BYTES = 1024;
 const HANDOFF_PARALLEL = 10;
 const HANDOFF_DELAY_MS = 250;
 const MIRROR_TIMEOUT_MS = 3000;
 
-interface PutArgs { key: Uint8Array; value: Uint8Array; ttl: number; create: boolean }
+interface PutArgs { key: Uint8Array; value: Uint8Array; ttl: number; create: boolean; origin?: Uint8Array }
 
 export class TableServer {
   readonly stats = { puts: 0, gets: 0, mirrored: 0, handedOff: 0, rejected: 0 };
@@ -32,10 +34,14 @@ export class TableServer {
     rpc.register('dht.PutHandler', (a) => this.onPut(a, false));
     rpc.register('dht.Get', (a) => this.onGet(a));
     rpc.register('dht.Count', () => this.store.count());
+    rpc.register('dht.Has', (a) => this.onHas(a));
     node.table.onChange((_ev, c) => { if (c.structured) this.scheduleHandoff(); });
     node.beforeLeave.push(() => this.leaveHandoff());
     this.sweepTimer = node.clock.setInterval(() => void this.store.sweep().catch(() => {}), 60_000);
+    this.replicator = new Replicator(node, store, limits, (p) => this.isNearerHolder(p));
   }
+
+  readonly replicator: Replicator;
 
   private closed = false;
 
@@ -43,6 +49,7 @@ export class TableServer {
     this.closed = true;
     this.handoffTimer?.cancel();
     this.sweepTimer?.cancel();
+    this.replicator.close();
     await this.store.close();
   }
 
@@ -53,9 +60,12 @@ export class TableServer {
       const ttl = asInt(a[2] ?? null, 'ttl');
       const create = asBool(a[3] ?? false, 'create');
       if (key.length !== 20) throw new WireError('key must be a 20-byte ring point');
+      // The client's key, kept for re-replication; only if the point really derives from it.
+      const o = a[4] == null ? undefined : asBytes(a[4], 'origin');
+      const origin = o && o.length <= this.limits.maxKeyBytes && pointIndex(o, key, this.limits.degree) >= 0 ? o : undefined;
       if (value.length > this.limits.maxValueBytes) throw new WireError(`value of ${value.length} bytes exceeds ${this.limits.maxValueBytes}`);
       if (ttl <= 0) throw new WireError('ttl must be positive');
-      return { key, value, ttl: Math.min(ttl, this.limits.maxTtl), create };
+      return { key, value, ttl: Math.min(ttl, this.limits.maxTtl), create, origin };
     } catch (e) {
       this.stats.rejected++;
       throw new RpcError(RpcCode.BadParams, e instanceof WireError ? e.message : String(e));
@@ -66,14 +76,14 @@ export class TableServer {
     const p = this.parsePut(a);
     this.stats.puts++;
     if (isClaimValue(p.value) && await this.claimTaken(p)) return { ok: false, reason: 'exists' };
-    const outcome = await this.store.put(p.key, p.value, p.ttl, p.create);
+    const outcome = await this.store.put(p.key, p.value, p.ttl, p.create, p.origin);
     if (outcome === 'exists') return { ok: false, reason: 'exists' };
     // The other node bracketing the point keeps a second copy; we answer once it has (or
     // could not), so an acknowledged point is normally held twice.
     if (mirror) {
       const other = this.otherBracket(Address.fromBytes(p.key));
       if (other) {
-        await this.node.rpc.call({ via: other }, 'dht.PutHandler', [p.key, p.value, p.ttl, false], { timeoutMs: MIRROR_TIMEOUT_MS })
+        await this.node.rpc.call({ via: other }, 'dht.PutHandler', [p.key, p.value, p.ttl, false, p.origin ?? null], { timeoutMs: MIRROR_TIMEOUT_MS })
           .then(() => { this.stats.mirrored++; }, () => {});
       }
     }
@@ -98,6 +108,27 @@ export class TableServer {
       if (!isClaimValue(e.value)) return false;
       try { return !openClaim(e.value).claimer.equals(claim.claimer); } catch { return false; }
     });
+  }
+
+  /** Of the two nodes bracketing a point, are we the one nearer to it (the one greedy routing reaches)? */
+  private isNearerHolder(point: Address): boolean {
+    const other = this.otherBracket(point);
+    return !other || this.node.address.absDistanceTo(point) <= other.address.absDistanceTo(point);
+  }
+
+  /** Whether this point holds a value with the given SHA-1 (re-replication checks). */
+  private async onHas(a: Value[]): Promise<Value> {
+    let key: Uint8Array, hash: Uint8Array;
+    try {
+      key = asBytes(a[0] ?? null, 'key');
+      hash = asBytes(a[1] ?? null, 'hash');
+      if (key.length !== 20 || hash.length !== 20) throw new WireError('key and hash must be 20 bytes');
+    } catch (e) {
+      this.stats.rejected++;
+      throw new RpcError(RpcCode.BadParams, (e as Error).message);
+    }
+    const page = await this.store.get(key, 0, 1 << 24);
+    return page.entries.some((e) => Buffer.from(valueHash(e.value)).equals(hash));
   }
 
   private otherBracket(point: Address): Connection | undefined {
@@ -164,7 +195,7 @@ export class TableServer {
       if (this.closed || to.edge.closed || this.node.clock.now() > deadline) break;
       const ttl = Math.ceil((e.end - this.node.clock.now()) / 1000);
       if (ttl <= 0) continue;
-      const p = this.node.rpc.call({ via: to }, 'dht.PutHandler', [e.key, e.value, ttl, false], { timeoutMs: 3000 })
+      const p = this.node.rpc.call({ via: to }, 'dht.PutHandler', [e.key, e.value, ttl, false, e.origin ?? null], { timeoutMs: 3000 })
         .then(() => { this.stats.handedOff++; }, () => {});
       inflight.add(p);
       p.finally(() => inflight.delete(p));

@@ -1,9 +1,15 @@
 // TransportAddress: where an EdgeListener can be reached, in Brunet's URI form
 // (`brunet.udp://1.2.3.4:5000`). `function` is the in-process transport used by tests.
+// `tunnel` is a relay TA: `brunet.tunnel://<target>/<fwd>+<fwd>`, each part the 32-char
+// base32 body of a node address (the target, then forwarders it is connected to).
 import { isIP } from 'node:net';
 
-export type TaKind = 'udp' | 'tcp' | 'function';
+export type TaKind = 'udp' | 'tcp' | 'function' | 'tunnel';
 const KINDS: readonly TaKind[] = ['udp', 'tcp', 'function'];
+/** A tunnel TA lists at most this many forwarders; longer lists are rejected. */
+export const MAX_TUNNEL_FORWARDERS = 8;
+const B32 = '[A-Z2-7]{32}';
+const TUNNEL_RE = new RegExp(`^brunet\\.tunnel://(${B32})/(${B32}(?:\\+${B32})*)/?$`, 'i');
 
 export class TaError extends Error {
   override name = 'TaError';
@@ -11,12 +17,30 @@ export class TaError extends Error {
 
 export class TransportAddress {
   readonly key: string;
-  constructor(readonly kind: TaKind, readonly host: string, readonly port: number) {
-    this.key = `brunet.${kind}://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  /**
+   * udp/tcp/function: host and port. tunnel: host = the target's base32 body, port 0, and
+   * `forwarders` the forwarders' base32 bodies (empty for every other kind).
+   */
+  constructor(readonly kind: TaKind, readonly host: string, readonly port: number, readonly forwarders: readonly string[] = []) {
+    this.key = kind === 'tunnel'
+      ? `brunet.tunnel://${host}/${forwarders.join('+')}`
+      : `brunet.${kind}://${host.includes(':') ? `[${host}]` : host}:${port}`;
   }
 
-  /** Parses `brunet.(udp|tcp|function)://host:port`; IPv6 hosts in brackets. */
+  /** A tunnel TA from base32 bodies (upper case, 32 characters each; not checked here). */
+  static tunnel(target: string, forwarders: readonly string[]): TransportAddress {
+    return new TransportAddress('tunnel', target, 0, forwarders);
+  }
+
+  /** Parses `brunet.(udp|tcp|function)://host:port` (IPv6 hosts in brackets) or a tunnel TA. */
   static parse(text: string): TransportAddress {
+    const tm = TUNNEL_RE.exec(text.trim());
+    if (tm) {
+      const fwds = tm[2]!.toUpperCase().split('+');
+      if (fwds.length > MAX_TUNNEL_FORWARDERS) throw new TaError(`tunnel TA lists ${fwds.length} forwarders (at most ${MAX_TUNNEL_FORWARDERS})`);
+      return TransportAddress.tunnel(tm[1]!.toUpperCase(), fwds);
+    }
+    if (/^brunet\.tunnel:/i.test(text.trim())) throw new TaError(`malformed tunnel address ${JSON.stringify(text)} (expected brunet.tunnel://<32 base32>/<32 base32>[+<32 base32>...])`);
     const m = /^brunet\.([a-z]+):\/\/(\[[0-9a-fA-F:.]+\]|[^:/\s\[\]]+):(\d{1,5})\/?$/.exec(text.trim());
     if (!m) throw new TaError(`malformed transport address ${JSON.stringify(text)} (expected brunet.udp://host:port or brunet.tcp://host:port)`);
     const kind = m[1] as TaKind;
