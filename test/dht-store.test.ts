@@ -211,3 +211,17 @@ t.test('sweep, count and remove', async (t) => {
   t.equal(await s.remove(keyOf(1n), enc('nope')), false);
   t.equal(await s.count(), 2);
 });
+
+t.test("the client's key behind a ring point is kept and learnt later", async (t) => {
+  const clock = new FakeClock();
+  const s = await memStore(t, clock);
+  await s.put(K, enc('a'), 100, false, enc('original key'));
+  await s.put(K, enc('b'), 100, false);
+  const got = (await s.get(K)).entries;
+  t.equal(dec(got.find((e) => dec(e.value) === 'a')!.origin!), 'original key');
+  t.notOk(got.find((e) => dec(e.value) === 'b')!.origin, 'no origin given, none stored');
+  await s.put(K, enc('b'), 50, false, enc('learnt'));
+  const b = (await collect(s.all())).find((e) => dec(e.value) === 'b')!;
+  t.equal(dec(b.origin!), 'learnt', 'a later write supplies it');
+  t.equal(b.end, clock.now() + 100_000, 'and does not shorten the TTL');
+});
