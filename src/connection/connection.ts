@@ -18,6 +18,8 @@ export class Connection {
   /** The peer's own advertised TAs. */
   peerTAs: NodeInfo['tas'];
   pingOutstanding = false;
+  /** Until when relay (tunnel) traffic holds this connection: overlords do not trim it before. */
+  relayUntil = 0;
   constructor(
     readonly address: Address,
     readonly edge: Edge,
@@ -31,4 +33,6 @@ export class Connection {
     this.peerTAs = peer.tas;
   }
   get structured(): boolean { return isStructured(this.type); }
+  /** A forwarder hop of a live tunnel edge: closing it would cut that edge. */
+  relayHeld(now: number): boolean { return this.relayUntil > now; }
 }

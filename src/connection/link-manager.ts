@@ -56,6 +56,7 @@ export class LinkManager {
   private locks = new Map<string, Lock>();
   private starts = new Map<number, PendingStart>();
   private nextId = 1;
+  private announced = '';
   private timer?: TimerHandle;
 
   constructor(
@@ -117,7 +118,12 @@ export class LinkManager {
         if (conn) { this.drop(conn, `peer closed: ${m.reason}`); this.onNeighbors(conn, m.neighbors, 'close'); }
         edge.close('peer closed');
         return;
-      case 'status': if (conn) { conn.peerNeighbors = m.neighbors; this.onNeighbors(conn, m.neighbors, 'status'); } return;
+      case 'status':
+        if (!conn) return;
+        if (m.tas) conn.peerTAs = m.tas;
+        conn.peerNeighbors = m.neighbors;
+        this.onNeighbors(conn, m.neighbors, 'status');
+        return;
       case 'statusreq': if (conn) this.sendStatus(conn); return;
       case 'settype': if (conn && rank(m.type) > rank(conn.type)) this.table.setType(conn, m.type); return;
     }
@@ -216,6 +222,7 @@ export class LinkManager {
         const outcome = reply ? this.onReply(reply, edge, expected, type) : 'timeout';
         if (outcome instanceof Connection) return outcome;
         if (!this.table.getByEdge(edge)) { this.unlinked.delete(edge); edge.close('link failed'); }
+        this.log.debug(`link to ${expected?.key ?? 'bootstrap'} over ${ta}: ${outcome}${reply ? ` (code ${reply.code})` : ''}`);
         if (outcome === 'abort') { this.stats.failed++; return null; }
         if (outcome === 'retarget' && reply) { expected = reply.local.address; continue; }
         if (outcome !== 'retry') break;
@@ -318,7 +325,18 @@ export class LinkManager {
 
   // ---- upkeep ----
   sendStatus(c: Connection): void {
-    c.edge.send(encodeLink({ t: 'status', neighbors: this.neighborsFor(c.address) }));
+    c.edge.send(encodeLink({ t: 'status', neighbors: this.neighborsFor(c.address), tas: this.localInfo().tas }));
+  }
+
+  /**
+   * Our TAs change after the handshake (a NAT mapping learnt, relay forwarders chosen):
+   * peers hear the new list in a Status, so what they report of us to others stays usable.
+   */
+  private announceTAs(): void {
+    const sig = this.localInfo().tas.map((t) => t.key).join(' ');
+    if (sig === this.announced) return;
+    this.announced = sig;
+    for (const c of this.table.all()) this.sendStatus(c);
   }
   requestStatus(c: Connection): void {
     c.edge.send(encodeLink({ t: 'statusreq' }));
@@ -352,6 +370,7 @@ export class LinkManager {
 
   private keepalive(): void {
     const now = this.clock.now();
+    this.announceTAs();
     for (const c of [...this.table.all()]) {
       const silent = now - c.lastHeard;
       if (silent > this.opts.timeoutMs) {

@@ -6,8 +6,8 @@
 //   LINK packet: PType (1) | version (1) | message type (1) | value-encoded body
 import { Address } from '../address/address.js';
 import { TransportAddress } from '../transport/ta.js';
-import { asBytes, asInt, asMap, asString, decodeValue, encodeValue, WireError, type Value } from '../wire/value.js';
-import { decodeNodeInfo, decodeNodeInfoList, encodeNodeInfo, type NodeInfo } from './node-info.js';
+import { asBytes, asInt, asList, asMap, asString, decodeValue, encodeValue, WireError, type Value } from '../wire/value.js';
+import { decodeNodeInfo, decodeNodeInfoList, encodeNodeInfo, MAX_NODEINFO_TAS, type NodeInfo } from './node-info.js';
 
 export const PTYPE_LINK = 0x01;
 export const PTYPE_ROUTED = 0x02;
@@ -31,7 +31,8 @@ export type LinkMessage =
   | { t: 'close'; reason: string; neighbors: NodeInfo[] }
   | { t: 'ping'; nonce: number }
   | { t: 'pong'; nonce: number }
-  | { t: 'status'; neighbors: NodeInfo[] }
+  /** tas: the sender's current TAs, when they changed since the handshake (NAT mapping learnt, relay forwarders). */
+  | { t: 'status'; neighbors: NodeInfo[]; tas?: TransportAddress[] }
   | { t: 'statusreq' }
   | { t: 'settype'; type: string };
 
@@ -48,7 +49,7 @@ export function encodeLink(m: LinkMessage): Uint8Array {
       break;
     case 'close': body = { reason: m.reason, nb: m.neighbors.map(encodeNodeInfo) }; break;
     case 'ping': case 'pong': body = { n: m.nonce }; break;
-    case 'status': body = { nb: m.neighbors.map(encodeNodeInfo) }; break;
+    case 'status': body = m.tas ? { nb: m.neighbors.map(encodeNodeInfo), ta: m.tas.slice(0, MAX_NODEINFO_TAS).map((t) => t.key) } : { nb: m.neighbors.map(encodeNodeInfo) }; break;
     case 'statusreq': body = null; break;
     case 'settype': body = { type: m.type }; break;
   }
@@ -90,7 +91,14 @@ export function decodeLink(p: Uint8Array): LinkMessage {
       return { t: kind, reason: shortString(m.reason ?? '', 'close.reason'), neighbors: decodeNodeInfoList(m.nb ?? [], 'close.nb') };
     }
     case 'ping': case 'pong': return { t: kind, nonce: asInt(asMap(v, kind).n ?? null, `${kind}.n`) };
-    case 'status': return { t: kind, neighbors: decodeNodeInfoList(asMap(v, 'status').nb ?? [], 'status.nb') };
+    case 'status': {
+      const m = asMap(v, 'status');
+      const neighbors = decodeNodeInfoList(m.nb ?? [], 'status.nb');
+      if (m.ta == null) return { t: kind, neighbors };
+      // Unknown TA kinds from a newer peer are skipped, as in a NodeInfo.
+      const tas = asList(m.ta, 'status.ta').slice(0, MAX_NODEINFO_TAS).map(optTA).filter((t): t is TransportAddress => !!t);
+      return { t: kind, neighbors, tas };
+    }
     case 'settype': return { t: kind, type: shortString(asMap(v, 'settype').type ?? null, 'settype.type') };
   }
 }

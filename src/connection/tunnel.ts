@@ -37,10 +37,12 @@ export interface TunnelOptions {
   maxEdges: number;
   /** Mean period of the relay → direct upgrade attempt (jittered ±25 %); 0 disables it. */
   upgradeMs: number;
+  /** A connection that carried relay traffic is kept from trimming for this long. */
+  holdMs: number;
 }
 
 export const DEFAULT_TUNNEL_OPTIONS: TunnelOptions = {
-  maxRelayBytesPerSec: 10_000_000, advertisedForwarders: 3, maxEdges: 1024, upgradeMs: 30_000,
+  maxRelayBytesPerSec: 10_000_000, advertisedForwarders: 3, maxEdges: 1024, upgradeMs: 30_000, holdMs: 45_000,
 };
 
 export interface TunnelStats extends TransportStats {
@@ -71,6 +73,11 @@ export interface TunnelHost {
 
 const EMPTY = new Uint8Array(0);
 const body = (a: Address): string => a.key.slice('brunet:node:'.length);
+
+/** The relay TA of `target` through `forwarders`. */
+export function tunnelTA(target: Address, forwarders: readonly Address[]): TransportAddress {
+  return TransportAddress.tunnel(body(target), forwarders.map(body));
+}
 const direct = (c: Connection | undefined): c is Connection => !!c && c.edge.kind !== 'tunnel' && !c.edge.closed;
 
 class TunnelEdge implements Edge {
@@ -159,7 +166,7 @@ export class TunnelEdgeListener implements EdgeListener {
     for (const c of [left[0], right[0], left[1], right[1]]) if (direct(c)) picked.add(c);
     const rest = [...h.table.all()].filter((c) => direct(c) && !picked.has(c)).sort((a, b) => a.createdAt - b.createdAt);
     const fwds = [...picked, ...rest].slice(0, this.opts.advertisedForwarders);
-    return fwds.length === 0 ? [] : [TransportAddress.tunnel(body(h.address), fwds.map((c) => body(c.address)))];
+    return fwds.length === 0 ? [] : [tunnelTA(h.address, fwds.map((c) => c.address))];
   }
 
   async createEdge(ta: TransportAddress): Promise<Edge> {
@@ -181,7 +188,7 @@ export class TunnelEdgeListener implements EdgeListener {
     if (!this.running) throw new Error('tunnel listener stopped');
     if (this.edges.size >= this.opts.maxEdges) throw new Error('too many tunnel edges');
     const e = new TunnelEdge(this, this.newId(), target, common,
-      TransportAddress.tunnel(body(h.address), [body(common[0]!)]), ta, false);
+      tunnelTA(h.address, [common[0]!]), ta, false);
     this.edges.set(e.localId, e);
     return e;
   }
@@ -197,7 +204,8 @@ export class TunnelEdgeListener implements EdgeListener {
     }
     // Tunnels never nest: a relay frame must arrive over a direct edge.
     if (from.edge.kind === 'tunnel') { this.stats.refused++; return; }
-    if (f.target.equals(h.address)) this.receive(f, from);
+    // At the endpoint the source must be a third node, stamped by the forwarder `from`.
+    if (f.target.equals(h.address)) { if (f.source.equals(from.address)) this.stats.refused++; else this.receive(f, from); }
     else this.forward(p, f, from);
   }
 
@@ -215,6 +223,7 @@ export class TunnelEdgeListener implements EdgeListener {
     if (!this.take(from.address.key, p.length)) { this.stats.capDrops++; return; }
     const out = p.slice();
     stampSource(out, from.address);
+    from.relayUntil = to.relayUntil = this.clock.now() + this.opts.holdMs;
     this.stats.relayed++;
     this.stats.relayedBytes += out.length;
     to.edge.send(out);
@@ -246,7 +255,7 @@ export class TunnelEdgeListener implements EdgeListener {
         if (f.type !== RelayType.Data || f.source.equals(h.address)) { this.stats.unknownEdge++; return; }
         if (!this.running || this.edges.size >= this.opts.maxEdges) { this.stats.refused++; return; }
         e = new TunnelEdge(this, this.newId(), f.source, [from.address],
-          TransportAddress.tunnel(body(h.address), [body(from.address)]), TransportAddress.tunnel(body(f.source), [body(from.address)]), true);
+          tunnelTA(h.address, [from.address]), tunnelTA(f.source, [from.address]), true);
         e.remoteId = f.senderId;
         this.edges.set(e.localId, e);
         this.inboundByRemote.set(`${f.source.key}/${f.senderId}`, e);
@@ -254,6 +263,7 @@ export class TunnelEdgeListener implements EdgeListener {
       }
     }
     if (f.type === RelayType.Close) { e._closed('closed by peer'); return; }
+    from.relayUntil = this.clock.now() + this.opts.holdMs;
     // The path a frame just took works: prefer it for our answers.
     if (!e.forwarders[0]?.equals(from.address)) e.forwarders = [from.address, ...e.forwarders.filter((a) => !a.equals(from.address))];
     this.stats.packetsIn++;
@@ -269,6 +279,7 @@ export class TunnelEdgeListener implements EdgeListener {
     const frame = encodeRelay({ type, target: e.peerAddress, source: h.address, senderId: e.localId, receiverId: e.remoteId, payload });
     this.stats.packetsOut++;
     this.stats.bytesOut += payload.length;
+    via.relayUntil = this.clock.now() + this.opts.holdMs;
     via.edge.send(frame);
   }
 

@@ -24,7 +24,7 @@ export function information(n: Node): { [k: string]: Value } {
     sas += sec.securityAssociations ?? 0;
     wedges += sec.wrappedEdges ?? 0;
   }
-  const localips = [...new Set(n.info().tas.filter((t) => t.kind !== 'function' && t.host !== '127.0.0.1').map((t) => t.host))];
+  const localips = [...new Set(n.info().tas.filter((t) => t.kind !== 'function' && t.kind !== 'tunnel' && t.host !== '127.0.0.1').map((t) => t.host))];
   return {
     type: n.type,
     namespace: n.namespace,

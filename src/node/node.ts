@@ -9,6 +9,7 @@ import { NearOverlord, DEFAULT_NEAR_OPTIONS, type NearOptions } from '../connect
 import { estimateSize } from '../connection/overlord/overlord.js';
 import { ShortcutOverlord, DEFAULT_SHORTCUT_OPTIONS, type ShortcutOptions } from '../connection/overlord/shortcut.js';
 import { ConnectionTable } from '../connection/table.js';
+import { TunnelEdgeListener, type TunnelOptions } from '../connection/tunnel.js';
 import { Router } from '../routing/router.js';
 import { RpcManager } from '../rpc/rpc-manager.js';
 import type { EdgeListener } from '../transport/edge.js';
@@ -34,6 +35,10 @@ export interface NodeOptions {
   near?: Partial<NearOptions>;
   shortcut?: Partial<ShortcutOptions>;
   leaf?: Partial<LeafOptions>;
+  /** Adds a relay (tunnel) listener after `listeners`; its TA is advertised last. */
+  tunnel?: boolean | Partial<TunnelOptions>;
+  /** Wraps the tunnel listener (the CLI passes its secureListener wrapper) before use. */
+  wrapTunnel?: (l: EdgeListener) => EdgeListener;
 }
 
 export type NodeState = 'offline' | 'joining' | 'connected' | 'leaving' | 'disconnected';
@@ -42,6 +47,8 @@ export class Node {
   readonly address: Address;
   readonly namespace: string;
   readonly listeners: EdgeListener[];
+  /** The raw tunnel listener (stats), when enabled; `listeners` holds it, possibly wrapped. */
+  readonly tunnel?: TunnelEdgeListener;
   readonly table: ConnectionTable;
   readonly link: LinkManager;
   readonly router: Router;
@@ -66,12 +73,19 @@ export class Node {
     const random = o.random ?? cryptoRandom;
     this.address = o.address ?? Address.random(random);
     this.namespace = o.namespace;
-    this.listeners = o.listeners;
     this.type = o.type ?? 'BasicNode';
     this.heartbeatMs = o.heartbeatMs ?? 1000;
     const log = this.log = (o.log ?? silentLogger).child(this.address.key.slice(12, 20));
+    // The tunnel listener must be in the list the LinkManager sees, but needs the table and
+    // link layer, which need the list: it is created here and attach()ed below.
+    if (o.tunnel) {
+      this.tunnel = new TunnelEdgeListener(clock, random, o.tunnel === true ? {} : o.tunnel, log);
+      this.listeners = [...o.listeners, o.wrapTunnel ? o.wrapTunnel(this.tunnel) : this.tunnel];
+    } else {
+      this.listeners = o.listeners;
+    }
     this.table = new ConnectionTable(this.address, () => clock.now());
-    this.link = new LinkManager(this.address, o.namespace, this.table, o.listeners, () => this.info(), clock, random, log,
+    this.link = new LinkManager(this.address, o.namespace, this.table, this.listeners, () => this.info(), clock, random, log,
       { ...DEFAULT_LINK_OPTIONS, ...o.link });
     this.router = new Router(this.address, this.table, this.link, () => this.sizeEstimate(), log);
     this.rpc = new RpcManager(this.address, this.router, clock, random, log);
@@ -80,6 +94,7 @@ export class Node {
     this.shortcuts = new ShortcutOverlord(this.table, this.link, connector, clock, random, log, { ...DEFAULT_SHORTCUT_OPTIONS, ...o.shortcut });
     this.leaf = new LeafOverlord(o.remoteTAs ?? [], this.table, this.link, () => this.near.isConnected(), clock, random, log,
       { ...DEFAULT_LEAF_OPTIONS, ...o.leaf });
+    this.tunnel?.attach({ address: this.address, table: this.table, link: this.link, connector });
     connector.registerHandler();
     registerInfoHandlers(this);
     this.table.onChange((ev, c) => {

@@ -50,7 +50,7 @@ export class OnDemand {
       p.window = 0;
       if (now - p.lastBusy <= idleMs) continue;
       const c = this.node.table.get(p.address);
-      if (c && c.type === ON_DEMAND_TYPE && !this.isRingNeighbour(c)) {
+      if (c && c.type === ON_DEMAND_TYPE && !this.isRingNeighbour(c) && !c.relayHeld(now)) {
         this.stats.trimmed++;
         this.node.link.close(c, 'trimmed: idle on-demand connection');
       }

@@ -33,13 +33,16 @@ export class LeafOverlord implements Overlord {
 
   activate(now: number): void {
     const leaves = [...this.table.all()].filter((c) => c.type === 'leaf');
+    // A leaf carrying relay traffic (a node reachable only through it) is kept.
+    const trimmable = leaves.filter((c) => !c.relayHeld(now));
     const inRing = this.isInRing();
     if (!inRing) this.inRingSince = 0;
     else if (this.inRingSince === 0) this.inRingSince = now;
     // Wanted leaves decay linearly to zero over the linger time once we are in the ring.
     const wanted = inRing ? Math.floor(this.opts.wanted * Math.max(0, 1 - (now - this.inRingSince) / this.opts.lingerMs)) : this.opts.wanted;
     if (leaves.length > wanted) {
-      const oldest = leaves.reduce((a, b) => (a.createdAt <= b.createdAt ? a : b));
+      if (trimmable.length === 0) return;
+      const oldest = trimmable.reduce((a, b) => (a.createdAt <= b.createdAt ? a : b));
       if (oldest.initiator) this.link.close(oldest, 'leaf no longer needed');
       return;
     }

@@ -10,6 +10,7 @@ import type { Connection } from '../connection.js';
 import type { LinkManager } from '../link-manager.js';
 import type { NodeInfo } from '../node-info.js';
 import type { ConnectionTable } from '../table.js';
+import { tunnelTA } from '../tunnel.js';
 import type { Connector, Overlord } from './overlord.js';
 
 export const NEAR_PER_SIDE = 2;
@@ -55,7 +56,11 @@ export class NearOverlord implements Overlord {
     const now = this.clock.now();
     for (const n of list) {
       if (n.address.equals(this.table.self) || this.table.get(n.address)?.structured) continue;
-      this.candidates.set(n.address.key, { info: n, at: now });
+      // The reporter is linked to n: a relay through it works even when n's own list has no
+      // relay TA (yet) and its direct ones cannot be reached from here.
+      const info = from && from.edge.kind !== 'tunnel' && !n.tas.some((t) => t.kind === 'tunnel')
+        ? { address: n.address, tas: [...n.tas, tunnelTA(n.address, [from.address])] } : n;
+      this.candidates.set(n.address.key, { info, at: now });
     }
     if (from) this.activate(now);
   }
@@ -165,7 +170,7 @@ export class NearOverlord implements Overlord {
     // left[i] is i positions away clockwise; n-1-i positions counter-clockwise.
     for (let i = TRIM_RANK; i < n - TRIM_RANK; i++) {
       const c = left[i]!;
-      if (c.type === 'structured.near') this.link.close(c, 'trimmed: not a near neighbour');
+      if (c.type === 'structured.near' && !c.relayHeld(now)) this.link.close(c, 'trimmed: not a near neighbour');
     }
   }
 }

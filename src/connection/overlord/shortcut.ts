@@ -84,8 +84,9 @@ export class ShortcutOverlord implements Overlord {
   private trimOne(): void {
     const keys = [...this.mine];
     const key = keys[this.random.int(keys.length)]!;
-    this.mine.delete(key);
     const c = [...this.table.all()].find((x) => x.address.key === key);
+    if (c?.relayHeld(this.clock.now())) return;
+    this.mine.delete(key);
     if (c && c.type === 'structured.shortcut' && c.initiator) this.link.close(c, 'trimmed: surplus shortcut');
   }
 }
