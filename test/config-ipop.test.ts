@@ -11,7 +11,7 @@ const parse = (ipop: string) => parseNodeConfig(node(ipop)).ipop!;
 
 t.test('defaults and a full section', async (t) => {
   const d = parse('<IpopNamespace>ns</IpopNamespace>');
-  t.same(d, { namespace: 'ns', device: 'tapipop', leaseTime: 3600, mtu: 0, onDemand: { enabled: true, threshold: 128, idleTimeout: 240 }, getStatePort: 5800, multicast: false, ignored: [] });
+  t.same(d, { namespace: 'ns', device: 'tapipop', leaseTime: 3600, mtu: 0, onDemand: { enabled: true, threshold: 128, idleTimeout: 240 }, getStatePort: 5800, multicast: false, networkIgnoreList: [], ignored: [] });
   t.notOk(d.address, 'no AddressData: DHCP');
   const f = parse(`<IpopNamespace>ns</IpopNamespace><VirtualNetworkDevice>tap1</VirtualNetworkDevice>
     <AddressData><IPAddress>10.1.2.3</IPAddress><Netmask>255.255.0.0</Netmask><Hostname>h</Hostname></AddressData>
@@ -23,6 +23,8 @@ t.test('defaults and a full section', async (t) => {
   t.same(f.onDemand, { enabled: false, threshold: 10, idleTimeout: 30 });
   t.equal(parse('<IpopNamespace>ns</IpopNamespace><AddressData><IPAddress>10.0.0.1</IPAddress><Netmask>/24</Netmask></AddressData>').address!.prefix, 24);
   t.notOk(parseNodeConfig('<NodeConfig><BrunetNamespace>r</BrunetNamespace></NodeConfig>').ipop, 'absent for plain overlay nodes');
+  t.same(parse('<IpopNamespace>ns</IpopNamespace><NetworkIgnoreList><Device>lxcbr0</Device><Device>docker0</Device></NetworkIgnoreList>').networkIgnoreList, ['lxcbr0', 'docker0']);
+  t.throws(() => parse('<IpopNamespace>ns</IpopNamespace><NetworkIgnoreList><Device>a b</Device></NetworkIgnoreList>'), /NetworkIgnoreList\/Device\[1\]: "a b" is not a valid interface name/);
 });
 
 t.test('every field is validated with a message naming it', async (t) => {

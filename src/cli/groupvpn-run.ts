@@ -87,7 +87,8 @@ export async function runVpn(o: RunOptions): Promise<() => Promise<void>> {
       await getState.start();
     }
     phase = 'joining the ring';
-    overlay = await startOverlay(cfg, { count: 1, log: o.log });
+    // The overlay must never run over the VPN it carries: the TAP's addresses are not advertised.
+    overlay = await startOverlay(cfg, { count: 1, log: o.log, ignoreDevices: [tap.name, ...ipop.networkIgnoreList] });
     const node = overlay.nodes[0]!, dht = overlay.dhts[0]!;
     // Without RemoteTAs this node starts a new overlay: there is no ring to wait for.
     if (cfg.remoteTAs.length === 0) o.log.warn('no RemoteTAs: this node starts a new overlay on its own');

@@ -15,7 +15,7 @@ export function queryState(port: number, method: string, timeoutMs: number): Pro
   });
 }
 
-interface Peer { uid: string; ip4: string; status: string; path: string; type?: string; transport?: string; rttMs?: number }
+interface Peer { uid: string; ip4: string; status: string; path: string; via?: string[]; type?: string; transport?: string; rttMs?: number }
 
 export function printStatus(s: State, say: (l: string) => void): void {
   const l = (s.local_state ?? {}) as Record<string, unknown>;
@@ -27,7 +27,7 @@ export function printStatus(s: State, say: (l: string) => void): void {
   const peers = (s.peers ?? []) as Peer[];
   if (peers.length === 0) { say('peers      none known yet'); return; }
   say('peers');
-  const rows = peers.map((p) => [p.ip4, p.status, p.path, p.type ?? '-', p.transport ?? '-', p.rttMs === undefined ? '-' : `${p.rttMs} ms`, p.uid]);
+  const rows = peers.map((p) => [p.ip4, p.status, p.via?.length ? `${p.path} via ${p.via.map((k) => k.slice(12, 20)).join(',')}` : p.path, p.type ?? '-', p.transport ?? '-', p.rttMs === undefined ? '-' : `${p.rttMs} ms`, p.uid]);
   const head = ['IP', 'STATE', 'PATH', 'TYPE', 'EDGE', 'RTT', 'NODE'];
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   for (const r of [head, ...rows]) say('  ' + r.map((c, i) => c.padEnd(w[i]!)).join('  ').trimEnd());

@@ -26,6 +26,8 @@ export interface OverlayOptions {
   /** Persist a generated first-node address into the config file. */
   writeAddress?: boolean;
   nodeOptions?: Partial<NodeOptions>;
+  /** Interfaces whose addresses are never advertised (the VPN's TAP and its ignore list). */
+  ignoreDevices?: string[];
 }
 
 export interface Overlay {
@@ -35,9 +37,9 @@ export interface Overlay {
   stop(): Promise<void>;
 }
 
-function listeners(cfg: NodeConfig, first: boolean, bind: string | undefined): EdgeListener[] {
+function listeners(cfg: NodeConfig, first: boolean, bind: string | undefined, ignore: string[]): EdgeListener[] {
   return cfg.edgeListeners.map((el) => {
-    const o = { port: first ? el.port : 0, host: bind, devices: cfg.devicesToBind, clock: realClock, random: cryptoRandom };
+    const o = { port: first ? el.port : 0, host: bind, devices: cfg.devicesToBind, ignore, clock: realClock, random: cryptoRandom };
     return el.type === 'udp' ? new UdpEdgeListener(o) : new TcpEdgeListener(o);
   });
 }
@@ -69,11 +71,14 @@ export async function startOverlay(cfg: NodeConfig, o: OverlayOptions): Promise<
   try {
     for (let i = 0; i < o.count; i++) {
       const identity = sec ? (i === 0 ? sec.firstIdentity : Identity.generate()) : undefined;
-      const raw = listeners(cfg, i === 0, o.bind);
+      const raw = listeners(cfg, i === 0, o.bind, o.ignoreDevices ?? []);
       const node = new Node({
         namespace: cfg.namespace,
         address: identity ? identity.address : i === 0 ? first : undefined,
         listeners: sec && identity ? raw.map((l) => secureListener(l, identity, sec, cfg, o.log)) : raw,
+        tunnel: cfg.relay.enabled && { maxRelayBytesPerSec: cfg.relay.maxBytesPerSecond, advertisedForwarders: cfg.relay.forwarders, upgradeMs: cfg.relay.upgradeInterval * 1000 },
+        // Relay edges are end-to-end secured like direct ones (the forwarder sees ciphertext).
+        wrapTunnel: sec && identity ? (l) => secureListener(l, identity, sec, cfg, o.log) : undefined,
         remoteTAs: cfg.remoteTAs,
         log: o.log,
         type: o.count > 1 ? 'MultiNode' : 'BasicNode',

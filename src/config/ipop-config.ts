@@ -33,6 +33,8 @@ export interface IpopConfig {
   multicast: boolean;
   /** DHCPConfig XML this node publishes under `dhcp:<ns>` (and re-publishes while it lives). */
   dhcpConfigFile?: string;
+  /** Interfaces whose addresses the overlay never advertises (IPOP's network_ignore_list); the TAP always is. */
+  networkIgnoreList: string[];
   /** Brunet elements that were present but have no effect here. */
   ignored: string[];
 }
@@ -43,7 +45,7 @@ export const DEFAULT_DEVICE = 'tapipop';
 
 const BRUNET_UNSUPPORTED = ['EndToEndSecurity', 'DHCPPort', 'AllowStaticAddresses', 'GroupVPN', 'Dns'];
 const KNOWN = ['IpopNamespace', 'VirtualNetworkDevice', 'AddressData', 'EnableMulticast', 'LeaseTime', 'MTU', 'OnDemand',
-  'GetStatePort', 'DHCPConfigFile', ...BRUNET_UNSUPPORTED];
+  'GetStatePort', 'DHCPConfigFile', 'NetworkIgnoreList', ...BRUNET_UNSUPPORTED];
 
 function int(node: XNode, path: string, min: number, max: number): number {
   const s = text(node, path);
@@ -113,7 +115,7 @@ export function parseIpop(node: XNode): IpopConfig {
   if (!/^[A-Za-z0-9_.-]{1,15}$/.test(device)) throw new ConfigError(`${P}/VirtualNetworkDevice`, `${JSON.stringify(device)} is not a valid interface name (1-15 letters, digits, _ . -)`);
   const cfg: IpopConfig = {
     namespace, device, leaseTime: 3600, mtu: 0, onDemand: { ...DEFAULT_ON_DEMAND },
-    getStatePort: DEFAULT_GET_STATE_PORT, multicast: false, ignored: [],
+    getStatePort: DEFAULT_GET_STATE_PORT, multicast: false, networkIgnoreList: [], ignored: [],
   };
   const ad = get('AddressData');
   if (ad !== undefined) parseAddressData(ad, cfg);
@@ -129,8 +131,20 @@ export function parseIpop(node: XNode): IpopConfig {
   if (mc !== undefined) cfg.multicast = parseBool(text(mc, `${P}/EnableMulticast`), `${P}/EnableMulticast`);
   const dc = get('DHCPConfigFile');
   if (dc !== undefined && text(dc, `${P}/DHCPConfigFile`) !== '') cfg.dhcpConfigFile = text(dc, `${P}/DHCPConfigFile`);
+  const nil = get('NetworkIgnoreList');
+  if (nil !== undefined) cfg.networkIgnoreList = parseDeviceList(nil, `${P}/NetworkIgnoreList`);
   for (const k of BRUNET_UNSUPPORTED) if (kids[k]) cfg.ignored.push(k);
   return cfg;
+}
+
+function parseDeviceList(node: XNode, P: string): string[] {
+  const { kids } = children(node, P);
+  rejectUnknown(kids, ['Device'], P);
+  return (kids['Device'] ?? []).map((d, i) => {
+    const name = text(d, `${P}/Device[${i + 1}]`);
+    if (!/^[A-Za-z0-9_.:-]{1,15}$/.test(name)) throw new ConfigError(`${P}/Device[${i + 1}]`, `${JSON.stringify(name)} is not a valid interface name`);
+    return name;
+  });
 }
 
 /** Brunet's separate ipop.config (`groupvpn --ipop FILE`). */

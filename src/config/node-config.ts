@@ -7,6 +7,7 @@ import { Address } from '../address/address.js';
 import { TransportAddress } from '../transport/ta.js';
 import { parseDht, type DhtConfig } from './dht-config.js';
 import { parseIpop, type IpopConfig } from './ipop-config.js';
+import { parseRelay, type RelayConfig } from './relay-config.js';
 import { parseSecurity, type SecurityConfig } from './security-config.js';
 import { ConfigError, children, parseBool, parsePort, parser, rejectUnknown, single, text, type XChildren, type XNode } from './xml-helpers.js';
 
@@ -24,13 +25,14 @@ export interface NodeConfig {
   devicesToBind: string[];
   dht: DhtConfig;
   security: SecurityConfig;
+  relay: RelayConfig;
   /** The VPN's section (groupvpn); absent for plain overlay nodes. */
   ipop?: IpopConfig;
 }
 
 /** Known children of <NodeConfig>; sections added by later features register here. */
 export const NODE_CONFIG_ELEMENTS: readonly string[] = [
-  'BrunetNamespace', 'EdgeListeners', 'RemoteTAs', 'XmlRpcManager', 'NodeAddress', 'DevicesToBind', 'Dht', 'Security', 'IpopConfig',
+  'BrunetNamespace', 'EdgeListeners', 'RemoteTAs', 'XmlRpcManager', 'NodeAddress', 'DevicesToBind', 'Dht', 'Security', 'IpopConfig', 'Relay',
 ];
 
 export const DEFAULT_XMLRPC_PORT = 10000;
@@ -152,6 +154,7 @@ export function parseNodeConfig(xml: string, source?: string): NodeConfig {
     devicesToBind: devNode === undefined ? [] : parseDevices(devNode),
     dht: parseDht(one('Dht')),
     security: parseSecurity(one('Security')),
+    relay: parseRelay(one('Relay')),
   };
   if (addrNode !== undefined) cfg.nodeAddress = parseNodeAddress(addrNode);
   const ipopNode = one('IpopConfig');

@@ -48,6 +48,8 @@ export class LinkManager {
   onRelay: (packet: Uint8Array, from: Connection) => void = () => {};
   /** A peer sent its neighbour list (Status, reply or close): the near overlord listens. */
   onNeighbors: (from: Connection | null, neighbors: NodeInfo[], reason: 'status' | 'reply' | 'close') => void = () => {};
+  /** A peer told us under which UDP TA it sees us (our NAT mapping, if any). */
+  onObservedTA: (ta: TransportAddress) => void = () => {};
   /** Called to compute the Status we send to a peer: our nearest connections to it. */
   neighborsFor: (peer: Address) => NodeInfo[] = () => [];
   leaving = false;
@@ -203,9 +205,12 @@ export class LinkManager {
   private async link(target: { address?: Address; tas: TransportAddress[] }, type: string, token: string, lock: Lock): Promise<Connection | null> {
     const own = new Set(this.localInfo().tas.map((t) => t.key));
     const seen = new Set<string>();
-    // Relay (tunnel) TAs last, whatever order the peer listed them in: direct edges first.
+    // Relay (tunnel) TAs last, whatever order the peer listed them in: direct edges first,
+    // and among those a TA on one of our own /24s first (a peer behind the same NAT).
+    const lans = new Set([...own].map((k) => /^brunet\.(?:udp|tcp):\/\/(\d+\.\d+\.\d+)\.\d+:/.exec(k)?.[1]).filter((x) => x && x !== '127.0.0'));
+    const rankTA = (t: TransportAddress) => (t.kind === 'tunnel' ? 2 : lans.has(t.host.split('.').slice(0, 3).join('.')) ? 0 : 1);
     const tas = target.tas.filter((t) => !own.has(t.key) && !seen.has(t.key) && seen.add(t.key) && this.listenerFor(t))
-      .sort((x, y) => Number(x.kind === 'tunnel') - Number(y.kind === 'tunnel')).slice(0, this.opts.maxTAs);
+      .sort((x, y) => rankTA(x) - rankTA(y)).slice(0, this.opts.maxTAs);
     let expected = target.address;
     for (const ta of tas) {
       for (let attempt = 0; attempt < this.opts.attemptsPerTA; attempt++) {
@@ -283,6 +288,7 @@ export class LinkManager {
     }
     if (peer.equals(this.self) || (expected && !peer.equals(expected))) return 'next';
     if (edge.peer && !edge.peer.address.equals(peer)) return 'next';
+    if (r.remoteTA && edge.kind === 'udp') this.onObservedTA(r.remoteTA);
     const existing = this.table.get(peer);
     if (existing) {
       if (existing.edge !== edge) { edge.send(encodeLink({ t: 'close', reason: 'duplicate', neighbors: [] })); }

@@ -145,6 +145,12 @@ export class TunnelEdgeListener implements EdgeListener {
 
   get edgeCount(): number { return this.edges.size; }
 
+  /** The forwarders our relay edge to `peer` uses, preferred first (empty: no relay edge). */
+  forwardersFor(peer: Address): Address[] {
+    for (const e of this.edges.values()) if (!e.closed && e.peerAddress.equals(peer)) return [...e.forwarders];
+    return [];
+  }
+
   async start(): Promise<void> {
     if (!this.host) throw new Error('tunnel listener not attached to a node');
     this.running = true;

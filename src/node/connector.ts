@@ -1,7 +1,7 @@
 // ConnectTo over RPC (Brunet's sys:ctm.ConnectTo): the requester routes its NodeInfo toward
 // a ring point; each responder links to the requester, then answers with its own NodeInfo
-// and the nodes it knows nearest the requester. Both sides link, the race is settled in
-// the link handshake.
+// and the nodes it knows nearest the requester. Both sides link at once (which also
+// punches through NATs on both sides); the race is settled in the link handshake.
 import { Address } from '../address/address.js';
 import type { Connection } from '../connection/connection.js';
 import { decodeNodeInfo, decodeNodeInfoList, encodeNodeInfo, type NodeInfo } from '../connection/node-info.js';
@@ -10,9 +10,11 @@ import { Mode } from '../routing/ah-wire.js';
 import { RpcError } from '../rpc/rpc-manager.js';
 import { RpcCode } from '../rpc/rpc-wire.js';
 import { asMap, asString, WireError } from '../wire/value.js';
+import type { TimerHandle } from '../util/clock.js';
 import type { Node } from './node.js';
 
 const CTM_TIMEOUT_MS = 10_000;
+const CTM_HEAD_START_MS = 300;
 
 export class RpcConnector implements Connector {
   constructor(private readonly node: Node, private readonly learn: (from: Connection | null, infos: NodeInfo[]) => void) {}
@@ -50,7 +52,13 @@ export class RpcConnector implements Connector {
       }
       if (!type.startsWith('structured')) throw new RpcError(RpcCode.BadParams, `cannot ConnectTo with type ${type}`);
       if (info.address.equals(n.address)) throw new RpcError(RpcCode.BadParams, 'ConnectTo from ourselves');
-      await n.link.connect(info, type);
+      // Both sides dial at once: between two NATs each outbound handshake opens the mapping
+      // the other side's needs (hole punching). A short head start lets a plain direct link
+      // finish before we answer, so the requester usually finds it already there.
+      const linking = n.link.connect(info, type);
+      let timer: TimerHandle | undefined;
+      await Promise.race([linking, new Promise<void>((r) => { timer = n.clock.setTimeout(r, CTM_HEAD_START_MS); })]);
+      timer?.cancel();
       return {
         local: encodeNodeInfo(n.info()),
         nb: n.table.nearestTo(info.address, 3).filter((c) => !c.address.equals(info.address)).map((c) => encodeNodeInfo({ address: c.address, tas: c.peerTAs })),

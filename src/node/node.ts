@@ -9,6 +9,7 @@ import { NearOverlord, DEFAULT_NEAR_OPTIONS, type NearOptions } from '../connect
 import { estimateSize } from '../connection/overlord/overlord.js';
 import { ShortcutOverlord, DEFAULT_SHORTCUT_OPTIONS, type ShortcutOptions } from '../connection/overlord/shortcut.js';
 import { ConnectionTable } from '../connection/table.js';
+import { NatHistory } from '../connection/nat-history.js';
 import { TunnelEdgeListener, type TunnelOptions } from '../connection/tunnel.js';
 import { Router } from '../routing/router.js';
 import { RpcManager } from '../rpc/rpc-manager.js';
@@ -49,6 +50,8 @@ export class Node {
   readonly listeners: EdgeListener[];
   /** The raw tunnel listener (stats), when enabled; `listeners` holds it, possibly wrapped. */
   readonly tunnel?: TunnelEdgeListener;
+  /** Our address as peers see it (NAT mappings), advertised in info(). */
+  readonly nat = new NatHistory();
   readonly table: ConnectionTable;
   readonly link: LinkManager;
   readonly router: Router;
@@ -87,6 +90,7 @@ export class Node {
     this.table = new ConnectionTable(this.address, () => clock.now());
     this.link = new LinkManager(this.address, o.namespace, this.table, this.listeners, () => this.info(), clock, random, log,
       { ...DEFAULT_LINK_OPTIONS, ...o.link });
+    this.link.onObservedTA = (ta) => this.nat.record(ta, clock.now());
     this.router = new Router(this.address, this.table, this.link, () => this.sizeEstimate(), log);
     this.rpc = new RpcManager(this.address, this.router, clock, random, log);
     const connector = this.connector = new RpcConnector(this, (from, infos) => this.near.learn(from, infos));
@@ -104,9 +108,14 @@ export class Node {
     });
   }
 
-  /** This node's NodeInfo: address and every listener's TAs. */
+  /**
+   * This node's NodeInfo: the public views of it that peers reported (NAT mappings), its
+   * listeners' own TAs, and its relay TA last.
+   */
   info(): NodeInfo {
-    return { address: this.address, tas: this.listeners.flatMap((l) => l.localTAs()) };
+    const local = this.listeners.filter((l) => l.kind !== 'tunnel').flatMap((l) => l.localTAs());
+    const relay = this.listeners.filter((l) => l.kind === 'tunnel').flatMap((l) => l.localTAs());
+    return { address: this.address, tas: [...this.nat.advertised(this.clock.now(), local), ...local, ...relay] };
   }
 
   private sizeCache?: number;

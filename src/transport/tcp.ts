@@ -6,7 +6,7 @@ import net from 'node:net';
 import type { Clock, TimerHandle } from '../util/clock.js';
 import type { Edge, EdgeListener } from './edge.js';
 import { TransportAddress, type TaKind } from './ta.js';
-import { advertisedHosts, newIpStats, normalizeIp, resolveTa, safeCall, type IpListenerOptions, type IpTransportStats } from './udp.js';
+import { AdvertisedTAs, newIpStats, normalizeIp, resolveTa, safeCall, type IpListenerOptions, type IpTransportStats } from './udp.js';
 
 export interface TcpListenerOptions extends IpListenerOptions {
   /** Default 5000. */
@@ -143,17 +143,18 @@ export class TcpEdgeListener implements EdgeListener {
 
   private server: net.Server | undefined;
   private port = 0;
-  private tas: TransportAddress[] = [];
+  private readonly advertised: AdvertisedTAs;
   private readonly edges = new Set<TcpEdge>();
   private seq = 0;
 
   constructor(private readonly opts: TcpListenerOptions) {
     this.maxFrame = opts.maxFrame ?? DEFAULT_MAX_FRAME;
+    this.advertised = new AdvertisedTAs('tcp', opts);
     this.clock = opts.clock;
   }
 
   get edgeCount(): number { return this.edges.size; }
-  localTAs(): TransportAddress[] { return [...this.tas]; }
+  localTAs(): TransportAddress[] { return this.server ? this.advertised.list(this.port) : []; }
 
   start(): Promise<void> {
     if (this.server) return Promise.reject(new Error('tcp listener already started'));
@@ -171,7 +172,6 @@ export class TcpEdgeListener implements EdgeListener {
         server.off('error', onStartError);
         server.on('error', () => { this.stats.socketErrors++; });
         this.port = (server.address() as net.AddressInfo).port;
-        this.tas = advertisedHosts(this.opts).map((h) => new TransportAddress('tcp', h, this.port));
         resolve();
       });
     });
@@ -181,7 +181,6 @@ export class TcpEdgeListener implements EdgeListener {
     const server = this.server;
     if (!server) return;
     this.server = undefined;
-    this.tas = [];
     for (const e of [...this.edges]) e._abort('listener stopped');
     await new Promise<void>((r) => server.close(() => r()));
   }

@@ -38,6 +38,8 @@ export interface IpListenerOptions {
   advertise?: string[];
   /** If non-empty, advertise only the IPv4 addresses of these interfaces. */
   devices?: string[];
+  /** Never advertise addresses of these interfaces (IPOP's network_ignore_list; a VPN's own TAP). */
+  ignore?: string[];
   clock: Clock;
   random: RandomSource;
 }
@@ -57,9 +59,10 @@ export function newIpStats(): IpTransportStats {
 const WILDCARD = new Set(['0.0.0.0', '::', '']);
 
 /** Addresses a listener advertises, per the advertise/devices/host rules shared by UDP and TCP. */
-export function advertisedHosts(o: Pick<IpListenerOptions, 'host' | 'advertise' | 'devices'>): string[] {
+export function advertisedHosts(o: Pick<IpListenerOptions, 'host' | 'advertise' | 'devices' | 'ignore'>): string[] {
   if (o.advertise && o.advertise.length > 0) return [...o.advertise];
   const ifs = os.networkInterfaces();
+  for (const d of o.ignore ?? []) delete ifs[d];
   if (o.devices && o.devices.length > 0) {
     return o.devices.flatMap((d) => (ifs[d] ?? []).filter((a) => a.family === 'IPv4').map((a) => a.address));
   }
@@ -68,6 +71,25 @@ export function advertisedHosts(o: Pick<IpListenerOptions, 'host' | 'advertise' 
   const v4 = Object.values(ifs).flatMap((l) => l ?? []).filter((a) => a.family === 'IPv4');
   const external = v4.filter((a) => !a.internal).map((a) => a.address);
   return [...new Set([...external, '127.0.0.1'])];
+}
+
+/**
+ * A listener's advertised TAs, re-read from the interfaces every few seconds: when the
+ * host's address changes (DHCP renew, roaming) the new one is advertised and the stale one
+ * dropped without a restart.
+ */
+export class AdvertisedTAs {
+  private tas: TransportAddress[] = [];
+  private at = -Infinity;
+  constructor(private readonly kind: 'udp' | 'tcp', private readonly opts: IpListenerOptions, private readonly refreshMs = 2000) {}
+  list(port: number): TransportAddress[] {
+    const now = this.opts.clock.now();
+    if (now - this.at >= this.refreshMs) {
+      this.at = now;
+      this.tas = advertisedHosts(this.opts).map((h) => new TransportAddress(this.kind, h, port));
+    }
+    return [...this.tas];
+  }
 }
 
 /** Strips the IPv4-mapped prefix so TAs compare equal across socket families. */
@@ -132,16 +154,16 @@ export class UdpEdgeListener implements EdgeListener {
 
   private socket: dgram.Socket | undefined;
   private port = 0;
-  private tas: TransportAddress[] = [];
+  private readonly advertised: AdvertisedTAs;
   private readonly byLocal = new Map<number, UdpEdge>();
   private readonly byRemote = new Map<string, UdpEdge>();
   private resetWindow = 0;
   private resetsInWindow = 0;
 
-  constructor(private readonly opts: IpListenerOptions) {}
+  constructor(private readonly opts: IpListenerOptions) { this.advertised = new AdvertisedTAs('udp', opts); }
 
   get edgeCount(): number { return this.byLocal.size; }
-  localTAs(): TransportAddress[] { return [...this.tas]; }
+  localTAs(): TransportAddress[] { return this.socket ? this.advertised.list(this.port) : []; }
 
   start(): Promise<void> {
     if (this.socket) return Promise.reject(new Error('udp listener already started'));
@@ -167,7 +189,6 @@ export class UdpEdgeListener implements EdgeListener {
           try { this.onDatagram(msg, normalizeIp(rinfo.address), rinfo.port); } catch { this.stats.handlerErrors++; }
         });
         this.port = sock.address().port;
-        this.tas = advertisedHosts(this.opts).map((h) => new TransportAddress('udp', h, this.port));
         resolve();
       });
     });
@@ -180,7 +201,6 @@ export class UdpEdgeListener implements EdgeListener {
     // dgram defers the actual send a tick (address lookup); let the close datagrams out.
     await new Promise((r) => setImmediate(r));
     this.socket = undefined;
-    this.tas = [];
     await new Promise<void>((r) => { try { sock.close(() => r()); } catch { r(); } });
   }
 
@@ -202,8 +222,9 @@ export class UdpEdgeListener implements EdgeListener {
   }
 
   private localTaFor(remoteHost: string): TransportAddress {
-    const loop = remoteHost.startsWith('127.') ? this.tas.find((t) => t.host.startsWith('127.')) : undefined;
-    return loop ?? this.tas[0] ?? new TransportAddress('udp', this.opts.host ?? '0.0.0.0', this.port);
+    const tas = this.localTAs();
+    const loop = remoteHost.startsWith('127.') ? tas.find((t) => t.host.startsWith('127.')) : undefined;
+    return loop ?? tas[0] ?? new TransportAddress('udp', this.opts.host ?? '0.0.0.0', this.port);
   }
 
   private onDatagram(msg: Buffer, ip: string, port: number): void {

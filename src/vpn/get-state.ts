@@ -14,8 +14,12 @@ export interface PeerState {
   uid: string;
   ip4: string;
   status: 'online' | 'offline';
-  /** direct: an overlay connection to the peer exists; routed: greedy over other nodes. */
-  path: 'direct' | 'routed';
+  /**
+   * direct: an overlay connection over UDP/TCP; relayed: a connection over a relay edge
+   * (through `via`); routed: no connection, packets go greedily over other nodes.
+   */
+  path: 'direct' | 'relayed' | 'routed';
+  via?: string[];
   type?: string;
   transport?: string;
   rttMs?: number;
@@ -27,9 +31,11 @@ export function peerStates(v: IpopNode): PeerState[] {
   const out: PeerState[] = [];
   for (const p of knownPeers(v).values()) {
     const c = v.node.table.get(p.address);
+    const relayed = c?.edge.kind === 'tunnel';
     out.push({
-      uid: p.address.key, ip4: ipToString(p.ip), status: c ? 'online' : 'offline', path: c ? 'direct' : 'routed',
+      uid: p.address.key, ip4: ipToString(p.ip), status: c ? 'online' : 'offline', path: !c ? 'routed' : relayed ? 'relayed' : 'direct',
       ...(c ? { type: c.type, transport: c.edge.kind } : {}),
+      ...(relayed ? { via: (v.node.tunnel?.forwardersFor(p.address) ?? []).map((a) => a.key) } : {}),
     });
   }
   return out.sort((a, b) => a.ip4.localeCompare(b.ip4, 'en', { numeric: true }));

@@ -1,0 +1,79 @@
+// What peers tell us about our own address (Brunet's NatHistory): every link reply carries
+// the TA under which the responder sees us. Behind a NAT that is the public mapping, which
+// is the only address a peer outside can reach (and punch towards). We advertise those
+// views, grouped by public IP, most recently confirmed first; for a NAT that preserves
+// ports or steps them by a constant (Linux MASQUERADE, many home routers) we also predict
+// the next mapping.
+import { TransportAddress } from '../transport/ta.js';
+
+export interface NatHistoryOptions {
+  /** Views older than this are dropped (a NAT forgets idle mappings; so do we). */
+  maxAgeMs: number;
+  /** At most this many advertised views (the NodeInfo has room for 12 TAs in all). */
+  maxAdvertised: number;
+}
+
+export const DEFAULT_NAT_OPTIONS: NatHistoryOptions = { maxAgeMs: 10 * 60_000, maxAdvertised: 4 };
+
+interface View { ta: TransportAddress; at: number; seq: number }
+
+export class NatHistory {
+  private readonly views = new Map<string, View>();
+  private seq = 0;
+
+  constructor(private readonly opts: NatHistoryOptions = DEFAULT_NAT_OPTIONS) {}
+
+  /** A peer saw us at `ta` (UDP only: a TCP source port is an ephemeral outbound one). */
+  record(ta: TransportAddress, now: number): void {
+    if (ta.kind !== 'udp' || ta.port === 0) return;
+    const v = this.views.get(ta.key);
+    if (v) { v.at = now; v.seq = ++this.seq; return; }
+    this.views.set(ta.key, { ta, at: now, seq: ++this.seq });
+    // Bounded: a symmetric NAT hands out a new port per peer.
+    if (this.views.size > 64) {
+      const oldest = [...this.views.values()].reduce((a, b) => (a.seq <= b.seq ? a : b));
+      this.views.delete(oldest.ta.key);
+    }
+  }
+
+  /** Forgets everything, e.g. when our own address changed and old mappings are void. */
+  clear(): void { this.views.clear(); }
+
+  /**
+   * TAs to advertise beside the local ones, excluding `local` (a public host sees itself).
+   * Per public IP, most recent first: the latest view, a predicted next port when the
+   * views' ports move by a constant step, and the view before the latest.
+   */
+  advertised(now: number, local: readonly TransportAddress[]): TransportAddress[] {
+    const own = new Set(local.map((t) => t.key));
+    const byIp = new Map<string, View[]>();
+    for (const v of this.views.values()) {
+      if (now - v.at > this.opts.maxAgeMs) { this.views.delete(v.ta.key); continue; }
+      const list = byIp.get(v.ta.host) ?? [];
+      list.push(v);
+      byIp.set(v.ta.host, list);
+    }
+    const groups = [...byIp.values()].map((l) => l.sort((a, b) => b.seq - a.seq)).sort((a, b) => b[0]!.seq - a[0]!.seq);
+    const out: TransportAddress[] = [];
+    const add = (t: TransportAddress) => { if (!own.has(t.key) && !out.some((o) => o.key === t.key)) out.push(t); };
+    for (const g of groups) {
+      add(g[0]!.ta);
+      const next = predictPort(g.map((v) => v.ta.port));
+      if (next !== undefined) add(new TransportAddress('udp', g[0]!.ta.host, next));
+      if (g[1]) add(g[1].ta);
+    }
+    return out.slice(0, this.opts.maxAdvertised);
+  }
+}
+
+/**
+ * Ports newest first. With at least three views stepping by the same non-zero delta, the
+ * next port the NAT will hand out; otherwise undefined (random ports cannot be predicted).
+ */
+export function predictPort(ports: readonly number[]): number | undefined {
+  if (ports.length < 3) return undefined;
+  const d = ports[0]! - ports[1]!;
+  if (d === 0 || Math.abs(d) > 64 || ports[1]! - ports[2]! !== d) return undefined;
+  const next = ports[0]! + d;
+  return next > 0 && next < 65536 ? next : undefined;
+}
