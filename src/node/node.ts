@@ -52,6 +52,7 @@ export class Node {
   readonly tunnel?: TunnelEdgeListener;
   /** Our address as peers see it (NAT mappings), advertised in info(). */
   readonly nat = new NatHistory();
+  private localSig?: string;
   readonly table: ConnectionTable;
   readonly link: LinkManager;
   readonly router: Router;
@@ -114,6 +115,9 @@ export class Node {
    */
   info(): NodeInfo {
     const local = this.listeners.filter((l) => l.kind !== 'tunnel').flatMap((l) => l.localTAs());
+    // Our own address changed (DHCP renew, roaming): what peers saw of the old one is void.
+    const sig = local.map((t) => t.key).join(' ');
+    if (sig !== this.localSig) { if (this.localSig !== undefined) this.nat.clear(); this.localSig = sig; }
     const relay = this.listeners.filter((l) => l.kind === 'tunnel').flatMap((l) => l.localTAs());
     return { address: this.address, tas: [...this.nat.advertised(this.clock.now(), local), ...local, ...relay] };
   }
