@@ -127,6 +127,8 @@ export class TunnelEdgeListener implements EdgeListener {
   private readonly inboundByRemote = new Map<string, TunnelEdge>();
   private readonly buckets = new Map<string, { tokens: number; at: number }>();
   private readonly upgrading = new Set<string>();
+  /** Per peer: no upgrade attempt before `next`; `wait` doubles after each failure (a symmetric NAT stays one). */
+  private readonly upgradeHold = new Map<string, { next: number; wait: number }>();
   private timer?: TimerHandle;
 
   constructor(private readonly clock: Clock, private readonly random: RandomSource, opts: Partial<TunnelOptions> = {}, private readonly log: Logger = silentLogger) {
@@ -320,13 +322,23 @@ export class TunnelEdgeListener implements EdgeListener {
   /** One side tries (the larger address), so the two cannot replace each other's new edge. */
   private upgrade(): void {
     const h = this.host!;
+    const now = this.clock.now();
+    const live = new Set([...h.table.all()].map((c) => c.address.key));
+    for (const k of [...this.upgradeHold.keys()]) if (!live.has(k)) this.upgradeHold.delete(k);
     for (const c of [...h.table.all()]) {
-      if (c.edge.kind !== 'tunnel' || h.address.value < c.address.value || this.upgrading.has(c.address.key)) continue;
+      const key = c.address.key;
+      if (c.edge.kind !== 'tunnel' || h.address.value < c.address.value || this.upgrading.has(key)) continue;
+      const hold = this.upgradeHold.get(key);
+      if (hold && now < hold.next) continue;
       const tas = c.peerTAs.filter((t) => t.kind !== 'tunnel');
       if (tas.length === 0) continue;
-      this.upgrading.add(c.address.key);
-      h.link.replaceEdge(c, tas).then((n) => { if (n) this.stats.upgrades++; }, () => {})
-        .finally(() => this.upgrading.delete(c.address.key));
+      this.upgrading.add(key);
+      h.link.replaceEdge(c, tas).then((n) => {
+        if (n) { this.stats.upgrades++; this.upgradeHold.delete(key); return; }
+        // Failed: wait 2, 4, 8 … (at most 32) periods before trying this peer again.
+        const wait = Math.min(32, (hold?.wait ?? 1) * 2);
+        this.upgradeHold.set(key, { wait, next: this.clock.now() + wait * this.opts.upgradeMs });
+      }, () => {}).finally(() => this.upgrading.delete(key));
     }
   }
 }
