@@ -86,6 +86,10 @@ t.test('hidden nodes join, route and are reached over relay edges', async (t) =>
 
   const info = await nodes[0]!.rpc.call({ address: hidden[0]!.address, mode: Mode.Exact }, 'Information.Info', [], { timeoutMs: 5000 }) as Record<string, number>;
   t.equal(info.tunnel, hidden[0]!.tunnel!.edgeCount, 'Information.Info reports the tunnel edge count');
+  const conns = await nodes[0]!.rpc.call({ address: hidden[0]!.address, mode: Mode.Exact }, 'ConnectionTable.GetConnections', [], { timeoutMs: 5000 }) as Array<Record<string, unknown>>;
+  const relayedConns = conns.filter((c) => c.kind === 'tunnel');
+  t.equal(relayedConns.length, tunnelConns(hidden[0]!).length, 'GetConnections lists each relayed connection');
+  t.ok(relayedConns.every((c) => Array.isArray(c.via) && (c.via as string[]).every((k) => fwdKeys.has(k))), 'with forwarders among the reachable public nodes');
 
   // Lift every block of one hidden node: its tunnel connections move to direct edges.
   const h = members.find((m) => m.hidden && tunnelConns(m.node).length > 0);

@@ -22,7 +22,7 @@ function sbinPath(path = process.env.PATH ?? ''): string {
   for (const d of ['/usr/local/sbin', '/usr/sbin', '/sbin', '/usr/bin', '/bin']) if (!parts.includes(d)) parts.push(d);
   return parts.join(delimiter);
 }
-const baseEnv = (env?: NodeJS.ProcessEnv): NodeJS.ProcessEnv => ({ ...process.env, ...env, PATH: sbinPath(env?.PATH ?? process.env.PATH) });
+export const baseEnv = (env?: NodeJS.ProcessEnv): NodeJS.ProcessEnv => ({ ...process.env, ...env, PATH: sbinPath(env?.PATH ?? process.env.PATH) });
 
 /** Absolute path of an executable on PATH (plus sbin), or null. */
 export function which(cmd: string): string | null {
@@ -43,7 +43,8 @@ export async function waitFor<T>(fn: () => T | Promise<T>, timeoutMs: number, wh
   }
 }
 
-function ipSync(args: string[]): ExecResult {
+/** Runs ip(8) synchronously (bounded); never throws. */
+export function ipSync(args: string[]): ExecResult {
   const r = spawnSync('ip', args, { encoding: 'utf8', timeout: STEP_MS, env: baseEnv() });
   return { code: r.error ? null : r.status, stdout: r.stdout ?? '', stderr: r.error ? r.error.message : (r.stderr ?? '') };
 }
@@ -74,7 +75,7 @@ async function ip(args: string[]): Promise<string> {
 
 const exited = (c: ChildProcess) => c.exitCode !== null || c.signalCode !== null;
 
-function signalGroup(c: ChildProcess, sig: NodeJS.Signals): void {
+export function signalGroup(c: ChildProcess, sig: NodeJS.Signals): void {
   if (c.pid === undefined || exited(c)) return;
   // Children are spawned detached (their own process group), so helpers they start die too.
   try { process.kill(-c.pid, sig); } catch { try { c.kill(sig); } catch { /* gone */ } }
@@ -177,7 +178,7 @@ async function listNamespaces(): Promise<string[]> {
 }
 
 /** Kills every process still inside namespace ns (stray daemons), then deletes it. */
-async function deleteNamespace(ns: string): Promise<void> {
+export async function deleteNamespace(ns: string): Promise<void> {
   const pids = (await run(['ip', 'netns', 'pids', ns])).stdout.split(/\s+/).filter(Boolean).map(Number);
   for (const p of pids) try { process.kill(p, 'SIGKILL'); } catch { /* gone */ }
   if (pids.length > 0) await waitFor(() => pids.every((p) => !pidAlive(p)), 3000, `processes in ${ns} to exit`).catch(() => {});
@@ -202,15 +203,20 @@ export async function cleanupStale(prefix: string): Promise<void> {
   }
 }
 
+/** Anything with a synchronous last-resort teardown (Lab, NatLab). */
+export interface SyncDestroyable { destroySync(): void }
+
 // Labs not yet destroyed, torn down synchronously if the process exits or is signalled.
-const live = new Set<Lab>();
+const live = new Set<SyncDestroyable>();
 const onExit = () => { for (const l of live) l.destroySync(); };
 const onSignal = (sig: NodeJS.Signals) => { onExit(); process.exit(sig === 'SIGINT' ? 130 : 143); };
-function track(l: Lab): void {
+/** Registers a lab for teardown on process exit, SIGINT and SIGTERM. */
+export function track(l: SyncDestroyable): void {
   if (live.size === 0) { process.on('exit', onExit); process.on('SIGINT', onSignal); process.on('SIGTERM', onSignal); }
   live.add(l);
 }
-function untrack(l: Lab): void {
+/** Undoes track() (after a normal destroy). */
+export function untrack(l: SyncDestroyable): void {
   live.delete(l);
   if (live.size === 0) { process.off('exit', onExit); process.off('SIGINT', onSignal); process.off('SIGTERM', onSignal); }
 }

@@ -39,7 +39,17 @@ export function information(n: Node): { [k: string]: Value } {
   };
 }
 
+/** Every connection with its type and the kind of edge under it (udp, tcp, tunnel). */
+export function connections(n: Node): Value[] {
+  const now = n.clock.now();
+  return [...n.table.all()].map((c) => ({
+    address: c.address.key, type: c.type, kind: c.edge.kind, remote: c.edge.remoteTA.key, age_ms: Math.round(now - c.createdAt),
+    ...(c.edge.kind === 'tunnel' ? { via: (n.tunnel?.forwardersFor(c.address) ?? []).map((a) => a.key) } : {}),
+  }));
+}
+
 export function registerInfoHandlers(n: Node): void {
+  n.rpc.register('ConnectionTable.GetConnections', () => connections(n));
   n.rpc.register('sys:link.GetNeighbors', () => neighbors(n));
   n.rpc.register('Information.Info', () => information(n));
   n.rpc.register('sys:link.Ping', (args) => args[0] ?? null);
