@@ -45,7 +45,11 @@ t.test('NAT history: port prediction for stepping NATs only', async (t) => {
   t.equal(predictPort([65535, 65534, 65533]), undefined, 'never past the port range');
   const h = new NatHistory();
   for (const [i, p] of [6000, 6001, 6002].entries()) h.record(udp('9.9.9.9', p), i);
-  t.same(h.advertised(3, []).map(String), ['brunet.udp://9.9.9.9:6002', 'brunet.udp://9.9.9.9:6003', 'brunet.udp://9.9.9.9:6001']);
+  t.same(h.advertised(3, []).map(String), ['brunet.udp://9.9.9.9:6002', 'brunet.udp://9.9.9.9:6003']);
+  const sym = new NatHistory();
+  for (const [i, p] of [40123, 5017, 61000].entries()) sym.record(udp('8.8.4.4', p), i);
+  sym.record(udp('1.1.1.1', 7000), 5);
+  t.same(sym.advertised(10, []).map(String), ['brunet.udp://1.1.1.1:7000'], 'a symmetric NAT\'s random ports are not advertised');
 });
 
 t.test('listeners never advertise ignored interfaces', async (t) => {

@@ -94,8 +94,10 @@ const linkArb: fc.Arbitrary<LinkMessage> = fc.oneof(
   fc.record({ t: fc.constant('ping' as const), nonce: anyInt }),
   fc.record({ t: fc.constant('pong' as const), nonce: anyInt }),
   fc.record({ t: fc.constant('status' as const), neighbors: nbArb }),
+  fc.record({ t: fc.constant('status' as const), neighbors: nbArb, tas: fc.array(taArb, { maxLength: 12 }) }),
   fc.constant({ t: 'statusreq' as const }),
   fc.record({ t: fc.constant('settype' as const), type: shortText }),
+  fc.record({ t: fc.constant('punch' as const), dial: fc.boolean() }),
 );
 
 const ahArb: fc.Arbitrary<AhHeader> = fc.record({
@@ -195,9 +197,9 @@ t.test('link messages round trip, every type', (t) => {
     const a = JSON.stringify(norm(m)), c = JSON.stringify(norm(back));
     if (a !== c) throw new Error(`mismatch:\n${a}\n${c}`);
   }), { numRuns: 2000 });
-  t.same([...seen].sort(), ['close', 'ping', 'pong', 'reply', 'settype', 'start', 'status', 'statusreq']);
+  t.same([...seen].sort(), ['close', 'ping', 'pong', 'punch', 'reply', 'settype', 'start', 'status', 'statusreq']);
 
-  // Message type codes are positional: start 0 … settype 7.
+  // Message type codes are positional: start 0 … punch 8.
   const codes: Record<string, number> = {};
   const info: NodeInfo = { address: Address.fromBigInt(42n), tas: [TransportAddress.parse('brunet.udp://10.0.0.1:4000')] };
   const samples: LinkMessage[] = [
@@ -205,9 +207,10 @@ t.test('link messages round trip, every type', (t) => {
     { t: 'reply', id: 1, code: LinkError.Ok, local: info, neighbors: [] },
     { t: 'close', reason: 'x', neighbors: [] },
     { t: 'ping', nonce: 1 }, { t: 'pong', nonce: 1 }, { t: 'status', neighbors: [info] }, { t: 'statusreq' }, { t: 'settype', type: 'structured.near' },
+    { t: 'punch', dial: true },
   ];
   for (const m of samples) codes[m.t] = encodeLink(m)[2]!;
-  t.same(codes, { start: 0, reply: 1, close: 2, ping: 3, pong: 4, status: 5, statusreq: 6, settype: 7 });
+  t.same(codes, { start: 0, reply: 1, close: 2, ping: 3, pong: 4, status: 5, statusreq: 6, settype: 7, punch: 8 });
   t.equal(hex(encodeLink({ t: 'statusreq' })), '010106' + '00', 'statusreq body is null');
   t.equal(hex(encodeLink({ t: 'ping', nonce: 7 })), '010103' + '0800000001000000016e' + '0300000007');
 
@@ -357,7 +360,7 @@ t.test('specific malformed inputs are rejected with WireError', (t) => {
   for (const tag of [9, 0x10, 0x7f, 0xff]) rejects(t, () => decodeValue(u8(tag)), `value tag ${tag}`, /tag/);
   const ping = encodeLink({ t: 'ping', nonce: 1 });
   for (const v of [0, 2, 255]) { const b = ping.slice(); b[1] = v; rejects(t, () => decodeLink(b), `link version ${v}`, /version/); }
-  for (const k of [8, 9, 255]) { const b = ping.slice(); b[2] = k; rejects(t, () => decodeLink(b), `link message type ${k}`, /type/); }
+  for (const k of [9, 10, 255]) { const b = ping.slice(); b[2] = k; rejects(t, () => decodeLink(b), `link message type ${k}`, /type/); }
   { const b = ping.slice(); b[0] = PTYPE_ROUTED; rejects(t, () => decodeLink(b), 'routed packet given to decodeLink'); }
   rejects(t, () => decodeLink(u8(1, 1, 6)), 'link packet without body');
   const ah = encodeAh({ mode: Mode.Exact, flags: 0, hops: 0, ttl: 5, src: Address.fromBigInt(1n), dst: Address.fromBigInt(2n), ptype: 1 }, u8());

@@ -129,6 +129,10 @@ export class NatLab {
       await this.ipc(['-n', rns, 'link', 'set', 'lan', 'up']);
       await this.sh(rns, ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']);
       await this.sh(rns, ['iptables', '-t', 'nat', '-A', 'POSTROUTING', '-o', 'eth0', '-j', 'MASQUERADE', ...(r.kind === 'sym' ? ['--random-fully'] : [])]);
+      // Like any home router: unsolicited packets to the router itself are dropped. (Without
+      // this, Linux confirms a conntrack entry for them, which then clashes with the mapping
+      // an outgoing packet to the same peer needs, and the NAT moves that packet to another port.)
+      await this.sh(rns, ['iptables', '-A', 'INPUT', '-i', 'eth0', '-m', 'conntrack', '--ctstate', 'NEW,INVALID', '-j', 'DROP']);
       for (const [h, [router, i]] of Object.entries(PRIVATE)) {
         if (router === r.name) await this.plug(rns, 'lan', `l${i}`, h, `${r.lan}.${i}`, `${r.lan}.1`);
       }
@@ -226,7 +230,8 @@ export class NatLab {
   // ---- the overlay in the lab ----
 
   /** Extra NodeConfig XML and run_bootstrap_node arguments for every node (e.g. switches for relays). */
-  static nodeXml = process.env.BRUNET_NAT_NODE_XML ?? '';
+  /** Extra NodeConfig XML; by default relay upgrades are retried every 5 s (30 s in production) so the lab's waits stay short. */
+  static nodeXml = process.env.BRUNET_NAT_NODE_XML ?? '<Relay><UpgradeInterval>5</UpgradeInterval></Relay>';
   static nodeArgs = (process.env.BRUNET_NAT_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
   /** The node program (run_bootstrap_node's script; another one to try unreleased switches). */
   static runner = process.env.BRUNET_NAT_RUNNER ?? BIN.run;

@@ -12,6 +12,7 @@ import { Connection, isStructured } from './connection.js';
 import { decodeLink, encodeLink, LinkError, PTYPE_RELAY, PTYPE_ROUTED, type LinkMessage } from './link-wire.js';
 import type { NodeInfo } from './node-info.js';
 import type { ConnectionTable } from './table.js';
+import { isLoopback, orderPeerTAs } from './ta-order.js';
 
 export interface LinkOptions {
   /** Ping a connection silent for this long. */
@@ -48,6 +49,8 @@ export class LinkManager {
   onRelay: (packet: Uint8Array, from: Connection) => void = () => {};
   /** A peer sent its neighbour list (Status, reply or close): the near overlord listens. */
   onNeighbors: (from: Connection | null, neighbors: NodeInfo[], reason: 'status' | 'reply' | 'close') => void = () => {};
+  /** A peer on a relay connection asks us to open our NAT towards it (dial false) or to dial it (dial true). */
+  onPunch: (from: Connection, dial: boolean) => void = () => {};
   /** A peer told us under which UDP TA it sees us (our NAT mapping, if any). */
   onObservedTA: (ta: TransportAddress) => void = () => {};
   /** Called to compute the Status we send to a peer: our nearest connections to it. */
@@ -128,6 +131,7 @@ export class LinkManager {
         return;
       case 'statusreq': if (conn) this.sendStatus(conn); return;
       case 'settype': if (conn && rank(m.type) > rank(conn.type)) this.table.setType(conn, m.type); return;
+      case 'punch': if (conn) this.onPunch(conn, m.dial); return;
     }
   }
 
@@ -141,6 +145,8 @@ export class LinkManager {
     if (m.target && !m.target.equals(this.self)) return refuse(LinkError.TargetMismatch);
     const peer = m.local.address;
     if (peer.equals(this.self)) return refuse(LinkError.ConnectToSelf);
+    // The initiator reached us at this TA: behind a NAT, a working public mapping of ours.
+    if (m.remoteTA && edge.kind === 'udp' && m.realm === this.realm) this.onObservedTA(m.remoteTA);
     // On a secure edge nobody may link under an address other than the one it proved.
     if (edge.peer && !edge.peer.address.equals(peer)) { this.log.warn(`refused link from ${edge.remoteTA}: claims ${peer.key} but proved ${edge.peer.address.key}`); return refuse(LinkError.TargetMismatch); }
     if (this.leaving) return refuse(LinkError.Disconnecting);
@@ -203,14 +209,7 @@ export class LinkManager {
   }
 
   private async link(target: { address?: Address; tas: TransportAddress[] }, type: string, token: string, lock: Lock): Promise<Connection | null> {
-    const own = new Set(this.localInfo().tas.map((t) => t.key));
-    const seen = new Set<string>();
-    // Relay (tunnel) TAs last, whatever order the peer listed them in: direct edges first,
-    // and among those a TA on one of our own /24s first (a peer behind the same NAT).
-    const lans = new Set([...own].map((k) => /^brunet\.(?:udp|tcp):\/\/(\d+\.\d+\.\d+)\.\d+:/.exec(k)?.[1]).filter((x) => x && x !== '127.0.0'));
-    const rankTA = (t: TransportAddress) => (t.kind === 'tunnel' ? 2 : lans.has(t.host.split('.').slice(0, 3).join('.')) ? 0 : 1);
-    const tas = target.tas.filter((t) => !own.has(t.key) && !seen.has(t.key) && seen.add(t.key) && this.listenerFor(t))
-      .sort((x, y) => rankTA(x) - rankTA(y)).slice(0, this.opts.maxTAs);
+    const tas = this.candidateTAs(target.tas);
     let expected = target.address;
     for (const ta of tas) {
       for (let attempt = 0; attempt < this.opts.attemptsPerTA; attempt++) {
@@ -223,7 +222,8 @@ export class LinkManager {
           break;
         }
         this.adopt(edge);
-        const reply = await this.handshake(edge, expected, type, token);
+        // Another TA waits behind this one: give up on it sooner (2.8 s instead of 6 s).
+        const reply = await this.handshake(edge, expected, type, token, ta === tas[tas.length - 1] ? this.opts.handshakeResends : Math.min(2, this.opts.handshakeResends));
         const outcome = reply ? this.onReply(reply, edge, expected, type) : 'timeout';
         if (outcome instanceof Connection) return outcome;
         if (!this.table.getByEdge(edge)) { this.unlinked.delete(edge); edge.close('link failed'); }
@@ -238,20 +238,24 @@ export class LinkManager {
     return expected ? this.table.get(expected) ?? null : null;
   }
 
+  private candidateTAs(peerTAs: TransportAddress[]): TransportAddress[] {
+    return orderPeerTAs(this.localInfo().tas, peerTAs, this.opts.maxTAs, (t) => !!this.listenerFor(t));
+  }
+
   /**
    * Moves a linked connection onto a new edge over one of `tas` (a direct edge replacing a
    * relay one). The handshake names the peer as target, so the peer drops its old edge for
    * the new one (see onStart); we do the same here. Resolves with the new connection.
    */
-  async replaceEdge(c: Connection, tas: TransportAddress[]): Promise<Connection | null> {
+  async replaceEdge(c: Connection, peerTAs: TransportAddress[]): Promise<Connection | null> {
+    const tas = this.candidateTAs(peerTAs).filter((t) => t.kind !== c.edge.kind);
     for (const ta of tas) {
-      const l = this.listenerFor(ta);
-      if (!l || ta.kind === c.edge.kind) continue;
+      const l = this.listenerFor(ta)!;
       if (this.table.get(c.address) !== c || this.leaving) return null;
       let edge: Edge;
       try { edge = await l.createEdge(ta); } catch { continue; }
       this.adopt(edge);
-      const r = await this.handshake(edge, c.address, c.type, '');
+      const r = await this.handshake(edge, c.address, c.type, '', ta === tas[tas.length - 1] ? this.opts.handshakeResends : Math.min(2, this.opts.handshakeResends));
       const cur = this.table.get(c.address);
       if (r?.code === LinkError.Ok && r.local.address.equals(c.address) && (!edge.peer || edge.peer.address.equals(c.address)) && !this.leaving) {
         if (cur && cur.edge !== edge) { this.drop(cur, 'replaced by a better edge'); cur.edge.close('replaced'); }
@@ -305,7 +309,7 @@ export class LinkManager {
     return conn;
   }
 
-  private handshake(edge: Edge, target: Address | undefined, type: string, token: string): Promise<Extract<LinkMessage, { t: 'reply' }> | null> {
+  private handshake(edge: Edge, target: Address | undefined, type: string, token: string, resends = this.opts.handshakeResends): Promise<Extract<LinkMessage, { t: 'reply' }> | null> {
     const id = this.nextId++ & 0x7fffffff;
     const pkt = encodeLink({ t: 'start', id, realm: this.realm, type, local: this.localInfo(), target, remoteTA: edge.remoteTA, token });
     return new Promise((resolve) => {
@@ -313,7 +317,7 @@ export class LinkManager {
       let sent = 0;
       const finish = (r: Extract<LinkMessage, { t: 'reply' }> | null) => { timer?.cancel(); this.starts.delete(id); resolve(r); };
       const send = () => {
-        if (edge.closed || sent > this.opts.handshakeResends) return finish(null);
+        if (edge.closed || sent > resends) return finish(null);
         edge.send(pkt);
         timer = this.clock.setTimeout(send, this.opts.handshakeRtoMs * 2 ** sent++);
       };
@@ -327,6 +331,42 @@ export class LinkManager {
   }
   private sleep(ms: number): Promise<void> {
     return new Promise((r) => this.clock.setTimeout(r, ms));
+  }
+
+  /** Asks the peer of a relay connection to open its NAT towards us, or to dial us. */
+  sendPunch(c: Connection, dial: boolean): void {
+    c.edge.send(encodeLink({ t: 'punch', dial }));
+  }
+
+  /**
+   * Opens our NAT mappings towards a peer that is about to dial us: a few pings from our
+   * listening sockets to each of its direct TAs. The probe edges stay unlinked and expire.
+   */
+  probe(tas: TransportAddress[]): void {
+    for (const ta of tas.filter((t) => t.kind === 'udp' && !isLoopback(t.host)).slice(0, 4)) {
+      this.listenerFor(ta)?.createEdge(ta).then((e) => {
+        this.adopt(e);
+        for (let i = 0; i < 3; i++) this.clock.setTimeout(() => { if (!e.closed) e.send(encodeLink({ t: 'ping', nonce: i })); }, i * 300);
+      }, () => {});
+    }
+  }
+
+  /**
+   * Asks a peer we are already linked to, over a fresh edge to `ta`, how it sees us: it
+   * refuses the duplicate link, and the refusal carries our address as it saw it (STUN-like;
+   * the way a node behind a NAT learns its public UDP mapping when nobody links to it).
+   */
+  async reflect(ta: TransportAddress): Promise<TransportAddress | undefined> {
+    const l = this.listenerFor(ta);
+    if (!l || this.leaving) return undefined;
+    let edge: Edge;
+    try { edge = await l.createEdge(ta); } catch { return undefined; }
+    this.adopt(edge);
+    const r = await this.handshake(edge, undefined, 'leaf', 'reflect', 1);
+    if (!this.table.getByEdge(edge)) { this.unlinked.delete(edge); edge.close('reflect done'); }
+    if (!r || r.code !== LinkError.AlreadyConnected || !r.remoteTA || edge.kind !== 'udp') return undefined;
+    this.onObservedTA(r.remoteTA);
+    return r.remoteTA;
   }
 
   // ---- upkeep ----
@@ -353,6 +393,29 @@ export class LinkManager {
     c.edge.send(encodeLink({ t: 'close', reason, neighbors: this.neighborsFor(c.address) }));
     this.drop(c, reason);
     c.edge.close(reason);
+  }
+
+  /**
+   * Pings every direct connection and re-links those that stay silent for `waitMs`: after our
+   * address changed, edges bound to the old one are dead, and waiting for the keepalive
+   * timeout would keep the overlords from re-linking for half a minute. The new link names
+   * the peer as target, so the peer swaps its stale connection for it at once (and stops
+   * routing our traffic into the old address).
+   */
+  revalidate(waitMs = 1500): void {
+    const since = this.clock.now();
+    const conns = [...this.table.all()].filter((c) => c.edge.kind !== 'tunnel');
+    for (const c of conns) c.edge.send(encodeLink({ t: 'ping', nonce: this.random.int(0x7fffffff) }));
+    this.clock.setTimeout(() => {
+      for (const c of conns) {
+        if (this.table.get(c.address) !== c || c.lastHeard > since) continue;
+        this.drop(c, 'silent after our address changed');
+        c.edge.close('address changed');
+        // The TA that worked until now first: the peer has not moved, we have.
+        const prev = c.edge.kind === 'tunnel' ? [] : [c.edge.remoteTA];
+        if (c.structured) void this.connect({ address: c.address, tas: [...prev, ...c.peerTAs] }, c.type);
+      }
+    }, waitMs);
   }
 
   /** Clean leave: every peer hears it at once, with our neighbours as replacements. */

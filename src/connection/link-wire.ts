@@ -6,7 +6,7 @@
 //   LINK packet: PType (1) | version (1) | message type (1) | value-encoded body
 import { Address } from '../address/address.js';
 import { TransportAddress } from '../transport/ta.js';
-import { asBytes, asInt, asList, asMap, asString, decodeValue, encodeValue, WireError, type Value } from '../wire/value.js';
+import { asBool, asBytes, asInt, asList, asMap, asString, decodeValue, encodeValue, WireError, type Value } from '../wire/value.js';
 import { decodeNodeInfo, decodeNodeInfoList, encodeNodeInfo, MAX_NODEINFO_TAS, type NodeInfo } from './node-info.js';
 
 export const PTYPE_LINK = 0x01;
@@ -34,9 +34,15 @@ export type LinkMessage =
   /** tas: the sender's current TAs, when they changed since the handshake (NAT mapping learnt, relay forwarders). */
   | { t: 'status'; neighbors: NodeInfo[]; tas?: TransportAddress[] }
   | { t: 'statusreq' }
-  | { t: 'settype'; type: string };
+  | { t: 'settype'; type: string }
+  /**
+   * Sent over a relay connection before trying to replace it with a direct edge. dial false:
+   * "I am dialling you now: send a few packets towards my TAs so your NAT lets me in";
+   * dial true: "you dial me now (I will open my side)".
+   */
+  | { t: 'punch'; dial: boolean };
 
-const CODES = ['start', 'reply', 'close', 'ping', 'pong', 'status', 'statusreq', 'settype'] as const;
+const CODES = ['start', 'reply', 'close', 'ping', 'pong', 'status', 'statusreq', 'settype', 'punch'] as const;
 
 export function encodeLink(m: LinkMessage): Uint8Array {
   let body: Value;
@@ -52,6 +58,7 @@ export function encodeLink(m: LinkMessage): Uint8Array {
     case 'status': body = m.tas ? { nb: m.neighbors.map(encodeNodeInfo), ta: m.tas.slice(0, MAX_NODEINFO_TAS).map((t) => t.key) } : { nb: m.neighbors.map(encodeNodeInfo) }; break;
     case 'statusreq': body = null; break;
     case 'settype': body = { type: m.type }; break;
+    case 'punch': body = { dial: m.dial }; break;
   }
   const v = encodeValue(body);
   const out = new Uint8Array(3 + v.length);
@@ -100,6 +107,7 @@ export function decodeLink(p: Uint8Array): LinkMessage {
       return { t: kind, neighbors, tas };
     }
     case 'settype': return { t: kind, type: shortString(asMap(v, 'settype').type ?? null, 'settype.type') };
+    case 'punch': return { t: kind, dial: asBool(asMap(v, 'punch').dial ?? null, 'punch.dial') };
   }
 }
 

@@ -1,19 +1,25 @@
 // What peers tell us about our own address (Brunet's NatHistory): every link reply carries
 // the TA under which the responder sees us. Behind a NAT that is the public mapping, which
 // is the only address a peer outside can reach (and punch towards). We advertise those
-// views, grouped by public IP, most recently confirmed first; for a NAT that preserves
-// ports or steps them by a constant (Linux MASQUERADE, many home routers) we also predict
-// the next mapping.
+// views, grouped by public IP, most recently confirmed first; for a NAT that steps ports by
+// a constant we also predict the next mapping, and a NAT that picks a random port per peer
+// (symmetric) is not advertised at all.
 import { TransportAddress } from '../transport/ta.js';
 
 export interface NatHistoryOptions {
-  /** Views older than this are dropped (a NAT forgets idle mappings; so do we). */
+  /**
+   * Views older than this are dropped. Long: views are only refreshed by new links, and a
+   * stale one costs a peer no more than one failed attempt before it falls back to a relay.
+   */
   maxAgeMs: number;
   /** At most this many advertised views (the NodeInfo has room for 12 TAs in all). */
   maxAdvertised: number;
 }
 
-export const DEFAULT_NAT_OPTIONS: NatHistoryOptions = { maxAgeMs: 10 * 60_000, maxAdvertised: 4 };
+/** Views this recent decide whether a NAT hands out a new port per peer. */
+const SYMMETRIC_WINDOW_MS = 120_000;
+
+export const DEFAULT_NAT_OPTIONS: NatHistoryOptions = { maxAgeMs: 60 * 60_000, maxAdvertised: 4 };
 
 interface View { ta: TransportAddress; at: number; seq: number }
 
@@ -36,13 +42,20 @@ export class NatHistory {
     }
   }
 
+  /** Every view peers reported, newest first, with its age (for Information.Info). */
+  list(now: number): Array<{ ta: TransportAddress; ageMs: number }> {
+    return [...this.views.values()].sort((a, b) => b.seq - a.seq).map((v) => ({ ta: v.ta, ageMs: now - v.at }));
+  }
+
   /** Forgets everything, e.g. when our own address changed and old mappings are void. */
   clear(): void { this.views.clear(); }
 
   /**
    * TAs to advertise beside the local ones, excluding `local` (a public host sees itself).
-   * Per public IP, most recent first: the latest view, a predicted next port when the
-   * views' ports move by a constant step, and the view before the latest.
+   * Per public IP, most recently confirmed first: the one port every peer sees (a cone NAT),
+   * or the latest port and the next one when the ports step by a constant. An IP whose recent
+   * views show several ports without a pattern is a symmetric NAT: nobody can reach us there
+   * unasked, and advertising its ports would only cost peers handshake timeouts.
    */
   advertised(now: number, local: readonly TransportAddress[]): TransportAddress[] {
     const own = new Set(local.map((t) => t.key));
@@ -57,10 +70,11 @@ export class NatHistory {
     const out: TransportAddress[] = [];
     const add = (t: TransportAddress) => { if (!own.has(t.key) && !out.some((o) => o.key === t.key)) out.push(t); };
     for (const g of groups) {
-      add(g[0]!.ta);
+      const recent = g.filter((v) => now - v.at <= SYMMETRIC_WINDOW_MS);
       const next = predictPort(g.map((v) => v.ta.port));
-      if (next !== undefined) add(new TransportAddress('udp', g[0]!.ta.host, next));
-      if (g[1]) add(g[1].ta);
+      if (next !== undefined) { add(g[0]!.ta); add(new TransportAddress('udp', g[0]!.ta.host, next)); continue; }
+      if (new Set(recent.map((v) => v.ta.port)).size > 1) continue;
+      add(g[0]!.ta);
     }
     return out.slice(0, this.opts.maxAdvertised);
   }

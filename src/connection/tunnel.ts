@@ -10,21 +10,21 @@
 //   source stamped from the incoming connection, and capped per source (token bucket).
 // * Closing: an edge closes when none of its forwarders is connected any more; a forwarder
 //   that cannot reach the target answers a data frame with a close frame.
-// * Upgrade: periodically, the node with the larger address tries the peer's direct TAs
-//   and moves the connection off the relay edge (LinkManager.replaceEdge).
+// * Upgrade: relay-upgrade.ts keeps trying to move relayed connections to direct edges.
 //
 // Late binding: the listener is created before the Node (the LinkManager needs the full
 // listener list) and attach()ed to the node's table/link once those exist.
 import { Address } from '../address/address.js';
 import { newStats, type Edge, type EdgeListener, type TransportStats } from '../transport/edge.js';
 import { TransportAddress, type TaKind } from '../transport/ta.js';
-import type { Clock, TimerHandle } from '../util/clock.js';
+import type { Clock } from '../util/clock.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import type { RandomSource } from '../util/random.js';
 import { WireError } from '../wire/value.js';
 import type { Connection } from './connection.js';
 import type { LinkManager } from './link-manager.js';
 import type { Connector } from './overlord/overlord.js';
+import { RelayUpgrader } from './relay-upgrade.js';
 import { decodeRelay, encodeRelay, RelayType, stampSource, type RelayFrame } from './relay-wire.js';
 import type { ConnectionTable } from './table.js';
 
@@ -69,6 +69,8 @@ export interface TunnelHost {
   link: LinkManager;
   /** Used to get connected to a forwarder when no listed one is common. */
   connector?: Connector;
+  /** A relay → direct upgrade failed (our NAT views may be stale). */
+  onUpgradeFailed?: () => void;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -126,10 +128,7 @@ export class TunnelEdgeListener implements EdgeListener {
   /** Inbound edges by `<peer key>/<peer's edge id>`, for frames sent before the peer learned our id. */
   private readonly inboundByRemote = new Map<string, TunnelEdge>();
   private readonly buckets = new Map<string, { tokens: number; at: number }>();
-  private readonly upgrading = new Set<string>();
-  /** Per peer: no upgrade attempt before `next`; `wait` doubles after each failure (a symmetric NAT stays one). */
-  private readonly upgradeHold = new Map<string, { next: number; wait: number }>();
-  private timer?: TimerHandle;
+  private upgrader?: RelayUpgrader;
 
   constructor(private readonly clock: Clock, private readonly random: RandomSource, opts: Partial<TunnelOptions> = {}, private readonly log: Logger = silentLogger) {
     this.opts = { ...DEFAULT_TUNNEL_OPTIONS, ...opts };
@@ -143,6 +142,7 @@ export class TunnelEdgeListener implements EdgeListener {
       try { this.onRelay(p, from); } catch (e) { this.stats.handlerErrors++; this.log.warn(`relay: ${(e as Error).message}`); }
     };
     host.table.onChange((ev, c) => { if (ev === 'remove') this.lost(c); });
+    this.upgrader = new RelayUpgrader(host, this.clock, this.random, this.opts.upgradeMs, this.stats, this.log);
   }
 
   get edgeCount(): number { return this.edges.size; }
@@ -156,12 +156,12 @@ export class TunnelEdgeListener implements EdgeListener {
   async start(): Promise<void> {
     if (!this.host) throw new Error('tunnel listener not attached to a node');
     this.running = true;
-    this.scheduleUpgrade();
+    this.upgrader!.start();
   }
 
   async stop(): Promise<void> {
     this.running = false;
-    this.timer?.cancel();
+    this.upgrader?.stop();
     for (const e of [...this.edges.values()]) e.close('listener stopped');
   }
 
@@ -310,35 +310,6 @@ export class TunnelEdgeListener implements EdgeListener {
     const h = this.host!;
     for (const e of [...this.edges.values()]) {
       if (!e.forwarders.some((a) => direct(h.table.get(a)))) e._closed('no forwarder left');
-    }
-  }
-
-  // ---- relay → direct upgrade ----
-  private scheduleUpgrade(): void {
-    if (this.opts.upgradeMs <= 0 || !this.running) return;
-    this.timer = this.clock.setTimeout(() => { this.upgrade(); this.scheduleUpgrade(); }, this.opts.upgradeMs * (0.75 + 0.5 * this.random.float()));
-  }
-
-  /** One side tries (the larger address), so the two cannot replace each other's new edge. */
-  private upgrade(): void {
-    const h = this.host!;
-    const now = this.clock.now();
-    const live = new Set([...h.table.all()].map((c) => c.address.key));
-    for (const k of [...this.upgradeHold.keys()]) if (!live.has(k)) this.upgradeHold.delete(k);
-    for (const c of [...h.table.all()]) {
-      const key = c.address.key;
-      if (c.edge.kind !== 'tunnel' || h.address.value < c.address.value || this.upgrading.has(key)) continue;
-      const hold = this.upgradeHold.get(key);
-      if (hold && now < hold.next) continue;
-      const tas = c.peerTAs.filter((t) => t.kind !== 'tunnel');
-      if (tas.length === 0) continue;
-      this.upgrading.add(key);
-      h.link.replaceEdge(c, tas).then((n) => {
-        if (n) { this.stats.upgrades++; this.upgradeHold.delete(key); return; }
-        // Failed: wait 2, 4, 8 … (at most 32) periods before trying this peer again.
-        const wait = Math.min(32, (hold?.wait ?? 1) * 2);
-        this.upgradeHold.set(key, { wait, next: this.clock.now() + wait * this.opts.upgradeMs });
-      }, () => {}).finally(() => this.upgrading.delete(key));
     }
   }
 }

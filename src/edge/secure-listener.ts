@@ -25,7 +25,8 @@ import { newSecureStats, type FailureKind, type SecureEdgeHost, type SecureStats
 import { COOKIE_LEN, MAX_CERTIFICATE, T_HELLO, decodeHandshake, encodeRetry } from './secure-wire.js';
 
 export const COOKIE_ROTATE_MS = 120_000;
-export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+/** Retransmits go out after 0.25, 0.75, 1.75 and 3.75 s: a peer that has not answered by 4 s is not there (the Linker moves on to its next TA). */
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 4000;
 /** Cap on remembered unauthenticated inbound edges; the oldest is closed beyond it. */
 export const MAX_UNBOUND_EDGES = 4096;
 export const SECURE_PROTOCOL_VERSION = 'brunet-ts/secure-edge/1';

@@ -36,6 +36,8 @@ export function information(n: Node): { [k: string]: Value } {
     sas,
     state: n.status,
     size_estimate: n.sizeEstimate(),
+    // How peers see us (NAT mappings), newest first: what NAT traversal works with.
+    natviews: n.nat.list(n.clock.now()).slice(0, 8).map((v) => `${v.ta.key} ${Math.round(v.ageMs / 1000)}s`),
   };
 }
 

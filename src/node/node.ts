@@ -10,6 +10,7 @@ import { estimateSize } from '../connection/overlord/overlord.js';
 import { ShortcutOverlord, DEFAULT_SHORTCUT_OPTIONS, type ShortcutOptions } from '../connection/overlord/shortcut.js';
 import { ConnectionTable } from '../connection/table.js';
 import { NatHistory } from '../connection/nat-history.js';
+import { NatReflector } from '../connection/nat-reflect.js';
 import { TunnelEdgeListener, type TunnelOptions } from '../connection/tunnel.js';
 import { Router } from '../routing/router.js';
 import { RpcManager } from '../rpc/rpc-manager.js';
@@ -53,6 +54,7 @@ export class Node {
   /** Our address as peers see it (NAT mappings), advertised in info(). */
   readonly nat = new NatHistory();
   private localSig?: string;
+  private readonly reflector: NatReflector;
   readonly table: ConnectionTable;
   readonly link: LinkManager;
   readonly router: Router;
@@ -92,6 +94,7 @@ export class Node {
     this.link = new LinkManager(this.address, o.namespace, this.table, this.listeners, () => this.info(), clock, random, log,
       { ...DEFAULT_LINK_OPTIONS, ...o.link });
     this.link.onObservedTA = (ta) => this.nat.record(ta, clock.now());
+    this.reflector = new NatReflector(this.table, this.link, () => this.listeners.flatMap((l) => l.localTAs()), clock, random);
     this.router = new Router(this.address, this.table, this.link, () => this.sizeEstimate(), log);
     this.rpc = new RpcManager(this.address, this.router, clock, random, log);
     const connector = this.connector = new RpcConnector(this, (from, infos) => this.near.learn(from, infos));
@@ -99,7 +102,7 @@ export class Node {
     this.shortcuts = new ShortcutOverlord(this.table, this.link, connector, clock, random, log, { ...DEFAULT_SHORTCUT_OPTIONS, ...o.shortcut });
     this.leaf = new LeafOverlord(o.remoteTAs ?? [], this.table, this.link, () => this.near.isConnected(), clock, random, log,
       { ...DEFAULT_LEAF_OPTIONS, ...o.leaf });
-    this.tunnel?.attach({ address: this.address, table: this.table, link: this.link, connector });
+    this.tunnel?.attach({ address: this.address, table: this.table, link: this.link, connector, onUpgradeFailed: () => this.reflector.soon() });
     connector.registerHandler();
     registerInfoHandlers(this);
     this.table.onChange((ev, c) => {
@@ -115,9 +118,6 @@ export class Node {
    */
   info(): NodeInfo {
     const local = this.listeners.filter((l) => l.kind !== 'tunnel').flatMap((l) => l.localTAs());
-    // Our own address changed (DHCP renew, roaming): what peers saw of the old one is void.
-    const sig = local.map((t) => t.key).join(' ');
-    if (sig !== this.localSig) { if (this.localSig !== undefined) this.nat.clear(); this.localSig = sig; }
     const relay = this.listeners.filter((l) => l.kind === 'tunnel').flatMap((l) => l.localTAs());
     return { address: this.address, tas: [...this.nat.advertised(this.clock.now(), local), ...local, ...relay] };
   }
@@ -136,7 +136,8 @@ export class Node {
     for (const l of this.listeners) await l.start();
     this.state = 'joining';
     this.link.start();
-    this.heartbeat = this.clock.setInterval(() => this.activate(), this.heartbeatMs);
+    this.reflector.start();
+    this.heartbeat = this.clock.setInterval(() => { this.checkAddresses(); this.activate(); }, this.heartbeatMs);
     this.activate();
   }
 
@@ -154,10 +155,27 @@ export class Node {
       ]);
       timer?.cancel();
     }
+    this.reflector.stop();
     this.link.leave();
     this.link.stop();
     await Promise.all(this.listeners.map((l) => l.stop().catch(() => {})));
     this.state = 'disconnected';
+  }
+
+  /**
+   * Our own address changed (DHCP renew, roaming): what peers saw of the old one is void, and
+   * edges bound to it are probably dead. Connections that do not answer a ping at once are
+   * closed, so the overlords re-link from the new address now rather than after the timeout.
+   */
+  private checkAddresses(): void {
+    const sig = this.listeners.filter((l) => l.kind !== 'tunnel').flatMap((l) => l.localTAs()).map((t) => t.key).join(' ');
+    if (sig === this.localSig) return;
+    const first = this.localSig === undefined;
+    this.localSig = sig;
+    if (first) return;
+    this.log.info(`local addresses changed: ${sig}`);
+    this.nat.clear();
+    this.link.revalidate();
   }
 
   private activateSoon(): void {

@@ -1,0 +1,68 @@
+// Keeps our NAT views fresh (NatHistory learns them from link replies, but a node behind a
+// NAT that others link to, or one whose UDP was blocked until now, may have none): every
+// `periodMs`, and soon after a relay upgrade fails, we ask two peers we are linked to over a
+// fresh UDP edge how they see us (LinkManager.reflect). Peers on our own LAN or host are
+// skipped: they see our local address, not the NAT's.
+import type { Clock, TimerHandle } from '../util/clock.js';
+import type { RandomSource } from '../util/random.js';
+import type { LinkManager } from './link-manager.js';
+import type { ConnectionTable } from './table.js';
+import { isLoopback } from './ta-order.js';
+
+const PEERS_PER_ROUND = 2;
+const SOON_MS = 1000;
+const MIN_GAP_MS = 10_000;
+
+export class NatReflector {
+  private timer?: TimerHandle;
+  private soonTimer?: TimerHandle;
+  private last = -Infinity;
+  private running = false;
+
+  constructor(
+    private readonly table: ConnectionTable,
+    private readonly link: LinkManager,
+    private readonly ownTAs: () => { host: string; kind: string }[],
+    private readonly clock: Clock,
+    private readonly random: RandomSource,
+    private readonly periodMs = 30_000,
+  ) {}
+
+  start(): void {
+    if (this.periodMs <= 0) return;
+    this.running = true;
+    this.schedule(3000);
+  }
+
+  stop(): void {
+    this.running = false;
+    this.timer?.cancel();
+    this.soonTimer?.cancel();
+  }
+
+  /** Something suggests our views are stale (a hole punch failed): reflect again shortly. */
+  soon(): void {
+    if (!this.running || this.soonTimer || this.clock.now() - this.last < MIN_GAP_MS) return;
+    this.soonTimer = this.clock.setTimeout(() => { this.soonTimer = undefined; this.round(); }, SOON_MS);
+  }
+
+  private schedule(ms: number): void {
+    if (!this.running) return;
+    this.timer = this.clock.setTimeout(() => { this.round(); this.schedule(this.periodMs * (0.75 + 0.5 * this.random.float())); }, ms);
+  }
+
+  private round(): void {
+    const mine = this.ownTAs().filter((t) => t.kind === 'udp');
+    if (mine.length === 0) return;
+    this.last = this.clock.now();
+    const lans = new Set(mine.map((t) => t.host.slice(0, t.host.lastIndexOf('.'))));
+    const candidates = [...this.table.all()].flatMap((c) => {
+      const ta = c.peerTAs.find((t) => t.kind === 'udp' && !isLoopback(t.host) && !lans.has(t.host.slice(0, t.host.lastIndexOf('.'))));
+      return ta ? [ta] : [];
+    });
+    for (let i = 0; i < PEERS_PER_ROUND && candidates.length > 0; i++) {
+      const ta = candidates.splice(this.random.int(candidates.length), 1)[0]!;
+      void this.link.reflect(ta);
+    }
+  }
+}
