@@ -70,7 +70,10 @@ async function main(): Promise<number> {
       // Without a direct cross-NAT pair, a NAT'd node to a public one (UDP out through the NAT) is the direct reference.
       for (const [a, b] of want === 'direct' ? [...pairs, ['c1a', 'pub'] as [string, string]] : pairs) {
         const r = await probe(a, b, 5);
-        if (r.ok === 5 && (want === 'direct' ? r.direct >= 5 : r.direct === 0)) return [a, b] as const;
+        // The connection's edge kind as the node reports it (ConnectionTable.GetConnections).
+        const conns = await lab.call(a, 'localproxy', ['ConnectionTable.GetConnections']) as Array<{ address: string; kind: string }>;
+        const kind = conns.find((c) => c.address === addr(b))?.kind;
+        if (r.ok === 5 && (want === 'direct' ? r.direct >= 5 && kind === 'udp' : r.direct === 0 && kind === 'tunnel')) return [a, b] as const;
       }
       return undefined;
     })();
@@ -85,7 +88,7 @@ async function main(): Promise<number> {
       if (!p) { console.log(`   ${want.padEnd(8)} no such pair among the cross-NAT pairs`); continue; }
       const r = await rate(p[0], p[1]);
       res[want] = r.perSec;
-      console.log(`   ${want === 'direct' ? 'direct ' : 'not direct (relayed or routed via other nodes)'} ${p[0]}→${p[1]}: ${r.perSec.toFixed(0)} RPC/s = ${(r.perSec * 2).toFixed(0)} KB/s both ways${r.failed ? ` (${r.failed} failed)` : ''}`);
+      console.log(`   ${want === 'direct' ? 'direct UDP edge ' : 'relay edge      '} ${p[0]}→${p[1]}: ${r.perSec.toFixed(0)} RPC/s = ${(r.perSec * 2).toFixed(0)} KB/s both ways${r.failed ? ` (${r.failed} failed)` : ''}`);
     }
     if (res.direct && res.relayed) console.log(`   relayed / direct = ${(res.relayed / res.direct).toFixed(2)}`);
 

@@ -255,7 +255,13 @@ export class TunnelEdgeListener implements EdgeListener {
     let e: TunnelEdge | undefined;
     if (f.receiverId !== 0) {
       e = this.edges.get(f.receiverId);
-      if (!e || !e.peerAddress.equals(f.source) || (e.remoteId !== 0 && e.remoteId !== f.senderId && f.senderId !== 0xffffffff)) { this.stats.unknownEdge++; return; }
+      if (!e || !e.peerAddress.equals(f.source) || (e.remoteId !== 0 && e.remoteId !== f.senderId && f.senderId !== 0xffffffff)) {
+        this.stats.unknownEdge++;
+        // The sender holds an edge we no longer have (we restarted, moved or closed it without
+        // reaching it): tell it, as a UDP reset would, instead of letting it time out.
+        if (f.type === RelayType.Data && !e) from.edge.send(encodeRelay({ type: RelayType.Close, target: f.source, source: h.address, senderId: f.receiverId, receiverId: f.senderId, payload: EMPTY }));
+        return;
+      }
       if (e.remoteId === 0 && f.senderId !== 0xffffffff) e.remoteId = f.senderId;
     } else {
       e = this.inboundByRemote.get(`${f.source.key}/${f.senderId}`);
