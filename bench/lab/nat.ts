@@ -343,7 +343,7 @@ const out=await Promise.all(calls.map((x)=>x.repeatMs?loop(x):one(x)));c.close()
 process.stdout.write(JSON.stringify(out,(k,v)=>v instanceof Uint8Array?Buffer.from(v).toString('base64'):v));`;
 
 /** Starts the bootstrap overlay (boot, `bootNodes` nodes) and one member per MEMBERS host; waits for the ring. */
-export async function startNatOverlay(lab: NatLab, o: { bootNodes?: number; members?: readonly string[]; timeoutMs?: number } = {}): Promise<{ total: number; waitMs: number }> {
+export async function startNatOverlay(lab: NatLab, o: { bootNodes?: number; members?: readonly string[]; timeoutMs?: number } = {}): Promise<{ total: number; waitMs: number; procs: Map<string, ChildProcess> }> {
   const bootNodes = o.bootNodes ?? 4, members = o.members ?? MEMBERS;
   const boot = lab.startNode('boot', bootNodes);
   await waitFor(() => lab.call('boot', 'localproxy', ['sys:link.Ping', 1], 2000).then(() => true, () => boot.exitCode !== null), 20_000, 'bootstrap control API', 300);
@@ -357,7 +357,7 @@ export async function startNatOverlay(lab: NatLab, o: { bootNodes?: number; memb
     const c = await lab.crawl();
     return c?.stats['Total Nodes'] === total && c.stats.Consistency === 1;
   }, o.timeoutMs ?? 60_000, `a consistent ring of ${total}`, 1000).catch(() => {});
-  return { total, waitMs: Date.now() - t0 };
+  return { total, waitMs: Date.now() - t0, procs: new Map(members.map((h, i) => [h, procs[i]!])) };
 }
 
 /** iptables present (installing it if needed and possible), else the reason. */

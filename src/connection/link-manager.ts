@@ -402,15 +402,16 @@ export class LinkManager {
    * the peer as target, so the peer swaps its stale connection for it at once (and stops
    * routing our traffic into the old address).
    */
-  revalidate(waitMs = 1500): void {
+  revalidate(waitMs = 1000): void {
     const since = this.clock.now();
     const conns = [...this.table.all()].filter((c) => c.edge.kind !== 'tunnel');
     for (const c of conns) c.edge.send(encodeLink({ t: 'ping', nonce: this.random.int(0x7fffffff) }));
     this.clock.setTimeout(() => {
       for (const c of conns) {
-        if (this.table.get(c.address) !== c || c.lastHeard > since) continue;
-        this.drop(c, 'silent after our address changed');
-        c.edge.close('address changed');
+        const cur = this.table.get(c.address);
+        // Alive, or already linked anew; a connection reset meanwhile is re-linked too.
+        if ((cur === c && c.lastHeard > since) || (cur && cur !== c)) continue;
+        if (cur === c) { this.drop(c, 'silent after our address changed'); c.edge.close('address changed'); }
         // The TA that worked until now first: the peer has not moved, we have.
         const prev = c.edge.kind === 'tunnel' ? [] : [c.edge.remoteTA];
         if (c.structured) void this.connect({ address: c.address, tas: [...prev, ...c.peerTAs] }, c.type);
@@ -435,6 +436,11 @@ export class LinkManager {
     const c = this.table.getByEdge(edge);
     if (c) this.drop(c, `edge closed: ${why}`);
     for (const [id, p] of this.starts) if (p.edge === edge) { this.starts.delete(id); p.resolve(null); }
+    // A reset means the peer no longer knows this edge (it restarted, or our address changed
+    // under it): it is alive, so link again at once rather than leave the overlords a hole.
+    if (c?.structured && why === 'reset by peer' && !this.leaving && !this.table.get(c.address)) {
+      void this.connect({ address: c.address, tas: [edge.remoteTA, ...c.peerTAs] }, c.type);
+    }
   }
 
   private keepalive(): void {

@@ -74,14 +74,14 @@ export function advertisedHosts(o: Pick<IpListenerOptions, 'host' | 'advertise' 
 }
 
 /**
- * A listener's advertised TAs, re-read from the interfaces every few seconds: when the
+ * A listener's advertised TAs, re-read from the interfaces every second: when the
  * host's address changes (DHCP renew, roaming) the new one is advertised and the stale one
  * dropped without a restart.
  */
 export class AdvertisedTAs {
   private tas: TransportAddress[] = [];
   private at = -Infinity;
-  constructor(private readonly kind: 'udp' | 'tcp', private readonly opts: IpListenerOptions, private readonly refreshMs = 2000) {}
+  constructor(private readonly kind: 'udp' | 'tcp', private readonly opts: IpListenerOptions, private readonly refreshMs = 1000) {}
   list(port: number): TransportAddress[] {
     const now = this.opts.clock.now();
     if (now - this.at >= this.refreshMs) {
