@@ -51,6 +51,8 @@ export class LinkManager {
   onNeighbors: (from: Connection | null, neighbors: NodeInfo[], reason: 'status' | 'reply' | 'close') => void = () => {};
   /** A peer on a relay connection asks us to open our NAT towards it (dial false) or to dial it (dial true). */
   onPunch: (from: Connection, dial: boolean) => void = () => {};
+  /** A linked peer announced new TAs (a NAT mapping learnt, an address change). */
+  onPeerTAs: (c: Connection) => void = () => {};
   /** A peer told us under which UDP TA it sees us (our NAT mapping, if any). */
   onObservedTA: (ta: TransportAddress) => void = () => {};
   /** Called to compute the Status we send to a peer: our nearest connections to it. */
@@ -125,7 +127,11 @@ export class LinkManager {
         return;
       case 'status':
         if (!conn) return;
-        if (m.tas) conn.peerTAs = m.tas;
+        if (m.tas) {
+          const changed = m.tas.map((t) => t.key).join(' ') !== conn.peerTAs.map((t) => t.key).join(' ');
+          conn.peerTAs = m.tas;
+          if (changed) this.onPeerTAs(conn);
+        }
         conn.peerNeighbors = m.neighbors;
         this.onNeighbors(conn, m.neighbors, 'status');
         return;

@@ -10,7 +10,7 @@
 //
 // A new relayed connection gets its first attempt after a couple of seconds; afterwards every
 // `upgradeMs` (jittered), backing off to 4 periods per peer while attempts fail (a symmetric
-// NAT stays one).
+// NAT stays one), and half a second after the peer announces new TAs.
 import type { Address } from '../address/address.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
 import type { Logger } from '../util/log.js';
@@ -20,6 +20,7 @@ import type { LinkManager } from './link-manager.js';
 import type { ConnectionTable } from './table.js';
 
 const FIRST_TRY_MS = 2000;
+const RETRY_ON_NEW_TAS_MS = 500;
 /** How long after a dial-me request we look whether the peer's dial succeeded. */
 const CHECK_AFTER_MS = 8000;
 const MAX_BACKOFF = 4;
@@ -41,6 +42,12 @@ export class RelayUpgrader {
     private readonly log: Logger,
   ) {
     host.link.onPunch = (from, dial) => this.onPunch(from, dial);
+    // New TAs (e.g. the peer just learnt its public mapping) deserve a fresh attempt.
+    host.link.onPeerTAs = (c) => {
+      if (c.edge.kind !== 'tunnel' || !this.drives(c)) return;
+      this.peers.delete(c.address.key);
+      this.clock.setTimeout(() => this.attempt(c), RETRY_ON_NEW_TAS_MS);
+    };
     host.table.onChange((ev, c) => {
       if (ev === 'remove') { if (!host.table.get(c.address)) this.peers.delete(c.address.key); return; }
       if (ev === 'add' && c.edge.kind === 'tunnel' && this.drives(c)) this.clock.setTimeout(() => this.attempt(c), FIRST_TRY_MS);
@@ -102,6 +109,8 @@ export class RelayUpgrader {
 
   private onPunch(from: Connection, dial: boolean): void {
     if (from.edge.kind !== 'tunnel') return;
+    // The peer wants a direct path: make sure what we advertise of our NAT is current.
+    this.host.onUpgradeFailed?.();
     const tas = this.directTAs(from);
     if (!dial) { this.host.link.probe(tas); return; }
     const key = from.address.key;
