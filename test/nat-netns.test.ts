@@ -11,9 +11,22 @@
 // while the nodes do not advertise them, with the reason printed.
 import t, { type Test } from 'tap';
 import { MEMBERS, NatLab, natLabUnavailableReason, startNatOverlay } from '../bench/lab/nat.js';
-import { requireLab, waitFor } from '../bench/lab/netns.js';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BIN } from '../bench/lab/ipop.js';
+import { pingArgv, requireLab, waitFor } from '../bench/lab/netns.js';
 
 const BOOT_NODES = 4;
+const VPN_MB = 5;
+// A TCP transfer through the VPN: the sender prints the SHA-256 of what it sent, the receiver
+// the byte count and SHA-256 of what arrived.
+const SENDER = `const n=require('net'),c=require('crypto');const h=c.createHash('sha256');let left=${VPN_MB}*1024*1024;let seed=c.createHash('sha256').update('x').digest();
+const s=n.connect(7000,process.argv[1],()=>{const go=()=>{while(left>0){let b=Buffer.alloc(Math.min(65536,left));for(let i=0;i<b.length;i+=32){seed=c.createHash('sha256').update(seed).digest();seed.copy(b,i)}
+h.update(b);left-=b.length;if(!s.write(b))return s.once('drain',go)}s.end(()=>{console.log(h.digest('hex'))})};go()});s.on('error',(e)=>{console.error(e.message);process.exit(1)});`;
+const RECEIVER = `const n=require('net'),c=require('crypto');const srv=n.createServer((s)=>{const h=c.createHash('sha256');let k=0;s.on('data',(d)=>{h.update(d);k+=d.length});
+s.on('end',()=>{console.log(k+' '+h.digest('hex'));process.exit(0)})});srv.listen(7000,process.argv[1],()=>console.log('listening'));`;
+const STATE = `const s=require('dgram').createSocket('udp4');s.on('message',(m)=>{process.stdout.write(m);process.exit(0)});` +
+  `s.send(Buffer.from('{"m":"get_state"}'),5800,'127.0.0.1');setTimeout(()=>process.exit(1),2000);`;
 
 t.test('the overlay across cone and symmetric NATs', async (t) => {
   if (!requireLab(t)) return;
@@ -130,28 +143,24 @@ t.test('the overlay across cone and symmetric NATs', async (t) => {
   });
 
   await sub('d1. a relay edge becomes direct once the UDP block is lifted', noObserved ?? noRelay, async (t, todo, bound) => {
-    // c2b (behind cone2, UDP dropped) reaches peers outside its LAN over TCP or, where no TCP
-    // path exists (peers behind other NATs), over relay edges. Lifting the block must turn
-    // those relay edges into direct UDP edges.
+    // c2b (behind cone2, UDP dropped) can reach c1a (behind cone1) only through a relay; once
+    // the block is lifted the two NATs can be punched, and the relay edge must become UDP.
     type Conn = { address: string; kind: string };
-    const conns = async (h: string) => await lab.call(h, 'localproxy', ['ConnectionTable.GetConnections']) as Conn[];
-    const relayed = await waitFor(async () => { const r = (await conns('c2b')).filter((c) => c.kind === 'tunnel'); return r.length > 0 ? r : undefined; },
-      bound(15_000), 'relay edges at c2b', 500).catch(() => [] as Conn[]);
-    const name = (a: string) => hosts.find((h) => addr(h) === a) ?? a.slice(12, 20);
-    t.ok(relayed.length > 0, `c2b holds relay edges (to ${relayed.map((c) => name(c.address)).join(', ')})`, todo);
-    if (relayed.length === 0) return;
+    const kindTo = async (from: string, to: string) => (await lab.call(from, 'localproxy', ['ConnectionTable.GetConnections']) as Conn[]).find((c) => c.address === addr(to))?.kind;
+    await lab.forceLink('c2b', 'c1a');
+    const before = await waitFor(async () => (await kindTo('c2b', 'c1a')) === 'tunnel', bound(20_000), 'a relay edge c2b–c1a', 500).then(() => 'tunnel', async () => kindTo('c2b', 'c1a'));
+    t.equal(before, 'tunnel', `c2b's connection to c1a is relayed while c2b's UDP is blocked (${before})`, todo);
     await lab.setUdpBlocked('c2b', false);
     const t0 = Date.now();
-    const direct = (cs: Conn[]) => relayed.filter((r) => cs.find((c) => c.address === r.address)?.kind === 'udp');
-    let now: Conn[] = [];
-    await waitFor(async () => { now = direct(await conns('c2b')); return now.length > 0; }, bound(45_000), 'a direct edge', 1000).catch(() => {});
-    t.ok(now.length > 0, `${now.length} of c2b's ${relayed.length} relayed connections moved to direct UDP edges (${now.map((c) => name(c.address)).join(', ') || 'none'}) ${Date.now() - t0} ms after lifting the block`, todo);
-    const peer = now[0] ? name(now[0].address) : undefined;
-    if (peer && hosts.includes(peer)) {
-      await lab.directPackets('c2b', peer);
-      const ok = await pings('c2b', [peer], 10);
-      t.equal(ok.length, 10, `10 RPCs c2b→${peer} answered over it`, todo);
-    }
+    let after: string | undefined;
+    await waitFor(async () => (after = await kindTo('c2b', 'c1a')) === 'udp', bound(45_000), 'a direct edge', 1000).catch(() => {});
+    t.equal(after, 'udp', `and a direct UDP edge ${Date.now() - t0} ms after the block was lifted`, todo);
+    await lab.directPackets('c2b', 'c1a');
+    const d0 = await lab.directPackets('c2b', 'c1a');
+    const ok = await pings('c2b', ['c1a'], 10);
+    const direct = (await lab.directPackets('c2b', 'c1a')) - d0;
+    t.equal(ok.length, 10, '10 RPCs c2b→c1a answered', todo);
+    t.ok(direct >= 10, `${direct} UDP packets went straight from cone2 to c1a's mapped port`, todo);
   });
 
   await sub('d2. an address change heals within 5 s', undefined, async (t, todo) => {
@@ -165,5 +174,53 @@ t.test('the overlay across cone and symmetric NATs', async (t) => {
       return last.length === 6;
     }, 5000, 'c1b reachable again', 250).then(() => true, () => false);
     t.ok(healed, `after moving c1b to 10.151.1.77: ${healed ? `all six directions answer after ${Date.now() - t0} ms` : `only ${last.join(', ') || 'none'} answered within 5 s`}`, todo);
+  });
+
+  await sub('e. the VPN between two hosts behind symmetric NATs runs over a relay edge', noRelay, async (t, todo, bound) => {
+    // groupvpn on s1a and s2a (a second node on each host, port 17100, its own TAP).
+    const vpn = (h: string, ip: string) => {
+      const cfg = join(lab.dir, `${h}-vpn.config`);
+      writeFileSync(cfg, `<?xml version="1.0"?>
+<NodeConfig>
+  <BrunetNamespace>natrealm</BrunetNamespace>
+  <EdgeListeners><EdgeListener type="udp"><port>17100</port></EdgeListener><EdgeListener type="tcp"><port>17100</port></EdgeListener></EdgeListeners>
+  <RemoteTAs><Transport>brunet.udp://${lab.ip('boot')}:17000</Transport><Transport>brunet.tcp://${lab.ip('boot')}:17000</Transport></RemoteTAs>
+  <XmlRpcManager><Enabled>false</Enabled></XmlRpcManager>
+  <Security><GroupSecret>nat lab group secret</GroupSecret></Security>
+  <Dht><DataDirectory>memory</DataDirectory></Dht>
+  <Relay><UpgradeInterval>5</UpgradeInterval></Relay>
+  <IpopConfig>
+    <IpopNamespace>natvpn</IpopNamespace><VirtualNetworkDevice>tapnat</VirtualNetworkDevice>
+    <AddressData><IPAddress>${ip}</IPAddress><Netmask>24</Netmask></AddressData>
+    <OnDemand><Enabled>true</Enabled><Threshold>1</Threshold><IdleTimeout>600</IdleTimeout></OnDemand>
+  </IpopConfig>
+</NodeConfig>
+`);
+      return lab.spawn(h, [process.execPath, BIN.groupvpn, 'run', '-c', cfg, '--log-level', 'info'], { logFile: join(lab.dir, `${h}-vpn.log`) });
+    };
+    const state = async (h: string) => {
+      const r = await lab.exec(h, [process.execPath, '-e', STATE], { timeoutMs: 5000 });
+      try { return JSON.parse(r.stdout) as { local_state: Record<string, string>; peers: Array<Record<string, unknown>> }; } catch { return undefined; }
+    };
+    vpn('s1a', '10.77.0.1');
+    vpn('s2a', '10.77.0.2');
+    const up = await waitFor(async () => (await state('s1a'))?.local_state.ip4 === '10.77.0.1' && (await state('s2a'))?.local_state.ip4 === '10.77.0.2', bound(60_000), 'both VPNs ready', 1000).then(() => true, () => false);
+    t.ok(up, 'groupvpn runs on s1a and s2a (10.77.0.1, 10.77.0.2)', todo);
+    if (!up) return;
+    const pinged = await waitFor(async () => (await lab.exec('s1a', pingArgv('10.77.0.2', { count: 1, waitS: 1 }), { timeoutMs: 5000 })).code === 0, bound(30_000), 'ping over the VPN', 500).then(() => true, () => false);
+    t.ok(pinged, 's1a pings s2a\'s virtual IP', todo);
+    const p = await lab.exec('s2a', pingArgv('10.77.0.1', { count: 5, intervalS: 0.2, waitS: 2 }), { timeoutMs: 20_000 });
+    t.equal(p.code, 0, 's2a pings s1a back (5 of 5)', todo);
+    const rx = lab.spawn('s2a', [process.execPath, '-e', RECEIVER, '10.77.0.2']);
+    await waitFor(() => /listening/.test(lab.output(rx)), 10_000, 'receiver').catch(() => {});
+    const tx = await lab.exec('s1a', [process.execPath, '-e', SENDER, '10.77.0.2'], { timeoutMs: 120_000 });
+    await waitFor(() => / [0-9a-f]{64}/.test(lab.output(rx)), 20_000, 'receiver done').catch(() => {});
+    const [bytes, digest] = lab.output(rx).trim().split('\n').pop()!.split(' ');
+    t.equal(Number(bytes), VPN_MB * 1024 * 1024, `a ${VPN_MB} MB TCP transfer through the VPN arrives whole`, todo);
+    t.equal(digest, tx.stdout.trim(), 'with the same SHA-256', todo);
+    // Traffic opened an on-demand connection; between two symmetric NATs it can only be relayed.
+    let peer: Record<string, unknown> | undefined;
+    await waitFor(async () => { peer = (await state('s1a'))?.peers.find((x) => x.ip4 === '10.77.0.2'); return peer?.path === 'relayed'; }, bound(15_000), 'a relayed connection', 1000).catch(() => {});
+    t.equal(peer?.path, 'relayed', `get_state on s1a: s2a is ${String(peer?.path)} (${String(peer?.type)} over ${String(peer?.transport)}, via ${(peer?.via as string[] | undefined)?.map((k) => k.slice(12, 20)).join(',')})`, todo);
   });
 });

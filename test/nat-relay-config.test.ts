@@ -11,7 +11,7 @@ const wrap = (inner: string) => `<NodeConfig><BrunetNamespace>x</BrunetNamespace
 const udp = (h: string, p: number) => new TransportAddress('udp', h, p);
 
 t.test('Relay config: defaults, values and errors', async (t) => {
-  t.same(parseNodeConfig(wrap('')).relay, { enabled: true, maxBytesPerSecond: 10_000_000, forwarders: 3, upgradeInterval: 30 });
+  t.same(parseNodeConfig(wrap('')).relay, { enabled: true, maxBytesPerSecond: 10_000_000, forwarders: 4, upgradeInterval: 30 });
   t.same(parseNodeConfig(wrap('<Relay><Enabled>false</Enabled><MaxBytesPerSecond>50000</MaxBytesPerSecond><Forwarders>2</Forwarders><UpgradeInterval>0</UpgradeInterval></Relay>')).relay,
     { enabled: false, maxBytesPerSecond: 50000, forwarders: 2, upgradeInterval: 0 });
   for (const [xml, re] of [

@@ -13,7 +13,7 @@ export interface RelayConfig {
   upgradeInterval: number;
 }
 
-export const DEFAULT_RELAY_CONFIG: RelayConfig = { enabled: true, maxBytesPerSecond: 10_000_000, forwarders: 3, upgradeInterval: 30 };
+export const DEFAULT_RELAY_CONFIG: RelayConfig = { enabled: true, maxBytesPerSecond: 10_000_000, forwarders: 4, upgradeInterval: 30 };
 
 function int(node: XNode, path: string, min: number, max: number): number {
   const s = text(node, path);

@@ -2,8 +2,8 @@
 // reached directly, carried in RELAY frames through a forwarder both sides are connected
 // to. To the layers above (secure wrapper, link handshake, routing) it is a plain Edge.
 //
-// * Advertising: localTAs() is `brunet.tunnel://<self>/<f1>+<f2>+<f3>`, the forwarders
-//   being our nearest structured neighbours reached over direct (non-tunnel) edges.
+// * Advertising: localTAs() is `brunet.tunnel://<self>/<f1>+…+<f4>`: our nearest neighbour on
+//   each side and our oldest connections, all over direct (non-tunnel) edges.
 // * Creating: the initiator uses the listed forwarders it is itself connected to; with none,
 //   it first asks one of them to link to it (ConnectTo through the overlay).
 // * Forwarding: only to a peer we hold a direct connection with, never tunnel-in-tunnel,
@@ -42,7 +42,7 @@ export interface TunnelOptions {
 }
 
 export const DEFAULT_TUNNEL_OPTIONS: TunnelOptions = {
-  maxRelayBytesPerSec: 10_000_000, advertisedForwarders: 3, maxEdges: 1024, upgradeMs: 30_000, holdMs: 45_000,
+  maxRelayBytesPerSec: 10_000_000, advertisedForwarders: 4, maxEdges: 1024, upgradeMs: 30_000, holdMs: 45_000,
 };
 
 export interface TunnelStats extends TransportStats {
@@ -168,10 +168,12 @@ export class TunnelEdgeListener implements EdgeListener {
   localTAs(): TransportAddress[] {
     const h = this.host;
     if (!this.running || !h) return [];
-    const { left, right } = h.table.neighborsOf(h.address, 2);
+    const { left, right } = h.table.neighborsOf(h.address, 1);
     const picked = new Set<Connection>();
-    // Near neighbours first (alternating sides), then the oldest other direct connections.
-    for (const c of [left[0], right[0], left[1], right[1]]) if (direct(c)) picked.add(c);
+    // The nearest neighbour on each side (whoever routes to us knows them), then the oldest
+    // other direct connections: the most stable, and usually to the public bootstrap nodes
+    // that NAT'd peers can reach too.
+    for (const c of [left[0], right[0]]) if (direct(c)) picked.add(c);
     const rest = [...h.table.all()].filter((c) => direct(c) && !picked.has(c)).sort((a, b) => a.createdAt - b.createdAt);
     const fwds = [...picked, ...rest].slice(0, this.opts.advertisedForwarders);
     return fwds.length === 0 ? [] : [tunnelTA(h.address, fwds.map((c) => c.address))];
