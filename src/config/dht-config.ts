@@ -1,6 +1,6 @@
 // The optional <Dht> section of NodeConfig: where the first node keeps its DHT entries and
 // the DHT's limits.
-import { ConfigError, children, rejectUnknown, single, text, type XNode } from './xml-helpers.js';
+import { children, ConfigError, int, rejectUnknown, single, text, type XNode } from './xml-helpers.js';
 
 export interface DhtConfig {
   /** Directory of the on-disk store; undefined = beside the config file; 'memory' = no disk. */
@@ -14,13 +14,6 @@ export interface DhtConfig {
 
 export const DEFAULT_DHT_CONFIG: DhtConfig = { degree: 8, maxValueBytes: 1024, maxTtl: 7 * 86400, repairInterval: 300 };
 
-function int(node: XNode, path: string, min: number, max: number): number {
-  const s = text(node, path);
-  if (!/^\d+$/.test(s)) throw new ConfigError(path, `expected a whole number, got ${JSON.stringify(s)}`);
-  const n = Number(s);
-  if (n < min || n > max) throw new ConfigError(path, `${n} out of range ${min}..${max}`);
-  return n;
-}
 
 export function parseDht(node: XNode | undefined): DhtConfig {
   if (node === undefined) return { ...DEFAULT_DHT_CONFIG };

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { isIPv4 } from 'node:net';
 import { XMLValidator } from 'fast-xml-parser';
-import { ConfigError, children, parseBool, parsePort, parser, rejectUnknown, single, text, type XChildren, type XNode } from './xml-helpers.js';
+import { children, ConfigError, int, parseBool, parsePort, parser, rejectUnknown, single, text, type XChildren, type XNode } from './xml-helpers.js';
 
 export interface OnDemandConfig {
   /** false: every member of the namespace is connected right away (IPOP's on-demand_connection). */
@@ -47,13 +47,6 @@ const BRUNET_UNSUPPORTED = ['EndToEndSecurity', 'DHCPPort', 'AllowStaticAddresse
 const KNOWN = ['IpopNamespace', 'VirtualNetworkDevice', 'AddressData', 'EnableMulticast', 'LeaseTime', 'MTU', 'OnDemand',
   'GetStatePort', 'DHCPConfigFile', 'NetworkIgnoreList', ...BRUNET_UNSUPPORTED];
 
-function int(node: XNode, path: string, min: number, max: number): number {
-  const s = text(node, path);
-  if (!/^\d+$/.test(s)) throw new ConfigError(path, `expected a whole number, got ${JSON.stringify(s)}`);
-  const n = Number(s);
-  if (n < min || n > max) throw new ConfigError(path, `${n} out of range ${min}..${max}`);
-  return n;
-}
 
 /** Netmask as dotted quad (Brunet) or prefix length ("24" or "/24"). */
 export function netmaskToPrefix(s: string, path: string): number {

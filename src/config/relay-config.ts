@@ -1,7 +1,7 @@
 // The optional <Relay> section of NodeConfig: relay (tunnel) edges through common
 // neighbours, for peers that cannot reach each other directly (symmetric NATs, firewalls).
 // On by default, as Brunet always added its TunnelEdgeListener.
-import { ConfigError, children, parseBool, rejectUnknown, single, text, type XNode } from './xml-helpers.js';
+import { children, int, parseBool, rejectUnknown, single, text, type XNode } from './xml-helpers.js';
 
 export interface RelayConfig {
   enabled: boolean;
@@ -15,13 +15,6 @@ export interface RelayConfig {
 
 export const DEFAULT_RELAY_CONFIG: RelayConfig = { enabled: true, maxBytesPerSecond: 10_000_000, forwarders: 4, upgradeInterval: 30 };
 
-function int(node: XNode, path: string, min: number, max: number): number {
-  const s = text(node, path);
-  if (!/^\d+$/.test(s)) throw new ConfigError(path, `expected a whole number, got ${JSON.stringify(s)}`);
-  const n = Number(s);
-  if (n < min || n > max) throw new ConfigError(path, `${n} out of range ${min}..${max}`);
-  return n;
-}
 
 export function parseRelay(node: XNode | undefined): RelayConfig {
   const cfg = { ...DEFAULT_RELAY_CONFIG };

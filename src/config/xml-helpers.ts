@@ -90,3 +90,11 @@ export function parseBool(s: string, path: string): boolean {
   throw new ConfigError(path, `expected true or false, got ${JSON.stringify(s)}`);
 }
 
+/** A whole number in [min, max] from an element's text. */
+export function int(node: XNode, path: string, min: number, max: number): number {
+  const s = text(node, path);
+  if (!/^\d+$/.test(s)) throw new ConfigError(path, `expected a whole number, got ${JSON.stringify(s)}`);
+  const n = Number(s);
+  if (n < min || n > max) throw new ConfigError(path, `${n} out of range ${min}..${max}`);
+  return n;
+}
