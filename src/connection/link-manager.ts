@@ -59,7 +59,8 @@ export class LinkManager {
   neighborsFor: (peer: Address) => NodeInfo[] = () => [];
   leaving = false;
 
-  private unlinked = new Map<Edge, number>();
+  /** @internal Edges without a completed handshake, by when we got them. */
+  readonly unlinked = new Map<Edge, number>();
   private locks = new Map<string, Lock>();
   private starts = new Map<number, PendingStart>();
   private nextId = 1;
@@ -69,13 +70,13 @@ export class LinkManager {
   constructor(
     private readonly self: Address,
     private readonly realm: string,
-    private readonly table: ConnectionTable,
+    /** @internal */ readonly table: ConnectionTable,
     private readonly listeners: EdgeListener[],
     private readonly localInfo: () => NodeInfo,
-    private readonly clock: Clock,
-    private readonly random: RandomSource,
-    private readonly log: Logger,
-    private readonly opts: LinkOptions = DEFAULT_LINK_OPTIONS,
+    /** @internal */ readonly clock: Clock,
+    /** @internal */ readonly random: RandomSource,
+    /** @internal */ readonly log: Logger,
+    /** @internal */ readonly opts: LinkOptions = DEFAULT_LINK_OPTIONS,
   ) {
     for (const l of listeners) l.onEdge = (e) => this.adopt(e);
   }
@@ -86,8 +87,8 @@ export class LinkManager {
   }
   stop(): void { this.timer?.cancel(); }
 
-  /** Edges we created or accepted, before and during the handshake. */
-  private adopt(e: Edge): void {
+  /** @internal Edges we created or accepted, before and during the handshake (link-repair.ts too). */
+  adopt(e: Edge): void {
     this.unlinked.set(e, this.clock.now());
     e.onPacket = (p, edge) => this.onPacket(p, edge);
     e.onClose = (edge, why) => this.onEdgeClosed(edge, why);
@@ -244,41 +245,9 @@ export class LinkManager {
     return expected ? this.table.get(expected) ?? null : null;
   }
 
-  private candidateTAs(peerTAs: TransportAddress[]): TransportAddress[] {
+  /** @internal */
+  candidateTAs(peerTAs: TransportAddress[]): TransportAddress[] {
     return orderPeerTAs(this.localInfo().tas, peerTAs, this.opts.maxTAs, (t) => !!this.listenerFor(t));
-  }
-
-  /**
-   * Moves a linked connection onto a new edge over one of `tas` (a direct edge replacing a
-   * relay one). The handshake names the peer as target, so the peer drops its old edge for
-   * the new one (see onStart); we do the same here. Resolves with the new connection.
-   */
-  async replaceEdge(c: Connection, peerTAs: TransportAddress[]): Promise<Connection | null> {
-    const tas = this.candidateTAs(peerTAs).filter((t) => t.kind !== c.edge.kind);
-    for (const ta of tas) {
-      const l = this.listenerFor(ta)!;
-      if (this.table.get(c.address) !== c || this.leaving) return null;
-      let edge: Edge;
-      try { edge = await l.createEdge(ta); } catch { continue; }
-      this.adopt(edge);
-      const r = await this.handshake(edge, c.address, c.type, '', ta === tas[tas.length - 1] ? this.opts.handshakeResends : Math.min(2, this.opts.handshakeResends));
-      const cur = this.table.get(c.address);
-      if (r?.code === LinkError.Ok && r.local.address.equals(c.address) && (!edge.peer || edge.peer.address.equals(c.address)) && !this.leaving) {
-        if (cur && cur.edge !== edge) { this.drop(cur, 'replaced by a better edge'); cur.edge.close('replaced'); }
-        let conn = this.table.getByEdge(edge);
-        if (!conn) {
-          conn = new Connection(c.address, edge, cur && rank(cur.type) > rank(c.type) ? cur.type : c.type, c.initiator, this.clock.now(), r.local);
-          conn.peerNeighbors = r.neighbors;
-          this.unlinked.delete(edge);
-          this.table.add(conn);
-          this.stats.linked++;
-        }
-        this.log.debug(`moved ${c.address.key} from ${c.edge.kind} to ${edge.kind} (${edge.remoteTA})`);
-        return conn;
-      }
-      if (!this.table.getByEdge(edge)) { this.unlinked.delete(edge); edge.close('replacement failed'); }
-    }
-    return null;
   }
 
   private onReply(r: Extract<LinkMessage, { t: 'reply' }>, edge: Edge, expected: Address | undefined, type: string): Connection | 'retry' | 'retarget' | 'next' | 'abort' {
@@ -315,7 +284,8 @@ export class LinkManager {
     return conn;
   }
 
-  private handshake(edge: Edge, target: Address | undefined, type: string, token: string, resends = this.opts.handshakeResends): Promise<Extract<LinkMessage, { t: 'reply' }> | null> {
+  /** @internal */
+  handshake(edge: Edge, target: Address | undefined, type: string, token: string, resends = this.opts.handshakeResends): Promise<Extract<LinkMessage, { t: 'reply' }> | null> {
     const id = this.nextId++ & 0x7fffffff;
     const pkt = encodeLink({ t: 'start', id, realm: this.realm, type, local: this.localInfo(), target, remoteTA: edge.remoteTA, token });
     return new Promise((resolve) => {
@@ -332,7 +302,8 @@ export class LinkManager {
     });
   }
 
-  private listenerFor(ta: TransportAddress): EdgeListener | undefined {
+  /** @internal */
+  listenerFor(ta: TransportAddress): EdgeListener | undefined {
     return this.listeners.find((l) => l.kind === ta.kind);
   }
   private sleep(ms: number): Promise<void> {
@@ -342,37 +313,6 @@ export class LinkManager {
   /** Asks the peer of a relay connection to open its NAT towards us, or to dial us. */
   sendPunch(c: Connection, dial: boolean): void {
     c.edge.send(encodeLink({ t: 'punch', dial }));
-  }
-
-  /**
-   * Opens our NAT mappings towards a peer that is about to dial us: a few pings from our
-   * listening sockets to each of its direct TAs. The probe edges stay unlinked and expire.
-   */
-  probe(tas: TransportAddress[]): void {
-    for (const ta of tas.filter((t) => t.kind === 'udp' && !isLoopback(t.host)).slice(0, 4)) {
-      this.listenerFor(ta)?.createEdge(ta).then((e) => {
-        this.adopt(e);
-        for (let i = 0; i < 3; i++) this.clock.setTimeout(() => { if (!e.closed) e.send(encodeLink({ t: 'ping', nonce: i })); }, i * 300);
-      }, () => {});
-    }
-  }
-
-  /**
-   * Asks a peer we are already linked to, over a fresh edge to `ta`, how it sees us: it
-   * refuses the duplicate link, and the refusal carries our address as it saw it (STUN-like;
-   * the way a node behind a NAT learns its public UDP mapping when nobody links to it).
-   */
-  async reflect(ta: TransportAddress): Promise<TransportAddress | undefined> {
-    const l = this.listenerFor(ta);
-    if (!l || this.leaving) return undefined;
-    let edge: Edge;
-    try { edge = await l.createEdge(ta); } catch { return undefined; }
-    this.adopt(edge);
-    const r = await this.handshake(edge, undefined, 'leaf', 'reflect', 1);
-    if (!this.table.getByEdge(edge)) { this.unlinked.delete(edge); edge.close('reflect done'); }
-    if (!r || r.code !== LinkError.AlreadyConnected || !r.remoteTA || edge.kind !== 'udp') return undefined;
-    this.onObservedTA(r.remoteTA);
-    return r.remoteTA;
   }
 
   // ---- upkeep ----
@@ -401,30 +341,6 @@ export class LinkManager {
     c.edge.close(reason);
   }
 
-  /**
-   * Pings every direct connection and re-links those that stay silent for `waitMs`: after our
-   * address changed, edges bound to the old one are dead, and waiting for the keepalive
-   * timeout would keep the overlords from re-linking for half a minute. The new link names
-   * the peer as target, so the peer swaps its stale connection for it at once (and stops
-   * routing our traffic into the old address).
-   */
-  revalidate(waitMs = 1000): void {
-    const since = this.clock.now();
-    const conns = [...this.table.all()].filter((c) => c.edge.kind !== 'tunnel');
-    for (const c of conns) c.edge.send(encodeLink({ t: 'ping', nonce: this.random.int(0x7fffffff) }));
-    this.clock.setTimeout(() => {
-      for (const c of conns) {
-        const cur = this.table.get(c.address);
-        // Alive, or already linked anew; a connection reset meanwhile is re-linked too.
-        if ((cur === c && c.lastHeard > since) || (cur && cur !== c)) continue;
-        if (cur === c) { this.drop(c, 'silent after our address changed'); c.edge.close('address changed'); }
-        // The TA that worked until now first: the peer has not moved, we have.
-        const prev = c.edge.kind === 'tunnel' ? [] : [c.edge.remoteTA];
-        if (c.structured) void this.connect({ address: c.address, tas: [...prev, ...c.peerTAs] }, c.type);
-      }
-    }, waitMs);
-  }
-
   /** Clean leave: every peer hears it at once, with our neighbours as replacements. */
   leave(): void {
     this.leaving = true;
@@ -433,7 +349,8 @@ export class LinkManager {
     this.unlinked.clear();
   }
 
-  private drop(c: Connection, reason: string): void {
+  /** @internal */
+  drop(c: Connection, reason: string): void {
     if (this.table.remove(c)) this.log.debug(`lost ${c.address.key}: ${reason}`);
   }
 

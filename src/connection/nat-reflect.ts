@@ -6,6 +6,7 @@
 import type { Clock, TimerHandle } from '../util/clock.js';
 import type { RandomSource } from '../util/random.js';
 import type { LinkManager } from './link-manager.js';
+import { reflect } from './link-repair.js';
 import type { ConnectionTable } from './table.js';
 import { isLoopback } from './ta-order.js';
 
@@ -62,7 +63,7 @@ export class NatReflector {
     });
     for (let i = 0; i < PEERS_PER_ROUND && candidates.length > 0; i++) {
       const ta = candidates.splice(this.random.int(candidates.length), 1)[0]!;
-      void this.link.reflect(ta);
+      void reflect(this.link, ta);
     }
   }
 }

@@ -17,6 +17,7 @@ import type { Logger } from '../util/log.js';
 import type { RandomSource } from '../util/random.js';
 import type { Connection } from './connection.js';
 import type { LinkManager } from './link-manager.js';
+import { probe, replaceEdge } from './link-repair.js';
 import type { ConnectionTable } from './table.js';
 
 const FIRST_TRY_MS = 2000;
@@ -100,9 +101,9 @@ export class RelayUpgrader {
     };
     link.sendPunch(c, !weDial);
     if (weDial) {
-      link.replaceEdge(c, tas).then((n) => { if (n) this.stats.upgrades++; done(!!n); }, () => done(false));
+      replaceEdge(link, c, tas).then((n) => { if (n) this.stats.upgrades++; done(!!n); }, () => done(false));
     } else {
-      link.probe(tas);
+      probe(link, tas);
       this.clock.setTimeout(() => done(this.host.table.get(c.address)?.edge.kind !== 'tunnel'), CHECK_AFTER_MS);
     }
   }
@@ -112,11 +113,11 @@ export class RelayUpgrader {
     // The peer wants a direct path: make sure what we advertise of our NAT is current.
     this.host.onUpgradeFailed?.();
     const tas = this.directTAs(from);
-    if (!dial) { this.host.link.probe(tas); return; }
+    if (!dial) { probe(this.host.link, tas); return; }
     const key = from.address.key;
     if (this.busy.has(key)) return;
     this.busy.add(key);
-    this.host.link.replaceEdge(from, tas).then((n) => { if (n) { this.stats.upgrades++; this.log.debug(`moved ${key} off its relay edge (we dialled)`); } }, () => {})
+    replaceEdge(this.host.link, from, tas).then((n) => { if (n) { this.stats.upgrades++; this.log.debug(`moved ${key} off its relay edge (we dialled)`); } }, () => {})
       .finally(() => this.busy.delete(key));
   }
 }

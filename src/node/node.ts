@@ -9,6 +9,7 @@ import { NearOverlord, DEFAULT_NEAR_OPTIONS, type NearOptions } from '../connect
 import { estimateSize } from '../connection/overlord/overlord.js';
 import { ShortcutOverlord, DEFAULT_SHORTCUT_OPTIONS, type ShortcutOptions } from '../connection/overlord/shortcut.js';
 import { ConnectionTable } from '../connection/table.js';
+import { revalidate } from '../connection/link-repair.js';
 import { NatHistory } from '../connection/nat-history.js';
 import { NatReflector } from '../connection/nat-reflect.js';
 import { TunnelEdgeListener, type TunnelOptions } from '../connection/tunnel.js';
@@ -175,7 +176,7 @@ export class Node {
     if (first) return;
     this.log.info(`local addresses changed: ${sig}`);
     this.nat.clear();
-    this.link.revalidate();
+    revalidate(this.link);
   }
 
   private activateSoon(): void {
