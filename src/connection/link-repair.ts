@@ -84,13 +84,15 @@ export async function reflect(lm: LinkManager, ta: TransportAddress): Promise<Tr
  */
 export function revalidate(lm: LinkManager, waitMs = 1000): void {
   const since = lm.clock.now();
-  const conns = [...lm.table.all()].filter((c) => c.edge.kind !== 'tunnel');
-  for (const c of conns) c.edge.send(encodeLink({ t: 'ping', nonce: lm.random.int(0x7fffffff) }));
+  // Relayed connections are not pinged (their forwarders are), but one that died with its
+  // forwarder connections is re-linked like the others.
+  const conns = [...lm.table.all()];
+  for (const c of conns) if (c.edge.kind !== 'tunnel') c.edge.send(encodeLink({ t: 'ping', nonce: lm.random.int(0x7fffffff) }));
   lm.clock.setTimeout(() => {
     for (const c of conns) {
       const cur = lm.table.get(c.address);
       // Alive, or already linked anew; a connection reset meanwhile is re-linked too.
-      if ((cur === c && c.lastHeard > since) || (cur && cur !== c)) continue;
+      if ((cur === c && (c.lastHeard > since || c.edge.kind === 'tunnel')) || (cur && cur !== c)) continue;
       if (cur === c) { lm.drop(c, 'silent after our address changed'); c.edge.close('address changed'); }
       // The TA that worked until now first: the peer has not moved, we have.
       const prev = c.edge.kind === 'tunnel' ? [] : [c.edge.remoteTA];

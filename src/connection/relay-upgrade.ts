@@ -9,8 +9,8 @@
 //               and we are not, or only its outgoing TCP gets through).
 //
 // A new relayed connection gets its first attempt after a couple of seconds; afterwards every
-// `upgradeMs` (jittered), backing off to 4 periods per peer while attempts fail (a symmetric
-// NAT stays one), and half a second after the peer announces new TAs.
+// `upgradeMs` (jittered), backing off to 4 periods per peer while attempts in both directions
+// fail (a symmetric NAT stays one), and half a second after the peer announces new TAs.
 import type { Address } from '../address/address.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
 import type { Logger } from '../util/log.js';
@@ -25,6 +25,8 @@ const RETRY_ON_NEW_TAS_MS = 500;
 /** How long after a dial-me request we look whether the peer's dial succeeded. */
 const CHECK_AFTER_MS = 8000;
 const MAX_BACKOFF = 4;
+/** After our dial failed, the peer's turn comes this soon. */
+const SWAP_MS = 500;
 
 interface PeerState { round: number; wait: number; next: number }
 
@@ -96,6 +98,9 @@ export class RelayUpgrader {
       this.busy.delete(key);
       if (ok) { this.peers.delete(key); return; }
       this.host.onUpgradeFailed?.();
+      // Our dial failed: let the peer dial at once (only its outgoing TCP, or its side of the
+      // NAT, may get through). Back off only once both directions have failed.
+      if (weDial) { this.clock.setTimeout(() => this.attempt(c), SWAP_MS); return; }
       st.wait = Math.min(MAX_BACKOFF, st.wait * 2);
       st.next = this.clock.now() + st.wait * this.periodMs;
     };
