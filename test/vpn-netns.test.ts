@@ -6,19 +6,22 @@ import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { BIN, getState, groupvpn, hostConfig, startBootstrap } from '../bench/lab/ipop.js';
+import { BIN, getState, groupvpn, hostConfig, ROOT, startBootstrap } from '../bench/lab/ipop.js';
 import { ensurePackages, Lab, pingArgv, requireLab, run, waitFor } from '../bench/lab/netns.js';
 
 const SENDER = `const n=require('net'),c=require('crypto');const h=c.createHash('sha256');let left=50*1024*1024;let seed=c.createHash('sha256').update('x').digest();
 const s=n.connect(7000,process.argv[1],()=>{const go=()=>{while(left>0){let b=Buffer.alloc(Math.min(65536,left));for(let i=0;i<b.length;i+=32){seed=c.createHash('sha256').update(seed).digest();seed.copy(b,i)}
 h.update(b);left-=b.length;if(!s.write(b))return s.once('drain',go)}s.end(()=>{console.log(h.digest('hex'))})};go()});s.on('error',(e)=>{console.error(e.message);process.exit(1)});`;
+// The addresses a node holds connections to, from its control API (ConnectionTable.GetConnections).
+const CONNECTIONS = `const {ControlClient}=await import(process.argv[1]);const c=new ControlClient(10000,'127.0.0.1',4);` +
+  `const r=await c.call('localproxy',['ConnectionTable.GetConnections'],5000);c.close();process.stdout.write(JSON.stringify(r.map((x)=>x.address)));`;
 const RECEIVER = `const n=require('net'),c=require('crypto');const srv=n.createServer((s)=>{const h=c.createHash('sha256');let k=0;s.on('data',(d)=>{h.update(d);k+=d.length});
 s.on('end',()=>{console.log(k+' '+h.digest('hex'));process.exit(0)})});srv.listen(7000,process.argv[1],()=>console.log('listening'));`;
 
 t.test('GroupVPN in network namespaces', async (t) => {
   if (!requireLab(t)) return;
   await ensurePackages({ udhcpc: 'udhcpc', ping: 'iputils-ping', ss: 'iproute2' });
-  const lab = await Lab.create('vpn', ['boot', 'a', 'b', 'c', 'd', 'e', 'f', 'g']);
+  const lab = await Lab.create('vpn', ['boot', 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i']);
   t.teardown(() => lab.destroy());
   const bootIp = lab.ip('boot');
   await startBootstrap(lab, 'boot', 24);
@@ -78,12 +81,23 @@ t.test('GroupVPN in network namespaces', async (t) => {
   });
 
   await t.test('traffic opens an on-demand connection; it is trimmed after the idle TTL', async (t) => {
-    // Shortcuts sometimes link two members anyway; one of the three pairs is surely unlinked.
-    const hosts = { a: '192.168.10.10', b: '192.168.10.11', c: '192.168.10.12' } as Record<string, string>;
+    // Near links and shortcuts link some members anyway: two more members (h, i) give ten
+    // candidate pairs, and the node's own connection table says which pair is unlinked.
+    const more = { h: hostConfig(lab.dir, 'h', { bootIp, vip: '192.168.10.20', onDemand }), i: hostConfig(lab.dir, 'i', { bootIp, vip: '192.168.10.21', onDemand }) };
+    const extra = await Promise.all((['h', 'i'] as const).map((h) => groupvpn(lab, h, ['start', '-c', more[h]])));
+    for (const [k, r] of extra.entries()) t.equal(r.code, 0, `groupvpn start on ${'hi'[k]}: ${r.stdout}${r.stderr}`);
+    t.teardown(async () => { for (const h of ['h', 'i']) await groupvpn(lab, h, ['stop', '-c', more[h as 'h' | 'i']]); });
+    const hosts = { a: '192.168.10.10', b: '192.168.10.11', c: '192.168.10.12', h: '192.168.10.20', i: '192.168.10.21' } as Record<string, string>;
     const statusAt = async (from: string, to: string) => (await getState(lab, from))?.peers.find((p) => p.ip4 === hosts[to]);
+    const uid = async (h: string) => (await getState(lab, h))?.local_state.uid;
+    const linked = async (from: string): Promise<string[]> => {
+      const r = await lab.exec(from, [process.execPath, '--input-type=module', '-e', CONNECTIONS, join(ROOT, 'dist/src/control/client.js')], { timeoutMs: 10_000 });
+      try { return JSON.parse(r.stdout) as string[]; } catch { return []; }
+    };
     let pair: [string, string] | undefined;
-    for (const [x, y] of [['a', 'c'], ['b', 'c'], ['a', 'b']] as Array<[string, string]>) {
-      if ((await statusAt(x, y))?.status !== 'online' && (await statusAt(y, x))?.status !== 'online') { pair = [x, y]; break; }
+    for (const [x, y] of [['h', 'i'], ['h', 'a'], ['i', 'b'], ['h', 'c'], ['i', 'a'], ['h', 'b'], ['i', 'c'], ['a', 'c'], ['b', 'c'], ['a', 'b']] as Array<[string, string]>) {
+      const [ux, uy] = [await uid(x), await uid(y)];
+      if (ux && uy && !(await linked(x)).includes(uy) && !(await linked(y)).includes(ux)) { pair = [x, y]; break; }
     }
     if (!t.ok(pair, 'a pair of members without a direct connection')) return;
     const [x, y] = pair!;

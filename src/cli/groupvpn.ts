@@ -86,7 +86,8 @@ async function start(values: Record<string, unknown>, stateDir: string, port: nu
   while (Date.now() < end) {
     await new Promise((r) => setTimeout(r, 200));
     if (exited !== undefined) return fail(`the VPN did not start:\n${reasons(log)}`);
-    const s = await queryState(port, 'status', 500);
+    // The status reply waits for each peer's RTT ping (at most 1 s, for peers that are gone).
+    const s = await queryState(port, 'status', 2500);
     if (s && s.state === 'ready' && s.pid === child.pid) {
       const l = s.local_state as Record<string, string> | undefined;
       say(`groupvpn started (pid ${child.pid}): ${l?.ip4} on ${s.device}, node ${l?.uid}, namespace ${s.namespace}; log ${log}`);
