@@ -3,7 +3,7 @@
 // with other nodes in the same process.
 import { Address } from '../address/address.js';
 import { LinkManager, DEFAULT_LINK_OPTIONS, type LinkOptions } from '../connection/link-manager.js';
-import type { NodeInfo } from '../connection/node-info.js';
+import { MAX_NODEINFO_TAS, type NodeInfo } from '../connection/node-info.js';
 import { LeafOverlord, DEFAULT_LEAF_OPTIONS, type LeafOptions } from '../connection/overlord/leaf.js';
 import { NearOverlord, DEFAULT_NEAR_OPTIONS, type NearOptions } from '../connection/overlord/near.js';
 import { estimateSize } from '../connection/overlord/overlord.js';
@@ -120,7 +120,9 @@ export class Node {
   info(): NodeInfo {
     const local = this.listeners.filter((l) => l.kind !== 'tunnel').flatMap((l) => l.localTAs());
     const relay = this.listeners.filter((l) => l.kind === 'tunnel').flatMap((l) => l.localTAs());
-    return { address: this.address, tas: [...this.nat.advertised(this.clock.now(), local), ...local, ...relay] };
+    // A NodeInfo carries 12 TAs at most: the relay TA must not be the one cut off.
+    const direct = [...this.nat.advertised(this.clock.now(), local), ...local].slice(0, MAX_NODEINFO_TAS - relay.length);
+    return { address: this.address, tas: [...direct, ...relay] };
   }
 
   private sizeCache?: number;
