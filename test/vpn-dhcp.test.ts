@@ -182,9 +182,9 @@ t.test('DHCP replies: options sent', (t) => {
   t.notOk(m.options.has(Opt.Router), 'no router option unless given');
   t.notOk(m.options.has(Opt.Dns));
 
-  const withRouter = decodeDhcp(encodeDhcpReply({ request: req, type: DhcpType.Ack, serverId: 1, yiaddr: 2, router: ip('10.250.0.1'), dns: [ip('10.250.0.1'), ip('8.8.8.8')] }));
+  const withRouter = decodeDhcp(encodeDhcpReply({ request: req, type: DhcpType.Ack, serverId: 1, yiaddr: 2, router: ip('10.250.0.1'), dns: [ip('10.250.0.1'), ip('10.250.0.53')] }));
   t.equal(hex(withRouter.options.get(Opt.Router)!), '0afa0001');
-  t.equal(hex(withRouter.options.get(Opt.Dns)!), hex(optIps([ip('10.250.0.1'), ip('8.8.8.8')])));
+  t.equal(hex(withRouter.options.get(Opt.Dns)!), hex(optIps([ip('10.250.0.1'), ip('10.250.0.53')])));
 
   const nak = decodeDhcp(encodeDhcpReply({ request: req, type: DhcpType.Nak, serverId: 9, yiaddr: 5, leaseTime: 60, mtu: 1200, message: 'taken' }));
   t.equal(nak.yiaddr, 0, 'NAK carries no address');
