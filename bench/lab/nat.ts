@@ -13,13 +13,13 @@
 // and iptables. Namespaces are "<prefix>-<pid>-<seq>[-<host>]", removed by destroy(), on
 // process exit, or by the next run's cleanupStale.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BIN, ROOT } from './ipop.js';
 import {
-  baseEnv, cleanupStale, deleteNamespace, ensurePackages, ipSync, labUnavailableReason, run, signalGroup,
-  stopProcess, track, untrack, waitFor, which, type ExecResult,
+  baseEnv, cleanupStale, ensurePackages, labUnavailableReason, run, tearDown, tearDownSync, track, waitFor, which,
+  type ExecResult,
 } from './netns.js';
 
 export type HostKind = 'public' | 'cone' | 'sym';
@@ -207,25 +207,11 @@ export class NatLab {
 
   /** Stops tracked processes, kills anything left in the namespaces, deletes them; idempotent. */
   destroy(): Promise<void> {
-    this.destroying ??= (async () => {
-      await Promise.all([...this.procs].map((c) => stopProcess(c)));
-      for (const ns of [...this.created].reverse()) await deleteNamespace(ns);
-      this.created.length = 0;
-      if (!process.env.LAB_KEEP_DIR) rmSync(this.dir, { recursive: true, force: true });
-      untrack(this);
-    })();
+    this.destroying ??= tearDown(this, this.procs, this.created, this.dir);
     return this.destroying;
   }
 
-  destroySync(): void {
-    for (const c of this.procs) signalGroup(c, 'SIGKILL');
-    for (const ns of [...this.created].reverse()) {
-      for (const p of ipSync(['netns', 'pids', ns]).stdout.split(/\s+/).filter(Boolean).map(Number)) try { process.kill(p, 'SIGKILL'); } catch { /* gone */ }
-      ipSync(['netns', 'del', ns]);
-    }
-    this.created.length = 0;
-    if (!process.env.LAB_KEEP_DIR) rmSync(this.dir, { recursive: true, force: true });
-  }
+  destroySync(): void { tearDownSync(this, this.procs, this.created, this.dir); }
 
   // ---- the overlay in the lab ----
 

@@ -334,26 +334,32 @@ export class Lab {
 
   /** Stops tracked processes, kills anything left in the namespaces, deletes them; idempotent. */
   destroy(): Promise<void> {
-    this.destroying ??= (async () => {
-      await Promise.all([...this.procs].map((c) => stopProcess(c)));
-      for (const ns of [...this.created].reverse()) await deleteNamespace(ns);
-      this.created.length = 0;
-      if (!process.env.LAB_KEEP_DIR) rmSync(this.dir, { recursive: true, force: true });
-      untrack(this);
-    })();
+    this.destroying ??= tearDown(this, this.procs, this.created, this.dir);
     return this.destroying;
   }
 
   /** Synchronous last-resort teardown for process exit and signals. */
-  destroySync(): void {
-    for (const c of this.procs) signalGroup(c, 'SIGKILL');
-    for (const ns of [...this.created].reverse()) {
-      const pids = ipSync(['netns', 'pids', ns]).stdout.split(/\s+/).filter(Boolean).map(Number);
-      for (const p of pids) try { process.kill(p, 'SIGKILL'); } catch { /* gone */ }
-      ipSync(['netns', 'del', ns]);
-    }
-    this.created.length = 0;
-    if (!process.env.LAB_KEEP_DIR) rmSync(this.dir, { recursive: true, force: true });
-    live.delete(this);
+  destroySync(): void { tearDownSync(this, this.procs, this.created, this.dir); }
+}
+
+/** A lab's teardown (Lab and NatLab): stop its processes, delete its namespaces (newest first) and its scratch directory. */
+export async function tearDown(lab: { destroySync(): void }, procs: Set<ChildProcess>, created: string[], dir: string): Promise<void> {
+  await Promise.all([...procs].map((c) => stopProcess(c)));
+  for (const ns of [...created].reverse()) await deleteNamespace(ns);
+  created.length = 0;
+  if (!process.env.LAB_KEEP_DIR) rmSync(dir, { recursive: true, force: true });
+  untrack(lab);
+}
+
+/** The same, synchronously and by SIGKILL: for process exit and signals. */
+export function tearDownSync(lab: { destroySync(): void }, procs: Set<ChildProcess>, created: string[], dir: string): void {
+  for (const c of procs) signalGroup(c, 'SIGKILL');
+  for (const ns of [...created].reverse()) {
+    const pids = ipSync(['netns', 'pids', ns]).stdout.split(/\s+/).filter(Boolean).map(Number);
+    for (const p of pids) try { process.kill(p, 'SIGKILL'); } catch { /* gone */ }
+    ipSync(['netns', 'del', ns]);
   }
+  created.length = 0;
+  if (!process.env.LAB_KEEP_DIR) rmSync(dir, { recursive: true, force: true });
+  untrack(lab);
 }

@@ -8,7 +8,7 @@ import type { RandomSource } from '../util/random.js';
 import type { LinkManager } from './link-manager.js';
 import { reflect } from './link-repair.js';
 import type { ConnectionTable } from './table.js';
-import { isLoopback } from './ta-order.js';
+import { isLoopback, lan } from './ta-order.js';
 
 const PEERS_PER_ROUND = 2;
 const SOON_MS = 1000;
@@ -56,9 +56,9 @@ export class NatReflector {
     const mine = this.ownTAs().filter((t) => t.kind === 'udp');
     if (mine.length === 0) return;
     this.last = this.clock.now();
-    const lans = new Set(mine.map((t) => t.host.slice(0, t.host.lastIndexOf('.'))));
+    const lans = new Set(mine.map((t) => lan(t.host)));
     const candidates = [...this.table.all()].flatMap((c) => {
-      const ta = c.peerTAs.find((t) => t.kind === 'udp' && !isLoopback(t.host) && !lans.has(t.host.slice(0, t.host.lastIndexOf('.'))));
+      const ta = c.peerTAs.find((t) => t.kind === 'udp' && !isLoopback(t.host) && !lans.has(lan(t.host)));
       return ta ? [ta] : [];
     });
     for (let i = 0; i < PEERS_PER_ROUND && candidates.length > 0; i++) {

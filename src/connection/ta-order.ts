@@ -3,7 +3,7 @@ import type { TransportAddress } from '../transport/ta.js';
 
 export const isLoopback = (host: string): boolean => host.startsWith('127.') || host === '::1' || host === 'localhost';
 /** The /24 of an IPv4 host (its LAN, as far as we can tell); other hosts stand for themselves. */
-const lan = (host: string): string => (/^\d+\.\d+\.\d+\.\d+$/.test(host) ? host.slice(0, host.lastIndexOf('.')) : host);
+export const lan = (host: string): string => (/^\d+\.\d+\.\d+\.\d+$/.test(host) ? host.slice(0, host.lastIndexOf('.')) : host);
 
 /**
  * The peer's TAs worth trying, in order: direct before relay, and among direct ones a TA on
