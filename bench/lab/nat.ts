@@ -12,13 +12,13 @@
 // never touched and there is no uplink, so no packet leaves the lab. Needs root, iproute2
 // and iptables. Namespaces are "<prefix>-<pid>-<seq>[-<host>]", removed by destroy(), on
 // process exit, or by the next run's cleanupStale.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, writeFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BIN, ROOT } from './ipop.js';
 import {
-  baseEnv, cleanupStale, ensurePackages, labUnavailableReason, run, tearDown, tearDownSync, track, waitFor, which,
+  cleanupStale, ensurePackages, labUnavailableReason, run, spawnIn, tearDown, tearDownSync, track, waitFor, which,
   type ExecResult,
 } from './netns.js';
 
@@ -152,20 +152,7 @@ export class NatLab {
   /** Starts a long-running process in the host's namespace; destroy() stops it. Output: logFile, else output(). */
   spawn(host: string, argv: string[], o: { env?: NodeJS.ProcessEnv; logFile?: string } = {}): ChildProcess {
     if (this.destroying) throw new Error('lab destroyed');
-    const fd = o.logFile ? openSync(o.logFile, 'a') : undefined;
-    const c = spawn('ip', ['netns', 'exec', this.ns(host), ...argv], { env: baseEnv(o.env), detached: true, stdio: ['ignore', fd ?? 'pipe', fd ?? 'pipe'] });
-    if (fd !== undefined) closeSync(fd);
-    this.procs.add(c);
-    c.once('exit', () => this.procs.delete(c));
-    c.on('error', () => {});
-    if (fd === undefined) {
-      const tail = { s: '' };
-      this.tails.set(c, tail);
-      const add = (d: Buffer) => { tail.s = (tail.s + d.toString()).slice(-65536); };
-      c.stdout!.on('data', add);
-      c.stderr!.on('data', add);
-    }
-    return c;
+    return spawnIn(this.ns(host), argv, o, this.procs, this.tails);
   }
   output(c: ChildProcess): string { return this.tails.get(c)?.s ?? ''; }
 

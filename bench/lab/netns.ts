@@ -309,24 +309,7 @@ export class Lab {
   /** Starts a long-running process in the host's namespace; destroy() stops it. Output goes to logFile, else to output(). */
   spawn(host: string, argv: string[], o: { env?: NodeJS.ProcessEnv; cwd?: string; logFile?: string } = {}): ChildProcess {
     if (this.destroying) throw new Error('lab destroyed');
-    const fd = o.logFile ? openSync(o.logFile, 'a') : undefined;
-    // "ip netns exec" execs the command in place: child.pid is the command's own pid.
-    const c = spawn('ip', ['netns', 'exec', this.ns(host), ...argv], {
-      env: baseEnv(o.env), cwd: o.cwd, detached: true, stdio: ['ignore', fd ?? 'pipe', fd ?? 'pipe'],
-    });
-    if (fd !== undefined) closeSync(fd);
-    this.procs.add(c);
-    c.once('exit', () => this.procs.delete(c));
-    c.on('error', () => { /* reported through exit code / output */ });
-    if (fd === undefined) {
-      // Always drain the pipes (a full pipe would stall the child); keep the last 64 KiB.
-      const tail = { s: '' };
-      this.tails.set(c, tail);
-      const add = (d: Buffer) => { tail.s = (tail.s + d.toString()).slice(-65536); };
-      c.stdout!.on('data', add);
-      c.stderr!.on('data', add);
-    }
-    return c;
+    return spawnIn(this.ns(host), argv, o, this.procs, this.tails);
   }
 
   /** The last 64 KiB of stdout+stderr of a process started by spawn() without logFile. */
@@ -340,6 +323,32 @@ export class Lab {
 
   /** Synchronous last-resort teardown for process exit and signals. */
   destroySync(): void { tearDownSync(this, this.procs, this.created, this.dir); }
+}
+
+/**
+ * Starts a long-running process in a namespace for a lab (Lab and NatLab): tracked in `procs`
+ * until it exits; output to o.logFile, or drained into `tails` (the last 64 KiB).
+ */
+export function spawnIn(ns: string, argv: string[], o: { env?: NodeJS.ProcessEnv; cwd?: string; logFile?: string },
+  procs: Set<ChildProcess>, tails: WeakMap<ChildProcess, { s: string }>): ChildProcess {
+  const fd = o.logFile ? openSync(o.logFile, 'a') : undefined;
+  // "ip netns exec" execs the command in place: child.pid is the command's own pid.
+  const c = spawn('ip', ['netns', 'exec', ns, ...argv], {
+    env: baseEnv(o.env), cwd: o.cwd, detached: true, stdio: ['ignore', fd ?? 'pipe', fd ?? 'pipe'],
+  });
+  if (fd !== undefined) closeSync(fd);
+  procs.add(c);
+  c.once('exit', () => procs.delete(c));
+  c.on('error', () => { /* reported through exit code / output */ });
+  if (fd === undefined) {
+    // Always drain the pipes (a full pipe would stall the child); keep the last 64 KiB.
+    const tail = { s: '' };
+    tails.set(c, tail);
+    const add = (d: Buffer) => { tail.s = (tail.s + d.toString()).slice(-65536); };
+    c.stdout!.on('data', add);
+    c.stderr!.on('data', add);
+  }
+  return c;
 }
 
 /** A lab's teardown (Lab and NatLab): stop its processes, delete its namespaces (newest first) and its scratch directory. */
