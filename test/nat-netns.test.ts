@@ -165,6 +165,12 @@ t.test('the overlay across cone and symmetric NATs', async (t) => {
 
   await sub('d2. an address change heals within 5 s', undefined, async (t, todo) => {
     t.equal((await pings('c1b', ['boot', 'pub', 'noudp'])).length, 3, 'c1b reaches boot, pub and noudp before', todo);
+    // Which edge kinds had to recover (printed with the result, for a failure's diagnosis).
+    const kinds = async () => {
+      const cs = await lab.call('c1b', 'localproxy', ['ConnectionTable.GetConnections']).catch(() => []) as Array<{ address: string; kind: string }>;
+      return ['boot', 'pub', 'noudp'].map((h) => `${h}:${cs.find((c) => c.address === addr(h))?.kind ?? 'none'}`).join(' ');
+    };
+    const kindsBefore = await kinds();
     await lab.changeAddress('c1b', '10.151.1.77');
     const t0 = Date.now();
     let last: string[] = [];
@@ -174,6 +180,7 @@ t.test('the overlay across cone and symmetric NATs', async (t) => {
       return last.length === 6;
     }, 5000, 'c1b reachable again', 250).then(() => true, () => false);
     t.ok(healed, `after moving c1b to 10.151.1.77: ${healed ? `all six directions answer after ${Date.now() - t0} ms` : `only ${last.join(', ') || 'none'} answered within 5 s`}`, todo);
+    t.comment(`c1b's edges before: ${kindsBefore}; after: ${await kinds()}`);
   });
 
   // Not yet reliable: in about a third of the runs here the on-demand connection between the two

@@ -65,3 +65,47 @@ t.test('listeners never advertise ignored interfaces', async (t) => {
   t.ok(v4.every((a) => !without.includes(a)), `ignoring ${name} drops its addresses`);
   t.same(advertisedHosts({ devices: [name], ignore: [name] }), [], 'ignore wins over DevicesToBind');
 });
+
+t.test('NatReflector: rounds every few seconds while no view is known, then every period', async (t) => {
+  const { NatReflector } = await import('../src/connection/nat-reflect.js');
+  const { seededRandom } = await import('../src/util/random.js');
+  // A manual clock: timers run in time order as `advance` moves time on.
+  let now = 0;
+  const timers: Array<{ at: number; fn: () => void; live: boolean }> = [];
+  const clock = {
+    now: () => now,
+    setTimeout(fn: () => void, ms: number) { const x = { at: now + ms, fn, live: true }; timers.push(x); return { cancel: () => { x.live = false; } }; },
+    setInterval(): never { throw new Error('unused'); },
+  };
+  const advance = (to: number) => {
+    for (;;) {
+      const next = timers.filter((x) => x.live && x.at <= to).sort((a, b) => a.at - b.at)[0];
+      if (!next) break;
+      next.live = false;
+      now = next.at;
+      next.fn();
+    }
+    now = to;
+  };
+  const rounds: number[] = [];
+  // One linked peer on another LAN; reflect() asks the link layer for a listener, which
+  // marks a round (and, answering none, ends the reflect there).
+  const table = { all: () => [{ peerTAs: [udp('10.200.0.9', 17000)] }] };
+  const link = { leaving: false, listenerFor: () => { rounds.push(now); return undefined; } };
+  let view = false;
+  const r = new NatReflector(table as never, link as never, () => [udp('10.0.0.2', 17000)], () => view, clock, seededRandom(7), 30_000);
+  r.start();
+  advance(20_000);
+  t.ok(rounds.length >= 3, `without a view: ${rounds.length} rounds in 20 s (${rounds.join(', ')})`);
+  t.ok(rounds.slice(1).every((at, i) => at - rounds[i]! <= 6250), 'at most 6.25 s apart');
+  view = true;
+  advance(26_000);
+  const n = rounds.length;
+  advance(140_000);
+  const gaps = rounds.slice(n).map((at, i) => at - rounds[n + i - 1]!);
+  t.ok(gaps.length >= 3 && gaps.every((g) => g >= 22_500 && g <= 37_500), `with a view: every 22.5–37.5 s (${gaps.join(', ')})`);
+  r.stop();
+  const m = rounds.length;
+  advance(400_000);
+  t.equal(rounds.length, m, 'no rounds after stop()');
+});

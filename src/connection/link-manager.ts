@@ -55,6 +55,8 @@ export class LinkManager {
   onPeerTAs: (c: Connection) => void = () => {};
   /** A peer told us under which UDP TA it sees us (our NAT mapping, if any). */
   onObservedTA: (ta: TransportAddress) => void = () => {};
+  /** Our advertised TAs changed and peers were told (a relayed peer may be reachable now). */
+  onAnnounced: () => void = () => {};
   /** Called to compute the Status we send to a peer: our nearest connections to it. */
   neighborsFor: (peer: Address) => NodeInfo[] = () => [];
   leaving = false;
@@ -65,6 +67,7 @@ export class LinkManager {
   private starts = new Map<number, PendingStart>();
   private nextId = 1;
   private announced = '';
+  private announceTimer?: TimerHandle;
   private timer?: TimerHandle;
 
   constructor(
@@ -85,7 +88,13 @@ export class LinkManager {
     const period = Math.max(250, Math.min(this.opts.pingAfterMs, this.opts.timeoutMs) / 4);
     this.timer = this.clock.setInterval(() => this.keepalive(), period * (0.9 + 0.2 * this.random.float()));
   }
-  stop(): void { this.timer?.cancel(); }
+  stop(): void { this.timer?.cancel(); this.announceTimer?.cancel(); }
+
+  /** Our TAs may have changed (a new NAT view): tell peers shortly, not at the next keepalive. */
+  announceSoon(): void {
+    if (this.announceTimer || this.leaving) return;
+    this.announceTimer = this.clock.setTimeout(() => { this.announceTimer = undefined; this.announceTAs(); }, 100);
+  }
 
   /** @internal Edges we created or accepted, before and during the handshake (link-repair.ts too). */
   adopt(e: Edge): void {
@@ -327,8 +336,10 @@ export class LinkManager {
   private announceTAs(): void {
     const sig = this.localInfo().tas.map((t) => t.key).join(' ');
     if (sig === this.announced) return;
+    const first = this.announced === '';
     this.announced = sig;
     for (const c of this.table.all()) this.sendStatus(c);
+    if (!first) this.onAnnounced();
   }
   requestStatus(c: Connection): void {
     c.edge.send(encodeLink({ t: 'statusreq' }));

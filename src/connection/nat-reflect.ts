@@ -2,7 +2,9 @@
 // NAT that others link to, or one whose UDP was blocked until now, may have none): every
 // `periodMs`, and soon after a relay upgrade fails, we ask two peers we are linked to over a
 // fresh UDP edge how they see us (LinkManager.reflect). Peers on our own LAN or host are
-// skipped: they see our local address, not the NAT's.
+// skipped: they see our local address, not the NAT's. While we know no view at all (our
+// UDP was blocked, or every round failed so far), rounds come every few seconds, so a node
+// whose UDP starts working learns its mapping, and can be reached directly, soon after.
 import type { Clock, TimerHandle } from '../util/clock.js';
 import type { RandomSource } from '../util/random.js';
 import type { LinkManager } from './link-manager.js';
@@ -13,6 +15,8 @@ import { isLoopback, lan } from './ta-order.js';
 const PEERS_PER_ROUND = 2;
 const SOON_MS = 1000;
 const MIN_GAP_MS = 10_000;
+/** The period while we know no view of ourselves. */
+const NO_VIEW_MS = 5000;
 
 export class NatReflector {
   private timer?: TimerHandle;
@@ -24,6 +28,7 @@ export class NatReflector {
     private readonly table: ConnectionTable,
     private readonly link: LinkManager,
     private readonly ownTAs: () => { host: string; kind: string }[],
+    private readonly hasView: () => boolean,
     private readonly clock: Clock,
     private readonly random: RandomSource,
     private readonly periodMs = 30_000,
@@ -49,7 +54,11 @@ export class NatReflector {
 
   private schedule(ms: number): void {
     if (!this.running) return;
-    this.timer = this.clock.setTimeout(() => { this.round(); this.schedule(this.periodMs * (0.75 + 0.5 * this.random.float())); }, ms);
+    this.timer = this.clock.setTimeout(() => {
+      this.round();
+      const period = this.hasView() ? this.periodMs : Math.min(this.periodMs, NO_VIEW_MS);
+      this.schedule(period * (0.75 + 0.5 * this.random.float()));
+    }, ms);
   }
 
   private round(): void {

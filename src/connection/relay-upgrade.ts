@@ -10,7 +10,7 @@
 //
 // A new relayed connection gets its first attempt after a couple of seconds; afterwards every
 // `upgradeMs` (jittered), backing off to 4 periods per peer while attempts in both directions
-// fail (a symmetric NAT stays one), and half a second after the peer announces new TAs.
+// fail (a symmetric NAT stays one), and half a second after either side announces new TAs.
 import type { Address } from '../address/address.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
 import type { Logger } from '../util/log.js';
@@ -50,6 +50,15 @@ export class RelayUpgrader {
       if (c.edge.kind !== 'tunnel' || !this.drives(c)) return;
       this.peers.delete(c.address.key);
       this.clock.setTimeout(() => this.attempt(c), RETRY_ON_NEW_TAS_MS);
+    };
+    // Our own TAs changed (our NAT mapping just learnt, say after UDP became usable): the
+    // peers we drive get a fresh attempt too, not only after their backoff.
+    host.link.onAnnounced = () => {
+      for (const c of host.table.all()) {
+        if (c.edge.kind !== 'tunnel' || !this.drives(c)) continue;
+        this.peers.delete(c.address.key);
+        this.clock.setTimeout(() => this.attempt(c), RETRY_ON_NEW_TAS_MS);
+      }
     };
     host.table.onChange((ev, c) => {
       if (ev === 'remove') { if (!host.table.get(c.address)) this.peers.delete(c.address.key); return; }

@@ -94,8 +94,8 @@ export class Node {
     this.table = new ConnectionTable(this.address, () => clock.now());
     this.link = new LinkManager(this.address, o.namespace, this.table, this.listeners, () => this.info(), clock, random, log,
       { ...DEFAULT_LINK_OPTIONS, ...o.link });
-    this.link.onObservedTA = (ta) => this.nat.record(ta, clock.now());
-    this.reflector = new NatReflector(this.table, this.link, () => this.listeners.flatMap((l) => l.localTAs()), clock, random);
+    this.link.onObservedTA = (ta) => { this.nat.record(ta, clock.now()); this.link.announceSoon(); };
+    this.reflector = new NatReflector(this.table, this.link, () => this.listeners.flatMap((l) => l.localTAs()), () => this.nat.list(clock.now()).length > 0, clock, random);
     this.router = new Router(this.address, this.table, this.link, () => this.sizeEstimate(), log);
     this.rpc = new RpcManager(this.address, this.router, clock, random, log);
     const connector = this.connector = new RpcConnector(this, (from, infos) => this.near.learn(from, infos));
