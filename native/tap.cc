@@ -42,6 +42,13 @@ std::string Reason(int err) {
   }
 }
 
+// The kernel's struct in6_ifreq (linux/ipv6.h clashes with glibc's netinet/in.h).
+struct In6Ifreq {
+  struct in6_addr ifr6_addr;
+  uint32_t ifr6_prefixlen;
+  int ifr6_ifindex;
+};
+
 // Interface ioctls go through a throwaway socket in the caller's network namespace.
 int IfIoctl(unsigned long req, struct ifreq* ifr) {
   int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -59,6 +66,7 @@ class Tap : public Napi::ObjectWrap<Tap> {
       InstanceMethod("mac", &Tap::Mac),
       InstanceMethod("setMtu", &Tap::SetMtu),
       InstanceMethod("setIPv4", &Tap::SetIPv4),
+      InstanceMethod("setIPv6", &Tap::SetIPv6),
       InstanceMethod("up", &Tap::Up),
       InstanceMethod("start", &Tap::Start),
       InstanceMethod("write", &Tap::Write),
@@ -162,6 +170,32 @@ class Tap : public Napi::ObjectWrap<Tap> {
     memset(&ifr, 0, sizeof ifr);
     memcpy(&ifr.ifr_netmask, &sin, sizeof sin);
     Ctl(SIOCSIFNETMASK, "SIOCSIFNETMASK", &ifr, "/" + std::to_string(prefix));
+    return env.Undefined();
+  }
+
+  // Adds an IPv6 address (SIOCSIFADDR on an AF_INET6 socket takes a struct in6_ifreq).
+  Napi::Value SetIPv6(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!info[0].IsString() || !info[1].IsNumber()) {
+      Napi::TypeError::New(env, "setIPv6(address, prefixLength): bad arguments").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    std::string text = info[0].As<Napi::String>();
+    int prefix = info[1].As<Napi::Number>().Int32Value();
+    In6Ifreq req = {};
+    if (inet_pton(AF_INET6, text.c_str(), &req.ifr6_addr) != 1 || prefix < 0 || prefix > 128) {
+      Throw("invalid IPv6 address " + text + "/" + std::to_string(prefix));
+      return env.Undefined();
+    }
+    struct ifreq ifr = {};
+    if (!Open() || !Ctl(SIOCGIFINDEX, "SIOCGIFINDEX", &ifr)) return env.Undefined();
+    req.ifr6_ifindex = ifr.ifr_ifindex;
+    req.ifr6_prefixlen = static_cast<uint32_t>(prefix);
+    int s = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    int err = s < 0 ? errno : (ioctl(s, SIOCSIFADDR, &req) < 0 ? errno : 0);
+    if (s >= 0) close(s);
+    if (err == EAFNOSUPPORT) Throw("IPv6 is not available in this kernel or namespace");
+    else if (err != 0 && err != EEXIST) Throw(name_ + ": SIOCSIFADDR " + text + ": " + Reason(err));
     return env.Undefined();
   }
 

@@ -54,6 +54,16 @@ t.test('GroupVPN in network namespaces', async (t) => {
     t.equal((await ping('b', '192.168.10.10')).code, 0, 'B → A');
   });
 
+  await t.test('IPv6: member addresses ping each other', async (t) => {
+    const [sa, sb] = [await getState(lab, 'a'), await getState(lab, 'b')];
+    const [a6, b6] = [sa?.local_state.ip6, sb?.local_state.ip6];
+    t.match(a6, /^fd[0-9a-f]{2}:[0-9a-f:]+:c0a8:a0a$/, `A's IPv6 address is the namespace prefix plus its IPv4 (${a6})`);
+    t.match(b6, /:c0a8:a0b$/, `and B's (${b6})`);
+    if (!a6 || !b6) return;
+    t.equal((await ping('a', b6)).code, 0, 'A → B over IPv6');
+    t.equal((await ping('b', a6)).code, 0, 'B → A over IPv6');
+  });
+
   await t.test('bget on A shows B as the owner of its IP', async (t) => {
     const r = await lab.exec('a', [process.execPath, BIN.bget, '--quiet', 'dhcp:labns:192.168.10.11']);
     t.equal(r.code, 0, r.stderr);

@@ -43,6 +43,7 @@ function prerequisites(): string | null {
 const AGENT = `
 import { createInterface } from 'node:readline';
 const { TapDevice, tapUnavailableReason } = await import(process.env.TAP_MODULE);
+const { advertisedHosts } = await import(process.env.UDP_MODULE);
 let dev;
 const out = (o) => process.stdout.write(JSON.stringify(o) + '\\n');
 const err = (e) => ({ name: e.name, message: e.message });
@@ -52,6 +53,8 @@ const ops = {
   tryOpen: (a) => { try { TapDevice.open(a).close(); return null; } catch (e) { return err(e); } },
   setMtu: (a) => dev.setMtu(a),
   setIPv4: (a) => dev.setIPv4(a[0], a[1]),
+  setIPv6: (a) => dev.setIPv6(a[0], a[1]),
+  advertised: (a) => advertisedHosts(a),
   up: () => dev.up(),
   start: () => dev.start(
     (fs) => out({ ev: 'frames', frames: fs.map((f) => f.toString('hex')) }),
@@ -85,7 +88,8 @@ class Agent {
     const loader = import.meta.resolve('@tapjs/typescript/import');
     this.child = spawn('ip', ['netns', 'exec', NS, ...prefix, process.execPath, '--import', loader, '--input-type=module', '-e', AGENT], {
       cwd: ROOT,
-      env: { ...process.env, TS_NODE_TRANSPILE_ONLY: '1', TAP_MODULE: pathToFileURL(resolve(ROOT, 'src/vpn/tap.ts')).href },
+      env: { ...process.env, TS_NODE_TRANSPILE_ONLY: '1', TAP_MODULE: pathToFileURL(resolve(ROOT, 'src/vpn/tap.ts')).href,
+        UDP_MODULE: pathToFileURL(resolve(ROOT, 'src/transport/udp.ts')).href },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     this.child.stderr!.on('data', (d) => { this.#stderr += d; });
@@ -287,6 +291,24 @@ if (missing !== null) {
     t.equal((await a.call('write', pings[0])).value, false, 'write after close is a drop');
     t.match(await a.call('start'), { ok: false, error: { name: 'TapError', message: 'tap device is closed' } }, 'start after close');
     t.equal(a.stderr, '', 'agent wrote nothing to stderr');
+  });
+
+  t.test('IPv6 on the TAP; TAP addresses are not advertised to the overlay', async (t) => {
+    sh('ip', ['netns', 'exec', NS, 'sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=0', 'net.ipv6.conf.default.disable_ipv6=0']);
+    const a = new Agent(t);
+    t.ok(await a.ready(), 'agent started');
+    const name = `${DEV.slice(0, 13)}6`;
+    t.ok((await a.call('open', { name, mtu: 1352 })).ok, 'open');
+    t.ok((await a.call('setIPv4', ['10.213.1.1', 24])).ok, 'setIPv4');
+    t.ok((await a.call('up')).ok, 'up');
+    const r = await a.call('setIPv6', ['fd12:3456:789a:0::ad5:101', 64]);
+    t.ok(r.ok, `setIPv6 ${r.error?.message ?? ''}`);
+    const inet6 = (ipJson(['addr', 'show', 'dev', name])?.[0]?.addr_info as any[] | undefined)?.filter((x) => x.family === 'inet6');
+    t.ok(inet6?.some((x) => x.local === 'fd12:3456:789a::ad5:101' && x.prefixlen === 64), `the member address is on the TAP (${JSON.stringify(inet6?.map((x) => x.local))})`);
+    t.match(await a.call('setIPv6', ['fd12::zz', 64]), { ok: false, error: { name: 'TapError', message: 'invalid IPv6 address fd12::zz/64' } }, 'a bad address is a one-line TapError');
+    t.notOk(((await a.call('advertised', {})).value as string[]).includes('10.213.1.1'), 'a TAP\'s addresses are not advertised by default');
+    t.same((await a.call('advertised', { devices: [name] })).value, ['10.213.1.1'], 'unless the TAP is named in DevicesToBind');
+    t.ok((await a.call('close')).ok, 'close');
   });
 
   t.test('deleting the interface from outside ends reading with an error', async (t) => {

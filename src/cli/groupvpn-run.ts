@@ -14,6 +14,7 @@ import { DhcpServer } from '../vpn/dhcp-server.js';
 import { ipToString } from '../vpn/frames.js';
 import { GetStateServer } from '../vpn/get-state.js';
 import { IpopNode } from '../vpn/ipop-node.js';
+import { ipv6PrefixFor, ipv6ToString, mappedIpv6 } from '../vpn/ipv6.js';
 import { acquireLease } from '../vpn/lease.js';
 import { releaseAddress } from '../vpn/mapping.js';
 import { vpnMtu } from '../vpn/mtu.js';
@@ -100,9 +101,10 @@ export async function runVpn(o: RunOptions): Promise<() => Promise<void>> {
     });
     tap.setIPv4(ipToString(lease.ip), lease.prefix);
     tap.up();
+    const ipv6 = configureIpv6(tap, ipop.ipv6Prefix, ipop.namespace, lease.ip, mtu, o.log);
     vpn = new IpopNode({
       node, dht: dht.dht, registrations: dht.registrations, device: tap, namespace: ipop.namespace, ip: lease.ip, prefix: lease.prefix,
-      onDemand: ipop.onDemand, multicast: ipop.multicast,
+      onDemand: ipop.onDemand, multicast: ipop.multicast, ipv6Prefix: ipv6?.prefix,
     });
     if (lease.range) {
       const leased = lease.ip;
@@ -113,12 +115,25 @@ export async function runVpn(o: RunOptions): Promise<() => Promise<void>> {
     const v = vpn;
     node.beforeLeave.push(async () => releaseAddress(dht.registrations, ipop.namespace, v.ip, node.address));
     phase = 'ready';
-    o.log.info(`groupvpn ready: ${ipToString(lease.ip)}/${lease.prefix} on ${tap.name} (mtu ${mtu}), node ${node.address.key}, namespace ${ipop.namespace}`);
+    o.log.info(`groupvpn ready: ${ipToString(lease.ip)}/${lease.prefix}${ipv6 ? ` and ${ipv6.text}/64` : ''} on ${tap.name} (mtu ${mtu}), node ${node.address.key}, namespace ${ipop.namespace}`);
   } catch (e) {
     await cleanup();
     throw e;
   }
   return cleanup;
+}
+
+/**
+ * The member's IPv6 address (prefix::<IPv4>) on the TAP. IPv6 is optional: when the kernel
+ * refuses it (IPv6 disabled, an MTU below 1280) the VPN carries IPv4 only and says so.
+ */
+function configureIpv6(tap: TapDevice, configured: string, namespace: string, ip: number, mtu: number, log: Logger): { prefix: Uint8Array; text: string } | undefined {
+  const prefix = ipv6PrefixFor(configured, namespace);
+  if (!prefix) return undefined;
+  const text = ipv6ToString(mappedIpv6(prefix, ip));
+  if (mtu < 1280) { log.warn(`IPv6 off: the TAP's MTU ${mtu} is below IPv6's minimum of 1280`); return undefined; }
+  try { tap.setIPv6(text, 64); } catch (e) { log.warn(`IPv6 off: cannot add ${text}/64 to ${tap.name}: ${(e as Error).message}`); return undefined; }
+  return { prefix, text };
 }
 
 async function waitJoined(joined: () => boolean, ms: number, cfg: NodeConfig): Promise<void> {

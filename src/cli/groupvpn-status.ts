@@ -22,7 +22,7 @@ export function printStatus(s: State, say: (l: string) => void): void {
   say(`state      ${s.state}${s.state === 'starting' ? ` (${s.phase})` : ''}   pid ${s.pid}`);
   say(`node       ${s.node ?? l.uid ?? '-'}`);
   say(`namespace  ${s.namespace}   device ${s.device} (mtu ${s.mtu})`);
-  if (l.ip4) say(`address    ${l.ip4}   mac ${l.mac}`);
+  if (l.ip4) say(`address    ${l.ip4}${l.ip6 ? `   ${l.ip6}` : ''}   mac ${l.mac}`);
   say(`ring       ${s.ring}, ${s.connections} connections, on-demand ${s.onDemand ? 'on' : 'off (all members connected)'}`);
   const peers = (s.peers ?? []) as Peer[];
   if (peers.length === 0) { say('peers      none known yet'); return; }

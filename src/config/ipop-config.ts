@@ -3,7 +3,7 @@
 // reported, so an old ipop.config still loads; our own additions are documented in
 // config/node.config.xml.
 import { readFileSync } from 'node:fs';
-import { isIPv4 } from 'node:net';
+import { isIPv4, isIPv6 } from 'node:net';
 import { XMLValidator } from 'fast-xml-parser';
 import { children, ConfigError, int, parseBool, parsePort, parser, rejectUnknown, single, text, type XChildren, type XNode } from './xml-helpers.js';
 
@@ -33,6 +33,11 @@ export interface IpopConfig {
   multicast: boolean;
   /** DHCPConfig XML this node publishes under `dhcp:<ns>` (and re-publishes while it lives). */
   dhcpConfigFile?: string;
+  /**
+   * The IPv6 /64 of the namespace ('auto': derived from the namespace; '': IPv6 off). Members
+   * get prefix::<their IPv4> (see src/vpn/ipv6.ts).
+   */
+  ipv6Prefix: string;
   /** Interfaces whose addresses the overlay never advertises (IPOP's network_ignore_list); the TAP always is. */
   networkIgnoreList: string[];
   /** Brunet elements that were present but have no effect here. */
@@ -45,7 +50,7 @@ export const DEFAULT_DEVICE = 'tapipop';
 
 const BRUNET_UNSUPPORTED = ['EndToEndSecurity', 'DHCPPort', 'AllowStaticAddresses', 'GroupVPN', 'Dns'];
 const KNOWN = ['IpopNamespace', 'VirtualNetworkDevice', 'AddressData', 'EnableMulticast', 'LeaseTime', 'MTU', 'OnDemand',
-  'GetStatePort', 'DHCPConfigFile', 'NetworkIgnoreList', ...BRUNET_UNSUPPORTED];
+  'GetStatePort', 'DHCPConfigFile', 'NetworkIgnoreList', 'IPv6Prefix', ...BRUNET_UNSUPPORTED];
 
 
 /** Netmask as dotted quad (Brunet) or prefix length ("24" or "/24"). */
@@ -108,7 +113,7 @@ export function parseIpop(node: XNode): IpopConfig {
   if (!/^[A-Za-z0-9_.-]{1,15}$/.test(device)) throw new ConfigError(`${P}/VirtualNetworkDevice`, `${JSON.stringify(device)} is not a valid interface name (1-15 letters, digits, _ . -)`);
   const cfg: IpopConfig = {
     namespace, device, leaseTime: 3600, mtu: 0, onDemand: { ...DEFAULT_ON_DEMAND },
-    getStatePort: DEFAULT_GET_STATE_PORT, multicast: false, networkIgnoreList: [], ignored: [],
+    getStatePort: DEFAULT_GET_STATE_PORT, multicast: false, ipv6Prefix: 'auto', networkIgnoreList: [], ignored: [],
   };
   const ad = get('AddressData');
   if (ad !== undefined) parseAddressData(ad, cfg);
@@ -124,10 +129,22 @@ export function parseIpop(node: XNode): IpopConfig {
   if (mc !== undefined) cfg.multicast = parseBool(text(mc, `${P}/EnableMulticast`), `${P}/EnableMulticast`);
   const dc = get('DHCPConfigFile');
   if (dc !== undefined && text(dc, `${P}/DHCPConfigFile`) !== '') cfg.dhcpConfigFile = text(dc, `${P}/DHCPConfigFile`);
+  const v6 = get('IPv6Prefix');
+  if (v6 !== undefined) cfg.ipv6Prefix = parseIpv6Prefix(text(v6, `${P}/IPv6Prefix`), `${P}/IPv6Prefix`);
   const nil = get('NetworkIgnoreList');
   if (nil !== undefined) cfg.networkIgnoreList = parseDeviceList(nil, `${P}/NetworkIgnoreList`);
   for (const k of BRUNET_UNSUPPORTED) if (kids[k]) cfg.ignored.push(k);
   return cfg;
+}
+
+/** 'auto', 'off' (stored as ''), or an IPv6 prefix written as an address, optionally with /64. */
+function parseIpv6Prefix(s: string, path: string): string {
+  if (s === 'auto' || s === '') return 'auto';
+  if (s === 'off') return '';
+  const m = /^([0-9A-Fa-f:.]+?)(?:\/(\d+))?$/.exec(s);
+  if (!m || !isIPv6(m[1]!)) throw new ConfigError(path, `expected auto, off or an IPv6 /64 prefix such as fd50:dbc:41f2:4a3c::, got ${JSON.stringify(s)}`);
+  if (m[2] !== undefined && m[2] !== '64') throw new ConfigError(path, `the prefix must be a /64 (got /${m[2]})`);
+  return m[1]!.toLowerCase();
 }
 
 function parseDeviceList(node: XNode, P: string): string[] {

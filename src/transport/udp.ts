@@ -14,6 +14,7 @@
 // peer that restarted tells us quickly that our edge is dead. Close/reset are never
 // answered, which rules out reply loops.
 import dgram from 'node:dgram';
+import { existsSync } from 'node:fs';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import os from 'node:os';
@@ -68,9 +69,17 @@ export function advertisedHosts(o: Pick<IpListenerOptions, 'host' | 'advertise' 
   }
   const host = o.host ?? '0.0.0.0';
   if (!WILDCARD.has(host)) return [host];
+  // TUN/TAP devices are VPNs (ours in another process, say): advertising their addresses
+  // would let the overlay run over the VPN it carries. Name them in DevicesToBind to use them.
+  for (const d of Object.keys(ifs)) if (isTunTap(d)) delete ifs[d];
   const v4 = Object.values(ifs).flatMap((l) => l ?? []).filter((a) => a.family === 'IPv4');
   const external = v4.filter((a) => !a.internal).map((a) => a.address);
   return [...new Set([...external, '127.0.0.1'])];
+}
+
+/** Linux marks TUN and TAP devices with a tun_flags attribute in sysfs. */
+export function isTunTap(device: string): boolean {
+  return /^[\w.:-]+$/.test(device) && existsSync(`/sys/class/net/${device}/tun_flags`);
 }
 
 /**

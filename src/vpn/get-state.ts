@@ -1,7 +1,7 @@
 // IPOP's local state query on 127.0.0.1 (default port 5800). A request is a datagram with
 // IPOP's two-byte header (version 0x01-0x03, type 0x01 = control) followed by JSON, or the
 // bare JSON. Methods:
-//   {"m":"get_state"}  → {"local_state":{uid,ip4,mac,...},"peers":[{uid,ip4,status},...]}
+//   {"m":"get_state"}  → {"local_state":{uid,ip4,ip6,mac,...},"peers":[{uid,ip4,ip6,status},...]}
 //   {"m":"status"}     → what `groupvpn status` shows (ring state, per-peer path, type, RTT)
 // Replies are bare JSON (no header), so `nc -u` output pipes straight into jq.
 import dgram from 'node:dgram';
@@ -9,10 +9,13 @@ import type { Address } from '../address/address.js';
 import { Mode } from '../routing/ah-wire.js';
 import { ipToString, macToString } from './frames.js';
 import type { IpopNode } from './ipop-node.js';
+import { ipv6ToString, mappedIpv6 } from './ipv6.js';
 
 export interface PeerState {
   uid: string;
   ip4: string;
+  /** With IPv6 on: the peer's member address (prefix::ip4). */
+  ip6?: string;
   status: 'online' | 'offline';
   /**
    * direct: an overlay connection over UDP/TCP; relayed: a connection over a relay edge
@@ -33,7 +36,7 @@ export function peerStates(v: IpopNode): PeerState[] {
     const c = v.node.table.get(p.address);
     const relayed = c?.edge.kind === 'tunnel';
     out.push({
-      uid: p.address.key, ip4: ipToString(p.ip), status: c ? 'online' : 'offline', path: !c ? 'routed' : relayed ? 'relayed' : 'direct',
+      uid: p.address.key, ip4: ipToString(p.ip), ...ip6(v, p.ip), status: c ? 'online' : 'offline', path: !c ? 'routed' : relayed ? 'relayed' : 'direct',
       ...(c ? { type: c.type, transport: c.edge.kind } : {}),
       ...(relayed ? { via: (v.node.tunnel?.forwardersFor(p.address) ?? []).map((a) => a.key) } : {}),
     });
@@ -49,8 +52,10 @@ function knownPeers(v: IpopNode): Map<string, { address: Address; ip: number }> 
 }
 
 export function localState(v: IpopNode, extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return { uid: v.node.address.key, ip4: ipToString(v.ip), mac: macToString(v.device.mac), ...extra };
+  return { uid: v.node.address.key, ip4: ipToString(v.ip), ...ip6(v, v.ip), mac: macToString(v.device.mac), ...extra };
 }
+
+const ip6 = (v: IpopNode, ip: number): { ip6?: string } => (v.ipv6Prefix ? { ip6: ipv6ToString(mappedIpv6(v.ipv6Prefix, ip)) } : {});
 
 /** Peers' RTTs by an overlay ping each (in parallel, bounded), for `groupvpn status`. */
 async function withRtt(v: IpopNode, peers: PeerState[]): Promise<PeerState[]> {

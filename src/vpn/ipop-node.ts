@@ -10,9 +10,13 @@ import type { Node } from '../node/node.js';
 import { Mode, Payload, type AhHeader } from '../routing/ah-wire.js';
 import type { TimerHandle } from '../util/clock.js';
 import {
-  ARP_REQUEST, BROADCAST_MAC, buildArpReply, classifyDestination, decodeArp, ETHERTYPE_ARP, ETHERTYPE_IPV4,
-  etherType, inSubnet, ipv4Dst, ipv4Src, isDhcpRequest, isIpv4Frame, multicastMac, prefixToMask, type ArpPacket,
+  ARP_REQUEST, BROADCAST_MAC, ETH_HEADER, buildArpReply, classifyDestination, decodeArp, ETHERTYPE_ARP, ETHERTYPE_IPV4,
+  ETHERTYPE_IPV6, etherType, inSubnet, ipv4Dst, ipv4Src, isDhcpRequest, isIpv4Frame, multicastMac, prefixToMask, type ArpPacket,
 } from './frames.js';
+import {
+  buildNeighborAdvert, decodeNeighborSolicit, IPPROTO_ICMPV6, ICMPV6_NEIGHBOR_SOLICIT, IPV6_DST, IPV6_HEADER, IPV6_SRC,
+  isIpv6Frame, mappedIpv4, type NeighborSolicit,
+} from './ipv6.js';
 import { listMembers, lookupOwner, registerMember, type Member } from './mapping.js';
 import { OnDemand } from './on-demand.js';
 import { AddressResolver, DEFAULT_RESOLVER_OPTIONS, type ResolverOptions } from './resolver.js';
@@ -35,6 +39,8 @@ export interface IpopNodeOptions {
   prefix: number;
   onDemand: OnDemandConfig;
   multicast: boolean;
+  /** The namespace's IPv6 /64 (8 bytes; see ipv6.ts); absent: IPv6 is not carried. */
+  ipv6Prefix?: Uint8Array;
   resolver?: Partial<ResolverOptions>;
 }
 
@@ -42,12 +48,13 @@ const QUEUE_PER_IP = 64;
 const QUEUE_WAIT_MS = 3000;
 const SYNC_MS = { onDemand: 30_000, allMembers: 5_000 };
 
-interface Waiting { at: number; out: Uint8Array[]; in: Array<{ frame: Uint8Array; from: Address }>; arp: ArpPacket[] }
+interface Waiting { at: number; out: Uint8Array[]; in: Array<{ frame: Uint8Array; from: Address }>; arp: ArpPacket[]; ns: NeighborSolicit[] }
 
 export class IpopNode {
   readonly stats = {
     txFrames: 0, txBytes: 0, rxFrames: 0, rxBytes: 0, arpReplies: 0, dhcpReplies: 0, queued: 0,
     dropNoOwner: 0, dropSpoofed: 0, dropNotOurs: 0, dropNotIpv4: 0, dropQueueFull: 0, dropNotOurSource: 0,
+    ndReplies: 0, dropIpv6NotMapped: 0,
   };
   readonly resolver: AddressResolver;
   readonly onDemand: OnDemand;
@@ -76,6 +83,7 @@ export class IpopNode {
   }
 
   get ip(): number { return this.o.ip; }
+  get ipv6Prefix(): Uint8Array | undefined { return this.o.ipv6Prefix; }
   get node(): Node { return this.o.node; }
   get device(): FrameDevice { return this.o.device; }
   setDhcp(server: { handle(frame: Uint8Array): Promise<Uint8Array | null> }): void { this.dhcp = server; }
@@ -130,10 +138,46 @@ export class IpopNode {
       else this.queueOut(dst, f);
     } else if (type === ETHERTYPE_ARP) {
       this.answerArp(f);
+    } else if (type === ETHERTYPE_IPV6 && this.o.ipv6Prefix) {
+      this.fromTap6(f, this.o.ipv6Prefix);
     } else {
-      // IPv6 and anything else: no mapping exists for it (documented), so it is not carried.
+      // Other EtherTypes (and IPv6 when switched off) have no owner to go to.
       this.stats.dropNotIpv4++;
     }
+  }
+
+  /**
+   * IPv6 from our own member address to another member's goes to the owner of the IPv4
+   * address inside it; Neighbor Solicitations are answered here. Link-local and multicast
+   * traffic (router solicitations, MLD reports) has no owner and stays on the TAP.
+   */
+  private fromTap6(f: Uint8Array, prefix: Uint8Array): void {
+    if (!isIpv6Frame(f)) { this.stats.dropNotIpv4++; return; }
+    if (f[ETH_HEADER + 6] === IPPROTO_ICMPV6 && f[ETH_HEADER + IPV6_HEADER] === ICMPV6_NEIGHBOR_SOLICIT) { this.answerNs(f, prefix); return; }
+    if (mappedIpv4(prefix, f, IPV6_SRC) !== this.o.ip) { this.stats.dropNotOurSource++; return; }
+    const dst = mappedIpv4(prefix, f, IPV6_DST);
+    if (dst === undefined || classifyDestination(dst, this.o.ip, this.mask) !== 'unicast' || !inSubnet(dst, this.o.ip, this.mask)) { this.stats.dropIpv6NotMapped++; return; }
+    if (dst === this.o.ip) return;
+    const owner = this.resolver.get(dst);
+    if (owner) this.send(owner, f);
+    else if (owner === null) this.stats.dropNoOwner++;
+    else this.queueOut(dst, f);
+  }
+
+  private answerNs(f: Uint8Array, prefix: Uint8Array): void {
+    const ns = decodeNeighborSolicit(f);
+    if (!ns) { this.stats.dropNotIpv4++; return; }
+    const target = mappedIpv4(prefix, ns.target, 0);
+    // Our own address (duplicate address detection must succeed) and non-members are not ours to answer.
+    if (target === undefined || target === this.o.ip || !inSubnet(target, this.o.ip, this.mask) || classifyDestination(target, this.o.ip, this.mask) !== 'unicast') return;
+    const owner = this.resolver.get(target);
+    if (owner) this.replyNs(ns);
+    else if (owner === undefined) { const w = this.wait(target); if (w.ns.length < 4) w.ns.push(ns); }
+  }
+
+  private replyNs(ns: NeighborSolicit): void {
+    this.stats.ndReplies++;
+    this.writeTap(buildNeighborAdvert(ns, this.gatewayMac));
   }
 
   /** Held until the owner is known; copied, as the TAP's batch buffer is reused. */
@@ -181,10 +225,18 @@ export class IpopNode {
 
   // ---- overlay → TAP
 
+  /** The sender's IPv4 address: the source of an IPv4 packet, or the one inside a member's IPv6 source. */
+  private overlaySource(p: Uint8Array): number | undefined {
+    if (isIpv4Frame(p)) return ipv4Src(p);
+    const prefix = this.o.ipv6Prefix;
+    if (prefix && isIpv6Frame(p)) return mappedIpv4(prefix, p, IPV6_SRC);
+    return undefined;
+  }
+
   private fromOverlay(p: Uint8Array, h: AhHeader): void {
     if (this.stopped) return;
-    if (!isIpv4Frame(p)) { this.stats.dropNotIpv4++; return; }
-    const src = ipv4Src(p);
+    const src = this.overlaySource(p);
+    if (src === undefined) { this.stats.dropNotIpv4++; return; }
     const owner = this.resolver.get(src);
     if (owner === undefined) {
       const w = this.wait(src);
@@ -198,11 +250,15 @@ export class IpopNode {
     if (!owner || !owner.equals(from)) {
       // Either a spoofed source or our cache is stale (the IP moved): check again.
       this.stats.dropSpoofed++;
-      this.resolver.invalidate(ipv4Src(p));
+      const src = this.overlaySource(p);
+      if (src !== undefined) this.resolver.invalidate(src);
       return;
     }
-    const dst = ipv4Dst(p);
-    const kind = classifyDestination(dst, this.o.ip, this.mask);
+    const v4 = isIpv4Frame(p);
+    // IPv6 is carried for unicast between member addresses only.
+    const dst = v4 ? ipv4Dst(p) : mappedIpv4(this.o.ipv6Prefix!, p, IPV6_DST);
+    if (dst === undefined) { this.stats.dropNotOurs++; return; }
+    const kind = v4 ? classifyDestination(dst, this.o.ip, this.mask) : 'unicast';
     if (kind === 'unicast' ? dst !== this.o.ip : !this.o.multicast) { this.stats.dropNotOurs++; return; }
     // The frame is ours to rewrite: it was decrypted into a fresh buffer.
     p.set(kind === 'unicast' ? this.o.device.mac : kind === 'multicast' ? multicastMac(dst) : BROADCAST_MAC, 0);
@@ -230,7 +286,7 @@ export class IpopNode {
 
   private wait(ip: number): Waiting {
     let w = this.waiting.get(ip);
-    if (!w) { w = { at: this.o.node.clock.now(), out: [], in: [], arp: [] }; this.waiting.set(ip, w); }
+    if (!w) { w = { at: this.o.node.clock.now(), out: [], in: [], arp: [], ns: [] }; this.waiting.set(ip, w); }
     return w;
   }
 
@@ -242,6 +298,7 @@ export class IpopNode {
     for (const f of w.out) owner ? this.send(owner, f) : this.stats.dropNoOwner++;
     for (const x of w.in) this.deliver(x.frame, x.from, owner);
     if (owner) for (const a of w.arp) this.replyArp(a);
+    if (owner) for (const ns of w.ns) this.replyNs(ns);
   }
 
   private expireWaiting(): void {

@@ -18,6 +18,7 @@ interface NativeTap {
   mac(): Buffer;
   setMtu(mtu: number): void;
   setIPv4(address: string, prefixLength: number): void;
+  setIPv6(address: string, prefixLength: number): void;
   up(): void;
   start(cb: (err: Error | null, data?: Buffer, lengths?: Uint32Array) => void): void;
   write(frame: Uint8Array): boolean;
@@ -121,6 +122,11 @@ export class TapDevice {
 
   setIPv4(address: string, prefixLength: number): void {
     call(() => this.#h.setIPv4(address, prefixLength));
+  }
+
+  /** Adds an IPv6 address; the kernel runs duplicate address detection (about a second) before using it. */
+  setIPv6(address: string, prefixLength: number): void {
+    call(() => this.#h.setIPv6(address, prefixLength));
   }
 
   up(): void {
