@@ -54,6 +54,18 @@ export function aeadEncrypt(k: Uint8Array, n: number, ad: Uint8Array, pt: Uint8A
   return Buffer.concat([body, c.getAuthTag()]);
 }
 
+/**
+ * ChaCha20-Poly1305 encryption into `out` at `offset` (ciphertext, then the 16-byte tag):
+ * the per-packet path, which saves the copy a separate result buffer would cost.
+ */
+export function aeadEncryptInto(k: Uint8Array, n: number, ad: Uint8Array, pt: Uint8Array, out: Uint8Array, offset: number): void {
+  const c = createCipheriv('chacha20-poly1305', k, nonce(n), { authTagLength: TAG_LEN });
+  c.setAAD(ad, { plaintextLength: pt.length });
+  out.set(c.update(pt), offset);
+  c.final();
+  out.set(c.getAuthTag(), offset + pt.length);
+}
+
 /** Decrypts ciphertext || tag; throws CryptoFailure if it does not authenticate. */
 export function aeadDecrypt(k: Uint8Array, n: number, ad: Uint8Array, ct: Uint8Array): Buffer {
   if (ct.length < TAG_LEN) throw new CryptoFailure('ciphertext shorter than its tag');

@@ -12,7 +12,7 @@
 // Nothing in open() throws: every bad packet is counted in stats and dropped.
 import type { Clock } from '../util/clock.js';
 import { WireError } from '../wire/value.js';
-import { CryptoFailure, aeadDecrypt, aeadEncrypt, hkdf, wipe } from './primitives.js';
+import { CryptoFailure, TAG_LEN, aeadDecrypt, aeadEncryptInto, hkdf, wipe } from './primitives.js';
 import { DATA_HEADER, decodeDataHeader, encodeDataHeader } from './secure-wire.js';
 
 export const DEFAULT_REKEY_PACKETS = 2 ** 20;
@@ -149,10 +149,9 @@ export class Session {
       this.stats.rekeys++;
     }
     const header = encodeDataHeader({ type, epoch: this.sendEpoch, counter: this.sendCounter });
-    const sealed = aeadEncrypt(this.sendKey, this.sendCounter++, header, plaintext);
-    const out = new Uint8Array(DATA_HEADER + sealed.length);
+    const out = new Uint8Array(DATA_HEADER + plaintext.length + TAG_LEN);
     out.set(header, 0);
-    out.set(sealed, DATA_HEADER);
+    aeadEncryptInto(this.sendKey, this.sendCounter++, header, plaintext, out, DATA_HEADER);
     return out;
   }
 

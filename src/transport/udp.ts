@@ -294,17 +294,19 @@ export class UdpEdgeListener implements EdgeListener {
   _send(to: TransportAddress, type: number, sender: number, receiver: number, payload?: Uint8Array): void {
     const sock = this.socket;
     if (!sock) { this.stats.sendErrors++; return; }
-    const buf = Buffer.allocUnsafe(UDP_HEADER + (payload?.length ?? 0));
-    buf[0] = UDP_WIRE_VERSION;
-    buf[1] = type;
-    buf.writeUInt32BE(sender, 2);
-    buf.writeUInt32BE(receiver, 6);
-    if (payload) buf.set(payload, UDP_HEADER);
+    const head = Buffer.allocUnsafe(UDP_HEADER);
+    head[0] = UDP_WIRE_VERSION;
+    head[1] = type;
+    head.writeUInt32BE(sender, 2);
+    head.writeUInt32BE(receiver, 6);
+    // Header and payload go out as one datagram from two buffers (sendmsg's iovec): the
+    // payload, a packet nobody touches after this, is not copied.
+    const size = UDP_HEADER + (payload?.length ?? 0);
     try {
-      sock.send(buf, to.port, to.host, (err) => {
+      sock.send(payload ? [head, payload] : head, to.port, to.host, (err) => {
         if (err) { this.stats.sendErrors++; return; }
         this.stats.packetsOut++;
-        this.stats.bytesOut += buf.length;
+        this.stats.bytesOut += size;
       });
     } catch {
       this.stats.sendErrors++;
