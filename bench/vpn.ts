@@ -5,7 +5,8 @@
 //  - tinc 1.0 (Debian's tincd), router mode, UDP, default cipher, RSA keys from `tincd -K`;
 //  - our IPOP GroupVPN: measureIpop() (boot serves as its bootstrap node).
 // Each: iperf3 TCP, one stream, SECONDS s (rate at the receiver); ping PINGS echoes 20 ms
-// apart (median and mean RTT); for VPNs, utime+stime of both daemons from /proc/<pid>/stat
+// apart (median and mean RTT), and 200 echoes 2 ms apart (a process that sleeps 20 ms pays
+// this machine's wake-up latency on every packet, a Node process more than a C one); for VPNs, utime+stime of both daemons from /proc/<pid>/stat
 // around the iperf3 run, per GB received. Everything shares this machine's cores (iperf3
 // client and server, both daemons, the kernel), so the figures compare VPNs here, nothing more.
 //
@@ -31,6 +32,8 @@ export interface PathResult {
   label: string;
   tcp: IperfResult;
   rtt: Rtt;
+  /** The same with pings 2 ms apart: the processes stay awake, so this is the VPN's own cost. */
+  rttBusy: Rtt;
   /** utime+stime of the VPN daemons during the iperf3 run (undefined: no daemon). */
   daemonCpuS?: number;
 }
@@ -41,9 +44,9 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
-/** `count` pings 20 ms apart from host `from` to `ip`; throws if none come back. */
-export async function pingRtt(lab: Lab, from: string, ip: string, count = 50): Promise<Rtt> {
-  const r = await lab.exec(from, pingArgv(ip, { count, intervalS: 0.02, waitS: 2 }), { timeoutMs: count * 20 + 15_000 });
+/** `count` pings `gapMs` apart (default 20) from host `from` to `ip`; throws if none come back. */
+export async function pingRtt(lab: Lab, from: string, ip: string, count = 50, gapMs = 20): Promise<Rtt> {
+  const r = await lab.exec(from, pingArgv(ip, { count, intervalS: gapMs / 1000, waitS: 2 }), { timeoutMs: count * gapMs + 15_000 });
   const ts = pingTimes(r.stdout);
   if (ts.length === 0) throw new Error(`ping ${ip} from ${from}: no replies (${(r.stdout + r.stderr).trim().split('\n').slice(-2).join(' ')})`);
   return { median: median(ts), avg: ts.reduce((a, b) => a + b, 0) / ts.length, min: Math.min(...ts), max: Math.max(...ts), received: ts.length, sent: count };
@@ -98,11 +101,13 @@ export function cpuSeconds(pids: number[]): number {
 export async function measurePath(lab: Lab, label: string, from: string, to: string, ip: string, o: BenchOptions, pids: number[] = []): Promise<PathResult> {
   const rtt = await pingRtt(lab, from, ip, o.pings);
   log(`${label}: ping ${ip} median ${rtt.median.toFixed(3)} ms, mean ${rtt.avg.toFixed(3)} ms (${rtt.received}/${rtt.sent})`);
+  const rttBusy = await pingRtt(lab, from, ip, 200, 2);
+  log(`${label}: ping ${ip} 2 ms apart: median ${rttBusy.median.toFixed(3)} ms`);
   let cpu0 = 0;
   const tcp = await iperf(lab, from, to, ip, o.seconds, () => { cpu0 = cpuSeconds(pids); });
   const daemonCpuS = pids.length > 0 ? cpuSeconds(pids) - cpu0 : undefined;
   log(`${label}: TCP ${(tcp.bitsPerSecond / 1e6).toFixed(0)} Mbit/s${daemonCpuS === undefined ? '' : `, daemons ${daemonCpuS.toFixed(2)} CPU-s`}`);
-  return { label, tcp, rtt, daemonCpuS };
+  return { label, tcp, rtt, rttBusy, daemonCpuS };
 }
 
 /** tinc 1.0 between hosts [a, b] in router mode: a connects to b; virtual addresses TINC_NET.1/.2. */
@@ -217,7 +222,7 @@ async function main(): Promise<void> {
   const addAvg = (r: PathResult) => (r === plain ? undefined : r.rtt.avg - plain.rtt.avg);
 
   console.log(`VPN between two network namespaces a → b on one Linux bridge (Node ${process.version}, ${availableParallelism()} cores shared by everything; load average ${load0} at start)`);
-  console.log(`Method: iperf3 TCP, 1 stream, ${o.seconds} s, rate at the receiver; ping ${o.pings} × 20 ms apart; daemon CPU = utime+stime of both VPN daemons (/proc/<pid>/stat) during the iperf3 run, per GB (10^9 bytes) received.`);
+  console.log(`Method: iperf3 TCP, 1 stream, ${o.seconds} s, rate at the receiver; ping ${o.pings} × 20 ms apart and 200 × 2 ms apart; daemon CPU = utime+stime of both VPN daemons (/proc/<pid>/stat) during the iperf3 run, per GB (10^9 bytes) received.`);
   console.log(`tinc ${tincVersion()}: router mode, UDP, default cipher (Blowfish-CBC, SHA1 MAC), 2048-bit RSA keys from tincd -K; lab underlay ${lab.subnet}.`);
   console.log('');
   console.log(`| measurement | plain underlay | tinc ${tincVersion()} | ipop | ipop/tinc |`);
@@ -228,6 +233,8 @@ async function main(): Promise<void> {
   console.log(row('ping RTT mean, ms', (r) => r.rtt.avg, 3));
   console.log(row('added RTT vs plain (median), ms', addMed, 3));
   console.log(row('added RTT vs plain (mean), ms', addAvg, 3));
+  console.log(row('ping RTT median, 200 pings 2 ms apart, ms', (r) => r.rttBusy.median, 3));
+  console.log(row('added RTT vs plain, 2 ms apart (median), ms', (r) => (r === plain ? undefined : r.rttBusy.median - plain.rttBusy.median), 3));
   console.log(row('daemon CPU-s during the test (both ends)', (r) => r.daemonCpuS, 2));
   console.log(row('daemon CPU-s per GB received', perGB, 2));
   console.log('');
