@@ -1,12 +1,6 @@
 // IPv6 in the VPN: member addresses (namespace /64 + IPv4), neighbour discovery answered
 // locally, and IPv6 packets between members over an in-memory overlay with source checks.
 import t from 'tap';
-import { Identity } from '../src/edge/identity.js';
-import { DhtService } from '../src/dht/service.js';
-import { TableStore } from '../src/dht/store.js';
-import { Node } from '../src/node/node.js';
-import { MemoryNetwork } from '../src/transport/memory.js';
-import { realClock } from '../src/util/clock.js';
 import { parseIp } from '../src/vpn/frames.js';
 import {
   buildNeighborAdvert, decodeNeighborSolicit, ipv6PrefixFor, ipv6ToString, mappedIpv4, mappedIpv6, namespacePrefix, parseIpv6,
@@ -15,7 +9,8 @@ import { IpopNode, type FrameDevice } from '../src/vpn/ipop-node.js';
 import { claimAddress } from '../src/vpn/mapping.js';
 import { parseNodeConfig } from '../src/config/node-config.js';
 import { Mode, Payload } from '../src/routing/ah-wire.js';
-import { consistency, FAST, stopAll, waitFor } from './helpers/ring.js';
+import { consistency, stopAll, waitFor } from './helpers/ring.js';
+import { startSignedDhtRing } from './helpers/dht.js';
 
 /** An independent checksum (RFC 1071 over the IPv6 pseudo-header and the ICMPv6 message). */
 function icmp6Sum(f: Uint8Array): number {
@@ -134,18 +129,7 @@ class FakeTap implements FrameDevice {
 
 t.test('IPv6 between members over an in-memory overlay', async (t) => {
   const N = 6;
-  const net = new MemoryNetwork();
-  const nodes: Node[] = [];
-  const dhts: DhtService[] = [];
-  for (let i = 0; i < N; i++) {
-    const id = Identity.generate();
-    const n = new Node({ ...FAST, namespace: 'v6', address: id.address, listeners: [net.listener()], remoteTAs: nodes[0] ? nodes[0].listeners[0]!.localTAs() : [] });
-    await n.start();
-    const store = TableStore.memory({ clock: realClock });
-    await store.open();
-    nodes.push(n);
-    dhts.push(new DhtService(n, store, {}, id));
-  }
+  const { nodes, dhts } = await startSignedDhtRing(N, 'v6');
   const vpns: IpopNode[] = [];
   t.teardown(async () => { for (const v of vpns) v.stop(); await stopAll(nodes); await Promise.all(dhts.map((d) => d.close())); });
   t.ok(await waitFor(() => consistency(nodes) === 1, 20_000), `ring of ${N} formed`);

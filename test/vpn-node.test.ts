@@ -2,20 +2,15 @@
 // claims, ARP, forwarding with source checks, queueing while a lookup runs, on-demand
 // connections and their trimming, all-members mode, get_state.
 import t from 'tap';
-import { Identity } from '../src/edge/identity.js';
-import { DhtService } from '../src/dht/service.js';
-import { TableStore } from '../src/dht/store.js';
-import { Node } from '../src/node/node.js';
 import { Mode, Payload } from '../src/routing/ah-wire.js';
-import { MemoryNetwork } from '../src/transport/memory.js';
-import { realClock } from '../src/util/clock.js';
 import { buildArpRequest, buildUdpFrame, decodeArp, ipv4Src, parseIp, ARP_REPLY } from '../src/vpn/frames.js';
 import { GetStateServer } from '../src/vpn/get-state.js';
 import { IpopNode, type FrameDevice } from '../src/vpn/ipop-node.js';
 import { claimAddress } from '../src/vpn/mapping.js';
 import { DEFAULT_VPN_MTU, VPN_OVERHEAD } from '../src/vpn/mtu.js';
 import { queryState } from '../src/cli/groupvpn-status.js';
-import { consistency, FAST, stopAll, waitFor } from './helpers/ring.js';
+import { consistency, stopAll, waitFor } from './helpers/ring.js';
+import { startSignedDhtRing } from './helpers/dht.js';
 
 class FakeTap implements FrameDevice {
   readonly mac = new Uint8Array([0x02, 0, 0, 0, 0, Math.floor(Math.random() * 250)]);
@@ -34,19 +29,7 @@ const frame = (srcMac: Uint8Array, src: string, dst: string, payload = new Uint8
 
 t.test('VPN over an in-memory overlay', async (t) => {
   const N = 24;
-  const net = new MemoryNetwork();
-  const nodes: Node[] = [];
-  const dhts: DhtService[] = [];
-  for (let i = 0; i < N; i++) {
-    const id = Identity.generate();
-    const l = net.listener();
-    const n = new Node({ ...FAST, namespace: 'vpnns', address: id.address, listeners: [l], remoteTAs: nodes[0] ? nodes[0].listeners[0]!.localTAs() : [] });
-    await n.start();
-    const store = TableStore.memory({ clock: realClock });
-    await store.open();
-    nodes.push(n);
-    dhts.push(new DhtService(n, store, {}, id));
-  }
+  const { nodes, dhts } = await startSignedDhtRing(N, 'vpnns');
   const vpns: IpopNode[] = [];
   t.teardown(async () => { for (const v of vpns) v.stop(); await stopAll(nodes); await Promise.all(dhts.map((d) => d.close())); });
   t.ok(await waitFor(() => consistency(nodes) === 1, 20_000), `ring of ${N} formed`);

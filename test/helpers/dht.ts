@@ -3,7 +3,10 @@ import { DhtService } from '../../src/dht/service.js';
 import { TableStore } from '../../src/dht/store.js';
 import type { Node } from '../../src/node/node.js';
 import { realClock } from '../../src/util/clock.js';
-import { startRing, type Kind } from './ring.js';
+import { FAST, startRing, type Kind } from './ring.js';
+import { Identity } from '../../src/edge/identity.js';
+import { Node as NodeClass } from '../../src/node/node.js';
+import { MemoryNetwork } from '../../src/transport/memory.js';
 import type { NodeOptions } from '../../src/node/node.js';
 import type { DhtLimits } from '../../src/dht/limits.js';
 
@@ -16,5 +19,25 @@ export async function attachDht(n: Node, dir?: string, limits?: Partial<DhtLimit
 export async function startDhtRing(n: number, kind: Kind, opts: Partial<NodeOptions> = {}, limits?: Partial<DhtLimits>): Promise<{ nodes: Node[]; dhts: DhtService[] }> {
   const nodes = await startRing(n, kind, opts);
   const dhts = await Promise.all(nodes.map((x) => attachDht(x, undefined, limits)));
+  return { nodes, dhts };
+}
+
+/**
+ * A ring over the in-memory network whose nodes have identities (address = key hash), so
+ * their DHT can sign and verify claims such as the VPN's dhcp: mappings.
+ */
+export async function startSignedDhtRing(n: number, namespace: string): Promise<{ nodes: Node[]; dhts: DhtService[] }> {
+  const net = new MemoryNetwork();
+  const nodes: Node[] = [];
+  const dhts: DhtService[] = [];
+  for (let i = 0; i < n; i++) {
+    const id = Identity.generate();
+    const node = new NodeClass({ ...FAST, namespace, address: id.address, listeners: [net.listener()], remoteTAs: nodes[0] ? nodes[0].listeners[0]!.localTAs() : [] });
+    await node.start();
+    const store = TableStore.memory({ clock: realClock });
+    await store.open();
+    nodes.push(node);
+    dhts.push(new DhtService(node, store, {}, id));
+  }
   return { nodes, dhts };
 }
