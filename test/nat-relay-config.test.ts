@@ -90,8 +90,12 @@ t.test('NatReflector: rounds every few seconds while no view is known, then ever
   const rounds: number[] = [];
   // One linked peer on another LAN; reflect() asks the link layer for a listener, which
   // marks a round (and, answering none, ends the reflect there).
-  const table = { all: () => [{ peerTAs: [udp('10.200.0.9', 17000)] }] };
-  const link = { leaving: false, listenerFor: () => { rounds.push(now); return undefined; } };
+  // Three peers: two whose UDP TA is on the host their edge to us comes from (reachable), one
+  // advertising only a private address behind a NAT (its edge comes from the NAT's address).
+  const peer = (ta: TransportAddress, from: string) => ({ peerTAs: [ta], edge: { kind: 'tcp', remoteTA: new TransportAddress('tcp', from, 40000) } });
+  const table = { all: () => [peer(udp('10.200.0.9', 17000), '10.200.0.9'), peer(udp('10.151.3.2', 17008), '10.150.0.21'), peer(udp('10.200.0.7', 17000), '10.200.0.7')] };
+  const asked = new Set<string>();
+  const link = { leaving: false, listenerFor: (ta: TransportAddress) => { if (rounds.at(-1) !== now) rounds.push(now); asked.add(ta.host); return undefined; } };
   let view = false;
   const r = new NatReflector(table as never, link as never, () => [udp('10.0.0.2', 17000)], () => view, clock, seededRandom(7), 30_000);
   r.start();
@@ -104,6 +108,7 @@ t.test('NatReflector: rounds every few seconds while no view is known, then ever
   advance(140_000);
   const gaps = rounds.slice(n).map((at, i) => at - rounds[n + i - 1]!);
   t.ok(gaps.length >= 3 && gaps.every((g) => g >= 22_500 && g <= 37_500), `with a view: every 22.5–37.5 s (${gaps.join(', ')})`);
+  t.same([...asked].sort(), ['10.200.0.7', '10.200.0.9'], 'only peers known to be reachable over UDP are asked while there are enough of them');
   r.stop();
   const m = rounds.length;
   advance(400_000);

@@ -7,6 +7,7 @@
 // whose UDP starts working learns its mapping, and can be reached directly, soon after.
 import type { Clock, TimerHandle } from '../util/clock.js';
 import type { RandomSource } from '../util/random.js';
+import type { TransportAddress } from '../transport/ta.js';
 import type { LinkManager } from './link-manager.js';
 import { reflect } from './link-repair.js';
 import type { ConnectionTable } from './table.js';
@@ -66,13 +67,17 @@ export class NatReflector {
     if (mine.length === 0) return;
     this.last = this.clock.now();
     const lans = new Set(mine.map((t) => lan(t.host)));
-    const candidates = [...this.table.all()].flatMap((c) => {
-      const ta = c.peerTAs.find((t) => t.kind === 'udp' && !isLoopback(t.host) && !lans.has(lan(t.host)));
-      return ta ? [ta] : [];
-    });
-    for (let i = 0; i < PEERS_PER_ROUND && candidates.length > 0; i++) {
-      const ta = candidates.splice(this.random.int(candidates.length), 1)[0]!;
-      void reflect(this.link, ta);
+    // A peer's UDP TA on the host its edge to us comes from is known to be reachable (a public
+    // node, or the NAT we already talk through); others may be private addresses behind NATs.
+    const sure: TransportAddress[] = [], maybe: TransportAddress[] = [];
+    for (const c of this.table.all()) {
+      const udp = c.peerTAs.filter((t) => t.kind === 'udp' && !isLoopback(t.host) && !lans.has(lan(t.host)));
+      const seen = c.edge.kind === 'tunnel' ? undefined : udp.find((t) => t.host === c.edge.remoteTA.host);
+      if (seen) sure.push(seen); else if (udp[0]) maybe.push(udp[0]);
+    }
+    for (let i = 0; i < PEERS_PER_ROUND && sure.length + maybe.length > 0; i++) {
+      const from = sure.length > 0 ? sure : maybe;
+      void reflect(this.link, from.splice(this.random.int(from.length), 1)[0]!);
     }
   }
 }
