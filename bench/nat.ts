@@ -4,7 +4,8 @@
 //   2. how the NAT'd nodes' cross-NAT pairs talk once linked: direct, relayed or not at all;
 //   3. RPC throughput over a direct and over a relayed path (1 KB sys:link.Ping payloads,
 //      32 in flight, routed in exact mode from one member's control API to another node);
-//   4. how long a NAT'd node takes to be reachable again after its address changes.
+//   4. how long a NAT'd node takes to be reachable again after its address changes;
+//   5. the same after its NAT router's public address changes.
 // "Direct" is observed, not asked: an iptables rule in the sender's NAT router counts the
 // packets sent straight to the peer's public address; relayed packets go to a forwarder.
 import { MEMBERS, NatLab, natLabUnavailableReason, startNatOverlay } from './lab/nat.js';
@@ -105,11 +106,18 @@ async function main(): Promise<number> {
     const mover = 'c1a', peers = ['boot', 'pub'];
     await lab.changeAddress(mover, '10.151.1.99');
     const t4 = Date.now();
-    const healed = await waitFor(async () => {
-      const rs = await Promise.all([lab.rpc(mover, peers.flatMap((h) => ping(h, 1, '', 1500))), ...peers.map((h) => lab.rpc(h, ping(mover, 1, '', 1500)))]);
+    const recovered = (who: string, since: number) => waitFor(async () => {
+      const rs = await Promise.all([lab.rpc(who, peers.flatMap((h) => ping(h, 1, '', 1500))), ...peers.map((h) => lab.rpc(h, ping(who, 1, '', 1500)))]);
       return rs.flat().every((r) => r.ok);
-    }, 40_000, 'recovery', 250).then(() => Date.now() - t4, () => undefined);
+    }, 40_000, 'recovery', 250).then(() => Date.now() - since, () => undefined);
+    const healed = await recovered(mover, t4);
     console.log(`\n4. ${mover} moved to 10.151.1.99: ${healed === undefined ? 'not reachable both ways within 40 s' : `reachable both ways again after ${fmt(healed)}`}`);
+
+    // 5. The NAT in front of c1b gets another public address (its mappings die with the old one).
+    await lab.changeRouterAddress('cone1', '10.150.0.31');
+    const t5 = Date.now();
+    const healed5 = await recovered('c1b', t5);
+    console.log(`\n5. cone1 re-addressed to 10.150.0.31: c1b ${healed5 === undefined ? 'not reachable both ways within 40 s' : `reachable both ways again after ${fmt(healed5)}`}`);
     console.log(`\ntotal ${fmt(Date.now() - t00)}`);
     return 0;
   } finally {

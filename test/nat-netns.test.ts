@@ -3,7 +3,8 @@
 // symmetric NATs (bench/lab/nat.ts). The ring must close with every node in it, every node
 // must reach every other by routed RPC, cone–cone pairs must link directly over UDP,
 // symmetric–symmetric pairs over relay edges, the UDP-less host over TCP only; a lifted UDP
-// block must turn a relay edge into a direct one, and an address change must heal quickly.
+// block must turn a relay edge into a direct one, and an address change (of a host, or of the
+// NAT in front of it) must heal quickly.
 //
 // Direct vs relayed traffic is observed in the NAT routers: an iptables rule counts the
 // packets a host sends straight to its peer's public address (relayed packets go to the
@@ -181,6 +182,23 @@ t.test('the overlay across cone and symmetric NATs', async (t) => {
     }, 5000, 'c1b reachable again', 250).then(() => true, () => false);
     t.ok(healed, `after moving c1b to 10.151.1.77: ${healed ? `all six directions answer after ${Date.now() - t0} ms` : `only ${last.join(', ') || 'none'} answered within 5 s`}`, todo);
     t.comment(`c1b's edges before: ${kindsBefore}; after: ${await kinds()}`);
+  });
+
+  await sub('d3. a NAT\'s new public address heals within 5 s', undefined, async (t, todo) => {
+    // The router behind which c1a sits is re-addressed (its mappings die with the old address).
+    // Peers still send to the old address; c1a's next packets arrive from the new one, get a
+    // reset (UDP) or RST (TCP), and c1a links again at once.
+    const peers = ['boot', 'pub', 'noudp'];
+    t.equal((await pings('c1a', peers)).length, 3, 'c1a reaches boot, pub and noudp before', todo);
+    await lab.changeRouterAddress('cone1', '10.150.0.31');
+    const t0 = Date.now();
+    let last: string[] = [];
+    const healed = await waitFor(async () => {
+      const [out, ...back] = await Promise.all([pings('c1a', peers, 1, 1500), ...peers.map((h) => pings(h, ['c1a'], 1, 1500))]);
+      last = [...out.map((h) => `c1a→${h}`), ...back.flatMap((b, i) => b.length ? [`${peers[i]}→c1a`] : [])];
+      return last.length === 6;
+    }, 5000, 'c1a reachable again', 250).then(() => true, () => false);
+    t.ok(healed, `after cone1 moved to 10.150.0.31: ${healed ? `all six directions answer after ${Date.now() - t0} ms` : `only ${last.join(', ') || 'none'} answered within 5 s`}`, todo);
   });
 
   // Once flaky: the hosts' own overlay nodes advertised the addresses of the VPN's TAP (a

@@ -196,3 +196,19 @@ t.test('port in use rejects clearly; stop releases the port', async (t) => {
   t.equal(ta0(again).port, port);
   await again.stop();
 });
+
+t.test('a connection reset by the peer closes the edge as "reset by peer"', async (t) => {
+  // The link layer re-links at once on this reason (the peer restarted, or our public address
+  // changed under the connection), as it does for the UDP transport's reset.
+  const srv = net.createServer((s) => { s.on('data', () => s.resetAndDestroy()); s.on('error', () => {}); });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  t.teardown(() => { srv.close(); });
+  const [a] = await started(t, 1);
+  const port = (srv.address() as net.AddressInfo).port;
+  const e = await a!.createEdge(new TransportAddress('tcp', '127.0.0.1', port));
+  let reason = '';
+  e.onClose = (_e, r) => { reason = r; };
+  e.send(bytes('hello'));
+  await waitFor('the reset', () => e.closed);
+  t.equal(reason, 'reset by peer');
+});

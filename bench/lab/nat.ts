@@ -161,6 +161,20 @@ export class NatLab {
     for (const argv of BLOCK(blocked ? '-A' : '-D')) await this.sh(this.ns(host), argv);
   }
 
+  /**
+   * Gives a NAT router another public address (an ISP re-addressing a home router): the old
+   * one is removed first, which also ends the router's NAT mappings (MASQUERADE drops them).
+   */
+  async changeRouterAddress(router: string, newIp: string): Promise<void> {
+    const r = ROUTERS.find((x) => x.name === router);
+    if (!r) throw new Error(`no NAT router ${router}`);
+    if (!newIp.startsWith(`${PUB}.`)) throw new Error(`${newIp} is not on the public segment ${PUB}.0/24`);
+    const ns = this.ns(router);
+    await this.ipc(['-n', ns, 'addr', 'del', `${this.ip(router)}/24`, 'dev', 'eth0']);
+    await this.ipc(['-n', ns, 'addr', 'add', `${newIp}/24`, 'dev', 'eth0']);
+    this.addrs.set(router, newIp);
+  }
+
   /** Moves a host to another address in its subnet (flush eth0, add, re-add the default route). */
   async changeAddress(host: string, newIp: string): Promise<void> {
     const old = this.ip(host);

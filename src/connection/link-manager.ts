@@ -55,6 +55,8 @@ export class LinkManager {
   onPeerTAs: (c: Connection) => void = () => {};
   /** A peer told us under which UDP TA it sees us (our NAT mapping, if any). */
   onObservedTA: (ta: TransportAddress) => void = () => {};
+  /** A live peer reset our edge: it restarted, or our public address changed under us. */
+  onPeerReset: () => void = () => {};
   /** Our advertised TAs changed and peers were told (a relayed peer may be reachable now). */
   onAnnounced: () => void = () => {};
   /** Called to compute the Status we send to a peer: our nearest connections to it. */
@@ -374,6 +376,7 @@ export class LinkManager {
     // under it): it is alive, so link again at once rather than leave the overlords a hole.
     if (c?.structured && why === 'reset by peer' && !this.leaving && !this.table.get(c.address)) {
       void this.connect({ address: c.address, tas: [edge.remoteTA, ...c.peerTAs] }, c.type);
+      this.onPeerReset();
     }
   }
 

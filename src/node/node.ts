@@ -95,6 +95,15 @@ export class Node {
     this.link = new LinkManager(this.address, o.namespace, this.table, this.listeners, () => this.info(), clock, random, log,
       { ...DEFAULT_LINK_OPTIONS, ...o.link });
     this.link.onObservedTA = (ta) => { this.nat.record(ta, clock.now()); this.link.announceSoon(); };
+    // A reset means that peer no longer knows our edge. If it is because our NAT's public
+    // address changed (nothing changes locally), our other edges are dead as well: check them
+    // all now, at most every few seconds, rather than wait for their keepalive timeouts.
+    let lastCheck = -Infinity;
+    this.link.onPeerReset = () => {
+      if (clock.now() - lastCheck < 5000) return;
+      lastCheck = clock.now();
+      revalidate(this.link);
+    };
     this.reflector = new NatReflector(this.table, this.link, () => this.listeners.flatMap((l) => l.localTAs()), () => this.nat.list(clock.now()).length > 0, clock, random);
     this.router = new Router(this.address, this.table, this.link, () => this.sizeEstimate(), log);
     this.rpc = new RpcManager(this.address, this.router, clock, random, log);

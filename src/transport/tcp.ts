@@ -45,7 +45,9 @@ class TcpEdge implements Edge {
     });
     socket.on('error', (err: NodeJS.ErrnoException) => {
       owner.stats.socketErrors++;
-      this.teardown(`socket error: ${err.code ?? err.message}`);
+      // Named like the UDP transport's reset: the peer no longer knows this connection (it
+      // restarted, or our public address changed under it), so the link layer re-links at once.
+      this.teardown(err.code === 'ECONNRESET' ? 'reset by peer' : `socket error: ${err.code ?? err.message}`);
     });
     socket.on('end', () => this.teardown('closed by peer'));
     socket.on('close', () => {
