@@ -164,14 +164,15 @@ t.test('the overlay across cone and symmetric NATs', async (t) => {
     t.ok(direct >= 10, `${direct} UDP packets went straight from cone2 to c1a's mapped port`, todo);
   });
 
+  /** A host's edge kinds to boot, pub and noudp (printed with d2/d3's results, for a failure's diagnosis). */
+  const kinds = async (h: string) => {
+    const cs = await lab.call(h, 'localproxy', ['ConnectionTable.GetConnections']).catch(() => []) as Array<{ address: string; kind: string }>;
+    return ['boot', 'pub', 'noudp'].map((p) => `${p}:${cs.find((c) => c.address === addr(p))?.kind ?? 'none'}`).join(' ');
+  };
+
   await sub('d2. an address change heals within 5 s', undefined, async (t, todo) => {
     t.equal((await pings('c1b', ['boot', 'pub', 'noudp'])).length, 3, 'c1b reaches boot, pub and noudp before', todo);
-    // Which edge kinds had to recover (printed with the result, for a failure's diagnosis).
-    const kinds = async () => {
-      const cs = await lab.call('c1b', 'localproxy', ['ConnectionTable.GetConnections']).catch(() => []) as Array<{ address: string; kind: string }>;
-      return ['boot', 'pub', 'noudp'].map((h) => `${h}:${cs.find((c) => c.address === addr(h))?.kind ?? 'none'}`).join(' ');
-    };
-    const kindsBefore = await kinds();
+    const kindsBefore = await kinds('c1b');
     await lab.changeAddress('c1b', '10.151.1.77');
     const t0 = Date.now();
     let last: string[] = [];
@@ -181,7 +182,7 @@ t.test('the overlay across cone and symmetric NATs', async (t) => {
       return last.length === 6;
     }, 5000, 'c1b reachable again', 250).then(() => true, () => false);
     t.ok(healed, `after moving c1b to 10.151.1.77: ${healed ? `all six directions answer after ${Date.now() - t0} ms` : `only ${last.join(', ') || 'none'} answered within 5 s`}`, todo);
-    t.comment(`c1b's edges before: ${kindsBefore}; after: ${await kinds()}`);
+    t.comment(`c1b's edges before: ${kindsBefore}; after: ${await kinds('c1b')}`);
   });
 
   await sub('d3. a NAT\'s new public address heals within 5 s', undefined, async (t, todo) => {
@@ -190,6 +191,7 @@ t.test('the overlay across cone and symmetric NATs', async (t) => {
     // reset (UDP) or RST (TCP), and c1a links again at once.
     const peers = ['boot', 'pub', 'noudp'];
     t.equal((await pings('c1a', peers)).length, 3, 'c1a reaches boot, pub and noudp before', todo);
+    const kindsBefore = await kinds('c1a');
     await lab.changeRouterAddress('cone1', '10.150.0.31');
     const t0 = Date.now();
     let last: string[] = [];
@@ -199,6 +201,7 @@ t.test('the overlay across cone and symmetric NATs', async (t) => {
       return last.length === 6;
     }, 5000, 'c1a reachable again', 250).then(() => true, () => false);
     t.ok(healed, `after cone1 moved to 10.150.0.31: ${healed ? `all six directions answer after ${Date.now() - t0} ms` : `only ${last.join(', ') || 'none'} answered within 5 s`}`, todo);
+    t.comment(`c1a's edges before: ${kindsBefore}; after: ${await kinds('c1a')}`);
   });
 
   // Once flaky: the hosts' own overlay nodes advertised the addresses of the VPN's TAP (a

@@ -40,6 +40,8 @@ interface Lock { inboundStarts: number; yielded: boolean; promise?: Promise<Conn
 interface PendingStart { edge: Edge; resolve: (m: Extract<LinkMessage, { t: 'reply' }> | null) => void }
 
 const rank = (type: string): number => (isStructured(type) ? 1 : 0);
+/** Whether an edge's remote TA can be dialled: ours, or a UDP peer's one socket (a TCP peer's inbound port is ephemeral). */
+export const dialable = (e: Edge): boolean => !e.inbound || e.kind === 'udp';
 
 export class LinkManager {
   readonly stats: LinkStats = { linked: 0, refused: 0, failed: 0, malformed: 0, unlinkedDrops: 0, timeouts: 0 };
@@ -373,9 +375,10 @@ export class LinkManager {
     if (c) this.drop(c, `edge closed: ${why}`);
     for (const [id, p] of this.starts) if (p.edge === edge) { this.starts.delete(id); p.resolve(null); }
     // A reset means the peer no longer knows this edge (it restarted, or our address changed
-    // under it): it is alive, so link again at once rather than leave the overlords a hole.
+    // under it): it is alive, so link again at once rather than leave the overlords a hole —
+    // through the TA that worked, when we can dial it (not a TCP peer's outgoing port).
     if (c?.structured && why === 'reset by peer' && !this.leaving && !this.table.get(c.address)) {
-      void this.connect({ address: c.address, tas: [edge.remoteTA, ...c.peerTAs] }, c.type);
+      if (dialable(edge)) void this.connect({ address: c.address, tas: [edge.remoteTA, ...c.peerTAs] }, c.type);
       this.onPeerReset();
     }
   }

@@ -5,7 +5,7 @@
 import type { Edge } from '../transport/edge.js';
 import type { TransportAddress } from '../transport/ta.js';
 import { Connection, isStructured } from './connection.js';
-import type { LinkManager } from './link-manager.js';
+import { dialable, type LinkManager } from './link-manager.js';
 import { encodeLink, LinkError } from './link-wire.js';
 import { isLoopback } from './ta-order.js';
 
@@ -95,7 +95,7 @@ export function revalidate(lm: LinkManager, waitMs = 1000): void {
       if ((cur === c && (c.lastHeard > since || c.edge.kind === 'tunnel')) || (cur && cur !== c)) continue;
       if (cur === c) { lm.drop(c, 'silent after our address changed'); c.edge.close('address changed'); }
       // The TA that worked until now first: the peer has not moved, we have.
-      const prev = c.edge.kind === 'tunnel' ? [] : [c.edge.remoteTA];
+      const prev = c.edge.kind === 'tunnel' || !dialable(c.edge) ? [] : [c.edge.remoteTA];
       if (c.structured) void lm.connect({ address: c.address, tas: [...prev, ...c.peerTAs] }, c.type);
     }
   }, waitMs);
