@@ -49,11 +49,12 @@ struct In6Ifreq {
   int ifr6_ifindex;
 };
 
-// Interface ioctls go through a throwaway socket in the caller's network namespace.
-int IfIoctl(unsigned long req, struct ifreq* ifr) {
-  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+// Interface ioctls go through a throwaway socket (of the address family the request is
+// about) in the caller's network namespace.
+int IfIoctl(unsigned long req, void* arg, int family = AF_INET) {
+  int s = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (s < 0) return errno;
-  int rc = ioctl(s, req, ifr) < 0 ? errno : 0;
+  int rc = ioctl(s, req, arg) < 0 ? errno : 0;
   close(s);
   return rc;
 }
@@ -147,21 +148,29 @@ class Tap : public Napi::ObjectWrap<Tap> {
     return info.Env().Undefined();
   }
 
+  // The (address, prefixLength) arguments of setIPv4/setIPv6, parsed into `addr`.
+  bool AddressArgs(const Napi::CallbackInfo& info, int family, void* addr, std::string* text, int* prefix) {
+    const bool v4 = family == AF_INET;
+    if (!info[0].IsString() || !info[1].IsNumber()) {
+      Napi::TypeError::New(info.Env(), std::string(v4 ? "setIPv4" : "setIPv6") + "(address, prefixLength): bad arguments").ThrowAsJavaScriptException();
+      return false;
+    }
+    *text = info[0].As<Napi::String>().Utf8Value();
+    *prefix = info[1].As<Napi::Number>().Int32Value();
+    if (inet_pton(family, text->c_str(), addr) != 1 || *prefix < 0 || *prefix > (v4 ? 32 : 128)) {
+      Throw(std::string(v4 ? "invalid IPv4 address " : "invalid IPv6 address ") + *text + "/" + std::to_string(*prefix));
+      return false;
+    }
+    return true;
+  }
+
   Napi::Value SetIPv4(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (!info[0].IsString() || !info[1].IsNumber()) {
-      Napi::TypeError::New(env, "setIPv4(address, prefixLength): bad arguments").ThrowAsJavaScriptException();
-      return env.Undefined();
-    }
-    std::string text = info[0].As<Napi::String>();
-    int prefix = info[1].As<Napi::Number>().Int32Value();
+    std::string text;
+    int prefix;
     struct sockaddr_in sin = {};
     sin.sin_family = AF_INET;
-    if (inet_pton(AF_INET, text.c_str(), &sin.sin_addr) != 1 || prefix < 0 || prefix > 32) {
-      Throw("invalid IPv4 address " + text + "/" + std::to_string(prefix));
-      return env.Undefined();
-    }
-    if (!Open()) return env.Undefined();
+    if (!AddressArgs(info, AF_INET, &sin.sin_addr, &text, &prefix) || !Open()) return env.Undefined();
     struct ifreq ifr = {};
     memcpy(&ifr.ifr_addr, &sin, sizeof sin);
     if (!Ctl(SIOCSIFADDR, "SIOCSIFADDR", &ifr, text)) return env.Undefined();
@@ -176,24 +185,15 @@ class Tap : public Napi::ObjectWrap<Tap> {
   // Adds an IPv6 address (SIOCSIFADDR on an AF_INET6 socket takes a struct in6_ifreq).
   Napi::Value SetIPv6(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (!info[0].IsString() || !info[1].IsNumber()) {
-      Napi::TypeError::New(env, "setIPv6(address, prefixLength): bad arguments").ThrowAsJavaScriptException();
-      return env.Undefined();
-    }
-    std::string text = info[0].As<Napi::String>();
-    int prefix = info[1].As<Napi::Number>().Int32Value();
+    std::string text;
+    int prefix;
     In6Ifreq req = {};
-    if (inet_pton(AF_INET6, text.c_str(), &req.ifr6_addr) != 1 || prefix < 0 || prefix > 128) {
-      Throw("invalid IPv6 address " + text + "/" + std::to_string(prefix));
-      return env.Undefined();
-    }
+    if (!AddressArgs(info, AF_INET6, &req.ifr6_addr, &text, &prefix)) return env.Undefined();
     struct ifreq ifr = {};
     if (!Open() || !Ctl(SIOCGIFINDEX, "SIOCGIFINDEX", &ifr)) return env.Undefined();
     req.ifr6_ifindex = ifr.ifr_ifindex;
     req.ifr6_prefixlen = static_cast<uint32_t>(prefix);
-    int s = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    int err = s < 0 ? errno : (ioctl(s, SIOCSIFADDR, &req) < 0 ? errno : 0);
-    if (s >= 0) close(s);
+    int err = IfIoctl(SIOCSIFADDR, &req, AF_INET6);
     if (err == EAFNOSUPPORT) Throw("IPv6 is not available in this kernel or namespace");
     else if (err != 0 && err != EEXIST) Throw(name_ + ": SIOCSIFADDR " + text + ": " + Reason(err));
     return env.Undefined();

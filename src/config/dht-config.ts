@@ -14,7 +14,6 @@ export interface DhtConfig {
 
 export const DEFAULT_DHT_CONFIG: DhtConfig = { degree: 8, maxValueBytes: 1024, maxTtl: 7 * 86400, repairInterval: 300 };
 
-
 export function parseDht(node: XNode | undefined): DhtConfig {
   if (node === undefined) return { ...DEFAULT_DHT_CONFIG };
   const P = 'Dht';

@@ -52,7 +52,6 @@ const BRUNET_UNSUPPORTED = ['EndToEndSecurity', 'DHCPPort', 'AllowStaticAddresse
 const KNOWN = ['IpopNamespace', 'VirtualNetworkDevice', 'AddressData', 'EnableMulticast', 'LeaseTime', 'MTU', 'OnDemand',
   'GetStatePort', 'DHCPConfigFile', 'NetworkIgnoreList', 'IPv6Prefix', ...BRUNET_UNSUPPORTED];
 
-
 /** Netmask as dotted quad (Brunet) or prefix length ("24" or "/24"). */
 export function netmaskToPrefix(s: string, path: string): number {
   const m = /^\/?(\d{1,2})$/.exec(s);

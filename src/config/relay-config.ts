@@ -15,7 +15,6 @@ export interface RelayConfig {
 
 export const DEFAULT_RELAY_CONFIG: RelayConfig = { enabled: true, maxBytesPerSecond: 10_000_000, forwarders: 4, upgradeInterval: 30 };
 
-
 export function parseRelay(node: XNode | undefined): RelayConfig {
   const cfg = { ...DEFAULT_RELAY_CONFIG };
   if (node === undefined) return cfg;

@@ -10,6 +10,9 @@ export function isStructured(type: ConnectionType): boolean {
   return type.startsWith('structured');
 }
 
+/** Structured types outrank leaf ones: a connection's type is only ever raised. */
+export const typeRank = (type: ConnectionType): number => (isStructured(type) ? 1 : 0);
+
 export class Connection {
   /** When any packet last arrived on the edge (keepalive). */
   lastHeard: number;

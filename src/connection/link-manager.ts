@@ -8,7 +8,7 @@ import type { Clock, TimerHandle } from '../util/clock.js';
 import type { Logger } from '../util/log.js';
 import type { RandomSource } from '../util/random.js';
 import { WireError } from '../wire/value.js';
-import { Connection, isStructured } from './connection.js';
+import { Connection, typeRank } from './connection.js';
 import { decodeLink, encodeLink, LinkError, PTYPE_RELAY, PTYPE_ROUTED, type LinkMessage } from './link-wire.js';
 import type { NodeInfo } from './node-info.js';
 import type { ConnectionTable } from './table.js';
@@ -39,7 +39,6 @@ export interface LinkStats { linked: number; refused: number; failed: number; ma
 interface Lock { inboundStarts: number; yielded: boolean; promise?: Promise<Connection | null> }
 interface PendingStart { edge: Edge; resolve: (m: Extract<LinkMessage, { t: 'reply' }> | null) => void }
 
-const rank = (type: string): number => (isStructured(type) ? 1 : 0);
 /** Whether an edge's remote TA can be dialled: ours, or a UDP peer's one socket (a TCP peer's inbound port is ephemeral). */
 export const dialable = (e: Edge): boolean => !e.inbound || e.kind === 'udp';
 
@@ -150,7 +149,7 @@ export class LinkManager {
         this.onNeighbors(conn, m.neighbors, 'status');
         return;
       case 'statusreq': if (conn) this.sendStatus(conn); return;
-      case 'settype': if (conn && rank(m.type) > rank(conn.type)) this.table.setType(conn, m.type); return;
+      case 'settype': if (conn && typeRank(m.type) > typeRank(conn.type)) this.table.setType(conn, m.type); return;
       case 'punch': if (conn) this.onPunch(conn, m.dial); return;
     }
   }
@@ -176,7 +175,7 @@ export class LinkManager {
       // Without an explicit target the peer cannot know it is already linked to us.
       if (!m.target) return refuse(LinkError.AlreadyConnected);
       // With a target it believes our link is gone: the fresh edge replaces the stale one.
-      if (rank(existing.type) > rank(type)) type = existing.type;
+      if (typeRank(existing.type) > typeRank(type)) type = existing.type;
       this.drop(existing, 'replaced by a new edge');
       existing.edge.close('replaced');
     }
@@ -222,7 +221,7 @@ export class LinkManager {
 
   /** Raises a leaf to a structured type on both sides without a new edge. */
   upgrade(c: Connection, type: string): void {
-    if (rank(type) > rank(c.type)) {
+    if (typeRank(type) > typeRank(c.type)) {
       this.table.setType(c, type);
       c.edge.send(encodeLink({ t: 'settype', type }));
     }

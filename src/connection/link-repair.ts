@@ -4,12 +4,10 @@
 // LinkManager's handshake and unlinked-edge bookkeeping (its members marked @internal).
 import type { Edge } from '../transport/edge.js';
 import type { TransportAddress } from '../transport/ta.js';
-import { Connection, isStructured } from './connection.js';
+import { Connection, typeRank } from './connection.js';
 import { dialable, type LinkManager } from './link-manager.js';
 import { encodeLink, LinkError } from './link-wire.js';
 import { isLoopback } from './ta-order.js';
-
-const rank = (type: string): number => (isStructured(type) ? 1 : 0);
 
 /**
  * Moves a linked connection onto a new edge over one of `tas` (a direct edge replacing a
@@ -30,7 +28,7 @@ export async function replaceEdge(lm: LinkManager, c: Connection, peerTAs: Trans
       if (cur && cur.edge !== edge) { lm.drop(cur, 'replaced by a better edge'); cur.edge.close('replaced'); }
       let conn = lm.table.getByEdge(edge);
       if (!conn) {
-        conn = new Connection(c.address, edge, cur && rank(cur.type) > rank(c.type) ? cur.type : c.type, c.initiator, lm.clock.now(), r.local);
+        conn = new Connection(c.address, edge, cur && typeRank(cur.type) > typeRank(c.type) ? cur.type : c.type, c.initiator, lm.clock.now(), r.local);
         conn.peerNeighbors = r.neighbors;
         lm.unlinked.delete(edge);
         lm.table.add(conn);

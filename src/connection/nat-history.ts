@@ -47,6 +47,9 @@ export class NatHistory {
     return [...this.views.values()].sort((a, b) => b.seq - a.seq).map((v) => ({ ta: v.ta, ageMs: now - v.at }));
   }
 
+  /** How many views we hold (0: we do not know how anyone sees us). */
+  get size(): number { return this.views.size; }
+
   /** Forgets everything, e.g. when our own address changed and old mappings are void. */
   clear(): void { this.views.clear(); }
 

@@ -46,20 +46,10 @@ export class RelayUpgrader {
   ) {
     host.link.onPunch = (from, dial) => this.onPunch(from, dial);
     // New TAs (e.g. the peer just learnt its public mapping) deserve a fresh attempt.
-    host.link.onPeerTAs = (c) => {
-      if (c.edge.kind !== 'tunnel' || !this.drives(c)) return;
-      this.peers.delete(c.address.key);
-      this.clock.setTimeout(() => this.attempt(c), RETRY_ON_NEW_TAS_MS);
-    };
+    host.link.onPeerTAs = (c) => this.retrySoon(c);
     // Our own TAs changed (our NAT mapping just learnt, say after UDP became usable): the
     // peers we drive get a fresh attempt too, not only after their backoff.
-    host.link.onAnnounced = () => {
-      for (const c of host.table.all()) {
-        if (c.edge.kind !== 'tunnel' || !this.drives(c)) continue;
-        this.peers.delete(c.address.key);
-        this.clock.setTimeout(() => this.attempt(c), RETRY_ON_NEW_TAS_MS);
-      }
-    };
+    host.link.onAnnounced = () => { for (const c of host.table.all()) this.retrySoon(c); };
     host.table.onChange((ev, c) => {
       if (ev === 'remove') { if (!host.table.get(c.address)) this.peers.delete(c.address.key); return; }
       if (ev === 'add' && c.edge.kind === 'tunnel' && this.drives(c)) this.clock.setTimeout(() => this.attempt(c), FIRST_TRY_MS);
@@ -80,6 +70,13 @@ export class RelayUpgrader {
   private schedule(): void {
     if (!this.running) return;
     this.timer = this.clock.setTimeout(() => { this.round(); this.schedule(); }, this.periodMs * (0.75 + 0.5 * this.random.float()));
+  }
+
+  /** A relayed peer we drive gets a fresh attempt shortly, its backoff forgotten. */
+  private retrySoon(c: Connection): void {
+    if (c.edge.kind !== 'tunnel' || !this.drives(c)) return;
+    this.peers.delete(c.address.key);
+    this.clock.setTimeout(() => this.attempt(c), RETRY_ON_NEW_TAS_MS);
   }
 
   private drives(c: Connection): boolean { return this.running && this.host.address.value > c.address.value; }

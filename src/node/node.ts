@@ -104,7 +104,7 @@ export class Node {
       lastCheck = clock.now();
       revalidate(this.link);
     };
-    this.reflector = new NatReflector(this.table, this.link, () => this.listeners.flatMap((l) => l.localTAs()), () => this.nat.list(clock.now()).length > 0, clock, random);
+    this.reflector = new NatReflector(this.table, this.link, () => this.listeners.flatMap((l) => l.localTAs()), () => this.nat.size > 0, clock, random);
     this.router = new Router(this.address, this.table, this.link, () => this.sizeEstimate(), log);
     this.rpc = new RpcManager(this.address, this.router, clock, random, log);
     const connector = this.connector = new RpcConnector(this, (from, infos) => this.near.learn(from, infos));

@@ -156,7 +156,7 @@ export class IpopNode {
     if (f[ETH_HEADER + 6] === IPPROTO_ICMPV6 && f[ETH_HEADER + IPV6_HEADER] === ICMPV6_NEIGHBOR_SOLICIT) { this.answerNs(f, prefix); return; }
     if (mappedIpv4(prefix, f, IPV6_SRC) !== this.o.ip) { this.stats.dropNotOurSource++; return; }
     const dst = mappedIpv4(prefix, f, IPV6_DST);
-    if (dst === undefined || classifyDestination(dst, this.o.ip, this.mask) !== 'unicast' || !inSubnet(dst, this.o.ip, this.mask)) { this.stats.dropIpv6NotMapped++; return; }
+    if (dst === undefined || !this.isSubnetUnicast(dst)) { this.stats.dropIpv6NotMapped++; return; }
     if (dst === this.o.ip) return;
     const owner = this.resolver.get(dst);
     if (owner) this.send(owner, f);
@@ -169,7 +169,7 @@ export class IpopNode {
     if (!ns) { this.stats.dropNotIpv4++; return; }
     const target = mappedIpv4(prefix, ns.target, 0);
     // Our own address (duplicate address detection must succeed) and non-members are not ours to answer.
-    if (target === undefined || target === this.o.ip || !inSubnet(target, this.o.ip, this.mask) || classifyDestination(target, this.o.ip, this.mask) !== 'unicast') return;
+    if (target === undefined || target === this.o.ip || !this.isSubnetUnicast(target)) return;
     const owner = this.resolver.get(target);
     if (owner) this.replyNs(ns);
     else if (owner === undefined) { const w = this.wait(target); if (w.ns.length < 4) w.ns.push(ns); }
@@ -178,6 +178,11 @@ export class IpopNode {
   private replyNs(ns: NeighborSolicit): void {
     this.stats.ndReplies++;
     this.writeTap(buildNeighborAdvert(ns, this.gatewayMac));
+  }
+
+  /** An address a member of our subnet can own (not the network, broadcast or multicast). */
+  private isSubnetUnicast(ip: number): boolean {
+    return inSubnet(ip, this.o.ip, this.mask) && classifyDestination(ip, this.o.ip, this.mask) === 'unicast';
   }
 
   /** Held until the owner is known; copied, as the TAP's batch buffer is reused. */
@@ -206,7 +211,7 @@ export class IpopNode {
     try { a = decodeArp(f); } catch { this.stats.dropNotIpv4++; return; }
     // Probes (sender 0.0.0.0), our own IP and targets outside the subnet are not ours to answer.
     if (a.op !== ARP_REQUEST || a.senderIp === 0 || a.targetIp === this.o.ip || a.targetIp === a.senderIp) return;
-    if (!inSubnet(a.targetIp, this.o.ip, this.mask) || classifyDestination(a.targetIp, this.o.ip, this.mask) !== 'unicast') return;
+    if (!this.isSubnetUnicast(a.targetIp)) return;
     const owner = this.resolver.get(a.targetIp);
     if (owner) this.replyArp(a);
     else if (owner === undefined) { const w = this.wait(a.targetIp); if (w.arp.length < 4) w.arp.push(a); }
@@ -254,7 +259,8 @@ export class IpopNode {
       if (src !== undefined) this.resolver.invalidate(src);
       return;
     }
-    const v4 = isIpv4Frame(p);
+    // Checked by overlaySource() already: the EtherType tells the two apart.
+    const v4 = etherType(p) === ETHERTYPE_IPV4;
     // IPv6 is carried for unicast between member addresses only.
     const dst = v4 ? ipv4Dst(p) : mappedIpv4(this.o.ipv6Prefix!, p, IPV6_DST);
     if (dst === undefined) { this.stats.dropNotOurs++; return; }

@@ -63,9 +63,6 @@ export function isIpv6Frame(f: Uint8Array): boolean {
 export const IPV6_SRC = L3 + 8;
 export const IPV6_DST = L3 + 24;
 
-export const isIpv6Multicast = (f: Uint8Array, off: number): boolean => f[off] === 0xff;
-export const isIpv6Unspecified = (f: Uint8Array, off: number): boolean => f.subarray(off, off + 16).every((x) => x === 0);
-
 export interface NeighborSolicit {
   /** The asker's IPv6 source (:: during duplicate address detection). */
   src: Uint8Array;
