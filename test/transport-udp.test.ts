@@ -2,7 +2,8 @@ import dgram from 'node:dgram';
 import t, { type Test } from 'tap';
 import type { Edge } from '../src/transport/edge.js';
 import { TransportAddress } from '../src/transport/ta.js';
-import { UdpEdgeListener, advertisedHosts } from '../src/transport/udp.js';
+import { UdpEdgeListener, UDP_MAX_PAYLOAD, advertisedHosts } from '../src/transport/udp.js';
+import { FRAGMENT_HEADER, FRAGMENT_PAYLOAD, MAX_DATAGRAM } from '../src/transport/udp-fragments.js';
 import { realClock } from '../src/util/clock.js';
 import { seededRandom } from '../src/util/random.js';
 
@@ -213,7 +214,7 @@ t.test('handler exceptions and oversize sends never escape', async (t) => {
   let n = 0;
   b!.onEdge = (e) => { e.onPacket = () => { n++; throw new Error('boom'); }; };
   const e = await a!.createEdge(ta0(b!));
-  e.send(new Uint8Array(65001));
+  e.send(new Uint8Array(UDP_MAX_PAYLOAD + 1));
   t.equal(a!.stats.sendErrors, 1, 'oversize dropped');
   e.send(new Uint8Array(65000));
   e.send(bytes('x'));
@@ -232,4 +233,67 @@ t.test('port in use rejects clearly; stop releases the port', async (t) => {
   await again.start();
   t.equal(ta0(again).port, port);
   await again.stop();
+});
+
+t.test('large messages travel as fragments, each datagram fitting a 1500-byte path', async (t) => {
+  const [a, b] = await started(t, 2);
+  const got: Buffer[] = [];
+  b!.onEdge = (e) => { e.onPacket = (p) => { got.push(Buffer.from(p)); }; };
+  const e = await a!.createEdge(ta0(b!));
+  const sizes = [MAX_DATAGRAM - 10, MAX_DATAGRAM - 9, FRAGMENT_PAYLOAD * 2, 65_549, UDP_MAX_PAYLOAD];
+  const sent = sizes.map((n) => { const m = Buffer.alloc(n); for (let i = 0; i < n; i++) m[i] = (i * 7 + n) & 255; return m; });
+  for (const m of sent) e.send(m);
+  await waitFor('all messages', () => got.length === sizes.length);
+  t.same(got.map((m) => m.length), sizes);
+  t.ok(got.every((m, i) => m.equals(sent[i]!)), 'contents intact');
+  t.equal(a!.stats.fragmentedOut, 4, 'only messages over one datagram are cut');
+  const datagrams = 1 + sizes.slice(1).reduce((s, n) => s + Math.ceil(n / FRAGMENT_PAYLOAD), 0);
+  t.equal(b!.stats.packetsIn, datagrams, 'one datagram per fragment');
+  t.ok(b!.stats.bytesIn <= datagrams * MAX_DATAGRAM, 'no datagram over MAX_DATAGRAM');
+  t.equal(b!.stats.fragmentDrops, 0);
+});
+
+t.test('reassembly: lost, duplicate, stale and malformed fragments', async (t) => {
+  const [b] = await started(t, 1);
+  const raw = await rawSocket(t);
+  const port = ta0(b!).port;
+  const got: string[] = [];
+  b!.onEdge = (e) => { e.onPacket = (p) => { got.push(`${p.length}:${p[0]}:${p[p.length - 1]}`); }; };
+  const frag = (id: number, index: number, count: number, len: number, fill: number): Buffer => {
+    const d = Buffer.alloc(FRAGMENT_HEADER + len, fill);
+    d[0] = 1; d[1] = 3; d.writeUInt32BE(77, 2); d.writeUInt32BE(0, 6);
+    d.writeUInt32BE(id, 10); d.writeUInt16BE(index, 14); d.writeUInt16BE(count, 16);
+    return d;
+  };
+  const send = async (d: Buffer): Promise<void> => {
+    const before = b!.stats.packetsIn + b!.stats.malformed;
+    raw.send(d, port, '127.0.0.1');
+    await waitFor('datagram taken', () => b!.stats.packetsIn + b!.stats.malformed > before);
+  };
+  // Message 10 (3 fragments) with a duplicate in the middle: delivered once, whole.
+  await send(frag(10, 0, 3, FRAGMENT_PAYLOAD, 1));
+  await send(frag(10, 0, 3, FRAGMENT_PAYLOAD, 9));
+  await send(frag(10, 2, 3, 5, 3));
+  t.same(got, [], 'incomplete: nothing yet');
+  await send(frag(10, 1, 3, FRAGMENT_PAYLOAD, 2));
+  t.same(got, [`${2 * FRAGMENT_PAYLOAD + 5}:1:3`], 'whole message, duplicate ignored');
+  await send(frag(10, 1, 3, FRAGMENT_PAYLOAD, 2));
+  t.equal(got.length, 1, 'a late duplicate of a delivered message delivers nothing');
+  // Message 11 loses a fragment; message 12 replaces it; a straggler of 11 is stale.
+  await send(frag(11, 0, 2, FRAGMENT_PAYLOAD, 4));
+  await send(frag(12, 0, 2, FRAGMENT_PAYLOAD, 5));
+  await send(frag(11, 1, 2, 8, 4));
+  await send(frag(12, 1, 2, 8, 6));
+  t.same(got.slice(1), [`${FRAGMENT_PAYLOAD + 8}:5:6`], 'only the newer message arrives');
+  const drops = b!.stats.fragmentDrops;
+  t.equal(drops, 1, 'the straggler was counted');
+  // Malformed: a lone "fragment", index beyond count, a short non-last fragment, changed count.
+  await send(frag(13, 0, 1, 10, 0));
+  await send(frag(13, 5, 3, 10, 0));
+  await send(frag(13, 0, 3, 10, 0));
+  await send(frag(14, 0, 3, FRAGMENT_PAYLOAD, 0));
+  await send(frag(14, 1, 4, FRAGMENT_PAYLOAD, 0));
+  t.equal(b!.stats.fragmentDrops - drops, 4, 'malformed fragments counted');
+  t.equal(got.length, 2);
+  t.equal(b!.edgeCount, 1, 'one edge throughout');
 });

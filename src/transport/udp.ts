@@ -2,10 +2,10 @@
 //
 // Datagram format (big-endian):
 //   byte 0      wire version (1)
-//   byte 1      type: 0 = data, 1 = close, 2 = reset
+//   byte 1      type: 0 = data, 1 = close, 2 = reset, 3 = fragment
 //   bytes 2..5  sender's edge id   (u32, random, non-zero)
 //   bytes 6..9  receiver's edge id (u32, 0 while the sender does not know it yet)
-//   bytes 10..  payload (data only)
+//   bytes 10..  payload (data), or a fragment of one (see udp-fragments.ts)
 //
 // Demultiplexing: a datagram with receiver id != 0 must name one of our local edge
 // ids and come from that edge's remote endpoint; one with receiver id 0 is matched by
@@ -21,12 +21,14 @@ import os from 'node:os';
 import type { Clock } from '../util/clock.js';
 import type { RandomSource } from '../util/random.js';
 import { newStats, type Edge, type EdgeListener, type TransportStats } from './edge.js';
+import { fragmentHeads, MAX_DATAGRAM, MAX_MESSAGE, Reassembly, ReassemblyBudget } from './udp-fragments.js';
 import { TransportAddress, type TaKind } from './ta.js';
 
 export const UDP_WIRE_VERSION = 1;
 export const UDP_HEADER = 10;
-export const UDP_MAX_PAYLOAD = 65000;
-const T_DATA = 0, T_CLOSE = 1, T_RESET = 2;
+/** Larger messages go out as fragments of at most MAX_DATAGRAM bytes. */
+export const UDP_MAX_PAYLOAD = MAX_MESSAGE;
+const T_DATA = 0, T_CLOSE = 1, T_RESET = 2, T_FRAGMENT = 3;
 const RESETS_PER_SECOND = 100;
 const SOCKET_BUFFER = 4 << 20;
 
@@ -51,10 +53,13 @@ export interface IpTransportStats extends TransportStats {
   /** Exceptions thrown by onEdge/onPacket/onClose handlers (swallowed, never rethrown). */
   handlerErrors: number;
   resetsSent: number;
+  /** Messages sent as fragments, and fragments that were malformed, stale or over the reassembly budget. */
+  fragmentedOut: number;
+  fragmentDrops: number;
 }
 
 export function newIpStats(): IpTransportStats {
-  return { ...newStats(), socketErrors: 0, handlerErrors: 0, resetsSent: 0 };
+  return { ...newStats(), socketErrors: 0, handlerErrors: 0, resetsSent: 0, fragmentedOut: 0, fragmentDrops: 0 };
 }
 
 const WILDCARD = new Set(['0.0.0.0', '::', '']);
@@ -122,6 +127,9 @@ class UdpEdge implements Edge {
   readonly id: string;
   closed = false;
   remoteId = 0;
+  /** Created on the first fragment received. */
+  reassembly: Reassembly | undefined;
+  private nextMessage: number;
   onPacket: (packet: Uint8Array, edge: Edge) => void = () => {};
   onClose: (edge: Edge, reason: string) => void = () => {};
 
@@ -133,12 +141,14 @@ class UdpEdge implements Edge {
     readonly inbound: boolean,
   ) {
     this.id = `udp/${localId.toString(16).padStart(8, '0')}`;
+    this.nextMessage = localId ^ 0x5bd1e995;
   }
 
   send(packet: Uint8Array): void {
     if (this.closed) { this.owner.stats.sendErrors++; return; }
     if (packet.length > UDP_MAX_PAYLOAD) { this.owner.stats.sendErrors++; return; }
-    this.owner._send(this.remoteTA, T_DATA, this.localId, this.remoteId, packet);
+    if (packet.length + UDP_HEADER <= MAX_DATAGRAM) this.owner._send(this.remoteTA, T_DATA, this.localId, this.remoteId, packet);
+    else this.owner._sendFragments(this.remoteTA, this.localId, this.remoteId, packet, this.nextMessage++);
   }
 
   close(reason = 'closed'): void {
@@ -151,6 +161,7 @@ class UdpEdge implements Edge {
   _closed(reason: string): void {
     if (this.closed) return;
     this.closed = true;
+    this.reassembly?.release();
     this.owner._remove(this);
     safeCall(this.owner.stats, () => this.onClose(this, reason));
   }
@@ -168,6 +179,7 @@ export class UdpEdgeListener implements EdgeListener {
   private readonly byRemote = new Map<string, UdpEdge>();
   private resetWindow = 0;
   private resetsInWindow = 0;
+  private readonly budget = new ReassemblyBudget();
 
   constructor(private readonly opts: IpListenerOptions) { this.advertised = new AdvertisedTAs('udp', opts); }
 
@@ -237,14 +249,15 @@ export class UdpEdgeListener implements EdgeListener {
   }
 
   private onDatagram(msg: Buffer, ip: string, port: number): void {
-    if (msg.length < UDP_HEADER || msg[0] !== UDP_WIRE_VERSION || msg[1]! > T_RESET) {
+    if (msg.length < UDP_HEADER || msg[0] !== UDP_WIRE_VERSION || msg[1]! > T_FRAGMENT) {
       this.stats.malformed++;
       return;
     }
     const type = msg[1]!;
     const sender = msg.readUInt32BE(2);
     const receiver = msg.readUInt32BE(6);
-    if (sender === 0 || (type !== T_DATA && msg.length !== UDP_HEADER)) { this.stats.malformed++; return; }
+    const carries = type === T_DATA || type === T_FRAGMENT;
+    if (sender === 0 || (!carries && msg.length !== UDP_HEADER)) { this.stats.malformed++; return; }
     this.stats.packetsIn++;
     this.stats.bytesIn += msg.length;
 
@@ -256,17 +269,16 @@ export class UdpEdgeListener implements EdgeListener {
       edge = this.byRemote.get(remoteKey(ip, port, sender));
     }
 
-    if (type !== T_DATA) {
+    if (!carries) {
       if (edge) edge._closed(type === T_CLOSE ? 'closed by peer' : 'reset by peer');
       return;
     }
-    const payload = new Uint8Array(msg.buffer, msg.byteOffset + UDP_HEADER, msg.length - UDP_HEADER);
     if (edge) {
       if (edge.remoteId === 0) {
         edge.remoteId = sender;
         this.byRemote.set(remoteKey(ip, port, sender), edge);
       }
-      safeCall(this.stats, () => edge!.onPacket(payload, edge!));
+      this.deliver(edge, type, msg);
       return;
     }
     if (receiver !== 0) { this.sendReset(ip, port, receiver, sender); return; }
@@ -277,7 +289,21 @@ export class UdpEdgeListener implements EdgeListener {
     this.byLocal.set(fresh.localId, fresh);
     this.byRemote.set(remoteKey(ip, port, sender), fresh);
     safeCall(this.stats, () => this.onEdge(fresh));
-    if (!fresh.closed) safeCall(this.stats, () => fresh.onPacket(payload, fresh));
+    if (!fresh.closed) this.deliver(fresh, type, msg);
+  }
+
+  private deliver(edge: UdpEdge, type: number, msg: Buffer): void {
+    let payload: Uint8Array;
+    if (type === T_DATA) {
+      payload = new Uint8Array(msg.buffer, msg.byteOffset + UDP_HEADER, msg.length - UDP_HEADER);
+    } else {
+      edge.reassembly ??= new Reassembly(this.budget);
+      const r = edge.reassembly.add(msg, this.opts.clock.now());
+      if (r === undefined) return;
+      if (typeof r === 'string') { this.stats.fragmentDrops++; return; }
+      payload = r;
+    }
+    safeCall(this.stats, () => edge.onPacket(payload, edge));
   }
 
   private sendReset(ip: string, port: number, ourClaimedId: number, theirId: number): void {
@@ -310,6 +336,31 @@ export class UdpEdgeListener implements EdgeListener {
       });
     } catch {
       this.stats.sendErrors++;
+    }
+  }
+
+  /** @internal A message too large for one datagram, as fragments sharing its buffer. */
+  _sendFragments(to: TransportAddress, sender: number, receiver: number, payload: Uint8Array, msgId: number): void {
+    const sock = this.socket;
+    if (!sock) { this.stats.sendErrors++; return; }
+    const common = Buffer.allocUnsafe(UDP_HEADER);
+    common[0] = UDP_WIRE_VERSION;
+    common[1] = T_FRAGMENT;
+    common.writeUInt32BE(sender, 2);
+    common.writeUInt32BE(receiver, 6);
+    this.stats.fragmentedOut++;
+    const done = (err: Error | null, bytes: number): void => {
+      if (err) { this.stats.sendErrors++; return; }
+      this.stats.packetsOut++;
+      this.stats.bytesOut += bytes;
+    };
+    for (const [head, from, to_] of fragmentHeads(common, msgId, payload.length)) {
+      const size = head.length + to_ - from;
+      try {
+        sock.send([head, payload.subarray(from, to_)], to.port, to.host, (err) => done(err, size));
+      } catch {
+        this.stats.sendErrors++;
+      }
     }
   }
 
