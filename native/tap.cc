@@ -3,6 +3,11 @@
 // callback per readiness event, with all frames copied into a single Buffer plus a
 // Uint32Array of their lengths. Writes never block and never throw on a transient error:
 // a frame the kernel refuses is dropped and counted.
+//
+// With offload on, the device is opened with IFF_VNET_HDR and accepts TCP segmentation and
+// checksum offload: the kernel then hands over TCP "super-packets" of up to 64 KB, each
+// after a 10-byte virtio_net_hdr, so the VPN seals and routes one message where it would
+// otherwise handle ~45 frames. Plain frames are written with a zero header in front.
 #include <napi.h>
 #include <uv.h>
 
@@ -14,6 +19,7 @@
 #include <netinet/in.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cctype>
@@ -26,8 +32,10 @@
 namespace {
 
 constexpr int kBatch = 64;                 // frames per JS callback, to stay fair to other I/O
-constexpr size_t kMaxFrame = 65535 + 18;   // largest tap MTU + Ethernet/VLAN header
-constexpr size_t kArena = 256 * 1024;      // holds a full batch of 1500-MTU frames
+constexpr size_t kVnetHdr = 10;            // struct virtio_net_hdr
+constexpr size_t kMaxFrame = kVnetHdr + 65535 + 18;  // header + largest packet + Ethernet/VLAN header
+constexpr size_t kArena = 1024 * 1024;     // a full batch of 1500-MTU frames, or 15 super-packets
+const uint8_t kZeroHdr[kVnetHdr] = {};
 
 std::string Reason(int err) {
   switch (err) {
@@ -73,16 +81,18 @@ class Tap : public Napi::ObjectWrap<Tap> {
       InstanceMethod("write", &Tap::Write),
       InstanceMethod("writeBatch", &Tap::WriteBatch),
       InstanceMethod("stats", &Tap::Stats),
+      InstanceMethod("offload", &Tap::Offload),
       InstanceMethod("close", &Tap::Close),
     });
   }
 
   explicit Tap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Tap>(info), env_(info.Env()) {
     Napi::Env env = info.Env();
-    if (info.Length() < 1 || !info[0].IsString()) {
-      Napi::TypeError::New(env, "Tap(name): name must be a string").ThrowAsJavaScriptException();
+    if (info.Length() < 1 || !info[0].IsString() || (info.Length() > 1 && !info[1].IsBoolean())) {
+      Napi::TypeError::New(env, "Tap(name, offload): name must be a string, offload a boolean").ThrowAsJavaScriptException();
       return;
     }
+    const bool offload = info.Length() > 1 && info[1].As<Napi::Boolean>().Value();
     std::string want = info[0].As<Napi::String>();
     if (want.empty() || want.size() >= IFNAMSIZ || want.find_first_of("/: \t\n") != std::string::npos) {
       Throw("invalid interface name '" + want + "' (1-15 characters, no '/', ':' or spaces)");
@@ -97,7 +107,7 @@ class Tap : public Napi::ObjectWrap<Tap> {
       return;
     }
     struct ifreq ifr = {};
-    ifr.ifr_flags = IFF_TAP | IFF_NO_PI;  // not persistent: the device goes with the fd
+    ifr.ifr_flags = IFF_TAP | IFF_NO_PI | (offload ? IFF_VNET_HDR : 0);  // not persistent: the device goes with the fd
     memcpy(ifr.ifr_name, want.data(), want.size());
     if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
       int e = errno;
@@ -105,6 +115,17 @@ class Tap : public Napi::ObjectWrap<Tap> {
       Throw("TUNSETIFF " + want + ": " + Reason(e) + (e == EINVAL ? " (is the name taken by a non-TAP interface?)" : ""));
       return;
     }
+    if (offload) {
+      int size = kVnetHdr;
+      unsigned long features = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN;
+      if (ioctl(fd, TUNSETVNETHDRSZ, &size) < 0 || ioctl(fd, TUNSETOFFLOAD, features) < 0) {
+        int e = errno;
+        close(fd);
+        Throw("TUNSETOFFLOAD " + want + ": " + Reason(e));
+        return;
+      }
+    }
+    vnet_ = offload;
     fd_ = fd;
     name_.assign(ifr.ifr_name, strnlen(ifr.ifr_name, IFNAMSIZ));
     napi_add_env_cleanup_hook(env_, &Tap::OnEnvExit, this);
@@ -130,6 +151,7 @@ class Tap : public Napi::ObjectWrap<Tap> {
   }
 
   Napi::Value Name(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), name_); }
+  Napi::Value Offload(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), vnet_); }
 
   Napi::Value Mac(const Napi::CallbackInfo& info) {
     struct ifreq ifr = {};
@@ -290,13 +312,19 @@ class Tap : public Napi::ObjectWrap<Tap> {
       Napi::TypeError::New(info.Env(), "write(frame): frame must be a Uint8Array").ThrowAsJavaScriptException();
       return info.Env().Undefined();
     }
-    return Napi::Boolean::New(info.Env(), WriteOne(info[0].As<Napi::TypedArray>()));
+    return Napi::Boolean::New(info.Env(), WriteOne(info[0].As<Napi::TypedArray>(), false));
   }
 
+  // writeBatch(frames, withHeader): withHeader says the frames start with a virtio_net_hdr.
   Napi::Value WriteBatch(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!info[0].IsArray()) {
       Napi::TypeError::New(env, "writeBatch(frames): frames must be an array").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    const bool withHeader = info.Length() > 1 && info[1].ToBoolean().Value();
+    if (withHeader && !vnet_) {
+      Throw("tap device " + name_ + " was opened without offload: frames cannot carry a virtio header");
       return env.Undefined();
     }
     Napi::Array frames = info[0].As<Napi::Array>();
@@ -308,16 +336,19 @@ class Tap : public Napi::ObjectWrap<Tap> {
             .ThrowAsJavaScriptException();
         return env.Undefined();
       }
-      if (WriteOne(f.As<Napi::TypedArray>())) ok++;
+      if (WriteOne(f.As<Napi::TypedArray>(), withHeader)) ok++;
     }
     return Napi::Number::New(env, ok);
   }
 
-  bool WriteOne(Napi::TypedArray frame) {
+  bool WriteOne(Napi::TypedArray frame, bool withHeader) {
     void* data = nullptr;
     napi_get_typedarray_info(env_, frame, nullptr, nullptr, &data, nullptr, nullptr);  // data is offset already
     size_t len = frame.ByteLength();
-    if (fd_ >= 0 && write(fd_, data, len) == static_cast<ssize_t>(len)) {
+    struct iovec iov[2] = {{const_cast<uint8_t*>(kZeroHdr), kVnetHdr}, {data, len}};
+    const bool prefix = vnet_ && !withHeader;
+    ssize_t want = static_cast<ssize_t>(len + (prefix ? kVnetHdr : 0));
+    if (fd_ >= 0 && writev(fd_, prefix ? iov : iov + 1, prefix ? 2 : 1) == want) {
       stats_[1] += 1;
       stats_[3] += static_cast<double>(len);
       return true;
@@ -364,6 +395,7 @@ class Tap : public Napi::ObjectWrap<Tap> {
 
   napi_env env_;
   int fd_ = -1;
+  bool vnet_ = false;
   std::string name_;
   uv_poll_t* poll_ = nullptr;
   bool referenced_ = false;

@@ -65,7 +65,7 @@ export async function runVpn(o: RunOptions): Promise<() => Promise<void>> {
   let overlay: Overlay | undefined;
   let getState: GetStateServer | undefined;
   const mtu = vpnMtu(ipop.mtu);
-  const tap = TapDevice.open({ name: ipop.device, mtu });
+  const tap = TapDevice.open({ name: ipop.device, mtu, offload: ipop.offload });
   const cleanup = async () => {
     phase = 'stopping';
     vpn?.stop();

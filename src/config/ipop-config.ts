@@ -31,6 +31,8 @@ export interface IpopConfig {
   getStatePort: number;
   /** Broadcast and multicast go as unicast copies to every member. */
   multicast: boolean;
+  /** TCP segmentation and checksum offload on the TAP: super-packets cross the overlay whole. */
+  offload: boolean;
   /** DHCPConfig XML this node publishes under `dhcp:<ns>` (and re-publishes while it lives). */
   dhcpConfigFile?: string;
   /**
@@ -50,7 +52,7 @@ export const DEFAULT_DEVICE = 'tapipop';
 
 const BRUNET_UNSUPPORTED = ['EndToEndSecurity', 'DHCPPort', 'AllowStaticAddresses', 'GroupVPN', 'Dns'];
 const KNOWN = ['IpopNamespace', 'VirtualNetworkDevice', 'AddressData', 'EnableMulticast', 'LeaseTime', 'MTU', 'OnDemand',
-  'GetStatePort', 'DHCPConfigFile', 'NetworkIgnoreList', 'IPv6Prefix', ...BRUNET_UNSUPPORTED];
+  'GetStatePort', 'DHCPConfigFile', 'NetworkIgnoreList', 'IPv6Prefix', 'Offload', ...BRUNET_UNSUPPORTED];
 
 /** Netmask as dotted quad (Brunet) or prefix length ("24" or "/24"). */
 export function netmaskToPrefix(s: string, path: string): number {
@@ -112,7 +114,7 @@ export function parseIpop(node: XNode): IpopConfig {
   if (!/^[A-Za-z0-9_.-]{1,15}$/.test(device)) throw new ConfigError(`${P}/VirtualNetworkDevice`, `${JSON.stringify(device)} is not a valid interface name (1-15 letters, digits, _ . -)`);
   const cfg: IpopConfig = {
     namespace, device, leaseTime: 3600, mtu: 0, onDemand: { ...DEFAULT_ON_DEMAND },
-    getStatePort: DEFAULT_GET_STATE_PORT, multicast: false, ipv6Prefix: 'auto', networkIgnoreList: [], ignored: [],
+    getStatePort: DEFAULT_GET_STATE_PORT, multicast: false, offload: true, ipv6Prefix: 'auto', networkIgnoreList: [], ignored: [],
   };
   const ad = get('AddressData');
   if (ad !== undefined) parseAddressData(ad, cfg);
@@ -126,6 +128,8 @@ export function parseIpop(node: XNode): IpopConfig {
   if (gs !== undefined) cfg.getStatePort = parsePort(text(gs, `${P}/GetStatePort`), `${P}/GetStatePort`, 0);
   const mc = get('EnableMulticast');
   if (mc !== undefined) cfg.multicast = parseBool(text(mc, `${P}/EnableMulticast`), `${P}/EnableMulticast`);
+  const off = get('Offload');
+  if (off !== undefined) cfg.offload = parseBool(text(off, `${P}/Offload`), `${P}/Offload`);
   const dc = get('DHCPConfigFile');
   if (dc !== undefined && text(dc, `${P}/DHCPConfigFile`) !== '') cfg.dhcpConfigFile = text(dc, `${P}/DHCPConfigFile`);
   const v6 = get('IPv6Prefix');

@@ -19,7 +19,13 @@ const MODES = new Set([0, 3, 5, 6]);
 export const FLAG_EDGE = 1;
 
 /** Payload types above routing. */
-export const enum Payload { Rpc = 1, /** An Ethernet frame carrying IP, for the VPN (its MACs are rewritten on arrival). */ Ip = 2 }
+export const enum Payload {
+  Rpc = 1,
+  /** An Ethernet frame carrying IP, for the VPN (its MACs are rewritten on arrival). */
+  Ip = 2,
+  /** The same after a 10-byte offload header: a TCP super-packet or a partial checksum (vpn/offload.ts). */
+  IpOffload = 3,
+}
 
 export interface AhHeader {
   mode: Mode;

@@ -2,6 +2,9 @@
 // (ARP, DHCP) or routed as overlay packets to the node owning the destination IP; frames
 // from the overlay are checked (the source IP must belong to the sender) and written to
 // the TAP. Every remote IP looks like one L2 neighbour with a fake gateway MAC.
+// With an offloading TAP, TCP super-packets (up to 64 KB) travel as one overlay message
+// (Payload.IpOffload) and are written whole on arrival, or cut in software (offload.ts)
+// where the receiving device cannot take them.
 import type { Address } from '../address/address.js';
 import type { OnDemandConfig } from '../config/ipop-config.js';
 import type { Dht } from '../dht/dht.js';
@@ -18,14 +21,18 @@ import {
   isIpv6Frame, mappedIpv4, type NeighborSolicit,
 } from './ipv6.js';
 import { listMembers, lookupOwner, registerMember, type Member } from './mapping.js';
+import { decodeOffloadHeader, OFFLOAD_HEADER, OffloadError, segment, vnetToWire, wireToVnet, type OffloadMeta } from './offload.js';
 import { OnDemand } from './on-demand.js';
 import { AddressResolver, DEFAULT_RESOLVER_OPTIONS, type ResolverOptions } from './resolver.js';
 
 /** What the VPN needs of a TAP (the native device, or an in-memory one in tests). */
 export interface FrameDevice {
   readonly mac: Uint8Array;
-  start(onFrames: (frames: Uint8Array[]) => void): void;
-  writeBatch(frames: Uint8Array[]): number;
+  /** Gives and takes frames after a kernel virtio_net_hdr (see TapDevice); absent: plain frames only. */
+  readonly offload?: boolean;
+  /** offloaded[i] === 1: frames[i] starts with a kernel virtio_net_hdr. */
+  start(onFrames: (frames: Uint8Array[], offloaded?: Uint8Array | null) => void): void;
+  writeBatch(frames: Uint8Array[], withHeader?: boolean): number;
   close(): void;
 }
 
@@ -48,13 +55,16 @@ const QUEUE_PER_IP = 64;
 const QUEUE_WAIT_MS = 3000;
 const SYNC_MS = { onDemand: 30_000, allMembers: 5_000 };
 
-interface Waiting { at: number; out: Uint8Array[]; in: Array<{ frame: Uint8Array; from: Address }>; arp: ArpPacket[]; ns: NeighborSolicit[] }
+/** An outgoing message: a frame (Payload.Ip) or offload header + frame (Payload.IpOffload). */
+interface Outgoing { data: Uint8Array; ptype: Payload }
+interface Incoming { frame: Uint8Array; from: Address; meta: OffloadMeta | undefined }
+interface Waiting { at: number; out: Outgoing[]; in: Incoming[]; arp: ArpPacket[]; ns: NeighborSolicit[] }
 
 export class IpopNode {
   readonly stats = {
     txFrames: 0, txBytes: 0, rxFrames: 0, rxBytes: 0, arpReplies: 0, dhcpReplies: 0, queued: 0,
     dropNoOwner: 0, dropSpoofed: 0, dropNotOurs: 0, dropNotIpv4: 0, dropQueueFull: 0, dropNotOurSource: 0,
-    ndReplies: 0, dropIpv6NotMapped: 0,
+    ndReplies: 0, dropIpv6NotMapped: 0, dropBadOffload: 0, softwareSegments: 0,
   };
   readonly resolver: AddressResolver;
   readonly onDemand: OnDemand;
@@ -64,6 +74,8 @@ export class IpopNode {
   members: Member[] = [];
   private waiting = new Map<number, Waiting>();
   private toTap: Uint8Array[] = [];
+  /** Parallel to toTap: 1 where the entry starts with a kernel virtio_net_hdr. */
+  private toTapHeader: number[] = [];
   private flushScheduled = false;
   private timers: TimerHandle[] = [];
   private stopped = false;
@@ -79,7 +91,8 @@ export class IpopNode {
     this.resolver = new AddressResolver((ip) => lookupOwner(o.dht, o.namespace, ip), n.clock, n.log, { ...DEFAULT_RESOLVER_OPTIONS, ...o.resolver });
     this.resolver.onResolved = (ip, owner) => this.onResolved(ip, owner);
     this.onDemand = new OnDemand(n, o.onDemand);
-    n.router.register(Payload.Ip, (p, h) => this.fromOverlay(p, h));
+    n.router.register(Payload.Ip, (p, h) => this.fromOverlay(p, h, undefined));
+    n.router.register(Payload.IpOffload, (p, h) => this.fromOverlayOffload(p, h));
   }
 
   get ip(): number { return this.o.ip; }
@@ -92,7 +105,12 @@ export class IpopNode {
   async start(): Promise<void> {
     const o = this.o;
     await registerMember(o.registrations, o.namespace, { address: o.node.address, ip: o.ip });
-    o.device.start((frames) => { for (const f of frames) this.fromTap(f); });
+    o.device.start((frames, offloaded) => {
+      for (let i = 0; i < frames.length; i++) {
+        if (offloaded?.[i]) this.fromTapOffload(frames[i]!);
+        else this.fromTap(frames[i]!, frames[i]!, Payload.Ip);
+      }
+    });
     const every = o.onDemand.enabled ? SYNC_MS.onDemand : SYNC_MS.allMembers;
     this.timers.push(o.node.clock.setInterval(() => void this.syncMembers(), every));
     this.timers.push(o.node.clock.setInterval(() => this.expireWaiting(), 1000));
@@ -121,7 +139,14 @@ export class IpopNode {
 
   // ---- TAP → overlay
 
-  private fromTap(f: Uint8Array): void {
+  /** A super-packet or partial-checksum frame: routed like any frame, sent with its header. */
+  private fromTapOffload(whole: Uint8Array): void {
+    vnetToWire(whole, 0);
+    this.fromTap(whole.subarray(OFFLOAD_HEADER), whole, Payload.IpOffload);
+  }
+
+  /** f: the Ethernet frame; data/ptype: what goes on the overlay (f itself, or with its offload header). */
+  private fromTap(f: Uint8Array, data: Uint8Array, ptype: Payload): void {
     const type = etherType(f);
     if (type === ETHERTYPE_IPV4) {
       if (!isIpv4Frame(f)) { this.stats.dropNotIpv4++; return; }
@@ -130,16 +155,13 @@ export class IpopNode {
       if (src !== this.o.ip) { this.stats.dropNotOurSource++; return; }
       const dst = ipv4Dst(f);
       const kind = classifyDestination(dst, this.o.ip, this.mask);
-      if (kind !== 'unicast') { this.sendToAll(f); return; }
+      if (kind !== 'unicast') { this.sendToAll(data, ptype); return; }
       if (dst === this.o.ip) return;
-      const owner = this.resolver.get(dst);
-      if (owner) this.send(owner, f);
-      else if (owner === null) this.stats.dropNoOwner++;
-      else this.queueOut(dst, f);
+      this.route(dst, data, ptype);
     } else if (type === ETHERTYPE_ARP) {
       this.answerArp(f);
     } else if (type === ETHERTYPE_IPV6 && this.o.ipv6Prefix) {
-      this.fromTap6(f, this.o.ipv6Prefix);
+      this.fromTap6(f, data, ptype, this.o.ipv6Prefix);
     } else {
       // Other EtherTypes (and IPv6 when switched off) have no owner to go to.
       this.stats.dropNotIpv4++;
@@ -151,17 +173,21 @@ export class IpopNode {
    * address inside it; Neighbor Solicitations are answered here. Link-local and multicast
    * traffic (router solicitations, MLD reports) has no owner and stays on the TAP.
    */
-  private fromTap6(f: Uint8Array, prefix: Uint8Array): void {
+  private fromTap6(f: Uint8Array, data: Uint8Array, ptype: Payload, prefix: Uint8Array): void {
     if (!isIpv6Frame(f)) { this.stats.dropNotIpv4++; return; }
     if (f[ETH_HEADER + 6] === IPPROTO_ICMPV6 && f[ETH_HEADER + IPV6_HEADER] === ICMPV6_NEIGHBOR_SOLICIT) { this.answerNs(f, prefix); return; }
     if (mappedIpv4(prefix, f, IPV6_SRC) !== this.o.ip) { this.stats.dropNotOurSource++; return; }
     const dst = mappedIpv4(prefix, f, IPV6_DST);
     if (dst === undefined || !this.isSubnetUnicast(dst)) { this.stats.dropIpv6NotMapped++; return; }
     if (dst === this.o.ip) return;
+    this.route(dst, data, ptype);
+  }
+
+  private route(dst: number, data: Uint8Array, ptype: Payload): void {
     const owner = this.resolver.get(dst);
-    if (owner) this.send(owner, f);
+    if (owner) this.send(owner, data, ptype);
     else if (owner === null) this.stats.dropNoOwner++;
-    else this.queueOut(dst, f);
+    else this.queueOut(dst, data, ptype);
   }
 
   private answerNs(f: Uint8Array, prefix: Uint8Array): void {
@@ -186,24 +212,24 @@ export class IpopNode {
   }
 
   /** Held until the owner is known; copied, as the TAP's batch buffer is reused. */
-  private queueOut(dst: number, f: Uint8Array): void {
+  private queueOut(dst: number, data: Uint8Array, ptype: Payload): void {
     const w = this.wait(dst);
     if (w.out.length >= QUEUE_PER_IP) { this.stats.dropQueueFull++; return; }
-    w.out.push(f.slice());
+    w.out.push({ data: data.slice(), ptype });
     this.stats.queued++;
   }
 
-  private send(owner: Address, f: Uint8Array): void {
+  private send(owner: Address, data: Uint8Array, ptype: Payload): void {
     this.stats.txFrames++;
-    this.stats.txBytes += f.length;
-    this.o.node.router.send(owner, Mode.Exact, Payload.Ip, f);
-    this.onDemand.note(owner, f.length);
+    this.stats.txBytes += data.length;
+    this.o.node.router.send(owner, Mode.Exact, ptype, data);
+    this.onDemand.note(owner, data.length);
   }
 
   /** Broadcast and multicast: unicast copies to every member, if enabled. */
-  private sendToAll(f: Uint8Array): void {
+  private sendToAll(data: Uint8Array, ptype: Payload): void {
     if (!this.o.multicast) { this.stats.dropNotOurs++; return; }
-    for (const m of this.members) this.send(m.address, f);
+    for (const m of this.members) this.send(m.address, data, ptype);
   }
 
   private answerArp(f: Uint8Array): void {
@@ -238,20 +264,31 @@ export class IpopNode {
     return undefined;
   }
 
-  private fromOverlay(p: Uint8Array, h: AhHeader): void {
+  private fromOverlayOffload(p: Uint8Array, h: AhHeader): void {
+    let meta: OffloadMeta;
+    try { meta = decodeOffloadHeader(p, 0, p.length - OFFLOAD_HEADER); } catch (e) {
+      if (!(e instanceof OffloadError)) throw e;
+      this.stats.dropBadOffload++;
+      return;
+    }
+    this.fromOverlay(p.subarray(OFFLOAD_HEADER), h, meta);
+  }
+
+  /** meta: the frame came with an offload header, which sits just before it in the same buffer. */
+  private fromOverlay(p: Uint8Array, h: AhHeader, meta: OffloadMeta | undefined): void {
     if (this.stopped) return;
     const src = this.overlaySource(p);
     if (src === undefined) { this.stats.dropNotIpv4++; return; }
     const owner = this.resolver.get(src);
     if (owner === undefined) {
       const w = this.wait(src);
-      if (w.in.length < QUEUE_PER_IP) { w.in.push({ frame: p, from: h.src }); this.stats.queued++; } else this.stats.dropQueueFull++;
+      if (w.in.length < QUEUE_PER_IP) { w.in.push({ frame: p, from: h.src, meta }); this.stats.queued++; } else this.stats.dropQueueFull++;
       return;
     }
-    this.deliver(p, h.src, owner);
+    this.deliver(p, h.src, owner, meta);
   }
 
-  private deliver(p: Uint8Array, from: Address, owner: Address | null): void {
+  private deliver(p: Uint8Array, from: Address, owner: Address | null, meta: OffloadMeta | undefined): void {
     if (!owner || !owner.equals(from)) {
       // Either a spoofed source or our cache is stale (the IP moved): check again.
       this.stats.dropSpoofed++;
@@ -272,19 +309,47 @@ export class IpopNode {
     this.stats.rxFrames++;
     this.stats.rxBytes += p.length;
     this.onDemand.note(owner, p.length);
-    this.writeTap(p);
+    if (!meta) this.writeTap(p);
+    else this.writeOffloaded(p, meta);
   }
 
-  /** Frames arriving in one turn of the event loop go to the TAP in one native call. */
-  private writeTap(f: Uint8Array): void {
+  /** The device takes the frame with its header; otherwise it is cut or checksummed here. */
+  private writeOffloaded(frame: Uint8Array, meta: OffloadMeta): void {
+    if (this.o.device.offload) {
+      const whole = new Uint8Array(frame.buffer, frame.byteOffset - OFFLOAD_HEADER, frame.length + OFFLOAD_HEADER);
+      wireToVnet(whole, 0);
+      this.writeTap(whole, 1);
+      return;
+    }
+    let frames: Uint8Array[];
+    try { frames = segment(meta, frame); } catch (e) {
+      if (!(e instanceof OffloadError)) throw e;
+      this.stats.dropBadOffload++;
+      return;
+    }
+    this.stats.softwareSegments += frames.length;
+    for (const f of frames) this.writeTap(f);
+  }
+
+  /** Frames arriving in one turn of the event loop go to the TAP in as few native calls as their kinds allow. */
+  private writeTap(f: Uint8Array, withHeader = 0): void {
     this.toTap.push(f);
+    this.toTapHeader.push(withHeader);
     if (this.flushScheduled) return;
     this.flushScheduled = true;
     setImmediate(() => {
       this.flushScheduled = false;
-      const batch = this.toTap;
+      const batch = this.toTap, kinds = this.toTapHeader;
       this.toTap = [];
-      if (!this.stopped) this.o.device.writeBatch(batch);
+      this.toTapHeader = [];
+      if (this.stopped) return;
+      // Runs of one kind keep the frames' order.
+      for (let i = 0; i < batch.length;) {
+        let j = i + 1;
+        while (j < batch.length && kinds[j] === kinds[i]) j++;
+        this.o.device.writeBatch(i === 0 && j === batch.length ? batch : batch.slice(i, j), kinds[i] === 1);
+        i = j;
+      }
     });
   }
 
@@ -301,8 +366,8 @@ export class IpopNode {
     if (!w) return;
     this.waiting.delete(ip);
     if (this.stopped) return;
-    for (const f of w.out) owner ? this.send(owner, f) : this.stats.dropNoOwner++;
-    for (const x of w.in) this.deliver(x.frame, x.from, owner);
+    for (const x of w.out) owner ? this.send(owner, x.data, x.ptype) : this.stats.dropNoOwner++;
+    for (const x of w.in) this.deliver(x.frame, x.from, owner, x.meta);
     if (owner) for (const a of w.arp) this.replyArp(a);
     if (owner) for (const ns of w.ns) this.replyNs(ns);
   }

@@ -2,10 +2,13 @@
 // into build/Release/tap.node on npm install). Reads arrive in batches: the addon drains
 // the device (up to 64 frames) per event-loop readiness and makes one call with a single
 // Buffer plus frame lengths; here that becomes Buffer[] of subarrays over that Buffer.
+// Opened with offload, the device exchanges TCP super-packets (see offload.ts): frames the
+// kernel marks as such keep their virtio_net_hdr in front, plain ones arrive without it.
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isPlainVnet, OFFLOAD_HEADER } from './offload.js';
 
 export class TapError extends Error {
   override name = 'TapError';
@@ -22,11 +25,12 @@ interface NativeTap {
   up(): void;
   start(cb: (err: Error | null, data?: Buffer, lengths?: Uint32Array) => void): void;
   write(frame: Uint8Array): boolean;
-  writeBatch(frames: Uint8Array[]): number;
+  writeBatch(frames: Uint8Array[], withHeader?: boolean): number;
+  offload(): boolean;
   stats(): TapStats;
   close(): void;
 }
-type NativeCtor = new (name: string) => NativeTap;
+type NativeCtor = new (name: string, offload?: boolean) => NativeTap;
 
 const TUN = '/dev/net/tun';
 const CAP_NET_ADMIN = 12;
@@ -90,19 +94,22 @@ function call<T>(f: () => T): T {
 export class TapDevice {
   readonly name: string;
   readonly mac: Uint8Array;
+  /** Frames may be TCP super-packets with a virtio_net_hdr (the device was opened with offload). */
+  readonly offload: boolean;
   readonly #h: NativeTap;
 
   private constructor(h: NativeTap) {
     this.#h = h;
     this.name = h.name();
     this.mac = call(() => h.mac());
+    this.offload = h.offload();
   }
 
   /** Creates (or attaches to) the TAP device; it disappears when closed or when the process exits. */
-  static open(o: { name: string; mtu?: number }): TapDevice {
+  static open(o: { name: string; mtu?: number; offload?: boolean }): TapDevice {
     const Tap = loadAddon();
     if (Tap instanceof Error) throw new TapError(Tap.message);
-    const h = call(() => new Tap(o.name));
+    const h = call(() => new Tap(o.name, o.offload ?? false));
     try {
       if (o.mtu !== undefined) call(() => h.setMtu(o.mtu!));
       return new TapDevice(h);
@@ -136,10 +143,13 @@ export class TapDevice {
   /**
    * Begins delivering frames; each call gets one batch read in one go. The frames are
    * views into one Buffer per batch, so keeping one alive keeps that batch's memory.
+   * With offload, `offloaded[i] === 1` marks a frame that still starts with its kernel
+   * virtio_net_hdr (a super-packet or a partial checksum); offloaded is null when none does.
    * A read error (e.g. the interface was deleted) closes the device and goes to onError,
    * or is thrown as uncaught without one. While started, the device keeps the process alive.
    */
-  start(onFrames: (frames: Buffer[]) => void, onError?: (err: TapError) => void): void {
+  start(onFrames: (frames: Buffer[], offloaded: Uint8Array | null) => void, onError?: (err: TapError) => void): void {
+    const vnet = this.offload;
     call(() => this.#h.start((err, data, lengths) => {
       if (err) {
         this.close();
@@ -149,13 +159,16 @@ export class TapDevice {
         return;
       }
       const frames = new Array<Buffer>(lengths!.length);
+      let offloaded: Uint8Array | null = null;
       let off = 0;
       for (let i = 0; i < frames.length; i++) {
         const end = off + lengths![i]!;
-        frames[i] = data!.subarray(off, end);
+        if (!vnet) frames[i] = data!.subarray(off, end);
+        else if (isPlainVnet(data!, off)) frames[i] = data!.subarray(off + OFFLOAD_HEADER, end);
+        else { frames[i] = data!.subarray(off, end); (offloaded ??= new Uint8Array(frames.length))[i] = 1; }
         off = end;
       }
-      onFrames(frames);
+      onFrames(frames, offloaded);
     }));
   }
 
@@ -164,9 +177,12 @@ export class TapDevice {
     return this.#h.write(frame);
   }
 
-  /** Writes many frames in one native call; returns how many were accepted. */
-  writeBatch(frames: Uint8Array[]): number {
-    return this.#h.writeBatch(frames);
+  /**
+   * Writes many frames in one native call; returns how many were accepted. withHeader:
+   * each frame starts with a kernel virtio_net_hdr (only on a device opened with offload).
+   */
+  writeBatch(frames: Uint8Array[], withHeader = false): number {
+    return call(() => this.#h.writeBatch(frames, withHeader));
   }
 
   /** Stops reading and closes the fd, which removes the device. Idempotent. */
