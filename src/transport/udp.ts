@@ -189,7 +189,7 @@ export class UdpEdgeListener implements EdgeListener {
   start(): Promise<void> {
     if (this.socket) return Promise.reject(new Error('udp listener already started'));
     const host = this.opts.host ?? '0.0.0.0';
-    const sock = dgram.createSocket({ type: isIP(host) === 6 ? 'udp6' : 'udp4' });
+    const sock = dgram.createSocket({ type: isIP(host) === 6 ? 'udp6' : 'udp4', lookup: ipLookup });
     this.socket = sock;
     return new Promise((resolve, reject) => {
       const onStartError = (err: NodeJS.ErrnoException): void => {
@@ -326,14 +326,12 @@ export class UdpEdgeListener implements EdgeListener {
     head.writeUInt32BE(sender, 2);
     head.writeUInt32BE(receiver, 6);
     // Header and payload go out as one datagram from two buffers (sendmsg's iovec): the
-    // payload, a packet nobody touches after this, is not copied.
-    const size = UDP_HEADER + (payload?.length ?? 0);
+    // payload, a packet nobody touches after this, is not copied. No completion callback:
+    // it would cost a tick per datagram, and a failed send surfaces as a socket error.
     try {
-      sock.send(payload ? [head, payload] : head, to.port, to.host, (err) => {
-        if (err) { this.stats.sendErrors++; return; }
-        this.stats.packetsOut++;
-        this.stats.bytesOut += size;
-      });
+      sock.send(payload ? [head, payload] : head, to.port, to.host);
+      this.stats.packetsOut++;
+      this.stats.bytesOut += UDP_HEADER + (payload?.length ?? 0);
     } catch {
       this.stats.sendErrors++;
     }
@@ -349,15 +347,11 @@ export class UdpEdgeListener implements EdgeListener {
     common.writeUInt32BE(sender, 2);
     common.writeUInt32BE(receiver, 6);
     this.stats.fragmentedOut++;
-    const done = (err: Error | null, bytes: number): void => {
-      if (err) { this.stats.sendErrors++; return; }
-      this.stats.packetsOut++;
-      this.stats.bytesOut += bytes;
-    };
     for (const [head, from, to_] of fragmentHeads(common, msgId, payload.length)) {
-      const size = head.length + to_ - from;
       try {
-        sock.send([head, payload.subarray(from, to_)], to.port, to.host, (err) => done(err, size));
+        sock.send([head, payload.subarray(from, to_)], to.port, to.host);
+        this.stats.packetsOut++;
+        this.stats.bytesOut += head.length + to_ - from;
       } catch {
         this.stats.sendErrors++;
       }
@@ -372,6 +366,16 @@ export class UdpEdgeListener implements EdgeListener {
       if (this.byRemote.get(key) === e) this.byRemote.delete(key);
     }
   }
+}
+
+/**
+ * dgram resolves every destination before sending; ours are IPs already (createEdge
+ * resolves names), so answer at once instead of a tick later through dns.lookup.
+ */
+function ipLookup(address: string, family: unknown, cb: (err: Error | null, address: string, family: number) => void): void {
+  const f = isIP(address);
+  if (f !== 0) { cb(null, address, f); return; }
+  lookup(address, { family: family === 6 ? 6 : 4 }).then((r) => cb(null, r.address, r.family), (e: Error) => cb(e, '', 0));
 }
 
 function remoteKey(ip: string, port: number, sender: number): string {
