@@ -9,7 +9,7 @@ import t from 'tap';
 import { BIN, getState, groupvpn, hostConfig, ROOT, startBootstrap } from '../bench/lab/ipop.js';
 import { ensurePackages, Lab, pingArgv, requireLab, run, waitFor } from '../bench/lab/netns.js';
 
-const SENDER = `const n=require('net'),c=require('crypto');const h=c.createHash('sha256');let left=50*1024*1024;let seed=c.createHash('sha256').update('x').digest();
+const SENDER = `const n=require('net'),c=require('crypto');const h=c.createHash('sha256');let left=Number(process.argv[2])*1024*1024;let seed=c.createHash('sha256').update('x').digest();
 const s=n.connect(7000,process.argv[1],()=>{const go=()=>{while(left>0){let b=Buffer.alloc(Math.min(65536,left));for(let i=0;i<b.length;i+=32){seed=c.createHash('sha256').update(seed).digest();seed.copy(b,i)}
 h.update(b);left-=b.length;if(!s.write(b))return s.once('drain',go)}s.end(()=>{console.log(h.digest('hex'))})};go()});s.on('error',(e)=>{console.error(e.message);process.exit(1)});`;
 // The addresses a node holds connections to, from its control API (ConnectionTable.GetConnections).
@@ -29,7 +29,8 @@ t.test('GroupVPN in network namespaces', async (t) => {
   const cfg = {
     a: hostConfig(lab.dir, 'a', { bootIp, vip: '192.168.10.10', onDemand }),
     b: hostConfig(lab.dir, 'b', { bootIp, vip: '192.168.10.11', onDemand }),
-    c: hostConfig(lab.dir, 'c', { bootIp, vip: '192.168.10.12', onDemand }),
+    // c runs without TAP offload: it must take super-packets from offloading members as ordinary segments.
+    c: hostConfig(lab.dir, 'c', { bootIp, vip: '192.168.10.12', onDemand, offload: false }),
   };
   const ping = async (from: string, ip: string) => {
     await waitFor(async () => (await lab.exec(from, pingArgv(ip, { count: 1, waitS: 1 }), { timeoutMs: 5000 })).code === 0, 20_000, `ping ${from} → ${ip}`, 200).catch(() => {});
@@ -73,13 +74,40 @@ t.test('GroupVPN in network namespaces', async (t) => {
   await t.test('a 50 MB TCP transfer arrives intact', async (t) => {
     const rx = lab.spawn('b', [process.execPath, '-e', RECEIVER, '192.168.10.11']);
     await waitFor(() => /listening/.test(lab.output(rx)), 10_000, 'receiver');
-    const tx = await lab.exec('a', [process.execPath, '-e', SENDER, '192.168.10.11'], { timeoutMs: 120_000 });
+    const tx = await lab.exec('a', [process.execPath, '-e', SENDER, '192.168.10.11', '50'], { timeoutMs: 120_000 });
     t.equal(tx.code, 0, tx.stderr);
     await waitFor(() => / [0-9a-f]{64}/.test(lab.output(rx)), 20_000, 'receiver done').catch(() => {});
     const [bytes, digest] = lab.output(rx).trim().split('\n').pop()!.split(' ');
     t.equal(Number(bytes), 50 * 1024 * 1024, 'all bytes');
     t.equal(digest, tx.stdout.trim(), 'same SHA-256');
     t.notOk(createHash('sha256').update('').digest('hex') === digest);
+    // The TAPs offload TCP segmentation: the stream crossed as super-packets, written whole.
+    const traffic = async (h: 'a' | 'b') => {
+      const r = await groupvpn(lab, h, ['status', '-c', cfg[h], '--json']);
+      return JSON.parse(r.stdout) as { offload?: boolean; traffic?: Record<string, number> };
+    };
+    const [sa, sb] = [await traffic('a'), await traffic('b')];
+    t.ok(sa.offload && sb.offload, 'both TAPs offload');
+    t.ok((sa.traffic?.txOffload ?? 0) > 0, `A sent ${sa.traffic?.txOffload} offloaded messages of ${sa.traffic?.txFrames}`);
+    t.ok((sb.traffic?.rxOffload ?? 0) > 0, `B wrote ${sb.traffic?.rxOffload} offloaded messages of ${sb.traffic?.rxFrames}`);
+    t.ok(sa.traffic!.txBytes / sa.traffic!.txFrames > 4000, `super-packets: ${(sa.traffic!.txBytes / sa.traffic!.txFrames).toFixed(0)} bytes per message on average`);
+  });
+
+  await t.test('a member without offload takes a stream of super-packets intact, both ways', async (t) => {
+    for (const [from, to, ip] of [['a', 'c', '192.168.10.12'], ['c', 'a', '192.168.10.10']] as const) {
+      const rx = lab.spawn(to, [process.execPath, '-e', RECEIVER, ip]);
+      await waitFor(() => /listening/.test(lab.output(rx)), 10_000, 'receiver');
+      const tx = await lab.exec(from, [process.execPath, '-e', SENDER, ip, '8'], { timeoutMs: 60_000 });
+      t.equal(tx.code, 0, tx.stderr);
+      await waitFor(() => / [0-9a-f]{64}/.test(lab.output(rx)), 20_000, 'receiver done').catch(() => {});
+      const [bytes, digest] = lab.output(rx).trim().split('\n').pop()!.split(' ');
+      t.equal(Number(bytes), 8 * 1024 * 1024, `${from} → ${to}: all bytes`);
+      t.equal(digest, tx.stdout.trim(), `${from} → ${to}: same SHA-256`);
+    }
+    const c = JSON.parse((await groupvpn(lab, 'c', ['status', '-c', cfg.c, '--json'])).stdout) as { offload?: boolean; traffic?: Record<string, number> };
+    t.equal(c.offload, false, 'c runs without offload');
+    t.ok((c.traffic?.rxOffload ?? 0) > 0, `c received ${c.traffic?.rxOffload} offloaded messages and cut them itself`);
+    t.equal(c.traffic?.txOffload, 0, 'and sent none');
   });
 
   await t.test('get_state on A lists B online after traffic', async (t) => {

@@ -37,6 +37,8 @@ export interface HostOptions {
   device?: string;
   dhcpConfigFile?: string;
   overlayPort?: number;
+  /** IpopConfig/Offload (default true). */
+  offload?: boolean;
 }
 
 export function hostConfig(dir: string, name: string, o: HostOptions): string {
@@ -56,6 +58,7 @@ export function hostConfig(dir: string, name: string, o: HostOptions): string {
     ${o.dhcpConfigFile ? `<DHCPConfigFile>${o.dhcpConfigFile}</DHCPConfigFile>` : ''}
     <OnDemand><Enabled>${od.enabled}</Enabled><Threshold>${od.threshold ?? 128}</Threshold><IdleTimeout>${od.idle ?? 240}</IdleTimeout></OnDemand>
     <GetStatePort>${o.getStatePort ?? 5800}</GetStatePort>
+    <Offload>${o.offload ?? true}</Offload>
   </IpopConfig>
 </NodeConfig>
 `);

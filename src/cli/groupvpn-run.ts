@@ -81,7 +81,8 @@ export async function runVpn(o: RunOptions): Promise<() => Promise<void>> {
       state: phase === 'ready' ? 'ready' : phase === 'stopping' ? 'stopping' : 'starting', phase, pid: process.pid,
       namespace: ipop.namespace, device: tap.name, mtu, node: overlay?.nodes[0]?.address.key ?? null,
       ring: overlay?.nodes[0]?.status ?? 'offline', connections: overlay ? [...overlay.nodes[0]!.table.all()].length : 0,
-      onDemand: ipop.onDemand.enabled,
+      onDemand: ipop.onDemand.enabled, offload: tap.offload,
+      ...(vpn ? { traffic: trafficOf(vpn) } : {}),
     });
     if (ipop.getStatePort) {
       getState = new GetStateServer(() => vpn, ipop.getStatePort, status);
@@ -127,6 +128,12 @@ export async function runVpn(o: RunOptions): Promise<() => Promise<void>> {
  * The member's IPv6 address (prefix::<IPv4>) on the TAP. IPv6 is optional: when the kernel
  * refuses it (IPv6 disabled, an MTU below 1280) the VPN carries IPv4 only and says so.
  */
+/** Counters `groupvpn status` shows: frames each way, and how many crossed as offloaded super-packets. */
+function trafficOf(v: IpopNode): Record<string, number> {
+  const s = v.stats;
+  return { txFrames: s.txFrames, txBytes: s.txBytes, txOffload: s.txOffload, rxFrames: s.rxFrames, rxBytes: s.rxBytes, rxOffload: s.rxOffload };
+}
+
 function configureIpv6(tap: TapDevice, configured: string, namespace: string, ip: number, mtu: number, log: Logger): { prefix: Uint8Array; text: string } | undefined {
   const prefix = ipv6PrefixFor(configured, namespace);
   if (!prefix) return undefined;

@@ -21,7 +21,9 @@ export function printStatus(s: State, say: (l: string) => void): void {
   const l = (s.local_state ?? {}) as Record<string, unknown>;
   say(`state      ${s.state}${s.state === 'starting' ? ` (${s.phase})` : ''}   pid ${s.pid}`);
   say(`node       ${s.node ?? l.uid ?? '-'}`);
-  say(`namespace  ${s.namespace}   device ${s.device} (mtu ${s.mtu})`);
+  say(`namespace  ${s.namespace}   device ${s.device} (mtu ${s.mtu}${s.offload ? ', offload on' : ''})`);
+  const tr = s.traffic as Record<string, number> | undefined;
+  if (tr) say(`traffic    sent ${tr.txFrames} frames (${tr.txOffload} offloaded), received ${tr.rxFrames} (${tr.rxOffload} offloaded)`);
   if (l.ip4) say(`address    ${l.ip4}${l.ip6 ? `   ${l.ip6}` : ''}   mac ${l.mac}`);
   say(`ring       ${s.ring}, ${s.connections} connections, on-demand ${s.onDemand ? 'on' : 'off (all members connected)'}`);
   const peers = (s.peers ?? []) as Peer[];

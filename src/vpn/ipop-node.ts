@@ -65,6 +65,8 @@ export class IpopNode {
     txFrames: 0, txBytes: 0, rxFrames: 0, rxBytes: 0, arpReplies: 0, dhcpReplies: 0, queued: 0,
     dropNoOwner: 0, dropSpoofed: 0, dropNotOurs: 0, dropNotIpv4: 0, dropQueueFull: 0, dropNotOurSource: 0,
     ndReplies: 0, dropIpv6NotMapped: 0, dropBadOffload: 0, softwareSegments: 0,
+    /** Messages with an offload header (super-packets, partial checksums) sent and delivered. */
+    txOffload: 0, rxOffload: 0,
   };
   readonly resolver: AddressResolver;
   readonly onDemand: OnDemand;
@@ -222,6 +224,7 @@ export class IpopNode {
   private send(owner: Address, data: Uint8Array, ptype: Payload): void {
     this.stats.txFrames++;
     this.stats.txBytes += data.length;
+    if (ptype === Payload.IpOffload) this.stats.txOffload++;
     this.o.node.router.send(owner, Mode.Exact, ptype, data);
     this.onDemand.note(owner, data.length);
   }
@@ -309,8 +312,9 @@ export class IpopNode {
     this.stats.rxFrames++;
     this.stats.rxBytes += p.length;
     this.onDemand.note(owner, p.length);
-    if (!meta) this.writeTap(p);
-    else this.writeOffloaded(p, meta);
+    if (!meta) { this.writeTap(p); return; }
+    this.stats.rxOffload++;
+    this.writeOffloaded(p, meta);
   }
 
   /** The device takes the frame with its header; otherwise it is cut or checksummed here. */
