@@ -3,7 +3,8 @@
 // conditions), in one run, always a → b:
 //  - plain underlay (no VPN): the ceiling on this machine;
 //  - tinc 1.0 (Debian's tincd), router mode, UDP, default cipher, RSA keys from `tincd -K`;
-//  - our IPOP GroupVPN: measureIpop() (boot serves as its bootstrap node).
+//  - our IPOP GroupVPN: measureIpop() (boot serves as its bootstrap node), with TAP offload
+//    (the default) and with IpopConfig/Offload false (every frame on its own, as IPOP did).
 // Each: iperf3 TCP, one stream, SECONDS s (rate at the receiver); ping PINGS echoes 20 ms
 // apart (median and mean RTT), and 200 echoes 2 ms apart (a process that sleeps 20 ms pays
 // this machine's wake-up latency on every packet, a Node process more than a C one); for VPNs, utime+stime of both daemons from /proc/<pid>/stat
@@ -11,6 +12,7 @@
 // client and server, both daemons, the kernel), so the figures compare VPNs here, nothing more.
 //
 // Options: --seconds N (iperf3 duration, default 10) --pings N (default 50)
+//          --loss P (random loss of P % of the frames the bridge delivers to each host, default 0)
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
@@ -25,7 +27,7 @@ const WATCHDOG_MS = 300_000;
 const log = (s: string) => process.stderr.write(`${s}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export interface BenchOptions { seconds: number; pings: number }
+export interface BenchOptions { seconds: number; pings: number; loss: number }
 export interface Rtt { median: number; avg: number; min: number; max: number; received: number; sent: number }
 export interface IperfResult { bitsPerSecond: number; bytes: number; retransmits: number; seconds: number }
 export interface PathResult {
@@ -148,10 +150,10 @@ function tincVersion(): string {
 }
 
 /** Our IPOP GroupVPN between hosts a and b (bootstrap in boot), measured like tinc via measurePath. */
-export async function measureIpop(lab: Lab, o: BenchOptions): Promise<PathResult> {
+export async function measureIpop(lab: Lab, o: BenchOptions, offload = true): Promise<PathResult> {
   const boot = await startBootstrap(lab, 'boot', 4);
   const bootIp = lab.ip('boot');
-  const cfg = { a: hostConfig(lab.dir, 'a', { bootIp, vip: '10.146.0.1' }), b: hostConfig(lab.dir, 'b', { bootIp, vip: '10.146.0.2' }) };
+  const cfg = { a: hostConfig(lab.dir, 'a', { bootIp, vip: '10.146.0.1', offload }), b: hostConfig(lab.dir, 'b', { bootIp, vip: '10.146.0.2', offload }) };
   try {
     for (const h of ['a', 'b'] as const) {
       const r = await groupvpn(lab, h, ['start', '-c', cfg[h], '--log-level', 'warn']);
@@ -161,7 +163,7 @@ export async function measureIpop(lab: Lab, o: BenchOptions): Promise<PathResult
     // The first packets open the direct (on-demand) connection; measure over it.
     await waitFor(async () => (await getState(lab, 'a'))?.peers.find((p) => p.ip4 === '10.146.0.2')?.status === 'online', 20_000, 'direct connection a → b', 300);
     const pids = ['a', 'b'].map((h) => Number(readFileSync(join(`${cfg[h as 'a' | 'b']}.data`, 'groupvpn.pid'), 'utf8')));
-    return await measurePath(lab, 'ipop', 'a', 'b', '10.146.0.2', o, pids);
+    return await measurePath(lab, offload ? 'ipop' : 'ipop (no offload)', 'a', 'b', '10.146.0.2', o, pids);
   } finally {
     for (const h of ['a', 'b'] as const) await groupvpn(lab, h, ['stop', '-c', cfg[h]]);
     await stopProcess(boot);
@@ -175,10 +177,13 @@ async function main(): Promise<void> {
     if (!Number.isSafeInteger(v) || v <= 0) { console.error(`--${name}: expected a positive integer`); process.exit(2); }
     return v;
   };
-  const o: BenchOptions = { seconds: num('seconds', 10), pings: num('pings', 50) };
+  const li = process.argv.indexOf('--loss');
+  const loss = li > 0 ? Number(process.argv[li + 1]) : 0;
+  if (!(loss >= 0 && loss < 50)) { console.error('--loss: expected a percentage in [0, 50)'); process.exit(2); }
+  const o: BenchOptions = { seconds: num('seconds', 10), pings: num('pings', 50), loss };
   const why = labUnavailableReason();
   if (why) { console.error(`bench:vpn: ${why}`); process.exit(1); }
-  await ensurePackages({ ip: 'iproute2', ss: 'iproute2', ping: 'iputils-ping', iperf3: 'iperf3', tincd: 'tinc' });
+  await ensurePackages({ ip: 'iproute2', ss: 'iproute2', ping: 'iputils-ping', iperf3: 'iperf3', tincd: 'tinc', ...(loss > 0 ? { nft: 'nftables' } : {}) });
   const watchdog = setTimeout(() => { console.error(`bench:vpn: watchdog — exceeded ${WATCHDOG_MS / 1000} s, aborting`); process.exit(2); }, WATCHDOG_MS);
   watchdog.unref();
 
@@ -186,9 +191,10 @@ async function main(): Promise<void> {
   // Other work on this shared machine skews every figure; the load average at least shows it.
   const load0 = loadavg().map((x) => x.toFixed(2)).join(' ');
   const lab = await Lab.create('bvpn', ['boot', 'a', 'b']);
-  let plain: PathResult, tinc: PathResult | Error, ipop: PathResult | Error;
+  let plain: PathResult, tinc: PathResult | Error, ipop: PathResult | Error, ipopNo: PathResult | Error;
   try {
     log(`lab ${lab.base}: ${lab.hosts.map((h) => `${h}=${lab.ip(h)}`).join(' ')}`);
+    if (loss > 0) await lab.setLoss(loss);
     await waitPing(lab, 'a', lab.ip('b'), 5000);
     plain = await measurePath(lab, 'plain', 'a', 'b', lab.ip('b'), o);
     tinc = await (async () => {
@@ -200,6 +206,7 @@ async function main(): Promise<void> {
       }
     })().catch((e: Error) => e);
     ipop = await measureIpop(lab, o).catch((e: Error) => e);
+    ipopNo = await measureIpop(lab, o, false).catch((e: Error) => e);
   } finally {
     await lab.destroy();
   }
@@ -217,16 +224,17 @@ async function main(): Promise<void> {
     return a === undefined || b === undefined || b === 0 ? '—' : `${(a / b).toFixed(2)}×`;
   };
   const row = (name: string, f: (r: PathResult) => number | undefined, digits: number, withRatio = true) =>
-    `| ${name} | ${cell(plain, f, digits)} | ${cell(tinc, f, digits)} | ${cell(ipop, f, digits)} | ${withRatio ? ratio(f) : ''} |`;
+    `| ${name} | ${cell(plain, f, digits)} | ${cell(tinc, f, digits)} | ${cell(ipop, f, digits)} | ${cell(ipopNo, f, digits)} | ${withRatio ? ratio(f) : ''} |`;
   const addMed = (r: PathResult) => (r === plain ? undefined : r.rtt.median - plain.rtt.median);
   const addAvg = (r: PathResult) => (r === plain ? undefined : r.rtt.avg - plain.rtt.avg);
 
   console.log(`VPN between two network namespaces a → b on one Linux bridge (Node ${process.version}, ${availableParallelism()} cores shared by everything; load average ${load0} at start)`);
   console.log(`Method: iperf3 TCP, 1 stream, ${o.seconds} s, rate at the receiver; ping ${o.pings} × 20 ms apart and 200 × 2 ms apart; daemon CPU = utime+stime of both VPN daemons (/proc/<pid>/stat) during the iperf3 run, per GB (10^9 bytes) received.`);
-  console.log(`tinc ${tincVersion()}: router mode, UDP, default cipher (Blowfish-CBC, SHA1 MAC), 2048-bit RSA keys from tincd -K; lab underlay ${lab.subnet}.`);
+  console.log(`tinc ${tincVersion()}: router mode, UDP, default cipher (Blowfish-CBC, SHA1 MAC), 2048-bit RSA keys from tincd -K; lab underlay ${lab.subnet}${loss > 0 ? `, ${loss} % random loss on every link (nftables, per frame)` : ''}.`);
+  console.log('ipop: TAP offload on (default); ipop (no offload): IpopConfig/Offload false. The ratio column is ipop/tinc.');
   console.log('');
-  console.log(`| measurement | plain underlay | tinc ${tincVersion()} | ipop | ipop/tinc |`);
-  console.log('| --- | ---: | ---: | ---: | ---: |');
+  console.log(`| measurement | plain underlay | tinc ${tincVersion()} | ipop | ipop (no offload) | ipop/tinc |`);
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
   console.log(row('TCP throughput, Mbit/s', mbit, 0));
   console.log(row('TCP retransmits', (r) => r.tcp.retransmits, 0, false));
   console.log(row('ping RTT median, ms', (r) => r.rtt.median, 3));
@@ -242,6 +250,8 @@ async function main(): Promise<void> {
   else console.log(`tinc: ${((mbit(tinc) / mbit(plain)) * 100).toFixed(1)} % of plain throughput, +${addMed(tinc)!.toFixed(3)} ms median RTT, ${perGB(tinc)!.toFixed(1)} CPU-s per GB.`);
   if (ipop instanceof Error) console.log(`ipop: not available: ${ipop.message}`);
   else console.log(`ipop: ${((mbit(ipop) / mbit(plain)) * 100).toFixed(1)} % of plain throughput, +${addMed(ipop)!.toFixed(3)} ms median RTT${perGB(ipop) === undefined ? '' : `, ${perGB(ipop)!.toFixed(1)} CPU-s per GB`}${tinc instanceof Error ? '' : `; ${ratio(mbit)} tinc's throughput`}.`);
+  if (ipopNo instanceof Error) console.log(`ipop (no offload): not available: ${ipopNo.message}`);
+  else if (!(ipop instanceof Error)) console.log(`offload: ${(mbit(ipop) / mbit(ipopNo)).toFixed(2)}× the throughput of ipop without it, ${(perGB(ipopNo)! / perGB(ipop)!).toFixed(2)}× less daemon CPU per GB.`);
   console.log(`(${((performance.now() - t0) / 1000).toFixed(0)} s in all)`);
 }
 

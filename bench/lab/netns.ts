@@ -312,6 +312,21 @@ export class Lab {
     return spawnIn(this.ns(host), argv, o, this.procs, this.tails);
   }
 
+  /**
+   * Random loss of `percent` % of the frames the bridge forwards to every host (nftables in
+   * the switch namespace: this kernel may have no netem); 0 removes it.
+   */
+  async setLoss(percent: number): Promise<void> {
+    await run(['ip', 'netns', 'exec', this.switchNs, 'nft', 'delete', 'table', 'bridge', 'labloss'], { timeoutMs: 10_000 }); // absent at first
+    if (percent <= 0) return;
+    const ppm = Math.round(percent * 10_000);
+    const rules = this.hosts.map((_h, i) => `    oifname "v${i + 1}" numgen random mod 1000000 < ${ppm} counter drop\n`).join('');
+    const r = await run(['ip', 'netns', 'exec', this.switchNs, 'nft', '-f', '-'], {
+      timeoutMs: 10_000, input: `table bridge labloss {\n  chain loss {\n    type filter hook forward priority 0; policy accept;\n${rules}  }\n}\n`,
+    });
+    if (r.code !== 0) throw new Error(`nft (loss ${percent} %): ${r.stderr.trim()}`);
+  }
+
   /** The last 64 KiB of stdout+stderr of a process started by spawn() without logFile. */
   output(c: ChildProcess): string { return this.tails.get(c)?.s ?? ''; }
 

@@ -149,7 +149,7 @@ export class Session {
       this.stats.rekeys++;
     }
     const header = encodeDataHeader({ type, epoch: this.sendEpoch, counter: this.sendCounter });
-    const out = new Uint8Array(DATA_HEADER + plaintext.length + TAG_LEN);
+    const out = Buffer.allocUnsafe(DATA_HEADER + plaintext.length + TAG_LEN); // fully written below
     out.set(header, 0);
     aeadEncryptInto(this.sendKey, this.sendCounter++, header, plaintext, out, DATA_HEADER);
     return out;

@@ -38,8 +38,9 @@ export interface AhHeader {
 }
 
 export function encodeAh(h: AhHeader, payload: Uint8Array): Uint8Array {
-  const out = new Uint8Array(AH_HEADER + payload.length);
-  const v = new DataView(out.buffer);
+  // Every byte is written below: no zero-filling (a VPN super-packet is 64 KB).
+  const out = Buffer.allocUnsafe(AH_HEADER + payload.length);
+  const v = new DataView(out.buffer, out.byteOffset, AH_HEADER);
   out[0] = PTYPE_ROUTED; out[1] = AH_VERSION; out[2] = h.mode; out[3] = h.flags;
   v.setUint16(4, h.hops); v.setUint16(6, h.ttl);
   out.set(h.src.bytes, 8); out.set(h.dst.bytes, 8 + ADDRESS_BYTES);
