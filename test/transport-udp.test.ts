@@ -253,12 +253,19 @@ t.test('large messages travel as fragments, each datagram fitting a 1500-byte pa
   t.equal(b!.stats.fragmentDrops, 0);
 });
 
-t.test('reassembly: lost, duplicate, stale and malformed fragments', async (t) => {
+t.test('reassembly: duplicates, order, requests for lost fragments, giving up, malformed', async (t) => {
   const [b] = await started(t, 1);
   const raw = await rawSocket(t);
   const port = ta0(b!).port;
   const got: string[] = [];
   b!.onEdge = (e) => { e.onPacket = (p) => { got.push(`${p.length}:${p[0]}:${p[p.length - 1]}`); }; };
+  const requests: Array<{ id: number; missing: number[] }> = [];
+  raw.on('message', (m) => {
+    if (m[1] !== 4) return;
+    const count = m.readUInt16BE(14), missing: number[] = [];
+    for (let i = 0; i < count; i++) if (m[16 + (i >> 3)]! & (0x80 >> (i & 7))) missing.push(i);
+    requests.push({ id: m.readUInt32BE(10), missing });
+  });
   const frag = (id: number, index: number, count: number, len: number, fill: number): Buffer => {
     const d = Buffer.alloc(FRAGMENT_HEADER + len, fill);
     d[0] = 1; d[1] = 3; d.writeUInt32BE(77, 2); d.writeUInt32BE(0, 6);
@@ -279,21 +286,80 @@ t.test('reassembly: lost, duplicate, stale and malformed fragments', async (t) =
   t.same(got, [`${2 * FRAGMENT_PAYLOAD + 5}:1:3`], 'whole message, duplicate ignored');
   await send(frag(10, 1, 3, FRAGMENT_PAYLOAD, 2));
   t.equal(got.length, 1, 'a late duplicate of a delivered message delivers nothing');
-  // Message 11 loses a fragment; message 12 replaces it; a straggler of 11 is stale.
-  await send(frag(11, 0, 2, FRAGMENT_PAYLOAD, 4));
+
+  // Message 11 loses fragment 1 of 3; message 12 overtakes it and is held back.
+  await send(frag(11, 0, 3, FRAGMENT_PAYLOAD, 4));
+  await send(frag(11, 2, 3, 8, 4));
   await send(frag(12, 0, 2, FRAGMENT_PAYLOAD, 5));
-  await send(frag(11, 1, 2, 8, 4));
+  await waitFor('a request for message 11', () => requests.length === 1);
+  t.same(requests[0], { id: 11, missing: [1] }, 'the receiver asks for exactly what is missing');
   await send(frag(12, 1, 2, 8, 6));
-  t.same(got.slice(1), [`${FRAGMENT_PAYLOAD + 8}:5:6`], 'only the newer message arrives');
+  t.equal(got.length, 1, 'message 12 is complete but held behind 11');
+  await send(frag(11, 1, 3, FRAGMENT_PAYLOAD, 4));
+  t.same(got.slice(1), [`${2 * FRAGMENT_PAYLOAD + 8}:4:4`, `${FRAGMENT_PAYLOAD + 8}:5:6`], 'repaired, then both in the order sent');
+
+  // Message 13 loses its last fragment and nothing follows: the timer asks, three times, then gives up.
+  await send(frag(13, 0, 2, FRAGMENT_PAYLOAD, 7));
+  await waitFor('message 13 given up', () => b!.stats.fragmentedLost === 1, 3000);
+  const for13 = requests.filter((r) => r.id === 13);
+  t.equal(for13.length, 3, 'asked three times');
+  t.ok(for13.every((r) => r.missing.length === 1 && r.missing[0] === 1), 'for the lost last fragment');
+  await send(frag(14, 0, 2, FRAGMENT_PAYLOAD, 8));
+  await send(frag(14, 1, 2, 3, 8));
+  t.equal(got.length, 4, 'the next message arrives after the loss');
+
+  // Stale and malformed: far older than the newest, a lone "fragment", index beyond count, short non-last, changed count.
   const drops = b!.stats.fragmentDrops;
-  t.equal(drops, 1, 'the straggler was counted');
-  // Malformed: a lone "fragment", index beyond count, a short non-last fragment, changed count.
-  await send(frag(13, 0, 1, 10, 0));
-  await send(frag(13, 5, 3, 10, 0));
-  await send(frag(13, 0, 3, 10, 0));
-  await send(frag(14, 0, 3, FRAGMENT_PAYLOAD, 0));
-  await send(frag(14, 1, 4, FRAGMENT_PAYLOAD, 0));
-  t.equal(b!.stats.fragmentDrops - drops, 4, 'malformed fragments counted');
-  t.equal(got.length, 2);
+  await send(frag((14 - 200) >>> 0, 0, 2, FRAGMENT_PAYLOAD, 0));
+  t.equal(b!.stats.fragmentDrops - drops, 1, 'a straggler far behind is stale');
+  await send(frag(15, 0, 1, 10, 0));
+  await send(frag(15, 5, 3, 10, 0));
+  await send(frag(15, 0, 3, 10, 0));
+  await send(frag(16, 0, 3, FRAGMENT_PAYLOAD, 0));
+  await send(frag(16, 1, 4, FRAGMENT_PAYLOAD, 0));
+  t.equal(b!.stats.fragmentDrops - drops, 5, 'malformed fragments counted');
+  const bad = Buffer.alloc(17); bad[0] = 1; bad[1] = 4; bad.writeUInt32BE(77, 2); bad.writeUInt32BE(0, 6);
+  const mal = b!.stats.malformed;
+  raw.send(bad, port, '127.0.0.1');
+  await waitFor('malformed request', () => b!.stats.malformed === mal + 1).catch(() => {});
+  t.equal(b!.stats.malformed, mal + 1, 'a malformed request is counted');
+  t.equal(got.length, 4);
   t.equal(b!.edgeCount, 1, 'one edge throughout');
+});
+
+t.test('lost fragments are sent again on request; messages arrive whole and in order', async (t) => {
+  const [a, b] = await started(t, 2);
+  // a's socket loses the first copy of every fragment whose index is 3 mod 7.
+  const sock = (a as unknown as { socket: dgram.Socket }).socket;
+  const send = sock.send.bind(sock) as (...args: unknown[]) => void;
+  const sentOnce = new Set<string>();
+  let lost = 0;
+  (sock as unknown as { send: (...args: unknown[]) => void }).send = (...args: unknown[]) => {
+    const parts = args[0];
+    const head = Array.isArray(parts) ? (parts[0] as Buffer) : undefined;
+    if (head && head[1] === 3) {
+      const key = `${head.readUInt32BE(10)}/${head.readUInt16BE(14)}`;
+      if (head.readUInt16BE(14) % 7 === 3 && !sentOnce.has(key)) { sentOnce.add(key); lost++; return; }
+    }
+    send(...args);
+  };
+  const got: Buffer[] = [];
+  b!.onEdge = (e) => { e.onPacket = (p) => { got.push(Buffer.from(p)); }; };
+  const e = await a!.createEdge(ta0(b!));
+  const sent: Buffer[] = [];
+  for (let i = 0; i < 30; i++) {
+    const m = Buffer.alloc(60_000 + i);
+    m.writeUInt32BE(i, 0);
+    for (let k = 4; k < m.length; k++) m[k] = (k * 31 + i) & 255;
+    sent.push(m);
+    e.send(m);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  await waitFor('all messages', () => got.length === sent.length, 5000);
+  t.ok(lost >= 30 * 5, `${lost} fragments lost on the way`);
+  t.same(got.map((m) => m.readUInt32BE(0)), sent.map((_m, i) => i), 'in the order sent');
+  t.ok(got.every((m, i) => m.equals(sent[i]!)), 'contents intact');
+  t.equal(a!.stats.fragmentsResent, lost, 'every lost fragment sent again once');
+  t.ok(b!.stats.fragmentRequests > 0 && b!.stats.fragmentRequests <= lost, `${b!.stats.fragmentRequests} requests`);
+  t.equal(b!.stats.fragmentedLost, 0, 'nothing given up');
 });

@@ -8,6 +8,8 @@ import type { IpopConfig } from '../config/ipop-config.js';
 import { loadIpopConfig } from '../config/ipop-config.js';
 import { ConfigError, loadNodeConfig, type NodeConfig } from '../config/node-config.js';
 import { realClock } from '../util/clock.js';
+import type { EdgeListener } from '../transport/edge.js';
+import { UdpEdgeListener } from '../transport/udp.js';
 import type { Logger } from '../util/log.js';
 import { cryptoRandom } from '../util/random.js';
 import { DhcpServer } from '../vpn/dhcp-server.js';
@@ -128,10 +130,18 @@ export async function runVpn(o: RunOptions): Promise<() => Promise<void>> {
  * The member's IPv6 address (prefix::<IPv4>) on the TAP. IPv6 is optional: when the kernel
  * refuses it (IPv6 disabled, an MTU below 1280) the VPN carries IPv4 only and says so.
  */
-/** Counters `groupvpn status` shows: frames each way, and how many crossed as offloaded super-packets. */
+/**
+ * Counters `groupvpn status` shows: frames each way, how many crossed as offloaded
+ * super-packets, and the UDP edges' fragment repairs (requests, fragments resent, messages lost).
+ */
 function trafficOf(v: IpopNode): Record<string, number> {
   const s = v.stats;
-  return { txFrames: s.txFrames, txBytes: s.txBytes, txOffload: s.txOffload, rxFrames: s.rxFrames, rxBytes: s.rxBytes, rxOffload: s.rxOffload };
+  const udp = v.node.listeners.map((l) => ('inner' in l ? (l as { inner: EdgeListener }).inner : l)).filter((l) => l instanceof UdpEdgeListener);
+  const sum = (k: 'fragmentedOut' | 'fragmentRequests' | 'fragmentsResent' | 'fragmentedLost') => udp.reduce((n, l) => n + l.stats[k], 0);
+  return {
+    txFrames: s.txFrames, txBytes: s.txBytes, txOffload: s.txOffload, rxFrames: s.rxFrames, rxBytes: s.rxBytes, rxOffload: s.rxOffload,
+    fragmentedOut: sum('fragmentedOut'), fragmentRequests: sum('fragmentRequests'), fragmentsResent: sum('fragmentsResent'), fragmentedLost: sum('fragmentedLost'),
+  };
 }
 
 function configureIpv6(tap: TapDevice, configured: string, namespace: string, ip: number, mtu: number, log: Logger): { prefix: Uint8Array; text: string } | undefined {

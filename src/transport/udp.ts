@@ -2,10 +2,10 @@
 //
 // Datagram format (big-endian):
 //   byte 0      wire version (1)
-//   byte 1      type: 0 = data, 1 = close, 2 = reset, 3 = fragment
+//   byte 1      type: 0 = data, 1 = close, 2 = reset, 3 = fragment, 4 = fragment request
 //   bytes 2..5  sender's edge id   (u32, random, non-zero)
 //   bytes 6..9  receiver's edge id (u32, 0 while the sender does not know it yet)
-//   bytes 10..  payload (data), or a fragment of one (see udp-fragments.ts)
+//   bytes 10..  payload (data), a fragment of one, or a request for lost fragments (see udp-fragments.ts)
 //
 // Demultiplexing: a datagram with receiver id != 0 must name one of our local edge
 // ids and come from that edge's remote endpoint; one with receiver id 0 is matched by
@@ -18,17 +18,19 @@ import { existsSync } from 'node:fs';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import os from 'node:os';
-import type { Clock } from '../util/clock.js';
+import type { Clock, TimerHandle } from '../util/clock.js';
 import type { RandomSource } from '../util/random.js';
 import { newStats, type Edge, type EdgeListener, type TransportStats } from './edge.js';
-import { fragmentHeads, MAX_DATAGRAM, MAX_MESSAGE, Reassembly, ReassemblyBudget } from './udp-fragments.js';
+import { decodeRequest, FragmentBudget, fragmentHeads, MAX_DATAGRAM, MAX_MESSAGE, Reassembly, Retained } from './udp-fragments.js';
 import { TransportAddress, type TaKind } from './ta.js';
 
 export const UDP_WIRE_VERSION = 1;
 export const UDP_HEADER = 10;
 /** Larger messages go out as fragments of at most MAX_DATAGRAM bytes. */
 export const UDP_MAX_PAYLOAD = MAX_MESSAGE;
-const T_DATA = 0, T_CLOSE = 1, T_RESET = 2, T_FRAGMENT = 3;
+const T_DATA = 0, T_CLOSE = 1, T_RESET = 2, T_FRAGMENT = 3, T_REQUEST = 4;
+/** How often incomplete messages are checked for fragments to ask for again. */
+const REPAIR_TICK_MS = 5;
 const RESETS_PER_SECOND = 100;
 const SOCKET_BUFFER = 4 << 20;
 
@@ -56,10 +58,14 @@ export interface IpTransportStats extends TransportStats {
   /** Messages sent as fragments, and fragments that were malformed, stale or over the reassembly budget. */
   fragmentedOut: number;
   fragmentDrops: number;
+  /** Requests for lost fragments sent, fragments sent again on request, and messages given up. */
+  fragmentRequests: number;
+  fragmentsResent: number;
+  fragmentedLost: number;
 }
 
 export function newIpStats(): IpTransportStats {
-  return { ...newStats(), socketErrors: 0, handlerErrors: 0, resetsSent: 0, fragmentedOut: 0, fragmentDrops: 0 };
+  return { ...newStats(), socketErrors: 0, handlerErrors: 0, resetsSent: 0, fragmentedOut: 0, fragmentDrops: 0, fragmentRequests: 0, fragmentsResent: 0, fragmentedLost: 0 };
 }
 
 const WILDCARD = new Set(['0.0.0.0', '::', '']);
@@ -127,8 +133,9 @@ class UdpEdge implements Edge {
   readonly id: string;
   closed = false;
   remoteId = 0;
-  /** Created on the first fragment received. */
+  /** Created on the first fragment received, and on the first fragmented message sent. */
   reassembly: Reassembly | undefined;
+  retained: Retained | undefined;
   private nextMessage: number;
   onPacket: (packet: Uint8Array, edge: Edge) => void = () => {};
   onClose: (edge: Edge, reason: string) => void = () => {};
@@ -141,14 +148,17 @@ class UdpEdge implements Edge {
     readonly inbound: boolean,
   ) {
     this.id = `udp/${localId.toString(16).padStart(8, '0')}`;
-    this.nextMessage = localId ^ 0x5bd1e995;
+    this.nextMessage = (localId ^ 0x5bd1e995) >>> 0; // ids are u32 on the wire and in requests
   }
 
   send(packet: Uint8Array): void {
     if (this.closed) { this.owner.stats.sendErrors++; return; }
     if (packet.length > UDP_MAX_PAYLOAD) { this.owner.stats.sendErrors++; return; }
     if (packet.length + UDP_HEADER <= MAX_DATAGRAM) this.owner._send(this.remoteTA, T_DATA, this.localId, this.remoteId, packet);
-    else this.owner._sendFragments(this.remoteTA, this.localId, this.remoteId, packet, this.nextMessage++);
+    else {
+      this.owner._sendMessage(this, packet, this.nextMessage);
+      this.nextMessage = (this.nextMessage + 1) >>> 0;
+    }
   }
 
   close(reason = 'closed'): void {
@@ -162,6 +172,7 @@ class UdpEdge implements Edge {
     if (this.closed) return;
     this.closed = true;
     this.reassembly?.release();
+    this.retained?.release();
     this.owner._remove(this);
     safeCall(this.owner.stats, () => this.onClose(this, reason));
   }
@@ -179,7 +190,12 @@ export class UdpEdgeListener implements EdgeListener {
   private readonly byRemote = new Map<string, UdpEdge>();
   private resetWindow = 0;
   private resetsInWindow = 0;
-  private readonly budget = new ReassemblyBudget();
+  private readonly receiveBudget = new FragmentBudget();
+  /** @internal */
+  readonly sendBudget = new FragmentBudget();
+  /** Edges with messages under reassembly, checked every REPAIR_TICK_MS while there are any. */
+  private readonly repairing = new Set<UdpEdge>();
+  private repairTimer: TimerHandle | undefined;
 
   constructor(private readonly opts: IpListenerOptions) { this.advertised = new AdvertisedTAs('udp', opts); }
 
@@ -219,6 +235,8 @@ export class UdpEdgeListener implements EdgeListener {
     const sock = this.socket;
     if (!sock) return;
     for (const e of [...this.byLocal.values()]) e.close('listener stopped');
+    this.repairTimer?.cancel();
+    this.repairTimer = undefined;
     // dgram defers the actual send a tick (address lookup); let the close datagrams out.
     await new Promise((r) => setImmediate(r));
     this.socket = undefined;
@@ -249,7 +267,7 @@ export class UdpEdgeListener implements EdgeListener {
   }
 
   private onDatagram(msg: Buffer, ip: string, port: number): void {
-    if (msg.length < UDP_HEADER || msg[0] !== UDP_WIRE_VERSION || msg[1]! > T_FRAGMENT) {
+    if (msg.length < UDP_HEADER || msg[0] !== UDP_WIRE_VERSION || msg[1]! > T_REQUEST) {
       this.stats.malformed++;
       return;
     }
@@ -257,7 +275,7 @@ export class UdpEdgeListener implements EdgeListener {
     const sender = msg.readUInt32BE(2);
     const receiver = msg.readUInt32BE(6);
     const carries = type === T_DATA || type === T_FRAGMENT;
-    if (sender === 0 || (!carries && msg.length !== UDP_HEADER)) { this.stats.malformed++; return; }
+    if (sender === 0 || ((type === T_CLOSE || type === T_RESET) && msg.length !== UDP_HEADER)) { this.stats.malformed++; return; }
     this.stats.packetsIn++;
     this.stats.bytesIn += msg.length;
 
@@ -269,6 +287,11 @@ export class UdpEdgeListener implements EdgeListener {
       edge = this.byRemote.get(remoteKey(ip, port, sender));
     }
 
+    if (type === T_REQUEST) {
+      // Never answered with a reset or an edge: only a live edge's peer asks for fragments.
+      if (edge) this.resend(edge, msg);
+      return;
+    }
     if (!carries) {
       if (edge) edge._closed(type === T_CLOSE ? 'closed by peer' : 'reset by peer');
       return;
@@ -293,17 +316,50 @@ export class UdpEdgeListener implements EdgeListener {
   }
 
   private deliver(edge: UdpEdge, type: number, msg: Buffer): void {
-    let payload: Uint8Array;
     if (type === T_DATA) {
-      payload = new Uint8Array(msg.buffer, msg.byteOffset + UDP_HEADER, msg.length - UDP_HEADER);
-    } else {
-      edge.reassembly ??= new Reassembly(this.budget);
-      const r = edge.reassembly.add(msg, this.opts.clock.now());
-      if (r === undefined) return;
-      if (typeof r === 'string') { this.stats.fragmentDrops++; return; }
-      payload = r;
+      const payload = new Uint8Array(msg.buffer, msg.byteOffset + UDP_HEADER, msg.length - UDP_HEADER);
+      safeCall(this.stats, () => edge.onPacket(payload, edge));
+      return;
     }
-    safeCall(this.stats, () => edge.onPacket(payload, edge));
+    const re = edge.reassembly ??= new Reassembly(this.receiveBudget,
+      (m) => { if (!edge.closed) safeCall(this.stats, () => edge.onPacket(m, edge)); },
+      () => { this.stats.fragmentedLost++; });
+    const now = this.opts.clock.now();
+    if (re.add(msg, now) !== undefined) this.stats.fragmentDrops++;
+    // A newer message overtaking an incomplete one means lost fragments: ask at once.
+    if (re.due) this.askForMissing(edge, now);
+    this.watchRepairs(edge);
+  }
+
+  private askForMissing(edge: UdpEdge, now: number): void {
+    for (const body of edge.reassembly!.requests(now)) {
+      this.stats.fragmentRequests++;
+      this._send(edge.remoteTA, T_REQUEST, edge.localId, edge.remoteId, body);
+    }
+  }
+
+  /** Tail losses have no newer message to reveal them: a timer looks while any message is incomplete. */
+  private watchRepairs(edge: UdpEdge): void {
+    if (edge.reassembly!.pending > 0) this.repairing.add(edge);
+    if (this.repairing.size === 0 || this.repairTimer) return;
+    this.repairTimer = this.opts.clock.setInterval(() => {
+      const now = this.opts.clock.now();
+      for (const e of this.repairing) {
+        if (e.closed || !e.reassembly) { this.repairing.delete(e); continue; }
+        this.askForMissing(e, now);
+        if (e.reassembly.pending === 0) this.repairing.delete(e);
+      }
+      if (this.repairing.size === 0) { this.repairTimer?.cancel(); this.repairTimer = undefined; }
+    }, REPAIR_TICK_MS);
+  }
+
+  private resend(edge: UdpEdge, msg: Buffer): void {
+    const req = decodeRequest(msg);
+    if (!req) { this.stats.malformed++; return; }
+    const payload = edge.retained?.take(req.id, req.count, this.opts.clock.now());
+    if (!payload || req.missing.length === 0) return;
+    this.stats.fragmentsResent += req.missing.length;
+    this.sendFragments(edge, payload, req.id, req.missing);
   }
 
   private sendReset(ip: string, port: number, ourClaimedId: number, theirId: number): void {
@@ -337,17 +393,24 @@ export class UdpEdgeListener implements EdgeListener {
     }
   }
 
-  /** @internal A message too large for one datagram, as fragments sharing its buffer. */
-  _sendFragments(to: TransportAddress, sender: number, receiver: number, payload: Uint8Array, msgId: number): void {
+  /** @internal A message too large for one datagram: sent as fragments, and kept a moment for repairs. */
+  _sendMessage(edge: UdpEdge, payload: Uint8Array, msgId: number): void {
+    this.stats.fragmentedOut++;
+    (edge.retained ??= new Retained(this.sendBudget)).keep(msgId, payload, this.opts.clock.now());
+    this.sendFragments(edge, payload, msgId);
+  }
+
+  /** Fragments of a message (all, or the listed indices), each a datagram sharing the message's buffer. */
+  private sendFragments(edge: UdpEdge, payload: Uint8Array, msgId: number, indices?: number[]): void {
     const sock = this.socket;
     if (!sock) { this.stats.sendErrors++; return; }
     const common = Buffer.allocUnsafe(UDP_HEADER);
     common[0] = UDP_WIRE_VERSION;
     common[1] = T_FRAGMENT;
-    common.writeUInt32BE(sender, 2);
-    common.writeUInt32BE(receiver, 6);
-    this.stats.fragmentedOut++;
-    for (const [head, from, to_] of fragmentHeads(common, msgId, payload.length)) {
+    common.writeUInt32BE(edge.localId, 2);
+    common.writeUInt32BE(edge.remoteId, 6);
+    const to = edge.remoteTA;
+    for (const [head, from, to_] of fragmentHeads(common, msgId, payload.length, indices)) {
       try {
         sock.send([head, payload.subarray(from, to_)], to.port, to.host);
         this.stats.packetsOut++;
