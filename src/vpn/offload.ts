@@ -21,7 +21,6 @@ export interface OffloadMeta {
 
 const TCP_CSUM = 16; // offset of the checksum in a TCP header
 const TCP_FIN = 0x01, TCP_PSH = 0x08, TCP_CWR = 0x80;
-const PLAIN: Readonly<OffloadMeta> = { flags: 0, gsoType: GSO_NONE, hdrLen: 0, gsoSize: 0, csumStart: 0, csumOffset: 0 };
 
 // ---------------------------------------------------------------------------------------
 // Headers
@@ -193,10 +192,9 @@ function parseTcp(m: OffloadMeta, f: Uint8Array): TcpLayout {
 
 /**
  * One output frame: the headers plus payload bytes [off, off+len), with IP lengths, IPv4 id
- * (+seg) and header checksum, TCP seq and flags fixed. The TCP checksum is either complete or
- * the folded pseudo-header sum (the kernel's CHECKSUM_PARTIAL convention).
+ * (+seg) and header checksum, TCP seq and flags fixed, and a complete TCP checksum.
  */
-function emit(p: TcpLayout, f: Uint8Array, off: number, len: number, seg: number, first: boolean, last: boolean, full: boolean): Uint8Array {
+function emit(p: TcpLayout, f: Uint8Array, off: number, len: number, seg: number, first: boolean, last: boolean): Uint8Array {
   const h = p.hdrEnd, ip = ETH_HEADER;
   const o = new Uint8Array(h + len);
   o.set(f.subarray(0, h));
@@ -216,12 +214,8 @@ function emit(p: TcpLayout, f: Uint8Array, off: number, len: number, seg: number
   if (!first) flags &= ~TCP_CWR;
   o[p.tcp + 13] = flags;
   const partial = fold(p.pseudo + tcpLen);
-  if (full) {
-    writeU16(o, p.tcp + TCP_CSUM, 0);
-    writeU16(o, p.tcp + TCP_CSUM, ~sum16(o, p.tcp, o.length, partial) & 0xffff);
-  } else {
-    writeU16(o, p.tcp + TCP_CSUM, partial);
-  }
+  writeU16(o, p.tcp + TCP_CSUM, 0);
+  writeU16(o, p.tcp + TCP_CSUM, ~sum16(o, p.tcp, o.length, partial) & 0xffff);
   return o;
 }
 
@@ -244,37 +238,7 @@ export function segment(m: OffloadMeta, frame: Uint8Array): Uint8Array[] {
   const out = new Array<Uint8Array>(n);
   for (let i = 0; i < n; i++) {
     const off = i * mss;
-    out[i] = emit(p, frame, off, Math.min(mss, payload - off), i, i === 0, i === n - 1, true);
+    out[i] = emit(p, frame, off, Math.min(mss, payload - off), i, i === 0, i === n - 1);
   }
-  return out;
-}
-
-/**
- * Splits a super-packet into super-packets of at most maxSegments segments, so one lost
- * datagram costs fewer TCP segments. Only headers are summed; one-segment pieces come out
- * as ordinary frames with a complete checksum. IPv4 ids continue per segment across pieces,
- * so segmenting the pieces gives exactly what segment() gives for the whole.
- */
-export function split(m: OffloadMeta, frame: Uint8Array, maxSegments: number): Array<{ meta: OffloadMeta; frame: Uint8Array }> {
-  if (!Number.isInteger(maxSegments) || maxSegments < 1) throw new RangeError(`maxSegments ${maxSegments} must be a positive integer`);
-  if (!isGso(m)) {
-    const copy = frame.slice();
-    completeChecksum(m, copy);
-    return [{ meta: { ...PLAIN }, frame: copy }];
-  }
-  checkGsoSize(m);
-  const p = parseTcp(m, frame);
-  const payload = p.end - p.hdrEnd, mss = m.gsoSize, step = maxSegments * mss;
-  const out: Array<{ meta: OffloadMeta; frame: Uint8Array }> = [];
-  let off = 0;
-  do {
-    const len = Math.min(step, payload - off), single = len <= mss;
-    const f = emit(p, frame, off, len, off / mss, off === 0, off + len >= payload, single);
-    const meta: OffloadMeta = single ? { ...PLAIN } : {
-      flags: F_NEEDS_CSUM, gsoType: m.gsoType, hdrLen: p.hdrEnd, gsoSize: mss, csumStart: p.tcp, csumOffset: TCP_CSUM,
-    };
-    out.push({ meta, frame: f });
-    off += len;
-  } while (off < payload);
   return out;
 }
