@@ -5,7 +5,7 @@ import os from 'node:os';
 import { parseNodeConfig } from '../src/config/node-config.js';
 import { NatHistory, predictPort } from '../src/connection/nat-history.js';
 import { TransportAddress } from '../src/transport/ta.js';
-import { advertisedHosts } from '../src/transport/udp.js';
+import { advertisedHosts } from '../src/transport/ip.js';
 
 const wrap = (inner: string) => `<NodeConfig><BrunetNamespace>x</BrunetNamespace>${inner}</NodeConfig>`;
 const udp = (h: string, p: number) => new TransportAddress('udp', h, p);

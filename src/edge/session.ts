@@ -11,6 +11,7 @@
 //
 // Nothing in open() throws: every bad packet is counted in stats and dropped.
 import type { Clock } from '../util/clock.js';
+import { uninitialized } from '../util/bytes.js';
 import { WireError } from '../wire/value.js';
 import { CryptoFailure, TAG_LEN, aeadDecrypt, aeadEncryptInto, hkdf, wipe } from './primitives.js';
 import { DATA_HEADER, decodeDataHeader, encodeDataHeader } from './secure-wire.js';
@@ -149,7 +150,7 @@ export class Session {
       this.stats.rekeys++;
     }
     const header = encodeDataHeader({ type, epoch: this.sendEpoch, counter: this.sendCounter });
-    const out = Buffer.allocUnsafe(DATA_HEADER + plaintext.length + TAG_LEN); // fully written below
+    const out = uninitialized(DATA_HEADER + plaintext.length + TAG_LEN); // every byte is written below
     out.set(header, 0);
     aeadEncryptInto(this.sendKey, this.sendCounter++, header, plaintext, out, DATA_HEADER);
     return out;

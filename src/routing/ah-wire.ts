@@ -10,6 +10,7 @@
 import { Address, ADDRESS_BYTES } from '../address/address.js';
 import { PTYPE_ROUTED } from '../connection/link-wire.js';
 import { WireError } from '../wire/value.js';
+import { uninitialized } from '../util/bytes.js';
 
 export const AH_VERSION = 1;
 export const AH_HEADER = 49;
@@ -38,8 +39,7 @@ export interface AhHeader {
 }
 
 export function encodeAh(h: AhHeader, payload: Uint8Array): Uint8Array {
-  // Every byte is written below: no zero-filling (a VPN super-packet is 64 KB).
-  const out = Buffer.allocUnsafe(AH_HEADER + payload.length);
+  const out = uninitialized(AH_HEADER + payload.length); // every byte is written below
   const v = new DataView(out.buffer, out.byteOffset, AH_HEADER);
   out[0] = PTYPE_ROUTED; out[1] = AH_VERSION; out[2] = h.mode; out[3] = h.flags;
   v.setUint16(4, h.hops); v.setUint16(6, h.ttl);

@@ -6,7 +6,7 @@ import net from 'node:net';
 import type { Clock, TimerHandle } from '../util/clock.js';
 import type { Edge, EdgeListener } from './edge.js';
 import { TransportAddress, type TaKind } from './ta.js';
-import { AdvertisedTAs, newIpStats, normalizeIp, resolveTa, safeCall, type IpListenerOptions, type IpTransportStats } from './udp.js';
+import { AdvertisedTAs, newIpStats, normalizeIp, resolveTa, safeCall, type IpListenerOptions, type IpTransportStats } from './ip.js';
 
 export interface TcpListenerOptions extends IpListenerOptions {
   /** Default 5000. */

@@ -47,7 +47,7 @@ const TAIL_QUIET_MS = 10;
  * a bandwidth-delay product: 8 MB is 50 ms at 1.3 Gbit/s) and for this long.
  */
 const KEEP_BYTES = 8 << 20;
-const KEEP_MS = 1000;
+export const KEEP_MS = 1000;
 const MAX_RESENDS = 3;
 
 /** Memory held by incomplete and retained messages, shared by all edges of one listener. */
@@ -83,7 +83,7 @@ export class Reassembly {
   /** Incomplete messages, oldest first. */
   private readonly partials: Partial[] = [];
   /** Complete messages waiting for an older one, oldest first. */
-  private readonly held: Array<{ id: number; msg: Buffer }> = [];
+  private readonly held: Array<{ id: number; msg: Uint8Array }> = [];
   private heldBytes = 0;
   private newest = -1;
   private readonly done: number[] = [];
@@ -94,7 +94,7 @@ export class Reassembly {
    * deliver: whole messages, in the order they were sent. onLost: a message was given up
    * (incomplete after every request, evicted, too old, or holding up too much).
    */
-  constructor(private readonly budget: FragmentBudget, private readonly deliver: (m: Buffer) => void, private readonly onLost: () => void = () => {}) {}
+  constructor(private readonly budget: FragmentBudget, private readonly deliver: (m: Uint8Array) => void, private readonly onLost: () => void = () => {}) {}
 
   get pending(): number { return this.partials.length; }
 
@@ -129,7 +129,8 @@ export class Reassembly {
     d.copy(p.buf, index * FRAGMENT_PAYLOAD, FRAGMENT_HEADER);
     if (last) p.size = index * FRAGMENT_PAYLOAD + chunk;
     if (++p.got < p.count) return undefined;
-    const whole = p.buf.subarray(0, p.size);
+    // A plain Uint8Array, as for a data datagram's payload (a Buffer's slice() would not copy).
+    const whole = new Uint8Array(p.buf.buffer, p.buf.byteOffset, p.size);
     this.remove(p);
     this.done.push(id);
     if (this.done.length > 2 * IN_PROGRESS) this.done.shift();
@@ -138,7 +139,7 @@ export class Reassembly {
   }
 
   /** Hands on a complete message, or holds it behind an older one still under repair. */
-  private complete(id: number, msg: Buffer): void {
+  private complete(id: number, msg: Uint8Array): void {
     if (this.partials.length === 0 || !newer(id, this.partials[0]!.id)) {
       this.deliver(msg);
       this.flush();
@@ -231,6 +232,8 @@ export class Retained {
   private bytes = 0;
   constructor(private readonly budget: FragmentBudget) {}
 
+  get size(): number { return this.kept.length; }
+
   keep(id: number, payload: Uint8Array, now: number): void {
     while (this.kept.length > 0 && (this.bytes + payload.length > KEEP_BYTES || now - this.kept[0]!.at > KEEP_MS)) this.forget(this.kept[0]!);
     if (this.budget.used + payload.length > this.budget.limit) return;
@@ -245,6 +248,11 @@ export class Retained {
     if (!k || now - k.at > KEEP_MS || k.resends >= MAX_RESENDS || Math.ceil(k.payload.length / FRAGMENT_PAYLOAD) !== count) return undefined;
     k.resends++;
     return k.payload;
+  }
+
+  /** Lets go of messages past their time (an edge that stopped sending large messages). */
+  prune(now: number): void {
+    while (this.kept.length > 0 && now - this.kept[0]!.at > KEEP_MS) this.forget(this.kept[0]!);
   }
 
   release(): void {

@@ -14,14 +14,12 @@
 // peer that restarted tells us quickly that our edge is dead. Close/reset are never
 // answered, which rules out reply loops.
 import dgram from 'node:dgram';
-import { existsSync } from 'node:fs';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import os from 'node:os';
-import type { Clock, TimerHandle } from '../util/clock.js';
-import type { RandomSource } from '../util/random.js';
-import { newStats, type Edge, type EdgeListener, type TransportStats } from './edge.js';
-import { decodeRequest, FragmentBudget, fragmentHeads, MAX_DATAGRAM, MAX_MESSAGE, Reassembly, Retained } from './udp-fragments.js';
+import type { TimerHandle } from '../util/clock.js';
+import type { Edge, EdgeListener } from './edge.js';
+import { AdvertisedTAs, newIpStats, normalizeIp, resolveTa, safeCall, type IpListenerOptions, type IpTransportStats } from './ip.js';
+import { decodeRequest, FragmentBudget, fragmentHeads, KEEP_MS, MAX_DATAGRAM, MAX_MESSAGE, Reassembly, Retained } from './udp-fragments.js';
 import { TransportAddress, type TaKind } from './ta.js';
 
 export const UDP_WIRE_VERSION = 1;
@@ -34,27 +32,8 @@ const REPAIR_TICK_MS = 5;
 const RESETS_PER_SECOND = 100;
 const SOCKET_BUFFER = 4 << 20;
 
-export interface IpListenerOptions {
-  /** 0 = pick a random free port. */
-  port: number;
-  /** Bind address; default 0.0.0.0. */
-  host?: string;
-  /** IPs to advertise in localTAs(); overrides the automatic choice. */
-  advertise?: string[];
-  /** If non-empty, advertise only the IPv4 addresses of these interfaces. */
-  devices?: string[];
-  /** Never advertise addresses of these interfaces (IPOP's network_ignore_list; a VPN's own TAP). */
-  ignore?: string[];
-  clock: Clock;
-  random: RandomSource;
-}
-
-/** Stats plus counters the Edge contract does not require but tests and logs want. */
-export interface IpTransportStats extends TransportStats {
-  socketErrors: number;
-  /** Exceptions thrown by onEdge/onPacket/onClose handlers (swallowed, never rethrown). */
-  handlerErrors: number;
-  resetsSent: number;
+/** The IP listener counters plus fragmentation's. */
+export interface UdpTransportStats extends IpTransportStats {
   /** Messages sent as fragments, and fragments that were malformed, stale or over the reassembly budget. */
   fragmentedOut: number;
   fragmentDrops: number;
@@ -62,70 +41,6 @@ export interface IpTransportStats extends TransportStats {
   fragmentRequests: number;
   fragmentsResent: number;
   fragmentedLost: number;
-}
-
-export function newIpStats(): IpTransportStats {
-  return { ...newStats(), socketErrors: 0, handlerErrors: 0, resetsSent: 0, fragmentedOut: 0, fragmentDrops: 0, fragmentRequests: 0, fragmentsResent: 0, fragmentedLost: 0 };
-}
-
-const WILDCARD = new Set(['0.0.0.0', '::', '']);
-
-/** Addresses a listener advertises, per the advertise/devices/host rules shared by UDP and TCP. */
-export function advertisedHosts(o: Pick<IpListenerOptions, 'host' | 'advertise' | 'devices' | 'ignore'>): string[] {
-  if (o.advertise && o.advertise.length > 0) return [...o.advertise];
-  const ifs = os.networkInterfaces();
-  for (const d of o.ignore ?? []) delete ifs[d];
-  if (o.devices && o.devices.length > 0) {
-    return o.devices.flatMap((d) => (ifs[d] ?? []).filter((a) => a.family === 'IPv4').map((a) => a.address));
-  }
-  const host = o.host ?? '0.0.0.0';
-  if (!WILDCARD.has(host)) return [host];
-  // TUN/TAP devices are VPNs (ours in another process, say): advertising their addresses
-  // would let the overlay run over the VPN it carries. Name them in DevicesToBind to use them.
-  for (const d of Object.keys(ifs)) if (isTunTap(d)) delete ifs[d];
-  const v4 = Object.values(ifs).flatMap((l) => l ?? []).filter((a) => a.family === 'IPv4');
-  const external = v4.filter((a) => !a.internal).map((a) => a.address);
-  return [...new Set([...external, '127.0.0.1'])];
-}
-
-/** Linux marks TUN and TAP devices with a tun_flags attribute in sysfs. */
-export function isTunTap(device: string): boolean {
-  return /^[\w.:-]+$/.test(device) && existsSync(`/sys/class/net/${device}/tun_flags`);
-}
-
-/**
- * A listener's advertised TAs, re-read from the interfaces every second: when the
- * host's address changes (DHCP renew, roaming) the new one is advertised and the stale one
- * dropped without a restart.
- */
-export class AdvertisedTAs {
-  private tas: TransportAddress[] = [];
-  private at = -Infinity;
-  constructor(private readonly kind: 'udp' | 'tcp', private readonly opts: IpListenerOptions, private readonly refreshMs = 1000) {}
-  list(port: number): TransportAddress[] {
-    const now = this.opts.clock.now();
-    if (now - this.at >= this.refreshMs) {
-      this.at = now;
-      this.tas = advertisedHosts(this.opts).map((h) => new TransportAddress(this.kind, h, port));
-    }
-    return [...this.tas];
-  }
-}
-
-/** Strips the IPv4-mapped prefix so TAs compare equal across socket families. */
-export function normalizeIp(ip: string): string {
-  return ip.startsWith('::ffff:') && isIP(ip.slice(7)) === 4 ? ip.slice(7) : ip;
-}
-
-/** Resolves a hostname TA to an IP TA, so received endpoints can be compared with it. */
-export async function resolveTa(ta: TransportAddress): Promise<TransportAddress> {
-  if (isIP(ta.host)) return ta;
-  const r = await lookup(ta.host);
-  return new TransportAddress(ta.kind, r.address, ta.port);
-}
-
-export function safeCall(stats: IpTransportStats, fn: () => void): void {
-  try { fn(); } catch { stats.handlerErrors++; }
 }
 
 class UdpEdge implements Edge {
@@ -136,6 +51,8 @@ class UdpEdge implements Edge {
   /** Created on the first fragment received, and on the first fragmented message sent. */
   reassembly: Reassembly | undefined;
   retained: Retained | undefined;
+  /** Lets retained messages go once the edge stops sending large ones. */
+  pruneTimer: TimerHandle | undefined;
   private nextMessage: number;
   onPacket: (packet: Uint8Array, edge: Edge) => void = () => {};
   onClose: (edge: Edge, reason: string) => void = () => {};
@@ -173,6 +90,7 @@ class UdpEdge implements Edge {
     this.closed = true;
     this.reassembly?.release();
     this.retained?.release();
+    this.pruneTimer?.cancel();
     this.owner._remove(this);
     safeCall(this.owner.stats, () => this.onClose(this, reason));
   }
@@ -180,7 +98,7 @@ class UdpEdge implements Edge {
 
 export class UdpEdgeListener implements EdgeListener {
   readonly kind: TaKind = 'udp';
-  readonly stats: IpTransportStats = newIpStats();
+  readonly stats: UdpTransportStats = { ...newIpStats(), fragmentedOut: 0, fragmentDrops: 0, fragmentRequests: 0, fragmentsResent: 0, fragmentedLost: 0 };
   onEdge: (edge: Edge) => void = () => {};
 
   private socket: dgram.Socket | undefined;
@@ -397,7 +315,17 @@ export class UdpEdgeListener implements EdgeListener {
   _sendMessage(edge: UdpEdge, payload: Uint8Array, msgId: number): void {
     this.stats.fragmentedOut++;
     (edge.retained ??= new Retained(this.sendBudget)).keep(msgId, payload, this.opts.clock.now());
+    this.schedulePrune(edge);
     this.sendFragments(edge, payload, msgId);
+  }
+
+  private schedulePrune(edge: UdpEdge): void {
+    if (edge.pruneTimer) return;
+    edge.pruneTimer = this.opts.clock.setTimeout(() => {
+      edge.pruneTimer = undefined;
+      edge.retained?.prune(this.opts.clock.now());
+      if (!edge.closed && (edge.retained?.size ?? 0) > 0) this.schedulePrune(edge);
+    }, KEEP_MS + 10);
   }
 
   /** Fragments of a message (all, or the listed indices), each a datagram sharing the message's buffer. */
