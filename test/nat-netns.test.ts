@@ -208,7 +208,7 @@ t.test('the overlay across cone and symmetric NATs', async (t) => {
 
   // Once flaky: the hosts' own overlay nodes advertised the addresses of the VPN's TAP (a
   // device of another process), so peers linked to them through the VPN itself. TUN/TAP
-  // addresses are no longer advertised (transport/udp.ts), and this runs strictly.
+  // addresses are no longer advertised (transport/ip.ts), and this runs strictly.
   await sub('e. the VPN between two hosts behind symmetric NATs runs over a relay edge', noRelay, async (t, todo, bound) => {
     // groupvpn on s1a and s2a (a second node on each host, port 17100, its own TAP).
     const vpn = (h: string, ip: string) => {

@@ -43,7 +43,7 @@ function prerequisites(): string | null {
 const AGENT = `
 import { createInterface } from 'node:readline';
 const { TapDevice, tapUnavailableReason } = await import(process.env.TAP_MODULE);
-const { advertisedHosts } = await import(process.env.UDP_MODULE);
+const { advertisedHosts } = await import(process.env.IP_MODULE);
 let dev;
 const out = (o) => process.stdout.write(JSON.stringify(o) + '\\n');
 const err = (e) => ({ name: e.name, message: e.message });
@@ -89,7 +89,7 @@ class Agent {
     this.child = spawn('ip', ['netns', 'exec', NS, ...prefix, process.execPath, '--import', loader, '--input-type=module', '-e', AGENT], {
       cwd: ROOT,
       env: { ...process.env, TS_NODE_TRANSPILE_ONLY: '1', TAP_MODULE: pathToFileURL(resolve(ROOT, 'src/vpn/tap.ts')).href,
-        UDP_MODULE: pathToFileURL(resolve(ROOT, 'src/transport/udp.ts')).href },
+        IP_MODULE: pathToFileURL(resolve(ROOT, 'src/transport/ip.ts')).href },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     this.child.stderr!.on('data', (d) => { this.#stderr += d; });
