@@ -38,6 +38,7 @@ import type { Edge } from '../src/transport/edge.js';
 import { MemoryNetwork, type MemoryEdgeListener } from '../src/transport/memory.js';
 import { TransportAddress, type TaKind } from '../src/transport/ta.js';
 import { realClock } from '../src/util/clock.js';
+import { vpnTargets } from './fuzz-vpn.js';
 import { createLogger } from '../src/util/log.js';
 import { seededRandom } from '../src/util/random.js';
 import { decodeValue, encodeValue, WireError, type Value } from '../src/wire/value.js';
@@ -982,6 +983,7 @@ const WEIGHTS: Record<Suite, Record<string, number>> = {
     decodeValue: 14, decodeLink: 12, decodeAh: 10, decodeRpc: 12, decodeNodeInfo: 10,
     decodeHandshake: 12, decodeDataHeader: 8, decodeIdentity: 8, 'Session.open': 5,
     'Noise read msg1': 1.2, 'Noise read msg2': 1, 'Noise read msg3': 0.8, receive: 6,
+    decodeOffloadHeader: 4, decodeRequest: 3, 'Reassembly.add': 3,
   },
   secure: {
     decodeHandshake: 30, decodeDataHeader: 18, decodeIdentity: 18, 'Session.open': 10,
@@ -1008,6 +1010,7 @@ export async function runFuzz(o: { count: number; seed: number; suite: Suite; pr
   const mat = secureMaterial(prng(subSeed(o.seed, 'material')));
   const targets = [
     ...(o.suite === 'all' ? overlayTargets(prng(subSeed(o.seed, 'overlay pools'))) : []),
+    ...(o.suite === 'all' ? vpnTargets(prng(subSeed(o.seed, 'vpn pools'))) : []),
     ...secureTargets(prng(subSeed(o.seed, 'secure pools')), mat),
   ];
   const results: TargetResult[] = [];
