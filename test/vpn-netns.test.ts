@@ -116,6 +116,7 @@ t.test('GroupVPN in network namespaces', async (t) => {
     t.equal(s?.peers.find((p) => p.ip4 === '192.168.10.11')?.status, 'online');
     const st = await groupvpn(lab, 'a', ['status', '-c', cfg.a]);
     t.match(st.stdout, /192\.168\.10\.11\s+online\s+direct\s+structured\.\S+\s+udp\s+[\d.]+ ms/, st.stdout);
+    t.match(st.stdout, /offload on\)[\s\S]*traffic\s+sent \d+ frames \([1-9]\d* offloaded\)[\s\S]*fragments\s+[1-9]\d* messages sent in fragments/, 'status shows offload and fragment counters');
   });
 
   await t.test('traffic opens an on-demand connection; it is trimmed after the idle TTL', async (t) => {

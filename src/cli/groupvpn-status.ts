@@ -23,7 +23,10 @@ export function printStatus(s: State, say: (l: string) => void): void {
   say(`node       ${s.node ?? l.uid ?? '-'}`);
   say(`namespace  ${s.namespace}   device ${s.device} (mtu ${s.mtu}${s.offload ? ', offload on' : ''})`);
   const tr = s.traffic as Record<string, number> | undefined;
-  if (tr) say(`traffic    sent ${tr.txFrames} frames (${tr.txOffload} offloaded), received ${tr.rxFrames} (${tr.rxOffload} offloaded)`);
+  if (tr) {
+    say(`traffic    sent ${tr.txFrames} frames (${tr.txOffload} offloaded), received ${tr.rxFrames} (${tr.rxOffload} offloaded)`);
+    say(`fragments  ${tr.fragmentedOut} messages sent in fragments; repairs: ${tr.fragmentRequests} asked, ${tr.fragmentsResent} fragments resent, ${tr.fragmentedLost} messages lost`);
+  }
   if (l.ip4) say(`address    ${l.ip4}${l.ip6 ? `   ${l.ip6}` : ''}   mac ${l.mac}`);
   say(`ring       ${s.ring}, ${s.connections} connections, on-demand ${s.onDemand ? 'on' : 'off (all members connected)'}`);
   const peers = (s.peers ?? []) as Peer[];
