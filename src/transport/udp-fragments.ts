@@ -36,7 +36,7 @@ const GIVE_UP_MS = 2000;
  * at 1 % loss a third of the messages in that time await one.
  */
 const IN_PROGRESS = 64;
-/** Complete messages held behind one under repair, per edge, before that one is given up. */
+/** Complete messages held behind one under repair, per edge (and within the listener budget), before that one is given up. */
 const MAX_HELD_BYTES = 16 << 20;
 /** Requests per message, and the wait before asking again or, for the newest, at all. */
 const MAX_REQUESTS = 3;
@@ -148,8 +148,11 @@ export class Reassembly {
     let at = this.held.length;
     while (at > 0 && newer(this.held[at - 1]!.id, id)) at--;
     this.held.splice(at, 0, { id, msg });
+    // Held messages count against the listener's budget too, so many edges cannot pile them up.
     this.heldBytes += msg.length;
-    while (this.heldBytes > MAX_HELD_BYTES && this.partials.length > 0 && newer(this.held[0]!.id, this.partials[0]!.id)) this.drop(this.partials[0]!);
+    this.budget.used += msg.length;
+    const over = () => this.heldBytes > MAX_HELD_BYTES || this.budget.used > this.budget.limit;
+    while (over() && this.partials.length > 0 && newer(this.held[0]!.id, this.partials[0]!.id)) this.drop(this.partials[0]!);
   }
 
   /** Held messages no older incomplete one stands in front of any more. */
@@ -157,6 +160,7 @@ export class Reassembly {
     while (this.held.length > 0 && (this.partials.length === 0 || newer(this.partials[0]!.id, this.held[0]!.id))) {
       const h = this.held.shift()!;
       this.heldBytes -= h.msg.length;
+      this.budget.used -= h.msg.length;
       this.deliver(h.msg);
     }
   }
@@ -185,6 +189,7 @@ export class Reassembly {
   release(): void {
     for (const p of [...this.partials]) this.remove(p);
     this.held.length = 0;
+    this.budget.used -= this.heldBytes;
     this.heldBytes = 0;
   }
 
