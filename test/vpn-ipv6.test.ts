@@ -5,7 +5,8 @@ import { parseIp } from '../src/vpn/frames.js';
 import {
   buildNeighborAdvert, decodeNeighborSolicit, ipv6PrefixFor, ipv6ToString, mappedIpv4, mappedIpv6, namespacePrefix, parseIpv6,
 } from '../src/vpn/ipv6.js';
-import { IpopNode, type FrameDevice } from '../src/vpn/ipop-node.js';
+import { IpopNode } from '../src/vpn/ipop-node.js';
+import { FakeTap } from './helpers/fake-tap.js';
 import { claimAddress } from '../src/vpn/mapping.js';
 import { parseNodeConfig } from '../src/config/node-config.js';
 import { Mode, Payload } from '../src/routing/ah-wire.js';
@@ -116,16 +117,6 @@ t.test('Neighbor Solicitation in, Neighbor Advertisement out', async (t) => {
   t.equal(ipv6ToString(dad, 38), 'ff02::1', 'an answer to an address-less asker goes to all nodes');
   t.equal(icmp6Sum(dad), 0xffff);
 });
-
-class FakeTap implements FrameDevice {
-  constructor(readonly mac: Uint8Array) {}
-  written: Uint8Array[] = [];
-  private cb?: (f: Uint8Array[]) => void;
-  start(cb: (f: Uint8Array[]) => void): void { this.cb = cb; }
-  inject(f: Uint8Array): void { this.cb!([f]); }
-  writeBatch(fs: Uint8Array[]): number { this.written.push(...fs.map((f) => f.slice())); return fs.length; }
-  close(): void {}
-}
 
 t.test('IPv6 between members over an in-memory overlay', async (t) => {
   const N = 6;

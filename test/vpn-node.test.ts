@@ -5,23 +5,13 @@ import t from 'tap';
 import { Mode, Payload } from '../src/routing/ah-wire.js';
 import { buildArpRequest, buildUdpFrame, decodeArp, ipv4Src, parseIp, ARP_REPLY } from '../src/vpn/frames.js';
 import { GetStateServer } from '../src/vpn/get-state.js';
-import { IpopNode, type FrameDevice } from '../src/vpn/ipop-node.js';
+import { IpopNode } from '../src/vpn/ipop-node.js';
 import { claimAddress } from '../src/vpn/mapping.js';
 import { DEFAULT_VPN_MTU, VPN_OVERHEAD } from '../src/vpn/mtu.js';
 import { queryState } from '../src/cli/groupvpn-status.js';
 import { consistency, stopAll, waitFor } from './helpers/ring.js';
 import { startSignedDhtRing } from './helpers/dht.js';
-
-class FakeTap implements FrameDevice {
-  readonly mac = new Uint8Array([0x02, 0, 0, 0, 0, Math.floor(Math.random() * 250)]);
-  written: Uint8Array[] = [];
-  private cb?: (f: Uint8Array[]) => void;
-  closed = false;
-  start(cb: (f: Uint8Array[]) => void): void { this.cb = cb; }
-  inject(f: Uint8Array): void { this.cb!([f]); }
-  writeBatch(fs: Uint8Array[]): number { this.written.push(...fs.map((f) => f.slice())); return fs.length; }
-  close(): void { this.closed = true; }
-}
+import { FakeTap } from './helpers/fake-tap.js';
 
 const ONDEMAND = { enabled: true, threshold: 500, idleTimeout: 2 };
 const frame = (srcMac: Uint8Array, src: string, dst: string, payload = new Uint8Array(200)) =>

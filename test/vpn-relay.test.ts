@@ -11,20 +11,10 @@ import { MemoryNetwork, type MemoryEdgeListener } from '../src/transport/memory.
 import { realClock } from '../src/util/clock.js';
 import { buildUdpFrame, ipv4Src, parseIp } from '../src/vpn/frames.js';
 import { peerStates } from '../src/vpn/get-state.js';
-import { IpopNode, type FrameDevice } from '../src/vpn/ipop-node.js';
+import { IpopNode } from '../src/vpn/ipop-node.js';
+import { FakeTap } from './helpers/fake-tap.js';
 import { claimAddress } from '../src/vpn/mapping.js';
 import { consistency, FAST, stopAll, waitFor } from './helpers/ring.js';
-
-class FakeTap implements FrameDevice {
-  readonly mac: Uint8Array;
-  written: Uint8Array[] = [];
-  private cb?: (f: Uint8Array[]) => void;
-  constructor(last: number) { this.mac = new Uint8Array([0x02, 0, 0, 0, 0, last]); }
-  start(cb: (f: Uint8Array[]) => void): void { this.cb = cb; }
-  inject(f: Uint8Array): void { this.cb!([f]); }
-  writeBatch(fs: Uint8Array[]): number { this.written.push(...fs.map((f) => f.slice())); return fs.length; }
-  close(): void {}
-}
 
 const PUBLIC = 10;
 const frame = (srcMac: Uint8Array, src: string, dst: string, payload = new Uint8Array(600)) =>
@@ -68,7 +58,7 @@ t.test('VPN between two hidden members runs over a relay edge', async (t) => {
   if (!conn) return;
   t.equal(conn.edge.kind, 'tunnel', 'over a relay edge (no direct path exists)');
 
-  taps[0]!.written.length = 0;
+  taps[0]!.clear();
   taps[1]!.inject(frame(taps[1]!.mac, '10.8.0.11', '10.8.0.10'));
   t.ok(await waitFor(() => taps[0]!.written.length > 0, 5000), 'A received B\'s reply');
   t.equal(ipv4Src(taps[0]!.written[0]!), parseIp('10.8.0.11'));
