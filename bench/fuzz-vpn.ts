@@ -1,6 +1,8 @@
 // Fuzz targets for the VPN's offload header (with software TSO on what decodes) and the UDP
 // transport's fragment requests and reassembly, for `npm run fuzz` (bench/fuzz-lib.ts).
-import { decodeRequest, FragmentBudget, FRAGMENT_HEADER, fragmentHeads, Reassembly } from '../src/transport/udp-fragments.js';
+import {
+  decodeRequest, FragmentBudget, fragmentCount, FRAGMENT_HEADER, FRAGMENT_PAYLOAD, Reassembly, writeFragmentFields,
+} from '../src/transport/udp-fragments.js';
 import { decodeOffloadHeader, encodeOffloadHeader, F_NEEDS_CSUM, GSO_TCPV4, GSO_TCPV6, OFFLOAD_HEADER, OffloadError, segment } from '../src/vpn/offload.js';
 import type { DecoderTarget, Rng } from './fuzz-lib.js';
 
@@ -37,8 +39,10 @@ export function vpnTargets(r: Rng): DecoderTarget[] {
   const requests = Array.from({ length: N }, () => request(r));
   const fragments = Array.from({ length: N }, () => {
     const msg = r.bytes(2000 + r.int(8000));
-    const [h, a, b] = r.pick(fragmentHeads(Buffer.from([1, 3, 0, 0, 0, 7, 0, 0, 0, 9]), r.int(1000), msg.length));
-    return Uint8Array.from([...h, ...msg.subarray(a, b)]);
+    const count = fragmentCount(msg.length), i = r.int(count);
+    const head = Buffer.from([1, 3, 0, 0, 0, 7, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0]);
+    writeFragmentFields(head, r.int(1000), i, count);
+    return Uint8Array.from([...head, ...msg.subarray(i * FRAGMENT_PAYLOAD, (i + 1) * FRAGMENT_PAYLOAD)]);
   });
   // One reassembly for the whole run: whatever arrives, it must neither throw nor outgrow its budget.
   const budget = new FragmentBudget(4 << 20);

@@ -6,14 +6,21 @@
 import fc from 'fast-check';
 import t from 'tap';
 import {
-  decodeRequest, FragmentBudget, fragmentHeads, FRAGMENT_PAYLOAD, MAX_DATAGRAM, Reassembly, Retained,
+  decodeRequest, FragmentBudget, fragmentCount, FRAGMENT_HEADER, FRAGMENT_PAYLOAD, MAX_DATAGRAM, Reassembly, Retained,
+  writeFragmentFields,
 } from '../src/transport/udp-fragments.js';
 
 const COMMON = Buffer.from([1, 3, 0, 0, 0, 7, 0, 0, 0, 9]);
 
-/** The datagrams of message `id`, as the UDP listener would send them. */
+/** The datagrams of message `id` (all, or the listed indices), as the UDP listener sends them. */
 function datagrams(id: number, payload: Uint8Array, indices?: number[]): Buffer[] {
-  return fragmentHeads(COMMON, id, payload.length, indices).map(([h, a, b]) => Buffer.concat([h, payload.subarray(a, b)]));
+  const count = fragmentCount(payload.length);
+  return (indices ?? Array.from({ length: count }, (_x, i) => i)).map((i) => {
+    const head = Buffer.alloc(FRAGMENT_HEADER);
+    COMMON.copy(head);
+    writeFragmentFields(head, id, i, count);
+    return Buffer.concat([head, payload.subarray(i * FRAGMENT_PAYLOAD, (i + 1) * FRAGMENT_PAYLOAD)]);
+  });
 }
 
 /** A request body as the listener sends it, with the 10-byte header the decoder expects. */

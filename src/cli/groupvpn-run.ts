@@ -8,7 +8,7 @@ import type { IpopConfig } from '../config/ipop-config.js';
 import { loadIpopConfig } from '../config/ipop-config.js';
 import { ConfigError, loadNodeConfig, type NodeConfig } from '../config/node-config.js';
 import { realClock } from '../util/clock.js';
-import type { EdgeListener } from '../transport/edge.js';
+import { SecureEdgeListener } from '../edge/secure-listener.js';
 import { UdpEdgeListener } from '../transport/udp.js';
 import type { Logger } from '../util/log.js';
 import { cryptoRandom } from '../util/random.js';
@@ -136,7 +136,7 @@ export async function runVpn(o: RunOptions): Promise<() => Promise<void>> {
  */
 function trafficOf(v: IpopNode): Record<string, number> {
   const s = v.stats;
-  const udp = v.node.listeners.map((l) => ('inner' in l ? (l as { inner: EdgeListener }).inner : l)).filter((l) => l instanceof UdpEdgeListener);
+  const udp = v.node.listeners.map((l) => (l instanceof SecureEdgeListener ? l.inner : l)).filter((l) => l instanceof UdpEdgeListener);
   const sum = (k: 'fragmentedOut' | 'fragmentRequests' | 'fragmentsResent' | 'fragmentedLost') => udp.reduce((n, l) => n + l.stats[k], 0);
   return {
     txFrames: s.txFrames, txBytes: s.txBytes, txOffload: s.txOffload, rxFrames: s.rxFrames, rxBytes: s.rxBytes, rxOffload: s.rxOffload,

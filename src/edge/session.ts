@@ -189,7 +189,9 @@ export class Session {
       this.cur = st;
       this.next = undefined;
     }
-    return { type: h.type, plaintext };
+    // A plain Uint8Array view, as the other transports deliver: layers above copy packets with
+    // slice(), which on a Buffer would share memory instead.
+    return { type: h.type, plaintext: new Uint8Array(plaintext.buffer, plaintext.byteOffset, plaintext.length) };
   }
 
   /** Wipes every key. */

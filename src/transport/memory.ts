@@ -40,7 +40,7 @@ class MemoryEdge implements Edge {
     st.bytesOut += packet.length;
     if (this.owner.network._drops(this.localTA, this.remoteTA)) { st.dropped++; return; }
     // Copy so a sender reusing its buffer cannot alter what the receiver sees.
-    const copy = packet.slice();
+    const copy = new Uint8Array(packet); // a copy whatever the view type (Buffer.slice would share)
     setImmediate(() => {
       if (twin.closed) return;
       const pst = twin.owner.stats;

@@ -250,7 +250,7 @@ export class Retained {
   /** The message a request names, if still kept and not resent too often. */
   take(id: number, count: number, now: number): Uint8Array | undefined {
     const k = this.kept.find((x) => x.id === id);
-    if (!k || now - k.at > KEEP_MS || k.resends >= MAX_RESENDS || Math.ceil(k.payload.length / FRAGMENT_PAYLOAD) !== count) return undefined;
+    if (!k || now - k.at > KEEP_MS || k.resends >= MAX_RESENDS || fragmentCount(k.payload.length) !== count) return undefined;
     k.resends++;
     return k.payload;
   }
@@ -271,17 +271,12 @@ export class Retained {
   }
 }
 
-/** Fragment headers for the given indices of a message, each paired with its slice bounds. */
-export function fragmentHeads(common: Buffer, msgId: number, length: number, indices?: number[]): Array<[Buffer, number, number]> {
-  const count = Math.ceil(length / FRAGMENT_PAYLOAD);
-  const out: Array<[Buffer, number, number]> = [];
-  for (const i of indices ?? Array.from({ length: count }, (_x, k) => k)) {
-    const head = Buffer.allocUnsafe(FRAGMENT_HEADER);
-    common.copy(head, 0, 0, 10);
-    head.writeUInt32BE(msgId >>> 0, 10);
-    head.writeUInt16BE(i, 14);
-    head.writeUInt16BE(count, 16);
-    out.push([head, i * FRAGMENT_PAYLOAD, Math.min(length, (i + 1) * FRAGMENT_PAYLOAD)]);
-  }
-  return out;
+/** How many fragments a message of `length` bytes takes. */
+export const fragmentCount = (length: number): number => Math.ceil(length / FRAGMENT_PAYLOAD);
+
+/** Writes a fragment's own fields into head (FRAGMENT_HEADER bytes, the common 10 already in place). */
+export function writeFragmentFields(head: Buffer, msgId: number, index: number, count: number): void {
+  head.writeUInt32BE(msgId >>> 0, 10);
+  head.writeUInt16BE(index, 14);
+  head.writeUInt16BE(count, 16);
 }

@@ -14,12 +14,15 @@
 // peer that restarted tells us quickly that our edge is dead. Close/reset are never
 // answered, which rules out reply loops.
 import dgram from 'node:dgram';
-import { lookup } from 'node:dns/promises';
+import { lookup as dnsLookup, type LookupOneOptions } from 'node:dns';
 import { isIP } from 'node:net';
 import type { TimerHandle } from '../util/clock.js';
 import type { Edge, EdgeListener } from './edge.js';
 import { AdvertisedTAs, newIpStats, normalizeIp, resolveTa, safeCall, type IpListenerOptions, type IpTransportStats } from './ip.js';
-import { decodeRequest, FragmentBudget, fragmentHeads, KEEP_MS, MAX_DATAGRAM, MAX_MESSAGE, Reassembly, Retained } from './udp-fragments.js';
+import {
+  decodeRequest, FragmentBudget, fragmentCount, FRAGMENT_HEADER, FRAGMENT_PAYLOAD, KEEP_MS, MAX_DATAGRAM, MAX_MESSAGE, Reassembly, Retained,
+  writeFragmentFields,
+} from './udp-fragments.js';
 import { TransportAddress, type TaKind } from './ta.js';
 
 export const UDP_WIRE_VERSION = 1;
@@ -292,20 +295,21 @@ export class UdpEdgeListener implements EdgeListener {
 
   /** @internal */
   _send(to: TransportAddress, type: number, sender: number, receiver: number, payload?: Uint8Array): void {
+    this.transmit(to, header(type, sender, receiver, UDP_HEADER), payload);
+  }
+
+  /**
+   * One datagram: header and payload from two buffers (sendmsg's iovec), so the payload, a
+   * packet nobody touches after this, is not copied. No completion callback: it would cost a
+   * tick per datagram, and a failed send surfaces as a socket error.
+   */
+  private transmit(to: TransportAddress, head: Buffer, payload?: Uint8Array): void {
     const sock = this.socket;
     if (!sock) { this.stats.sendErrors++; return; }
-    const head = Buffer.allocUnsafe(UDP_HEADER);
-    head[0] = UDP_WIRE_VERSION;
-    head[1] = type;
-    head.writeUInt32BE(sender, 2);
-    head.writeUInt32BE(receiver, 6);
-    // Header and payload go out as one datagram from two buffers (sendmsg's iovec): the
-    // payload, a packet nobody touches after this, is not copied. No completion callback:
-    // it would cost a tick per datagram, and a failed send surfaces as a socket error.
     try {
       sock.send(payload ? [head, payload] : head, to.port, to.host);
       this.stats.packetsOut++;
-      this.stats.bytesOut += UDP_HEADER + (payload?.length ?? 0);
+      this.stats.bytesOut += head.length + (payload?.length ?? 0);
     } catch {
       this.stats.sendErrors++;
     }
@@ -330,23 +334,14 @@ export class UdpEdgeListener implements EdgeListener {
 
   /** Fragments of a message (all, or the listed indices), each a datagram sharing the message's buffer. */
   private sendFragments(edge: UdpEdge, payload: Uint8Array, msgId: number, indices?: number[]): void {
-    const sock = this.socket;
-    if (!sock) { this.stats.sendErrors++; return; }
-    const common = Buffer.allocUnsafe(UDP_HEADER);
-    common[0] = UDP_WIRE_VERSION;
-    common[1] = T_FRAGMENT;
-    common.writeUInt32BE(edge.localId, 2);
-    common.writeUInt32BE(edge.remoteId, 6);
-    const to = edge.remoteTA;
-    for (const [head, from, to_] of fragmentHeads(common, msgId, payload.length, indices)) {
-      try {
-        sock.send([head, payload.subarray(from, to_)], to.port, to.host);
-        this.stats.packetsOut++;
-        this.stats.bytesOut += head.length + to_ - from;
-      } catch {
-        this.stats.sendErrors++;
-      }
-    }
+    const count = fragmentCount(payload.length);
+    const one = (i: number): void => {
+      const head = header(T_FRAGMENT, edge.localId, edge.remoteId, FRAGMENT_HEADER);
+      writeFragmentFields(head, msgId, i, count);
+      this.transmit(edge.remoteTA, head, payload.subarray(i * FRAGMENT_PAYLOAD, (i + 1) * FRAGMENT_PAYLOAD));
+    };
+    if (indices) for (const i of indices) one(i);
+    else for (let i = 0; i < count; i++) one(i);
   }
 
   /** @internal */
@@ -359,14 +354,25 @@ export class UdpEdgeListener implements EdgeListener {
   }
 }
 
+/** A datagram header of `size` bytes with the common 10 filled in. */
+function header(type: number, sender: number, receiver: number, size: number): Buffer {
+  const head = Buffer.allocUnsafe(size);
+  head[0] = UDP_WIRE_VERSION;
+  head[1] = type;
+  head.writeUInt32BE(sender, 2);
+  head.writeUInt32BE(receiver, 6);
+  return head;
+}
+
 /**
  * dgram resolves every destination before sending; ours are IPs already (createEdge
- * resolves names), so answer at once instead of a tick later through dns.lookup.
+ * resolves names), so answer at once instead of a tick later through dns.lookup (which
+ * also takes the family dgram actually passes as a number).
  */
-function ipLookup(address: string, family: unknown, cb: (err: Error | null, address: string, family: number) => void): void {
+function ipLookup(address: string, family: LookupOneOptions, cb: (err: NodeJS.ErrnoException | null, address: string, family: number) => void): void {
   const f = isIP(address);
-  if (f !== 0) { cb(null, address, f); return; }
-  lookup(address, { family: family === 6 ? 6 : 4 }).then((r) => cb(null, r.address, r.family), (e: Error) => cb(e, '', 0));
+  if (f !== 0) cb(null, address, f);
+  else dnsLookup(address, family, cb);
 }
 
 function remoteKey(ip: string, port: number, sender: number): string {

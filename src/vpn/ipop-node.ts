@@ -152,7 +152,7 @@ export class IpopNode {
     const type = etherType(f);
     if (type === ETHERTYPE_IPV4) {
       if (!isIpv4Frame(f)) { this.stats.dropNotIpv4++; return; }
-      if (this.dhcp && isDhcpRequest(f)) { this.answerDhcp(f.slice()); return; }
+      if (this.dhcp && isDhcpRequest(f)) { this.answerDhcp(new Uint8Array(f)); return; }
       const src = ipv4Src(f);
       if (src !== this.o.ip) { this.stats.dropNotOurSource++; return; }
       const dst = ipv4Dst(f);
@@ -213,11 +213,11 @@ export class IpopNode {
     return inSubnet(ip, this.o.ip, this.mask) && classifyDestination(ip, this.o.ip, this.mask) === 'unicast';
   }
 
-  /** Held until the owner is known; copied, as the TAP's batch buffer is reused. */
+  /** Held until the owner is known; copied, so that a queued frame does not keep its whole TAP batch alive. */
   private queueOut(dst: number, data: Uint8Array, ptype: Payload): void {
     const w = this.wait(dst);
     if (w.out.length >= QUEUE_PER_IP) { this.stats.dropQueueFull++; return; }
-    w.out.push({ data: data.slice(), ptype });
+    w.out.push({ data: new Uint8Array(data), ptype });
     this.stats.queued++;
   }
 
