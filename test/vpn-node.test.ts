@@ -9,8 +9,8 @@ import { IpopNode } from '../src/vpn/ipop-node.js';
 import { claimAddress } from '../src/vpn/mapping.js';
 import { DEFAULT_VPN_MTU, VPN_OVERHEAD } from '../src/vpn/mtu.js';
 import { queryState } from '../src/cli/groupvpn-status.js';
-import { consistency, stopAll, waitFor } from './helpers/ring.js';
-import { startSignedDhtRing } from './helpers/dht.js';
+import { waitFor } from './helpers/ring.js';
+import { startVpnRing } from './helpers/dht.js';
 import { FakeTap } from './helpers/fake-tap.js';
 
 const ONDEMAND = { enabled: true, threshold: 500, idleTimeout: 2 };
@@ -19,10 +19,7 @@ const frame = (srcMac: Uint8Array, src: string, dst: string, payload = new Uint8
 
 t.test('VPN over an in-memory overlay', async (t) => {
   const N = 24;
-  const { nodes, dhts } = await startSignedDhtRing(N, 'vpnns');
-  const vpns: IpopNode[] = [];
-  t.teardown(async () => { for (const v of vpns) v.stop(); await stopAll(nodes); await Promise.all(dhts.map((d) => d.close())); });
-  t.ok(await waitFor(() => consistency(nodes) === 1, 20_000), `ring of ${N} formed`);
+  const { nodes, dhts, vpns } = await startVpnRing(t, N, 'vpnns');
 
   // Two members that have no direct connection, so the first packets are routed over others.
   // And a third linked to neither, for the all-members mode.

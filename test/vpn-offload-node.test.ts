@@ -9,8 +9,8 @@ import { parseIp } from '../src/vpn/frames.js';
 import { IpopNode } from '../src/vpn/ipop-node.js';
 import { claimAddress } from '../src/vpn/mapping.js';
 import { encodeOffloadHeader, GSO_NONE, OFFLOAD_HEADER } from '../src/vpn/offload.js';
-import { consistency, stopAll, waitFor } from './helpers/ring.js';
-import { startSignedDhtRing } from './helpers/dht.js';
+import { waitFor } from './helpers/ring.js';
+import { startVpnRing } from './helpers/dht.js';
 import { FakeTap } from './helpers/fake-tap.js';
 import { buildSuper, segmentProblems, type Super } from './helpers/tcp-super.js';
 
@@ -23,10 +23,7 @@ function asDelivered(s: Super, tap: FakeTap, v: IpopNode): Super {
 }
 
 t.test('offloaded frames over an in-memory overlay', async (t) => {
-  const { nodes, dhts } = await startSignedDhtRing(8, 'offns');
-  const vpns: IpopNode[] = [];
-  t.teardown(async () => { for (const v of vpns) v.stop(); await stopAll(nodes); await Promise.all(dhts.map((d) => d.close())); });
-  t.ok(await waitFor(() => consistency(nodes) === 1, 20_000), 'ring formed');
+  const { nodes, dhts, vpns } = await startVpnRing(t, 8, 'offns', 'ring formed');
   const member = async (i: number, ip: string, tap: FakeTap) => {
     const d = dhts[i]!;
     await claimAddress(d.dht, d.registrations, 'offns', parseIp(ip), nodes[i]!.address, 600);

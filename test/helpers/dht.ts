@@ -3,7 +3,9 @@ import { DhtService } from '../../src/dht/service.js';
 import { TableStore } from '../../src/dht/store.js';
 import type { Node } from '../../src/node/node.js';
 import { realClock } from '../../src/util/clock.js';
-import { FAST, startRing, type Kind } from './ring.js';
+import type { Test } from 'tap';
+import type { IpopNode } from '../../src/vpn/ipop-node.js';
+import { consistency, FAST, startRing, stopAll, waitFor, type Kind } from './ring.js';
 import { Identity } from '../../src/edge/identity.js';
 import { Node as NodeClass } from '../../src/node/node.js';
 import { MemoryNetwork } from '../../src/transport/memory.js';
@@ -40,4 +42,16 @@ export async function startSignedDhtRing(n: number, namespace: string): Promise<
     dhts.push(new DhtService(node, store, {}, id));
   }
   return { nodes, dhts };
+}
+
+/**
+ * A signed ring for VPN tests: started, torn down with the test (the VPNs pushed onto
+ * `vpns` first), and asserted consistent before it is returned.
+ */
+export async function startVpnRing(t: Test, n: number, namespace: string, formed = `ring of ${n} formed`): Promise<{ nodes: Node[]; dhts: DhtService[]; vpns: IpopNode[] }> {
+  const { nodes, dhts } = await startSignedDhtRing(n, namespace);
+  const vpns: IpopNode[] = [];
+  t.teardown(async () => { for (const v of vpns) v.stop(); await stopAll(nodes); await Promise.all(dhts.map((d) => d.close())); });
+  t.ok(await waitFor(() => consistency(nodes) === 1, 20_000), formed);
+  return { nodes, dhts, vpns };
 }
