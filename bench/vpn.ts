@@ -4,7 +4,12 @@
 //  - plain underlay (no VPN): the ceiling on this machine;
 //  - tinc 1.0 (Debian's tincd), router mode, UDP, default cipher, RSA keys from `tincd -K`;
 //  - our IPOP GroupVPN: measureIpop() (boot serves as its bootstrap node), with TAP offload
-//    (the default) and with IpopConfig/Offload false (every frame on its own, as IPOP did).
+//    (the default) and with IpopConfig/Offload false (every frame on its own, as IPOP did);
+//  - the Node floor (bench/lab/floor-relay.ts): the least a VPN in Node must do per packet
+//    (our TAP addon with offload, node:dgram, no IP fragmentation), without and with one
+//    ChaCha20-Poly1305 seal/open per message, and without AEAD but busy-polling (a core
+//    per relay). What ipop adds above the floor is the overlay's cost; what the floor adds
+//    above tinc is the runtime's. Skipped with --loss (the relay has no repair).
 // Each: iperf3 TCP, one stream, SECONDS s (rate at the receiver); ping PINGS echoes 20 ms
 // apart (median and mean RTT), and 200 echoes 2 ms apart (a process that sleeps 20 ms pays
 // this machine's wake-up latency on every packet, a Node process more than a C one); for VPNs, utime+stime of both daemons from /proc/<pid>/stat
@@ -19,7 +24,7 @@ import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ensurePackages, Lab, labUnavailableReason, pingArgv, pingTimes, run, stopProcess, waitFor } from './lab/netns.js';
-import { getState, groupvpn, hostConfig, startBootstrap } from './lab/ipop.js';
+import { BIN, getState, groupvpn, hostConfig, startBootstrap } from './lab/ipop.js';
 
 const IPERF_PORT = 5201;
 const TINC_NET = '10.145.0'; // tinc's virtual /24; the lab underlay is 10.144.0.0/24
@@ -170,6 +175,23 @@ export async function measureIpop(lab: Lab, o: BenchOptions, offload = true): Pr
   }
 }
 
+/** The floor relay between a and b (virtual 10.147.0.1/.2): plain, with AEAD, or spinning. */
+export async function measureFloor(lab: Lab, o: BenchOptions, variant: 'plain' | 'aead' | 'spin'): Promise<PathResult> {
+  const label = { plain: 'floor', aead: 'floor + AEAD', spin: 'floor, spinning' }[variant];
+  const peers = [['a', 'b'], ['b', 'a']] as const;
+  const procs = peers.map(([h, p], i) => lab.spawn(h, [process.execPath, BIN.floorRelay, '--tap', 'tapfloor', '--vip', `10.147.0.${i + 1}/24`,
+    '--local', lab.ip(h), '--peer', lab.ip(p), ...(variant === 'plain' ? [] : [`--${variant}`])]));
+  try {
+    await waitFor(() => procs.every((c) => /floor relay/.test(lab.output(c))) || procs.some((c) => c.exitCode !== null), 10_000, `${label} relays`);
+    const dead = procs.find((c) => c.exitCode !== null);
+    if (dead) throw new Error(`${label} relay exited: ${lab.output(dead).trim()}`);
+    await waitPing(lab, 'a', '10.147.0.2', 10_000);
+    return await measurePath(lab, label, 'a', 'b', '10.147.0.2', o, procs.map((c) => c.pid!));
+  } finally {
+    await Promise.all(procs.map((c) => stopProcess(c)));
+  }
+}
+
 async function main(): Promise<void> {
   const num = (name: string, dflt: number): number => {
     const i = process.argv.indexOf(`--${name}`);
@@ -192,6 +214,7 @@ async function main(): Promise<void> {
   const load0 = loadavg().map((x) => x.toFixed(2)).join(' ');
   const lab = await Lab.create('bvpn', ['boot', 'a', 'b']);
   let plain: PathResult, tinc: PathResult | Error, ipop: PathResult | Error, ipopNo: PathResult | Error;
+  let floor: PathResult | Error, floorAead: PathResult | Error, floorSpin: PathResult | Error;
   try {
     log(`lab ${lab.base}: ${lab.hosts.map((h) => `${h}=${lab.ip(h)}`).join(' ')}`);
     if (loss > 0) await lab.setLoss(loss);
@@ -207,6 +230,10 @@ async function main(): Promise<void> {
     })().catch((e: Error) => e);
     ipop = await measureIpop(lab, o).catch((e: Error) => e);
     ipopNo = await measureIpop(lab, o, false).catch((e: Error) => e);
+    const noRepair = new Error('skipped: the floor relay has no loss repair');
+    floor = loss > 0 ? noRepair : await measureFloor(lab, o, 'plain').catch((e: Error) => e);
+    floorAead = loss > 0 ? noRepair : await measureFloor(lab, o, 'aead').catch((e: Error) => e);
+    floorSpin = loss > 0 ? noRepair : await measureFloor(lab, o, 'spin').catch((e: Error) => e);
   } finally {
     await lab.destroy();
   }
@@ -223,18 +250,19 @@ async function main(): Promise<void> {
     const a = f(ipop), b = f(tinc);
     return a === undefined || b === undefined || b === 0 ? '—' : `${(a / b).toFixed(2)}×`;
   };
+  const cols = [plain, tinc, ipop, ipopNo, floor, floorAead, floorSpin];
   const row = (name: string, f: (r: PathResult) => number | undefined, digits: number, withRatio = true) =>
-    `| ${name} | ${cell(plain, f, digits)} | ${cell(tinc, f, digits)} | ${cell(ipop, f, digits)} | ${cell(ipopNo, f, digits)} | ${withRatio ? ratio(f) : ''} |`;
+    `| ${name} | ${cols.map((r) => cell(r, f, digits)).join(' | ')} | ${withRatio ? ratio(f) : ''} |`;
   const addMed = (r: PathResult) => (r === plain ? undefined : r.rtt.median - plain.rtt.median);
   const addAvg = (r: PathResult) => (r === plain ? undefined : r.rtt.avg - plain.rtt.avg);
 
   console.log(`VPN between two network namespaces a → b on one Linux bridge (Node ${process.version}, ${availableParallelism()} cores shared by everything; load average ${load0} at start)`);
   console.log(`Method: iperf3 TCP, 1 stream, ${o.seconds} s, rate at the receiver; ping ${o.pings} × 20 ms apart and 200 × 2 ms apart; daemon CPU = utime+stime of both VPN daemons (/proc/<pid>/stat) during the iperf3 run, per GB (10^9 bytes) received.`);
   console.log(`tinc ${tincVersion()}: router mode, UDP, default cipher (Blowfish-CBC, SHA1 MAC), 2048-bit RSA keys from tincd -K; lab underlay ${lab.subnet}${loss > 0 ? `, ${loss} % random loss on every link (nftables, per frame)` : ''}.`);
-  console.log('ipop: TAP offload on (default); ipop (no offload): IpopConfig/Offload false. The ratio column is ipop/tinc.');
+  console.log('ipop: TAP offload on (default); ipop (no offload): IpopConfig/Offload false. Node floor: bench/lab/floor-relay.ts (no overlay): plain, with AEAD, and plain but busy-polling. The ratio column is ipop/tinc.');
   console.log('');
-  console.log(`| measurement | plain underlay | tinc ${tincVersion()} | ipop | ipop (no offload) | ipop/tinc |`);
-  console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
+  console.log(`| measurement | plain underlay | tinc ${tincVersion()} | ipop | ipop (no offload) | Node floor | Node floor + AEAD | Node floor, spinning | ipop/tinc |`);
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   console.log(row('TCP throughput, Mbit/s', mbit, 0));
   console.log(row('TCP retransmits', (r) => r.tcp.retransmits, 0, false));
   console.log(row('ping RTT median, ms', (r) => r.rtt.median, 3));
@@ -252,6 +280,10 @@ async function main(): Promise<void> {
   else console.log(`ipop: ${((mbit(ipop) / mbit(plain)) * 100).toFixed(1)} % of plain throughput, +${addMed(ipop)!.toFixed(3)} ms median RTT${perGB(ipop) === undefined ? '' : `, ${perGB(ipop)!.toFixed(1)} CPU-s per GB`}${tinc instanceof Error ? '' : `; ${ratio(mbit)} tinc's throughput`}.`);
   if (ipopNo instanceof Error) console.log(`ipop (no offload): not available: ${ipopNo.message}`);
   else if (!(ipop instanceof Error)) console.log(`offload: ${(mbit(ipop) / mbit(ipopNo)).toFixed(2)}× the throughput of ipop without it, ${(perGB(ipopNo)! / perGB(ipop)!).toFixed(2)}× less daemon CPU per GB.`);
+  for (const [name, r] of [['Node floor', floor], ['Node floor + AEAD', floorAead], ['Node floor, spinning', floorSpin]] as const) {
+    if (r instanceof Error) console.log(`${name}: not available: ${r.message}`);
+    else console.log(`${name}: ${mbit(r).toFixed(0)} Mbit/s${tinc instanceof Error ? '' : ` (${(mbit(r) / mbit(tinc)).toFixed(2)}× tinc's)`}, +${addMed(r)!.toFixed(3)} ms median RTT (+${(r.rttBusy.median - plain.rttBusy.median).toFixed(3)} ms 2 ms apart)${tinc instanceof Error ? '' : `, ${(addMed(r)! / addMed(tinc)!).toFixed(1)}× tinc's added RTT`}.`);
+  }
   console.log(`(${((performance.now() - t0) / 1000).toFixed(0)} s in all)`);
 }
 

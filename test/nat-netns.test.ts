@@ -16,16 +16,10 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BIN } from '../bench/lab/ipop.js';
 import { pingArgv, requireLab, waitFor } from '../bench/lab/netns.js';
+import { tcpTransfer } from './helpers/transfer.js';
 
 const BOOT_NODES = 4;
 const VPN_MB = 5;
-// A TCP transfer through the VPN: the sender prints the SHA-256 of what it sent, the receiver
-// the byte count and SHA-256 of what arrived.
-const SENDER = `const n=require('net'),c=require('crypto');const h=c.createHash('sha256');let left=${VPN_MB}*1024*1024;let seed=c.createHash('sha256').update('x').digest();
-const s=n.connect(7000,process.argv[1],()=>{const go=()=>{while(left>0){let b=Buffer.alloc(Math.min(65536,left));for(let i=0;i<b.length;i+=32){seed=c.createHash('sha256').update(seed).digest();seed.copy(b,i)}
-h.update(b);left-=b.length;if(!s.write(b))return s.once('drain',go)}s.end(()=>{console.log(h.digest('hex'))})};go()});s.on('error',(e)=>{console.error(e.message);process.exit(1)});`;
-const RECEIVER = `const n=require('net'),c=require('crypto');const srv=n.createServer((s)=>{const h=c.createHash('sha256');let k=0;s.on('data',(d)=>{h.update(d);k+=d.length});
-s.on('end',()=>{console.log(k+' '+h.digest('hex'));process.exit(0)})});srv.listen(7000,process.argv[1],()=>console.log('listening'));`;
 const STATE = `const s=require('dgram').createSocket('udp4');s.on('message',(m)=>{process.stdout.write(m);process.exit(0)});` +
   `s.send(Buffer.from('{"m":"get_state"}'),5800,'127.0.0.1');setTimeout(()=>process.exit(1),2000);`;
 
@@ -247,13 +241,12 @@ t.test('the overlay across cone and symmetric NATs', async (t) => {
     t.ok(pinged, 's1a pings s2a\'s virtual IP', todo);
     const p = await lab.exec('s2a', pingArgv('10.77.0.1', { count: 5, intervalS: 0.2, waitS: 2 }), { timeoutMs: 20_000 });
     t.equal(p.code, 0, 's2a pings s1a back (5 of 5)', todo);
-    const rx = lab.spawn('s2a', [process.execPath, '-e', RECEIVER, '10.77.0.2']);
-    await waitFor(() => /listening/.test(lab.output(rx)), 10_000, 'receiver').catch(() => {});
-    const tx = await lab.exec('s1a', [process.execPath, '-e', SENDER, '10.77.0.2'], { timeoutMs: 40_000 });
-    await waitFor(() => / [0-9a-f]{64}/.test(lab.output(rx)), 10_000, 'receiver done').catch(() => {});
-    const [bytes, digest] = lab.output(rx).trim().split('\n').pop()!.split(' ');
-    t.equal(Number(bytes), VPN_MB * 1024 * 1024, `a ${VPN_MB} MB TCP transfer through the VPN arrives whole`, todo);
-    t.equal(digest, tx.stdout.trim(), 'with the same SHA-256', todo);
+    const x = await tcpTransfer(lab, 's1a', 's2a', '10.77.0.2', VPN_MB, 40_000).catch((e: Error) => e);
+    if (x instanceof Error) t.fail(`TCP transfer through the VPN: ${x.message}`, todo);
+    else {
+      t.equal(x.receivedBytes, VPN_MB * 1024 * 1024, `a ${VPN_MB} MB TCP transfer through the VPN arrives whole`, todo);
+      t.equal(x.receivedDigest, x.sentDigest, 'with the same SHA-256', todo);
+    }
     // Traffic opened an on-demand connection; between two symmetric NATs it can only be relayed.
     let peer: Record<string, unknown> | undefined;
     await waitFor(async () => { peer = (await state('s1a'))?.peers.find((x) => x.ip4 === '10.77.0.2'); return peer?.path === 'relayed'; }, bound(15_000), 'a relayed connection', 1000).catch(() => {});

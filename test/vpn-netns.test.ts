@@ -8,15 +8,11 @@ import { join } from 'node:path';
 import t from 'tap';
 import { BIN, getState, groupvpn, hostConfig, ROOT, startBootstrap } from '../bench/lab/ipop.js';
 import { ensurePackages, Lab, pingArgv, requireLab, run, waitFor } from '../bench/lab/netns.js';
+import { tcpTransfer } from './helpers/transfer.js';
 
-const SENDER = `const n=require('net'),c=require('crypto');const h=c.createHash('sha256');let left=Number(process.argv[2])*1024*1024;let seed=c.createHash('sha256').update('x').digest();
-const s=n.connect(7000,process.argv[1],()=>{const go=()=>{while(left>0){let b=Buffer.alloc(Math.min(65536,left));for(let i=0;i<b.length;i+=32){seed=c.createHash('sha256').update(seed).digest();seed.copy(b,i)}
-h.update(b);left-=b.length;if(!s.write(b))return s.once('drain',go)}s.end(()=>{console.log(h.digest('hex'))})};go()});s.on('error',(e)=>{console.error(e.message);process.exit(1)});`;
 // The addresses a node holds connections to, from its control API (ConnectionTable.GetConnections).
 const CONNECTIONS = `const {ControlClient}=await import(process.argv[1]);const c=new ControlClient(10000,'127.0.0.1',4);` +
   `const r=await c.call('localproxy',['ConnectionTable.GetConnections'],5000);c.close();process.stdout.write(JSON.stringify(r.map((x)=>x.address)));`;
-const RECEIVER = `const n=require('net'),c=require('crypto');const srv=n.createServer((s)=>{const h=c.createHash('sha256');let k=0;s.on('data',(d)=>{h.update(d);k+=d.length});
-s.on('end',()=>{console.log(k+' '+h.digest('hex'));process.exit(0)})});srv.listen(7000,process.argv[1],()=>console.log('listening'));`;
 
 t.test('GroupVPN in network namespaces', async (t) => {
   if (!requireLab(t)) return;
@@ -72,15 +68,11 @@ t.test('GroupVPN in network namespaces', async (t) => {
   });
 
   await t.test('a 50 MB TCP transfer arrives intact', async (t) => {
-    const rx = lab.spawn('b', [process.execPath, '-e', RECEIVER, '192.168.10.11']);
-    await waitFor(() => /listening/.test(lab.output(rx)), 10_000, 'receiver');
-    const tx = await lab.exec('a', [process.execPath, '-e', SENDER, '192.168.10.11', '50'], { timeoutMs: 120_000 });
-    t.equal(tx.code, 0, tx.stderr);
-    await waitFor(() => / [0-9a-f]{64}/.test(lab.output(rx)), 20_000, 'receiver done').catch(() => {});
-    const [bytes, digest] = lab.output(rx).trim().split('\n').pop()!.split(' ');
-    t.equal(Number(bytes), 50 * 1024 * 1024, 'all bytes');
-    t.equal(digest, tx.stdout.trim(), 'same SHA-256');
-    t.notOk(createHash('sha256').update('').digest('hex') === digest);
+    const x = await tcpTransfer(lab, 'a', 'b', '192.168.10.11', 50, 120_000);
+    t.equal(x.code, 0, x.stderr);
+    t.equal(x.receivedBytes, 50 * 1024 * 1024, 'all bytes');
+    t.equal(x.receivedDigest, x.sentDigest, 'same SHA-256');
+    t.notOk(createHash('sha256').update('').digest('hex') === x.receivedDigest);
     // The TAPs offload TCP segmentation: the stream crossed as super-packets, written whole.
     const traffic = async (h: 'a' | 'b') => {
       const r = await groupvpn(lab, h, ['status', '-c', cfg[h], '--json']);
@@ -95,14 +87,10 @@ t.test('GroupVPN in network namespaces', async (t) => {
 
   await t.test('a member without offload takes a stream of super-packets intact, both ways', async (t) => {
     for (const [from, to, ip] of [['a', 'c', '192.168.10.12'], ['c', 'a', '192.168.10.10']] as const) {
-      const rx = lab.spawn(to, [process.execPath, '-e', RECEIVER, ip]);
-      await waitFor(() => /listening/.test(lab.output(rx)), 10_000, 'receiver');
-      const tx = await lab.exec(from, [process.execPath, '-e', SENDER, ip, '8'], { timeoutMs: 60_000 });
-      t.equal(tx.code, 0, tx.stderr);
-      await waitFor(() => / [0-9a-f]{64}/.test(lab.output(rx)), 20_000, 'receiver done').catch(() => {});
-      const [bytes, digest] = lab.output(rx).trim().split('\n').pop()!.split(' ');
-      t.equal(Number(bytes), 8 * 1024 * 1024, `${from} → ${to}: all bytes`);
-      t.equal(digest, tx.stdout.trim(), `${from} → ${to}: same SHA-256`);
+      const x = await tcpTransfer(lab, from, to, ip, 8, 60_000);
+      t.equal(x.code, 0, x.stderr);
+      t.equal(x.receivedBytes, 8 * 1024 * 1024, `${from} → ${to}: all bytes`);
+      t.equal(x.receivedDigest, x.sentDigest, `${from} → ${to}: same SHA-256`);
     }
     const c = JSON.parse((await groupvpn(lab, 'c', ['status', '-c', cfg.c, '--json'])).stdout) as { offload?: boolean; traffic?: Record<string, number> };
     t.equal(c.offload, false, 'c runs without offload');

@@ -20,6 +20,7 @@ export const BIN = {
   groupvpn: join(ROOT, 'dist/src/cli/groupvpn.js'),
   bget: join(ROOT, 'dist/tools/bget.js'),
   crawl: join(ROOT, 'dist/tools/crawl.js'),
+  floorRelay: join(ROOT, 'dist/bench/lab/floor-relay.js'),
 };
 
 export const OVERLAY_PORT = 17000;
