@@ -2,7 +2,8 @@
 // namespaces of one lab (bench/lab/netns.ts: hosts boot, a, b on one bridge, no link
 // conditions), in one run, always a → b:
 //  - plain underlay (no VPN): the ceiling on this machine;
-//  - tinc 1.0 (Debian's tincd), router mode, UDP, default cipher, RSA keys from `tincd -K`;
+//  - tinc 1.0 (Debian's tincd), router mode, UDP, default cipher, RSA keys from `tincd -K`,
+//    and wireguard-go (Debian's userspace WireGuard), both set up in bench/lab/baselines.ts;
 //  - our IPOP GroupVPN: measureIpop() (boot serves as its bootstrap node), with TAP offload
 //    (the default) and with IpopConfig/Offload false (every frame on its own, as IPOP did);
 //  - the Node floor (bench/lab/floor-relay.ts): the least a VPN in Node must do per packet
@@ -18,19 +19,18 @@
 //
 // Options: --seconds N (iperf3 duration, default 10) --pings N (default 50)
 //          --loss P (random loss of P % of the frames the bridge delivers to each host, default 0)
-import { spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { ensurePackages, Lab, labUnavailableReason, pingArgv, pingTimes, run, stopProcess, waitFor } from './lab/netns.js';
+import { ensurePackages, Lab, labUnavailableReason, pingArgv, pingTimes, stopProcess, waitFor } from './lab/netns.js';
 import { BIN, getState, groupvpn, hostConfig, startBootstrap } from './lab/ipop.js';
+import { listening, startTinc, startWireguardGo, tincVersion, waitPing, wireguardGoVersion } from './lab/baselines.js';
 
 const IPERF_PORT = 5201;
-const TINC_NET = '10.145.0'; // tinc's virtual /24; the lab underlay is 10.144.0.0/24
 const WATCHDOG_MS = 300_000;
 const log = (s: string) => process.stderr.write(`${s}\n`);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export interface BenchOptions { seconds: number; pings: number; loss: number }
 export interface Rtt { median: number; avg: number; min: number; max: number; received: number; sent: number }
@@ -57,17 +57,6 @@ export async function pingRtt(lab: Lab, from: string, ip: string, count = 50, ga
   const ts = pingTimes(r.stdout);
   if (ts.length === 0) throw new Error(`ping ${ip} from ${from}: no replies (${(r.stdout + r.stderr).trim().split('\n').slice(-2).join(' ')})`);
   return { median: median(ts), avg: ts.reduce((a, b) => a + b, 0) / ts.length, min: Math.min(...ts), max: Math.max(...ts), received: ts.length, sent: count };
-}
-
-/** Waits (bounded) until one ping from `from` to `ip` is answered. */
-export async function waitPing(lab: Lab, from: string, ip: string, timeoutMs: number): Promise<void> {
-  await waitFor(async () => (await lab.exec(from, pingArgv(ip, { count: 1, waitS: 1 }), { timeoutMs: 5000 })).code === 0, timeoutMs, `ping ${from} → ${ip}`, 300);
-}
-
-/** True once something in host's namespace listens on TCP port. */
-async function listening(lab: Lab, host: string, port: number): Promise<boolean> {
-  const r = await lab.exec(host, ['ss', '-Hltn', `sport = :${port}`], { timeoutMs: 5000 });
-  return r.code === 0 && r.stdout.trim() !== '';
 }
 
 /** iperf3 TCP, one stream, `seconds` s: server (one-off) in host `server` bound to serverIp, client in `client`. */
@@ -115,43 +104,6 @@ export async function measurePath(lab: Lab, label: string, from: string, to: str
   const daemonCpuS = pids.length > 0 ? cpuSeconds(pids) - cpu0 : undefined;
   log(`${label}: TCP ${(tcp.bitsPerSecond / 1e6).toFixed(0)} Mbit/s${daemonCpuS === undefined ? '' : `, daemons ${daemonCpuS.toFixed(2)} CPU-s`}`);
   return { label, tcp, rtt, rttBusy, daemonCpuS };
-}
-
-/** tinc 1.0 between hosts [a, b] in router mode: a connects to b; virtual addresses TINC_NET.1/.2. */
-async function startTinc(lab: Lab, hosts: [string, string]): Promise<{ daemons: ChildProcess[]; vip: (i: number) => string }> {
-  const vip = (i: number) => `${TINC_NET}.${i + 1}`;
-  const dirs = hosts.map((h) => join(lab.dir, 'tinc', h));
-  for (const [i, h] of hosts.entries()) {
-    const d = dirs[i]!;
-    mkdirSync(join(d, 'hosts'), { recursive: true });
-    writeFileSync(join(d, 'tinc.conf'), `Name = ${h}\nMode = router\nInterface = tinc0\nAddressFamily = ipv4\nBindToAddress = ${lab.ip(h)}\n${i === 0 ? `ConnectTo = ${hosts[1]}\n` : ''}`);
-    writeFileSync(join(d, 'hosts', h), `Address = ${lab.ip(h)}\nPort = 655\nSubnet = ${vip(i)}/32\n`);
-    writeFileSync(join(d, 'tinc-up'), `#!/bin/sh\nip link set "$INTERFACE" up\nip addr add ${vip(i)}/24 dev "$INTERFACE"\n`);
-    writeFileSync(join(d, 'tinc-down'), '#!/bin/sh\nip link set "$INTERFACE" down\n');
-    chmodSync(join(d, 'tinc-up'), 0o755);
-    chmodSync(join(d, 'tinc-down'), 0o755);
-    // stdin is /dev/null, so tincd -K takes the default key file names without asking.
-    const k = await run(['tincd', '-c', d, '-K', '2048'], { timeoutMs: 60_000 });
-    if (k.code !== 0) throw new Error(`tincd -K: ${k.stderr.trim()}`);
-  }
-  for (const [i, h] of hosts.entries()) writeFileSync(join(dirs[1 - i]!, 'hosts', h), readFileSync(join(dirs[i]!, 'hosts', h)));
-  const start = (i: number) => lab.spawn(hosts[i]!, ['tincd', '-c', dirs[i]!, '-D', '-d1', `--pidfile=${dirs[i]}/pid`, `--logfile=${dirs[i]}/log`],
-    { logFile: `${dirs[i]}/out` });
-  const logTail = (i: number) => { try { return readFileSync(`${dirs[i]}/log`, 'utf8').trim().split('\n').slice(-3).join(' | '); } catch { return ''; } };
-  // b listens first: tinc 1.0 waits 5 s before retrying a refused connection.
-  const db = start(1);
-  await waitFor(() => listening(lab, hosts[1], 655), 10_000, `tincd listening in ${hosts[1]}`).catch((e) => { throw new Error(`${e.message}: ${logTail(1)}`); });
-  const da = start(0);
-  await waitPing(lab, hosts[0], vip(1), 30_000).catch((e) => { throw new Error(`tinc tunnel: ${e.message}: ${logTail(0)}`); });
-  await sleep(2000); // let tinc finish its UDP key exchange and PMTU probes, so the UDP path is measured
-  return { daemons: [da, db], vip };
-}
-
-let tincVer: string | undefined;
-function tincVersion(): string {
-  if (tincVer) return tincVer;
-  const r = spawnSync('tincd', ['--version'], { encoding: 'utf8', env: { ...process.env, PATH: `${process.env.PATH}:/usr/sbin:/sbin` } });
-  return (tincVer = /tinc version (\S+)/.exec(r.stdout ?? '')?.[1] ?? '1.0');
 }
 
 /** Our IPOP GroupVPN between hosts a and b (bootstrap in boot), measured like tinc via measurePath. */
@@ -205,7 +157,10 @@ async function main(): Promise<void> {
   const o: BenchOptions = { seconds: num('seconds', 10), pings: num('pings', 50), loss };
   const why = labUnavailableReason();
   if (why) { console.error(`bench:vpn: ${why}`); process.exit(1); }
-  await ensurePackages({ ip: 'iproute2', ss: 'iproute2', ping: 'iputils-ping', iperf3: 'iperf3', tincd: 'tinc', ...(loss > 0 ? { nft: 'nftables' } : {}) });
+  await ensurePackages({
+    ip: 'iproute2', ss: 'iproute2', ping: 'iputils-ping', iperf3: 'iperf3', tincd: 'tinc', 'wireguard-go': 'wireguard-go', wg: 'wireguard-tools',
+    unshare: 'util-linux', nsenter: 'util-linux', ...(loss > 0 ? { nft: 'nftables' } : {}),
+  });
   const watchdog = setTimeout(() => { console.error(`bench:vpn: watchdog — exceeded ${WATCHDOG_MS / 1000} s, aborting`); process.exit(2); }, WATCHDOG_MS);
   watchdog.unref();
 
@@ -213,21 +168,23 @@ async function main(): Promise<void> {
   // Other work on this shared machine skews every figure; the load average at least shows it.
   const load0 = loadavg().map((x) => x.toFixed(2)).join(' ');
   const lab = await Lab.create('bvpn', ['boot', 'a', 'b']);
-  let plain: PathResult, tinc: PathResult | Error, ipop: PathResult | Error, ipopNo: PathResult | Error;
+  let plain: PathResult, tinc: PathResult | Error, wgGo: PathResult | Error, ipop: PathResult | Error, ipopNo: PathResult | Error;
   let floor: PathResult | Error, floorAead: PathResult | Error, floorSpin: PathResult | Error;
   try {
     log(`lab ${lab.base}: ${lab.hosts.map((h) => `${h}=${lab.ip(h)}`).join(' ')}`);
     if (loss > 0) await lab.setLoss(loss);
     await waitPing(lab, 'a', lab.ip('b'), 5000);
     plain = await measurePath(lab, 'plain', 'a', 'b', lab.ip('b'), o);
-    tinc = await (async () => {
-      const tn = await startTinc(lab, ['a', 'b']);
+    const baseline = async (label: string, start: typeof startTinc) => {
+      const vpn = await start(lab, ['a', 'b']);
       try {
-        return await measurePath(lab, 'tinc', 'a', 'b', tn.vip(1), o, tn.daemons.map((d) => d.pid!));
+        return await measurePath(lab, label, 'a', 'b', vpn.vip(1), o, vpn.daemons.map((d) => d.pid!));
       } finally {
-        await Promise.all(tn.daemons.map((d) => stopProcess(d)));
+        await Promise.all(vpn.daemons.map((d) => stopProcess(d)));
       }
-    })().catch((e: Error) => e);
+    };
+    tinc = await baseline('tinc', startTinc).catch((e: Error) => e);
+    wgGo = await baseline('wireguard-go', startWireguardGo).catch((e: Error) => e);
     ipop = await measureIpop(lab, o).catch((e: Error) => e);
     ipopNo = await measureIpop(lab, o, false).catch((e: Error) => e);
     const noRepair = new Error('skipped: the floor relay has no loss repair');
@@ -245,24 +202,25 @@ async function main(): Promise<void> {
     const v = f(r);
     return v === undefined ? '—' : v.toFixed(digits);
   };
-  const ratio = (f: (r: PathResult) => number | undefined) => {
-    if (tinc instanceof Error || ipop instanceof Error) return 'n/a';
-    const a = f(ipop), b = f(tinc);
+  const ratio = (f: (r: PathResult) => number | undefined, to: PathResult | Error = tinc) => {
+    if (to instanceof Error || ipop instanceof Error) return 'n/a';
+    const a = f(ipop), b = f(to);
     return a === undefined || b === undefined || b === 0 ? '—' : `${(a / b).toFixed(2)}×`;
   };
-  const cols = [plain, tinc, ipop, ipopNo, floor, floorAead, floorSpin];
+  const cols = [plain, tinc, wgGo, ipop, ipopNo, floor, floorAead, floorSpin];
   const row = (name: string, f: (r: PathResult) => number | undefined, digits: number, withRatio = true) =>
-    `| ${name} | ${cols.map((r) => cell(r, f, digits)).join(' | ')} | ${withRatio ? ratio(f) : ''} |`;
+    `| ${name} | ${cols.map((r) => cell(r, f, digits)).join(' | ')} | ${withRatio ? `${ratio(f)} | ${ratio(f, wgGo)}` : ' | '} |`;
   const addMed = (r: PathResult) => (r === plain ? undefined : r.rtt.median - plain.rtt.median);
   const addAvg = (r: PathResult) => (r === plain ? undefined : r.rtt.avg - plain.rtt.avg);
 
   console.log(`VPN between two network namespaces a → b on one Linux bridge (Node ${process.version}, ${availableParallelism()} cores shared by everything; load average ${load0} at start)`);
   console.log(`Method: iperf3 TCP, 1 stream, ${o.seconds} s, rate at the receiver; ping ${o.pings} × 20 ms apart and 200 × 2 ms apart; daemon CPU = utime+stime of both VPN daemons (/proc/<pid>/stat) during the iperf3 run, per GB (10^9 bytes) received.`);
   console.log(`tinc ${tincVersion()}: router mode, UDP, default cipher (Blowfish-CBC, SHA1 MAC), 2048-bit RSA keys from tincd -K; lab underlay ${lab.subnet}${loss > 0 ? `, ${loss} % random loss on every link (nftables, per frame)` : ''}.`);
-  console.log('ipop: TAP offload on (default); ipop (no offload): IpopConfig/Offload false. Node floor: bench/lab/floor-relay.ts (no overlay): plain, with AEAD, and plain but busy-polling. The ratio column is ipop/tinc.');
+  console.log(`wireguard-go ${wireguardGoVersion()}: configured with wg, one peer each way, default MTU.`);
+  console.log('ipop: TAP offload on (default); ipop (no offload): IpopConfig/Offload false. Node floor: bench/lab/floor-relay.ts (no overlay): plain, with AEAD, and plain but busy-polling. The ratio columns are ipop/tinc and ipop/wireguard-go.');
   console.log('');
-  console.log(`| measurement | plain underlay | tinc ${tincVersion()} | ipop | ipop (no offload) | Node floor | Node floor + AEAD | Node floor, spinning | ipop/tinc |`);
-  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  console.log(`| measurement | plain underlay | tinc ${tincVersion()} | wireguard-go | ipop | ipop (no offload) | Node floor | Node floor + AEAD | Node floor, spinning | ipop/tinc | ipop/wireguard-go |`);
+  console.log(`|${' --- |'}${' ---: |'.repeat(10)}`);
   console.log(row('TCP throughput, Mbit/s', mbit, 0));
   console.log(row('TCP retransmits', (r) => r.tcp.retransmits, 0, false));
   console.log(row('ping RTT median, ms', (r) => r.rtt.median, 3));
@@ -274,10 +232,12 @@ async function main(): Promise<void> {
   console.log(row('daemon CPU-s during the test (both ends)', (r) => r.daemonCpuS, 2));
   console.log(row('daemon CPU-s per GB received', perGB, 2));
   console.log('');
-  if (tinc instanceof Error) console.log(`tinc: not available: ${tinc.message}`);
-  else console.log(`tinc: ${((mbit(tinc) / mbit(plain)) * 100).toFixed(1)} % of plain throughput, +${addMed(tinc)!.toFixed(3)} ms median RTT, ${perGB(tinc)!.toFixed(1)} CPU-s per GB.`);
+  for (const [name, r] of [['tinc', tinc], ['wireguard-go', wgGo]] as const) {
+    if (r instanceof Error) console.log(`${name}: not available: ${r.message}`);
+    else console.log(`${name}: ${((mbit(r) / mbit(plain)) * 100).toFixed(1)} % of plain throughput, +${addMed(r)!.toFixed(3)} ms median RTT, ${perGB(r)!.toFixed(1)} CPU-s per GB.`);
+  }
   if (ipop instanceof Error) console.log(`ipop: not available: ${ipop.message}`);
-  else console.log(`ipop: ${((mbit(ipop) / mbit(plain)) * 100).toFixed(1)} % of plain throughput, +${addMed(ipop)!.toFixed(3)} ms median RTT${perGB(ipop) === undefined ? '' : `, ${perGB(ipop)!.toFixed(1)} CPU-s per GB`}${tinc instanceof Error ? '' : `; ${ratio(mbit)} tinc's throughput`}.`);
+  else console.log(`ipop: ${((mbit(ipop) / mbit(plain)) * 100).toFixed(1)} % of plain throughput, +${addMed(ipop)!.toFixed(3)} ms median RTT${perGB(ipop) === undefined ? '' : `, ${perGB(ipop)!.toFixed(1)} CPU-s per GB`}; ${ratio(mbit)} tinc's throughput, ${ratio(mbit, wgGo)} wireguard-go's.`);
   if (ipopNo instanceof Error) console.log(`ipop (no offload): not available: ${ipopNo.message}`);
   else if (!(ipop instanceof Error)) console.log(`offload: ${(mbit(ipop) / mbit(ipopNo)).toFixed(2)}× the throughput of ipop without it, ${(perGB(ipopNo)! / perGB(ipop)!).toFixed(2)}× less daemon CPU per GB.`);
   for (const [name, r] of [['Node floor', floor], ['Node floor + AEAD', floorAead], ['Node floor, spinning', floorSpin]] as const) {
