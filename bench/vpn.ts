@@ -25,8 +25,8 @@ import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ensurePackages, Lab, labUnavailableReason, pingArgv, pingTimes, stopProcess, waitFor } from './lab/netns.js';
-import { BIN, getState, groupvpn, hostConfig, startBootstrap } from './lab/ipop.js';
-import { listening, startTinc, startWireguardGo, tincVersion, waitPing, wireguardGoVersion } from './lab/baselines.js';
+import { getState, groupvpn, hostConfig, startBootstrap } from './lab/ipop.js';
+import { listening, startFloor, startTinc, startWireguardGo, tincVersion, waitPing, wireguardGoVersion, type LabVpn } from './lab/baselines.js';
 
 const IPERF_PORT = 5201;
 const WATCHDOG_MS = 300_000;
@@ -127,23 +127,6 @@ export async function measureIpop(lab: Lab, o: BenchOptions, offload = true): Pr
   }
 }
 
-/** The floor relay between a and b (virtual 10.147.0.1/.2): plain, with AEAD, or spinning. */
-export async function measureFloor(lab: Lab, o: BenchOptions, variant: 'plain' | 'aead' | 'spin'): Promise<PathResult> {
-  const label = { plain: 'floor', aead: 'floor + AEAD', spin: 'floor, spinning' }[variant];
-  const peers = [['a', 'b'], ['b', 'a']] as const;
-  const procs = peers.map(([h, p], i) => lab.spawn(h, [process.execPath, BIN.floorRelay, '--tap', 'tapfloor', '--vip', `10.147.0.${i + 1}/24`,
-    '--local', lab.ip(h), '--peer', lab.ip(p), ...(variant === 'plain' ? [] : [`--${variant}`])]));
-  try {
-    await waitFor(() => procs.every((c) => /floor relay/.test(lab.output(c))) || procs.some((c) => c.exitCode !== null), 10_000, `${label} relays`);
-    const dead = procs.find((c) => c.exitCode !== null);
-    if (dead) throw new Error(`${label} relay exited: ${lab.output(dead).trim()}`);
-    await waitPing(lab, 'a', '10.147.0.2', 10_000);
-    return await measurePath(lab, label, 'a', 'b', '10.147.0.2', o, procs.map((c) => c.pid!));
-  } finally {
-    await Promise.all(procs.map((c) => stopProcess(c)));
-  }
-}
-
 async function main(): Promise<void> {
   const num = (name: string, dflt: number): number => {
     const i = process.argv.indexOf(`--${name}`);
@@ -175,7 +158,7 @@ async function main(): Promise<void> {
     if (loss > 0) await lab.setLoss(loss);
     await waitPing(lab, 'a', lab.ip('b'), 5000);
     plain = await measurePath(lab, 'plain', 'a', 'b', lab.ip('b'), o);
-    const baseline = async (label: string, start: typeof startTinc) => {
+    const baseline = async (label: string, start: (lab: Lab, hosts: [string, string]) => Promise<LabVpn>) => {
       const vpn = await start(lab, ['a', 'b']);
       try {
         return await measurePath(lab, label, 'a', 'b', vpn.vip(1), o, vpn.daemons.map((d) => d.pid!));
@@ -188,9 +171,9 @@ async function main(): Promise<void> {
     ipop = await measureIpop(lab, o).catch((e: Error) => e);
     ipopNo = await measureIpop(lab, o, false).catch((e: Error) => e);
     const noRepair = new Error('skipped: the floor relay has no loss repair');
-    floor = loss > 0 ? noRepair : await measureFloor(lab, o, 'plain').catch((e: Error) => e);
-    floorAead = loss > 0 ? noRepair : await measureFloor(lab, o, 'aead').catch((e: Error) => e);
-    floorSpin = loss > 0 ? noRepair : await measureFloor(lab, o, 'spin').catch((e: Error) => e);
+    floor = loss > 0 ? noRepair : await baseline('floor', (l, h) => startFloor(l, h, 'plain')).catch((e: Error) => e);
+    floorAead = loss > 0 ? noRepair : await baseline('floor + AEAD', (l, h) => startFloor(l, h, 'aead')).catch((e: Error) => e);
+    floorSpin = loss > 0 ? noRepair : await baseline('floor, spinning', (l, h) => startFloor(l, h, 'spin')).catch((e: Error) => e);
   } finally {
     await lab.destroy();
   }

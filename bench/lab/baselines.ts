@@ -1,11 +1,17 @@
-// The VPNs bench:vpn compares ours with, each set up between two lab hosts: tinc 1.0 and
-// wireguard-go, both from Debian, with their defaults. The issue's targets are stated against
-// them, measured in the same run.
+// What bench:vpn compares ours with, each set up between two lab hosts: tinc 1.0 and
+// wireguard-go, both from Debian, with their defaults (the issue's targets are stated against
+// them, measured in the same run), and the Node floor relay (floor-relay.ts).
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { BIN } from './ipop.js';
 import { baseEnv, pingArgv, run, waitFor, type Lab } from './netns.js';
 
+/** Two daemons, one per host, and the virtual address of host i. */
+export interface LabVpn { daemons: ChildProcess[]; vip: (i: number) => string }
+export type FloorVariant = 'plain' | 'aead' | 'spin';
+
+const FLOOR_NET = '10.147.0';
 const TINC_NET = '10.145.0'; // tinc's virtual /24; the lab underlay is 10.144.0.0/24
 const WG_NET = '10.148.0';
 const WG_PORT = 51820;
@@ -23,7 +29,7 @@ export async function listening(lab: Lab, host: string, port: number): Promise<b
 }
 
 /** tinc 1.0 between hosts [a, b] in router mode: a connects to b; virtual addresses TINC_NET.1/.2. */
-export async function startTinc(lab: Lab, hosts: [string, string]): Promise<{ daemons: ChildProcess[]; vip: (i: number) => string }> {
+export async function startTinc(lab: Lab, hosts: [string, string]): Promise<LabVpn> {
   const vip = (i: number) => `${TINC_NET}.${i + 1}`;
   const dirs = hosts.map((h) => join(lab.dir, 'tinc', h));
   for (const [i, h] of hosts.entries()) {
@@ -65,7 +71,7 @@ export function tincVersion(): string {
  * mount namespace with a scratch directory over /run, where it puts its control socket, so
  * nothing is written outside the lab's directory.
  */
-export async function startWireguardGo(lab: Lab, hosts: [string, string]): Promise<{ daemons: ChildProcess[]; vip: (i: number) => string }> {
+export async function startWireguardGo(lab: Lab, hosts: [string, string]): Promise<LabVpn> {
   const vip = (i: number) => `${WG_NET}.${i + 1}`;
   const dir = join(lab.dir, 'wireguard-go');
   const keys: { priv: string; pub: string }[] = [];
@@ -105,4 +111,16 @@ export function wireguardGoVersion(): string {
   if (wgVer) return wgVer;
   const r = spawnSync('dpkg-query', ['-W', '-f', '${Version}', 'wireguard-go'], { encoding: 'utf8', env: baseEnv() });
   return (wgVer = r.status === 0 && r.stdout.trim() ? r.stdout.trim() : '');
+}
+
+/** The Node floor relay (floor-relay.ts) between hosts [a, b]: plain, with AEAD, or spinning; FLOOR_NET.1/.2. */
+export async function startFloor(lab: Lab, hosts: [string, string], variant: FloorVariant = 'plain'): Promise<LabVpn> {
+  const vip = (i: number) => `${FLOOR_NET}.${i + 1}`;
+  const daemons = hosts.map((h, i) => lab.spawn(h, [process.execPath, BIN.floorRelay, '--tap', 'tapfloor', '--vip', `${vip(i)}/24`,
+    '--local', lab.ip(h), '--peer', lab.ip(hosts[1 - i]!), ...(variant === 'plain' ? [] : [`--${variant}`])]));
+  await waitFor(() => daemons.every((c) => /floor relay/.test(lab.output(c))) || daemons.some((c) => c.exitCode !== null), 10_000, 'floor relays');
+  const dead = daemons.find((c) => c.exitCode !== null);
+  if (dead) throw new Error(`floor relay exited: ${lab.output(dead).trim()}`);
+  await waitPing(lab, hosts[0], vip(1), 10_000);
+  return { daemons, vip };
 }
