@@ -5,7 +5,7 @@ import { spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BIN } from './ipop.js';
-import { baseEnv, pingArgv, run, waitFor, type Lab } from './netns.js';
+import { baseEnv, pingArgv, run, stopProcess, waitFor, type Lab } from './netns.js';
 
 /** Two daemons, one per host, and the virtual address of host i. */
 export interface LabVpn { daemons: ChildProcess[]; vip: (i: number) => string }
@@ -87,22 +87,24 @@ export async function startWireguardGo(lab: Lab, hosts: [string, string]): Promi
   const daemons = hosts.map((h, i) => lab.spawn(h, ['unshare', '--mount', '--propagation', 'private', 'sh', '-c',
     'mount --bind "$1" /run && exec wireguard-go -f "$2"', 'sh', join(dir, `run${i}`), `wgo${i}`], { logFile: join(dir, `log${i}`) }));
   const logTail = (i: number) => { try { return readFileSync(join(dir, `log${i}`), 'utf8').trim().split('\n').slice(-3).join(' | '); } catch { return ''; } };
-  for (const i of [0, 1]) {
-    await waitFor(() => existsSync(join(dir, `run${i}`, 'wireguard', `wgo${i}.sock`)) || daemons[i]!.exitCode !== null, 10_000, `wireguard-go control socket in ${hosts[i]}`);
-    if (daemons[i]!.exitCode !== null) throw new Error(`wireguard-go in ${hosts[i]} exited: ${logTail(i)}`);
-  }
-  for (const i of [0, 1]) {
-    const j = 1 - i;
-    // wg must see the daemon's /run: enter its mount namespace (and network namespace).
-    const set = await run(['nsenter', '-t', String(daemons[i]!.pid), '-m', '-n', 'wg', 'set', `wgo${i}`, 'private-key', keys[i]!.priv,
-      'listen-port', String(WG_PORT + i), 'peer', keys[j]!.pub, 'endpoint', `${lab.ip(hosts[j]!)}:${WG_PORT + j}`, 'allowed-ips', `${vip(j)}/32`]);
-    if (set.code !== 0) throw new Error(`wg set in ${hosts[i]}: ${set.stderr.trim()}`);
-    for (const cmd of [['ip', 'addr', 'add', `${vip(i)}/24`, 'dev', `wgo${i}`], ['ip', 'link', 'set', `wgo${i}`, 'up']]) {
-      const r = await lab.exec(hosts[i]!, cmd);
-      if (r.code !== 0) throw new Error(`${cmd.join(' ')} in ${hosts[i]}: ${r.stderr.trim()}`);
+  await stopOnFailure(daemons, async () => {
+    for (const i of [0, 1]) {
+      await waitFor(() => existsSync(join(dir, `run${i}`, 'wireguard', `wgo${i}.sock`)) || daemons[i]!.exitCode !== null, 10_000, `wireguard-go control socket in ${hosts[i]}`);
+      if (daemons[i]!.exitCode !== null) throw new Error(`wireguard-go in ${hosts[i]} exited: ${logTail(i)}`);
     }
-  }
-  await waitPing(lab, hosts[0], vip(1), 20_000).catch((e) => { throw new Error(`wireguard-go tunnel: ${e.message}: ${logTail(0)}`); });
+    for (const i of [0, 1]) {
+      const j = 1 - i;
+      // wg must see the daemon's /run: enter its mount namespace (and network namespace).
+      const set = await run(['nsenter', '-t', String(daemons[i]!.pid), '-m', '-n', 'wg', 'set', `wgo${i}`, 'private-key', keys[i]!.priv,
+        'listen-port', String(WG_PORT + i), 'peer', keys[j]!.pub, 'endpoint', `${lab.ip(hosts[j]!)}:${WG_PORT + j}`, 'allowed-ips', `${vip(j)}/32`]);
+      if (set.code !== 0) throw new Error(`wg set in ${hosts[i]}: ${set.stderr.trim()}`);
+      for (const cmd of [['ip', 'addr', 'add', `${vip(i)}/24`, 'dev', `wgo${i}`], ['ip', 'link', 'set', `wgo${i}`, 'up']]) {
+        const r = await lab.exec(hosts[i]!, cmd);
+        if (r.code !== 0) throw new Error(`${cmd.join(' ')} in ${hosts[i]}: ${r.stderr.trim()}`);
+      }
+    }
+    await waitPing(lab, hosts[0], vip(1), 20_000).catch((e) => { throw new Error(`wireguard-go tunnel: ${e.message}: ${logTail(0)}`); });
+  });
   return { daemons, vip };
 }
 
@@ -118,9 +120,21 @@ export async function startFloor(lab: Lab, hosts: [string, string], variant: Flo
   const vip = (i: number) => `${FLOOR_NET}.${i + 1}`;
   const daemons = hosts.map((h, i) => lab.spawn(h, [process.execPath, BIN.floorRelay, '--tap', 'tapfloor', '--vip', `${vip(i)}/24`,
     '--local', lab.ip(h), '--peer', lab.ip(hosts[1 - i]!), ...(variant === 'plain' ? [] : [`--${variant}`])]));
-  await waitFor(() => daemons.every((c) => /floor relay/.test(lab.output(c))) || daemons.some((c) => c.exitCode !== null), 10_000, 'floor relays');
-  const dead = daemons.find((c) => c.exitCode !== null);
-  if (dead) throw new Error(`floor relay exited: ${lab.output(dead).trim()}`);
-  await waitPing(lab, hosts[0], vip(1), 10_000);
+  await stopOnFailure(daemons, async () => {
+    await waitFor(() => daemons.every((c) => /floor relay/.test(lab.output(c))) || daemons.some((c) => c.exitCode !== null), 10_000, 'floor relays');
+    const dead = daemons.find((c) => c.exitCode !== null);
+    if (dead) throw new Error(`floor relay exited: ${lab.output(dead).trim()}`);
+    await waitPing(lab, hosts[0], vip(1), 10_000);
+  });
   return { daemons, vip };
+}
+
+/** Runs set-up; if it fails, stops the daemons (whose TAPs and ports the next path needs) and rethrows. */
+async function stopOnFailure(daemons: ChildProcess[], setUp: () => Promise<void>): Promise<void> {
+  try {
+    await setUp();
+  } catch (e) {
+    await Promise.all(daemons.map((d) => stopProcess(d)));
+    throw e;
+  }
 }
