@@ -1,11 +1,10 @@
 // A TCP transfer between two lab hosts, for the VPN tests: the sender streams `mb` MB of
 // pseudo-random bytes to ip:7000 and prints their SHA-256, the receiver prints the byte count
 // and SHA-256 of what arrived. Both are plain Node one-liners run inside the namespaces.
-import type { Lab } from '../../bench/lab/netns.js';
+import { waitFor, type Lab } from '../../bench/lab/netns.js';
 
 /** What is needed of a lab (Lab, or the NAT lab). */
 type Hosts = Pick<Lab, 'spawn' | 'exec' | 'output'>;
-import { waitFor } from '../../bench/lab/netns.js';
 
 const SENDER = `const n=require('net'),c=require('crypto');const h=c.createHash('sha256');let left=Number(process.argv[2])*1024*1024;let seed=c.createHash('sha256').update('x').digest();
 const s=n.connect(7000,process.argv[1],()=>{const go=()=>{while(left>0){let b=Buffer.alloc(Math.min(65536,left));for(let i=0;i<b.length;i+=32){seed=c.createHash('sha256').update(seed).digest();seed.copy(b,i)}
