@@ -38,10 +38,10 @@ import type { Edge } from '../src/transport/edge.js';
 import { MemoryNetwork, type MemoryEdgeListener } from '../src/transport/memory.js';
 import { TransportAddress, type TaKind } from '../src/transport/ta.js';
 import { realClock } from '../src/util/clock.js';
-import { vpnTargets } from './fuzz-vpn.js';
 import { createLogger } from '../src/util/log.js';
 import { seededRandom } from '../src/util/random.js';
 import { decodeValue, encodeValue, WireError, type Value } from '../src/wire/value.js';
+import { vpnTargets } from './fuzz-vpn.js';
 
 // ---------------------------------------------------------------------------------------
 // PRNG, byte helpers, mutation

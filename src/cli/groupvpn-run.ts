@@ -127,10 +127,6 @@ export async function runVpn(o: RunOptions): Promise<() => Promise<void>> {
 }
 
 /**
- * The member's IPv6 address (prefix::<IPv4>) on the TAP. IPv6 is optional: when the kernel
- * refuses it (IPv6 disabled, an MTU below 1280) the VPN carries IPv4 only and says so.
- */
-/**
  * Counters `groupvpn status` shows: frames each way, how many crossed as offloaded
  * super-packets, and the UDP edges' fragment repairs (requests, fragments resent, messages lost).
  */
@@ -144,6 +140,10 @@ function trafficOf(v: IpopNode): Record<string, number> {
   };
 }
 
+/**
+ * The member's IPv6 address (prefix::<IPv4>) on the TAP. IPv6 is optional: when the kernel
+ * refuses it (IPv6 disabled, an MTU below 1280) the VPN carries IPv4 only and says so.
+ */
 function configureIpv6(tap: TapDevice, configured: string, namespace: string, ip: number, mtu: number, log: Logger): { prefix: Uint8Array; text: string } | undefined {
   const prefix = ipv6PrefixFor(configured, namespace);
   if (!prefix) return undefined;

@@ -77,7 +77,7 @@ async function start(values: Record<string, unknown>, stateDir: string, port: nu
   mkdirSync(stateDir, { recursive: true });
   const log = logFile(stateDir);
   const fd = openSync(log, 'a');
-  const child = spawn(process.execPath, [...(process.env.XPROF ? ["--cpu-prof", "--cpu-prof-dir=" + process.env.XPROF] : []), fileURLToPath(import.meta.url), ...args], { detached: true, stdio: ['ignore', fd, fd] });
+  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), ...args], { detached: true, stdio: ['ignore', fd, fd] });
   closeSync(fd);
   let exited: number | null | undefined;
   child.on('exit', (code, sig) => { exited = code ?? (sig ? 128 : 1); });

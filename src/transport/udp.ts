@@ -158,7 +158,7 @@ export class UdpEdgeListener implements EdgeListener {
     for (const e of [...this.byLocal.values()]) e.close('listener stopped');
     this.repairTimer?.cancel();
     this.repairTimer = undefined;
-    // dgram defers the actual send a tick (address lookup); let the close datagrams out.
+    // A close to a hostname TA waits for dns.lookup (ipLookup answers IPs at once): let it out.
     await new Promise((r) => setImmediate(r));
     this.socket = undefined;
     await new Promise<void>((r) => { try { sock.close(() => r()); } catch { r(); } });
