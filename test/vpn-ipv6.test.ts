@@ -186,9 +186,9 @@ t.test('IPv6 between members over an in-memory overlay', async (t) => {
   await t.test('with IPv6 off, IPv6 frames are not carried', async (t) => {
     const tapD = new FakeTap(new Uint8Array([0x02, 0, 0, 0, 0, 0x0d]));
     const D = await member(3, '10.9.0.13', tapD, false);
-    const before = D.stats.dropNotIpv4;
+    const before = D.stats.dropOtherEtherType;
     tapD.inject(ipv6Frame(mappedIpv6(prefix, D.ip), b6, 17, new Uint8Array(20), D.gatewayMac));
-    t.equal(D.stats.dropNotIpv4, before + 1, 'dropped at the TAP');
+    t.equal(D.stats.dropOtherEtherType, before + 1, 'dropped at the TAP');
     t.equal(D.stats.txFrames, 0, 'nothing sent');
   });
 });

@@ -116,7 +116,7 @@ export async function runVpn(o: RunOptions): Promise<() => Promise<void>> {
     }
     await vpn.start();
     const v = vpn;
-    node.beforeLeave.push(async () => releaseAddress(dht.registrations, ipop.namespace, v.ip, node.address));
+    node.beforeLeave.push(async () => { releaseAddress(dht.registrations, ipop.namespace, v.ip, node.address); await v.leave(); });
     phase = 'ready';
     o.log.info(`groupvpn ready: ${ipToString(lease.ip)}/${lease.prefix}${ipv6 ? ` and ${ipv6.text}/64` : ''} on ${tap.name} (mtu ${mtu}), node ${node.address.key}, namespace ${ipop.namespace}`);
   } catch (e) {

@@ -1,6 +1,9 @@
-// Signed claims: values under keys that claim an identity (e.g. `dhcp:<ns>:<ip>` → node
-// address) carry the claimer's Ed25519 key and signature, so replicas can check them and
-// one member cannot take over another's live claim.
+// Signed claims: values under keys that speak for an identity carry the signer's Ed25519 key
+// and signature, so replicas and readers can check them. Two kinds of signed key:
+//   exclusive (`dhcp:` — `dhcp:<ns>:<ip>` → node address, `dhcp:<ns>` → settings): one signer
+//     at a time; a replica refuses another signer's value while a live one is held;
+//   shared (`ipop:` — `ipop:<ns>:members`): many signers, one value each; readers only see
+//     genuine values and decide from the signer (see vpn/mapping.ts).
 //
 //   "BRCL" | version (1) | public key (32) | signature (64) | key length u16 | key | payload
 //
@@ -15,15 +18,23 @@ const MAGIC = [0x42, 0x52, 0x43, 0x4c]; // "BRCL"
 const VERSION = 1;
 const HEADER = 4 + 1 + 32 + 64 + 2;
 const LABEL = new TextEncoder().encode('brunet-ts/claim/v1\0');
-export const CLAIM_PREFIXES = ['dhcp:'];
+export const CLAIM_PREFIXES = ['dhcp:', 'ipop:'];
+/** Signed keys that hold one signer's values at a time. */
+export const EXCLUSIVE_PREFIXES = ['dhcp:'];
 
 export interface Signer { readonly publicKey: Uint8Array; sign(data: Uint8Array): Uint8Array }
 export interface Claim { key: Uint8Array; payload: Uint8Array; publicKey: Uint8Array; claimer: Address }
 
-export function isClaimKey(key: Uint8Array): boolean {
+const hasPrefix = (key: Uint8Array, prefixes: string[]) => {
   const text = Buffer.from(key).toString('latin1');
-  return CLAIM_PREFIXES.some((p) => text.startsWith(p));
-}
+  return prefixes.some((p) => text.startsWith(p));
+};
+
+/** Values under this key are signed on write, and only genuine ones are returned on read. */
+export function isClaimKey(key: Uint8Array): boolean { return hasPrefix(key, CLAIM_PREFIXES); }
+
+/** Only one signer's values at a time (first come, while live). */
+export function isExclusiveKey(key: Uint8Array): boolean { return hasPrefix(key, EXCLUSIVE_PREFIXES); }
 
 export function isClaimValue(v: Uint8Array): boolean {
   return v.length >= 4 && MAGIC.every((m, i) => v[i] === m);

@@ -7,7 +7,7 @@ import { Mode } from '../routing/ah-wire.js';
 import { asBytes, asInt, asList, asMap, type Value } from '../wire/value.js';
 import { checkRequest, DhtError, type DhtLimits } from './limits.js';
 import { majority, replicaPoints } from './placement.js';
-import { isClaimKey, makeClaim, openClaim, type Claim, type Signer } from './claims.js';
+import { CLAIM_PREFIXES, isClaimKey, makeClaim, openClaim, type Claim, type Signer } from './claims.js';
 
 const REPLICA_TIMEOUT_MS = 5000;
 const MAX_PAGES = 64;
@@ -27,7 +27,7 @@ export class Dht {
     checkRequest(key, raw, ttl, this.limits);
     let value = raw;
     if (isClaimKey(key)) {
-      if (!this.signer) throw new DhtError('keys starting with "dhcp:" are signed claims and need the node key (Security enabled)');
+      if (!this.signer) throw new DhtError(`keys starting with ${CLAIM_PREFIXES.map((x) => `"${x}"`).join(' or ')} are signed and need the node key (Security enabled)`);
       value = makeClaim(this.signer, key, raw);
       if (value.length > this.limits.maxValueBytes) throw new DhtError(`the signed claim is ${value.length} bytes; the limit is ${this.limits.maxValueBytes}`);
     }

@@ -10,7 +10,7 @@ import type { TimerHandle } from '../util/clock.js';
 import { asBool, asBytes, asInt, WireError, type Value } from '../wire/value.js';
 import type { DhtLimits } from './limits.js';
 import type { StoredEntry, TableStore } from './store.js';
-import { claimFitsPoint, isClaimValue, openClaim, type Claim } from './claims.js';
+import { claimFitsPoint, isClaimValue, isExclusiveKey, openClaim, type Claim } from './claims.js';
 import { pointIndex } from './placement.js';
 import { Replicator, valueHash } from './replicator.js';
 
@@ -91,8 +91,9 @@ export class TableServer {
   }
 
   /**
-   * Verifies a signed claim (it must be genuine and belong at this point) and reports whether
-   * another claimer already holds a live claim here: one member cannot take over another's.
+   * Verifies a signed claim (it must be genuine and belong at this point) and, for an exclusive
+   * key (dhcp:), reports whether another claimer already holds a live claim here: one member
+   * cannot take over another's. Shared signed keys (ipop:) take one value per signer.
    */
   private async claimTaken(p: PutArgs): Promise<boolean> {
     let claim: Claim;
@@ -103,6 +104,7 @@ export class TableServer {
       this.stats.rejected++;
       throw new RpcError(RpcCode.BadParams, `invalid claim: ${(e as Error).message}`);
     }
+    if (!isExclusiveKey(claim.key)) return false;
     const existing = await this.store.get(p.key, 0, 1 << 20);
     return existing.entries.some((e) => {
       if (!isClaimValue(e.value)) return false;

@@ -44,10 +44,16 @@ export function peerStates(v: IpopNode): PeerState[] {
   return out.sort((a, b) => a.ip4.localeCompare(b.ip4, 'en', { numeric: true }));
 }
 
+/**
+ * The verified members (see members.ts), one per IP: a member's record counts only while the
+ * resolver's verified owner of its IP (the signed dhcp: claim) is that member.
+ */
 function knownPeers(v: IpopNode): Map<string, { address: Address; ip: number }> {
   const byKey = new Map<string, { address: Address; ip: number }>();
-  for (const m of v.members) byKey.set(m.address.key, { address: m.address, ip: m.ip });
-  for (const k of v.resolver.known()) if (!k.owner.equals(v.node.address)) byKey.set(k.owner.key, { address: k.owner, ip: k.ip });
+  for (const m of v.members) {
+    const owner = v.resolver.peek(m.ip);
+    if (owner && owner.equals(m.address)) byKey.set(m.address.key, { address: m.address, ip: m.ip });
+  }
   return byKey;
 }
 

@@ -20,7 +20,8 @@ import {
   buildNeighborAdvert, decodeNeighborSolicit, IPPROTO_ICMPV6, ICMPV6_NEIGHBOR_SOLICIT, IPV6_DST, IPV6_HEADER, IPV6_SRC,
   isIpv6Frame, mappedIpv4, type NeighborSolicit,
 } from './ipv6.js';
-import { listMembers, lookupOwner, registerMember, type Member } from './mapping.js';
+import { lookupOwner, type Member } from './mapping.js';
+import { MemberList } from './members.js';
 import { decodeOffloadHeader, OFFLOAD_HEADER, OffloadError, segment, vnetToWire, wireToVnet, type OffloadMeta } from './offload.js';
 import { OnDemand } from './on-demand.js';
 import { AddressResolver, DEFAULT_RESOLVER_OPTIONS, type ResolverOptions } from './resolver.js';
@@ -63,8 +64,14 @@ interface Waiting { at: number; out: Outgoing[]; in: Incoming[]; arp: ArpPacket[
 export class IpopNode {
   readonly stats = {
     txFrames: 0, txBytes: 0, rxFrames: 0, rxBytes: 0, arpReplies: 0, dhcpReplies: 0, queued: 0,
-    dropNoOwner: 0, dropSpoofed: 0, dropNotOurs: 0, dropNotIpv4: 0, dropQueueFull: 0, dropNotOurSource: 0,
-    ndReplies: 0, dropIpv6NotMapped: 0, dropBadOffload: 0, softwareSegments: 0,
+    ndReplies: 0, softwareSegments: 0,
+    /** Drops, by reason. From the TAP: */
+    dropNotOurSource: 0, dropIpv6NotMapped: 0, dropOtherEtherType: 0,
+    dropMalformedIpv4: 0, dropMalformedIpv6: 0, dropMalformedArp: 0, dropMalformedNs: 0,
+    /** From the overlay: */
+    dropSpoofed: 0, dropNotForUs: 0, dropOverlayNotIp: 0, dropBadOffload: 0,
+    /** Either way: no verified owner, waiting queue full, broadcast/multicast switched off. */
+    dropNoOwner: 0, dropQueueFull: 0, dropMulticastOff: 0,
     /** Messages with an offload header (super-packets, partial checksums) sent and delivered. */
     txOffload: 0, rxOffload: 0,
   };
@@ -73,7 +80,8 @@ export class IpopNode {
   /** Source MAC of every frame we write: random, locally administered (Brunet's FE:…). */
   readonly gatewayMac: Uint8Array;
   readonly mask: number;
-  members: Member[] = [];
+  /** The namespace's verified members (see members.ts): broadcasts, get_state, all-members links. */
+  readonly memberList: MemberList;
   private waiting = new Map<number, Waiting>();
   private toTap: Uint8Array[] = [];
   /** Parallel to toTap: 1 where the entry starts with a kernel virtio_net_hdr. */
@@ -93,11 +101,14 @@ export class IpopNode {
     this.resolver = new AddressResolver((ip) => lookupOwner(o.dht, o.namespace, ip), n.clock, n.log, { ...DEFAULT_RESOLVER_OPTIONS, ...o.resolver });
     this.resolver.onResolved = (ip, owner) => this.onResolved(ip, owner);
     this.onDemand = new OnDemand(n, o.onDemand);
+    const resolve = (ip: number) => this.resolver.resolve(ip);
+    this.memberList = new MemberList({ dht: o.dht, registrations: o.registrations, resolve }, o.namespace, { address: n.address, ip: o.ip }, Math.floor(n.clock.now()));
     n.router.register(Payload.Ip, (p, h) => this.fromOverlay(p, h, undefined));
     n.router.register(Payload.IpOffload, (p, h) => this.fromOverlayOffload(p, h));
   }
 
   get ip(): number { return this.o.ip; }
+  get members(): Member[] { return this.memberList.members; }
   get ipv6Prefix(): Uint8Array | undefined { return this.o.ipv6Prefix; }
   get node(): Node { return this.o.node; }
   get device(): FrameDevice { return this.o.device; }
@@ -106,7 +117,7 @@ export class IpopNode {
   /** Announces membership and starts moving frames. */
   async start(): Promise<void> {
     const o = this.o;
-    await registerMember(o.registrations, o.namespace, { address: o.node.address, ip: o.ip });
+    await this.memberList.join();
     o.device.start((frames, offloaded) => {
       for (let i = 0; i < frames.length; i++) {
         if (offloaded?.[i]) this.fromTapOffload(frames[i]!);
@@ -127,16 +138,14 @@ export class IpopNode {
     this.o.device.close();
   }
 
-  /** Refreshes the member list: known owners for the resolver, and links when on-demand is off. */
+  /** Leaving cleanly: the others drop us from their member lists at their next refresh. */
+  async leave(): Promise<void> { await this.memberList.leave(); }
+
+  /** Refreshes the verified member list, and links to every member when on-demand is off. */
   async syncMembers(): Promise<void> {
-    let ms: Member[];
-    try { ms = await listMembers(this.o.dht, this.o.namespace); } catch { return; }
-    if (this.stopped) return;
-    this.members = ms.filter((m) => !m.address.equals(this.o.node.address));
-    for (const m of this.members) {
-      this.resolver.learn(m.ip, m.address);
-      if (!this.o.onDemand.enabled) this.onDemand.connectNow(m.address);
-    }
+    const ms = await this.memberList.refresh();
+    if (this.stopped || this.o.onDemand.enabled) return;
+    for (const m of ms) this.onDemand.connectNow(m.address);
   }
 
   // ---- TAP → overlay
@@ -151,7 +160,7 @@ export class IpopNode {
   private fromTap(f: Uint8Array, data: Uint8Array, ptype: Payload): void {
     const type = etherType(f);
     if (type === ETHERTYPE_IPV4) {
-      if (!isIpv4Frame(f)) { this.stats.dropNotIpv4++; return; }
+      if (!isIpv4Frame(f)) { this.stats.dropMalformedIpv4++; return; }
       if (this.dhcp && isDhcpRequest(f)) { this.answerDhcp(new Uint8Array(f)); return; }
       const src = ipv4Src(f);
       if (src !== this.o.ip) { this.stats.dropNotOurSource++; return; }
@@ -166,7 +175,7 @@ export class IpopNode {
       this.fromTap6(f, data, ptype, this.o.ipv6Prefix);
     } else {
       // Other EtherTypes (and IPv6 when switched off) have no owner to go to.
-      this.stats.dropNotIpv4++;
+      this.stats.dropOtherEtherType++;
     }
   }
 
@@ -176,7 +185,7 @@ export class IpopNode {
    * traffic (router solicitations, MLD reports) has no owner and stays on the TAP.
    */
   private fromTap6(f: Uint8Array, data: Uint8Array, ptype: Payload, prefix: Uint8Array): void {
-    if (!isIpv6Frame(f)) { this.stats.dropNotIpv4++; return; }
+    if (!isIpv6Frame(f)) { this.stats.dropMalformedIpv6++; return; }
     if (f[ETH_HEADER + 6] === IPPROTO_ICMPV6 && f[ETH_HEADER + IPV6_HEADER] === ICMPV6_NEIGHBOR_SOLICIT) { this.answerNs(f, prefix); return; }
     if (mappedIpv4(prefix, f, IPV6_SRC) !== this.o.ip) { this.stats.dropNotOurSource++; return; }
     const dst = mappedIpv4(prefix, f, IPV6_DST);
@@ -194,7 +203,7 @@ export class IpopNode {
 
   private answerNs(f: Uint8Array, prefix: Uint8Array): void {
     const ns = decodeNeighborSolicit(f);
-    if (!ns) { this.stats.dropNotIpv4++; return; }
+    if (!ns) { this.stats.dropMalformedNs++; return; }
     const target = mappedIpv4(prefix, ns.target, 0);
     // Our own address (duplicate address detection must succeed) and non-members are not ours to answer.
     if (target === undefined || target === this.o.ip || !this.isSubnetUnicast(target)) return;
@@ -231,13 +240,13 @@ export class IpopNode {
 
   /** Broadcast and multicast: unicast copies to every member, if enabled. */
   private sendToAll(data: Uint8Array, ptype: Payload): void {
-    if (!this.o.multicast) { this.stats.dropNotOurs++; return; }
+    if (!this.o.multicast) { this.stats.dropMulticastOff++; return; }
     for (const m of this.members) this.send(m.address, data, ptype);
   }
 
   private answerArp(f: Uint8Array): void {
     let a: ArpPacket;
-    try { a = decodeArp(f); } catch { this.stats.dropNotIpv4++; return; }
+    try { a = decodeArp(f); } catch { this.stats.dropMalformedArp++; return; }
     // Probes (sender 0.0.0.0), our own IP and targets outside the subnet are not ours to answer.
     if (a.op !== ARP_REQUEST || a.senderIp === 0 || a.targetIp === this.o.ip || a.targetIp === a.senderIp) return;
     if (!this.isSubnetUnicast(a.targetIp)) return;
@@ -281,7 +290,7 @@ export class IpopNode {
   private fromOverlay(p: Uint8Array, h: AhHeader, meta: OffloadMeta | undefined): void {
     if (this.stopped) return;
     const src = this.overlaySource(p);
-    if (src === undefined) { this.stats.dropNotIpv4++; return; }
+    if (src === undefined) { this.stats.dropOverlayNotIp++; return; }
     const owner = this.resolver.get(src);
     if (owner === undefined) {
       const w = this.wait(src);
@@ -303,9 +312,10 @@ export class IpopNode {
     const v4 = etherType(p) === ETHERTYPE_IPV4;
     // IPv6 is carried for unicast between member addresses only.
     const dst = v4 ? ipv4Dst(p) : mappedIpv4(this.o.ipv6Prefix!, p, IPV6_DST);
-    if (dst === undefined) { this.stats.dropNotOurs++; return; }
+    if (dst === undefined) { this.stats.dropNotForUs++; return; }
     const kind = v4 ? classifyDestination(dst, this.o.ip, this.mask) : 'unicast';
-    if (kind === 'unicast' ? dst !== this.o.ip : !this.o.multicast) { this.stats.dropNotOurs++; return; }
+    if (kind === 'unicast' && dst !== this.o.ip) { this.stats.dropNotForUs++; return; }
+    if (kind !== 'unicast' && !this.o.multicast) { this.stats.dropMulticastOff++; return; }
     // The frame is ours to rewrite: it was decrypted into a fresh buffer.
     p.set(kind === 'unicast' ? this.o.device.mac : kind === 'multicast' ? multicastMac(dst) : BROADCAST_MAC, 0);
     p.set(this.gatewayMac, 6);

@@ -2,15 +2,18 @@
 //   dhcp:<ns>:<ip>      → owner's node address (a signed claim, made with Create, kept alive
 //                         by the registration service; a different claimer is refused)
 //   dhcp:<ns>           → the namespace's DHCPConfig XML (a signed claim of whoever set it)
-//   ipop:<ns>:members   → "<node address> <ip>" per member (multi-value Put, refreshed): who
-//                         to connect to with on-demand off, and whom get_state lists
+//   ipop:<ns>:members   → "<node address> <ip> <incarnation> up|down" per member (multi-value
+//                         Put, refreshed, signed by the node it names): who to connect to with
+//                         on-demand off, whom get_state lists, and who gets broadcasts. A record
+//                         never decides whose an IP is: only the dhcp: claim does (see members.ts).
 import { Address } from '../address/address.js';
 import type { Dht } from '../dht/dht.js';
 import { DhtError } from '../dht/limits.js';
 import type { Registrations } from '../dht/registration.js';
 import { ipToString as ipText, parseIp } from './frames.js';
 
-export const MEMBERS_TTL = 600;
+/** A member record lives this long unless refreshed (every TTL/2): a crashed member leaves within it. */
+export const MEMBERS_TTL = 120;
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array) => Buffer.from(b).toString('utf8');
 
@@ -57,20 +60,38 @@ export function releaseAddress(regs: Registrations, ns: string, ip: number, self
 
 export interface Member { address: Address; ip: number }
 
-export async function registerMember(regs: Registrations, ns: string, m: Member): Promise<void> {
-  await regs.register(membersKey(ns), enc(`${m.address.key} ${ipText(m.ip)}`), MEMBERS_TTL, false);
+/**
+ * A member record as stored: who (the signer must be that node), which IP it says it holds,
+ * its incarnation (the start time of that run of the node, ms) and whether it is up or has
+ * left cleanly. A later incarnation supersedes earlier ones, so a replayed "down" of an old run
+ * cannot take a restarted member out.
+ */
+export interface MemberRecord extends Member { incarnation: number; up: boolean }
+
+export function memberRecord(r: MemberRecord): Uint8Array {
+  return enc(`${r.address.key} ${ipText(r.ip)} ${r.incarnation} ${r.up ? 'up' : 'down'}`);
 }
 
-export async function listMembers(dht: Dht, ns: string): Promise<Member[]> {
-  const out = new Map<string, Member>();
+/** The records whose signer is the node they name: the latest incarnation of each node and IP. */
+export async function readMemberRecords(dht: Pick<Dht, 'get'>, ns: string): Promise<MemberRecord[]> {
+  const latest = new Map<string, MemberRecord>();
   for (const v of await dht.get(membersKey(ns))) {
-    const m = /^(brunet:node:\S+) (\S+)$/.exec(dec(v.value));
-    if (!m) continue;
-    try {
-      out.set(m[1]!, { address: Address.parse(m[1]!), ip: parseIp(m[2]!) });
-    } catch { /* malformed member entry: ignore */ }
+    const r = parseMemberRecord(v.value);
+    // Only a record signed by the key behind the address it names counts.
+    if (!r || !v.claimer || !v.claimer.equals(r.address)) continue;
+    const id = `${r.address.key} ${r.ip}`;
+    const had = latest.get(id);
+    if (!had || r.incarnation > had.incarnation || (r.incarnation === had.incarnation && !r.up)) latest.set(id, r);
   }
-  return [...out.values()];
+  return [...latest.values()];
+}
+
+export function parseMemberRecord(b: Uint8Array): MemberRecord | undefined {
+  const m = /^(brunet:node:\S+) (\S+)(?: (\d{1,15}) (up|down))?$/.exec(dec(b));
+  if (!m) return undefined;
+  try {
+    return { address: Address.parse(m[1]!), ip: parseIp(m[2]!), incarnation: Number(m[3] ?? 0), up: m[4] !== 'down' };
+  } catch { return undefined; }
 }
 
 /** The namespace's DHCP settings as stored (the oldest genuine claim wins). */

@@ -1,4 +1,5 @@
-// IP → node address, cached so the packet path never waits on the DHT once a peer is known
+// IP → node address, verified (only a dhcp: claim signed by the node it names counts, see
+// mapping.ts lookupOwner) and cached so the packet path never waits on the DHT once a peer is known
 // (Brunet's DhtAddressResolver). Stale entries keep serving while a refresh runs; an IP
 // nobody owns is remembered briefly so a scan of the subnet does not flood the DHT.
 import type { Address } from '../address/address.js';
@@ -55,18 +56,21 @@ export class AddressResolver {
     if (e && !e.lookup) this.refresh(ip);
   }
 
-  /** Every IP with a known owner, for get_state and the all-members mode. */
-  known(): Array<{ ip: number; owner: Address }> {
-    const out: Array<{ ip: number; owner: Address }> = [];
-    for (const [ip, e] of this.entries) if (e.owner) out.push({ ip, owner: e.owner });
-    return out;
+  /** What the cache holds now (no lookup, no statistics): for get_state. */
+  peek(ip: number): Address | null | undefined {
+    const e = this.entries.get(ip);
+    return e && e.at > 0 ? e.owner : undefined;
   }
 
-  /** Records an owner learnt elsewhere (the members list), without a lookup. */
-  learn(ip: number, owner: Address): void {
-    const e = this.entries.get(ip);
-    if (e?.lookup) return;
-    this.entries.set(ip, { owner, at: this.clock.now() });
+  /**
+   * The verified owner: from the cache while fresh, otherwise after a lookup. "Nobody" is
+   * looked up again, since the caller has word of an owner (a member record) to check.
+   */
+  async resolve(ip: number): Promise<Address | null> {
+    const got = this.get(ip);
+    if (got) return got;
+    if (got === null) this.refresh(ip);
+    return (await this.entries.get(ip)?.lookup) ?? null;
   }
 
   private refresh(ip: number): void {
