@@ -19,6 +19,7 @@ export const BIN = {
   run: join(ROOT, 'dist/src/cli/run-bootstrap-node.js'),
   groupvpn: join(ROOT, 'dist/src/cli/groupvpn.js'),
   bget: join(ROOT, 'dist/tools/bget.js'),
+  bput: join(ROOT, 'dist/tools/bput.js'),
   crawl: join(ROOT, 'dist/tools/crawl.js'),
   floorRelay: join(ROOT, 'dist/bench/lab/floor-relay.js'),
 };
