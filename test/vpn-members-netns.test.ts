@@ -45,10 +45,16 @@ t.test('forged member records change nothing', async (t) => {
     t.equal(Number(m?.[2]), count, `${m?.[2]} of ${count} replies`);
   });
 
-  await t.test('get_state on A lists only B for .11, and C only for .12', async (t) => {
-    const s = await getState(lab, 'a');
-    t.same(s?.peers.filter((p) => p.ip4 === '192.168.10.11').map((p) => p.uid), [bUid]);
-    t.same(s?.peers.filter((p) => p.uid === cUid).map((p) => p.ip4), ['192.168.10.12']);
+  await t.test('get_state on A lists only B for .11, and C only for .12, throughout a refresh', async (t) => {
+    const seen = { b: new Set<string>(), c: new Set<string>() };
+    for (let i = 0; i <= REFRESH_S; i++) {
+      const s = await getState(lab, 'a');
+      seen.b.add(JSON.stringify(s?.peers.filter((p) => p.ip4 === '192.168.10.11').map((p) => p.uid)));
+      seen.c.add(JSON.stringify(s?.peers.filter((p) => p.uid === cUid).map((p) => p.ip4)));
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    t.same([...seen.b], [JSON.stringify([bUid])], 'only B for .11');
+    t.same([...seen.c], [JSON.stringify(['192.168.10.12'])], 'C with its own IP only');
   });
 
   await t.test('a member that stops cleanly leaves the list at the next refresh', async (t) => {
