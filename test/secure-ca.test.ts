@@ -422,6 +422,7 @@ t.test('enforceRevocations also closes links whose certificate has expired, and 
   t.same(closed.map((e) => e.id), [ab.id], 'expired peer closed');
   t.ok(ab.closed);
   t.notOk(ac.closed);
+  t.same(a.l.establishedEdges().map((e) => e.id), [ac.id], 'a closed edge leaves the listener\'s list');
   const byKey = verifyRevocations(signRevocations(ca, { keys: [c.id.publicKey] }, Date.now()), ca.publicKey);
   t.same(enforceRevocations([a.l], byKey).map((e) => e.id), [ac.id], 'revoked by key');
   await waitFor('far side closed too', () => c.inbound.every((e) => e.closed) && b.inbound.every((e) => e.closed));
