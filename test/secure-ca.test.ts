@@ -21,9 +21,9 @@ import type { SecureEdge } from '../src/edge/secure-edge.js';
 import { SecureEdgeListener, type SecureListenerOptions } from '../src/edge/secure-listener.js';
 import { MemoryNetwork } from '../src/transport/memory.js';
 import { realClock } from '../src/util/clock.js';
-import { writeFileAtomic } from '../src/util/secret-file.js';
 import { createLogger } from '../src/util/log.js';
 import { cryptoRandom } from '../src/util/random.js';
+import { writeFileAtomic } from '../src/util/secret-file.js';
 import { WireError } from '../src/wire/value.js';
 
 const KEY = groupKey('ca test group');

@@ -5,8 +5,8 @@
 //   { "format": "brunet-ts-ca-key", "version": 1, "name": …, "keyId": hex,
 //     "ed25519": { "private": b64(seed 32), "public": b64(32) } }
 import { createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { readSecretFile, SecretFileError } from '../../util/secret-file.js';
 import { cryptoRandom, type RandomSource } from '../../util/random.js';
+import { readSecretFile, SecretFileError } from '../../util/secret-file.js';
 import { bytesEqual, ed25519FromSeed, ed25519Sign, rawPrivate, rawPublic } from '../primitives.js';
 import { KIND_CA, KIND_MEMBER, caKeyId, checkName, encodeCertificate } from './certificate.js';
 import { encodeRevocations, type RevocationInput } from './crl.js';
