@@ -7,21 +7,23 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { CertificateAuthority, createCa, signMember, signRevocations } from '../src/edge/ca/authority.js';
+import { KIND_CA, KIND_MEMBER, MAX_NAME_BYTES, caKeyId, decodeCertificate, formatSerial, parseSerial } from '../src/edge/ca/certificate.js';
+import { NO_REVOCATIONS, decodeRevocations, type Revoked } from '../src/edge/ca/crl.js';
+import { CertificateError, type CertificateFailure } from '../src/edge/ca/errors.js';
 import {
-  CertificateAuthority, CertificateError, KIND_CA, KIND_MEMBER, MAX_NAME_BYTES, NO_REVOCATIONS, caKeyId, checkMembership,
-  checkOwnCertificate, createCa, decodeCertificate, decodeRevocations, formatSerial, loadCaCertificate, membershipVerifier,
-  parseSerial, readCaCertificate, signMember, signRevocations, verifyCertificate, verifyRevocations, writeFileAtomic,
-  type CertificateFailure, type Revoked,
-} from '../src/edge/ca.js';
+  checkMembership, checkOwnCertificate, loadCaCertificate, membershipVerifier, readCaCertificate, verifyCertificate, verifyRevocations,
+} from '../src/edge/ca/verify.js';
 import { groupKey } from '../src/edge/handshake.js';
 import { Identity, loadOrCreateIdentity } from '../src/edge/identity.js';
-import { RevocationWatcher, enforceRevocations, establishedEdges, trackEdges } from '../src/edge/revocation.js';
+import { RevocationWatcher, enforceRevocations } from '../src/edge/revocation.js';
 import type { SecureEdge } from '../src/edge/secure-edge.js';
 import { SecureEdgeListener, type SecureListenerOptions } from '../src/edge/secure-listener.js';
 import { MemoryNetwork } from '../src/transport/memory.js';
 import { realClock } from '../src/util/clock.js';
 import { createLogger } from '../src/util/log.js';
 import { cryptoRandom } from '../src/util/random.js';
+import { writeFileAtomic } from '../src/util/secret-file.js';
 import { WireError } from '../src/wire/value.js';
 
 const KEY = groupKey('ca test group');
@@ -260,7 +262,6 @@ function member(t: Test, net: MemoryNetwork, o: { ca?: CertificateAuthority; ver
     ...(o.verifyWith ? { verifyPeer: membershipVerifier({ caPublicKey: o.verifyWith, clock: realClock, revocations: o.revocations }) } : {}),
   };
   const l = new SecureEdgeListener(net.listener(), opts);
-  trackEdges(l);
   const m: Member = { l, id, cert, serial: cert ? decodeCertificate(cert).serial : undefined, inbound: [] };
   l.onEdge = (e) => { m.inbound.push(e as SecureEdge); };
   t.teardown(() => l.stop());
@@ -289,8 +290,8 @@ t.test('members link; non-members, other-CA and expired members are refused both
   t.ok(e.peer.address.equals(b.id.address));
   t.same(Buffer.from(e.peer.certificate!), Buffer.from(b.cert!), 'peer certificate available on the edge');
   t.equal(decodeCertificate(b.inbound[0]!.peer.certificate!).name, 'a');
-  t.same(establishedEdges(a.l).map((x) => x.id), [e.id], 'outbound edge tracked');
-  t.same(establishedEdges(b.l).map((x) => x.id), [b.inbound[0]!.id], 'inbound edge tracked');
+  t.same(a.l.establishedEdges().map((x) => x.id), [e.id], 'outbound edge listed');
+  t.same(b.l.establishedEdges().map((x) => x.id), [b.inbound[0]!.id], 'inbound edge listed');
   const e2 = await b.l.createEdge(ta(a));
   t.ok(e2.established, 'and the other way');
 
@@ -421,6 +422,7 @@ t.test('enforceRevocations also closes links whose certificate has expired, and 
   t.same(closed.map((e) => e.id), [ab.id], 'expired peer closed');
   t.ok(ab.closed);
   t.notOk(ac.closed);
+  t.same(a.l.establishedEdges().map((e) => e.id), [ac.id], 'a closed edge leaves the listener\'s list');
   const byKey = verifyRevocations(signRevocations(ca, { keys: [c.id.publicKey] }, Date.now()), ca.publicKey);
   t.same(enforceRevocations([a.l], byKey).map((e) => e.id), [ac.id], 'revoked by key');
   await waitFor('far side closed too', () => c.inbound.every((e) => e.closed) && b.inbound.every((e) => e.closed));
@@ -556,7 +558,6 @@ t.test('CLI-issued certificates and revocation list drive real membership checks
       identity: n.id, groupKey: KEY, namespace: NS, clock: realClock, random: cryptoRandom, certificate: n.cert,
       verifyPeer: membershipVerifier({ caPublicKey: caPub, clock: realClock, revocations: w.revoked }),
     });
-    trackEdges(l);
     t.teardown(() => l.stop());
     await l.start();
     ls.push(l);

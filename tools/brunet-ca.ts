@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// brunet-ca: run a group certificate authority for CA-based membership (src/edge/ca.ts).
+// brunet-ca: run a group certificate authority for CA-based membership (src/edge/ca/).
 //   brunet-ca init --dir DIR [--name NAME] [--days N]       new CA: DIR/ca.key (0600), DIR/ca.pub
 //   brunet-ca sign --dir DIR (--key NODE_KEY_FILE | --pub BASE64) --name NAME [--days N] --out CERT
 //   brunet-ca revoke --dir DIR (--cert CERT | --serial HEX) [--list FILE]   default list DIR/revoked.list
@@ -7,12 +7,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { createCa, loadCaKey, signMember, signRevocations } from '../src/edge/ca/authority.js';
 import {
-  CERT_MAGIC, CertificateError, KIND_CA, REVOCATION_MAGIC, createCa, decodeCertificate,
-  decodeRevocations, fileBytes, formatSerial, kindName, loadCaCertificate, loadCaKey, parseSerial, readCaCertificate,
-  readCertificateFile, signMember, signRevocations, verifyCertificate, verifyRevocations, writeFileAtomic,
-} from '../src/edge/ca.js';
+  CERT_MAGIC, KIND_CA, decodeCertificate, fileBytes, formatSerial, kindName, parseSerial, readCertificateFile,
+} from '../src/edge/ca/certificate.js';
+import { REVOCATION_MAGIC, decodeRevocations } from '../src/edge/ca/crl.js';
+import { CertificateError } from '../src/edge/ca/errors.js';
+import { loadCaCertificate, readCaCertificate, verifyCertificate, verifyRevocations } from '../src/edge/ca/verify.js';
 import { addressOf, Identity, IdentityError } from '../src/edge/identity.js';
+import { writeFileAtomic, writeSecretFile } from '../src/util/secret-file.js';
 
 const USAGE = `usage: brunet-ca init --dir DIR [--name NAME] [--days N]
        brunet-ca sign --dir DIR (--key NODE_KEY_FILE | --pub BASE64) --name NAME [--days N] --out CERT
@@ -69,20 +72,7 @@ function cmdInit(v: Values): string {
   const f = caFiles(dir);
   try { fs.mkdirSync(dir, { recursive: true, mode: 0o700 }); } catch (e) { throw new Failure(`cannot create ${dir}: ${describe(e)}`); }
   if (!v.force && fs.existsSync(f.key)) throw new Failure(`${f.key} already exists; refusing to overwrite a CA key (every member certificate depends on it)`);
-  let fd: number;
-  try {
-    fd = fs.openSync(f.key, fs.constants.O_WRONLY | fs.constants.O_CREAT | (v.force ? fs.constants.O_TRUNC : fs.constants.O_EXCL), 0o600);
-  } catch (e) { throw new Failure(`cannot create ${f.key}: ${describe(e)}`); }
-  try {
-    fs.fchmodSync(fd, 0o600);
-    fs.writeFileSync(fd, ca.serialize());
-    fs.fsyncSync(fd);
-  } catch (e) {
-    fs.closeSync(fd);
-    try { fs.unlinkSync(f.key); } catch { /* best effort */ }
-    throw new Failure(`cannot write ${f.key}: ${describe(e)}`);
-  }
-  fs.closeSync(fd);
+  try { writeSecretFile(f.key, ca.serialize(), { exclusive: !v.force }); } catch (e) { throw new Failure(`cannot create ${f.key}: ${describe(e)}`); }
   try { writeFileAtomic(f.pub, certificate, 0o644); } catch (e) { throw new Failure(`cannot write ${f.pub}: ${describe(e)}`); }
   return `created CA "${ca.name}" (key id ${hex(ca.keyId)})\n  private key: ${f.key} (keep it secret, mode 0600)\n  CA certificate: ${f.pub} (give it to every member)\n`;
 }

@@ -5,8 +5,11 @@ import { dirname, resolve } from 'node:path';
 import type { NodeConfig } from '../config/node-config.js';
 import { ConfigError } from '../config/node-config.js';
 import { groupKey, Identity, loadOrCreateIdentity, SecureEdgeListener } from '../edge/index.js';
-import { CertificateError, checkOwnCertificate, loadCaCertificate, membershipVerifier, NO_REVOCATIONS, readCertificateFile } from '../edge/ca.js';
-import { enforceRevocations, RevocationWatcher, trackEdges } from '../edge/revocation.js';
+import { readCertificateFile } from '../edge/ca/certificate.js';
+import { NO_REVOCATIONS } from '../edge/ca/crl.js';
+import { CertificateError } from '../edge/ca/errors.js';
+import { checkOwnCertificate, loadCaCertificate, membershipVerifier } from '../edge/ca/verify.js';
+import { enforceRevocations, RevocationWatcher } from '../edge/revocation.js';
 import type { TimerHandle } from '../util/clock.js';
 import type { EdgeListener } from '../transport/edge.js';
 import { realClock } from '../util/clock.js';
@@ -89,6 +92,6 @@ export function secureListener(inner: EdgeListener, identity: Identity, ctx: Sec
     certificate: m?.certificate,
     verifyPeer: m ? membershipVerifier({ caPublicKey: m.caPublicKey, clock: realClock, revocations: m.watcher?.revoked }) : undefined,
   });
-  if (m) { trackEdges(l); m.listeners.push(l); }
+  if (m) m.listeners.push(l);
   return l;
 }

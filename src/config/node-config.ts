@@ -1,10 +1,10 @@
 // Brunet's NodeConfig XML (Node.xsd). Parsed strictly: a typo in a hand-edited config should
 // stop the node with one line naming the element, not silently fall back to a default.
-import { closeSync, fchmodSync, fsyncSync, openSync, readFileSync, realpathSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { readFileSync, realpathSync, statSync } from 'node:fs';
 import { XMLValidator } from 'fast-xml-parser';
 import { Address } from '../address/address.js';
 import { TransportAddress } from '../transport/ta.js';
+import { writeFileAtomic } from '../util/secret-file.js';
 import { parseDht, type DhtConfig } from './dht-config.js';
 import { parseIpop, type IpopConfig } from './ipop-config.js';
 import { parseRelay, type RelayConfig } from './relay-config.js';
@@ -239,20 +239,9 @@ export function writeNodeAddress(path: string, address: Address): void {
   if (!check.nodeAddress?.equals(address)) throw new ConfigError('NodeAddress', `could not update the element in ${path}`);
   if (after === before) return;
 
-  const mode = statSync(real).mode & 0o7777;
-  const tmp = join(dirname(real), `.${basename(real)}.${process.pid}.${Date.now()}.tmp`);
   try {
-    const fd = openSync(tmp, 'wx', 0o600);
-    try {
-      fchmodSync(fd, mode); // exact mode, regardless of umask
-      writeSync(fd, after);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, real);
+    writeFileAtomic(real, after, statSync(real).mode & 0o7777);
   } catch (e) {
-    try { unlinkSync(tmp); } catch { /* already renamed or never created */ }
     throw new ConfigError('file', `cannot write ${path}: ${(e as Error).message}`);
   }
 }

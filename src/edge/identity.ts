@@ -11,6 +11,7 @@ import { createHash, createPublicKey, generateKeyPairSync, type KeyObject } from
 import fs from 'node:fs';
 import path from 'node:path';
 import { Address } from '../address/address.js';
+import { readSecretFile, SecretFileError, writeSecretFile } from '../util/secret-file.js';
 import {
   ed25519FromSeed, ed25519Sign, ed25519Verify, generateX25519, rawPrivate, rawPublic, x25519FromPrivate,
   type DhKeyPair,
@@ -105,40 +106,21 @@ export class Identity {
  * use. Refuses files readable or writable by group/others, like ssh does.
  */
 export function loadOrCreateIdentity(file: string): Identity {
-  let fd: number | undefined;
-  try {
-    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-    fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code !== 'EEXIST') throw new IdentityError(`cannot create identity file ${file}: ${(e as Error).message}`);
-  }
-  if (fd !== undefined) {
+  if (!fs.existsSync(file)) {
     const id = Identity.generate();
     try {
-      fs.fchmodSync(fd, 0o600); // in case the umask was stricter than needed, or odd
-      fs.writeSync(fd, id.serialize());
-      fs.fsyncSync(fd);
+      fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+      writeSecretFile(file, id.serialize(), { exclusive: true });
+      return id;
     } catch (e) {
-      try { fs.closeSync(fd); fs.unlinkSync(file); } catch { /* best effort */ }
-      throw new IdentityError(`cannot write identity file ${file}: ${(e as Error).message}`);
+      // EEXIST: another process created it first; use theirs.
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new IdentityError(`cannot create identity file ${file}: ${(e as Error).message}`);
     }
-    fs.closeSync(fd);
-    return id;
   }
-  let st: fs.Stats;
   let text: string;
-  try {
-    st = fs.statSync(file);
-    if (!st.isFile()) throw new IdentityError(`identity file ${file} is not a regular file`);
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    if (e instanceof IdentityError) throw e;
+  try { text = readSecretFile(file, 'identity file', 'private keys'); } catch (e) {
+    if (e instanceof SecretFileError) throw new IdentityError(e.message);
     throw new IdentityError(`cannot read identity file ${file}: ${(e as Error).message}`);
-  }
-  if (process.platform !== 'win32' && (st.mode & 0o077) !== 0) {
-    const mode = (st.mode & 0o777).toString(8).padStart(4, '0');
-    throw new IdentityError(`identity file ${file} has permissions ${mode}; it holds private keys and must be 0600 (chmod 600 ${file})`);
   }
   return Identity.parse(text, `identity file ${file}`);
 }

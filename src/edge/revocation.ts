@@ -1,4 +1,4 @@
-// Revocation enforcement for CA group membership (see ca.ts for the list format).
+// Revocation enforcement for CA group membership (see ca/crl.ts for the list format).
 //
 // RevocationWatcher keeps the current CA-signed revocation list of a file: it polls the
 // file (every 2 s by default) and also watches its directory (fs.watch) so a new list is
@@ -7,16 +7,18 @@
 // a logged reason and the previous list stays in force. Writers should replace the file
 // atomically (write a temp file, rename), as brunet-ca does.
 //
-// enforceRevocations() closes every established secure edge whose peer is revoked (by
-// certificate serial or by key) and, given `now`, whose certificate has expired. New
-// handshakes are refused by membershipVerifier reading `watcher.revoked`.
+// enforceRevocations() closes every established secure edge (as listed by
+// SecureEdgeListener.establishedEdges()) whose peer is revoked (by certificate serial or
+// by key) and, given `now`, whose certificate has expired. New handshakes are refused by
+// membershipVerifier reading `watcher.revoked`.
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Clock, TimerHandle } from '../util/clock.js';
 import { silentLogger, type Logger } from '../util/log.js';
-import {
-  CertificateError, decodeCertificate, formatSerial, isRevoked, verifyRevocations, type Revoked, type RevocationList,
-} from './ca.js';
+import { decodeCertificate, formatSerial } from './ca/certificate.js';
+import { isRevoked, type Revoked, type RevocationList } from './ca/crl.js';
+import { CertificateError } from './ca/errors.js';
+import { verifyRevocations } from './ca/verify.js';
 import type { SecureEdge } from './secure-edge.js';
 import type { SecureEdgeListener } from './secure-listener.js';
 
@@ -157,56 +159,6 @@ function sameRevoked(a: Revoked, b: Revoked): boolean {
   return true;
 }
 
-// ---------------------------------------------------------------------------------------
-// Enumerating established edges
-
-interface EdgeTracker { edges: Set<SecureEdge> }
-const trackers = new WeakMap<SecureEdgeListener, EdgeTracker>();
-
-/**
- * Makes `listener` remember the secure edges it establishes (inbound via onEdge, outbound
- * via createEdge), so enforceRevocations can find them. Call it right after constructing
- * the listener, before it is started or handed to a node. Not needed if the listener has
- * an `establishedEdges()` accessor. Idempotent.
- */
-export function trackEdges(listener: SecureEdgeListener): void {
-  if (trackers.has(listener)) return;
-  const t: EdgeTracker = { edges: new Set() };
-  trackers.set(listener, t);
-  const remember = (e: SecureEdge) => {
-    for (const old of t.edges) if (old.closed) t.edges.delete(old);
-    t.edges.add(e);
-  };
-  let handler = listener.onEdge;
-  const wrapped = (e: Parameters<SecureEdgeListener['onEdge']>[0]) => { remember(e as SecureEdge); handler(e); };
-  Object.defineProperty(listener, 'onEdge', {
-    configurable: true,
-    enumerable: true,
-    get: () => wrapped,
-    set: (h: SecureEdgeListener['onEdge']) => { handler = h; },
-  });
-  const create = listener.createEdge.bind(listener);
-  listener.createEdge = async (ta) => {
-    const e = await create(ta);
-    remember(e);
-    return e;
-  };
-}
-
-/** The established secure edges of a listener (its accessor, else the trackEdges record). */
-export function establishedEdges(listener: SecureEdgeListener): SecureEdge[] {
-  const acc = (listener as unknown as { establishedEdges?: () => Iterable<SecureEdge> }).establishedEdges;
-  if (typeof acc === 'function') return [...acc.call(listener)].filter((e) => e.established);
-  const t = trackers.get(listener);
-  if (!t) throw new Error('cannot enumerate the edges of this SecureEdgeListener: call trackEdges(listener) when creating it');
-  const out: SecureEdge[] = [];
-  for (const e of t.edges) {
-    if (e.closed) t.edges.delete(e);
-    else if (e.established) out.push(e);
-  }
-  return out;
-}
-
 export interface EnforceOptions {
   /** If given, edges whose peer certificate has expired by then are closed too. */
   now?: number;
@@ -221,7 +173,7 @@ export function enforceRevocations(listeners: Iterable<SecureEdgeListener>, revo
   const closed: SecureEdge[] = [];
   const log = o.log ?? silentLogger;
   for (const l of listeners) {
-    for (const e of establishedEdges(l)) {
+    for (const e of l.establishedEdges()) {
       const peer = e.peer;
       let serial: bigint | undefined;
       let notAfter: number | undefined;

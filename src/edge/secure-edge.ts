@@ -12,23 +12,36 @@
 // so only the real peer of this handshake can make us give up early.
 import type { Edge } from '../transport/edge.js';
 import type { TaKind, TransportAddress } from '../transport/ta.js';
-import type { TimerHandle } from '../util/clock.js';
+import type { Clock, TimerHandle } from '../util/clock.js';
+import type { Logger } from '../util/log.js';
 import { WireError } from '../wire/value.js';
 import { HandshakeState } from './handshake.js';
-import { addressOf, verifySignature } from './identity.js';
+import { addressOf, verifySignature, type Identity } from './identity.js';
 import { aeadDecrypt, aeadEncrypt, bytesEqual } from './primitives.js';
 import {
   ABORT_AUTH, ABORT_IDENTITY, ABORT_PROTOCOL, ABORT_REFUSED, T_ABORT, T_CONFIRM, T_DATA, T_FINISH, T_HELLO, T_REPLY, T_RETRY,
   abortHeader, decodeHandshake, decodeIdentity, encodeAbort, encodeHello, encodeIdentity, encodeNoise, isTransportType,
   type HandshakePacket,
 } from './secure-wire.js';
-import { HandshakeFailure, type FailureKind, type PeerInfo, type SecureEdgeHost } from './secure-types.js';
-import { Session } from './session.js';
+import { HandshakeFailure, type FailureKind, type PeerInfo, type SecureStats, type VerifyPeer } from './secure-types.js';
+import { Session, type SessionOptions } from './session.js';
 
-export { SecureEdgeListener, securePrologue, type SecureListenerOptions } from './secure-listener.js';
-export {
-  HandshakeFailure, newSecureStats, type FailureKind, type PeerInfo, type SecureEdgeHost, type SecureStats, type VerifyPeer,
-} from './secure-types.js';
+/** What a SecureEdge needs from its listener. */
+export interface SecureEdgeHost {
+  readonly identity: Identity;
+  readonly psk: Uint8Array;
+  readonly prologue: Uint8Array;
+  readonly certificate: Uint8Array | undefined;
+  readonly clock: Clock;
+  readonly verifyPeer: VerifyPeer | undefined;
+  readonly handshakeTimeoutMs: number;
+  readonly sessionOptions: SessionOptions;
+  readonly stats: SecureStats;
+  readonly log: Logger;
+  established(e: SecureEdge): void;
+  failed(e: SecureEdge, kind: FailureKind, reason: string): void;
+  closed(e: SecureEdge): void;
+}
 
 const FIRST_RETRANSMIT_MS = 250;
 const MAX_RETRIES_HONOURED = 3;

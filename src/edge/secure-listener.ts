@@ -20,8 +20,8 @@ import type { RandomSource } from '../util/random.js';
 import { WireError } from '../wire/value.js';
 import type { Identity } from './identity.js';
 import { bytesEqual, hmacSha256, wipe } from './primitives.js';
-import { SecureEdge } from './secure-edge.js';
-import { newSecureStats, type FailureKind, type SecureEdgeHost, type SecureStats, type VerifyPeer } from './secure-types.js';
+import { SecureEdge, type SecureEdgeHost } from './secure-edge.js';
+import { newSecureStats, type FailureKind, type SecureStats, type VerifyPeer } from './secure-types.js';
 import { COOKIE_LEN, MAX_CERTIFICATE, T_HELLO, decodeHandshake, encodeRetry } from './secure-wire.js';
 
 export const COOKIE_ROTATE_MS = 120_000;
@@ -104,6 +104,11 @@ export class SecureEdgeListener implements EdgeListener {
   /** Responder handshakes holding state (only after a valid cookie). */
   get pendingHandshakes(): number { return this.pending.size; }
   get identity(): Identity { return this.o.identity; }
+
+  /** The established secure edges, inbound and outbound (e.g. to close a revoked member's). */
+  establishedEdges(): SecureEdge[] {
+    return [...this.live].filter((e) => e.established);
+  }
 
   async start(): Promise<void> {
     await this.inner.start();

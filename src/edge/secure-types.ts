@@ -1,11 +1,8 @@
 // Types shared by SecureEdge and SecureEdgeListener: the authenticated peer, the
 // admission hook, failure kinds and the counters Information.Info and tests read.
+// (What a SecureEdge needs from its listener, SecureEdgeHost, is in secure-edge.ts.)
 import type { Address } from '../address/address.js';
-import type { Clock } from '../util/clock.js';
-import type { Logger } from '../util/log.js';
-import type { Identity } from './identity.js';
-import type { SecureEdge } from './secure-edge.js';
-import { newSessionStats, type SessionOptions, type SessionStats } from './session.js';
+import { newSessionStats, type SessionStats } from './session.js';
 
 export interface PeerInfo {
   readonly address: Address;
@@ -50,21 +47,4 @@ export function newSecureStats(): SecureStats {
     ...newSessionStats(), handshakesOk: 0, handshakesFailed: {}, retriesSent: 0, cookiesInvalid: 0, retransmits: 0,
     packetsIn: 0, packetsOut: 0, sendErrors: 0, handlerErrors: 0,
   };
-}
-
-/** What a SecureEdge needs from its listener. */
-export interface SecureEdgeHost {
-  readonly identity: Identity;
-  readonly psk: Uint8Array;
-  readonly prologue: Uint8Array;
-  readonly certificate: Uint8Array | undefined;
-  readonly clock: Clock;
-  readonly verifyPeer: VerifyPeer | undefined;
-  readonly handshakeTimeoutMs: number;
-  readonly sessionOptions: SessionOptions;
-  readonly stats: SecureStats;
-  readonly log: Logger;
-  established(e: SecureEdge): void;
-  failed(e: SecureEdge, kind: FailureKind, reason: string): void;
-  closed(e: SecureEdge): void;
 }
