@@ -45,15 +45,21 @@ export function peerStates(v: IpopNode): PeerState[] {
 }
 
 /**
- * The verified members (see members.ts), one per IP: a member's record counts only while the
- * resolver's verified owner of its IP (the signed dhcp: claim) is that member.
+ * The peers to list, one per IP, each with its verified owner only (the signed dhcp: claim,
+ * through the resolver): the verified members (see members.ts), and the owners this node
+ * resolved for its own traffic within the resolver's freshness time, unless they left cleanly.
  */
 function knownPeers(v: IpopNode): Map<string, { address: Address; ip: number }> {
-  const byKey = new Map<string, { address: Address; ip: number }>();
+  const byIp = new Map<number, Address>();
   for (const m of v.members) {
     const owner = v.resolver.peek(m.ip);
-    if (owner && owner.equals(m.address)) byKey.set(m.address.key, { address: m.address, ip: m.ip });
+    if (owner && owner.equals(m.address)) byIp.set(m.ip, owner);
   }
+  for (const k of v.resolver.known(v.resolver.freshMs)) {
+    if (!k.owner.equals(v.node.address) && !v.memberList.departed.has(k.owner.key)) byIp.set(k.ip, k.owner);
+  }
+  const byKey = new Map<string, { address: Address; ip: number }>();
+  for (const [ip, address] of byIp) byKey.set(address.key, { address, ip });
   return byKey;
 }
 

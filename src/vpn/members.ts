@@ -20,6 +20,8 @@ export class MemberList {
   readonly stats = { refreshes: 0, failures: 0, notOwner: 0, down: 0 };
   /** Verified members other than ourselves, as of the last refresh. */
   members: Member[] = [];
+  /** Nodes whose latest record says they left cleanly, as of the last refresh. */
+  departed = new Set<string>();
   private record?: Uint8Array;
 
   constructor(private readonly c: MemberListComponents, private readonly namespace: string, private readonly self: Member, private readonly incarnation: number) {}
@@ -43,6 +45,7 @@ export class MemberList {
     let records: MemberRecord[];
     try { records = await readMemberRecords(this.c.dht, this.namespace); } catch { this.stats.failures++; return this.members; }
     this.stats.refreshes++;
+    this.departed = new Set(records.filter((r) => !r.up).map((r) => r.address.key));
     const checked = await Promise.all(records.map(async (r) => {
       if (r.address.equals(this.self.address)) return undefined;
       if (!r.up) { this.stats.down++; return undefined; }

@@ -56,6 +56,16 @@ export class AddressResolver {
     if (e && !e.lookup) this.refresh(ip);
   }
 
+  get freshMs(): number { return this.opts.freshMs; }
+
+  /** Every IP whose verified owner was confirmed within maxAgeMs: for get_state. */
+  known(maxAgeMs: number): Array<{ ip: number; owner: Address }> {
+    const out: Array<{ ip: number; owner: Address }> = [];
+    const now = this.clock.now();
+    for (const [ip, e] of this.entries) if (e.owner && now - e.at <= maxAgeMs) out.push({ ip, owner: e.owner });
+    return out;
+  }
+
   /** What the cache holds now (no lookup, no statistics): for get_state. */
   peek(ip: number): Address | null | undefined {
     const e = this.entries.get(ip);
