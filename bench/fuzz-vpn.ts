@@ -1,10 +1,11 @@
 // Fuzz targets for the VPN's offload header (with software TSO on what decodes) and the UDP
-// transport's fragment requests and reassembly, for `npm run fuzz` (bench/fuzz-lib.ts).
+// transport's fragment requests and reassembly, for `npm run fuzz` (bench/fuzz/).
 import {
   decodeRequest, FragmentBudget, fragmentCount, FRAGMENT_HEADER, FRAGMENT_PAYLOAD, Reassembly, writeFragmentFields,
 } from '../src/transport/udp-fragments.js';
 import { decodeOffloadHeader, encodeOffloadHeader, F_NEEDS_CSUM, GSO_TCPV4, GSO_TCPV6, OFFLOAD_HEADER, OffloadError, segment } from '../src/vpn/offload.js';
-import type { DecoderTarget, Rng } from './fuzz-lib.js';
+import type { Rng } from './fuzz/rng.js';
+import type { DecoderTarget } from './fuzz/target.js';
 
 /** Offload header + an Ethernet/IPv4-or-IPv6/TCP super-packet, as a sender's VPN sends it. */
 function superPacket(r: Rng): Uint8Array {
