@@ -5,7 +5,7 @@ import { aeadEncrypt, x25519FromPrivate, type DhKeyPair } from '../../src/edge/p
 import { SIG_LABEL } from '../../src/edge/secure-edge.js';
 import { securePrologue } from '../../src/edge/secure-listener.js';
 import {
-  abortHeader, encodeAbort, encodeDataHeader, encodeHello, encodeIdentity, encodeNoise, encodeRetry, MAX_CERTIFICATE, T_CONFIRM, T_DATA, T_FINISH, T_REPLY,
+  ABORT_AUTH, abortHeader, encodeAbort, encodeDataHeader, encodeHello, encodeIdentity, encodeNoise, encodeRetry, MAX_CERTIFICATE, T_CONFIRM, T_DATA, T_FINISH, T_REPLY,
 } from '../../src/edge/secure-wire.js';
 import { newSessionStats, Session } from '../../src/edge/session.js';
 import { realClock } from '../../src/util/clock.js';
@@ -64,7 +64,7 @@ export function secureMaterial(r: Rng): SecureMaterial {
     contexts.push({ idI, idR, eI, eR, certI, certR, m1, m2, m3 });
     identityPool.push(p2, p3);
     const cookie = r.bytes(16);
-    const code = 1 + (k % 4);
+    const code = ABORT_AUTH + (k % 4);
     handshakePool.push(
       encodeHello(undefined, m1), encodeHello(cookie, m1), encodeRetry(cookie), encodeNoise(T_REPLY, m2), encodeNoise(T_FINISH, m3),
       encodeAbort(code, aeadEncrypt(abortKeys[k % 2]!, 0, abortHeader(code), utf8.encode(`refused ${'x'.repeat(k * 30)}`))),

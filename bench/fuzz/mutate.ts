@@ -1,4 +1,5 @@
 // Mutations of valid encodings and random inputs, the raw material of every fuzz target.
+import { TAG_BYTES, TAG_FALSE, TAG_FLOAT64, TAG_INT32, TAG_LIST, TAG_MAP, TAG_NULL, TAG_STRING, TAG_TRUE } from '../../src/wire/value.js';
 import { cat, copy } from './bytes.js';
 import type { Rng } from './rng.js';
 
@@ -11,12 +12,12 @@ function lengthFields(b: Uint8Array, start: number): number[] {
     if (pos >= b.length || depth > 40) throw new Error('end');
     const tag = b[pos++]!;
     switch (tag) {
-      case 0: case 1: case 2: return;
-      case 3: pos += 4; return;
-      case 4: pos += 8; return;
-      case 5: case 6: out.push(pos); pos += 4 + dv.getUint32(pos); return;
-      case 7: { out.push(pos); const n = dv.getUint32(pos); pos += 4; for (let i = 0; i < n; i++) walk(depth + 1); return; }
-      case 8: {
+      case TAG_NULL: case TAG_FALSE: case TAG_TRUE: return;
+      case TAG_INT32: pos += 4; return;
+      case TAG_FLOAT64: pos += 8; return;
+      case TAG_STRING: case TAG_BYTES: out.push(pos); pos += 4 + dv.getUint32(pos); return;
+      case TAG_LIST: { out.push(pos); const n = dv.getUint32(pos); pos += 4; for (let i = 0; i < n; i++) walk(depth + 1); return; }
+      case TAG_MAP: {
         out.push(pos); const n = dv.getUint32(pos); pos += 4;
         for (let i = 0; i < n; i++) { out.push(pos); pos += 4 + dv.getUint32(pos); walk(depth + 1); }
         return;
@@ -82,7 +83,7 @@ export function randomInput(r: Rng, prefixes: readonly Uint8Array[]): Uint8Array
   const mode = r.int(3);
   if (mode === 0 && prefixes.length > 0) return cat(r.pick(prefixes), body);
   if (mode === 1) {
-    for (let j = 0; j < body.length; j++) if (r.int(2) === 0) body[j] = r.int(10);
+    for (let j = 0; j < body.length; j++) if (r.int(2) === 0) body[j] = r.int(TAG_MAP + 2); // every tag and one beyond
     return prefixes.length > 0 && r.int(2) === 0 ? cat(r.pick(prefixes), body) : body;
   }
   return body;

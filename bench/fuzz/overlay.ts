@@ -1,14 +1,21 @@
 // Valid-message generators and decoder targets for the overlay wire formats: value, link, AH, RPC, NodeInfo.
 import { Address } from '../../src/address/address.js';
-import { decodeLink, encodeLink, LINK_VERSION, PTYPE_LINK, PTYPE_ROUTED, type LinkMessage } from '../../src/connection/link-wire.js';
+import { CODES, decodeLink, encodeLink, LinkError, LINK_VERSION, PTYPE_LINK, PTYPE_ROUTED, type LinkMessage } from '../../src/connection/link-wire.js';
 import { decodeNodeInfo, encodeNodeInfo, MAX_NODEINFO_TAS, type NodeInfo } from '../../src/connection/node-info.js';
-import { decodeAh, encodeAh, type AhHeader } from '../../src/routing/ah-wire.js';
-import { decodeRpc, encodeRpc, type RpcMessage } from '../../src/rpc/rpc-wire.js';
+import { AH_HEADER, AH_VERSION, decodeAh, encodeAh, Mode, type AhHeader } from '../../src/routing/ah-wire.js';
+import { decodeRpc, encodeRpc, RpcCode, RpcKind, RPC_VERSION, type RpcMessage } from '../../src/rpc/rpc-wire.js';
 import { TransportAddress, type TaKind } from '../../src/transport/ta.js';
-import { decodeValue, encodeValue, type Value } from '../../src/wire/value.js';
+import { decodeValue, encodeValue, TAG_BYTES, TAG_LIST, TAG_MAP, TAG_STRING, type Value } from '../../src/wire/value.js';
 import { cat, sameBytes, u8 } from './bytes.js';
 import type { Rng } from './rng.js';
 import { isWireError, type DecoderTarget } from './target.js';
+
+const LINK_ERRORS = [
+  LinkError.Ok, LinkError.Realm, LinkError.ConnectToSelf, LinkError.InProgress, LinkError.AlreadyConnected, LinkError.TargetMismatch, LinkError.Disconnecting,
+];
+const AH_MODES = [Mode.Closest, Mode.Greedy, Mode.Exact, Mode.ClosestFinal];
+const RPC_KINDS = [RpcKind.Request, RpcKind.Reply, RpcKind.Error];
+const RPC_CODES = [RpcCode.NotAList, RpcCode.NoHandler, RpcCode.BadParams, RpcCode.Remote, RpcCode.Threw, RpcCode.Timeout];
 
 function randString(r: Rng, max = 20): string {
   const n = r.int(max + 1);
@@ -56,24 +63,25 @@ const randInt = (r: Rng): number => r.pick([() => r.int(0x7fffffff), () => r.int
 const shortStr = (r: Rng): string => randString(r, 30);
 
 function randLink(r: Rng): LinkMessage {
-  switch (r.int(8)) {
+  switch (r.int(CODES.length)) {
     case 0: return {
       t: 'start', id: randInt(r), realm: randString(r), type: shortStr(r), local: randNodeInfo(r),
       target: r.int(2) ? randAddress(r) : undefined, remoteTA: r.int(2) ? randTA(r) : undefined, token: shortStr(r),
     };
-    case 1: return { t: 'reply', id: randInt(r), code: r.pick([0, 3, 16, 17, 18, 19, 20]), local: randNodeInfo(r), remoteTA: r.int(2) ? randTA(r) : undefined, neighbors: randNb(r) };
+    case 1: return { t: 'reply', id: randInt(r), code: r.pick(LINK_ERRORS), local: randNodeInfo(r), remoteTA: r.int(2) ? randTA(r) : undefined, neighbors: randNb(r) };
     case 2: return { t: 'close', reason: shortStr(r), neighbors: randNb(r) };
     case 3: return { t: 'ping', nonce: randInt(r) };
     case 4: return { t: 'pong', nonce: randInt(r) };
-    case 5: return { t: 'status', neighbors: randNb(r) };
+    case 5: return { t: 'status', neighbors: randNb(r), tas: r.int(2) ? Array.from({ length: r.int(MAX_NODEINFO_TAS + 1) }, () => randTA(r)) : undefined };
     case 6: return { t: 'statusreq' };
-    default: return { t: 'settype', type: shortStr(r) };
+    case 7: return { t: 'settype', type: shortStr(r) };
+    default: return { t: 'punch', dial: r.int(2) === 0 };
   }
 }
 
 function randAh(r: Rng): [AhHeader, Uint8Array] {
   return [{
-    mode: r.pick([0, 3, 5, 6]) as AhHeader['mode'], flags: r.int(256), hops: r.int(0x10000), ttl: r.int(0x10000),
+    mode: r.pick(AH_MODES), flags: r.int(256), hops: r.int(0x10000), ttl: r.int(0x10000),
     src: randAddress(r), dst: randAddress(r), ptype: r.int(256),
   }, r.bytes(r.int(40))];
 }
@@ -81,9 +89,9 @@ function randAh(r: Rng): [AhHeader, Uint8Array] {
 function randRpc(r: Rng): RpcMessage {
   const id = r.int(0x100000000);
   switch (r.int(3)) {
-    case 0: return { kind: 1, id, method: r.pick(['sys:link.Ping', 'Information.Info', 'sys:ctm.ConnectTo', randString(r, 40)]), args: Array.from({ length: r.int(5) }, () => randValue(r, 1)) } as RpcMessage;
-    case 1: return { kind: 2, id, result: randValue(r) } as RpcMessage;
-    default: return { kind: 3, id, code: r.pick([-32600, -32601, -32602, -32603, -32608, -32000, randInt(r) | 0]), message: randString(r) } as RpcMessage;
+    case 0: return { kind: RpcKind.Request, id, method: r.pick(['sys:link.Ping', 'Information.Info', 'sys:ctm.ConnectTo', randString(r, 40)]), args: Array.from({ length: r.int(5) }, () => randValue(r, 1)) } as RpcMessage;
+    case 1: return { kind: RpcKind.Reply, id, result: randValue(r) } as RpcMessage;
+    default: return { kind: RpcKind.Error, id, code: r.pick([...RPC_CODES, randInt(r) | 0]), message: randString(r) } as RpcMessage;
   }
 }
 
@@ -97,24 +105,24 @@ export function overlayTargets(r: Rng): DecoderTarget[] {
   const u32 = (n: number) => { const b = new Uint8Array(4); new DataView(b.buffer).setUint32(0, n >>> 0); return b; };
   return [
     {
-      name: 'decodeValue', decode: (b) => decodeValue(b), pool: valuePool, prefixes: [u8(7), u8(8), u8(5), u8(6)], bodyStart: 0, allowed: isWireError,
+      name: 'decodeValue', decode: (b) => decodeValue(b), pool: valuePool, prefixes: [u8(TAG_LIST), u8(TAG_MAP), u8(TAG_STRING), u8(TAG_BYTES)], bodyStart: 0, allowed: isWireError,
       check: (v) => { decodeValue(encodeValue(v as Value)); },
     },
     {
-      name: 'decodeLink', decode: decodeLink, pool: linkPool, prefixes: [0, 1, 2, 3, 4, 5, 6, 7].map((k) => u8(PTYPE_LINK, LINK_VERSION, k)), bodyStart: 3,
+      name: 'decodeLink', decode: decodeLink, pool: linkPool, prefixes: CODES.map((_, k) => u8(PTYPE_LINK, LINK_VERSION, k)), bodyStart: 3,
       allowed: isWireError, check: (m) => { decodeLink(encodeLink(m as LinkMessage)); },
     },
     {
-      name: 'decodeAh', decode: decodeAh, pool: ahPool, prefixes: [0, 3, 5, 6].map((m) => u8(PTYPE_ROUTED, 1, m)), bodyStart: null, allowed: isWireError,
-      check: (h, b) => { if (!sameBytes(encodeAh(h as AhHeader, b.subarray(49)), b)) throw new Error('re-encoding differs'); },
+      name: 'decodeAh', decode: decodeAh, pool: ahPool, prefixes: AH_MODES.map((m) => u8(PTYPE_ROUTED, AH_VERSION, m)), bodyStart: null, allowed: isWireError,
+      check: (h, b) => { if (!sameBytes(encodeAh(h as AhHeader, b.subarray(AH_HEADER)), b)) throw new Error('re-encoding differs'); },
     },
     {
-      name: 'decodeRpc', decode: decodeRpc, pool: rpcPool, prefixes: [1, 2, 3].map((k) => cat(u8(1, k), u32(k * 77))), bodyStart: 6, allowed: isWireError,
+      name: 'decodeRpc', decode: decodeRpc, pool: rpcPool, prefixes: RPC_KINDS.map((k) => cat(u8(RPC_VERSION, k), u32(k * 77))), bodyStart: 6, allowed: isWireError,
       check: (m) => { const x = m as RpcMessage; const y = decodeRpc(encodeRpc(x)); if (y.kind !== x.kind || y.id !== x.id) throw new Error('re-encoding differs'); },
     },
     {
       name: 'decodeNodeInfo', decode: (b) => decodeNodeInfo(decodeValue(b)), pool: niPool,
-      prefixes: [cat(u8(8), u32(2), u32(1), u8(0x61), u8(6), u32(20))], bodyStart: 0, allowed: isWireError,
+      prefixes: [cat(u8(TAG_MAP), u32(2), u32(1), u8(0x61), u8(TAG_BYTES), u32(20))], bodyStart: 0, allowed: isWireError,
       check: (n) => {
         const x = n as NodeInfo;
         if (x.tas.length > MAX_NODEINFO_TAS) throw new Error('too many TAs');

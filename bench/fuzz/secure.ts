@@ -3,7 +3,7 @@
 
 import { HandshakeError, HandshakeState } from '../../src/edge/handshake.js';
 import {
-  decodeDataHeader, decodeHandshake, decodeIdentity, encodeAbort, encodeDataHeader, encodeHello, encodeIdentity, encodeNoise, encodeRetry,
+  ABORT_AUTH, COOKIE_LEN, DATA_HEADER, decodeDataHeader, decodeHandshake, IDENTITY_FIXED, IDENTITY_VERSION, decodeIdentity, encodeAbort, encodeDataHeader, encodeHello, encodeIdentity, encodeNoise, encodeRetry,
   SECURE_WIRE_VERSION, T_ABORT, T_CONFIRM, T_DATA, T_FINISH, T_HELLO, T_REPLY, T_RETRY, type HandshakePacket,
 } from '../../src/edge/secure-wire.js';
 import { newSessionStats, Session } from '../../src/edge/session.js';
@@ -24,8 +24,9 @@ function reencodeHandshake(m: HandshakePacket): Uint8Array {
 
 export function secureTargets(r: Rng, mat: SecureMaterial): DecoderTarget[] {
   const hsPrefixes = [
-    u8(T_HELLO, SECURE_WIRE_VERSION, 0), u8(T_HELLO, SECURE_WIRE_VERSION, 16), u8(T_RETRY, SECURE_WIRE_VERSION), u8(T_REPLY, SECURE_WIRE_VERSION),
-    u8(T_FINISH, SECURE_WIRE_VERSION), u8(T_ABORT, SECURE_WIRE_VERSION, 1), u8(T_ABORT, SECURE_WIRE_VERSION, 9), u8(T_HELLO, 2, 0),
+    u8(T_HELLO, SECURE_WIRE_VERSION, 0), u8(T_HELLO, SECURE_WIRE_VERSION, COOKIE_LEN), u8(T_RETRY, SECURE_WIRE_VERSION), u8(T_REPLY, SECURE_WIRE_VERSION),
+    u8(T_FINISH, SECURE_WIRE_VERSION), u8(T_ABORT, SECURE_WIRE_VERSION, ABORT_AUTH), u8(T_ABORT, SECURE_WIRE_VERSION, 9 /* no such code */),
+    u8(T_HELLO, SECURE_WIRE_VERSION + 1, 0),
   ];
   const dataPrefixes = [u8(T_DATA, 0, 0, 0, 0, 0), u8(T_CONFIRM, 1, 0, 0x1f, 0xff, 0xff), u8(T_DATA, 0xff, 0, 0x20, 0, 0), u8(T_DATA, 0)];
   const genuine = new Set(mat.dataPool.map(hex));
@@ -44,10 +45,10 @@ export function secureTargets(r: Rng, mat: SecureMaterial): DecoderTarget[] {
     },
     {
       name: 'decodeDataHeader', decode: decodeDataHeader, pool: mat.dataPool, prefixes: dataPrefixes, bodyStart: null, allowed: isWireError,
-      check: (h, b) => { if (!sameBytes(encodeDataHeader(h as ReturnType<typeof decodeDataHeader>), b.subarray(0, 10))) throw new Error('re-encoding differs'); },
+      check: (h, b) => { if (!sameBytes(encodeDataHeader(h as ReturnType<typeof decodeDataHeader>), b.subarray(0, DATA_HEADER))) throw new Error('re-encoding differs'); },
     },
     {
-      name: 'decodeIdentity', decode: decodeIdentity, pool: mat.identityPool, prefixes: [u8(1), cat(u8(1), new Uint8Array(96), u8(0, 0))], bodyStart: null,
+      name: 'decodeIdentity', decode: decodeIdentity, pool: mat.identityPool, prefixes: [u8(IDENTITY_VERSION), cat(u8(IDENTITY_VERSION), new Uint8Array(IDENTITY_FIXED - 3), u8(0, 0))], bodyStart: null,
       allowed: isWireError,
       check: (id, b) => { if (!sameBytes(encodeIdentity(id as ReturnType<typeof decodeIdentity>), b)) throw new Error('re-encoding differs'); },
     },

@@ -5,7 +5,7 @@ import type { Identity } from '../../../src/edge/identity.js';
 import type { SecureEdge } from '../../../src/edge/secure-edge.js';
 import { SecureEdgeListener } from '../../../src/edge/secure-listener.js';
 import {
-  decodeHandshake, SECURE_WIRE_VERSION, T_ABORT, T_CONFIRM, T_DATA, T_FINISH, T_HELLO, T_REPLY, T_RETRY, type HandshakePacket,
+  ABORT_AUTH, COOKIE_LEN, decodeHandshake, SECURE_WIRE_VERSION, T_ABORT, T_CONFIRM, T_DATA, T_FINISH, T_HELLO, T_REPLY, T_RETRY, type HandshakePacket,
 } from '../../../src/edge/secure-wire.js';
 import type { Edge } from '../../../src/transport/edge.js';
 import { MemoryNetwork, type InterceptVerdict, type MemoryEdgeListener } from '../../../src/transport/memory.js';
@@ -43,6 +43,20 @@ export async function within<T>(p: Promise<T>, ms: number, what: string): Promis
   try {
     return await Promise.race([p, new Promise<never>((_, rej) => { timer = setTimeout(() => rej(new Error(`timed out: ${what}`)), ms); })]);
   } finally { clearTimeout(timer); }
+}
+
+/**
+ * Bounds a phase whose rounds can fail before injecting anything: stalled(total) is true,
+ * once reported, when `rounds` rounds have started with the same total injected.
+ */
+export function stallGuard(fail: (msg: string) => void, what: string, rounds = 20): (injected: number) => boolean {
+  let last = -1, idle = 0;
+  return (injected) => {
+    if (injected !== last) { last = injected; return false; }
+    if (++idle < rounds) return false;
+    fail(`${what}: ${rounds} rounds injected nothing; phase abandoned`);
+    return true;
+  };
 }
 
 /** Decides what becomes of a packet the honest listener sends on `edge` (see InterceptVerdict). */
@@ -157,7 +171,7 @@ export async function openHarness(budget: number, seed: number, mat: SecureMater
     if (k === 0) return r.bytes(r.next() < 0.9 ? r.int(100) : r.int(1500));
     if (k <= 2) {
       const v = SECURE_WIRE_VERSION;
-      const pre = r.pick([u8(T_HELLO, v, 0), u8(T_HELLO, v, 16), u8(T_RETRY, v), u8(T_REPLY, v), u8(T_FINISH, v), u8(T_ABORT, v, 1 + r.int(4)), u8(T_DATA, 0), u8(T_CONFIRM, 0), u8(T_DATA, 1), u8(T_DATA, 0xff)]);
+      const pre = r.pick([u8(T_HELLO, v, 0), u8(T_HELLO, v, COOKIE_LEN), u8(T_RETRY, v), u8(T_REPLY, v), u8(T_FINISH, v), u8(T_ABORT, v, ABORT_AUTH + r.int(4)), u8(T_DATA, 0), u8(T_CONFIRM, 0), u8(T_DATA, 1), u8(T_DATA, 0xff)]);
       return cat(pre, r.bytes(r.int(3) === 0 ? r.int(300) : r.int(80)));
     }
     const src = r.pick(pool);

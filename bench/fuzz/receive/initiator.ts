@@ -6,13 +6,15 @@ import { HandshakeFailure } from '../../../src/edge/secure-types.js';
 import { T_ABORT, T_REPLY } from '../../../src/edge/secure-wire.js';
 import { sameBytes } from '../bytes.js';
 import { describe } from '../target.js';
-import { flush, timerTick, within, type Harness } from './harness.js';
+import { flush, stallGuard, timerTick, within, type Harness } from './harness.js';
 
 export async function initiatorPhase(h: Harness): Promise<void> {
   const { r, res, victim, honestTA, honestInbound, staticPool, fail, count, budgetOf, decodes, batch, sentOn, inject, pair } = h;
   const target = budgetOf('initiator');
   let n = 0;
+  const stalled = stallGuard(fail, 'initiator phase');
   while (n < target) {
+    if (stalled(n)) break;
     let terminalSent = false, genuineCopy = false;
     let done = false;
     h.injector = (p, e) => {

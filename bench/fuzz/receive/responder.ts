@@ -6,13 +6,15 @@ import { HandshakeFailure } from '../../../src/edge/secure-types.js';
 import { COOKIE_LEN, T_DATA, T_FINISH, T_HELLO } from '../../../src/edge/secure-wire.js';
 import { copy, sameBytes } from '../bytes.js';
 import { describe } from '../target.js';
-import { flush, timerTick, within, type Harness } from './harness.js';
+import { flush, stallGuard, timerTick, within, type Harness } from './harness.js';
 
 export async function respondPhases(h: Harness): Promise<void> {
   const { r, res, honest, victimTA, staticPool, fail, count, deliveredBefore, budgetOf, decodes, batch, sentOn, inject, pair, victimLive } = h;
   const target2 = budgetOf('responder'), target3 = budgetOf('established');
   let n2 = 0, n3 = 0;
+  const stalled = stallGuard(fail, 'responder phases');
   while (n2 < target2 || n3 < target3) {
+    if (stalled(n2 + n3)) break;
     let terminalSent = false, genuineCopy = false;
     let realFinish: Uint8Array | undefined;
     h.injector = (p, e) => {
