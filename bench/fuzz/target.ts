@@ -1,4 +1,10 @@
-// A decoder target and the loop that runs random and mutated inputs through it.
+// A decoder target and the loop that runs random and mutated inputs through it. Each call
+// must return or throw the module's typed error (WireError; HandshakeError for the Noise
+// state machine; Session.open must not throw at all). Decoded results are re-encoded and
+// compared where the format is canonical, and anything that authenticates must be
+// byte-identical to a genuine packet. Everything random comes from one seeded PRNG
+// (mulberry32); only the X25519 ephemerals of the receive path's listeners come from the
+// system RNG.
 import { WireError } from '../../src/wire/value.js';
 import { copy, hex } from './bytes.js';
 import { mutate, randomInput } from './mutate.js';
