@@ -1,10 +1,12 @@
 // Fuzz targets for the VPN's offload header (with software TSO on what decodes) and the UDP
-// transport's fragment requests and reassembly, for `npm run fuzz` (bench/fuzz-lib.ts).
+// transport's fragment requests and reassembly, for `npm run fuzz` (bench/fuzz/).
 import {
-  decodeRequest, FragmentBudget, fragmentCount, FRAGMENT_HEADER, FRAGMENT_PAYLOAD, Reassembly, writeFragmentFields,
+  decodeRequest, FragmentBudget, fragmentCount, FRAGMENT_HEADER, FRAGMENT_PAYLOAD, Reassembly, REQUEST_FIXED, writeFragmentFields,
 } from '../src/transport/udp-fragments.js';
+import { T_FRAGMENT, T_REQUEST, UDP_HEADER, UDP_WIRE_VERSION } from '../src/transport/udp.js';
 import { decodeOffloadHeader, encodeOffloadHeader, F_NEEDS_CSUM, GSO_TCPV4, GSO_TCPV6, OFFLOAD_HEADER, OffloadError, segment } from '../src/vpn/offload.js';
-import type { DecoderTarget, Rng } from './fuzz-lib.js';
+import type { Rng } from './fuzz/rng.js';
+import type { DecoderTarget } from './fuzz/target.js';
 
 /** Offload header + an Ethernet/IPv4-or-IPv6/TCP super-packet, as a sender's VPN sends it. */
 function superPacket(r: Rng): Uint8Array {
@@ -25,11 +27,11 @@ function superPacket(r: Rng): Uint8Array {
 /** A fragment request datagram (header included) for a message of 2..64 fragments. */
 function request(r: Rng): Uint8Array {
   const count = 2 + r.int(63);
-  const d = new Uint8Array(16 + Math.ceil(count / 8));
-  d[0] = 1; d[1] = 4;
-  new DataView(d.buffer).setUint32(10, r.int(0xffffffff));
-  new DataView(d.buffer).setUint16(14, count);
-  d.set(r.bytes(d.length - 16), 16);
+  const d = new Uint8Array(REQUEST_FIXED + Math.ceil(count / 8));
+  d[0] = UDP_WIRE_VERSION; d[1] = T_REQUEST;
+  new DataView(d.buffer).setUint32(UDP_HEADER, r.int(0xffffffff));
+  new DataView(d.buffer).setUint16(UDP_HEADER + 4, count);
+  d.set(r.bytes(d.length - REQUEST_FIXED), REQUEST_FIXED);
   return d;
 }
 
@@ -40,7 +42,8 @@ export function vpnTargets(r: Rng): DecoderTarget[] {
   const fragments = Array.from({ length: N }, () => {
     const msg = r.bytes(2000 + r.int(8000));
     const count = fragmentCount(msg.length), i = r.int(count);
-    const head = Buffer.from([1, 3, 0, 0, 0, 7, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0]);
+    const head = Buffer.alloc(FRAGMENT_HEADER);
+    head[0] = UDP_WIRE_VERSION; head[1] = T_FRAGMENT; head.writeUInt32BE(7, 2); head.writeUInt32BE(9, 6);
     writeFragmentFields(head, r.int(1000), i, count);
     return Uint8Array.from([...head, ...msg.subarray(i * FRAGMENT_PAYLOAD, (i + 1) * FRAGMENT_PAYLOAD)]);
   });
@@ -60,12 +63,12 @@ export function vpnTargets(r: Rng): DecoderTarget[] {
       check: (segs) => { for (const s of segs as Uint8Array[]) if (s.length > 65535 + 14) throw new Error(`segment of ${s.length} bytes`); },
     },
     {
-      name: 'decodeRequest', pool: requests, prefixes: [Uint8Array.of(1, 4)], bodyStart: null, allowed: () => false,
+      name: 'decodeRequest', pool: requests, prefixes: [Uint8Array.of(UDP_WIRE_VERSION, T_REQUEST)], bodyStart: null, allowed: () => false,
       decode: (b) => decodeRequest(Buffer.from(b)), rejected: (v) => v === null,
       check: (v) => { const q = v as { count: number; missing: number[] }; if (q.missing.some((i) => i >= q.count)) throw new Error('index beyond count'); },
     },
     {
-      name: 'Reassembly.add', pool: fragments, prefixes: [Uint8Array.of(1, 3)], bodyStart: null, allowed: () => false,
+      name: 'Reassembly.add', pool: fragments, prefixes: [Uint8Array.of(UDP_WIRE_VERSION, T_FRAGMENT)], bodyStart: null, allowed: () => false,
       decode: (b) => {
         const d = Buffer.from(b);
         if (d.length < FRAGMENT_HEADER) return 'short';

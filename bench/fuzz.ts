@@ -3,7 +3,7 @@
 // headers, identity payloads, Session.open, the Noise message readers) and through the full
 // receive path of a SecureEdgeListener. Every decoder call must return or throw its module's
 // typed error; the listener must absorb everything and keep working. Exit 1 on any failure.
-import { formatFuzz, runFuzz, type Suite } from './fuzz-lib.js';
+import { formatFuzz, runFuzz, type Suite } from './fuzz/run.js';
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);

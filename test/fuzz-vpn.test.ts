@@ -1,7 +1,8 @@
 // The offload header (with software TSO on whatever decodes), fragment requests and fragment
 // reassembly under random and mutated input: typed rejections only, never a throw or a leak.
 import t from 'tap';
-import { fuzzTarget, prng } from '../bench/fuzz-lib.js';
+import { prng } from '../bench/fuzz/rng.js';
+import { fuzzTarget } from '../bench/fuzz/target.js';
 import { vpnTargets } from '../bench/fuzz-vpn.js';
 
 t.test('fuzzed offload headers, fragment requests and fragments', async (t) => {

@@ -4,7 +4,7 @@
 // every state must absorb them and keep working. `npm run fuzz` runs the same harness at
 // 1,000,000 packets over every decoder. Seed: SECURE_FUZZ_SEED (default 0x5eed).
 import t from 'tap';
-import { formatFuzz, runFuzz } from '../bench/fuzz-lib.js';
+import { formatFuzz, runFuzz } from '../bench/fuzz/run.js';
 
 const SEED = Number(process.env.SECURE_FUZZ_SEED ?? 0x5eed) >>> 0;
 const COUNT = 110_000;

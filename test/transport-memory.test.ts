@@ -130,6 +130,46 @@ t.test('partitions drop packets and refuse edges until unblocked', async (t) => 
   t.same(rb.got, ['from c', 'found']);
 });
 
+t.test('the interceptor sees every packet and can pass, drop, replace or add packets', async (t) => {
+  const net = new MemoryNetwork();
+  const [a, b, c] = await started(t, net, 3);
+  const rb = collect(b!);
+  const e = await a!.createEdge(b!.ta);
+  const ec = await c!.createEdge(b!.ta);
+  const seen: string[] = [];
+  net.intercept = (p, from) => {
+    seen.push(`${from.localTA.port}->${from.remoteTA.port} ${text(p)}`);
+    if (!from.localTA.equals(a!.ta)) return 'pass';
+    const s = text(p);
+    if (s === 'drop me') return 'drop';
+    if (s === 'swap') return [bytes('swapped')];
+    if (s === 'wrap') return [bytes('before'), p, bytes('after')];
+    if (s === 'none') return [];
+    return 'pass';
+  };
+  const buf = bytes('wrap');
+  for (const s of ['plain', 'drop me', 'swap', 'none']) e.send(bytes(s));
+  e.send(buf);
+  buf.fill(0x58); // what the interceptor passes on is copied like any packet
+  ec.send(bytes('from c'));
+  t.same(seen, [
+    ...['plain', 'drop me', 'swap', 'none', 'wrap'].map((s) => `${a!.port}->${b!.port} ${s}`), `${c!.port}->${b!.port} from c`,
+  ], 'every packet, synchronously, with the sending edge');
+  await waitFor('delivery', () => rb.got.length === 6);
+  await tick();
+  t.same(rb.got, ['plain', 'swapped', 'before', 'wrap', 'after', 'from c'], 'in order, replaced and added');
+  t.equal(a!.stats.packetsOut, 5, 'sends are counted once, whatever the verdict');
+  t.equal(a!.stats.dropped, 1, "'drop' counts as dropped");
+  t.equal(b!.stats.packetsIn, 6, 'each delivered packet counts at the receiver');
+  net.block(a!.ta, b!.ta);
+  e.send(bytes('wrap'));
+  t.equal(a!.stats.dropped, 4, 'a partition drops each packet the interceptor returns');
+  net.unblock(a!.ta, b!.ta);
+  net.intercept = undefined;
+  e.send(bytes('drop me'));
+  await waitFor('unset interceptor passes everything', () => rb.got.at(-1) === 'drop me');
+});
+
 t.test('loss rate drops roughly the requested fraction', async (t) => {
   const net = new MemoryNetwork();
   const [a, b] = await started(t, net, 2);

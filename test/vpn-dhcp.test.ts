@@ -15,7 +15,8 @@ import { BROADCAST_MAC, buildUdpFrame, decodeUdp, dstMac, ipToString, parseIp, p
 import { createLogger } from '../src/util/log.js';
 import { seededRandom } from '../src/util/random.js';
 import { WireError } from '../src/wire/value.js';
-import { mutate, prng } from '../bench/fuzz-lib.js';
+import { mutate } from '../bench/fuzz/mutate.js';
+import { prng } from '../bench/fuzz/rng.js';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const ip = parseIp;

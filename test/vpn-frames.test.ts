@@ -9,7 +9,8 @@ import {
   maskToPrefix, multicastMac, onesSum, parseIp, parseMac, prefixToMask, srcMac, udpChecksum, type UdpFrameSpec,
 } from '../src/vpn/frames.js';
 import { WireError } from '../src/wire/value.js';
-import { mutate, prng } from '../bench/fuzz-lib.js';
+import { mutate } from '../bench/fuzz/mutate.js';
+import { prng } from '../bench/fuzz/rng.js';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const fromHex = (s: string) => new Uint8Array(Buffer.from(s.replace(/\s+/g, ''), 'hex'));

@@ -9,7 +9,8 @@ import { AH_HEADER, AH_VERSION, bumpHops, decodeAh, encodeAh, Mode, type AhHeade
 import { decodeRpc, encodeRpc, RPC_VERSION, RpcCode, RpcKind, type RpcMessage } from '../src/rpc/rpc-wire.js';
 import { TransportAddress, type TaKind } from '../src/transport/ta.js';
 import { decodeValue, encodeValue, WireError, type Value } from '../src/wire/value.js';
-import { mutate, prng, type Rng } from '../bench/fuzz-lib.js';
+import { mutate } from '../bench/fuzz/mutate.js';
+import { prng, type Rng } from '../bench/fuzz/rng.js';
 
 // ---------------------------------------------------------------------------------------
 // Helpers
@@ -388,7 +389,7 @@ t.test('specific malformed inputs are rejected with WireError', (t) => {
 // ---------------------------------------------------------------------------------------
 // Robustness: random and mutated input
 
-// The PRNG and the mutations are the ones `npm run fuzz` uses (bench/fuzz-lib.ts).
+// The PRNG and the mutations are the ones `npm run fuzz` uses (bench/fuzz/).
 
 interface FuzzReport { calls: number; returned: number; wireErrors: number; bad: string[] }
 

@@ -42,7 +42,8 @@ export type LinkMessage =
    */
   | { t: 'punch'; dial: boolean };
 
-const CODES = ['start', 'reply', 'close', 'ping', 'pong', 'status', 'statusreq', 'settype', 'punch'] as const;
+/** Message codes: a message's code is its index here. */
+export const CODES = ['start', 'reply', 'close', 'ping', 'pong', 'status', 'statusreq', 'settype', 'punch'] as const;
 
 export function encodeLink(m: LinkMessage): Uint8Array {
   let body: Value;

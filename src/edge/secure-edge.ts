@@ -48,7 +48,7 @@ const MAX_RETRIES_HONOURED = 3;
 const EMPTY = new Uint8Array(0);
 const HELLO_HINT = ' (peer rejected our hello: different namespace or protocol version?)';
 // Domain separation: this key may sign other things later (certificates, records).
-const SIG_LABEL = new TextEncoder().encode('brunet-ts secure-edge identity v1\0');
+export const SIG_LABEL = new TextEncoder().encode('brunet-ts secure-edge identity v1\0');
 const utf8 = new TextEncoder();
 const utf8d = new TextDecoder();
 

@@ -28,6 +28,8 @@ export const COOKIE_LEN = 16;
 export const NOISE_MSG1_LEN = 48;
 export const DATA_HEADER = 10;
 export const MAX_CERTIFICATE = 8192;
+/** Identity payload: its version, and its size without the certificate. */
+export const IDENTITY_VERSION = 1, IDENTITY_FIXED = 1 + 32 + 64 + 2;
 /** Sanity bound for Noise messages 2/3: keys, tags, identity and certificate. */
 const MAX_NOISE_MSG = 128 + 104 + MAX_CERTIFICATE;
 
@@ -147,20 +149,20 @@ export function encodeIdentity(id: IdentityPayload): Uint8Array {
   const cert = id.certificate ?? new Uint8Array(0);
   if (id.publicKey.length !== 32 || id.signature.length !== 64) throw new WireError('identity key/signature of wrong size');
   if (cert.length > MAX_CERTIFICATE) throw new WireError(`certificate of ${cert.length} bytes exceeds ${MAX_CERTIFICATE}`);
-  const out = new Uint8Array(1 + 32 + 64 + 2 + cert.length);
-  out[0] = 1;
+  const out = new Uint8Array(IDENTITY_FIXED + cert.length);
+  out[0] = IDENTITY_VERSION;
   out.set(id.publicKey, 1);
   out.set(id.signature, 33);
   out[97] = cert.length >>> 8; out[98] = cert.length & 0xff;
-  out.set(cert, 99);
+  out.set(cert, IDENTITY_FIXED);
   return out;
 }
 
 export function decodeIdentity(p: Uint8Array): IdentityPayload {
-  if (p.length < 99) throw new WireError('identity payload truncated');
-  if (p[0] !== 1) throw new WireError(`unsupported identity payload version ${p[0]}`);
+  if (p.length < IDENTITY_FIXED) throw new WireError('identity payload truncated');
+  if (p[0] !== IDENTITY_VERSION) throw new WireError(`unsupported identity payload version ${p[0]}`);
   const cl = (p[97]! << 8) | p[98]!;
   if (cl > MAX_CERTIFICATE) throw new WireError(`certificate of ${cl} bytes exceeds ${MAX_CERTIFICATE}`);
-  if (p.length !== 99 + cl) throw new WireError(`identity payload length ${p.length}, expected ${99 + cl}`);
-  return { publicKey: p.slice(1, 33), signature: p.slice(33, 97), certificate: cl ? p.slice(99) : undefined };
+  if (p.length !== IDENTITY_FIXED + cl) throw new WireError(`identity payload length ${p.length}, expected ${IDENTITY_FIXED + cl}`);
+  return { publicKey: p.slice(1, 33), signature: p.slice(33, 97), certificate: cl ? p.slice(IDENTITY_FIXED) : undefined };
 }

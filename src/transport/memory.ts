@@ -1,13 +1,14 @@
 // In-memory transport for fast tests: listeners attach to a shared MemoryNetwork and
 // are addressed as brunet.function://localhost:<n>. Delivery is always asynchronous
 // (setImmediate) so code that works here does not silently rely on re-entrancy that a
-// real socket would never give it. Loss and partitions are injectable.
+// real socket would never give it. Loss, partitions and an interceptor (an on-path
+// attacker or observer that sees, drops, replaces or adds packets) are injectable.
 import type { RandomSource } from '../util/random.js';
 import { newStats, type Edge, type EdgeListener, type TransportStats } from './edge.js';
 import { TransportAddress, type TaKind } from './ta.js';
 
 export interface MemoryTransportStats extends TransportStats {
-  /** Packets dropped by injected loss or a partition. */
+  /** Packets dropped by injected loss, a partition or the interceptor. */
   dropped: number;
   /** Exceptions thrown by onEdge/onPacket/onClose handlers (swallowed). */
   handlerErrors: number;
@@ -38,7 +39,15 @@ class MemoryEdge implements Edge {
     if (this.closed || !twin) { st.sendErrors++; return; }
     st.packetsOut++;
     st.bytesOut += packet.length;
-    if (this.owner.network._drops(this.localTA, this.remoteTA)) { st.dropped++; return; }
+    const net = this.owner.network;
+    const verdict = net.intercept ? net.intercept(packet, this) : 'pass';
+    if (verdict === 'pass') this.deliver(twin, packet);
+    else if (verdict === 'drop') st.dropped++;
+    else for (const p of verdict) this.deliver(twin, p);
+  }
+
+  private deliver(twin: MemoryEdge, packet: Uint8Array): void {
+    if (this.owner.network._drops(this.localTA, this.remoteTA)) { this.owner.stats.dropped++; return; }
     // Copy so a sender reusing its buffer cannot alter what the receiver sees.
     const copy = new Uint8Array(packet); // a copy whatever the view type (Buffer.slice would share)
     setImmediate(() => {
@@ -127,7 +136,23 @@ export class MemoryEdgeListener implements EdgeListener {
   _remove(e: MemoryEdge): void { this.edges.delete(e); }
 }
 
+/**
+ * What the interceptor does with one packet: deliver it ('pass'), drop it ('drop'), or
+ * deliver these packets in its place, in order (an empty list drops; the list may hold the
+ * original among packets of its own).
+ */
+export type InterceptVerdict = 'pass' | 'drop' | readonly Uint8Array[];
+
+/**
+ * Sees every packet an edge sends, synchronously inside send() and before loss and
+ * partitions; `from` is the sending edge (its localTA and remoteTA name both ends). It may
+ * send on any edge itself: such packets pass through it again.
+ */
+export type Interceptor = (packet: Uint8Array, from: Edge) => InterceptVerdict;
+
 export class MemoryNetwork {
+  /** An on-path attacker or observer for every edge of this network; unset, all packets pass. */
+  intercept: Interceptor | undefined;
   private readonly listeners = new Map<number, MemoryEdgeListener>();
   private readonly reserved = new Set<number>();
   private readonly blocked = new Set<string>();

@@ -27,7 +27,8 @@ export const FRAGMENT_PAYLOAD = MAX_DATAGRAM - FRAGMENT_HEADER;
 /** Largest message an edge carries: a 64 KB super-packet with overlay headers, even relayed twice. */
 export const MAX_MESSAGE = 256 * 1024;
 export const MAX_FRAGMENTS = Math.ceil(MAX_MESSAGE / FRAGMENT_PAYLOAD);
-const REQUEST_FIXED = 16;
+/** A request's common header (10), message id and fragment count, before the bitmap. */
+export const REQUEST_FIXED = 16;
 /** An incomplete message older than this is given up. */
 const GIVE_UP_MS = 2000;
 /**

@@ -29,7 +29,7 @@ export const UDP_WIRE_VERSION = 1;
 export const UDP_HEADER = 10;
 /** Larger messages go out as fragments of at most MAX_DATAGRAM bytes. */
 export const UDP_MAX_PAYLOAD = MAX_MESSAGE;
-const T_DATA = 0, T_CLOSE = 1, T_RESET = 2, T_FRAGMENT = 3, T_REQUEST = 4;
+export const T_DATA = 0, T_CLOSE = 1, T_RESET = 2, T_FRAGMENT = 3, T_REQUEST = 4;
 /** How often incomplete messages are checked for fragments to ask for again. */
 const REPAIR_TICK_MS = 5;
 const RESETS_PER_SECOND = 100;

@@ -13,6 +13,10 @@ export class WireError extends Error {
   override name = 'WireError';
 }
 
+/** The tag byte in front of every value. */
+export const TAG_NULL = 0x00, TAG_FALSE = 0x01, TAG_TRUE = 0x02, TAG_INT32 = 0x03, TAG_FLOAT64 = 0x04;
+export const TAG_STRING = 0x05, TAG_BYTES = 0x06, TAG_LIST = 0x07, TAG_MAP = 0x08;
+
 const MAX_DEPTH = 32;
 const MAX_ITEMS = 65536;
 const utf8 = new TextEncoder();
@@ -50,27 +54,27 @@ class Writer {
   private raw(b: Uint8Array): void { this.u32(b.length); this.need(b.length); this.buf.set(b, this.pos); this.pos += b.length; }
   value(v: Value, depth: number): void {
     if (depth > MAX_DEPTH) throw new WireError('value nested too deeply');
-    if (v === null || v === undefined) return this.u8(0);
+    if (v === null || v === undefined) return this.u8(TAG_NULL);
     switch (typeof v) {
-      case 'boolean': return this.u8(v ? 2 : 1);
+      case 'boolean': return this.u8(v ? TAG_TRUE : TAG_FALSE);
       case 'number':
         if (Number.isInteger(v) && v >= -0x80000000 && v <= 0x7fffffff) {
-          this.u8(3); this.need(4); this.view.setInt32(this.pos, v); this.pos += 4;
+          this.u8(TAG_INT32); this.need(4); this.view.setInt32(this.pos, v); this.pos += 4;
         } else {
-          this.u8(4); this.need(8); this.view.setFloat64(this.pos, v); this.pos += 8;
+          this.u8(TAG_FLOAT64); this.need(8); this.view.setFloat64(this.pos, v); this.pos += 8;
         }
         return;
-      case 'string': this.u8(5); return this.raw(utf8.encode(v));
+      case 'string': this.u8(TAG_STRING); return this.raw(utf8.encode(v));
     }
-    if (v instanceof Uint8Array) { this.u8(6); return this.raw(v); }
+    if (v instanceof Uint8Array) { this.u8(TAG_BYTES); return this.raw(v); }
     if (Array.isArray(v)) {
-      this.u8(7); this.u32(v.length);
+      this.u8(TAG_LIST); this.u32(v.length);
       for (const x of v) this.value(x, depth + 1);
       return;
     }
     if (typeof v === 'object') {
       const keys = Object.keys(v).filter((k) => v[k] !== undefined);
-      this.u8(8); this.u32(keys.length);
+      this.u8(TAG_MAP); this.u32(keys.length);
       for (const k of keys) { this.raw(utf8.encode(k)); this.value(v[k]!, depth + 1); }
       return;
     }
@@ -104,21 +108,21 @@ class Reader {
     this.need(1);
     const tag = this.b[this.pos++]!;
     switch (tag) {
-      case 0: return null;
-      case 1: return false;
-      case 2: return true;
-      case 3: { this.need(4); const x = this.view.getInt32(this.pos); this.pos += 4; return x; }
-      case 4: { this.need(8); const x = this.view.getFloat64(this.pos); this.pos += 8; return x; }
-      case 5: return this.str();
-      case 6: return this.raw().slice();
-      case 7: {
+      case TAG_NULL: return null;
+      case TAG_FALSE: return false;
+      case TAG_TRUE: return true;
+      case TAG_INT32: { this.need(4); const x = this.view.getInt32(this.pos); this.pos += 4; return x; }
+      case TAG_FLOAT64: { this.need(8); const x = this.view.getFloat64(this.pos); this.pos += 8; return x; }
+      case TAG_STRING: return this.str();
+      case TAG_BYTES: return this.raw().slice();
+      case TAG_LIST: {
         const n = this.u32();
         if (n > MAX_ITEMS || n > this.b.length - this.pos) throw new WireError(`list of ${n} items is too long`);
         const out: Value[] = new Array(n);
         for (let i = 0; i < n; i++) out[i] = this.value(depth + 1);
         return out;
       }
-      case 8: {
+      case TAG_MAP: {
         const n = this.u32();
         if (n > MAX_ITEMS || n * 5 > this.b.length - this.pos) throw new WireError(`map of ${n} entries is too long`);
         const out: { [k: string]: Value } = Object.create(null);
