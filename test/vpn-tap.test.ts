@@ -98,10 +98,10 @@ class Agent {
   /** prefix: commands run inside the namespace before node (e.g. dropping privileges). */
   constructor(tt: { teardown(fn: () => void): void }, prefix: string[] = []) {
     const dir = agentBuild();
-    const { NODE_OPTIONS: _, ...env } = process.env;
-    this.child = spawn('ip', ['netns', 'exec', NS, ...prefix, process.execPath, '--input-type=module', '-e', AGENT], {
+    // env -u: tap's process-info hook puts its loader (in the clone) back into NODE_OPTIONS of every spawn.
+    this.child = spawn('ip', ['netns', 'exec', NS, 'env', '-u', 'NODE_OPTIONS', ...prefix, process.execPath, '--input-type=module', '-e', AGENT], {
       cwd: dir,
-      env: { ...env, TAP_MODULE: pathToFileURL(join(dir, 'dist/src/vpn/tap.js')).href,
+      env: { ...process.env, TAP_MODULE: pathToFileURL(join(dir, 'dist/src/vpn/tap.js')).href,
         IP_MODULE: pathToFileURL(join(dir, 'dist/src/transport/ip.js')).href },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
