@@ -56,7 +56,9 @@ if [ $dry -eq 1 ]; then
   exit 0
 fi
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
-  echo "test-deps: the tests need ${missing[*]}; install them as root with: $line" >&2
+  hint=
+  [ -z "${BRUNET_NO_LAB:-}" ] && hint=" (or set BRUNET_NO_LAB=1 to leave out the network-namespace tests)"
+  echo "test-deps: the tests need ${missing[*]}; install them as root with: $line$hint" >&2
   exit 1
 fi
 
