@@ -1,10 +1,10 @@
 // tools/test-deps.sh, which npm's pretest and .ci/run call to install the suite's Debian
 // packages: exercised with a PATH that hides the tools (only bash, env and id on it, plus the
-// sbin directories the script adds), in dry-run mode and as an unprivileged user, so that it
-// never installs anything here.
+// sbin directories the script adds), in dry-run mode, as an unprivileged user, and as "root"
+// with a stand-in apt-get, so that it never installs anything here.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, symlinkSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT, tempDir } from './helpers/procs.js';
 
@@ -60,4 +60,32 @@ t.test('a bad argument: usage, exit 2', async (t) => {
   const r = runScript(['--install-everything'], process.env);
   t.equal(r.status, 2);
   t.match(r.stderr, /^usage: tools\/test-deps\.sh \[--dry-run\]/);
+});
+
+t.test('as root: installs the missing packages, with apt-get update only if the install fails', async (t) => {
+  const dir = tempDir(t);
+  const bin = barePath(dir);
+  symlinkSync(where('timeout'), join(bin, 'timeout'));
+  const log = join(dir, 'apt.log');
+  writeFileSync(join(bin, 'id'), '#!/bin/bash\necho 0\n', { mode: 0o755 });
+  // The stand-in apt-get logs its calls; "install" fails until "update" ran, then creates the commands.
+  writeFileSync(join(bin, 'apt-get'), `#!/bin/bash
+echo "$*" >> ${log}
+case " $* " in
+  *" update "*) : > ${dir}/updated ;;
+  *" install "*) [ -e ${dir}/updated ] || exit 100
+    for c in python3 ip ss ping udhcpc iptables sysctl setpriv unshare; do printf '#!/bin/sh\n' > ${bin}/$c; ${where('chmod')} 755 ${bin}/$c; done ;;
+esac
+`, { mode: 0o755 });
+  const r = runScript([], { PATH: bin });
+  t.equal(r.status, 0, r.stderr);
+  t.match(r.stderr, /^test-deps: installing .*\biputils-ping\b.* \(for .*\bping\b.*\)/);
+  const calls = readFileSync(log, 'utf8').trim().split('\n');
+  t.equal(calls.length, 3, 'install, update, install');
+  t.match(calls[0], /^-o DPkg::Lock::Timeout=120 install -y --no-install-recommends .*iputils-ping/);
+  t.equal(calls[1], 'update');
+  t.equal(calls[2], calls[0]);
+  const again = runScript([], { PATH: bin });
+  t.equal(again.status, 0);
+  t.equal(readFileSync(log, 'utf8').trim().split('\n').length, 3, 'nothing missing: apt-get not called again');
 });

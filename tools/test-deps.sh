@@ -64,9 +64,9 @@ fi
 
 echo "test-deps: installing ${pkgs[*]} (for ${missing[*]})" >&2
 export DEBIAN_FRONTEND=noninteractive
-install() { timeout 600 apt-get -o DPkg::Lock::Timeout=120 install -y --no-install-recommends "${pkgs[@]}" >&2; }
+apt_install() { timeout 600 apt-get -o DPkg::Lock::Timeout=120 install -y --no-install-recommends "${pkgs[@]}" >&2; }
 # Stale or absent package lists are the usual cause of a failure on a fresh machine.
-install || { timeout 300 apt-get update >&2 && install; } || true
+apt_install || { timeout 300 apt-get update >&2 && apt_install; } || true
 check
 if [ ${#missing[@]} -ne 0 ]; then
   echo "test-deps: ${missing[*]} still missing after: $line" >&2
