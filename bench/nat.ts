@@ -15,7 +15,7 @@ const KB = 'x'.repeat(1024);
 const fmt = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 
 async function main(): Promise<number> {
-  const why = await natLabUnavailableReason();
+  const why = natLabUnavailableReason();
   if (why) { process.stderr.write(`bench:nat: ${why}\n`); return 2; }
   const t00 = Date.now();
   const lab = await NatLab.create('natbench');

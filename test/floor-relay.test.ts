@@ -7,7 +7,7 @@ import { Lab, requireLab, stopProcess } from '../bench/lab/netns.js';
 import { tcpTransfer } from './helpers/transfer.js';
 
 t.test('the floor relay carries pings and a TCP stream, plain and with AEAD', async (t) => {
-  if (!requireLab(t)) return;
+  if (!requireLab(t, ['ping'])) return;
   const lab = await Lab.create('floor', ['a', 'b']);
   t.teardown(() => lab.destroy());
   for (const variant of ['plain', 'aead'] as const) {

@@ -6,7 +6,7 @@ import { Lab, pingArgv, pingTimes, requireLab, run, waitFor } from '../bench/lab
 const namespaces = async () => (await run(['ip', 'netns', 'list'])).stdout;
 
 t.test('a two-host lab pings and is removed', async (t) => {
-  if (!requireLab(t)) return;
+  if (!requireLab(t, ['ping'])) return;
   const lab = await Lab.create('labtest', ['a', 'b']);
   t.teardown(() => lab.destroy());
   t.equal(lab.ip('a'), '10.144.0.1');

@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { BIN, getState, groupvpn, hostConfig, ROOT, startBootstrap } from '../bench/lab/ipop.js';
-import { ensurePackages, Lab, pingArgv, requireLab, run, waitFor } from '../bench/lab/netns.js';
+import { Lab, pingArgv, requireLab, run, waitFor } from '../bench/lab/netns.js';
 import { tcpTransfer } from './helpers/transfer.js';
 
 // The addresses a node holds connections to, from its control API (ConnectionTable.GetConnections).
@@ -15,8 +15,7 @@ const CONNECTIONS = `const {ControlClient}=await import(process.argv[1]);const c
   `const r=await c.call('localproxy',['ConnectionTable.GetConnections'],5000);c.close();process.stdout.write(JSON.stringify(r.map((x)=>x.address)));`;
 
 t.test('GroupVPN in network namespaces', async (t) => {
-  if (!requireLab(t)) return;
-  await ensurePackages({ udhcpc: 'udhcpc', ping: 'iputils-ping', ss: 'iproute2' });
+  if (!requireLab(t, ['ping', 'ss', 'udhcpc'])) return;
   const lab = await Lab.create('vpn', ['boot', 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i']);
   t.teardown(() => lab.destroy());
   const bootIp = lab.ip('boot');

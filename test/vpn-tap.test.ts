@@ -4,10 +4,11 @@
 // Needs root and /dev/net/tun: skipped with a reason outside CI, a failure under CI=true.
 import t from 'tap';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
 import { TapDevice, TapError, tapUnavailableReason } from '../src/vpn/tap.js';
+import { readableBuild } from './helpers/readable-build.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const NS = `taptest${process.pid}`;
@@ -38,8 +39,9 @@ function prerequisites(): string | null {
   return null;
 }
 
-// The child: a JSON-lines front end over one TapDevice, loaded from the .ts sources
-// through the same TypeScript loader the tap runner uses.
+// The child: a JSON-lines front end over one TapDevice, loaded from a world-readable copy of
+// the compiled package (helpers/readable-build.ts) without tap's loaders, so that it also runs
+// as nobody when the clone sits in a directory only root can enter.
 const AGENT = `
 import { createInterface } from 'node:readline';
 const { TapDevice, tapUnavailableReason } = await import(process.env.TAP_MODULE);
@@ -73,6 +75,16 @@ rl.on('close', () => { dev?.close(); process.exit(0); });
 out({ ev: 'ready' });
 `;
 
+let build: string | undefined;
+/** The agents' copy of the build, made once and removed when this file's tests end. */
+function agentBuild(): string {
+  if (build) return build;
+  const b = readableBuild(ROOT);
+  process.once('exit', b.remove);
+  t.teardown(b.remove);
+  return (build = b.dir);
+}
+
 interface Reply { ok: boolean; value?: any; error?: { name: string; message: string } }
 interface Event { ev: string; frames?: string[]; error?: { name: string; message: string } }
 
@@ -85,11 +97,12 @@ class Agent {
 
   /** prefix: commands run inside the namespace before node (e.g. dropping privileges). */
   constructor(tt: { teardown(fn: () => void): void }, prefix: string[] = []) {
-    const loader = import.meta.resolve('@tapjs/typescript/import');
-    this.child = spawn('ip', ['netns', 'exec', NS, ...prefix, process.execPath, '--import', loader, '--input-type=module', '-e', AGENT], {
-      cwd: ROOT,
-      env: { ...process.env, TS_NODE_TRANSPILE_ONLY: '1', TAP_MODULE: pathToFileURL(resolve(ROOT, 'src/vpn/tap.ts')).href,
-        IP_MODULE: pathToFileURL(resolve(ROOT, 'src/transport/ip.ts')).href },
+    const dir = agentBuild();
+    // env -u: tap's process-info hook puts its loader (in the clone) back into NODE_OPTIONS of every spawn.
+    this.child = spawn('ip', ['netns', 'exec', NS, 'env', '-u', 'NODE_OPTIONS', ...prefix, process.execPath, '--input-type=module', '-e', AGENT], {
+      cwd: dir,
+      env: { ...process.env, TAP_MODULE: pathToFileURL(join(dir, 'dist/src/vpn/tap.js')).href,
+        IP_MODULE: pathToFileURL(join(dir, 'dist/src/transport/ip.js')).href },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     this.child.stderr!.on('data', (d) => { this.#stderr += d; });
@@ -323,20 +336,23 @@ if (missing !== null) {
   });
 
   t.test('clear errors without the capability or the device', async (t) => {
-    const setpriv = sh('setpriv', ['--version']).ok;
-    t.test('no CAP_NET_ADMIN', { skip: setpriv ? false : 'setpriv (util-linux) not installed' }, async (t) => {
+    // util-linux is installed by tools/test-deps.sh: without it, skipped outside CI, a failure under CI.
+    const without = (cmd: string) => (sh(cmd, ['--version']).ok ? false : `${cmd} (util-linux) not installed`);
+    if (inCI) for (const c of ['setpriv', 'unshare']) if (without(c)) t.fail(`${without(c)} under CI`);
+    const setpriv = without('setpriv');
+    t.test('no CAP_NET_ADMIN', { skip: setpriv }, async (t) => {
       const a = new Agent(t, ['setpriv', '--inh-caps=-net_admin', '--bounding-set=-net_admin']);
       t.ok(await a.ready(), 'agent started without CAP_NET_ADMIN');
       t.match((await a.call('reason')).value, /CAP_NET_ADMIN/, 'tapUnavailableReason explains');
       t.match((await a.call('tryOpen', { name: DEV })).value, { name: 'TapError', message: `TUNSETIFF ${DEV}: operation not permitted (run as root or with CAP_NET_ADMIN)` });
     });
-    t.test('unprivileged user', { skip: setpriv ? false : 'setpriv (util-linux) not installed' }, async (t) => {
+    t.test('unprivileged user', { skip: setpriv }, async (t) => {
       const a = new Agent(t, ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all']);
       t.ok(await a.ready(), `agent started as nobody ${a.stderr}`);
       // Mode 0600 refuses the open; a 0666 device node refuses TUNSETIFF instead.
       t.match((await a.call('tryOpen', { name: DEV })).value, { name: 'TapError', message: /(permission denied|not permitted) \(run as root or with CAP_NET_ADMIN\)$/ });
     });
-    t.test('no /dev/net/tun', { skip: sh('unshare', ['--version']).ok ? false : 'unshare (util-linux) not installed' }, async (t) => {
+    t.test('no /dev/net/tun', { skip: without('unshare') }, async (t) => {
       const a = new Agent(t, ['unshare', '--mount', 'sh', '-c', 'mount -t tmpfs none /dev/net && exec "$@"', 'sh']);
       t.ok(await a.ready(), `agent started with /dev/net hidden ${a.stderr}`);
       const msg = '/dev/net/tun is missing: load the tun module (modprobe tun)';

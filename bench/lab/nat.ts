@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BIN, ROOT } from './ipop.js';
 import {
-  cleanupStale, ensurePackages, labUnavailableReason, run, spawnIn, tearDown, tearDownSync, track, waitFor, which,
+  cleanupStale, labUnavailableReason, missingCommandsReason, run, spawnIn, tearDown, tearDownSync, track, waitFor,
   type ExecResult,
 } from './netns.js';
 
@@ -63,9 +63,8 @@ export class NatLab {
 
   /** Builds the whole topology (about 2 s); throws with the reason if the lab cannot run here. */
   static async create(prefix = 'nat'): Promise<NatLab> {
-    const why = labUnavailableReason();
+    const why = natLabUnavailableReason();
     if (why) throw new Error(why);
-    await ensurePackages({ iptables: 'iptables' });
     await cleanupStale(prefix);
     const lab = new NatLab(`${prefix}-${process.pid}-${seq++}`);
     track(lab);
@@ -347,10 +346,7 @@ export async function startNatOverlay(lab: NatLab, o: { bootNodes?: number; memb
   return { total, waitMs: Date.now() - t0, procs: new Map(members.map((h, i) => [h, procs[i]!])) };
 }
 
-/** iptables present (installing it if needed and possible), else the reason. */
-export async function natLabUnavailableReason(): Promise<string | null> {
-  const why = labUnavailableReason();
-  if (why) return why;
-  if (!which('iptables')) await ensurePackages({ iptables: 'iptables' }).catch(() => {});
-  return which('iptables') ? null : 'iptables is not installed';
+/** null if the lab can run and iptables is installed (tools/test-deps.sh installs it), else the reason. */
+export function natLabUnavailableReason(): string | null {
+  return labUnavailableReason() ?? missingCommandsReason(['iptables']);
 }

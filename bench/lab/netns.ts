@@ -129,9 +129,18 @@ export interface LabTestLike {
   comment(...args: unknown[]): unknown;
 }
 
-/** True if the lab can run; otherwise fails the test in CI (CI=true) or skips it elsewhere, and returns false. */
-export function requireLab(t: LabTestLike): boolean {
-  const why = labUnavailableReason();
+/** The reason if one of the commands is not installed (tools/test-deps.sh installs the tests' commands), else null. */
+export function missingCommandsReason(cmds: readonly string[]): string | null {
+  const missing = cmds.filter((c) => !which(c));
+  return missing.length === 0 ? null : `${missing.join(', ')} not installed (tools/test-deps.sh installs the tests' packages)`;
+}
+
+/**
+ * True if the lab can run and the commands are installed; otherwise fails the test in CI
+ * (CI=true) or skips it elsewhere, and returns false.
+ */
+export function requireLab(t: LabTestLike, cmds: readonly string[] = []): boolean {
+  const why = labUnavailableReason() ?? missingCommandsReason(cmds);
   if (why === null) return true;
   if (process.env.CI === 'true') {
     t.fail(`network-namespace lab unavailable in CI: ${why}`);
@@ -142,7 +151,10 @@ export function requireLab(t: LabTestLike): boolean {
   return false;
 }
 
-/** Installs the Debian packages of missing commands ({command: package}) with apt-get; needs root. Throws if any stays missing. */
+/**
+ * Installs the Debian packages of missing commands ({command: package}) with apt-get; needs root.
+ * Throws if any stays missing. For the benchmarks' own tools: the tests' packages come from tools/test-deps.sh.
+ */
 export async function ensurePackages(cmds: Record<string, string>): Promise<void> {
   const missing = () => Object.keys(cmds).filter((c) => !which(c));
   const pkgs = () => [...new Set(missing().map((c) => cmds[c]!))];

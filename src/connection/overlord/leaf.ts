@@ -13,7 +13,8 @@ export const DEFAULT_LEAF_OPTIONS: LeafOptions = { wanted: 2, lingerMs: 60_000, 
 
 export class LeafOverlord implements Overlord {
   private queue: TransportAddress[] = [];
-  private pending = false;
+  /** Keys of the bootstrap TAs being linked to now. */
+  private readonly inFlight = new Set<string>();
   private backoff: number;
   private next = 0;
   private inRingSince = 0;
@@ -46,12 +47,21 @@ export class LeafOverlord implements Overlord {
       if (oldest.initiator) this.link.close(oldest, 'leaf no longer needed');
       return;
     }
-    if (inRing || leaves.length >= wanted || this.pending || now < this.next || this.remoteTAs.length === 0) return;
-    if (this.queue.length === 0) this.queue = shuffled(this.remoteTAs, this.random);
-    const ta = this.queue.shift()!;
-    this.pending = true;
-    this.link.connect({ tas: [ta] }, 'leaf').then((c) => {
-      this.pending = false;
+    if (inRing || now < this.next) return;
+    // Up to `wanted` bootstraps are tried at once (each TA once at a time), so one that is
+    // down, whose attempt only ends when the handshake times out, does not hold up the join.
+    const distinct = new Set(this.remoteTAs.map((ta) => ta.key)).size;
+    while (leaves.length + this.inFlight.size < wanted && this.inFlight.size < distinct) {
+      if (this.queue.length === 0) this.queue = shuffled(this.remoteTAs, this.random);
+      const ta = this.queue.shift()!;
+      if (!this.inFlight.has(ta.key)) this.try(ta);
+    }
+  }
+
+  private try(ta: TransportAddress): void {
+    this.inFlight.add(ta.key);
+    void this.link.connect({ tas: [ta] }, 'leaf').then((c) => {
+      this.inFlight.delete(ta.key);
       if (c?.type === 'leaf') { this.backoff = this.opts.retryMinMs; return; }
       // No answer, or the peer is already linked to us another way: try later.
       if (!c) this.log.debug(`bootstrap ${ta} did not answer`);
