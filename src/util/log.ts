@@ -2,6 +2,15 @@
 export type Level = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 const ORDER: Record<Level, number> = { debug: 0, info: 1, warn: 2, error: 3, silent: 4 };
 
+/** The values of every command's --log-level option. */
+export const LEVELS = Object.keys(ORDER) as Level[];
+export const LOG_LEVEL_USAGE = `--log-level ${LEVELS.join('|')}`;
+
+/** A --log-level value, or undefined if it is none of LEVELS. */
+export function parseLevel(s: string): Level | undefined {
+  return (LEVELS as string[]).includes(s) ? (s as Level) : undefined;
+}
+
 export interface Logger {
   debug(msg: string): void;
   info(msg: string): void;
