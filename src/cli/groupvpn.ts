@@ -10,7 +10,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:f
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../config/node-config.js';
-import { createLogger, LEVELS, LOG_LEVEL_USAGE, parseLevel } from '../util/log.js';
+import { createLogger, LEVELS, LOG_LEVEL_USAGE, parseLevel, quietable } from '../util/log.js';
 import { queryState, printStatus } from './groupvpn-status.js';
 import { loadVpnConfig, logFile, runVpn, stateDirFor } from './groupvpn-run.js';
 import { findInstance, isAlive, removeStale, type PidRecord } from './pid-file.js';
@@ -48,7 +48,7 @@ async function main(): Promise<number> {
   const { ipop, stateDir } = loaded;
   switch (cmd) {
     case 'run': {
-      const log = createLogger(level);
+      const log = quietable(createLogger(level));
       let stop;
       try { stop = await runVpn({ config: values.config!, ipop: values.ipop, stateDir: values['state-dir'], joinTimeoutMs: timeout * 1000, log }); } catch (e) {
         return fail((e as Error).message, e instanceof ConfigError ? 2 : 1);

@@ -3,7 +3,7 @@
 // as the IPOP bootstrap tutorial does, until SIGINT/SIGTERM.
 import { parseArgs } from 'node:util';
 import { ConfigError, loadNodeConfig } from '../config/node-config.js';
-import { createLogger, LEVELS, LOG_LEVEL_USAGE, parseLevel } from '../util/log.js';
+import { createLogger, LEVELS, LOG_LEVEL_USAGE, parseLevel, quietable } from '../util/log.js';
 import { startOverlay } from './overlay.js';
 import { installShutdown } from './shutdown.js';
 
@@ -24,7 +24,7 @@ async function main(): Promise<number> {
   if (!Number.isInteger(count) || count < 1 || count > 10000) { process.stderr.write('run_bootstrap_node: --nodes must be an integer from 1 to 10000\n'); return 2; }
   const level = parseLevel(values['log-level']!);
   if (!level) { process.stderr.write(`run_bootstrap_node: --log-level must be one of ${LEVELS.join(', ')}\n`); return 2; }
-  const log = createLogger(level);
+  const log = quietable(createLogger(level));
   // How long a silent connection lives (pings start at a third of it); default 30 s.
   const lt = values['link-timeout'] === undefined ? undefined : Number(values['link-timeout']);
   if (lt !== undefined && (!Number.isInteger(lt) || lt < 1000)) { process.stderr.write('run_bootstrap_node: --link-timeout must be an integer >= 1000 (ms)\n'); return 2; }
