@@ -69,10 +69,10 @@ async function main(): Promise<number> {
 }
 
 async function start(values: Record<string, unknown>, stateDir: string, port: number, timeout: number): Promise<number> {
-  if (!port) return fail('start needs the get_state port to know when the VPN is ready (IpopConfig/GetStatePort is 0); use groupvpn run');
   const other = findInstance(stateDir);
   if (other.state === 'running') return fail(`already running (pid ${other.record.pid}); groupvpn stop first`);
   if (other.state === 'stale') { removeStale(stateDir); say(`removed a stale pid file: ${other.why}`); }
+  if (!port) return fail('start needs the get_state port to know when the VPN is ready (IpopConfig/GetStatePort is 0); use groupvpn run');
   const args = ['run', '-c', String(values.config), '--log-level', String(values['log-level']), '--timeout', String(timeout)];
   if (values.ipop) args.push('--ipop', String(values.ipop));
   if (values['state-dir']) args.push('--state-dir', String(values['state-dir']));

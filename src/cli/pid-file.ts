@@ -92,6 +92,7 @@ export function removeStale(stateDir: string): void {
 }
 
 export class AlreadyRunning extends Error {
+  override name = 'AlreadyRunning';
   constructor(readonly pid: number) { super(`groupvpn is already running (pid ${pid}); groupvpn stop first`); }
 }
 
