@@ -16,7 +16,10 @@ function sleeper(t: { teardown(fn: () => void): void }): ChildProcess & { pid: n
   t.teardown(() => { c.kill('SIGKILL'); });
   return c as ChildProcess & { pid: number };
 }
-const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catch { return false; } };
+/** Running (a zombie is not). */
+const alive = (pid: number) => {
+  try { return !/^\d+ \(.*\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8')); } catch { return false; }
+};
 const cmdlineOf = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').slice(0, -1);
 /** A pid file in the current format. */
 const record = (dir: string, pid: number, startTime: string, cmdline: string[], device = 'tapnone0') =>
