@@ -69,7 +69,8 @@ async function main(): Promise<number> {
 }
 
 async function start(values: Record<string, unknown>, stateDir: string, port: number, timeout: number): Promise<number> {
-  const other = findInstance(stateDir);
+  let other;
+  try { other = findInstance(stateDir); } catch (e) { return fail(`cannot read the pid file in ${stateDir}: ${(e as Error).message}`); }
   if (other.state === 'running') return fail(`already running (pid ${other.record.pid}); groupvpn stop first`);
   if (other.state === 'stale') { removeStale(stateDir); say(`removed a stale pid file: ${other.why}`); }
   if (!port) return fail('start needs the get_state port to know when the VPN is ready (IpopConfig/GetStatePort is 0); use groupvpn run');
@@ -110,7 +111,8 @@ function reasons(log: string): string {
 }
 
 async function stop(stateDir: string): Promise<number> {
-  const found = findInstance(stateDir);
+  let found;
+  try { found = findInstance(stateDir); } catch (e) { return fail(`cannot read the pid file in ${stateDir}: ${(e as Error).message}`); }
   if (found.state === 'none') { say('groupvpn is not running'); return 3; }
   if (found.state === 'stale') {
     removeStale(stateDir);

@@ -70,6 +70,8 @@ function judge(text: string): Instance {
   if (start === undefined) return { state: 'stale', why: `process ${r.pid} is gone` };
   if (start !== r.startTime) return { state: 'stale', why: `pid ${r.pid} now belongs to a process started later` };
   const cmd = processCmdline(r.pid);
+  // A zombie (exited, not yet reaped) has an empty command line.
+  if (!cmd?.length) return { state: 'stale', why: `process ${r.pid} has exited` };
   if (!sameArgs(cmd, r.cmdline)) return { state: 'stale', why: `pid ${r.pid} now runs something else (${(cmd ?? []).join(' ').slice(0, 80)})` };
   return { state: 'running', record: r };
 }
