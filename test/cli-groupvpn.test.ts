@@ -3,7 +3,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { ROOT, run, tempDir } from './helpers/procs.js';
+import { ROOT, RUN, run, tempDir } from './helpers/procs.js';
 import { freeUdpPort } from './helpers/ports.js';
 
 const GROUPVPN = join(ROOT, 'dist/src/cli/groupvpn.js');
@@ -40,6 +40,28 @@ t.test('groupvpn command line', async (t) => {
   t.equal(r.code, 3, 'status when nothing runs: exit 3');
   t.match(r.stdout, new RegExp(`groupvpn is not running \\(nothing answers on 127\\.0\\.0\\.1:${port}\\)`));
   r = await run(GROUPVPN, ['stop', '-c', cfg]);
-  t.equal(r.code, 0);
+  t.equal(r.code, 3, 'stop when nothing runs: exit 3');
   t.match(r.stdout, /groupvpn is not running/);
+  r = await run(GROUPVPN, ['stop', '-c', plain]);
+  t.equal(r.code, 3, 'stop reads no config (this one has no IpopConfig)');
+});
+
+t.test('--log-level takes the same values as run_bootstrap_node, silent included', async (t) => {
+  const dir = tempDir(t);
+  const port = await freeUdpPort();
+  const cfg = join(dir, 'node.config');
+  writeFileSync(cfg, `<NodeConfig><BrunetNamespace>r</BrunetNamespace><IpopConfig><IpopNamespace>ns</IpopNamespace><GetStatePort>${port}</GetStatePort></IpopConfig></NodeConfig>`);
+  for (const level of ['debug', 'info', 'warn', 'error', 'silent']) {
+    // stop answers at once when nothing runs (status waits for a get_state reply).
+    const r = await run(GROUPVPN, ['stop', '--state-dir', dir, '--log-level', level]);
+    t.equal(r.code, 3, `--log-level ${level} accepted`);
+  }
+  const bad = await run(GROUPVPN, ['status', '-c', cfg, '--log-level', 'loud']);
+  t.equal(bad.code, 2);
+  t.equal(bad.stderr, 'groupvpn: --log-level must be one of debug, info, warn, error, silent\n');
+  const other = await run(RUN, [cfg, '--log-level', 'loud']);
+  t.equal(other.code, 2);
+  t.equal(other.stderr, 'run_bootstrap_node: --log-level must be one of debug, info, warn, error, silent\n', 'the same list');
+  const usage = await run(GROUPVPN, ['--help']);
+  t.match(usage.stdout, /--log-level debug\|info\|warn\|error\|silent/);
 });

@@ -49,6 +49,37 @@ t.test('every field is validated with a message naming it', async (t) => {
   for (const [x, re] of bad) t.throws(() => parse(x), re, x || '(empty)');
 });
 
+t.test('a static address must be a host address of its subnet', async (t) => {
+  const at = (ip: string, mask: string) => `<IpopNamespace>n</IpopNamespace><AddressData><IPAddress>${ip}</IPAddress><Netmask>${mask}</Netmask></AddressData>`;
+  const refused: Array<[string, string, RegExp]> = [
+    ['192.168.10.0', '24', /IpopConfig\/AddressData\/IPAddress: 192\.168\.10\.0 is the network address of its \/24, not a host address/],
+    ['192.168.10.255', '255.255.255.0', /IPAddress: 192\.168\.10\.255 is the broadcast address of its \/24/],
+    ['10.0.0.4', '30', /IPAddress: 10\.0\.0\.4 is the network address of its \/30/],
+    ['10.0.0.7', '30', /IPAddress: 10\.0\.0\.7 is the broadcast address of its \/30/],
+    ['10.255.255.255', '8', /broadcast address of its \/8/],
+    ['224.0.0.5', '24', /IPAddress: 224\.0\.0\.5 is a multicast address \(224\.0\.0\.0\/4\)/],
+    ['239.1.2.3', '16', /multicast/],
+    ['127.0.0.2', '8', /IPAddress: 127\.0\.0\.2 is a loopback address/],
+    ['127.1.2.3', '24', /loopback/],
+    ['255.255.255.255', '24', /reserved or broadcast address \(240\.0\.0\.0\/4\)/],
+    ['240.0.0.1', '24', /reserved/],
+    ['0.0.0.1', '24', /in 0\.0\.0\.0\/8/],
+  ];
+  for (const [ip, mask, re] of refused) t.throws(() => parse(at(ip, mask)), re, `${ip}/${mask}`);
+  for (const [ip, mask] of [['192.168.10.1', '24'], ['192.168.10.254', '24'], ['10.0.0.5', '30'], ['10.0.0.6', '30'], ['10.255.255.254', '8'], ['223.255.255.1', '24']]) {
+    t.same(parse(at(ip, mask)).address?.ip, ip, `${ip}/${mask} accepted`);
+  }
+});
+
+t.test('a TAP name the kernel refuses is refused at validation, naming the element', async (t) => {
+  for (const name of ['.', '..', 'a/b', '../tap', 'sixteen-chars-xx', 'tap 0', 'tap:0']) {
+    t.throws(() => parse(`<IpopNamespace>n</IpopNamespace><VirtualNetworkDevice>${name}</VirtualNetworkDevice>`),
+      /^IpopConfig\/VirtualNetworkDevice: .* is not a valid interface name/, JSON.stringify(name));
+  }
+  t.throws(() => parse('<IpopNamespace>n</IpopNamespace><VirtualNetworkDevice>..</VirtualNetworkDevice>'), /the kernel refuses "\." and "\.\."/);
+  for (const name of ['tap0', 'a', 'fifteen-chars-x', 'tap.1', 'my_tap-2']) t.equal(parse(`<IpopNamespace>n</IpopNamespace><VirtualNetworkDevice>${name}</VirtualNetworkDevice>`).device, name);
+});
+
 t.test("Brunet's ipop.config loads; features we lack are reported, not fatal", async (t) => {
   const dir = tempDir(t);
   const f = join(dir, 'ipop.config');

@@ -2,12 +2,11 @@
 // the background). Order matters for clear failures: the TAP and the get_state port are
 // taken first (root? port free?), then the node joins the ring, claims its IP, and only
 // then is the TAP given the address and brought up.
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { IpopConfig } from '../config/ipop-config.js';
 import { loadIpopConfig } from '../config/ipop-config.js';
 import { ConfigError, loadNodeConfig, type NodeConfig } from '../config/node-config.js';
-import { realClock } from '../util/clock.js';
 import { SecureEdgeListener } from '../edge/secure-listener.js';
 import { UdpEdgeListener } from '../transport/udp.js';
 import type { Logger } from '../util/log.js';
@@ -21,7 +20,9 @@ import { acquireLease } from '../vpn/lease.js';
 import { releaseAddress } from '../vpn/mapping.js';
 import { vpnMtu } from '../vpn/mtu.js';
 import { TapDevice, tapUnavailableReason } from '../vpn/tap.js';
-import { startOverlay, type Overlay } from './overlay.js';
+import { JoinFailures } from './join-failure.js';
+import { saveNodeAddress, startOverlay, type Overlay } from './overlay.js';
+import { claimPidFile, releasePidFile } from './pid-file.js';
 
 export interface RunOptions { config: string; ipop?: string; stateDir?: string; joinTimeoutMs: number; log: Logger }
 
@@ -34,20 +35,12 @@ export function loadVpnConfig(config: string, ipopFile?: string, stateDir?: stri
   if (!ipop) throw new ConfigError('IpopConfig', `${config} has no <IpopConfig> section (or give Brunet's ipop.config with --ipop FILE)`);
   if (!cfg.security.enabled) throw new ConfigError('Security/Enabled', 'the VPN needs security on: IP address claims are signed with the node key');
   if (ipop.dhcpConfigFile) ipop.dhcpConfigFile = resolve(dirname(resolve(ipopFile ?? config)), ipop.dhcpConfigFile);
-  return { cfg, ipop, stateDir: resolve(stateDir ?? `${resolve(config)}.data`) };
+  return { cfg, ipop, stateDir: stateDirFor(config, stateDir) };
 }
 
-export const pidFile = (stateDir: string) => join(stateDir, 'groupvpn.pid');
+/** --state-dir, or CONFIG.data next to the config file. */
+export const stateDirFor = (config: string, stateDir?: string) => resolve(stateDir ?? `${resolve(config)}.data`);
 export const logFile = (stateDir: string) => join(stateDir, 'groupvpn.log');
-
-export function runningPid(stateDir: string): number | undefined {
-  try {
-    const pid = Number(readFileSync(pidFile(stateDir), 'utf8').trim());
-    if (!Number.isInteger(pid) || pid <= 0) return undefined;
-    process.kill(pid, 0);
-    return pid;
-  } catch { return undefined; }
-}
 
 type Phase = 'opening the TAP' | 'joining the ring' | 'claiming the address' | 'ready' | 'stopping';
 
@@ -58,9 +51,7 @@ export async function runVpn(o: RunOptions): Promise<() => Promise<void>> {
   const why = tapUnavailableReason();
   if (why) throw new Error(`cannot create the TAP device ${ipop.device}: ${why}`);
   mkdirSync(stateDir, { recursive: true });
-  const other = runningPid(stateDir);
-  if (other && other !== process.pid) throw new Error(`groupvpn is already running for ${o.config} (pid ${other})`);
-  writeFileSync(pidFile(stateDir), `${process.pid}\n`);
+  const self = claimPidFile(stateDir, ipop.device);
 
   let phase: Phase = 'opening the TAP';
   let vpn: IpopNode | undefined;
@@ -74,9 +65,7 @@ export async function runVpn(o: RunOptions): Promise<() => Promise<void>> {
     tap.close();
     getState?.close();
     await overlay?.stop().catch(() => {});
-    if (runningPid(stateDir) === process.pid || !existsSync(pidFile(stateDir)) || readFileSync(pidFile(stateDir), 'utf8').trim() === String(process.pid)) {
-      rmSync(pidFile(stateDir), { force: true });
-    }
+    releasePidFile(stateDir, self);
   };
   try {
     const status = () => ({
@@ -92,11 +81,13 @@ export async function runVpn(o: RunOptions): Promise<() => Promise<void>> {
     }
     phase = 'joining the ring';
     // The overlay must never run over the VPN it carries: the TAP's addresses are not advertised.
-    overlay = await startOverlay(cfg, { count: 1, log: o.log, ignoreDevices: [tap.name, ...ipop.networkIgnoreList] });
+    const failures = new JoinFailures(o.log);
+    // The node address goes into the config only once the VPN is ready (saveNodeAddress below).
+    overlay = await startOverlay(cfg, { count: 1, log: failures.log, writeAddress: false, ignoreDevices: [tap.name, ...ipop.networkIgnoreList] });
     const node = overlay.nodes[0]!, dht = overlay.dhts[0]!;
     // Without RemoteTAs this node starts a new overlay: there is no ring to wait for.
     if (cfg.remoteTAs.length === 0) o.log.warn('no RemoteTAs: this node starts a new overlay on its own');
-    else await waitJoined(() => node.status === 'connected', o.joinTimeoutMs, cfg);
+    else await waitJoined(() => node.status === 'connected', o.joinTimeoutMs, cfg, failures);
     phase = 'claiming the address';
     const lease = await acquireLease({
       dht: dht.dht, registrations: dht.registrations, self: node.address, cfg: ipop, random: cryptoRandom, log: o.log,
@@ -117,6 +108,7 @@ export async function runVpn(o: RunOptions): Promise<() => Promise<void>> {
     await vpn.start();
     const v = vpn;
     node.beforeLeave.push(async () => { releaseAddress(dht.registrations, ipop.namespace, v.ip, node.address); await v.leave(); });
+    saveNodeAddress(cfg, node.address, o.log);
     phase = 'ready';
     o.log.info(`groupvpn ready: ${ipToString(lease.ip)}/${lease.prefix}${ipv6 ? ` and ${ipv6.text}/64` : ''} on ${tap.name} (mtu ${mtu}), node ${node.address.key}, namespace ${ipop.namespace}`);
   } catch (e) {
@@ -153,12 +145,12 @@ function configureIpv6(tap: TapDevice, configured: string, namespace: string, ip
   return { prefix, text };
 }
 
-async function waitJoined(joined: () => boolean, ms: number, cfg: NodeConfig): Promise<void> {
+async function waitJoined(joined: () => boolean, ms: number, cfg: NodeConfig, failures: JoinFailures): Promise<void> {
   const end = Date.now() + ms;
   while (!joined()) {
     if (Date.now() > end) {
-      const boot = cfg.remoteTAs.map((t) => t.key).join(', ') || 'none configured';
-      throw new Error(`did not join the ring within ${Math.round(ms / 1000)} s (bootstrap RemoteTAs: ${boot}); are they running and reachable?`);
+      const boot = cfg.remoteTAs.map((t) => t.key).join(', ');
+      throw new Error(`did not join the ring within ${Math.round(ms / 1000)} s: ${failures.cause() ?? `no bootstrap answered (RemoteTAs: ${boot}); are they running and reachable?`}`);
     }
     await new Promise((r) => setTimeout(r, 100));
   }

@@ -6,19 +6,19 @@
 //   status  asks the running VPN over its local get_state port
 //   run     stays in the foreground (systemd; see config/groupvpn.service)
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../config/node-config.js';
-import { createLogger, type Level } from '../util/log.js';
+import { createLogger, LEVELS, LOG_LEVEL_USAGE, parseLevel, quietable } from '../util/log.js';
 import { queryState, printStatus } from './groupvpn-status.js';
-import { loadVpnConfig, logFile, pidFile, runningPid, runVpn } from './groupvpn-run.js';
+import { loadVpnConfig, logFile, runVpn, stateDirFor } from './groupvpn-run.js';
+import { findInstance, isAlive, removeStale, type PidRecord } from './pid-file.js';
 import { installShutdown } from './shutdown.js';
 
 const USAGE = `usage: groupvpn start|stop|status|run [-c CONFIG] [--ipop IPOP_CONFIG] [--state-dir DIR]
-                [--log-level debug|info|warn|error] [--timeout SECONDS] [--json]
-  CONFIG defaults to config/node.config.xml; DIR to CONFIG.data`;
-const LEVELS = ['debug', 'info', 'warn', 'error'];
+                [${LOG_LEVEL_USAGE}] [--timeout SECONDS] [--json]
+  CONFIG defaults to config/node.config.xml; DIR to CONFIG.data (stop reads only DIR)`;
 const say = (s: string) => process.stdout.write(s + '\n');
 const fail = (s: string, code = 1) => { process.stderr.write(`groupvpn: ${s}\n`); return code; };
 
@@ -34,9 +34,12 @@ async function main(): Promise<number> {
   if (values.help) { say(USAGE); return 0; }
   const cmd = positionals[0];
   if (positionals.length !== 1 || !['start', 'stop', 'status', 'run'].includes(cmd!)) return fail(USAGE, 2);
-  if (!LEVELS.includes(values['log-level']!)) return fail(`--log-level must be one of ${LEVELS.join(', ')}`, 2);
+  const level = parseLevel(values['log-level']!);
+  if (!level) return fail(`--log-level must be one of ${LEVELS.join(', ')}`, 2);
   const timeout = Number(values.timeout);
   if (!Number.isFinite(timeout) || timeout <= 0) return fail('--timeout must be a positive number of seconds', 2);
+  // stop needs no config: the pid file says which process and which device.
+  if (cmd === 'stop') return stop(stateDirFor(values.config!, values['state-dir']));
   let loaded;
   try { loaded = loadVpnConfig(values.config!, values.ipop, values['state-dir']); } catch (e) {
     if (e instanceof ConfigError) return fail(e.message, 2);
@@ -45,7 +48,7 @@ async function main(): Promise<number> {
   const { ipop, stateDir } = loaded;
   switch (cmd) {
     case 'run': {
-      const log = createLogger(values['log-level'] as Level);
+      const log = quietable(createLogger(level));
       let stop;
       try { stop = await runVpn({ config: values.config!, ipop: values.ipop, stateDir: values['state-dir'], joinTimeoutMs: timeout * 1000, log }); } catch (e) {
         return fail((e as Error).message, e instanceof ConfigError ? 2 : 1);
@@ -54,7 +57,6 @@ async function main(): Promise<number> {
       return -1;
     }
     case 'start': return start(values, stateDir, ipop.getStatePort, timeout);
-    case 'stop': return stop(stateDir, ipop.device);
     case 'status': {
       if (!ipop.getStatePort) return fail('status needs the get_state port (IpopConfig/GetStatePort is 0)');
       const s = await queryState(ipop.getStatePort, 'status', 3000);
@@ -67,13 +69,14 @@ async function main(): Promise<number> {
 }
 
 async function start(values: Record<string, unknown>, stateDir: string, port: number, timeout: number): Promise<number> {
+  let other;
+  try { other = findInstance(stateDir); } catch (e) { return fail(`cannot read the pid file in ${stateDir}: ${(e as Error).message}`); }
+  if (other.state === 'running') return fail(`already running (pid ${other.record.pid}); groupvpn stop first`);
+  if (other.state === 'stale') { removeStale(stateDir); say(`removed a stale pid file: ${other.why}`); }
   if (!port) return fail('start needs the get_state port to know when the VPN is ready (IpopConfig/GetStatePort is 0); use groupvpn run');
-  const other = runningPid(stateDir);
-  if (other) return fail(`already running (pid ${other}); groupvpn stop first`);
   const args = ['run', '-c', String(values.config), '--log-level', String(values['log-level']), '--timeout', String(timeout)];
   if (values.ipop) args.push('--ipop', String(values.ipop));
   if (values['state-dir']) args.push('--state-dir', String(values['state-dir']));
-  const { mkdirSync } = await import('node:fs');
   mkdirSync(stateDir, { recursive: true });
   const log = logFile(stateDir);
   const fd = openSync(log, 'a');
@@ -107,31 +110,43 @@ function reasons(log: string): string {
   return (errors.length ? errors.slice(-5) : run.slice(-5)).map((l) => `  ${l}`).join('\n');
 }
 
-async function stop(stateDir: string, device: string): Promise<number> {
-  const pid = runningPid(stateDir);
-  if (!pid) {
-    rmSync(pidFile(stateDir), { force: true });
-    say('groupvpn is not running');
-    return 0;
+async function stop(stateDir: string): Promise<number> {
+  let found;
+  try { found = findInstance(stateDir); } catch (e) { return fail(`cannot read the pid file in ${stateDir}: ${(e as Error).message}`); }
+  if (found.state === 'none') { say('groupvpn is not running'); return 3; }
+  if (found.state === 'stale') {
+    removeStale(stateDir);
+    say(`groupvpn is not running (removed a stale pid file: ${found.why})`);
+    return 3;
   }
-  process.kill(pid, 'SIGTERM');
-  const gone = async (ms: number) => {
-    const end = Date.now() + ms;
-    while (Date.now() < end) {
-      try { process.kill(pid, 0); } catch { return true; }
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    return false;
-  };
-  if (!(await gone(10_000))) {
-    process.kill(pid, 'SIGKILL');
-    if (!(await gone(5000))) return fail(`process ${pid} did not exit`);
-    say(`groupvpn (pid ${pid}) did not stop within 10 s and was killed`);
+  const r = found.record;
+  signal(r, 'SIGTERM');
+  if (!(await gone(r, 10_000))) {
+    signal(r, 'SIGKILL');
+    if (!(await gone(r, 5000))) return fail(`process ${r.pid} did not exit`);
+    say(`groupvpn (pid ${r.pid}) did not stop within 10 s and was killed`);
   }
-  rmSync(pidFile(stateDir), { force: true });
-  if (existsSync(`/sys/class/net/${device}`)) return fail(`stopped, but the device ${device} still exists (a persistent TAP made by someone else?)`);
-  say(`groupvpn stopped (pid ${pid}); ${device} removed`);
+  removeStale(stateDir);
+  if (existsSync(`/sys/class/net/${r.device}`)) return fail(`stopped, but the device ${r.device} still exists (a persistent TAP made by someone else?)`);
+  say(`groupvpn stopped (pid ${r.pid}); ${r.device} removed`);
   return 0;
+}
+
+/** Signals the instance only while its pid still names it (start time and command line). */
+function signal(r: PidRecord, sig: NodeJS.Signals): void {
+  if (!isAlive(r)) return;
+  try { process.kill(r.pid, sig); } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ESRCH') throw e;
+  }
+}
+
+async function gone(r: PidRecord, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (!isAlive(r)) return true;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  return false;
 }
 
 main().then((c) => { if (c >= 0) process.exit(c); }, (e) => {

@@ -23,7 +23,10 @@ export interface OverlayOptions {
   /** Local address to bind listeners to (default all interfaces). */
   bind?: string;
   log: Logger;
-  /** Persist a generated first-node address into the config file. */
+  /**
+   * Persist a generated first-node address into the config file once every node is up
+   * (default true). false: the caller does it with saveNodeAddress when it is ready.
+   */
   writeAddress?: boolean;
   nodeOptions?: Partial<NodeOptions>;
   /** Interfaces whose addresses are never advertised (the VPN's TAP and its ignore list). */
@@ -50,11 +53,6 @@ export async function startOverlay(cfg: NodeConfig, o: OverlayOptions): Promise<
   if (sec?.membership && o.count > 1) { sec.stop(); throw new ConfigError('Security/CACertificate', 'with a group CA each node needs its own certificate: run one node per config (no --nodes)'); }
   // With security on, the address is derived from the node's key, so nobody can claim it.
   const first = sec ? sec.firstIdentity.address : cfg.nodeAddress ?? Address.random(cryptoRandom);
-  if (!cfg.nodeAddress?.equals(first) && o.writeAddress !== false && cfg.source) {
-    if (cfg.nodeAddress) o.log.warn(`NodeAddress ${cfg.nodeAddress.key} does not match this node's key; replaced by ${first.key}`);
-    writeNodeAddress(cfg.source, first);
-    o.log.info(`node address ${first.key} saved in ${cfg.source}`);
-  }
   const nodes: Node[] = [];
   const dhts: DhtService[] = [];
   const overlay: Overlay = {
@@ -95,11 +93,21 @@ export async function startOverlay(cfg: NodeConfig, o: OverlayOptions): Promise<
       overlay.server = new ControlServer(nodes, cfg.xmlRpc.port);
       await overlay.server.start();
     }
+    // Only now: a start that failed leaves the config file as it was.
+    if (o.writeAddress !== false) saveNodeAddress(cfg, first, o.log);
   } catch (e) {
     await overlay.stop();
     throw e;
   }
   return overlay;
+}
+
+/** Writes the first node's address into the config file if it is not there yet. */
+export function saveNodeAddress(cfg: NodeConfig, address: Address, log: Logger): void {
+  if (cfg.nodeAddress?.equals(address) || !cfg.source) return;
+  if (cfg.nodeAddress) log.warn(`NodeAddress ${cfg.nodeAddress.key} does not match this node's key; replaced by ${address.key}`);
+  writeNodeAddress(cfg.source, address);
+  log.info(`node address ${address.key} saved in ${cfg.source}`);
 }
 
 /** Where the first node's DHT store lives: configured, or `<config file>.data/dht`. */

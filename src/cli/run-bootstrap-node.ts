@@ -3,12 +3,11 @@
 // as the IPOP bootstrap tutorial does, until SIGINT/SIGTERM.
 import { parseArgs } from 'node:util';
 import { ConfigError, loadNodeConfig } from '../config/node-config.js';
-import { createLogger, type Level } from '../util/log.js';
+import { createLogger, LEVELS, LOG_LEVEL_USAGE, parseLevel, quietable } from '../util/log.js';
 import { startOverlay } from './overlay.js';
 import { installShutdown } from './shutdown.js';
 
-const USAGE = 'usage: run_bootstrap_node CONFIG [--nodes N] [--bind ADDRESS] [--log-level debug|info|warn|error] [--link-timeout MS]';
-const LEVELS = ['debug', 'info', 'warn', 'error', 'silent'];
+const USAGE = `usage: run_bootstrap_node CONFIG [--nodes N] [--bind ADDRESS] [${LOG_LEVEL_USAGE}] [--link-timeout MS]`;
 
 async function main(): Promise<number> {
   let values, positionals;
@@ -23,9 +22,9 @@ async function main(): Promise<number> {
   if (positionals.length !== 1) { process.stderr.write(`${USAGE}\n`); return 2; }
   const count = Number(values.nodes);
   if (!Number.isInteger(count) || count < 1 || count > 10000) { process.stderr.write('run_bootstrap_node: --nodes must be an integer from 1 to 10000\n'); return 2; }
-  const level = values['log-level']!;
-  if (!LEVELS.includes(level)) { process.stderr.write(`run_bootstrap_node: --log-level must be one of ${LEVELS.join(', ')}\n`); return 2; }
-  const log = createLogger(level as Level);
+  const level = parseLevel(values['log-level']!);
+  if (!level) { process.stderr.write(`run_bootstrap_node: --log-level must be one of ${LEVELS.join(', ')}\n`); return 2; }
+  const log = quietable(createLogger(level));
   // How long a silent connection lives (pings start at a third of it); default 30 s.
   const lt = values['link-timeout'] === undefined ? undefined : Number(values['link-timeout']);
   if (lt !== undefined && (!Number.isInteger(lt) || lt < 1000)) { process.stderr.write('run_bootstrap_node: --link-timeout must be an integer >= 1000 (ms)\n'); return 2; }

@@ -84,7 +84,34 @@ function parseAddressData(node: XNode, out: IpopConfig): void {
   }
   if (!isIPv4(ipText)) throw new ConfigError(`${P}/IPAddress`, `not an IPv4 address: ${JSON.stringify(ipText)}`);
   if (mask === undefined) throw new ConfigError(`${P}/Netmask`, 'missing (required with a static IPAddress)');
-  out.address = { ip: ipText, prefix: netmaskToPrefix(text(mask, `${P}/Netmask`), `${P}/Netmask`) };
+  const prefix = netmaskToPrefix(text(mask, `${P}/Netmask`), `${P}/Netmask`);
+  const unusable = unusableHostAddress(ipText, prefix);
+  if (unusable) throw new ConfigError(`${P}/IPAddress`, `${ipText} is ${unusable}, not a host address`);
+  out.address = { ip: ipText, prefix };
+}
+
+/** Why `ip` in a /prefix subnet cannot be a member's address, or undefined if it can. */
+export function unusableHostAddress(ip: string, prefix: number): string | undefined {
+  const v = ip.split('.').reduce((a, o) => a * 256 + Number(o), 0);
+  const first = v >>> 24;
+  if (first === 127) return 'a loopback address (127.0.0.0/8)';
+  if (first >= 224 && first < 240) return 'a multicast address (224.0.0.0/4)';
+  if (first >= 240) return 'a reserved or broadcast address (240.0.0.0/4)';
+  if (first === 0) return 'in 0.0.0.0/8 ("this network")';
+  const host = v % 2 ** (32 - prefix);
+  if (host === 0) return `the network address of its /${prefix}`;
+  if (host === 2 ** (32 - prefix) - 1) return `the broadcast address of its /${prefix}`;
+  return undefined;
+}
+
+/**
+ * A Linux interface name as the kernel accepts it (dev_valid_name): 1-15 bytes, not "." or
+ * "..", no '/', ':' or white space; here also only letters, digits, '_', '.', '-'.
+ */
+export function interfaceNameProblem(name: string): string | undefined {
+  if (name === '.' || name === '..') return `${JSON.stringify(name)} is not a valid interface name (the kernel refuses "." and "..")`;
+  if (!/^[A-Za-z0-9_.-]{1,15}$/.test(name)) return `${JSON.stringify(name)} is not a valid interface name (1-15 letters, digits, _ . -)`;
+  return undefined;
 }
 
 function parseOnDemand(node: XNode): OnDemandConfig {
@@ -111,7 +138,8 @@ export function parseIpop(node: XNode): IpopConfig {
   if (/[\s:]/.test(namespace)) throw new ConfigError(`${P}/IpopNamespace`, `must not contain spaces or ':' (${JSON.stringify(namespace)})`);
   const dev = get('VirtualNetworkDevice');
   const device = dev === undefined ? DEFAULT_DEVICE : text(dev, `${P}/VirtualNetworkDevice`);
-  if (!/^[A-Za-z0-9_.-]{1,15}$/.test(device)) throw new ConfigError(`${P}/VirtualNetworkDevice`, `${JSON.stringify(device)} is not a valid interface name (1-15 letters, digits, _ . -)`);
+  const badName = interfaceNameProblem(device);
+  if (badName) throw new ConfigError(`${P}/VirtualNetworkDevice`, badName);
   const cfg: IpopConfig = {
     namespace, device, leaseTime: 3600, mtu: 0, onDemand: { ...DEFAULT_ON_DEMAND },
     getStatePort: DEFAULT_GET_STATE_PORT, multicast: false, offload: true, ipv6Prefix: 'auto', networkIgnoreList: [], ignored: [],
