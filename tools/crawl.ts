@@ -6,14 +6,19 @@ import { crawl, CrawlError, DEFAULT_CRAWL_TIMEOUT_MS, formatStats } from './craw
 
 const USAGE = `usage: crawl [--port P] [--json] [--concurrency N] [--timeout S]   (S: overall limit in seconds, default ${DEFAULT_CRAWL_TIMEOUT_MS / 1000})`;
 const fail = (msg: string, code: number, usage = false): number => {
-  process.stderr.write(`crawl: ${msg}\n${usage ? USAGE + '\n' : ''}`);
+  process.stderr.write(`crawl: ${msg.replace(/\s*\n\s*/g, ' ')}\n${usage ? USAGE + '\n' : ''}`);
   return code;
 };
 
 async function main(): Promise<number> {
+  // parseArgs refuses `--timeout -1` as ambiguous; glue such values on so the checks below can explain.
+  const argv = process.argv.slice(2);
+  for (let i = 0; i < argv.length - 1; i++) {
+    if (['--port', '--concurrency', '--timeout'].includes(argv[i]!) && /^-\d/.test(argv[i + 1]!)) argv.splice(i, 2, `${argv[i]}=${argv[i + 1]}`);
+  }
   let values, positionals;
   try {
-    ({ values, positionals } = parseArgs({ allowPositionals: true, options: {
+    ({ values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: {
       port: { type: 'string', default: '10000' }, json: { type: 'boolean', default: false },
       concurrency: { type: 'string', default: '64' }, timeout: { type: 'string', default: String(DEFAULT_CRAWL_TIMEOUT_MS / 1000) },
       help: { type: 'boolean', short: 'h' },
