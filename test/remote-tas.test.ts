@@ -1,6 +1,7 @@
 // RemoteTAs that cannot be reached as written (a bad IP, a host that does not resolve) are
 // named in a warning at the default log level, and never looked up when they are not names.
 import t from 'tap';
+import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { remoteTaProblem, warnUnusableRemoteTas } from '../src/node/remote-tas.js';
@@ -9,7 +10,6 @@ import { TransportAddress } from '../src/transport/ta.js';
 import { createLogger } from '../src/util/log.js';
 import { freeTcpPort, freeUdpPort } from './helpers/ports.js';
 import { RUN, tempDir } from './helpers/procs.js';
-import { spawn } from 'node:child_process';
 
 const ta = (s: string) => TransportAddress.parse(s);
 
