@@ -113,14 +113,14 @@ t.test('bget/bput', async (t) => {
     t.equal((await run(BGET, [...port, 'big'])).code, 1, 'the 2 KB value was never stored');
   });
 
-  t.test('runtime errors: exit 1, one line', async (t) => {
+  t.test('runtime errors: exit 1 (no value) or 3 (nothing running), one line', async (t) => {
     const none = await run(BGET, [...port, 'no-such-key']);
     t.equal(none.code, 1);
     t.equal(none.stderr, 'bget: no value for no-such-key\n');
     const dead = await freeTcpPort();
     for (const [file, args] of [[BGET, ['k']], [BPUT, ['k', 'v']]] as const) {
       const r = await run(file, ['--port', String(dead), ...args]);
-      t.equal(r.code, 1);
+      t.equal(r.code, 3);
       t.match(r.stderr, /nothing listens on 127\.0\.0\.1/);
       oneLine(t, r.stderr);
     }

@@ -27,10 +27,10 @@ t.test('bad configurations: one clear line, exit 2, no stack trace', async (t) =
   t.match(usage.stderr, /usage: run_bootstrap_node/);
 });
 
-t.test('crawl with no node answering exits non-zero with a message', async (t) => {
+t.test('crawl with no node answering exits 3 (nothing running) with a message', async (t) => {
   const port = await freeTcpPort();
   const r = await run(CRAWL, ['--port', String(port)]);
-  t.equal(r.code, 1);
+  t.equal(r.code, 3);
   t.match(r.stderr, /crawl: no node answered/);
 });
 

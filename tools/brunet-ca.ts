@@ -1,13 +1,16 @@
 #!/usr/bin/env node
 // brunet-ca: run a group certificate authority for CA-based membership (src/edge/ca/).
-//   brunet-ca init --dir DIR [--name NAME] [--days N]       new CA: DIR/ca.key (0600), DIR/ca.pub
-//   brunet-ca sign --dir DIR (--key NODE_KEY_FILE | --pub BASE64) --name NAME [--days N] --out CERT
+//   brunet-ca init --dir DIR [--name NAME] [--days N] [--force]   new CA: DIR/ca.key (0600), DIR/ca.pub;
+//                                                            --force replaces an existing CA key
+//   brunet-ca sign --dir DIR (--key NODE_KEY_FILE | --pub BASE64) --name NAME [--days N] --out CERT [--force]
+//                                                            --force replaces an existing CERT
 //   brunet-ca revoke --dir DIR (--cert CERT | --serial HEX) [--list FILE]   default list DIR/revoked.list
 //   brunet-ca show FILE [--ca CA_PUB]                        a certificate, CA certificate or revocation list
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { createCa, loadCaKey, signMember, signRevocations } from '../src/edge/ca/authority.js';
+import { EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK } from '../src/cli/exit.js';
 import {
   CERT_MAGIC, KIND_CA, decodeCertificate, fileBytes, formatSerial, kindName, parseSerial, readCertificateFile,
 } from '../src/edge/ca/certificate.js';
@@ -17,8 +20,8 @@ import { loadCaCertificate, readCaCertificate, verifyCertificate, verifyRevocati
 import { addressOf, Identity, IdentityError } from '../src/edge/identity.js';
 import { writeFileAtomic, writeSecretFile } from '../src/util/secret-file.js';
 
-const USAGE = `usage: brunet-ca init --dir DIR [--name NAME] [--days N]
-       brunet-ca sign --dir DIR (--key NODE_KEY_FILE | --pub BASE64) --name NAME [--days N] --out CERT
+const USAGE = `usage: brunet-ca init --dir DIR [--name NAME] [--days N] [--force]
+       brunet-ca sign --dir DIR (--key NODE_KEY_FILE | --pub BASE64) --name NAME [--days N] --out CERT [--force]
        brunet-ca revoke --dir DIR (--cert CERT | --serial HEX) [--list FILE]
        brunet-ca show FILE [--ca CA_PUB]`;
 const DEFAULT_MEMBER_DAYS = 365;
@@ -71,7 +74,7 @@ function cmdInit(v: Values): string {
   const { ca, certificate } = createCa(name, days(v, 3650));
   const f = caFiles(dir);
   try { fs.mkdirSync(dir, { recursive: true, mode: 0o700 }); } catch (e) { throw new Failure(`cannot create ${dir}: ${describe(e)}`); }
-  if (!v.force && fs.existsSync(f.key)) throw new Failure(`${f.key} already exists; refusing to overwrite a CA key (every member certificate depends on it)`);
+  if (!v.force && fs.existsSync(f.key)) throw new Failure(`${f.key} already exists; refusing to overwrite a CA key (every member certificate depends on it; --force replaces it)`);
   try { writeSecretFile(f.key, ca.serialize(), { exclusive: !v.force }); } catch (e) { throw new Failure(`cannot create ${f.key}: ${describe(e)}`); }
   try { writeFileAtomic(f.pub, certificate, 0o644); } catch (e) { throw new Failure(`cannot write ${f.pub}: ${describe(e)}`); }
   return `created CA "${ca.name}" (key id ${hex(ca.keyId)})\n  private key: ${f.key} (keep it secret, mode 0600)\n  CA certificate: ${f.pub} (give it to every member)\n`;
@@ -204,10 +207,10 @@ function main(argv: string[]): number {
   let parsed;
   try {
     parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
-  } catch (e) { process.stderr.write(`brunet-ca: ${(e as Error).message}\n${USAGE}\n`); return 2; }
+  } catch (e) { process.stderr.write(`brunet-ca: ${(e as Error).message}\n${USAGE}\n`); return EXIT_BAD_INPUT; }
   const v = parsed.values as Values;
   const [cmd, ...rest] = parsed.positionals;
-  if (v.help) { process.stdout.write(`${USAGE}\n`); return 0; }
+  if (v.help) { process.stdout.write(`${USAGE}\n`); return EXIT_OK; }
   try {
     if (cmd === undefined) throw new UsageError('missing command');
     const allowed = ALLOWED[cmd];
@@ -228,15 +231,15 @@ function main(argv: string[]): number {
       out = cmd === 'init' ? cmdInit(v) : cmd === 'sign' ? cmdSign(v) : cmdRevoke(v);
     }
     process.stdout.write(out);
-    return 0;
+    return EXIT_OK;
   } catch (e) {
-    if (e instanceof UsageError) { process.stderr.write(`brunet-ca: ${e.message}\n${USAGE}\n`); return 2; }
+    if (e instanceof UsageError) { process.stderr.write(`brunet-ca: ${e.message}\n${USAGE}\n`); return EXIT_BAD_INPUT; }
     if (e instanceof Failure || e instanceof CertificateError || (e as Error).name === 'WireError') {
       process.stderr.write(`brunet-ca: ${(e as Error).message}\n`);
-      return 1;
+      return EXIT_FAILED;
     }
     process.stderr.write(`brunet-ca: ${describe(e)}\n`);
-    return 1;
+    return EXIT_FAILED;
   }
 }
 

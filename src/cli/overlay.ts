@@ -10,6 +10,7 @@ import { securityContext, secureListener } from './security.js';
 import { DhtService } from '../dht/service.js';
 import { TableStore } from '../dht/store.js';
 import { Node, type NodeOptions } from '../node/node.js';
+import { warnUnusableRemoteTas } from '../node/remote-tas.js';
 import type { EdgeListener } from '../transport/edge.js';
 import { TcpEdgeListener } from '../transport/tcp.js';
 import { UdpEdgeListener } from '../transport/udp.js';
@@ -66,6 +67,7 @@ export async function startOverlay(cfg: NodeConfig, o: OverlayOptions): Promise<
     },
   };
   const dataDir = dhtDirectory(cfg);
+  void warnUnusableRemoteTas(cfg.remoteTAs, o.log);
   try {
     for (let i = 0; i < o.count; i++) {
       const identity = sec ? (i === 0 ? sec.firstIdentity : Identity.generate()) : undefined;

@@ -4,6 +4,9 @@ import http from 'node:http';
 import type { Value } from '../wire/value.js';
 import { fromJson } from './json.js';
 
+/** ControlClientError code when nothing listens on the control port (no node running). */
+export const NOT_RUNNING = -1;
+
 export class ControlClientError extends Error {
   constructor(readonly code: number, message: string) { super(message); }
 }
@@ -31,7 +34,7 @@ export class ControlClient {
       });
       req.on('timeout', () => req.destroy(new Error(`control API did not answer within ${timeoutMs} ms`)));
       req.on('error', (e: NodeJS.ErrnoException) => reject(e.code === 'ECONNREFUSED'
-        ? new ControlClientError(-1, `nothing listens on ${this.host}:${this.port} (is run_bootstrap_node running?)`) : e));
+        ? new ControlClientError(NOT_RUNNING, `nothing listens on ${this.host}:${this.port} (is run_bootstrap_node running?)`) : e));
       req.end(body);
     });
   }

@@ -46,6 +46,7 @@ export class DhtService {
     };
     const write = (create: boolean) => local(async (a) => {
       const [key, value, ttl] = [bytes(a[0], 'key'), bytes(a[1], 'value'), ttlOf(a[2])];
+      if (value.length === 0) throw new DhtError('the value is empty');
       await (create ? this.dht.create(key, value, ttl) : this.dht.put(key, value, ttl));
       return true;
     });

@@ -85,9 +85,15 @@ export function normalizeIp(ip: string): string {
   return ip.startsWith('::ffff:') && isIP(ip.slice(7)) === 4 ? ip.slice(7) : ip;
 }
 
+/** Digits and dots but no IPv4 address (300.1.1.1): not a host name either, so never looked up. */
+export function isBadDottedQuad(host: string): boolean {
+  return /^[0-9.]+$/.test(host) && isIP(host) === 0;
+}
+
 /** Resolves a hostname TA to an IP TA, so received endpoints can be compared with it. */
 export async function resolveTa(ta: TransportAddress): Promise<TransportAddress> {
   if (isIP(ta.host)) return ta;
+  if (isBadDottedQuad(ta.host)) throw new Error(`${ta.host} is not a valid IPv4 address`);
   const r = await lookup(ta.host);
   return new TransportAddress(ta.kind, r.address, ta.port);
 }
