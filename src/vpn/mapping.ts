@@ -8,6 +8,7 @@ import { Address } from '../address/address.js';
 import type { Dht } from '../dht/dht.js';
 import { DhtError } from '../dht/limits.js';
 import type { Registrations } from '../dht/registration.js';
+import { decodeXml } from '../config/xml-wellformed.js';
 import { ipToString as ipText, parseIp } from './frames.js';
 
 export const MEMBERS_TTL = 600;
@@ -77,5 +78,5 @@ export async function listMembers(dht: Dht, ns: string): Promise<Member[]> {
 export async function readSettings(dht: Dht, ns: string): Promise<string | null> {
   const vals = await dht.get(settingsKey(ns));
   const v = vals.find((x) => x.claimer);
-  return v ? dec(v.value) : null;
+  return v ? decodeXml(v.value, `dhcp:${ns}`) : null; // strict UTF-8: throws XmlSyntaxError
 }
