@@ -3,6 +3,7 @@
 // parsers accepted is refused with source:line:column, by the checker, by the config
 // loaders (run_bootstrap_node and groupvpn --ipop exit 2 with one line) and by DHCPConfig.
 import t from 'tap';
+import fc from 'fast-check';
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -59,6 +60,8 @@ const BAD: Array<[string, string, number, number, RegExp]> = [
   ['unclosed comment', '<a><!-- x</a>', 1, 4, /comment is not closed/],
   ['late XML declaration', '<a><?xml version="1.0"?></a>', 1, 4, /XML declaration must be at the very start/],
   ['duplicate attribute', '<a b="1" b="2"/>', 1, 9, /attribute b appears twice/],
+  ['malformed XML declaration', '<?xml versio="1.0"?><a/>', 1, 1, /malformed XML declaration/],
+  ['processing instruction without a target', '<a><?/x?></a>', 1, 4, /processing instruction without a valid target/],
   ['declared non-UTF-8 encoding', '<?xml version="1.0" encoding="ISO-8859-1"?><a/>', 1, 1, /encoding ISO-8859-1 is not supported/],
   ['empty document', '', 1, 1, /no root element/],
 ];
@@ -160,4 +163,36 @@ t.test('configs are read bounded: /dev/zero and huge files fail at once with exi
   const ur = await run(RUN, [u]);
   t.equal(ur.code, 2, 'invalid UTF-8: exit 2');
   t.match(ur.stderr, new RegExp(`${u}:2:18: not well-formed XML: invalid UTF-8`), ur.stderr.trim());
+});
+
+t.test('fuzz: mutated configs; we never accept what expat refuses, and throw only XmlSyntaxError', async (t) => {
+  const base = readFileSync(join(CONFIG_DIR, 'dhcp.config.xml'), 'utf8');
+  const piece = fc.constantFrom('<', '>', '/', '&', ';', '"', "'", '=', '-', '--', '!', '?', ']]>', '<!--', '-->', '&amp;', '&#0;', '&#65;', 'a', ' ', '\u0001', '<![CDATA[', ']]', '<b>', '</b>', '<?x ?>');
+  const muts = fc.array(fc.tuple(fc.nat(), fc.nat({ max: 3 }), piece), { minLength: 1, maxLength: 3 });
+  const docs = fc.sample(muts, { numRuns: 400, seed: 13 }).map((m) => {
+    let doc = base;
+    for (const [pos, del, ins] of m) { const p = pos % (doc.length + 1); doc = doc.slice(0, p) + ins + doc.slice(p + del); }
+    return doc;
+  });
+  const ours = docs.map((d) => {
+    try { checkWellFormed(d, 'fuzz'); return true; } catch (e) {
+      if (!(e instanceof XmlSyntaxError)) throw e;
+      return false;
+    }
+  });
+  const py = spawnSync('python3', ['-c', `
+import sys, json, xml.parsers.expat as x
+out = []
+for d in json.load(sys.stdin):
+    p = x.ParserCreate()
+    try:
+        p.Parse(d.encode('utf-8'), True); out.append(True)
+    except x.ExpatError:
+        out.append(False)
+print(json.dumps(out))`], { input: JSON.stringify(docs), encoding: 'utf8', timeout: 60_000 });
+  if (py.status !== 0) throw new Error(`python3 failed: ${py.error ?? ''} ${py.stderr}`);
+  const expat = JSON.parse(py.stdout) as boolean[];
+  const unsound = docs.filter((_, i) => ours[i] && !expat[i]);
+  t.same(unsound, [], 'nothing expat refuses is accepted');
+  t.ok(ours.filter(Boolean).length > 0 && ours.filter((x) => !x).length > 0, `both outcomes occur (${ours.filter(Boolean).length} of ${docs.length} accepted)`);
 });

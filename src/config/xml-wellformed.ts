@@ -23,6 +23,11 @@ const START_TAG = new RegExp(`<(${NAME})`, 'y');
 const ATTR = new RegExp(`[ \\t\\r\\n]+(${NAME})[ \\t\\r\\n]*=[ \\t\\r\\n]*("[^"]*"|'[^']*')`, 'y');
 const TAG_END = /[ \t\r\n]*(\/?)>/y;
 const END_TAG = new RegExp(`</(${NAME})[ \\t\\r\\n]*>`, 'y');
+const S = '[ \\t\\r\\n]';
+const PI_TARGET = new RegExp(`(${NAME})(?:${S}|\\?>)`, 'y');
+const XML_DECL = new RegExp(`<\\?xml${S}+version${S}*=${S}*(?:"1\\.[0-9]+"|'1\\.[0-9]+')` +
+  `(?:${S}+encoding${S}*=${S}*(?:"([A-Za-z][A-Za-z0-9._-]*)"|'([A-Za-z][A-Za-z0-9._-]*)'))?` +
+  `(?:${S}+standalone${S}*=${S}*(?:"(?:yes|no)"|'(?:yes|no)'))?${S}*\\?>`, 'y');
 const REF = /&(?:([A-Za-z_:][A-Za-z0-9_:.-]*)|#([0-9]+)|#x([0-9a-fA-F]+));/y;
 const PREDEFINED = new Set(['lt', 'gt', 'amp', 'quot', 'apos']);
 const WS = /^[ \t\r\n]*$/;
@@ -116,12 +121,16 @@ export function checkWellFormed(xml: string, source: string): void {
     } else if (xml.startsWith('<?', lt)) {
       const close = xml.indexOf('?>', lt + 2);
       if (close === -1) fail(lt, 'processing instruction is not closed with ?>');
-      const target = /^[^ \t\r\n?]*/.exec(xml.slice(lt + 2, close))![0];
-      if (target === '') fail(lt, 'processing instruction without a target');
-      if (target.toLowerCase() === 'xml') {
-        if (lt !== 0) fail(lt, 'the XML declaration must be at the very start of the document');
-        const enc = /encoding[ \t\r\n]*=[ \t\r\n]*["']([^"']*)["']/.exec(xml.slice(lt, close));
-        if (enc && !/^utf-?8$/i.test(enc[1]!)) fail(lt, `encoding ${enc[1]} is not supported (use UTF-8)`);
+      PI_TARGET.lastIndex = lt + 2;
+      const target = PI_TARGET.exec(xml)?.[1];
+      if (target === undefined) fail(lt, 'processing instruction without a valid target');
+      if (target!.toLowerCase() === 'xml') {
+        if (lt !== 0 || target !== 'xml') fail(lt, 'the XML declaration must be at the very start of the document, in lower case');
+        XML_DECL.lastIndex = 0;
+        const d = XML_DECL.exec(xml);
+        if (!d) fail(lt, 'malformed XML declaration (expected <?xml version="1.0" encoding="UTF-8"?>)');
+        const enc = d![1] ?? d![2];
+        if (enc !== undefined && !/^utf-?8$/i.test(enc)) fail(lt, `encoding ${enc} is not supported (use UTF-8)`);
       }
       i = close + 2;
     } else if (xml.startsWith('</', lt)) {
