@@ -18,12 +18,12 @@ export class XmlSyntaxError extends ConfigError {
 }
 
 const BAD_CHAR = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const S = '[ \\t\\r\\n]';
 const NAME = '[A-Za-z_:\\u00C0-\\uFFFF][A-Za-z0-9_:.\\-\\u00B7\\u00C0-\\uFFFF]*';
 const START_TAG = new RegExp(`<(${NAME})`, 'y');
-const ATTR = new RegExp(`[ \\t\\r\\n]+(${NAME})[ \\t\\r\\n]*=[ \\t\\r\\n]*("[^"]*"|'[^']*')`, 'y');
-const TAG_END = /[ \t\r\n]*(\/?)>/y;
-const END_TAG = new RegExp(`</(${NAME})[ \\t\\r\\n]*>`, 'y');
-const S = '[ \\t\\r\\n]';
+const ATTR = new RegExp(`${S}+(${NAME})${S}*=${S}*("[^"]*"|'[^']*')`, 'y');
+const TAG_END = new RegExp(`${S}*(/?)>`, 'y');
+const END_TAG = new RegExp(`</(${NAME})${S}*>`, 'y');
 const PI_TARGET = new RegExp(`(${NAME})(?:${S}|\\?>)`, 'y');
 const XML_DECL = new RegExp(`<\\?xml${S}+version${S}*=${S}*(?:"1\\.[0-9]+"|'1\\.[0-9]+')` +
   `(?:${S}+encoding${S}*=${S}*(?:"([A-Za-z][A-Za-z0-9._-]*)"|'([A-Za-z][A-Za-z0-9._-]*)'))?` +
