@@ -95,11 +95,11 @@ t.test('config/node.config.xml parses', async (t) => {
 t.test('errors name the element, on one line', async (t) => {
   const cases: Array<[string, string, string, RegExp?]> = [
     // [label, xml, element, reason]
-    ['malformed', '<NodeConfig><BrunetNamespace>x</NodeConfig>', 'xml', /line 1/],
-    ['malformed multi-line', '<NodeConfig>\n<EdgeListeners>\n</NodeConfig>', 'xml', /line 3/],
-    ['empty document', '', 'xml'],
+    ['malformed', '<NodeConfig><BrunetNamespace>x</NodeConfig>', 'NodeConfig:1:31', /not well-formed XML: end tag <\/NodeConfig> does not match <BrunetNamespace> \(line 1, column 13\)/],
+    ['malformed multi-line', '<NodeConfig>\n<EdgeListeners>\n</NodeConfig>', 'NodeConfig:3:1', /does not match/],
+    ['empty document', '', 'NodeConfig:1:1', /no root element/],
     ['wrong root', '<Config><BrunetNamespace>x</BrunetNamespace></Config>', 'NodeConfig', /<Config>/],
-    ['two roots', '<NodeConfig/><NodeConfig/>', 'NodeConfig', /more than one root/],
+    ['two roots', '<NodeConfig/><NodeConfig/>', 'NodeConfig:1:14', /a second root element/],
     ['unknown top-level', wrap('<Bogus>1</Bogus>'), 'NodeConfig/Bogus', /unknown element/],
     ['wrong case', wrap('<brunetNamespace>x</brunetNamespace>'), 'NodeConfig/brunetNamespace', /unknown element/],
     ['unknown in EdgeListeners', wrap('<EdgeListeners><Listener/></EdgeListeners>'), 'EdgeListeners/Listener', /unknown/],
@@ -204,9 +204,11 @@ t.test('writeNodeAddress', async (t) => {
   throwsConfig(t, () => writeNodeAddress(path, Address.fromBigInt(a1.value | 1n)), 'NodeAddress', /class 0/);
   const broken = '<NodeConfig><BrunetNamespace>n</NodeConfig>';
   writeFileSync(path, broken);
-  throwsConfig(t, () => writeNodeAddress(path, a1), 'xml', /malformed/, 'refuses to edit a broken file');
+  throwsConfig(t, () => writeNodeAddress(path, a1), `${path}:1:31`, /not well-formed XML/, 'refuses to edit a broken file');
   t.equal(readFileSync(path, 'utf8'), broken);
   writeFileSync(path, '<NodeConfig><BrunetNamespace>n</BrunetNamespace>');
+  throwsConfig(t, () => writeNodeAddress(path, a1), `${path}:1:1`, /<NodeConfig> is not closed/);
+  writeFileSync(path, '<NodeConfig/>');
   throwsConfig(t, () => writeNodeAddress(path, a1), 'NodeConfig', /no closing/);
 });
 

@@ -247,7 +247,7 @@ t.test('DHCPConfig: parse and serialise', (t) => {
 t.test('DHCPConfig: validation errors name the field', (t) => {
   const cfg = (inner: string) => `<DHCPConfig>${inner}</DHCPConfig>`;
   const NS = '<Namespace>ns</Namespace>', NM = '<Netmask>255.255.255.0</Netmask>', IB = '<IPBase>192.168.10.0</IPBase>';
-  configError(t, '<DHCPConfig><Namespace>', 'xml', /malformed XML/);
+  configError(t, '<DHCPConfig><Namespace>', 'DHCPConfig:1:13', /not well-formed XML: <Namespace> is not closed/);
   configError(t, '', 'DHCPConfig', /no root element/);
   configError(t, '<IpopConfig/>', 'DHCPConfig', /must be <DHCPConfig>/);
   configError(t, cfg(NM + IB), 'DHCPConfig/Namespace', /missing/);

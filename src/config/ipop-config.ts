@@ -2,10 +2,9 @@
 // (same element as its root). Brunet's elements we do not implement are accepted and
 // reported, so an old ipop.config still loads; our own additions are documented in
 // config/node.config.xml.
-import { readFileSync } from 'node:fs';
 import { isIPv4, isIPv6 } from 'node:net';
-import { XMLValidator } from 'fast-xml-parser';
-import { children, ConfigError, int, parseBool, parsePort, parser, rejectUnknown, single, text, type XChildren, type XNode } from './xml-helpers.js';
+import { children, ConfigError, int, parseBool, parsePort, rejectUnknown, single, text, type XChildren, type XNode } from './xml-helpers.js';
+import { parseXml, readXmlFile, XmlSyntaxError } from './xml-wellformed.js';
 
 export interface OnDemandConfig {
   /** false: every member of the namespace is connected right away (IPOP's on-demand_connection). */
@@ -190,20 +189,14 @@ function parseDeviceList(node: XNode, P: string): string[] {
 
 /** Brunet's separate ipop.config (`groupvpn --ipop FILE`). */
 export function loadIpopConfig(path: string): IpopConfig {
-  let xml: string;
-  try { xml = readFileSync(path, 'utf8').replace(/^\uFEFF/, ''); } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new ConfigError('file', `cannot read ${path}: ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
-  }
+  const xml = readXmlFile(path);
   try {
-    const v = XMLValidator.validate(xml);
-    if (v !== true) throw new ConfigError('xml', `malformed XML at line ${v.err.line}: ${v.err.msg}`);
-    const doc = parser.parse(xml) as XChildren;
+    const doc = parseXml(xml, path);
     const root = doc['IpopConfig'];
     if (!root || Object.keys(doc).length !== 1 || root.length !== 1) throw new ConfigError('IpopConfig', 'root element must be one <IpopConfig>');
     return parseIpop(root[0]!);
   } catch (e) {
-    if (e instanceof ConfigError) throw new ConfigError(e.element, `${e.reason} (in ${path})`);
+    if (e instanceof ConfigError && !(e instanceof XmlSyntaxError)) throw new ConfigError(e.element, `${e.reason} (in ${path})`);
     throw e;
   }
 }

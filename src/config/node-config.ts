@@ -1,7 +1,6 @@
 // Brunet's NodeConfig XML (Node.xsd). Parsed strictly: a typo in a hand-edited config should
 // stop the node with one line naming the element, not silently fall back to a default.
-import { readFileSync, realpathSync, statSync } from 'node:fs';
-import { XMLValidator } from 'fast-xml-parser';
+import { realpathSync, statSync } from 'node:fs';
 import { Address } from '../address/address.js';
 import { TransportAddress } from '../transport/ta.js';
 import { writeFileAtomic } from '../util/secret-file.js';
@@ -9,7 +8,8 @@ import { parseDht, type DhtConfig } from './dht-config.js';
 import { parseIpop, type IpopConfig } from './ipop-config.js';
 import { parseRelay, type RelayConfig } from './relay-config.js';
 import { parseSecurity, type SecurityConfig } from './security-config.js';
-import { ConfigError, children, parseBool, parsePort, parser, rejectUnknown, single, text, type XChildren, type XNode } from './xml-helpers.js';
+import { ConfigError, children, parseBool, parsePort, rejectUnknown, single, text, type XNode } from './xml-helpers.js';
+import { checkWellFormed, parseXml, readXmlFile, XmlSyntaxError } from './xml-wellformed.js';
 
 export { ConfigError } from './xml-helpers.js';
 
@@ -120,13 +120,7 @@ function parseNodeAddress(node: XNode): Address {
 }
 
 export function parseNodeConfig(xml: string, source?: string): NodeConfig {
-  const body = xml.replace(/^\uFEFF/, '');
-  const v = XMLValidator.validate(body);
-  if (v !== true) {
-    const at = v.err.col === undefined ? `line ${v.err.line}` : `line ${v.err.line}, column ${v.err.col}`;
-    throw new ConfigError('xml', `malformed XML at ${at}: ${v.err.msg}`);
-  }
-  const doc = parser.parse(body) as XChildren;
+  const doc = parseXml(xml, source ?? 'NodeConfig');
   const roots = Object.keys(doc);
   if (roots.length === 0) throw new ConfigError('NodeConfig', 'no root element found (is the file empty?)');
   if (roots.length > 1 || (doc[roots[0]!]?.length ?? 0) > 1) throw new ConfigError('NodeConfig', `more than one root element (${roots.join(', ')})`);
@@ -163,22 +157,12 @@ export function parseNodeConfig(xml: string, source?: string): NodeConfig {
   return cfg;
 }
 
-function readConfigText(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    const why = err.code === 'ENOENT' ? 'no such file' : err.code === 'EACCES' ? 'permission denied' : err.message;
-    throw new ConfigError('file', `cannot read ${path}: ${why}`);
-  }
-}
-
 export function loadNodeConfig(path: string): NodeConfig {
-  const xml = readConfigText(path);
+  const xml = readXmlFile(path);
   try {
     return parseNodeConfig(xml, path);
   } catch (e) {
-    if (e instanceof ConfigError) throw new ConfigError(e.element, `${e.reason} (in ${path})`);
+    if (e instanceof ConfigError && !(e instanceof XmlSyntaxError)) throw new ConfigError(e.element, `${e.reason} (in ${path})`);
     throw e;
   }
 }
@@ -229,10 +213,11 @@ export function writeNodeAddress(path: string, address: Address): void {
   try {
     real = realpathSync(path); // write through a symlink instead of replacing it
   } catch {
-    readConfigText(path); // produces the standard "cannot read" error
+    readXmlFile(path); // produces the standard "cannot read" error
     throw new ConfigError('file', `cannot resolve ${path}`);
   }
-  const before = readConfigText(real);
+  const before = readXmlFile(real);
+  checkWellFormed(before.replace(/^\uFEFF/, ''), path); // positions in the file, not in the edited text
   const after = withNodeAddress(before, address.key);
   // Never write something we would refuse to load.
   const check = parseNodeConfig(after, path);

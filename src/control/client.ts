@@ -6,6 +6,8 @@ import { fromJson } from './json.js';
 
 /** ControlClientError code when nothing listens on the control port (no node running). */
 export const NOT_RUNNING = -1;
+/** Replies are bounded too: a bigger one is refused, not buffered. */
+const MAX_RESPONSE = 64 * 1024 * 1024;
 
 export class ControlClientError extends Error {
   constructor(readonly code: number, message: string) { super(message); }
@@ -23,12 +25,20 @@ export class ControlClient {
       const req = http.request({ host: this.host, port: this.port, path: '/json', method: 'POST', agent: this.agent,
         headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }, timeout: timeoutMs }, (res) => {
         const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
+        let size = 0;
+        res.on('data', (c: Buffer) => {
+          if (size > MAX_RESPONSE) return;
+          size += c.length;
+          if (size <= MAX_RESPONSE) chunks.push(c);
+          else { chunks.length = 0; req.destroy(new ControlClientError(-32700, `response larger than ${MAX_RESPONSE} bytes`)); }
+        });
         res.on('end', () => {
+          if (res.statusCode === 413) return reject(new ControlClientError(413, `request larger than the control API accepts (${Buffer.byteLength(body)} bytes)`));
+          let r: { result?: unknown; error?: { code: number; message: string } };
+          try { r = JSON.parse(Buffer.concat(chunks).toString('utf8')); } catch { return reject(new ControlClientError(-32700, `bad response (HTTP ${res.statusCode})`)); }
           try {
-            const r = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { result?: unknown; error?: { code: number; message: string } };
             if (r.error) reject(new ControlClientError(r.error.code, r.error.message)); else resolve(fromJson(r.result));
-          } catch { reject(new ControlClientError(-32700, `bad response (HTTP ${res.statusCode})`)); }
+          } catch (e) { reject(new ControlClientError(-32700, `bad response: ${(e as Error).message}`)); }
         });
         res.on('error', reject);
       });

@@ -10,7 +10,7 @@ import { RpcError } from '../rpc/rpc-manager.js';
 import { RpcCode } from '../rpc/rpc-wire.js';
 import type { Value } from '../wire/value.js';
 import { parseMethodCall, serializeFault, serializeResponse, XmlRpcError, type XrValue } from './xmlrpc.js';
-import { fromJson, toJson } from './json.js';
+import { fromJson, JsonDepthError, toJson } from './json.js';
 
 const MAX_BODY = 4 * 1024 * 1024;
 const PROXY_TIMEOUT_MS = 5000;
@@ -81,16 +81,18 @@ export class ControlServer {
       res.writeHead(405, { 'content-type': 'text/plain', allow: 'POST' });
       return void res.end('POST XML-RPC to /xm.rem or JSON to /json\n');
     }
-    let body: string;
-    try { body = await readBody(req); } catch (e) {
-      res.writeHead(413, { 'content-type': 'text/plain' });
-      return void res.end(`${(e as Error).message}\n`);
+    let body: Buffer | undefined;
+    try { body = await readBody(req); } catch { return void req.destroy(); } // the client went away
+    if (body === undefined) {
+      // Answer before the rest arrives; the connection closes after this reply.
+      res.writeHead(413, { 'content-type': 'text/plain', connection: 'close' });
+      return void res.end(`request body larger than ${MAX_BODY} bytes\n`, () => req.destroy());
     }
     const json = url.pathname === '/json' || url.pathname.startsWith('/json/');
     if (json) return this.handleJson(url, body, res);
     let out: string;
     try {
-      const call = parseMethodCall(body);
+      const call = parseMethodCall(utf8(body));
       const node = url.pathname === '/xmserver.rem' ? this.nodes[0] : this.nodeFor(url.pathname);
       const result = await this.dispatch(node, call.method, call.params as Value[]);
       out = serializeResponse(result as XrValue);
@@ -101,15 +103,16 @@ export class ControlServer {
     res.end(out);
   }
 
-  private async handleJson(url: URL, body: string, res: http.ServerResponse): Promise<void> {
+  private async handleJson(url: URL, body: Buffer, res: http.ServerResponse): Promise<void> {
     let out: unknown;
     try {
       let req: { node?: string; method?: string; params?: unknown[] };
-      try { req = JSON.parse(body); } catch { throw new ControlError(RpcCode.NotAList, 'request body is not JSON'); }
+      const text = utf8(body);
+      try { req = JSON.parse(text); } catch { throw new ControlError(RpcCode.NotAList, 'request body is not JSON'); }
       if (!req || typeof req.method !== 'string' || (req.params !== undefined && !Array.isArray(req.params)))
         throw new ControlError(RpcCode.NotAList, 'expected {"method": string, "params": [...], "node"?: address}');
       const node = req.node ? this.nodeFor('/' + req.node) : this.nodeFor(url.pathname);
-      const result = await this.dispatch(node, req.method, (req.params ?? []).map(fromJson));
+      const result = await this.dispatch(node, req.method, (req.params ?? []).map((p) => fromJson(p)));
       out = { result: toJson(result) };
     } catch (e) {
       out = { error: { code: faultCode(e), message: (e as Error).message } };
@@ -121,20 +124,30 @@ export class ControlServer {
 
 function faultCode(e: unknown): number {
   if (e instanceof RpcError || e instanceof ControlError) return e.code;
-  if (e instanceof XmlRpcError) return RpcCode.NotAList;
+  if (e instanceof XmlRpcError || e instanceof JsonDepthError) return RpcCode.NotAList;
   return RpcCode.Remote;
 }
 
-function readBody(req: http.IncomingMessage): Promise<string> {
+/** The body (at most MAX_BODY + 1 bytes are read), or undefined when it is larger. */
+function readBody(req: http.IncomingMessage): Promise<Buffer | undefined> {
   return new Promise((resolve, reject) => {
+    if (Number(req.headers['content-length'] ?? 0) > MAX_BODY) return resolve(undefined);
     const chunks: Buffer[] = [];
     let size = 0;
-    req.on('data', (c: Buffer) => {
+    const onData = (c: Buffer): void => {
       size += c.length;
-      if (size > MAX_BODY) { reject(new Error('request body too large')); req.destroy(); return; }
+      if (size > MAX_BODY) { req.off('data', onData); req.pause(); resolve(undefined); return; }
       chunks.push(c);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    };
+    req.on('data', onData);
+    req.on('end', () => resolve(Buffer.concat(chunks, size)));
     req.on('error', reject);
   });
+}
+
+/** Request text; invalid UTF-8 is refused, not replaced. */
+function utf8(body: Buffer): string {
+  try { return new TextDecoder('utf-8', { fatal: true }).decode(body); } catch {
+    throw new ControlError(RpcCode.NotAList, 'request body is not valid UTF-8');
+  }
 }

@@ -9,7 +9,7 @@ import type { RandomSource } from '../util/random.js';
 import { WireError, type Value } from '../wire/value.js';
 import { FLAG_EDGE, Mode, Payload, type AhHeader } from '../routing/ah-wire.js';
 import type { Router } from '../routing/router.js';
-import { decodeRpc, encodeRpc, RpcCode, RpcKind, type RpcMessage } from './rpc-wire.js';
+import { decodeRpc, encodeRpc, MAX_RPC_BYTES, RpcCode, RpcKind, type RpcMessage } from './rpc-wire.js';
 
 export class RpcError extends Error {
   override name = 'RpcError';
@@ -83,6 +83,9 @@ export class RpcManager {
   invoke(t: Target, method: string, args: Value[], opts: InvokeOptions = {}): Promise<Value[]> {
     const id = this.nextId = (this.nextId % 0xfffffffe) + 1;
     const pkt = encodeRpc({ kind: RpcKind.Request, id, method, args });
+    if (pkt.length > MAX_RPC_BYTES) {
+      return Promise.reject(new RpcError(RpcCode.BadParams, `${method}: request of ${pkt.length} bytes exceeds the ${MAX_RPC_BYTES} an RPC message can carry`));
+    }
     const max = opts.maxResults ?? 1;
     const resends = opts.resends ?? 3;
     const deadline = this.clock.now() + (opts.timeoutMs ?? 10_000);
@@ -173,6 +176,11 @@ export class RpcManager {
         const code = e instanceof RpcError ? e.code : RpcCode.Threw;
         out = encodeRpc({ kind: RpcKind.Error, id: m.id, code, message: (e as Error).message ?? String(e) });
       }
+    }
+    if (out.length > MAX_RPC_BYTES) {
+      // Too big to be carried: the caller hears why at once instead of timing out.
+      const message = `${m.method}: reply of ${out.length} bytes exceeds the ${MAX_RPC_BYTES} an RPC message can carry`;
+      out = encodeRpc({ kind: RpcKind.Error, id: m.id, code: RpcCode.Remote, message });
     }
     entry.reply = out;
     this.reply(h, from, out);

@@ -3,11 +3,16 @@
 // A request body is [method, [args...]]; a reply body is the result; an error body is
 // {code, message} with Brunet's codes (-32601 no handler, -32602 bad params, -32608 the
 // handler threw).
+import { MAX_MESSAGE } from '../transport/udp-fragments.js';
 import { asInt, asList, asMap, asString, decodeValue, encodeValue, WireError, type Value } from '../wire/value.js';
 
 export const RPC_VERSION = 1;
 export const enum RpcKind { Request = 1, Reply = 2, Error = 3 }
 export const enum RpcCode { NotAList = -32600, NoHandler = -32601, BadParams = -32602, Remote = -32603, Threw = -32608, Timeout = -32000 }
+
+/** The largest RPC message every transport carries: a UDP message less room for the routing
+ *  header and encryption. A bigger reply is answered with an error instead of being dropped. */
+export const MAX_RPC_BYTES = MAX_MESSAGE - 1024;
 
 export type RpcMessage =
   | { kind: RpcKind.Request; id: number; method: string; args: Value[] }

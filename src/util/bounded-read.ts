@@ -1,7 +1,10 @@
-// Reading input that has a size limit without reading more than the limit: a file, a
-// device (/dev/zero), a named pipe or '-' (stdin) is read until EOF or maxBytes + 1 bytes,
-// whichever comes first, so an endless or huge input is refused after a bounded read.
+// Reading input of unknown size (a config, a value for bput) without trusting it to be small:
+// at most maxBytes + 1 bytes are ever read, so /dev/zero, an endless pipe or a huge file fails
+// at once with TooLargeError instead of filling memory.
+import { closeSync, openSync, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
+
+const CHUNK = 64 * 1024;
 
 export class TooLargeError extends Error {
   override name = 'TooLargeError';
@@ -10,44 +13,56 @@ export class TooLargeError extends Error {
   }
 }
 
-const CHUNK = 64 * 1024;
-
-/** The whole input if it has at most maxBytes bytes; otherwise TooLargeError after reading maxBytes + 1. */
+/** The whole content of a file (or of standard input for '-'), or TooLargeError past maxBytes. */
 export async function readBounded(pathOrDash: string, maxBytes: number): Promise<Buffer> {
-  if (!Number.isSafeInteger(maxBytes) || maxBytes < 0) throw new RangeError(`maxBytes must be a whole number >= 0, got ${maxBytes}`);
-  const data = pathOrDash === '-' ? await readStream(process.stdin, maxBytes) : await readPath(pathOrDash, maxBytes);
-  if (data.length > maxBytes) throw new TooLargeError(pathOrDash, maxBytes);
-  return data;
-}
-
-async function readPath(path: string, maxBytes: number): Promise<Buffer> {
-  const fh = await open(path, 'r');
-  try {
-    const buf = Buffer.alloc(Math.min(maxBytes + 1, CHUNK));
-    const chunks: Buffer[] = [];
-    let total = 0;
-    while (total <= maxBytes) {
-      const want = Math.min(buf.length, maxBytes + 1 - total);
-      const { bytesRead } = await fh.read(buf, 0, want, null);
-      if (bytesRead === 0) break;
-      chunks.push(Buffer.from(buf.subarray(0, bytesRead)));
-      total += bytesRead;
+  const chunks: Buffer[] = [];
+  let total = 0;
+  const add = (b: Buffer): boolean => {
+    chunks.push(b);
+    total += b.length;
+    return total > maxBytes;
+  };
+  if (pathOrDash === '-') {
+    const stdin = process.stdin;
+    try {
+      for await (const c of stdin) {
+        const b = Buffer.isBuffer(c) ? c : Buffer.from(String(c));
+        if (add(b.subarray(0, maxBytes + 1 - total))) throw new TooLargeError(pathOrDash, maxBytes);
+      }
+    } finally {
+      stdin.pause();
     }
     return Buffer.concat(chunks, total);
+  }
+  const fh = await open(pathOrDash, 'r');
+  try {
+    for (;;) {
+      const want = Math.min(CHUNK, maxBytes + 1 - total);
+      const { bytesRead, buffer } = await fh.read(Buffer.allocUnsafe(want), 0, want, null);
+      if (bytesRead === 0) return Buffer.concat(chunks, total);
+      if (add(buffer.subarray(0, bytesRead))) throw new TooLargeError(pathOrDash, maxBytes);
+    }
   } finally {
     await fh.close();
   }
 }
 
-/** At most maxBytes + 1 bytes of a stream; stops reading (and destroys the stream) once past the limit. */
-async function readStream(stream: NodeJS.ReadableStream, maxBytes: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const c of stream) {
-    const b = typeof c === 'string' ? Buffer.from(c) : (c as Buffer);
-    chunks.push(b);
-    total += b.length;
-    if (total > maxBytes) break; // leaving the loop destroys the stream: nothing more is read
+/** readBounded for synchronous callers (config loading); files, devices and FIFOs, not '-'. */
+export function readBoundedSync(path: string, maxBytes: number): Buffer {
+  const fd = openSync(path, 'r');
+  try {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for (;;) {
+      const want = Math.min(CHUNK, maxBytes + 1 - total);
+      const b = Buffer.allocUnsafe(want);
+      const n = readSync(fd, b, 0, want, null);
+      if (n === 0) return Buffer.concat(chunks, total);
+      chunks.push(b.subarray(0, n));
+      total += n;
+      if (total > maxBytes) throw new TooLargeError(path, maxBytes);
+    }
+  } finally {
+    closeSync(fd);
   }
-  return Buffer.concat(chunks, total).subarray(0, Math.min(total, maxBytes + 1));
 }

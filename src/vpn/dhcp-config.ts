@@ -1,8 +1,8 @@
 // A virtual network's address plan: Brunet's DHCPConfig XML (Dhcp.xsd), kept in the DHT
 // under dhcp:<namespace> as whitespace-free XML, and the range arithmetic built on it.
-import { XMLValidator } from 'fast-xml-parser';
 import type { RandomSource } from '../util/random.js';
-import { ConfigError, children, parser, rejectUnknown, single, text, type XChildren, type XNode } from '../config/xml-helpers.js';
+import { ConfigError, children, rejectUnknown, single, text, type XNode } from '../config/xml-helpers.js';
+import { parseXml } from '../config/xml-wellformed.js';
 import { inSubnet, ipToString, isContiguousMask, maskToPrefix, parseIp, subnetBroadcast } from './frames.js';
 
 export { ConfigError } from '../config/xml-helpers.js';
@@ -75,15 +75,10 @@ function parseReserved(node: XNode): ReservedRange[] {
   });
 }
 
-export function parseDhcpConfig(xml: string): DhcpConfig {
-  const body = xml.replace(/^\uFEFF/, '');
-  if (body.trim() === '') throw new ConfigError('DHCPConfig', 'no root element found (is the file empty?)');
-  const v = XMLValidator.validate(body);
-  if (v !== true) {
-    const at = v.err.col === undefined ? `line ${v.err.line}` : `line ${v.err.line}, column ${v.err.col}`;
-    throw new ConfigError('xml', `malformed XML at ${at}: ${v.err.msg}`);
-  }
-  const doc = parser.parse(body) as XChildren;
+/** `source` names the input in syntax errors (a file, or the DHT key it came from). */
+export function parseDhcpConfig(xml: string, source = 'DHCPConfig'): DhcpConfig {
+  if (xml.replace(/^\uFEFF/, '').trim() === '') throw new ConfigError('DHCPConfig', 'no root element found (is the file empty?)');
+  const doc = parseXml(xml, source);
   const roots = Object.keys(doc);
   if (roots.length === 0) throw new ConfigError('DHCPConfig', 'no root element found (is the file empty?)');
   if (roots.length > 1 || (doc[roots[0]!]?.length ?? 0) > 1) throw new ConfigError('DHCPConfig', `more than one root element (${roots.join(', ')})`);

@@ -8,6 +8,7 @@ import type { Dht } from '../dht/dht.js';
 import type { Registrations } from '../dht/registration.js';
 import type { Logger } from '../util/log.js';
 import type { RandomSource } from '../util/random.js';
+import { readXmlFile, XmlSyntaxError } from '../config/xml-wellformed.js';
 import { DhcpRange, parseDhcpConfig, type DhcpConfig } from './dhcp-config.js';
 import { ipToString, parseIp } from './frames.js';
 import { claimAddress, readSettings, settingsKey, VpnError } from './mapping.js';
@@ -54,8 +55,8 @@ async function namespaceSettings(c: LeaseContext): Promise<DhcpConfig> {
   const ns = c.cfg.namespace;
   if (c.cfg.dhcpConfigFile) {
     let xml: string;
-    try { xml = readFileSync(c.cfg.dhcpConfigFile, 'utf8'); } catch (e) {
-      throw new VpnError(`IpopConfig/DHCPConfigFile: cannot read ${c.cfg.dhcpConfigFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    try { xml = readXmlFile(c.cfg.dhcpConfigFile); } catch (e) {
+      throw new VpnError(`IpopConfig/DHCPConfigFile: ${(e as Error).message}`);
     }
     const own = checked(xml, ns, c.cfg.dhcpConfigFile);
     try {
@@ -65,7 +66,11 @@ async function namespaceSettings(c: LeaseContext): Promise<DhcpConfig> {
       c.log.warn(`publishing the DHCP settings of ${ns}: ${(e as Error).message}; using the ones in the DHT`);
     }
   }
-  const stored = await readSettings(c.dht, ns);
+  let stored: string | null;
+  try { stored = await readSettings(c.dht, ns); } catch (e) {
+    if (e instanceof XmlSyntaxError) throw new VpnError(`DHCP settings in dhcp:${ns}: ${e.message}`);
+    throw e;
+  }
   if (stored === null) {
     throw new VpnError(`namespace ${ns} has no DHCP settings in the DHT: give this node a static <AddressData>, a <DHCPConfigFile>, or store them with bput dhcp:${ns} --input dhcp.config.xml`);
   }
@@ -74,7 +79,7 @@ async function namespaceSettings(c: LeaseContext): Promise<DhcpConfig> {
 
 function checked(xml: string, ns: string, where: string): DhcpConfig {
   let d: DhcpConfig;
-  try { d = parseDhcpConfig(xml); } catch (e) { throw new VpnError(`DHCP settings in ${where}: ${(e as Error).message}`); }
+  try { d = parseDhcpConfig(xml, where); } catch (e) { throw new VpnError(`DHCP settings in ${where}: ${(e as Error).message}`); }
   if (d.namespace !== ns) throw new VpnError(`DHCP settings in ${where} are for namespace ${d.namespace}, not ${ns}`);
   return d;
 }

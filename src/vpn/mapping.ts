@@ -10,6 +10,7 @@ import { Address } from '../address/address.js';
 import type { Dht } from '../dht/dht.js';
 import { DhtError } from '../dht/limits.js';
 import type { Registrations } from '../dht/registration.js';
+import { decodeXml } from '../config/xml-wellformed.js';
 import { ipToString as ipText, parseIp } from './frames.js';
 
 /** A member record lives this long unless refreshed (every TTL/2): a crashed member leaves within it. */
@@ -98,5 +99,5 @@ export function parseMemberRecord(b: Uint8Array): MemberRecord | undefined {
 export async function readSettings(dht: Dht, ns: string): Promise<string | null> {
   const vals = await dht.get(settingsKey(ns));
   const v = vals.find((x) => x.claimer);
-  return v ? dec(v.value) : null;
+  return v ? decodeXml(v.value, `dhcp:${ns}`) : null; // strict UTF-8: throws XmlSyntaxError
 }
