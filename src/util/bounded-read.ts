@@ -13,8 +13,13 @@ export class TooLargeError extends Error {
   }
 }
 
+function checkLimit(maxBytes: number): void {
+  if (!Number.isSafeInteger(maxBytes) || maxBytes < 0) throw new RangeError(`maxBytes must be a whole number ≥ 0, not ${maxBytes}`);
+}
+
 /** The whole content of a file (or of standard input for '-'), or TooLargeError past maxBytes. */
 export async function readBounded(pathOrDash: string, maxBytes: number): Promise<Buffer> {
+  checkLimit(maxBytes);
   const chunks: Buffer[] = [];
   let total = 0;
   const add = (b: Buffer): boolean => {
@@ -49,6 +54,7 @@ export async function readBounded(pathOrDash: string, maxBytes: number): Promise
 
 /** readBounded for synchronous callers (config loading); files, devices and FIFOs, not '-'. */
 export function readBoundedSync(path: string, maxBytes: number): Buffer {
+  checkLimit(maxBytes);
   const fd = openSync(path, 'r');
   try {
     const chunks: Buffer[] = [];
