@@ -155,7 +155,7 @@ t.test('routing on a 24-node in-memory ring', async (t) => {
     const before = sum(nodes, (n) => n.router.stats.ttlDrops);
     const pkt = encodeAh({ mode: Mode.Exact, flags: 0, hops: 0, ttl: 1, src: src.address, dst: dst.address, ptype: PTYPE }, new Uint8Array([9]));
     // Hand it to src's router as if it had arrived from one of its connections.
-    src.link.onRouted(pkt, src.table.structured[0]!);
+    src.link.events.emit('routed', pkt, src.table.structured[0]!);
     const dropped = await waitFor(() => sum(nodes, (n) => n.router.stats.ttlDrops) > before, 2000, 10);
     t.ok(dropped, 'TTL 1 over a longer path: dropped and counted');
     await new Promise((r) => setTimeout(r, 50));

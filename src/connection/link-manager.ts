@@ -5,10 +5,12 @@ import type { Address } from '../address/address.js';
 import type { Edge, EdgeListener } from '../transport/edge.js';
 import type { TransportAddress } from '../transport/ta.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
+import { Events } from '../util/events.js';
 import type { Logger } from '../util/log.js';
 import type { RandomSource } from '../util/random.js';
 import { WireError } from '../wire/value.js';
 import { Connection, typeRank } from './connection.js';
+import type { LinkComponents, LinkEvents } from './link-components.js';
 import { decodeLink, encodeLink, LinkError, PTYPE_RELAY, PTYPE_ROUTED, type LinkMessage } from './link-wire.js';
 import type { NodeInfo } from './node-info.js';
 import type { ConnectionTable } from './table.js';
@@ -44,24 +46,7 @@ export const dialable = (e: Edge): boolean => !e.inbound || e.kind === 'udp';
 
 export class LinkManager {
   readonly stats: LinkStats = { linked: 0, refused: 0, failed: 0, malformed: 0, unlinkedDrops: 0, timeouts: 0 };
-  /** Routed packets from linked peers go to the router. */
-  onRouted: (packet: Uint8Array, from: Connection) => void = () => {};
-  /** Relay frames from linked peers go to the tunnel listener (if any). */
-  onRelay: (packet: Uint8Array, from: Connection) => void = () => {};
-  /** A peer sent its neighbour list (Status, reply or close): the near overlord listens. */
-  onNeighbors: (from: Connection | null, neighbors: NodeInfo[], reason: 'status' | 'reply' | 'close') => void = () => {};
-  /** A peer on a relay connection asks us to open our NAT towards it (dial false) or to dial it (dial true). */
-  onPunch: (from: Connection, dial: boolean) => void = () => {};
-  /** A linked peer announced new TAs (a NAT mapping learnt, an address change). */
-  onPeerTAs: (c: Connection) => void = () => {};
-  /** A peer told us under which UDP TA it sees us (our NAT mapping, if any). */
-  onObservedTA: (ta: TransportAddress) => void = () => {};
-  /** A live peer reset our edge: it restarted, or our public address changed under us. */
-  onPeerReset: () => void = () => {};
-  /** Our advertised TAs changed and peers were told (a relayed peer may be reachable now). */
-  onAnnounced: () => void = () => {};
-  /** Called to compute the Status we send to a peer: our nearest connections to it. */
-  neighborsFor: (peer: Address) => NodeInfo[] = () => [];
+  readonly events = new Events<LinkEvents>();
   leaving = false;
 
   /** @internal Edges without a completed handshake, by when we got them. */
@@ -73,18 +58,20 @@ export class LinkManager {
   private announceTimer?: TimerHandle;
   private timer?: TimerHandle;
 
-  constructor(
-    private readonly self: Address,
-    private readonly realm: string,
-    /** @internal */ readonly table: ConnectionTable,
-    private readonly listeners: EdgeListener[],
-    private readonly localInfo: () => NodeInfo,
-    /** @internal */ readonly clock: Clock,
-    /** @internal */ readonly random: RandomSource,
-    /** @internal */ readonly log: Logger,
-    /** @internal */ readonly opts: LinkOptions = DEFAULT_LINK_OPTIONS,
-  ) {
-    for (const l of listeners) l.onEdge = (e) => this.adopt(e);
+  private readonly self: Address;
+  private readonly realm: string;
+  private readonly listeners: EdgeListener[];
+  private readonly localInfo: () => NodeInfo;
+  private readonly neighborsFor: (peer: Address) => NodeInfo[];
+  /** @internal */ readonly table: ConnectionTable;
+  /** @internal */ readonly clock: Clock;
+  /** @internal */ readonly random: RandomSource;
+  /** @internal */ readonly log: Logger;
+
+  constructor(c: LinkComponents, /** @internal */ readonly opts: LinkOptions = DEFAULT_LINK_OPTIONS) {
+    ({ self: this.self, realm: this.realm, table: this.table, listeners: this.listeners, localInfo: this.localInfo,
+      neighborsFor: this.neighborsFor, clock: this.clock, random: this.random, log: this.log } = c);
+    for (const l of this.listeners) l.onEdge = (e) => this.adopt(e);
   }
 
   start(): void {
@@ -110,11 +97,11 @@ export class LinkManager {
     const conn = this.table.getByEdge(edge);
     if (conn) conn.lastHeard = this.clock.now();
     if (p[0] === PTYPE_ROUTED) {
-      if (conn) this.onRouted(p, conn); else this.stats.unlinkedDrops++;
+      if (conn) this.events.emit('routed', p, conn); else this.stats.unlinkedDrops++;
       return;
     }
     if (p[0] === PTYPE_RELAY) {
-      if (conn) this.onRelay(p, conn); else this.stats.unlinkedDrops++;
+      if (conn) this.events.emit('relay', p, conn); else this.stats.unlinkedDrops++;
       return;
     }
     let m: LinkMessage;
@@ -135,7 +122,7 @@ export class LinkManager {
       case 'ping': edge.send(encodeLink({ t: 'pong', nonce: m.nonce })); return;
       case 'pong': if (conn) conn.pingOutstanding = false; return;
       case 'close':
-        if (conn) { this.drop(conn, `peer closed: ${m.reason}`); this.onNeighbors(conn, m.neighbors, 'close'); }
+        if (conn) { this.drop(conn, `peer closed: ${m.reason}`); this.events.emit('neighbors', conn, m.neighbors, 'close'); }
         edge.close('peer closed');
         return;
       case 'status':
@@ -143,14 +130,14 @@ export class LinkManager {
         if (m.tas) {
           const changed = m.tas.map((t) => t.key).join(' ') !== conn.peerTAs.map((t) => t.key).join(' ');
           conn.peerTAs = m.tas;
-          if (changed) this.onPeerTAs(conn);
+          if (changed) this.events.emit('peerTAs', conn);
         }
         conn.peerNeighbors = m.neighbors;
-        this.onNeighbors(conn, m.neighbors, 'status');
+        this.events.emit('neighbors', conn, m.neighbors, 'status');
         return;
       case 'statusreq': if (conn) this.sendStatus(conn); return;
       case 'settype': if (conn && typeRank(m.type) > typeRank(conn.type)) this.table.setType(conn, m.type); return;
-      case 'punch': if (conn) this.onPunch(conn, m.dial); return;
+      case 'punch': if (conn) this.events.emit('punch', conn, m.dial); return;
     }
   }
 
@@ -165,7 +152,7 @@ export class LinkManager {
     const peer = m.local.address;
     if (peer.equals(this.self)) return refuse(LinkError.ConnectToSelf);
     // The initiator reached us at this TA: behind a NAT, a working public mapping of ours.
-    if (m.remoteTA && edge.kind === 'udp' && m.realm === this.realm) this.onObservedTA(m.remoteTA);
+    if (m.remoteTA && edge.kind === 'udp' && m.realm === this.realm) this.events.emit('observedTA', m.remoteTA);
     // On a secure edge nobody may link under an address other than the one it proved.
     if (edge.peer && !edge.peer.address.equals(peer)) { this.log.warn(`refused link from ${edge.remoteTA}: claims ${peer.key} but proved ${edge.peer.address.key}`); return refuse(LinkError.TargetMismatch); }
     if (this.leaving) return refuse(LinkError.Disconnecting);
@@ -279,7 +266,7 @@ export class LinkManager {
     }
     if (peer.equals(this.self) || (expected && !peer.equals(expected))) return 'next';
     if (edge.peer && !edge.peer.address.equals(peer)) return 'next';
-    if (r.remoteTA && edge.kind === 'udp') this.onObservedTA(r.remoteTA);
+    if (r.remoteTA && edge.kind === 'udp') this.events.emit('observedTA', r.remoteTA);
     const existing = this.table.get(peer);
     if (existing) {
       if (existing.edge !== edge) { edge.send(encodeLink({ t: 'close', reason: 'duplicate', neighbors: [] })); }
@@ -292,7 +279,7 @@ export class LinkManager {
     this.table.add(conn);
     this.stats.linked++;
     this.log.debug(`linked (out) ${peer.key} ${type} via ${edge.remoteTA}`);
-    this.onNeighbors(conn, r.neighbors, 'reply');
+    this.events.emit('neighbors', conn, r.neighbors, 'reply');
     return conn;
   }
 
@@ -342,7 +329,7 @@ export class LinkManager {
     const first = this.announced === '';
     this.announced = sig;
     for (const c of this.table.all()) this.sendStatus(c);
-    if (!first) this.onAnnounced();
+    if (!first) this.events.emit('announced');
   }
   requestStatus(c: Connection): void {
     c.edge.send(encodeLink({ t: 'statusreq' }));
@@ -378,7 +365,7 @@ export class LinkManager {
     // through the TA that worked, when we can dial it (not a TCP peer's outgoing port).
     if (c?.structured && why === 'reset by peer' && !this.leaving && !this.table.get(c.address)) {
       if (dialable(edge)) void this.connect({ address: c.address, tas: [edge.remoteTA, ...c.peerTAs] }, c.type);
-      this.onPeerReset();
+      this.events.emit('peerReset');
     }
   }
 

@@ -69,7 +69,7 @@ export async function reflect(lm: LinkManager, ta: TransportAddress): Promise<Tr
   const r = await lm.handshake(edge, undefined, 'leaf', 'reflect', 1);
   if (!lm.table.getByEdge(edge)) { lm.unlinked.delete(edge); edge.close('reflect done'); }
   if (!r || r.code !== LinkError.AlreadyConnected || !r.remoteTA || edge.kind !== 'udp') return undefined;
-  lm.onObservedTA(r.remoteTA);
+  lm.events.emit('observedTA', r.remoteTA);
   return r.remoteTA;
 }
 

@@ -44,12 +44,6 @@ export class RelayUpgrader {
     private readonly stats: { upgrades: number },
     private readonly log: Logger,
   ) {
-    host.link.onPunch = (from, dial) => this.onPunch(from, dial);
-    // New TAs (e.g. the peer just learnt its public mapping) deserve a fresh attempt.
-    host.link.onPeerTAs = (c) => this.retrySoon(c);
-    // Our own TAs changed (our NAT mapping just learnt, say after UDP became usable): the
-    // peers we drive get a fresh attempt too, not only after their backoff.
-    host.link.onAnnounced = () => { for (const c of host.table.all()) this.retrySoon(c); };
     host.table.onChange((ev, c) => {
       if (ev === 'remove') { if (!host.table.get(c.address)) this.peers.delete(c.address.key); return; }
       if (ev === 'add' && c.edge.kind === 'tunnel' && this.drives(c)) this.clock.setTimeout(() => this.attempt(c), FIRST_TRY_MS);
@@ -72,8 +66,17 @@ export class RelayUpgrader {
     this.timer = this.clock.setTimeout(() => { this.round(); this.schedule(); }, this.periodMs * (0.75 + 0.5 * this.random.float()));
   }
 
-  /** A relayed peer we drive gets a fresh attempt shortly, its backoff forgotten. */
-  private retrySoon(c: Connection): void {
+  /**
+   * Our own TAs changed (our NAT mapping just learnt, say after UDP became usable): the
+   * peers we drive get a fresh attempt, not only after their backoff.
+   */
+  retryAll(): void { for (const c of this.host.table.all()) this.retrySoon(c); }
+
+  /**
+   * A relayed peer we drive gets a fresh attempt shortly, its backoff forgotten: it announced
+   * new TAs (e.g. it just learnt its public mapping).
+   */
+  retrySoon(c: Connection): void {
     if (c.edge.kind !== 'tunnel' || !this.drives(c)) return;
     this.peers.delete(c.address.key);
     this.clock.setTimeout(() => this.attempt(c), RETRY_ON_NEW_TAS_MS);
@@ -119,7 +122,8 @@ export class RelayUpgrader {
     }
   }
 
-  private onPunch(from: Connection, dial: boolean): void {
+  /** The peer of a relay connection asks us to open our NAT towards it (dial false) or to dial it. */
+  onPunch(from: Connection, dial: boolean): void {
     if (from.edge.kind !== 'tunnel') return;
     // The peer wants a direct path: make sure what we advertise of our NAT is current.
     this.host.onUpgradeFailed?.();

@@ -134,15 +134,15 @@ export class TunnelEdgeListener implements EdgeListener {
     this.opts = { ...DEFAULT_TUNNEL_OPTIONS, ...opts };
   }
 
-  /** Binds the listener to its node (once, before start). */
-  attach(host: TunnelHost): void {
+  /**
+   * Binds the listener to its node (once, before start). Returns its relay upgrader, whose
+   * methods the node wires to the link layer's events along with receive().
+   */
+  attach(host: TunnelHost): RelayUpgrader {
     if (this.host) throw new Error('tunnel listener already attached');
     this.host = host;
-    host.link.onRelay = (p, from) => {
-      try { this.onRelay(p, from); } catch (e) { this.stats.handlerErrors++; this.log.warn(`relay: ${(e as Error).message}`); }
-    };
     host.table.onChange((ev, c) => { if (ev === 'remove') this.lost(c); });
-    this.upgrader = new RelayUpgrader(host, this.clock, this.random, this.opts.upgradeMs, this.stats, this.log);
+    return this.upgrader = new RelayUpgrader(host, this.clock, this.random, this.opts.upgradeMs, this.stats, this.log);
   }
 
   get edgeCount(): number { return this.edges.size; }
@@ -204,6 +204,11 @@ export class TunnelEdgeListener implements EdgeListener {
   }
 
   // ---- frames ----
+  /** A relay frame from a linked peer (the link layer's `relay` event). */
+  onFrame(p: Uint8Array, from: Connection): void {
+    try { this.onRelay(p, from); } catch (e) { this.stats.handlerErrors++; this.log.warn(`relay: ${(e as Error).message}`); }
+  }
+
   private onRelay(p: Uint8Array, from: Connection): void {
     const h = this.host!;
     let f: RelayFrame;

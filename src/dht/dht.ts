@@ -2,8 +2,8 @@
 // succeeds when a majority agrees; a Get returns the values a majority holds and then
 // re-puts them to the replicas that missed them.
 import { Address } from '../address/address.js';
-import type { Node } from '../node/node.js';
 import { Mode } from '../routing/ah-wire.js';
+import type { RpcManager } from '../rpc/rpc-manager.js';
 import { asBytes, asInt, asList, asMap, type Value } from '../wire/value.js';
 import { checkRequest, DhtError, type DhtLimits } from './limits.js';
 import { majority, replicaPoints } from './placement.js';
@@ -14,10 +14,13 @@ const MAX_PAGES = 64;
 
 export interface DhtValue { value: Uint8Array; ttl: number; age: number; /** Set for signed claims. */ claimer?: Address }
 
+/** What the DHT client needs from its node: RPC calls to the replica points. */
+export interface DhtComponents { rpc: Pick<RpcManager, 'call' | 'invoke'> }
+
 export class Dht {
   readonly stats = { puts: 0, gets: 0, repairs: 0 };
   /** Signs claims (keys such as `dhcp:…`); without it such keys cannot be written. */
-  constructor(private readonly node: Node, readonly limits: DhtLimits, private readonly signer?: Signer) {}
+  constructor(private readonly node: DhtComponents, readonly limits: DhtLimits, private readonly signer?: Signer) {}
 
   async put(key: Uint8Array, value: Uint8Array, ttl: number): Promise<void> { return this.write(key, value, ttl, false); }
   /** Create-if-absent: succeeds if the identical value is there (its TTL is extended). */

@@ -5,9 +5,10 @@
 // has the value, and restores it there if not: around the ring the points vouch for each other.
 import { createHash } from 'node:crypto';
 import type { Address } from '../address/address.js';
-import type { Node } from '../node/node.js';
+import type { LinkManager } from '../connection/link-manager.js';
 import { Mode } from '../routing/ah-wire.js';
-import type { TimerHandle } from '../util/clock.js';
+import type { RpcManager } from '../rpc/rpc-manager.js';
+import type { Clock, TimerHandle } from '../util/clock.js';
 import { asBool } from '../wire/value.js';
 import type { DhtLimits } from './limits.js';
 import { pointIndex, replicaPoints } from './placement.js';
@@ -18,12 +19,19 @@ const CHECK_TIMEOUT_MS = 5000;
 
 export const valueHash = (v: Uint8Array): Uint8Array => createHash('sha1').update(v).digest();
 
+/** What re-replication needs from its node (the table server passes its own). */
+export interface ReplicatorComponents {
+  rpc: Pick<RpcManager, 'call'>;
+  link: Pick<LinkManager, 'leaving'>;
+  clock: Clock;
+}
+
 export class Replicator {
   readonly stats = { checked: 0, restored: 0, failed: 0, sweeps: 0 };
   private timer?: TimerHandle;
   private running = false;
 
-  constructor(private readonly node: Node, private readonly store: TableStore, private readonly limits: DhtLimits,
+  constructor(private readonly node: ReplicatorComponents, private readonly store: TableStore, private readonly limits: DhtLimits,
     private readonly isNearerHolder: (point: Address) => boolean) {
     this.schedule();
   }

@@ -1,25 +1,27 @@
 // Attaches the DHT to a node: the replica server, the client, registrations, and the
 // local-only DhtClient.* / RpcDhtProxy.* methods the control API (bget, bput) calls.
-import type { Node } from '../node/node.js';
 import { RpcError, type CallContext } from '../rpc/rpc-manager.js';
 import { RpcCode } from '../rpc/rpc-wire.js';
 import type { Value } from '../wire/value.js';
-import { Dht } from './dht.js';
+import { Dht, type DhtComponents } from './dht.js';
 import type { Signer } from './claims.js';
 import { DEFAULT_DHT_LIMITS, DhtError, type DhtLimits } from './limits.js';
 import { Registrations } from './registration.js';
 import type { TableStore } from './store.js';
-import { TableServer } from './table-server.js';
+import { TableServer, type TableServerComponents } from './table-server.js';
 
 /** Codes the control API reports for DHT failures. */
 export const enum DhtCode { Failed = -32010, Exists = -32011, Invalid = -32012 }
+
+/** What the DHT needs from its node: the client's and the replica server's needs (a Node is one). */
+export type DhtServiceComponents = DhtComponents & TableServerComponents;
 
 export class DhtService {
   readonly server: TableServer;
   readonly dht: Dht;
   readonly registrations: Registrations;
 
-  constructor(readonly node: Node, store: TableStore, limits: Partial<DhtLimits> = {}, signer?: Signer) {
+  constructor(private readonly node: DhtServiceComponents, store: TableStore, limits: Partial<DhtLimits> = {}, signer?: Signer) {
     const l = { ...DEFAULT_DHT_LIMITS, ...limits };
     this.server = new TableServer(node, store, l);
     this.dht = new Dht(node, l, signer);

@@ -3,10 +3,12 @@
 // its nearest neighbours change, and before it leaves.
 import { Address } from '../address/address.js';
 import type { Connection } from '../connection/connection.js';
-import type { Node } from '../node/node.js';
-import { RpcError } from '../rpc/rpc-manager.js';
+import type { LinkManager } from '../connection/link-manager.js';
+import type { ConnectionTable } from '../connection/table.js';
+import { RpcError, type RpcManager } from '../rpc/rpc-manager.js';
 import { RpcCode } from '../rpc/rpc-wire.js';
-import type { TimerHandle } from '../util/clock.js';
+import type { Clock, TimerHandle } from '../util/clock.js';
+import type { Logger } from '../util/log.js';
 import { asBool, asBytes, asInt, WireError, type Value } from '../wire/value.js';
 import type { DhtLimits } from './limits.js';
 import type { StoredEntry, TableStore } from './store.js';
@@ -21,6 +23,18 @@ const MIRROR_TIMEOUT_MS = 3000;
 
 interface PutArgs { key: Uint8Array; value: Uint8Array; ttl: number; create: boolean; origin?: Uint8Array }
 
+/** What the replica side needs from its node (a Node is one). */
+export interface TableServerComponents {
+  address: Address;
+  rpc: Pick<RpcManager, 'register' | 'call'>;
+  table: Pick<ConnectionTable, 'onChange' | 'neighborsOf'>;
+  link: Pick<LinkManager, 'leaving'>;
+  clock: Clock;
+  log: Logger;
+  /** Our last words before the node leaves (the handoff). */
+  beforeLeave: (() => Promise<void>)[];
+}
+
 export class TableServer {
   readonly stats = { puts: 0, gets: 0, mirrored: 0, handedOff: 0, rejected: 0 };
   private lastLeft?: string;
@@ -28,7 +42,7 @@ export class TableServer {
   private handoffTimer?: TimerHandle;
   private sweepTimer?: TimerHandle;
 
-  constructor(private readonly node: Node, readonly store: TableStore, private readonly limits: DhtLimits) {
+  constructor(private readonly node: TableServerComponents, readonly store: TableStore, private readonly limits: DhtLimits) {
     const rpc = node.rpc;
     rpc.register('dht.Put', (a) => this.onPut(a, true));
     rpc.register('dht.PutHandler', (a) => this.onPut(a, false));

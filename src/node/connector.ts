@@ -5,19 +5,33 @@
 import { Address } from '../address/address.js';
 import type { Connection } from '../connection/connection.js';
 import { decodeNodeInfo, decodeNodeInfoList, encodeNodeInfo, type NodeInfo } from '../connection/node-info.js';
+import type { LinkManager } from '../connection/link-manager.js';
 import type { Connector } from '../connection/overlord/overlord.js';
+import type { ConnectionTable } from '../connection/table.js';
 import { Mode } from '../routing/ah-wire.js';
-import { RpcError } from '../rpc/rpc-manager.js';
+import { RpcError, type RpcManager } from '../rpc/rpc-manager.js';
 import { RpcCode } from '../rpc/rpc-wire.js';
 import { asMap, asString, WireError } from '../wire/value.js';
-import type { TimerHandle } from '../util/clock.js';
-import type { Node } from './node.js';
+import type { Clock, TimerHandle } from '../util/clock.js';
+import type { Logger } from '../util/log.js';
 
 const CTM_TIMEOUT_MS = 10_000;
 const CTM_HEAD_START_MS = 300;
 
+/** What ConnectTo needs from its node (a Node is one). */
+export interface ConnectorComponents {
+  address: Address;
+  /** Our NodeInfo as we advertise it now. */
+  info(): NodeInfo;
+  rpc: Pick<RpcManager, 'invoke' | 'register'>;
+  link: Pick<LinkManager, 'connect'>;
+  table: Pick<ConnectionTable, 'nearestTo'>;
+  clock: Clock;
+  log: Logger;
+}
+
 export class RpcConnector implements Connector {
-  constructor(private readonly node: Node, private readonly learn: (from: Connection | null, infos: NodeInfo[]) => void) {}
+  constructor(private readonly node: ConnectorComponents, private readonly learn: (from: Connection | null, infos: NodeInfo[]) => void) {}
 
   async connectTo(dest: Address, mode: 'greedy' | 'closest', type: string, via?: Connection): Promise<NodeInfo[]> {
     const n = this.node;

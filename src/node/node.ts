@@ -12,6 +12,7 @@ import { ConnectionTable } from '../connection/table.js';
 import { revalidate } from '../connection/link-repair.js';
 import { NatHistory } from '../connection/nat-history.js';
 import { NatReflector } from '../connection/nat-reflect.js';
+import type { RelayUpgrader } from '../connection/relay-upgrade.js';
 import { TunnelEdgeListener, type TunnelOptions } from '../connection/tunnel.js';
 import { Router } from '../routing/router.js';
 import { RpcManager } from '../rpc/rpc-manager.js';
@@ -92,27 +93,20 @@ export class Node {
       this.listeners = o.listeners;
     }
     this.table = new ConnectionTable(this.address, () => clock.now());
-    this.link = new LinkManager(this.address, o.namespace, this.table, this.listeners, () => this.info(), clock, random, log,
-      { ...DEFAULT_LINK_OPTIONS, ...o.link });
-    this.link.onObservedTA = (ta) => { this.nat.record(ta, clock.now()); this.link.announceSoon(); };
-    // A reset means that peer no longer knows our edge. If it is because our NAT's public
-    // address changed (nothing changes locally), our other edges are dead as well: check them
-    // all now, at most every few seconds, rather than wait for their keepalive timeouts.
-    let lastCheck = -Infinity;
-    this.link.onPeerReset = () => {
-      if (clock.now() - lastCheck < 5000) return;
-      lastCheck = clock.now();
-      revalidate(this.link);
-    };
+    this.link = new LinkManager({
+      self: this.address, realm: o.namespace, table: this.table, listeners: this.listeners, localInfo: () => this.info(),
+      neighborsFor: (peer) => this.near.reportFor(peer), clock, random, log,
+    }, { ...DEFAULT_LINK_OPTIONS, ...o.link });
     this.reflector = new NatReflector(this.table, this.link, () => this.listeners.flatMap((l) => l.localTAs()), () => this.nat.size > 0, clock, random);
-    this.router = new Router(this.address, this.table, this.link, () => this.sizeEstimate(), log);
+    this.router = new Router(this.address, this.table, () => this.sizeEstimate(), log);
     this.rpc = new RpcManager(this.address, this.router, clock, random, log);
     const connector = this.connector = new RpcConnector(this, (from, infos) => this.near.learn(from, infos));
     this.near = new NearOverlord(this.table, this.link, connector, clock, random, log, { ...DEFAULT_NEAR_OPTIONS, ...o.near });
     this.shortcuts = new ShortcutOverlord(this.table, this.link, connector, clock, random, log, { ...DEFAULT_SHORTCUT_OPTIONS, ...o.shortcut });
     this.leaf = new LeafOverlord(o.remoteTAs ?? [], this.table, this.link, () => this.near.isConnected(), clock, random, log,
       { ...DEFAULT_LEAF_OPTIONS, ...o.leaf });
-    this.tunnel?.attach({ address: this.address, table: this.table, link: this.link, connector, onUpgradeFailed: () => this.reflector.soon() });
+    const upgrader = this.tunnel?.attach({ address: this.address, table: this.table, link: this.link, connector, onUpgradeFailed: () => this.reflector.soon() });
+    this.wire(upgrader);
     connector.registerHandler();
     registerInfoHandlers(this);
     this.table.onChange((ev, c) => {
@@ -120,6 +114,29 @@ export class Node {
       if (ev === 'remove' && !this.link.leaving) this.near.lost(c);
       this.activateSoon();
     });
+  }
+
+  /** Every listener of the link layer's events, in one place. */
+  private wire(upgrader?: RelayUpgrader): void {
+    const { events } = this.link, tunnel = this.tunnel;
+    events.on('routed', (p, from) => this.router.receive(p, from));
+    events.on('neighbors', (from, list) => this.near.learn(from, list));
+    events.on('observedTA', (ta) => { this.nat.record(ta, this.clock.now()); this.link.announceSoon(); });
+    // A reset means that peer no longer knows our edge. If it is because our NAT's public
+    // address changed (nothing changes locally), our other edges are dead as well: check them
+    // all now, at most every few seconds, rather than wait for their keepalive timeouts.
+    let lastCheck = -Infinity;
+    events.on('peerReset', () => {
+      if (this.clock.now() - lastCheck < 5000) return;
+      lastCheck = this.clock.now();
+      revalidate(this.link);
+    });
+    if (tunnel) events.on('relay', (p, from) => tunnel.onFrame(p, from));
+    if (upgrader) {
+      events.on('punch', (from, dial) => upgrader.onPunch(from, dial));
+      events.on('peerTAs', (c) => upgrader.retrySoon(c));
+      events.on('announced', () => upgrader.retryAll());
+    }
   }
 
   /**

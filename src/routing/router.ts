@@ -3,7 +3,6 @@
 // used for an exact destination match (a joining node is not yet in the ring).
 import type { Address } from '../address/address.js';
 import type { Connection } from '../connection/connection.js';
-import type { LinkManager } from '../connection/link-manager.js';
 import type { ConnectionTable } from '../connection/table.js';
 import type { Logger } from '../util/log.js';
 import { WireError } from '../wire/value.js';
@@ -20,12 +19,9 @@ export class Router {
   constructor(
     private readonly self: Address,
     private readonly table: ConnectionTable,
-    link: LinkManager,
     private readonly sizeEstimate: () => number,
     private readonly log: Logger,
-  ) {
-    link.onRouted = (p, from) => this.onPacket(p, from);
-  }
+  ) {}
 
   register(ptype: number, h: DeliverHandler): void { this.handlers.set(ptype, h); }
 
@@ -48,7 +44,8 @@ export class Router {
     c.edge.send(encodeAh(h, payload));
   }
 
-  private onPacket(p: Uint8Array, from: Connection): void {
+  /** A routed packet from a linked peer (the link layer's `routed` event). */
+  receive(p: Uint8Array, from: Connection): void {
     let h: AhHeader;
     try { h = decodeAh(p); } catch (e) {
       this.stats.malformed++;

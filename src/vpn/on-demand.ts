@@ -5,8 +5,11 @@
 import type { Address } from '../address/address.js';
 import type { Connection } from '../connection/connection.js';
 import type { OnDemandConfig } from '../config/ipop-config.js';
-import type { Node } from '../node/node.js';
-import type { TimerHandle } from '../util/clock.js';
+import type { LinkManager } from '../connection/link-manager.js';
+import type { Connector } from '../connection/overlord/overlord.js';
+import type { ConnectionTable } from '../connection/table.js';
+import type { Clock, TimerHandle } from '../util/clock.js';
+import type { Logger } from '../util/log.js';
 
 export const ON_DEMAND_TYPE = 'structured.ondemand';
 const TICK_MS = 1000;
@@ -14,13 +17,23 @@ const RETRY_MS = 5000;
 
 interface Peer { address: Address; window: number; lastBusy: number; connecting: boolean; retryAt: number }
 
+/** What on-demand shortcuts need from their node (a Node is one). */
+export interface OnDemandComponents {
+  address: Address;
+  table: Pick<ConnectionTable, 'get' | 'neighborsOf'>;
+  link: Pick<LinkManager, 'close'>;
+  connector: Pick<Connector, 'connectTo'>;
+  clock: Clock;
+  log: Logger;
+}
+
 export class OnDemand {
   readonly stats = { opened: 0, trimmed: 0, failed: 0 };
   private peers = new Map<string, Peer>();
   private timer?: TimerHandle;
   private windowStart: number;
 
-  constructor(private readonly node: Node, private readonly cfg: OnDemandConfig) {
+  constructor(private readonly node: OnDemandComponents, private readonly cfg: OnDemandConfig) {
     this.windowStart = node.clock.now();
     if (cfg.enabled) this.timer = node.clock.setInterval(() => this.tick(), TICK_MS);
   }

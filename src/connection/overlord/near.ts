@@ -43,12 +43,10 @@ export class NearOverlord implements Overlord {
     private readonly opts: NearOptions = DEFAULT_NEAR_OPTIONS,
   ) {
     this.joinBackoff = opts.retryMinMs;
-    link.neighborsFor = (peer) => this.reportFor(peer);
-    link.onNeighbors = (from, list) => this.learn(from, list);
   }
 
   /** Our nearest structured connections around `peer`, as NodeInfos (plus ourselves). */
-  private reportFor(peer: Address): NodeInfo[] {
+  reportFor(peer: Address): NodeInfo[] {
     return this.table.nearestTo(peer, REPORT_PER_SIDE).filter((c) => !c.address.equals(peer)).map((c) => ({ address: c.address, tas: c.peerTAs }));
   }
 
