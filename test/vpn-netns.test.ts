@@ -98,9 +98,14 @@ t.test('GroupVPN in network namespaces', async (t) => {
   });
 
   await t.test('get_state on A lists B online after traffic', async (t) => {
+    // Traffic of its own: the transfers above may be older than the 6 s idle timeout by now (a
+    // slow machine), and then the on-demand link has been trimmed, as it should be.
+    await lab.exec('a', pingArgv('192.168.10.11', { count: 10, intervalS: 0.1, waitS: 2 }).concat(['-s', '1000']), { timeoutMs: 20_000 });
+    const online = await waitFor(async () => (await getState(lab, 'a'))?.peers.find((p) => p.ip4 === '192.168.10.11')?.status === 'online', 10_000, 'B online', 250)
+      .then(() => true, () => false);
     const s = await getState(lab, 'a');
     t.equal(s?.local_state.ip4, '192.168.10.10');
-    t.equal(s?.peers.find((p) => p.ip4 === '192.168.10.11')?.status, 'online');
+    t.ok(online, 'B online at A');
     const st = await groupvpn(lab, 'a', ['status', '-c', cfg.a]);
     t.match(st.stdout, /192\.168\.10\.11\s+online\s+direct\s+structured\.\S+\s+udp\s+[\d.]+ ms/, st.stdout);
     t.match(st.stdout, /offload on\)[\s\S]*traffic\s+sent \d+ frames \([1-9]\d* offloaded\)[\s\S]*fragments\s+[1-9]\d* messages sent in fragments/, 'status shows offload and fragment counters');
