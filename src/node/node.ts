@@ -94,7 +94,7 @@ export class Node {
     this.table = new ConnectionTable(this.address, () => clock.now());
     this.link = new LinkManager(this.address, o.namespace, this.table, this.listeners, () => this.info(), clock, random, log,
       { ...DEFAULT_LINK_OPTIONS, ...o.link });
-    this.link.onObservedTA = (ta) => { this.nat.record(ta, clock.now()); this.link.announceSoon(); };
+    this.link.onObservedTA = (ta, from) => { this.nat.record(ta, clock.now(), from.key); this.link.announceSoon(); };
     // A reset means that peer no longer knows our edge. If it is because our NAT's public
     // address changed (nothing changes locally), our other edges are dead as well: check them
     // all now, at most every few seconds, rather than wait for their keepalive timeouts.
