@@ -82,8 +82,9 @@ export class NatHistory {
 
   /**
    * TAs to advertise beside the local ones, excluding `local` (a public host sees itself).
-   * Per public IP, most recently confirmed first: the one port every peer sees (a cone NAT),
-   * or the latest port and the next one when the ports step by a constant. An IP whose recent
+   * Per public IP (those more peers confirm first, then the most recently confirmed): the
+   * port(s) two or more peers see (a cone NAT), else the one port reported, or the latest port
+   * and the next one when the ports step by a constant. An IP whose recent
    * views show several ports without a pattern is a symmetric NAT: nobody can reach us there
    * unasked, and advertising its ports would only cost peers handshake timeouts.
    */
