@@ -22,31 +22,34 @@ const KEY = groupKey('audit group secret', NS);
 interface Secured { node: Node; raw: MemoryEdgeListener }
 
 /** A node as the CLI builds it: its address from its key, every edge (relay ones too) secured. */
-async function secureNode(net: MemoryNetwork, boot: TransportAddress[]): Promise<Secured> {
+async function secureNode(net: MemoryNetwork, boot: TransportAddress[], relay = true): Promise<Secured> {
   const identity = Identity.generate();
   const wrap = (l: EdgeListener) => new SecureEdgeListener(l, { identity, groupKey: KEY, namespace: NS, clock: realClock, random: cryptoRandom });
   const raw = net.listener();
-  const node = new Node({ ...FAST, namespace: NS, address: identity.address, listeners: [wrap(raw)], tunnel: { upgradeMs: 0 }, wrapTunnel: wrap, remoteTAs: boot });
+  const node = new Node({ ...FAST, namespace: NS, address: identity.address, listeners: [wrap(raw)], tunnel: relay && { upgradeMs: 0 }, wrapTunnel: wrap, remoteTAs: boot });
   await node.start();
   return { node, raw };
 }
 
 t.test('a wrong TA for X (Status, ConnectTo) never yields a connection taken for X', async (t) => {
   const net = new MemoryNetwork();
-  const a = await secureNode(net, []);
-  const x = await secureNode(net, [a.raw.ta]);
-  const m = await secureNode(net, [a.raw.ta]);
+  const m = await secureNode(net, [], false);
+  const a = await secureNode(net, [m.raw.ta], false);
+  const x = await secureNode(net, [m.raw.ta], false);
   const all = [a.node, x.node, m.node];
   t.teardown(() => stopAll(all));
-  t.ok(await waitFor(() => all.every((n) => n.table.size >= 1), 10_000), 'linked');
-  for (const c of [...a.node.table.all()]) if (!c.address.equals(m.node.address)) a.node.link.close(c, 'test');
-  await waitFor(() => !a.node.table.get(x.node.address), 3000);
+  // a cannot reach x at all (no relays either): whatever a files under x came from m.
+  net.block(a.raw.ta, x.raw.ta);
+  t.ok(await waitFor(() => !!a.node.table.get(m.node.address) && !!x.node.table.get(m.node.address), 10_000), 'a and x linked to m');
   t.notOk(a.node.table.get(x.node.address), 'a holds no link to x');
+  /** The invariant: every connection is filed under the address its far end proved. */
+  const honest = () => [...a.node.table.all()].every((c) => c.edge.peer?.address.equals(c.address) === true);
 
   // A peer reports x at m's TA: the handshake proves m, not x.
   const got = await a.node.link.connect({ address: x.node.address, tas: [m.raw.ta] }, 'structured.near');
   t.equal(got, null, 'the impostor\'s TA gives no connection');
   t.notOk(a.node.table.get(x.node.address), 'nothing is filed under x');
+  t.ok(honest(), 'every connection of a is filed under its proven address');
 
   // m even claims to be x in its link messages: its proven key still says m.
   const realInfo = m.node.info.bind(m.node);
@@ -54,20 +57,23 @@ t.test('a wrong TA for X (Status, ConnectTo) never yields a connection taken for
   const again = await a.node.link.connect({ address: x.node.address, tas: [m.raw.ta] }, 'structured.near');
   t.equal(again, null, 'a forged link reply is refused (proven key ≠ claimed address)');
   const refusedBefore = a.node.link.stats.refused;
-  a.node.link.close(a.node.table.get(m.node.address)!, 'test');
+  const am = a.node.table.get(m.node.address);
+  if (am) a.node.link.close(am, 'test');
   await waitFor(() => !m.node.table.get(a.node.address), 3000);
   const inbound = await m.node.link.connect({ address: a.node.address, tas: [a.raw.ta] }, 'structured.near');
   t.equal(inbound, null, 'm linking to a as x is refused');
   t.ok(a.node.link.stats.refused > refusedBefore, 'counted as refused by a');
   t.notOk(a.node.table.get(x.node.address), 'still nothing filed under x');
+  t.ok(honest(), 'and every connection of a is still filed under its proven address');
   m.node.info = realInfo;
+  t.ok(await waitFor(() => !!a.node.table.get(m.node.address), 10_000), 'm, honest again, is linked again');
 
   // Learned through the near overlord (a Status naming x at m's TA): no connection as x either.
   a.node.near.learn(null, [{ address: x.node.address, tas: [m.raw.ta] }]);
   a.node.near.activate(Date.now());
   await new Promise((r) => setTimeout(r, 1500));
-  const cx = a.node.table.get(x.node.address);
-  t.ok(!cx || (cx.edge.peer?.address.equals(x.node.address) ?? false), 'any connection filed under x is one that proved x');
+  t.notOk(a.node.table.get(x.node.address), 'the near overlord filed nothing under x');
+  t.ok(honest(), 'every connection of a is filed under its proven address');
 });
 
 t.test('relay edges: identity is verified end to end; a forged tunnel TA leads nowhere', async (t) => {
@@ -83,10 +89,13 @@ t.test('relay edges: identity is verified end to end; a forged tunnel TA leads n
   t.ok(await waitFor(() => [a, b, m].every((s) => !!s.node.table.get(f.node.address)), 15_000), 'everyone linked to f');
   for (const o of [b, m]) { const c = a.node.table.get(o.node.address); if (c) a.node.link.close(c, 'test'); }
 
-  // A forwarder list that names b but whose tunnel leads to m (a forged relay TA for b).
-  const forged = await a.node.link.connect({ address: b.node.address, tas: [tunnelTA(m.node.address, [f.node.address])] }, 'structured.near');
-  t.equal(forged, null, 'the relayed handshake proves m, so no connection is taken for b');
-  t.notOk(a.node.table.get(b.node.address) && a.node.table.get(b.node.address)!.edge.peer?.address.equals(m.node.address), 'never m\'s edge under b\'s name');
+  // A neighbour list names node z with a relay TA whose tunnel leads to m instead (z is a key
+  // of its own, not running, so nothing else can link a to z meanwhile).
+  const z = Identity.generate().address;
+  const forged = await a.node.link.connect({ address: z, tas: [tunnelTA(m.node.address, [f.node.address])] }, 'structured.near');
+  t.equal(forged, null, 'the relayed handshake proves m, so no connection is taken for z');
+  t.notOk(a.node.table.get(z), 'nothing filed under z');
+  t.ok([...a.node.table.all()].every((c) => c.edge.peer?.address.equals(c.address) === true), 'every connection of a (relayed ones too) is filed under its proven address');
 
   // The genuine relay TA: the connection is relayed and b proved its key through f.
   const c = await a.node.link.connect({ address: b.node.address, tas: [tunnelTA(b.node.address, [f.node.address])] }, 'structured.near');
