@@ -22,7 +22,7 @@ t.test('an outsider\'s dhcp:<ns> claim does not change the range of a member wit
   t.ok(await waitFor(() => consistency(nodes) === 1, 20_000), 'ring formed');
   // An overlay node that is no VPN member claims the settings key first, with a /1 "range".
   const outsider = dhts[4]!;
-  await outsider.dht.create(settingsKey(NS), new TextEncoder().encode(settings('10.0.0.0', '128.0.0.0')), 3600);
+  await outsider.dht.create(settingsKey(NS), new TextEncoder().encode(settings('0.0.0.0', '128.0.0.0')), 3600);
   t.match(await readSettings(dhts[0]!.dht, NS), /128\.0\.0\.0/, 'the outsider holds dhcp:<ns>');
 
   const dir = t.testdir({});
