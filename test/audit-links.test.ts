@@ -3,6 +3,7 @@
 // proved X's key. In-memory nodes with secure edges, as the CLI builds them.
 import t from 'tap';
 import { Address } from '../src/address/address.js';
+import { encodeNodeInfo } from '../src/connection/node-info.js';
 import { tunnelTA } from '../src/connection/tunnel.js';
 import { encodeLink, decodeLink, LinkError } from '../src/connection/link-wire.js';
 import { groupKey } from '../src/edge/handshake.js';
@@ -67,6 +68,16 @@ t.test('a wrong TA for X (Status, ConnectTo) never yields a connection taken for
   t.ok(honest(), 'and every connection of a is still filed under its proven address');
   m.node.info = realInfo;
   t.ok(await waitFor(() => !!a.node.table.get(m.node.address), 10_000), 'm, honest again, is linked again');
+
+  // A ConnectTo answered by m with x's address at m's TA (its reply and its neighbour list).
+  m.node.rpc.register('sys:ctm.ConnectTo', () => {
+    const forged = encodeNodeInfo({ address: x.node.address, tas: [m.raw.ta] });
+    return { local: forged, nb: [forged] };
+  });
+  const infos = await a.node.connector.connectTo(m.node.address, 'greedy', 'structured.shortcut');
+  t.ok(infos.some((i) => i.address.equals(x.node.address)), 'a got the forged ConnectTo reply');
+  t.notOk(a.node.table.get(x.node.address), 'and linked nobody as x');
+  t.ok(honest(), 'every connection of a is filed under its proven address');
 
   // Learned through the near overlord (a Status naming x at m's TA): no connection as x either.
   a.node.near.learn(null, [{ address: x.node.address, tas: [m.raw.ta] }]);
