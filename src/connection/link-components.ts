@@ -39,8 +39,8 @@ export type LinkEvents = {
   punch: [from: Connection, dial: boolean];
   /** A linked peer announced new TAs (a NAT mapping learnt, an address change). */
   peerTAs: [c: Connection];
-  /** A peer told us under which UDP TA it sees us (our NAT mapping, if any). */
-  observedTA: [ta: TransportAddress];
+  /** A peer (`from`, the address it proved on a secure edge) told us under which UDP TA it sees us (our NAT mapping, if any). */
+  observedTA: [ta: TransportAddress, from: Address];
   /** A live peer reset our edge: it restarted, or our public address changed under us. */
   peerReset: [];
   /** Our advertised TAs changed and peers were told (a relayed peer may be reachable now). */

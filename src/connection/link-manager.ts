@@ -151,10 +151,10 @@ export class LinkManager {
     if (m.target && !m.target.equals(this.self)) return refuse(LinkError.TargetMismatch);
     const peer = m.local.address;
     if (peer.equals(this.self)) return refuse(LinkError.ConnectToSelf);
-    // The initiator reached us at this TA: behind a NAT, a working public mapping of ours.
-    if (m.remoteTA && edge.kind === 'udp' && m.realm === this.realm) this.events.emit('observedTA', m.remoteTA);
     // On a secure edge nobody may link under an address other than the one it proved.
     if (edge.peer && !edge.peer.address.equals(peer)) { this.log.warn(`refused link from ${edge.remoteTA}: claims ${peer.key} but proved ${edge.peer.address.key}`); return refuse(LinkError.TargetMismatch); }
+    // The initiator reached us at this TA: behind a NAT, a working public mapping of ours.
+    if (m.remoteTA && edge.kind === 'udp' && m.realm === this.realm) this.events.emit('observedTA', m.remoteTA, peer);
     if (this.leaving) return refuse(LinkError.Disconnecting);
     let type = m.type;
     const existing = this.table.get(peer);
@@ -255,7 +255,10 @@ export class LinkManager {
       case LinkError.Ok: break;
       case LinkError.InProgress: return 'retry';
       case LinkError.AlreadyConnected: {
-        const c = this.table.get(peer);
+        // Only a reply from the node we asked for (and, on a secure edge, the one it proved)
+        // may hand us an existing connection: an impostor must not pass off another one as it.
+        const genuine = (!expected || peer.equals(expected)) && (!edge.peer || edge.peer.address.equals(peer));
+        const c = genuine ? this.table.get(peer) : undefined;
         if (c) { this.upgrade(c, type); return c; }
         return expected ? 'next' : 'retarget';
       }
@@ -266,7 +269,7 @@ export class LinkManager {
     }
     if (peer.equals(this.self) || (expected && !peer.equals(expected))) return 'next';
     if (edge.peer && !edge.peer.address.equals(peer)) return 'next';
-    if (r.remoteTA && edge.kind === 'udp') this.events.emit('observedTA', r.remoteTA);
+    if (r.remoteTA && edge.kind === 'udp') this.events.emit('observedTA', r.remoteTA, peer);
     const existing = this.table.get(peer);
     if (existing) {
       if (existing.edge !== edge) { edge.send(encodeLink({ t: 'close', reason: 'duplicate', neighbors: [] })); }

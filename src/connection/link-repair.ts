@@ -69,7 +69,10 @@ export async function reflect(lm: LinkManager, ta: TransportAddress): Promise<Tr
   const r = await lm.handshake(edge, undefined, 'leaf', 'reflect', 1);
   if (!lm.table.getByEdge(edge)) { lm.unlinked.delete(edge); edge.close('reflect done'); }
   if (!r || r.code !== LinkError.AlreadyConnected || !r.remoteTA || edge.kind !== 'udp') return undefined;
-  lm.events.emit('observedTA', r.remoteTA);
+  // A view counts for the peer that proved its address on this edge (or, unsecured, that claims it).
+  const from = edge.peer?.address ?? r.local.address;
+  if (!from.equals(r.local.address)) return undefined;
+  lm.events.emit('observedTA', r.remoteTA, from);
   return r.remoteTA;
 }
 

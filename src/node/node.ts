@@ -121,7 +121,7 @@ export class Node {
     const { events } = this.link, tunnel = this.tunnel;
     events.on('routed', (p, from) => this.router.receive(p, from));
     events.on('neighbors', (from, list) => this.near.learn(from, list));
-    events.on('observedTA', (ta) => { this.nat.record(ta, this.clock.now()); this.link.announceSoon(); });
+    events.on('observedTA', (ta, from) => { this.nat.record(ta, this.clock.now(), from.key); this.link.announceSoon(); });
     // A reset means that peer no longer knows our edge. If it is because our NAT's public
     // address changed (nothing changes locally), our other edges are dead as well: check them
     // all now, at most every few seconds, rather than wait for their keepalive timeouts.

@@ -50,7 +50,7 @@ export async function acquireLease(c: LeaseContext): Promise<Lease> {
   throw new VpnError(`no free address in ${range} for namespace ${ns} after ${tried.size} attempts (last: ${lastError})`);
 }
 
-/** The namespace's DHCP settings: published from our DHCPConfigFile if given, else read from the DHT. */
+/** The namespace's DHCP settings: our DHCPConfigFile if given (published too), else the DHT's (the first claimer's). */
 async function namespaceSettings(c: LeaseContext): Promise<DhcpConfig> {
   const ns = c.cfg.namespace;
   if (c.cfg.dhcpConfigFile) {
@@ -63,8 +63,11 @@ async function namespaceSettings(c: LeaseContext): Promise<DhcpConfig> {
       // Kept alive while we live; the first publisher owns the key (it is a signed claim).
       await c.registrations.register(settingsKey(ns), new TextEncoder().encode(xml.trim()), own.leaseTime * 4, false);
     } catch (e) {
-      c.log.warn(`publishing the DHCP settings of ${ns}: ${(e as Error).message}; using the ones in the DHT`);
+      // Someone else's settings (perhaps an outsider's, claimed first) never override our own file.
+      const stored = await readSettings(c.dht, ns).catch(() => null);
+      c.log.warn(`publishing the DHCP settings of ${ns}: ${(e as Error).message}; ${stored !== null && stored.trim() !== xml.trim() ? 'the DHT holds different ones; ' : ''}using ${c.cfg.dhcpConfigFile}`);
     }
+    return own;
   }
   let stored: string | null;
   try { stored = await readSettings(c.dht, ns); } catch (e) {
