@@ -3,8 +3,8 @@ import t, { type Test } from 'tap';
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { freeTcpPort, freeUdpPort } from './helpers/ports.js';
-import { ROOT, run, startNodeProcess, tempDir, waitOutput } from './helpers/procs.js';
+import { freeTcpPort } from './helpers/ports.js';
+import { loopbackConfig, ROOT, run, startNodeProcess, waitOutput } from './helpers/procs.js';
 
 const BGET = join(ROOT, 'dist/tools/bget.js');
 const BPUT = join(ROOT, 'dist/tools/bput.js');
@@ -27,18 +27,7 @@ const oneLine = (t: Test, s: string) => {
 };
 
 t.test('bget/bput', async (t) => {
-  const dir = tempDir(t);
-  const [udp, control] = [await freeUdpPort(), await freeTcpPort()];
-  const cfg = join(dir, 'n.config');
-  writeFileSync(cfg, `<?xml version="1.0"?>
-<NodeConfig>
-  <BrunetNamespace>bgettest</BrunetNamespace>
-  <EdgeListeners><EdgeListener type="udp"><port>${udp}</port></EdgeListener></EdgeListeners>
-  <RemoteTAs><Transport>brunet.udp://127.0.0.1:${udp}</Transport></RemoteTAs>
-  <XmlRpcManager><Enabled>true</Enabled><Port>${control}</Port></XmlRpcManager>
-  <Dht><DataDirectory>memory</DataDirectory></Dht>
-</NodeConfig>
-`);
+  const { dir, cfg, control } = await loopbackConfig(t, 'bgettest');
   const p = startNodeProcess(t, [cfg, '--nodes', '4']);
   t.ok(await waitOutput(p, /control API http/, 10_000), 'node process up');
   const port = ['--port', String(control)];

@@ -2,14 +2,11 @@
 // named in a warning at the default log level, and never looked up when they are not names.
 import t from 'tap';
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { remoteTaProblem, warnUnusableRemoteTas } from '../src/node/remote-tas.js';
 import { resolveTa } from '../src/transport/ip.js';
 import { TransportAddress } from '../src/transport/ta.js';
 import { createLogger } from '../src/util/log.js';
-import { freeTcpPort, freeUdpPort } from './helpers/ports.js';
-import { RUN, tempDir } from './helpers/procs.js';
+import { loopbackConfig, RUN } from './helpers/procs.js';
 
 const ta = (s: string) => TransportAddress.parse(s);
 
@@ -63,18 +60,7 @@ t.test('warnings at the default level name each TA', async (t) => {
 });
 
 t.test('run_bootstrap_node warns about RemoteTAs 300.1.1.1 at the default log level', async (t) => {
-  const dir = tempDir(t);
-  const [udp, control] = [await freeUdpPort(), await freeTcpPort()];
-  const cfg = join(dir, 'n.config');
-  writeFileSync(cfg, `<?xml version="1.0"?>
-<NodeConfig>
-  <BrunetNamespace>tawarn</BrunetNamespace>
-  <EdgeListeners><EdgeListener type="udp"><port>${udp}</port></EdgeListener></EdgeListeners>
-  <RemoteTAs><Transport>brunet.udp://300.1.1.1:4000</Transport></RemoteTAs>
-  <XmlRpcManager><Enabled>true</Enabled><Port>${control}</Port></XmlRpcManager>
-  <Dht><DataDirectory>memory</DataDirectory></Dht>
-</NodeConfig>
-`);
+  const { cfg } = await loopbackConfig(t, 'tawarn', { remoteTA: 'brunet.udp://300.1.1.1:4000' });
   const child = spawn(process.execPath, [RUN, cfg, '--bind', '127.0.0.1'], { stdio: ['ignore', 'pipe', 'pipe'] });
   t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
   let err = '', out = '';

@@ -6,8 +6,8 @@ import http from 'node:http';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EXIT_BAD_INPUT, EXIT_FAILED, EXIT_NOT_RUNNING, EXIT_OK } from '../src/cli/exit.js';
-import { freeTcpPort, freeUdpPort } from './helpers/ports.js';
-import { CRAWL, ROOT, run, startNodeProcess, tempDir, waitOutput } from './helpers/procs.js';
+import { freeTcpPort } from './helpers/ports.js';
+import { CRAWL, loopbackConfig, ROOT, run, startNodeProcess, tempDir, waitOutput } from './helpers/procs.js';
 
 const BGET = join(ROOT, 'dist/tools/bget.js');
 const BPUT = join(ROOT, 'dist/tools/bput.js');
@@ -122,18 +122,7 @@ t.test('brunet-ca: usage and hints agree on --force; exit codes', async (t) => {
 });
 
 t.test('against a running node', async (t) => {
-  const dir = tempDir(t);
-  const [udp, control] = [await freeUdpPort(), await freeTcpPort()];
-  const cfg = join(dir, 'n.config');
-  writeFileSync(cfg, `<?xml version="1.0"?>
-<NodeConfig>
-  <BrunetNamespace>exittest</BrunetNamespace>
-  <EdgeListeners><EdgeListener type="udp"><port>${udp}</port></EdgeListener></EdgeListeners>
-  <RemoteTAs><Transport>brunet.udp://127.0.0.1:${udp}</Transport></RemoteTAs>
-  <XmlRpcManager><Enabled>true</Enabled><Port>${control}</Port></XmlRpcManager>
-  <Dht><DataDirectory>memory</DataDirectory></Dht>
-</NodeConfig>
-`);
+  const { dir, cfg, control } = await loopbackConfig(t, 'exittest');
   const p = startNodeProcess(t, [cfg, '--nodes', '4']);
   t.ok(await waitOutput(p, /control API http/, 10_000), 'node process up');
   const port = ['--port', String(control)];

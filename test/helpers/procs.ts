@@ -4,6 +4,7 @@ import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { freeTcpPort, freeUdpPort } from './ports.js';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const RUN = join(ROOT, 'dist/src/cli/run-bootstrap-node.js');
@@ -15,18 +16,27 @@ export function tempDir(t: { teardown(fn: () => void): void }): string {
   return d;
 }
 
-export function writeConfig(dir: string, name: string, o: { ns?: string; udp: number; remote: number; control?: number; security?: string }): string {
+/** A NodeConfig on loopback; `remoteTA` replaces the RemoteTA made from `remote`; `extra` is XML added as is. */
+export function writeConfig(dir: string, name: string, o: { ns?: string; udp: number; remote: number; remoteTA?: string; control?: number; security?: string }): string {
   const p = join(dir, name);
   writeFileSync(p, `<?xml version="1.0"?>
 <NodeConfig>
   <BrunetNamespace>${o.ns ?? 'testns'}</BrunetNamespace>
   <EdgeListeners><EdgeListener type="udp"><port>${o.udp}</port></EdgeListener></EdgeListeners>
-  <RemoteTAs><Transport>brunet.udp://127.0.0.1:${o.remote}</Transport></RemoteTAs>
+  <RemoteTAs><Transport>${o.remoteTA ?? `brunet.udp://127.0.0.1:${o.remote}`}</Transport></RemoteTAs>
   <XmlRpcManager><Enabled>${o.control ? 'true' : 'false'}</Enabled><Port>${o.control ?? 10000}</Port></XmlRpcManager>
   ${o.security ?? ''}
 </NodeConfig>
 `);
   return p;
+}
+
+/** A temp dir with n.config: a node on loopback with its own UDP and control ports and its DHT in memory. */
+export async function loopbackConfig(t: { teardown(fn: () => void): void }, ns: string, o: { remoteTA?: string } = {}): Promise<{ dir: string; cfg: string; udp: number; control: number }> {
+  const dir = tempDir(t);
+  const [udp, control] = [await freeUdpPort(), await freeTcpPort()];
+  const cfg = writeConfig(dir, 'n.config', { ns, udp, remote: udp, remoteTA: o.remoteTA, control, security: '<Dht><DataDirectory>memory</DataDirectory></Dht>' });
+  return { dir, cfg, udp, control };
 }
 
 export interface Proc { child: ChildProcess; output: () => string; exited: Promise<number | null> }
