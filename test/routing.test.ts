@@ -153,13 +153,20 @@ t.test('routing on a 24-node in-memory ring', async (t) => {
     t.ok(longest >= 2, `the longest path is ${longest} hops`);
     hops.delete(key);
     const before = sum(nodes, (n) => n.router.stats.ttlDrops);
-    const pkt = encodeAh({ mode: Mode.Exact, flags: 0, hops: 0, ttl: 1, src: src.address, dst: dst.address, ptype: PTYPE }, new Uint8Array([9]));
-    // Hand it to src's router as if it had arrived from one of its connections.
-    src.link.events.emit('routed', pkt, src.table.structured[0]!);
+    // Hand it to src's router as if it had arrived from one of its connections (from that peer:
+    // a packet claiming to come from src itself would be refused as forged).
+    const via = src.table.structured[0]!;
+    const pkt = encodeAh({ mode: Mode.Exact, flags: 0, hops: 0, ttl: 1, src: via.address, dst: dst.address, ptype: PTYPE }, new Uint8Array([9]));
+    const viaKey = `${via.address.key}>${dst.address.key}`;
+    hops.delete(viaKey);
+    src.link.events.emit('routed', pkt, via);
     const dropped = await waitFor(() => sum(nodes, (n) => n.router.stats.ttlDrops) > before, 2000, 10);
     t.ok(dropped, 'TTL 1 over a longer path: dropped and counted');
     await new Promise((r) => setTimeout(r, 50));
-    t.notOk(hops.has(key), 'and not delivered');
+    t.notOk(hops.has(viaKey), 'and not delivered');
+    const forged0 = src.router.stats.forgedSource;
+    src.link.events.emit('routed', encodeAh({ mode: Mode.Exact, flags: 0, hops: 0, ttl: 16, src: src.address, dst: dst.address, ptype: PTYPE }, new Uint8Array([9])), via);
+    t.equal(src.router.stats.forgedSource, forged0 + 1, 'a packet from a peer claiming our own address is refused, not forwarded');
   });
 
   await stopAll(nodes);

@@ -3,7 +3,7 @@
 // a node outside the VPN or by another member, change nothing. A member that leaves cleanly
 // drops out of the others' lists at their next refresh; a crashed one within the record TTL.
 import t from 'tap';
-import { Mode } from '../src/routing/ah-wire.js';
+import { encodeAh, Mode, Payload } from '../src/routing/ah-wire.js';
 import { replicaPoints } from '../src/dht/placement.js';
 import { buildUdpFrame, parseIp } from '../src/vpn/frames.js';
 import { peerStates } from '../src/vpn/get-state.js';
@@ -92,4 +92,36 @@ t.test('member records cannot change whose an IP is', async (t) => {
     t.ok(A.members.some((m) => m.address.equals(b.address)), 'B is back');
     t.ok(B2.members.some((m) => m.address.equals(a.address)), 'and sees A');
   });
+});
+
+t.test('a frame whose routed source is forged is refused: only the last hop is authenticated', async (t) => {
+  const { nodes, dhts, vpns } = await startVpnRing(t, 8, 'srcring');
+  const [ta, tb] = [new FakeTap(1), new FakeTap(2)];
+  const start = async (i: number, ip: string, tap: FakeTap) => {
+    const d = dhts[i]!;
+    await claimAddress(d.dht, d.registrations, NS, parseIp(ip), nodes[i]!.address, 600);
+    const v = new IpopNode({ node: nodes[i]!, dht: d.dht, registrations: d.registrations, device: tap, namespace: NS, ip: parseIp(ip), prefix: 24, onDemand: ONDEMAND, multicast: false });
+    await v.start();
+    vpns.push(v);
+    return v;
+  };
+  const A = await start(1, '10.7.0.10', ta);
+  const B = await start(2, '10.7.0.11', tb);
+  const [a, b, x] = [nodes[1]!, nodes[2]!, nodes[5]!];
+  // A genuine exchange first: A and B end up linked, and B has A as the owner of .10.
+  ta.inject(frame(ta.mac, '10.7.0.10', '10.7.0.11'));
+  t.ok(await waitFor(() => tb.written.length === 1, 10_000), 'a genuine frame from A arrives');
+  t.ok(a.table.get(b.address) && b.table.get(a.address), 'over a connection between A and B');
+  tb.clear();
+  const forged = () => encodeAh({ mode: Mode.Exact, flags: 0, hops: 0, ttl: 16, src: a.address, dst: b.address, ptype: Payload.Ip }, frame(ta.mac, '10.7.0.10', '10.7.0.11'));
+  const before = B.stats.dropNotDirect;
+  // X, outside the VPN, sends "from A" both over a connection to B and over its other connections.
+  if (!x.table.get(b.address)) await x.connector.connectTo(b.address, 'greedy', 'structured.ondemand').catch(() => []);
+  const conns = [...x.table.all()];
+  t.ok(conns.some((c) => c.address.equals(b.address)), 'X is linked to B');
+  for (const c of conns) c.edge.send(forged());
+  t.ok(await waitFor(() => B.stats.dropNotDirect > before, 5000), `refused (${B.stats.dropNotDirect - before})`);
+  await new Promise((r) => setTimeout(r, 500));
+  t.equal(tb.written.length, 0, 'nothing reached B\'s TAP');
+  t.equal(A.stats.txFrames, 1, 'A sent one frame only');
 });

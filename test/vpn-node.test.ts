@@ -74,6 +74,9 @@ t.test('VPN over an in-memory overlay', async (t) => {
 
   await t.test('a packet whose source IP is not the sender\'s is dropped', async (t) => {
     const spoofer = nodes[[1, 2, 3, 4].find((x) => x !== ai && x !== bi && x !== ci)!]!;
+    // Over a connection of its own to B, so that the frame is not already refused for being routed.
+    if (!spoofer.table.get(nodes[bi]!.address)) await spoofer.connector.connectTo(nodes[bi]!.address, 'greedy', 'structured.ondemand').catch(() => []);
+    t.ok(spoofer.table.get(nodes[bi]!.address), 'the spoofer is linked to B');
     const before = B.stats.dropSpoofed;
     spoofer.router.send(nodes[bi]!.address, Mode.Exact, Payload.Ip, frame(taps[0]!.mac, '10.9.0.10', '10.9.0.11'));
     t.ok(await waitFor(() => B.stats.dropSpoofed > before, 5000), 'counted as spoofed');

@@ -10,10 +10,11 @@ import { AH_HEADER, bumpHops, decodeAh, encodeAh, FLAG_EDGE, Mode, type AhHeader
 
 export type DeliverHandler = (payload: Uint8Array, h: AhHeader, from: Connection | null) => void;
 
-export interface RouterStats { delivered: number; forwarded: number; ttlDrops: number; noRoute: number; malformed: number; noHandler: number }
+/** forgedSource: packets from a peer that claim to come from this node (see receive()). */
+export interface RouterStats { delivered: number; forwarded: number; ttlDrops: number; noRoute: number; malformed: number; noHandler: number; forgedSource: number }
 
 export class Router {
-  readonly stats: RouterStats = { delivered: 0, forwarded: 0, ttlDrops: 0, noRoute: 0, malformed: 0, noHandler: 0 };
+  readonly stats: RouterStats = { delivered: 0, forwarded: 0, ttlDrops: 0, noRoute: 0, malformed: 0, noHandler: 0, forgedSource: 0 };
   private handlers = new Map<number, DeliverHandler>();
 
   constructor(
@@ -52,6 +53,12 @@ export class Router {
       if (!(e instanceof WireError)) this.log.warn(`routing decode: ${(e as Error).message}`);
       return;
     }
+    // A peer never hands us a packet that we originated, save the final copy of our own
+    // Closest-mode packet (delivered here, never forwarded): one that claims so is forged.
+    // Refusing it means a node forwards only its own packets under its own address, so a
+    // receiver whose last hop (authenticated by its secure edge) is the packet's source knows
+    // who sent it.
+    if (h.src.equals(this.self) && h.mode !== Mode.ClosestFinal) { this.stats.forgedSource++; return; }
     if (h.flags & FLAG_EDGE) return this.deliver(p, h, from);
     this.route(p, h, from);
   }

@@ -6,6 +6,7 @@
 // (Payload.IpOffload) and are written whole on arrival, or cut in software (offload.ts)
 // where the receiving device cannot take them.
 import type { Address } from '../address/address.js';
+import type { Connection } from '../connection/connection.js';
 import type { OnDemandConfig } from '../config/ipop-config.js';
 import type { Dht } from '../dht/dht.js';
 import type { Registrations } from '../dht/registration.js';
@@ -54,12 +55,15 @@ export interface IpopNodeOptions {
 
 const QUEUE_PER_IP = 64;
 const QUEUE_WAIT_MS = 3000;
+/** How long frames wait for a connection (direct or relay edge) to their owner. */
+const LINK_WAIT_MS = 5000;
 const SYNC_MS = { onDemand: 30_000, allMembers: 5_000 };
 
 /** An outgoing message: a frame (Payload.Ip) or offload header + frame (Payload.IpOffload). */
 interface Outgoing { data: Uint8Array; ptype: Payload }
 interface Incoming { frame: Uint8Array; from: Address; meta: OffloadMeta | undefined }
 interface Waiting { at: number; out: Outgoing[]; in: Incoming[]; arp: ArpPacket[]; ns: NeighborSolicit[] }
+interface LinkWait { owner: Address; at: number; out: Outgoing[] }
 
 export class IpopNode {
   readonly stats = {
@@ -70,8 +74,10 @@ export class IpopNode {
     dropMalformedIpv4: 0, dropMalformedIpv6: 0, dropMalformedArp: 0, dropMalformedNs: 0,
     /** From the overlay: */
     dropSpoofed: 0, dropNotForUs: 0, dropOverlayNotIp: 0, dropBadOffload: 0,
-    /** Either way: no verified owner, waiting queue full, broadcast/multicast switched off. */
-    dropNoOwner: 0, dropQueueFull: 0, dropMulticastOff: 0,
+    /** Routed over other nodes instead of a connection to its sender: a routed packet's source is not authenticated. */
+    dropNotDirect: 0,
+    /** Either way: no verified owner, waiting queue full, broadcast/multicast switched off, no link to the owner in time. */
+    dropNoOwner: 0, dropQueueFull: 0, dropMulticastOff: 0, dropNoLink: 0,
     /** Messages with an offload header (super-packets, partial checksums) sent and delivered. */
     txOffload: 0, rxOffload: 0,
   };
@@ -83,6 +89,8 @@ export class IpopNode {
   /** The namespace's verified members (see members.ts): broadcasts, get_state, all-members links. */
   readonly memberList: MemberList;
   private waiting = new Map<number, Waiting>();
+  /** Frames for owners we have no connection to yet, by owner. */
+  private linkWaits = new Map<string, LinkWait>();
   private toTap: Uint8Array[] = [];
   /** Parallel to toTap: 1 where the entry starts with a kernel virtio_net_hdr. */
   private toTapHeader: number[] = [];
@@ -103,8 +111,9 @@ export class IpopNode {
     this.onDemand = new OnDemand(n, o.onDemand);
     const resolve = (ip: number) => this.resolver.resolve(ip);
     this.memberList = new MemberList({ dht: o.dht, registrations: o.registrations, resolve }, o.namespace, { address: n.address, ip: o.ip }, Math.floor(n.clock.now()));
-    n.router.register(Payload.Ip, (p, h) => this.fromOverlay(p, h, undefined));
-    n.router.register(Payload.IpOffload, (p, h) => this.fromOverlayOffload(p, h));
+    n.router.register(Payload.Ip, (p, h, from) => this.fromOverlay(p, h, from, undefined));
+    n.router.register(Payload.IpOffload, (p, h, from) => this.fromOverlayOffload(p, h, from));
+    n.table.onChange((ev, c) => { if (ev === 'add' && this.linkWaits.has(c.address.key)) queueMicrotask(() => this.linkUp(c.address)); });
   }
 
   get ip(): number { return this.o.ip; }
@@ -230,12 +239,35 @@ export class IpopNode {
     this.stats.queued++;
   }
 
+  /**
+   * Frames go only over a connection to their owner (direct, or a relay edge secured end to
+   * end), never routed over other nodes: a routed packet's source address cannot be checked, so
+   * receivers refuse routed frames (fromOverlay). Without a connection yet, one is opened and
+   * the frames wait for it (copied, bounded, LINK_WAIT_MS).
+   */
   private send(owner: Address, data: Uint8Array, ptype: Payload): void {
+    if (!this.o.node.table.get(owner)) { this.holdForLink(owner, data, ptype); return; }
     this.stats.txFrames++;
     this.stats.txBytes += data.length;
     if (ptype === Payload.IpOffload) this.stats.txOffload++;
     this.o.node.router.send(owner, Mode.Exact, ptype, data);
     this.onDemand.note(owner, data.length);
+  }
+
+  private holdForLink(owner: Address, data: Uint8Array, ptype: Payload): void {
+    let w = this.linkWaits.get(owner.key);
+    if (!w) { w = { owner, at: this.o.node.clock.now(), out: [] }; this.linkWaits.set(owner.key, w); }
+    if (w.out.length >= QUEUE_PER_IP) { this.stats.dropQueueFull++; return; }
+    w.out.push({ data: new Uint8Array(data), ptype });
+    this.stats.queued++;
+    this.onDemand.connectNow(owner);
+  }
+
+  private linkUp(address: Address): void {
+    const w = this.linkWaits.get(address.key);
+    if (!w || this.stopped || !this.o.node.table.get(address)) return;
+    this.linkWaits.delete(address.key);
+    for (const x of w.out) this.send(w.owner, x.data, x.ptype);
   }
 
   /** Broadcast and multicast: unicast copies to every member, if enabled. */
@@ -276,19 +308,22 @@ export class IpopNode {
     return undefined;
   }
 
-  private fromOverlayOffload(p: Uint8Array, h: AhHeader): void {
+  private fromOverlayOffload(p: Uint8Array, h: AhHeader, from: Connection | null): void {
     let meta: OffloadMeta;
     try { meta = decodeOffloadHeader(p, 0, p.length - OFFLOAD_HEADER); } catch (e) {
       if (!(e instanceof OffloadError)) throw e;
       this.stats.dropBadOffload++;
       return;
     }
-    this.fromOverlay(p.subarray(OFFLOAD_HEADER), h, meta);
+    this.fromOverlay(p.subarray(OFFLOAD_HEADER), h, from, meta);
   }
 
   /** meta: the frame came with an offload header, which sits just before it in the same buffer. */
-  private fromOverlay(p: Uint8Array, h: AhHeader, meta: OffloadMeta | undefined): void {
+  private fromOverlay(p: Uint8Array, h: AhHeader, from: Connection | null, meta: OffloadMeta | undefined): void {
     if (this.stopped) return;
+    // Only the last hop is authenticated (the address it proved on its secure edge): a frame
+    // counts only when that hop is its source.
+    if (!from || !from.address.equals(h.src)) { this.stats.dropNotDirect++; return; }
     const src = this.overlaySource(p);
     if (src === undefined) { this.stats.dropOverlayNotIp++; return; }
     const owner = this.resolver.get(src);
@@ -388,6 +423,11 @@ export class IpopNode {
 
   private expireWaiting(): void {
     const now = this.o.node.clock.now();
+    for (const [key, w] of this.linkWaits) {
+      if (now - w.at < LINK_WAIT_MS) continue;
+      this.linkWaits.delete(key);
+      this.stats.dropNoLink += w.out.length;
+    }
     for (const [ip, w] of this.waiting) {
       if (now - w.at < QUEUE_WAIT_MS) continue;
       this.waiting.delete(ip);
