@@ -7,10 +7,14 @@
 // where the receiving device cannot take them.
 import type { Address } from '../address/address.js';
 import type { Connection } from '../connection/connection.js';
+import type { ConnectionTable } from '../connection/table.js';
+import type { TunnelEdgeListener } from '../connection/tunnel.js';
+import type { RpcManager } from '../rpc/rpc-manager.js';
+import type { Router } from '../routing/router.js';
+import type { EdgeListener } from '../transport/edge.js';
 import type { OnDemandConfig } from '../config/ipop-config.js';
 import type { Dht } from '../dht/dht.js';
 import type { Registrations } from '../dht/registration.js';
-import type { Node } from '../node/node.js';
 import { Mode, Payload, type AhHeader } from '../routing/ah-wire.js';
 import type { TimerHandle } from '../util/clock.js';
 import {
@@ -24,7 +28,7 @@ import {
 import { lookupOwner, type Member } from './mapping.js';
 import { MemberList } from './members.js';
 import { decodeOffloadHeader, OFFLOAD_HEADER, OffloadError, segment, vnetToWire, wireToVnet, type OffloadMeta } from './offload.js';
-import { OnDemand } from './on-demand.js';
+import { OnDemand, type OnDemandComponents } from './on-demand.js';
 import { AddressResolver, DEFAULT_RESOLVER_OPTIONS, type ResolverOptions } from './resolver.js';
 
 /** What the VPN needs of a TAP (the native device, or an in-memory one in tests). */
@@ -38,8 +42,21 @@ export interface FrameDevice {
   close(): void;
 }
 
+/**
+ * What the VPN uses of its overlay node (a Node is one): on-demand links, the router, the
+ * connection table; and what get_state and `groupvpn status` read through it (RPC pings,
+ * relay forwarders, the listeners' counters).
+ */
+export interface IpopNodeComponents extends OnDemandComponents {
+  table: Pick<ConnectionTable, 'get' | 'neighborsOf' | 'onChange'>;
+  router: Pick<Router, 'register' | 'send'>;
+  rpc: Pick<RpcManager, 'call'>;
+  tunnel?: Pick<TunnelEdgeListener, 'forwardersFor'>;
+  listeners: readonly EdgeListener[];
+}
+
 export interface IpopNodeOptions {
-  node: Node;
+  node: IpopNodeComponents;
   dht: Dht;
   registrations: Registrations;
   device: FrameDevice;
@@ -119,7 +136,7 @@ export class IpopNode {
   get ip(): number { return this.o.ip; }
   get members(): Member[] { return this.memberList.members; }
   get ipv6Prefix(): Uint8Array | undefined { return this.o.ipv6Prefix; }
-  get node(): Node { return this.o.node; }
+  get node(): IpopNodeComponents { return this.o.node; }
   get device(): FrameDevice { return this.o.device; }
   setDhcp(server: { handle(frame: Uint8Array): Promise<Uint8Array | null> }): void { this.dhcp = server; }
 
