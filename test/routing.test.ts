@@ -153,11 +153,13 @@ t.test('routing on a 24-node in-memory ring', async (t) => {
     t.ok(longest >= 2, `the longest path is ${longest} hops`);
     hops.delete(key);
     const before = sum(nodes, (n) => n.router.stats.ttlDrops);
-    // Hand it to src's router as if it had arrived from one of its connections (from that peer:
-    // a packet claiming to come from src itself would be refused as forged).
+    // Hand it to src's router as if it had arrived from one of its connections, under a source
+    // address that is no node's (a packet claiming to come from a node it reaches is refused
+    // there as forged, and from src itself at src).
     const via = src.table.structured[0]!;
-    const pkt = encodeAh({ mode: Mode.Exact, flags: 0, hops: 0, ttl: 1, src: via.address, dst: dst.address, ptype: PTYPE }, new Uint8Array([9]));
-    const viaKey = `${via.address.key}>${dst.address.key}`;
+    const origin = Address.random(seededRandom(99));
+    const pkt = encodeAh({ mode: Mode.Exact, flags: 0, hops: 0, ttl: 1, src: origin, dst: dst.address, ptype: PTYPE }, new Uint8Array([9]));
+    const viaKey = `${origin.key}>${dst.address.key}`;
     hops.delete(viaKey);
     src.link.events.emit('routed', pkt, via);
     const dropped = await waitFor(() => sum(nodes, (n) => n.router.stats.ttlDrops) > before, 2000, 10);
