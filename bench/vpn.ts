@@ -119,7 +119,9 @@ export async function measureIpop(lab: Lab, o: BenchOptions, offload = true): Pr
     await waitPing(lab, 'a', '10.146.0.2', 30_000);
     // The first packets open the direct (on-demand) connection; measure over it.
     await waitFor(async () => (await getState(lab, 'a'))?.peers.find((p) => p.ip4 === '10.146.0.2')?.status === 'online', 20_000, 'direct connection a → b', 300);
-    const pids = ['a', 'b'].map((h) => Number(readFileSync(join(`${cfg[h as 'a' | 'b']}.data`, 'groupvpn.pid'), 'utf8')));
+    // Line 1 of groupvpn.pid is the pid (src/cli/pid-file.ts); a wrong read would show 0 CPU.
+    const pids = ['a', 'b'].map((h) => Number(readFileSync(join(`${cfg[h as 'a' | 'b']}.data`, 'groupvpn.pid'), 'utf8').split('\n')[0]));
+    if (!pids.every((p) => Number.isInteger(p) && p > 0)) throw new Error(`cannot read the daemons' pids: ${pids.join(', ')}`);
     return await measurePath(lab, offload ? 'ipop' : 'ipop (no offload)', 'a', 'b', '10.146.0.2', o, pids);
   } finally {
     for (const h of ['a', 'b'] as const) await groupvpn(lab, h, ['stop', '-c', cfg[h]]);
