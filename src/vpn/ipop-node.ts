@@ -130,7 +130,13 @@ export class IpopNode {
     this.memberList = new MemberList({ dht: o.dht, registrations: o.registrations, resolve }, o.namespace, { address: n.address, ip: o.ip }, Math.floor(n.clock.now()));
     n.router.register(Payload.Ip, (p, h, from) => this.fromOverlay(p, h, from, undefined));
     n.router.register(Payload.IpOffload, (p, h, from) => this.fromOverlayOffload(p, h, from));
-    n.table.onChange((ev, c) => { if (ev === 'add' && this.linkWaits.has(c.address.key)) queueMicrotask(() => this.linkUp(c.address)); });
+    n.table.onChange((ev, c) => {
+      if (ev !== 'add') return;
+      if (this.linkWaits.has(c.address.key)) queueMicrotask(() => this.linkUp(c.address));
+      // A member that had left is linked again (restarted): re-read the records now rather than
+      // hide it from get_state until the next refresh.
+      if (this.memberList.departed.has(c.address.key)) void this.syncMembers();
+    });
   }
 
   get ip(): number { return this.o.ip; }
