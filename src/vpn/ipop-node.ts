@@ -106,6 +106,7 @@ export class IpopNode {
   /** The namespace's verified members (see members.ts): broadcasts, get_state, all-members links. */
   readonly memberList: MemberList;
   private waiting = new Map<number, Waiting>();
+  private refreshing?: Promise<void>;
   /** Frames for owners we have no connection to yet, by owner. */
   private linkWaits = new Map<string, LinkWait>();
   private toTap: Uint8Array[] = [];
@@ -124,7 +125,11 @@ export class IpopNode {
     this.gatewayMac[0] = 0xfe;
     crypto.getRandomValues(this.gatewayMac.subarray(1));
     this.resolver = new AddressResolver((ip) => lookupOwner(o.dht, o.namespace, ip), n.clock, n.log, { ...DEFAULT_RESOLVER_OPTIONS, ...o.resolver });
-    this.resolver.onResolved = (ip, owner) => this.onResolved(ip, owner);
+    this.resolver.onResolved = (ip, owner) => {
+      // A member that had left owns an IP we use (restarted): re-read the records now.
+      if (owner && this.memberList?.departed.has(owner.key)) this.refreshSoon();
+      this.onResolved(ip, owner);
+    };
     this.onDemand = new OnDemand(n, o.onDemand);
     const resolve = (ip: number) => this.resolver.resolve(ip);
     this.memberList = new MemberList({ dht: o.dht, registrations: o.registrations, resolve }, o.namespace, { address: n.address, ip: o.ip }, Math.floor(n.clock.now()));
@@ -135,7 +140,7 @@ export class IpopNode {
       if (this.linkWaits.has(c.address.key)) queueMicrotask(() => this.linkUp(c.address));
       // A member that had left is linked again (restarted): re-read the records now rather than
       // hide it from get_state until the next refresh.
-      if (this.memberList.departed.has(c.address.key)) void this.syncMembers();
+      if (this.memberList.departed.has(c.address.key)) this.refreshSoon();
     });
   }
 
@@ -172,6 +177,12 @@ export class IpopNode {
 
   /** Leaving cleanly: the others drop us from their member lists at their next refresh. */
   async leave(): Promise<void> { await this.memberList.leave(); }
+
+  /** A refresh out of turn, unless one is running. */
+  private refreshSoon(): void {
+    if (this.refreshing || this.stopped) return;
+    this.refreshing = this.syncMembers().finally(() => { this.refreshing = undefined; });
+  }
 
   /** Refreshes the verified member list, and links to every member when on-demand is off. */
   async syncMembers(): Promise<void> {
