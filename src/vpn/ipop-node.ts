@@ -280,11 +280,13 @@ export class IpopNode {
    * the frames wait for it (copied, bounded, LINK_WAIT_MS).
    */
   private send(owner: Address, data: Uint8Array, ptype: Payload): void {
-    if (!this.o.node.table.get(owner)) { this.holdForLink(owner, data, ptype); return; }
+    const conn = this.o.node.table.get(owner);
+    if (!conn) { this.holdForLink(owner, data, ptype); return; }
     this.stats.txFrames++;
     this.stats.txBytes += data.length;
     if (ptype === Payload.IpOffload) this.stats.txOffload++;
-    this.o.node.router.send(owner, Mode.Exact, ptype, data);
+    // Straight over that connection: the router need not look the route up again.
+    this.o.node.router.send(owner, Mode.Exact, ptype, data, conn);
     this.onDemand.note(owner, data.length);
   }
 
