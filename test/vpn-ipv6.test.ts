@@ -5,7 +5,7 @@ import { parseIp } from '../src/vpn/frames.js';
 import {
   buildNeighborAdvert, decodeNeighborSolicit, ipv6PrefixFor, ipv6ToString, mappedIpv4, mappedIpv6, namespacePrefix, parseIpv6,
 } from '../src/vpn/ipv6.js';
-import { IpopNode } from '../src/vpn/ipop-node.js';
+import { IpopNode } from '../src/vpn/group/ipop-node.js';
 import { FakeTap } from './helpers/fake-tap.js';
 import { claimAddress } from '../src/vpn/mapping.js';
 import { parseNodeConfig } from '../src/config/node-config.js';

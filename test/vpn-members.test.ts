@@ -7,7 +7,7 @@ import { encodeAh, Mode, Payload } from '../src/routing/ah-wire.js';
 import { replicaPoints } from '../src/dht/placement.js';
 import { buildUdpFrame, parseIp } from '../src/vpn/frames.js';
 import { peerStates } from '../src/vpn/get-state.js';
-import { IpopNode } from '../src/vpn/ipop-node.js';
+import { IpopNode } from '../src/vpn/group/ipop-node.js';
 import { claimAddress, MEMBERS_TTL, memberRecord, membersKey } from '../src/vpn/mapping.js';
 import { waitFor } from './helpers/ring.js';
 import { startVpnRing } from './helpers/dht.js';

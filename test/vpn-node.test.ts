@@ -5,7 +5,7 @@ import t from 'tap';
 import { Mode, Payload } from '../src/routing/ah-wire.js';
 import { buildArpRequest, buildUdpFrame, decodeArp, ipv4Src, parseIp, ARP_REPLY } from '../src/vpn/frames.js';
 import { GetStateServer } from '../src/vpn/get-state.js';
-import { IpopNode } from '../src/vpn/ipop-node.js';
+import { IpopNode } from '../src/vpn/group/ipop-node.js';
 import { claimAddress } from '../src/vpn/mapping.js';
 import { DEFAULT_VPN_MTU, VPN_OVERHEAD } from '../src/vpn/mtu.js';
 import { queryState } from '../src/cli/groupvpn-status.js';

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import t from 'tap';
 import { Mode, Payload } from '../src/routing/ah-wire.js';
 import { parseIp } from '../src/vpn/frames.js';
-import { IpopNode } from '../src/vpn/ipop-node.js';
+import { IpopNode } from '../src/vpn/group/ipop-node.js';
 import { claimAddress } from '../src/vpn/mapping.js';
 import { encodeOffloadHeader, GSO_NONE, OFFLOAD_HEADER } from '../src/vpn/offload.js';
 import { waitFor } from './helpers/ring.js';

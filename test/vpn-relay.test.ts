@@ -11,7 +11,7 @@ import { MemoryNetwork, type MemoryEdgeListener } from '../src/transport/memory.
 import { realClock } from '../src/util/clock.js';
 import { buildUdpFrame, ipv4Src, parseIp } from '../src/vpn/frames.js';
 import { peerStates } from '../src/vpn/get-state.js';
-import { IpopNode } from '../src/vpn/ipop-node.js';
+import { IpopNode } from '../src/vpn/group/ipop-node.js';
 import { FakeTap } from './helpers/fake-tap.js';
 import { claimAddress } from '../src/vpn/mapping.js';
 import { consistency, FAST, stopAll, waitFor } from './helpers/ring.js';

@@ -14,7 +14,7 @@ import { cryptoRandom } from '../util/random.js';
 import { DhcpServer } from '../vpn/dhcp-server.js';
 import { ipToString } from '../vpn/frames.js';
 import { GetStateServer } from '../vpn/get-state.js';
-import { IpopNode } from '../vpn/ipop-node.js';
+import { IpopNode } from '../vpn/group/ipop-node.js';
 import { ipv6PrefixFor, ipv6ToString, mappedIpv6 } from '../vpn/ipv6.js';
 import { acquireLease } from '../vpn/lease.js';
 import { releaseAddress } from '../vpn/mapping.js';

@@ -26,6 +26,10 @@ export const enum Payload {
   Ip = 2,
   /** The same after a 10-byte offload header: a TCP super-packet or a partial checksum (vpn/offload.ts). */
   IpOffload = 3,
+  /** Switch mode: an Ethernet frame as the bridge gave it (any EtherType; MACs kept). */
+  Ethernet = 4,
+  /** The same after a 10-byte offload header. */
+  EthernetOffload = 5,
 }
 
 export interface AhHeader {

@@ -8,7 +8,7 @@ import dgram from 'node:dgram';
 import type { Address } from '../address/address.js';
 import { Mode } from '../routing/ah-wire.js';
 import { ipToString, macToString } from './frames.js';
-import type { IpopNode } from './ipop-node.js';
+import type { IpopNode } from './group/ipop-node.js';
 import { ipv6ToString, mappedIpv6 } from './ipv6.js';
 
 export interface PeerState {

@@ -4,7 +4,7 @@ import { TableStore } from '../../src/dht/store.js';
 import type { Node } from '../../src/node/node.js';
 import { realClock } from '../../src/util/clock.js';
 import type { Test } from 'tap';
-import type { IpopNode } from '../../src/vpn/ipop-node.js';
+import type { IpopNode } from '../../src/vpn/group/ipop-node.js';
 import { consistency, FAST, startRing, stopAll, waitFor, type Kind } from './ring.js';
 import { Identity } from '../../src/edge/identity.js';
 import { Node as NodeClass } from '../../src/node/node.js';

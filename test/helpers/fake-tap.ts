@@ -1,7 +1,7 @@
 // An in-memory TAP for VPN tests: frames go in with inject(), and every frame the VPN
 // writes is kept (copied) in `written`, with `headers[i]` saying whether it was written
 // after a kernel virtio_net_hdr (only on a device with offload).
-import type { FrameDevice } from '../../src/vpn/ipop-node.js';
+import type { FrameDevice } from '../../src/vpn/frame-path.js';
 import { encodeOffloadHeader, OFFLOAD_HEADER, wireToVnet, type OffloadMeta } from '../../src/vpn/offload.js';
 
 export class FakeTap implements FrameDevice {

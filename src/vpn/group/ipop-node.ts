@@ -5,42 +5,33 @@
 // With an offloading TAP, TCP super-packets (up to 64 KB) travel as one overlay message
 // (Payload.IpOffload) and are written whole on arrival, or cut in software (offload.ts)
 // where the receiving device cannot take them.
-import type { Address } from '../address/address.js';
-import type { Connection } from '../connection/connection.js';
-import type { ConnectionTable } from '../connection/table.js';
-import type { TunnelEdgeListener } from '../connection/tunnel.js';
-import type { RpcManager } from '../rpc/rpc-manager.js';
-import type { Router } from '../routing/router.js';
-import type { EdgeListener } from '../transport/edge.js';
-import type { OnDemandConfig } from '../config/ipop-config.js';
-import type { Dht } from '../dht/dht.js';
-import type { Registrations } from '../dht/registration.js';
-import { Mode, Payload, type AhHeader } from '../routing/ah-wire.js';
-import type { TimerHandle } from '../util/clock.js';
+import type { Address } from '../../address/address.js';
+import type { ConnectionTable } from '../../connection/table.js';
+import type { TunnelEdgeListener } from '../../connection/tunnel.js';
+import type { RpcManager } from '../../rpc/rpc-manager.js';
+import type { Router } from '../../routing/router.js';
+import type { EdgeListener } from '../../transport/edge.js';
+import type { OnDemandConfig } from '../../config/ipop-config.js';
+import type { Dht } from '../../dht/dht.js';
+import type { Registrations } from '../../dht/registration.js';
+import { Payload } from '../../routing/ah-wire.js';
+import type { TimerHandle } from '../../util/clock.js';
 import {
   ARP_REQUEST, BROADCAST_MAC, ETH_HEADER, buildArpReply, classifyDestination, decodeArp, ETHERTYPE_ARP, ETHERTYPE_IPV4,
   ETHERTYPE_IPV6, etherType, inSubnet, ipv4Dst, ipv4Src, isDhcpRequest, isIpv4Frame, multicastMac, prefixToMask, type ArpPacket,
-} from './frames.js';
+} from '../frames.js';
 import {
   buildNeighborAdvert, decodeNeighborSolicit, IPPROTO_ICMPV6, ICMPV6_NEIGHBOR_SOLICIT, IPV6_DST, IPV6_HEADER, IPV6_SRC,
   isIpv6Frame, mappedIpv4, type NeighborSolicit,
-} from './ipv6.js';
-import { lookupOwner, type Member } from './mapping.js';
-import { MemberList } from './members.js';
-import { decodeOffloadHeader, OFFLOAD_HEADER, OffloadError, segment, vnetToWire, wireToVnet, type OffloadMeta } from './offload.js';
-import { OnDemand, type OnDemandComponents } from './on-demand.js';
-import { AddressResolver, DEFAULT_RESOLVER_OPTIONS, type ResolverOptions } from './resolver.js';
+} from '../ipv6.js';
+import { lookupOwner, type Member } from '../mapping.js';
+import { MemberList } from '../members.js';
+import { FramePath, newFramePathStats, type Outgoing, QUEUE_PER_DESTINATION as QUEUE_PER_IP, type FrameDevice } from '../frame-path.js';
+import { OFFLOAD_HEADER, vnetToWire, type OffloadMeta } from '../offload.js';
+import { OnDemand, type OnDemandComponents } from '../on-demand.js';
+import { AddressResolver, DEFAULT_RESOLVER_OPTIONS, type ResolverOptions } from '../resolver.js';
 
-/** What the VPN needs of a TAP (the native device, or an in-memory one in tests). */
-export interface FrameDevice {
-  readonly mac: Uint8Array;
-  /** Gives and takes frames after a kernel virtio_net_hdr (see TapDevice); absent: plain frames only. */
-  readonly offload?: boolean;
-  /** offloaded[i] === 1: frames[i] starts with a kernel virtio_net_hdr. */
-  start(onFrames: (frames: Uint8Array[], offloaded?: Uint8Array | null) => void): void;
-  writeBatch(frames: Uint8Array[], withHeader?: boolean): number;
-  close(): void;
-}
+export type { FrameDevice };
 
 /**
  * What the VPN uses of its overlay node (a Node is one): on-demand links, the router, the
@@ -70,33 +61,23 @@ export interface IpopNodeOptions {
   resolver?: Partial<ResolverOptions>;
 }
 
-const QUEUE_PER_IP = 64;
 const QUEUE_WAIT_MS = 3000;
-/** How long frames wait for a connection (direct or relay edge) to their owner. */
-const LINK_WAIT_MS = 5000;
 const SYNC_MS = { onDemand: 30_000, allMembers: 5_000 };
 
-/** An outgoing message: a frame (Payload.Ip) or offload header + frame (Payload.IpOffload). */
-interface Outgoing { data: Uint8Array; ptype: Payload }
 interface Incoming { frame: Uint8Array; from: Address; meta: OffloadMeta | undefined }
 interface Waiting { at: number; out: Outgoing[]; in: Incoming[]; arp: ArpPacket[]; ns: NeighborSolicit[] }
-interface LinkWait { owner: Address; at: number; out: Outgoing[] }
 
 export class IpopNode {
   readonly stats = {
-    txFrames: 0, txBytes: 0, rxFrames: 0, rxBytes: 0, arpReplies: 0, dhcpReplies: 0, queued: 0,
-    ndReplies: 0, softwareSegments: 0,
+    ...newFramePathStats(),
+    rxFrames: 0, rxBytes: 0, arpReplies: 0, dhcpReplies: 0, ndReplies: 0,
     /** Drops, by reason. From the TAP: */
     dropNotOurSource: 0, dropIpv6NotMapped: 0, dropOtherEtherType: 0,
     dropMalformedIpv4: 0, dropMalformedIpv6: 0, dropMalformedArp: 0, dropMalformedNs: 0,
     /** From the overlay: */
-    dropSpoofed: 0, dropNotForUs: 0, dropOverlayNotIp: 0, dropBadOffload: 0,
-    /** Routed over other nodes instead of a connection to its sender: a routed packet's source is not authenticated. */
-    dropNotDirect: 0,
-    /** Either way: no verified owner, waiting queue full, broadcast/multicast switched off, no link to the owner in time. */
-    dropNoOwner: 0, dropQueueFull: 0, dropMulticastOff: 0, dropNoLink: 0,
-    /** Messages with an offload header (super-packets, partial checksums) sent and delivered. */
-    txOffload: 0, rxOffload: 0,
+    dropSpoofed: 0, dropNotForUs: 0, dropOverlayNotIp: 0,
+    /** Either way (and the path's own, see FramePathStats): no verified owner, broadcast/multicast switched off. */
+    dropNoOwner: 0, dropMulticastOff: 0,
   };
   readonly resolver: AddressResolver;
   readonly onDemand: OnDemand;
@@ -107,12 +88,7 @@ export class IpopNode {
   readonly memberList: MemberList;
   private waiting = new Map<number, Waiting>();
   private refreshing?: Promise<void>;
-  /** Frames for owners we have no connection to yet, by owner. */
-  private linkWaits = new Map<string, LinkWait>();
-  private toTap: Uint8Array[] = [];
-  /** Parallel to toTap: 1 where the entry starts with a kernel virtio_net_hdr. */
-  private toTapHeader: number[] = [];
-  private flushScheduled = false;
+  private readonly path: FramePath;
   private timers: TimerHandle[] = [];
   private stopped = false;
   /** Answers the OS's DHCP client on the TAP (with a DHCP-leased address). */
@@ -133,11 +109,10 @@ export class IpopNode {
     this.onDemand = new OnDemand(n, o.onDemand);
     const resolve = (ip: number) => this.resolver.resolve(ip);
     this.memberList = new MemberList({ dht: o.dht, registrations: o.registrations, resolve }, o.namespace, { address: n.address, ip: o.ip }, Math.floor(n.clock.now()));
-    n.router.register(Payload.Ip, (p, h, from) => this.fromOverlay(p, h, from, undefined));
-    n.router.register(Payload.IpOffload, (p, h, from) => this.fromOverlayOffload(p, h, from));
+    this.path = new FramePath(n, o.device, this.onDemand, this.stats);
+    this.path.register(Payload.Ip, Payload.IpOffload, (p, from, meta) => this.fromOverlay(p, from, meta));
     n.table.onChange((ev, c) => {
       if (ev !== 'add') return;
-      if (this.linkWaits.has(c.address.key)) queueMicrotask(() => this.linkUp(c.address));
       // A member that had left is linked again (restarted): re-read the records now rather than
       // hide it from get_state until the next refresh.
       if (this.memberList.departed.has(c.address.key)) this.refreshSoon();
@@ -170,6 +145,7 @@ export class IpopNode {
   stop(): void {
     if (this.stopped) return;
     this.stopped = true;
+    this.path.stopped = true;
     for (const t of this.timers) t.cancel();
     this.onDemand.close();
     this.o.device.close();
@@ -239,7 +215,7 @@ export class IpopNode {
 
   private route(dst: number, data: Uint8Array, ptype: Payload): void {
     const owner = this.resolver.get(dst);
-    if (owner) this.send(owner, data, ptype);
+    if (owner) this.path.send(owner, data, ptype);
     else if (owner === null) this.stats.dropNoOwner++;
     else this.queueOut(dst, data, ptype);
   }
@@ -257,7 +233,7 @@ export class IpopNode {
 
   private replyNs(ns: NeighborSolicit): void {
     this.stats.ndReplies++;
-    this.writeTap(buildNeighborAdvert(ns, this.gatewayMac));
+    this.path.writeTap(buildNeighborAdvert(ns, this.gatewayMac));
   }
 
   /** An address a member of our subnet can own (not the network, broadcast or multicast). */
@@ -273,43 +249,10 @@ export class IpopNode {
     this.stats.queued++;
   }
 
-  /**
-   * Frames go only over a connection to their owner (direct, or a relay edge secured end to
-   * end), never routed over other nodes: a routed packet's source address cannot be checked, so
-   * receivers refuse routed frames (fromOverlay). Without a connection yet, one is opened and
-   * the frames wait for it (copied, bounded, LINK_WAIT_MS).
-   */
-  private send(owner: Address, data: Uint8Array, ptype: Payload): void {
-    const conn = this.o.node.table.get(owner);
-    if (!conn) { this.holdForLink(owner, data, ptype); return; }
-    this.stats.txFrames++;
-    this.stats.txBytes += data.length;
-    if (ptype === Payload.IpOffload) this.stats.txOffload++;
-    // Straight over that connection: the router need not look the route up again.
-    this.o.node.router.send(owner, Mode.Exact, ptype, data, conn);
-    this.onDemand.note(owner, data.length);
-  }
-
-  private holdForLink(owner: Address, data: Uint8Array, ptype: Payload): void {
-    let w = this.linkWaits.get(owner.key);
-    if (!w) { w = { owner, at: this.o.node.clock.now(), out: [] }; this.linkWaits.set(owner.key, w); }
-    if (w.out.length >= QUEUE_PER_IP) { this.stats.dropQueueFull++; return; }
-    w.out.push({ data: new Uint8Array(data), ptype });
-    this.stats.queued++;
-    this.onDemand.connectNow(owner);
-  }
-
-  private linkUp(address: Address): void {
-    const w = this.linkWaits.get(address.key);
-    if (!w || this.stopped || !this.o.node.table.get(address)) return;
-    this.linkWaits.delete(address.key);
-    for (const x of w.out) this.send(w.owner, x.data, x.ptype);
-  }
-
   /** Broadcast and multicast: unicast copies to every member, if enabled. */
   private sendToAll(data: Uint8Array, ptype: Payload): void {
     if (!this.o.multicast) { this.stats.dropMulticastOff++; return; }
-    for (const m of this.members) this.send(m.address, data, ptype);
+    for (const m of this.members) this.path.send(m.address, data, ptype);
   }
 
   private answerArp(f: Uint8Array): void {
@@ -325,12 +268,12 @@ export class IpopNode {
 
   private replyArp(a: ArpPacket): void {
     this.stats.arpReplies++;
-    this.writeTap(buildArpReply(a, this.gatewayMac));
+    this.path.writeTap(buildArpReply(a, this.gatewayMac));
   }
 
   private answerDhcp(f: Uint8Array): void {
     this.dhcp!.handle(f).then((reply) => {
-      if (reply && !this.stopped) { this.stats.dhcpReplies++; this.writeTap(reply); }
+      if (reply && !this.stopped) { this.stats.dhcpReplies++; this.path.writeTap(reply); }
     }, (e) => this.o.node.log.warn(`DHCP: ${(e as Error).message}`));
   }
 
@@ -344,31 +287,17 @@ export class IpopNode {
     return undefined;
   }
 
-  private fromOverlayOffload(p: Uint8Array, h: AhHeader, from: Connection | null): void {
-    let meta: OffloadMeta;
-    try { meta = decodeOffloadHeader(p, 0, p.length - OFFLOAD_HEADER); } catch (e) {
-      if (!(e instanceof OffloadError)) throw e;
-      this.stats.dropBadOffload++;
-      return;
-    }
-    this.fromOverlay(p.subarray(OFFLOAD_HEADER), h, from, meta);
-  }
-
-  /** meta: the frame came with an offload header, which sits just before it in the same buffer. */
-  private fromOverlay(p: Uint8Array, h: AhHeader, from: Connection | null, meta: OffloadMeta | undefined): void {
-    if (this.stopped) return;
-    // Only the last hop is authenticated (the address it proved on its secure edge): a frame
-    // counts only when that hop is its source.
-    if (!from || !from.address.equals(h.src)) { this.stats.dropNotDirect++; return; }
+  /** A frame from `from`, over the connection to it (FramePath.register); meta: it came with an offload header. */
+  private fromOverlay(p: Uint8Array, from: Address, meta: OffloadMeta | undefined): void {
     const src = this.overlaySource(p);
     if (src === undefined) { this.stats.dropOverlayNotIp++; return; }
     const owner = this.resolver.get(src);
     if (owner === undefined) {
       const w = this.wait(src);
-      if (w.in.length < QUEUE_PER_IP) { w.in.push({ frame: p, from: h.src, meta }); this.stats.queued++; } else this.stats.dropQueueFull++;
+      if (w.in.length < QUEUE_PER_IP) { w.in.push({ frame: p, from, meta }); this.stats.queued++; } else this.stats.dropQueueFull++;
       return;
     }
-    this.deliver(p, h.src, owner, meta);
+    this.deliver(p, from, owner, meta);
   }
 
   private deliver(p: Uint8Array, from: Address, owner: Address | null, meta: OffloadMeta | undefined): void {
@@ -393,49 +322,8 @@ export class IpopNode {
     this.stats.rxFrames++;
     this.stats.rxBytes += p.length;
     this.onDemand.note(owner, p.length);
-    if (!meta) { this.writeTap(p); return; }
-    this.stats.rxOffload++;
-    this.writeOffloaded(p, meta);
-  }
-
-  /** The device takes the frame with its header; otherwise it is cut or checksummed here. */
-  private writeOffloaded(frame: Uint8Array, meta: OffloadMeta): void {
-    if (this.o.device.offload) {
-      const whole = new Uint8Array(frame.buffer, frame.byteOffset - OFFLOAD_HEADER, frame.length + OFFLOAD_HEADER);
-      wireToVnet(whole, 0);
-      this.writeTap(whole, 1);
-      return;
-    }
-    let frames: Uint8Array[];
-    try { frames = segment(meta, frame); } catch (e) {
-      if (!(e instanceof OffloadError)) throw e;
-      this.stats.dropBadOffload++;
-      return;
-    }
-    this.stats.softwareSegments += frames.length;
-    for (const f of frames) this.writeTap(f);
-  }
-
-  /** Frames arriving in one turn of the event loop go to the TAP in as few native calls as their kinds allow. */
-  private writeTap(f: Uint8Array, withHeader = 0): void {
-    this.toTap.push(f);
-    this.toTapHeader.push(withHeader);
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    setImmediate(() => {
-      this.flushScheduled = false;
-      const batch = this.toTap, kinds = this.toTapHeader;
-      this.toTap = [];
-      this.toTapHeader = [];
-      if (this.stopped) return;
-      // Runs of one kind keep the frames' order.
-      for (let i = 0; i < batch.length;) {
-        let j = i + 1;
-        while (j < batch.length && kinds[j] === kinds[i]) j++;
-        this.o.device.writeBatch(i === 0 && j === batch.length ? batch : batch.slice(i, j), kinds[i] === 1);
-        i = j;
-      }
-    });
+    if (meta) this.path.writeOffloaded(p, meta);
+    else this.path.writeTap(p);
   }
 
   // ---- waiting for the resolver
@@ -451,19 +339,15 @@ export class IpopNode {
     if (!w) return;
     this.waiting.delete(ip);
     if (this.stopped) return;
-    for (const x of w.out) owner ? this.send(owner, x.data, x.ptype) : this.stats.dropNoOwner++;
+    for (const x of w.out) owner ? this.path.send(owner, x.data, x.ptype) : this.stats.dropNoOwner++;
     for (const x of w.in) this.deliver(x.frame, x.from, owner, x.meta);
     if (owner) for (const a of w.arp) this.replyArp(a);
     if (owner) for (const ns of w.ns) this.replyNs(ns);
   }
 
   private expireWaiting(): void {
+    this.path.expire();
     const now = this.o.node.clock.now();
-    for (const [key, w] of this.linkWaits) {
-      if (now - w.at < LINK_WAIT_MS) continue;
-      this.linkWaits.delete(key);
-      this.stats.dropNoLink += w.out.length;
-    }
     for (const [ip, w] of this.waiting) {
       if (now - w.at < QUEUE_WAIT_MS) continue;
       this.waiting.delete(ip);
