@@ -6,7 +6,7 @@ import t from 'tap';
 import { encodeAh, Mode, Payload } from '../src/routing/ah-wire.js';
 import { replicaPoints } from '../src/dht/placement.js';
 import { buildUdpFrame, parseIp } from '../src/vpn/frames.js';
-import { peerStates } from '../src/vpn/get-state.js';
+import { peerStates } from '../src/vpn/group/state.js';
 import { IpopNode } from '../src/vpn/group/ipop-node.js';
 import { claimAddress, MEMBERS_TTL, memberRecord, membersKey } from '../src/vpn/mapping.js';
 import { waitFor } from './helpers/ring.js';

@@ -5,6 +5,7 @@ import t from 'tap';
 import { Mode, Payload } from '../src/routing/ah-wire.js';
 import { buildArpRequest, buildUdpFrame, decodeArp, ipv4Src, parseIp, ARP_REPLY } from '../src/vpn/frames.js';
 import { GetStateServer } from '../src/vpn/get-state.js';
+import { routerStateView } from '../src/vpn/group/state.js';
 import { IpopNode } from '../src/vpn/group/ipop-node.js';
 import { claimAddress } from '../src/vpn/mapping.js';
 import { DEFAULT_VPN_MTU, VPN_OVERHEAD } from '../src/vpn/mtu.js';
@@ -99,7 +100,7 @@ t.test('VPN over an in-memory overlay', async (t) => {
   });
 
   await t.test('get_state lists the local node and peers, online once directly connected', async (t) => {
-    const gs = new GetStateServer(() => A, 0, () => ({ state: 'ready' }));
+    const gs = new GetStateServer(() => routerStateView(A), 0, () => ({ state: 'ready' }));
     await gs.start();
     t.teardown(() => gs.close());
     await A.syncMembers();

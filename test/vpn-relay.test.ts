@@ -10,7 +10,7 @@ import { Node } from '../src/node/node.js';
 import { MemoryNetwork, type MemoryEdgeListener } from '../src/transport/memory.js';
 import { realClock } from '../src/util/clock.js';
 import { buildUdpFrame, ipv4Src, parseIp } from '../src/vpn/frames.js';
-import { peerStates } from '../src/vpn/get-state.js';
+import { peerStates } from '../src/vpn/group/state.js';
 import { IpopNode } from '../src/vpn/group/ipop-node.js';
 import { FakeTap } from './helpers/fake-tap.js';
 import { claimAddress } from '../src/vpn/mapping.js';

@@ -14,6 +14,7 @@ import { cryptoRandom } from '../util/random.js';
 import { DhcpServer } from '../vpn/dhcp-server.js';
 import { ipToString } from '../vpn/frames.js';
 import { GetStateServer } from '../vpn/get-state.js';
+import { routerStateView } from '../vpn/group/state.js';
 import { IpopNode } from '../vpn/group/ipop-node.js';
 import { ipv6PrefixFor, ipv6ToString, mappedIpv6 } from '../vpn/ipv6.js';
 import { acquireLease } from '../vpn/lease.js';
@@ -76,7 +77,7 @@ export async function runVpn(o: RunOptions): Promise<() => Promise<void>> {
       ...(vpn ? { traffic: trafficOf(vpn) } : {}),
     });
     if (ipop.getStatePort) {
-      getState = new GetStateServer(() => vpn, ipop.getStatePort, status);
+      getState = new GetStateServer(() => (vpn ? routerStateView(vpn) : undefined), ipop.getStatePort, status);
       await getState.start();
     }
     phase = 'joining the ring';

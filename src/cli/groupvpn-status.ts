@@ -15,7 +15,7 @@ export function queryState(port: number, method: string, timeoutMs: number): Pro
   });
 }
 
-interface Peer { uid: string; ip4: string; status: string; path: string; via?: string[]; type?: string; transport?: string; rttMs?: number }
+interface Peer { uid: string; ip4?: string; macs?: string[]; status: string; path: string; via?: string[]; type?: string; transport?: string; rttMs?: number }
 
 export function printStatus(s: State, say: (l: string) => void): void {
   const l = (s.local_state ?? {}) as Record<string, unknown>;
@@ -29,11 +29,25 @@ export function printStatus(s: State, say: (l: string) => void): void {
   }
   if (l.ip4) say(`address    ${l.ip4}${l.ip6 ? `   ${l.ip6}` : ''}   mac ${l.mac}`);
   say(`ring       ${s.ring}, ${s.connections} connections, on-demand ${s.onDemand ? 'on' : 'off (all members connected)'}`);
+  const sw = l.mode === 'switch';
+  if (sw) printSwitch(l, say);
   const peers = (s.peers ?? []) as Peer[];
   if (peers.length === 0) { say('peers      none known yet'); return; }
   say('peers');
-  const rows = peers.map((p) => [p.ip4, p.status, p.via?.length ? `${p.path} via ${p.via.map((k) => k.slice(12, 20)).join(',')}` : p.path, p.type ?? '-', p.transport ?? '-', p.rttMs === undefined ? '-' : `${p.rttMs} ms`, p.uid]);
-  const head = ['IP', 'STATE', 'PATH', 'TYPE', 'EDGE', 'RTT', 'NODE'];
+  const rows = peers.map((p) => [sw ? (p.macs?.join(',') || '-') : p.ip4 ?? '-', p.status, p.via?.length ? `${p.path} via ${p.via.map((k) => k.slice(12, 20)).join(',')}` : p.path, p.type ?? '-', p.transport ?? '-', p.rttMs === undefined ? '-' : `${p.rttMs} ms`, p.uid]);
+  const head = [sw ? 'MACS' : 'IP', 'STATE', 'PATH', 'TYPE', 'EDGE', 'RTT', 'NODE'];
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   for (const r of [head, ...rows]) say('  ' + r.map((c, i) => c.padEnd(w[i]!)).join('  ').trimEnd());
+}
+
+/** Switch mode: the counters, the local MACs and the ARP table. */
+function printSwitch(l: Record<string, unknown>, say: (l: string) => void): void {
+  const c = (l.switch ?? {}) as Record<string, number>;
+  say(`switch     ${c.macs} MACs learnt; ${c.unicast} frames to known MACs, ${c.flooded} flooded (${c.floodLimited} over the flood limit); ${c.localArpAnswers} ARP requests answered locally`);
+  say(`           MAC moves ${c.macMoves} (${c.macMovesHeld} held), conflicts ${c.macConflicts}, aged out ${c.macsAged}; refused: ${c.dropNotMember} from non-members, ${c.dropMacConflict} MAC conflicts`);
+  say(`local MACs ${((l.local_macs ?? []) as string[]).join(' ') || 'none yet'}`);
+  const arp = (l.arp ?? []) as Array<{ ip: string; mac: string; port: string; ageMs: number }>;
+  if (arp.length === 0) { say('arp        none learnt yet'); return; }
+  say('arp');
+  for (const e of arp) say(`  ${e.ip.padEnd(15)}  ${e.mac}  ${e.port === 'local' ? 'local' : e.port}  ${Math.round(e.ageMs / 1000)} s`);
 }

@@ -8,11 +8,14 @@
 import type { Address } from '../address/address.js';
 import type { Connection } from '../connection/connection.js';
 import type { ConnectionTable } from '../connection/table.js';
+import type { TunnelEdgeListener } from '../connection/tunnel.js';
+import type { RpcManager } from '../rpc/rpc-manager.js';
 import type { Router } from '../routing/router.js';
+import type { EdgeListener } from '../transport/edge.js';
 import { Mode, Payload, type AhHeader } from '../routing/ah-wire.js';
 import type { Clock } from '../util/clock.js';
 import { decodeOffloadHeader, OFFLOAD_HEADER, OffloadError, segment, wireToVnet, type OffloadMeta } from './offload.js';
-import type { OnDemand } from './on-demand.js';
+import type { OnDemand, OnDemandComponents } from './on-demand.js';
 
 /** What a TAP gives the VPN (the native device, or an in-memory one in tests). */
 export interface FrameDevice {
@@ -38,6 +41,19 @@ export const newFramePathStats = (): FramePathStats => ({
   txFrames: 0, txBytes: 0, txOffload: 0, rxOffload: 0, queued: 0, softwareSegments: 0,
   dropQueueFull: 0, dropNoLink: 0, dropBadOffload: 0, dropNotDirect: 0,
 });
+
+/**
+ * What a VPN mode uses of its overlay node (a Node is one): on-demand links, the router, the
+ * connection table; and what get_state and `groupvpn status` read through it (RPC pings,
+ * relay forwarders, the listeners' counters).
+ */
+export interface VpnNodeComponents extends OnDemandComponents {
+  table: Pick<ConnectionTable, 'get' | 'neighborsOf' | 'onChange'>;
+  router: Pick<Router, 'register' | 'send'>;
+  rpc: Pick<RpcManager, 'call'>;
+  tunnel?: Pick<TunnelEdgeListener, 'forwardersFor'>;
+  listeners: readonly EdgeListener[];
+}
 
 export interface FramePathComponents {
   table: Pick<ConnectionTable, 'get' | 'onChange'>;

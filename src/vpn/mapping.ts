@@ -24,6 +24,8 @@ export class VpnError extends Error { override name = 'VpnError'; }
 export const claimKey = (ns: string, ip: number) => enc(`dhcp:${ns}:${ipText(ip)}`);
 export const settingsKey = (ns: string) => enc(`dhcp:${ns}`);
 export const membersKey = (ns: string) => enc(`ipop:${ns}:members`);
+/** Switch mode's members: "<node address> 0.0.0.0 <incarnation> up|down", signed by that node. */
+export const switchMembersKey = (ns: string) => enc(`ipop:${ns}:switch`);
 
 /** The node that owns an IP: only a claim whose signer is the address it names counts. */
 export async function lookupOwner(dht: Dht, ns: string, ip: number): Promise<Address | null> {
@@ -74,9 +76,9 @@ export function memberRecord(r: MemberRecord): Uint8Array {
 }
 
 /** The records whose signer is the node they name: the latest incarnation of each node and IP. */
-export async function readMemberRecords(dht: Pick<Dht, 'get'>, ns: string): Promise<MemberRecord[]> {
+export async function readMemberRecords(dht: Pick<Dht, 'get'>, key: Uint8Array): Promise<MemberRecord[]> {
   const latest = new Map<string, MemberRecord>();
-  for (const v of await dht.get(membersKey(ns))) {
+  for (const v of await dht.get(key)) {
     const r = parseMemberRecord(v.value);
     // Only a record signed by the key behind the address it names counts.
     if (!r || !v.claimer || !v.claimer.equals(r.address)) continue;

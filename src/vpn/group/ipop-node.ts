@@ -6,11 +6,6 @@
 // (Payload.IpOffload) and are written whole on arrival, or cut in software (offload.ts)
 // where the receiving device cannot take them.
 import type { Address } from '../../address/address.js';
-import type { ConnectionTable } from '../../connection/table.js';
-import type { TunnelEdgeListener } from '../../connection/tunnel.js';
-import type { RpcManager } from '../../rpc/rpc-manager.js';
-import type { Router } from '../../routing/router.js';
-import type { EdgeListener } from '../../transport/edge.js';
 import type { OnDemandConfig } from '../../config/ipop-config.js';
 import type { Dht } from '../../dht/dht.js';
 import type { Registrations } from '../../dht/registration.js';
@@ -24,27 +19,17 @@ import {
   buildNeighborAdvert, decodeNeighborSolicit, IPPROTO_ICMPV6, ICMPV6_NEIGHBOR_SOLICIT, IPV6_DST, IPV6_HEADER, IPV6_SRC,
   isIpv6Frame, mappedIpv4, type NeighborSolicit,
 } from '../ipv6.js';
-import { lookupOwner, type Member } from '../mapping.js';
+import { lookupOwner, membersKey, type Member } from '../mapping.js';
 import { MemberList } from '../members.js';
-import { FramePath, newFramePathStats, type Outgoing, QUEUE_PER_DESTINATION as QUEUE_PER_IP, type FrameDevice } from '../frame-path.js';
+import { FramePath, newFramePathStats, type Outgoing, type VpnNodeComponents, QUEUE_PER_DESTINATION as QUEUE_PER_IP, type FrameDevice } from '../frame-path.js';
 import { OFFLOAD_HEADER, vnetToWire, type OffloadMeta } from '../offload.js';
-import { OnDemand, type OnDemandComponents } from '../on-demand.js';
+import { OnDemand } from '../on-demand.js';
 import { AddressResolver, DEFAULT_RESOLVER_OPTIONS, type ResolverOptions } from '../resolver.js';
 
 export type { FrameDevice };
 
-/**
- * What the VPN uses of its overlay node (a Node is one): on-demand links, the router, the
- * connection table; and what get_state and `groupvpn status` read through it (RPC pings,
- * relay forwarders, the listeners' counters).
- */
-export interface IpopNodeComponents extends OnDemandComponents {
-  table: Pick<ConnectionTable, 'get' | 'neighborsOf' | 'onChange'>;
-  router: Pick<Router, 'register' | 'send'>;
-  rpc: Pick<RpcManager, 'call'>;
-  tunnel?: Pick<TunnelEdgeListener, 'forwardersFor'>;
-  listeners: readonly EdgeListener[];
-}
+/** What router mode uses of its overlay node (see VpnNodeComponents). */
+export type IpopNodeComponents = VpnNodeComponents;
 
 export interface IpopNodeOptions {
   node: IpopNodeComponents;
@@ -108,7 +93,7 @@ export class IpopNode {
     };
     this.onDemand = new OnDemand(n, o.onDemand);
     const resolve = (ip: number) => this.resolver.resolve(ip);
-    this.memberList = new MemberList({ dht: o.dht, registrations: o.registrations, resolve }, o.namespace, { address: n.address, ip: o.ip }, Math.floor(n.clock.now()));
+    this.memberList = new MemberList({ dht: o.dht, registrations: o.registrations, resolve }, membersKey(o.namespace), { address: n.address, ip: o.ip }, Math.floor(n.clock.now()));
     this.path = new FramePath(n, o.device, this.onDemand, this.stats);
     this.path.register(Payload.Ip, Payload.IpOffload, (p, from, meta) => this.fromOverlay(p, from, meta));
     n.table.onChange((ev, c) => {
