@@ -34,6 +34,8 @@ if [ -z "${BRUNET_NO_LAB:-}" ]; then
     sysctl:procps           # forwarding and IPv6 switches in namespaces (vpn-tap)
     setpriv:util-linux      # the TAP agent without CAP_NET_ADMIN, and as nobody (vpn-tap)
     unshare:util-linux      # the TAP agent without /dev/net/tun (vpn-tap)
+    arping:iputils-arping   # ARP across switch-mode sites (vpn-switch-netns)
+    tcpdump:tcpdump         # what reaches a site's bridge in switch mode (vpn-switch-netns)
   )
 fi
 
