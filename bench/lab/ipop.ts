@@ -22,6 +22,7 @@ export const BIN = {
   bput: join(ROOT, 'dist/tools/bput.js'),
   crawl: join(ROOT, 'dist/tools/crawl.js'),
   floorRelay: join(ROOT, 'dist/bench/lab/floor-relay.js'),
+  nonMember: join(ROOT, 'dist/bench/lab/non-member.js'),
 };
 
 export const OVERLAY_PORT = 17000;
@@ -41,6 +42,8 @@ export interface HostOptions {
   overlayPort?: number;
   /** IpopConfig/Offload (default true). */
   offload?: boolean;
+  /** Switch mode: IpopConfig/Mode switch, with the TAP in this bridge (IpopConfig/Bridge) and IpopConfig/MacAgeSeconds. */
+  switchMode?: { bridge?: string; macAgeSeconds?: number };
 }
 
 export function hostConfig(dir: string, name: string, o: HostOptions): string {
@@ -61,6 +64,8 @@ export function hostConfig(dir: string, name: string, o: HostOptions): string {
     <OnDemand><Enabled>${od.enabled}</Enabled><Threshold>${od.threshold ?? 128}</Threshold><IdleTimeout>${od.idle ?? 240}</IdleTimeout></OnDemand>
     <GetStatePort>${o.getStatePort ?? 5800}</GetStatePort>
     <Offload>${o.offload ?? true}</Offload>
+    ${o.switchMode ? `<Mode>switch</Mode>${o.switchMode.bridge ? `<Bridge>${o.switchMode.bridge}</Bridge>` : ''}` : ''}
+    ${o.switchMode?.macAgeSeconds !== undefined ? `<MacAgeSeconds>${o.switchMode.macAgeSeconds}</MacAgeSeconds>` : ''}
   </IpopConfig>
 </NodeConfig>
 `);

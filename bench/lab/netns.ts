@@ -296,6 +296,20 @@ export class Lab {
     }
   }
 
+  /**
+   * A namespace `name` behind a bridge of `host` (a container on that host): its eth0 is a veth
+   * whose peer `port` is a port of `bridge` in the host's namespace. exec() and spawn() take
+   * `name` like a host; destroy() removes it.
+   */
+  async attach(name: string, host: string, bridge: string, port: string): Promise<void> {
+    if (!/^[a-z0-9_]{1,32}$/i.test(name) || this.hosts.includes(name)) throw new Error(`bad or duplicate namespace name: ${name}`);
+    const ns = this.ns(name), hostNs = this.ns(this.hosts[this.index(host)]!);
+    await this.addNs(ns);
+    await ip(['-n', hostNs, 'link', 'add', port, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
+    await ip(['-n', hostNs, 'link', 'set', port, 'master', bridge, 'up']);
+    await ip(['-n', ns, 'link', 'set', 'eth0', 'up']);
+  }
+
   private index(host: string): number {
     const i = this.hosts.indexOf(host);
     if (i < 0) throw new Error(`no host ${host} in lab ${this.base}`);
