@@ -49,6 +49,7 @@ const RTF_UP = 0x1, RTF_REJECT = 0x200;
 /** The device of the longest-prefix (then lowest-metric) IPv4 route in the main table. */
 export function routeDevice4(ip: string, read: ReadSys = readSys): string | undefined {
   const target = ipv4Number(ip);
+  if (target >>> 24 === 127) return 'lo'; // in the local table, which /proc/net/route does not show
   let best: { dev: string; len: number; metric: number } | undefined;
   for (const line of (read('/proc/net/route') ?? '').split('\n').slice(1)) {
     const f = line.trim().split(/\s+/);
