@@ -15,7 +15,6 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <linux/if_tun.h>
-#include <linux/sockios.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <sys/ioctl.h>
@@ -29,6 +28,8 @@
 #include <cstring>
 #include <memory>
 #include <string>
+
+#include "links.h"
 
 namespace {
 
@@ -405,64 +406,11 @@ class Tap : public Napi::ObjectWrap<Tap> {
   double stats_[5] = {};  // framesIn, framesOut, bytesIn, bytesOut, writeDrops
 };
 
-// bridgePort(bridge, port, add): adds `port` to (or removes it from) the Linux bridge `bridge`
-// (SIOCBRADDIF/SIOCBRDELIF with the port's ifindex, in the caller's network namespace).
-Napi::Value BridgePort(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (info.Length() < 3 || !info[0].IsString() || !info[1].IsString() || !info[2].IsBoolean()) {
-    Napi::TypeError::New(env, "bridgePort(bridge, port, add): two names and a boolean").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  std::string br = info[0].As<Napi::String>(), port = info[1].As<Napi::String>();
-  const bool add = info[2].As<Napi::Boolean>().Value();
-  const char* what = add ? "SIOCBRADDIF" : "SIOCBRDELIF";
-  if (br.empty() || br.size() >= IFNAMSIZ) {
-    Napi::Error::New(env, std::string(what) + ": invalid bridge name '" + br + "'").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  unsigned int index = if_nametoindex(port.c_str());
-  if (index == 0) {
-    Napi::Error::New(env, std::string(what) + " " + br + " " + port + ": " + Reason(errno)).ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  struct ifreq ifr = {};
-  memcpy(ifr.ifr_name, br.data(), br.size());
-  ifr.ifr_ifindex = static_cast<int>(index);
-  int e = IfIoctl(add ? SIOCBRADDIF : SIOCBRDELIF, &ifr);
-  if (e != 0) Napi::Error::New(env, std::string(what) + " " + br + " " + port + ": " + Reason(e)).ThrowAsJavaScriptException();
-  return env.Undefined();
-}
-
-// linkUp(name): sets IFF_UP on any interface (a bridge, say).
-Napi::Value LinkUp(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsString()) {
-    Napi::TypeError::New(env, "linkUp(name): name must be a string").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  std::string name = info[0].As<Napi::String>();
-  if (name.empty() || name.size() >= IFNAMSIZ) {
-    Napi::Error::New(env, "linkUp: invalid interface name '" + name + "'").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  struct ifreq ifr = {};
-  memcpy(ifr.ifr_name, name.data(), name.size());
-  int e = IfIoctl(SIOCGIFFLAGS, &ifr);
-  if (e == 0) {
-    ifr.ifr_flags |= IFF_UP;
-    e = IfIoctl(SIOCSIFFLAGS, &ifr);
-  }
-  if (e != 0) Napi::Error::New(env, "SIOCSIFFLAGS " + name + " up: " + Reason(e)).ThrowAsJavaScriptException();
-  return env.Undefined();
-}
-
 }  // namespace
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Tap", Tap::Define(env));
-  exports.Set("bridgePort", Napi::Function::New(env, BridgePort, "bridgePort"));
-  exports.Set("linkUp", Napi::Function::New(env, LinkUp, "linkUp"));
-  return exports;
+  return InitLinks(env, exports);
 }
 
 #else  // TAP devices as used here are Linux-only; the wrapper reports this.
