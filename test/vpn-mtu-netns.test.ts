@@ -70,4 +70,14 @@ t.test('groupvpn run derives the TAP MTU from the underlay and reports it', asyn
   await stopProcess(child, 5000);
   t.equal(ipSync(['-n', NS, 'link', 'show', 'tapmtu']).code, 1, 'the TAP is gone');
   t.same(readdirSync(join(dir, 'registry')), [], 'the instance record is removed at stop');
+
+  // A TAP that cannot be opened (the name is a veth's): the record and pid file go with the failure.
+  ip('link', 'add', 'tapbusy', 'type', 'veth', 'peer', 'name', 'tapbusyp');
+  writeFileSync(other, readFileSync(cfg, 'utf8').replace('tapmtu', 'tapbusy'));
+  const busy = await run(['ip', 'netns', 'exec', NS, process.execPath, GROUPVPN, 'run', '-c', other, '--state-dir', join(dir, 'busy.state')],
+    { timeoutMs: 15_000, env: { BRUNET_TS_INSTANCES: join(dir, 'registry') } });
+  t.equal(busy.code, 1);
+  t.match(busy.stderr, /\ngroupvpn: TUNSETIFF tapbusy: invalid argument \(is the name taken by a non-TAP interface\?\)\n$/);
+  t.same(readdirSync(join(dir, 'registry')), [], 'no instance record left');
+  t.same(readdirSync(join(dir, 'busy.state')), [], 'no pid file left');
 });

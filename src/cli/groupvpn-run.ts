@@ -69,7 +69,12 @@ export async function runVpn(o: RunOptions): Promise<() => Promise<void>> {
   let overlay: Overlay | undefined;
   let getState: GetStateServer | undefined;
   let bridged = false;
-  const tap = TapDevice.open({ name: ipop.device, mtu, offload: ipop.offload });
+  let tap: TapDevice;
+  try { tap = TapDevice.open({ name: ipop.device, mtu, offload: ipop.offload }); } catch (e) {
+    releasePidFile(stateDir, self);
+    unregister();
+    throw e;
+  }
   const cleanup = async () => {
     phase = 'stopping';
     vpn?.stop();
