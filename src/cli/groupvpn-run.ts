@@ -19,8 +19,11 @@ import { IpopNode } from '../vpn/group/ipop-node.js';
 import { ipv6PrefixFor, ipv6ToString, mappedIpv6 } from '../vpn/ipv6.js';
 import { acquireLease } from '../vpn/lease.js';
 import { releaseAddress } from '../vpn/mapping.js';
+import { attachToBridge, bridgeMtuWarnings, bridgeProblem, detachFromBridge } from '../vpn/bridge.js';
 import { vpnMtu } from '../vpn/mtu.js';
 import { TapDevice, tapUnavailableReason } from '../vpn/tap.js';
+import { underlayInterface, type Underlay } from '../vpn/underlay.js';
+import { holdingsOf, registerInstance } from './instances.js';
 import { JoinFailures } from './join-failure.js';
 import { saveNodeAddress, startOverlay, type Overlay } from './overlay.js';
 import { claimPidFile, releasePidFile } from './pid-file.js';
@@ -51,27 +54,42 @@ export async function runVpn(o: RunOptions): Promise<() => Promise<void>> {
   for (const w of ipop.ignored) o.log.warn(`IpopConfig/${w} is not supported and is ignored`);
   const why = tapUnavailableReason();
   if (why) throw new Error(`cannot create the TAP device ${ipop.device}: ${why}`);
-  mkdirSync(stateDir, { recursive: true });
-  const self = claimPidFile(stateDir, ipop.device);
+  const badBridge = ipop.bridge && bridgeProblem(ipop.bridge);
+  if (badBridge) throw new Error(badBridge);
+  // Refuses to take what a running instance holds (TAP, ports, state directory).
+  const unregister = registerInstance(holdingsOf(cfg, ipop, { config: o.config, ipopFile: o.ipop, stateDir }));
+  let self;
+  try {
+    mkdirSync(stateDir, { recursive: true });
+    self = claimPidFile(stateDir, ipop.device);
+  } catch (e) { unregister(); throw e; }
+  const { mtu, underlay } = tapMtu(cfg, ipop, o.log);
 
   let phase: Phase = 'opening the TAP';
   let vpn: IpopNode | undefined;
   let overlay: Overlay | undefined;
   let getState: GetStateServer | undefined;
-  const mtu = vpnMtu(ipop.mtu);
-  const tap = TapDevice.open({ name: ipop.device, mtu, offload: ipop.offload });
+  let bridged = false;
+  let tap: TapDevice;
+  try { tap = TapDevice.open({ name: ipop.device, mtu, offload: ipop.offload }); } catch (e) {
+    releasePidFile(stateDir, self);
+    unregister();
+    throw e;
+  }
   const cleanup = async () => {
     phase = 'stopping';
     vpn?.stop();
+    if (bridged) { try { detachFromBridge(ipop.bridge!, tap.name); } catch (e) { o.log.warn((e as Error).message); } }
     tap.close();
     getState?.close();
     await overlay?.stop().catch(() => {});
     releasePidFile(stateDir, self);
+    unregister();
   };
   try {
     const status = () => ({
       state: phase === 'ready' ? 'ready' : phase === 'stopping' ? 'stopping' : 'starting', phase, pid: process.pid,
-      namespace: ipop.namespace, device: tap.name, mtu, node: overlay?.nodes[0]?.address.key ?? null,
+      namespace: ipop.namespace, mode: ipop.mode, device: tap.name, mtu, underlay: underlay.name ?? null, ...(ipop.bridge ? { bridge: ipop.bridge } : {}), node: overlay?.nodes[0]?.address.key ?? null,
       ring: overlay?.nodes[0]?.status ?? 'offline', connections: overlay ? [...overlay.nodes[0]!.table.all()].length : 0,
       onDemand: ipop.onDemand.enabled, offload: tap.offload,
       ...(vpn ? { traffic: trafficOf(vpn) } : {}),
@@ -96,6 +114,8 @@ export async function runVpn(o: RunOptions): Promise<() => Promise<void>> {
     });
     tap.setIPv4(ipToString(lease.ip), lease.prefix);
     tap.up();
+    // Switch mode with a Bridge: the TAP (up) becomes a port of it.
+    if (ipop.bridge) { joinBridge(ipop.bridge, tap.name, mtu, o.log); bridged = true; }
     const ipv6 = configureIpv6(tap, ipop.ipv6Prefix, ipop.namespace, lease.ip, mtu, o.log);
     vpn = new IpopNode({
       node, dht: dht.dht, registrations: dht.registrations, device: tap, namespace: ipop.namespace, ip: lease.ip, prefix: lease.prefix,
@@ -117,6 +137,26 @@ export async function runVpn(o: RunOptions): Promise<() => Promise<void>> {
     throw e;
   }
   return cleanup;
+}
+
+/**
+ * The TAP's MTU: IpopConfig/MTU, or (0) derived from the underlay interface the overlay uses;
+ * `underlay` is that interface, or why it is unknown (1500 is assumed then).
+ */
+function tapMtu(cfg: NodeConfig, ipop: IpopConfig, log: Logger): { mtu: number; underlay: Underlay } {
+  const underlay = underlayInterface(cfg);
+  const mtu = vpnMtu(ipop.mtu, underlay.name === undefined ? undefined : underlay);
+  if (ipop.mtu) log.info(`TAP mtu ${mtu} (IpopConfig/MTU)`);
+  else if (underlay.name === undefined) log.info(`underlay unknown (${underlay.reason}): assuming mtu 1500 → TAP mtu ${mtu}`);
+  else log.info(`underlay ${underlay.name} mtu ${underlay.mtu} (${underlay.via}) → TAP mtu ${mtu}`);
+  return { mtu, underlay };
+}
+
+/** Attaches the TAP to the bridge; warns about ports whose frames are too large for it. */
+function joinBridge(bridge: string, tap: string, mtu: number, log: Logger): void {
+  attachToBridge(bridge, tap);
+  for (const w of bridgeMtuWarnings(bridge, tap, mtu)) log.warn(w);
+  log.info(`${tap} joined bridge ${bridge}`);
 }
 
 /**
