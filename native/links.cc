@@ -1,10 +1,12 @@
 // Interface operations beyond the addon's own TAP, for IpopConfig/Bridge (src/vpn/bridge.ts):
-// making an interface a port of a Linux bridge (or no longer one) and bringing an interface
-// up, both by name through ioctls on a throwaway socket in the caller's network namespace.
+// making an interface a port of a Linux bridge (or no longer one), bringing an interface up
+// and giving it an IPv4 address, both by name through ioctls on a throwaway socket in the caller's network namespace.
 #include "links.h"
 
 #ifdef __linux__
+#include <arpa/inet.h>
 #include <linux/sockios.h>
+#include <netinet/in.h>
 #include <net/if.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -85,7 +87,38 @@ Napi::Value LinkUp(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
+// setIPv4(name, address, prefixLength): gives any interface (a bridge, say) an IPv4 address and
+// netmask (SIOCSIFADDR, then SIOCSIFNETMASK over the classful mask the kernel derived).
+Napi::Value SetIPv4(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[0].IsString() || !info[1].IsString() || !info[2].IsNumber()) {
+    Napi::TypeError::New(env, "setIPv4(name, address, prefixLength): bad arguments").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  std::string name = info[0].As<Napi::String>(), text = info[1].As<Napi::String>();
+  const int prefix = info[2].As<Napi::Number>().Int32Value();
+  struct sockaddr_in sin = {};
+  sin.sin_family = AF_INET;
+  if (name.empty() || name.size() >= IFNAMSIZ || inet_pton(AF_INET, text.c_str(), &sin.sin_addr) != 1 || prefix < 0 || prefix > 32) {
+    Napi::Error::New(env, "setIPv4: invalid interface or address '" + name + "' " + text + "/" + std::to_string(prefix)).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  struct ifreq ifr = {};
+  memcpy(ifr.ifr_name, name.data(), name.size());
+  memcpy(&ifr.ifr_addr, &sin, sizeof sin);
+  int e = IfIoctl(SIOCSIFADDR, &ifr);
+  if (e == 0) {
+    sin.sin_addr.s_addr = htonl(prefix == 0 ? 0 : 0xffffffffu << (32 - prefix));
+    memset(&ifr.ifr_addr, 0, sizeof ifr.ifr_addr);
+    memcpy(&ifr.ifr_netmask, &sin, sizeof sin);
+    e = IfIoctl(SIOCSIFNETMASK, &ifr);
+  }
+  if (e != 0) Napi::Error::New(env, name + ": SIOCSIFADDR " + text + "/" + std::to_string(prefix) + ": " + Reason(e)).ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
 Napi::Object InitLinks(Napi::Env env, Napi::Object exports) {
+  exports.Set("setIPv4", Napi::Function::New(env, SetIPv4, "setIPv4"));
   exports.Set("bridgePort", Napi::Function::New(env, BridgePort, "bridgePort"));
   exports.Set("linkUp", Napi::Function::New(env, LinkUp, "linkUp"));
   return exports;

@@ -2,5 +2,5 @@
 #pragma once
 #include <napi.h>
 
-// Adds bridgePort(bridge, port, add) and linkUp(name) to the addon's exports.
+// Adds bridgePort(bridge, port, add), linkUp(name) and setIPv4(name, address, prefix) to the addon's exports.
 Napi::Object InitLinks(Napi::Env env, Napi::Object exports);

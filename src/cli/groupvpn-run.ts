@@ -9,17 +9,10 @@ import { loadIpopConfig } from '../config/ipop-config.js';
 import { ConfigError, loadNodeConfig, type NodeConfig } from '../config/node-config.js';
 import { SecureEdgeListener } from '../edge/secure-listener.js';
 import { UdpEdgeListener } from '../transport/udp.js';
+import type { EdgeListener } from '../transport/edge.js';
 import type { Logger } from '../util/log.js';
-import { cryptoRandom } from '../util/random.js';
-import { DhcpServer } from '../vpn/dhcp-server.js';
-import { ipToString } from '../vpn/frames.js';
 import { GetStateServer } from '../vpn/get-state.js';
-import { routerStateView } from '../vpn/group/state.js';
-import { IpopNode } from '../vpn/group/ipop-node.js';
-import { ipv6PrefixFor, ipv6ToString, mappedIpv6 } from '../vpn/ipv6.js';
-import { acquireLease } from '../vpn/lease.js';
-import { releaseAddress } from '../vpn/mapping.js';
-import { attachToBridge, bridgeMtuWarnings, bridgeProblem, detachFromBridge } from '../vpn/bridge.js';
+import { bridgeProblem, detachFromBridge } from '../vpn/bridge.js';
 import { vpnMtu } from '../vpn/mtu.js';
 import { TapDevice, tapUnavailableReason } from '../vpn/tap.js';
 import { underlayInterface, type Underlay } from '../vpn/underlay.js';
@@ -27,6 +20,7 @@ import { holdingsOf, registerInstance } from './instances.js';
 import { JoinFailures } from './join-failure.js';
 import { saveNodeAddress, startOverlay, type Overlay } from './overlay.js';
 import { claimPidFile, releasePidFile } from './pid-file.js';
+import { startRouterMode, startSwitchMode, type RunningVpn } from './vpn-modes.js';
 
 export interface RunOptions { config: string; ipop?: string; stateDir?: string; joinTimeoutMs: number; log: Logger }
 
@@ -66,10 +60,9 @@ export async function runVpn(o: RunOptions): Promise<() => Promise<void>> {
   const { mtu, underlay } = tapMtu(cfg, ipop, o.log);
 
   let phase: Phase = 'opening the TAP';
-  let vpn: IpopNode | undefined;
+  let vpn: RunningVpn | undefined;
   let overlay: Overlay | undefined;
   let getState: GetStateServer | undefined;
-  let bridged = false;
   let tap: TapDevice;
   try { tap = TapDevice.open({ name: ipop.device, mtu, offload: ipop.offload }); } catch (e) {
     releasePidFile(stateDir, self);
@@ -79,7 +72,7 @@ export async function runVpn(o: RunOptions): Promise<() => Promise<void>> {
   const cleanup = async () => {
     phase = 'stopping';
     vpn?.stop();
-    if (bridged) { try { detachFromBridge(ipop.bridge!, tap.name); } catch (e) { o.log.warn((e as Error).message); } }
+    if (ipop.bridge) { try { detachFromBridge(ipop.bridge, tap.name); } catch (e) { o.log.warn((e as Error).message); } }
     tap.close();
     getState?.close();
     await overlay?.stop().catch(() => {});
@@ -92,10 +85,10 @@ export async function runVpn(o: RunOptions): Promise<() => Promise<void>> {
       namespace: ipop.namespace, mode: ipop.mode, device: tap.name, mtu, underlay: underlay.name ?? null, ...(ipop.bridge ? { bridge: ipop.bridge } : {}), node: overlay?.nodes[0]?.address.key ?? null,
       ring: overlay?.nodes[0]?.status ?? 'offline', connections: overlay ? [...overlay.nodes[0]!.table.all()].length : 0,
       onDemand: ipop.onDemand.enabled, offload: tap.offload,
-      ...(vpn ? { traffic: trafficOf(vpn) } : {}),
+      ...(vpn && overlay ? { traffic: trafficOf(vpn, overlay.nodes[0]!.listeners) } : {}),
     });
     if (ipop.getStatePort) {
-      getState = new GetStateServer(() => (vpn ? routerStateView(vpn) : undefined), ipop.getStatePort, status);
+      getState = new GetStateServer(() => vpn?.view, ipop.getStatePort, status);
       await getState.start();
     }
     phase = 'joining the ring';
@@ -108,30 +101,11 @@ export async function runVpn(o: RunOptions): Promise<() => Promise<void>> {
     if (cfg.remoteTAs.length === 0) o.log.warn('no RemoteTAs: this node starts a new overlay on its own');
     else await waitJoined(() => node.status === 'connected', o.joinTimeoutMs, cfg, failures);
     phase = 'claiming the address';
-    const lease = await acquireLease({
-      dht: dht.dht, registrations: dht.registrations, self: node.address, cfg: ipop, random: cryptoRandom, log: o.log,
-      leaseFile: join(stateDir, 'lease'),
-    });
-    tap.setIPv4(ipToString(lease.ip), lease.prefix);
-    tap.up();
-    // Switch mode with a Bridge: the TAP (up) becomes a port of it.
-    if (ipop.bridge) { joinBridge(ipop.bridge, tap.name, mtu, o.log); bridged = true; }
-    const ipv6 = configureIpv6(tap, ipop.ipv6Prefix, ipop.namespace, lease.ip, mtu, o.log);
-    vpn = new IpopNode({
-      node, dht: dht.dht, registrations: dht.registrations, device: tap, namespace: ipop.namespace, ip: lease.ip, prefix: lease.prefix,
-      onDemand: ipop.onDemand, multicast: ipop.multicast, ipv6Prefix: ipv6?.prefix,
-    });
-    if (lease.range) {
-      const leased = lease.ip;
-      const server = new DhcpServer({ range: lease.range, serverMac: vpn.gatewayMac, mtu, leaseTime: lease.leaseTime, log: o.log, lease: async () => leased });
-      vpn.setDhcp(server);
-    }
-    await vpn.start();
-    const v = vpn;
-    node.beforeLeave.push(async () => { releaseAddress(dht.registrations, ipop.namespace, v.ip, node.address); await v.leave(); });
+    const ctx = { node, dht, ipop, tap, mtu, leaseFile: join(stateDir, 'lease'), log: o.log };
+    vpn = ipop.mode === 'switch' ? await startSwitchMode(ctx) : await startRouterMode(ctx);
     saveNodeAddress(cfg, node.address, o.log);
     phase = 'ready';
-    o.log.info(`groupvpn ready: ${ipToString(lease.ip)}/${lease.prefix}${ipv6 ? ` and ${ipv6.text}/64` : ''} on ${tap.name} (mtu ${mtu}), node ${node.address.key}, namespace ${ipop.namespace}`);
+    o.log.info(`groupvpn ready: ${vpn.summary}, node ${node.address.key}, namespace ${ipop.namespace}`);
   } catch (e) {
     await cleanup();
     throw e;
@@ -152,38 +126,18 @@ function tapMtu(cfg: NodeConfig, ipop: IpopConfig, log: Logger): { mtu: number; 
   return { mtu, underlay };
 }
 
-/** Attaches the TAP to the bridge; warns about ports whose frames are too large for it. */
-function joinBridge(bridge: string, tap: string, mtu: number, log: Logger): void {
-  attachToBridge(bridge, tap);
-  for (const w of bridgeMtuWarnings(bridge, tap, mtu)) log.warn(w);
-  log.info(`${tap} joined bridge ${bridge}`);
-}
-
 /**
  * Counters `groupvpn status` shows: frames each way, how many crossed as offloaded
  * super-packets, and the UDP edges' fragment repairs (requests, fragments resent, messages lost).
  */
-function trafficOf(v: IpopNode): Record<string, number> {
+function trafficOf(v: RunningVpn, listeners: readonly EdgeListener[]): Record<string, number> {
   const s = v.stats;
-  const udp = v.node.listeners.map((l) => (l instanceof SecureEdgeListener ? l.inner : l)).filter((l) => l instanceof UdpEdgeListener);
+  const udp = listeners.map((l) => (l instanceof SecureEdgeListener ? l.inner : l)).filter((l) => l instanceof UdpEdgeListener);
   const sum = (k: 'fragmentedOut' | 'fragmentRequests' | 'fragmentsResent' | 'fragmentedLost') => udp.reduce((n, l) => n + l.stats[k], 0);
   return {
     txFrames: s.txFrames, txBytes: s.txBytes, txOffload: s.txOffload, rxFrames: s.rxFrames, rxBytes: s.rxBytes, rxOffload: s.rxOffload,
     fragmentedOut: sum('fragmentedOut'), fragmentRequests: sum('fragmentRequests'), fragmentsResent: sum('fragmentsResent'), fragmentedLost: sum('fragmentedLost'),
   };
-}
-
-/**
- * The member's IPv6 address (prefix::<IPv4>) on the TAP. IPv6 is optional: when the kernel
- * refuses it (IPv6 disabled, an MTU below 1280) the VPN carries IPv4 only and says so.
- */
-function configureIpv6(tap: TapDevice, configured: string, namespace: string, ip: number, mtu: number, log: Logger): { prefix: Uint8Array; text: string } | undefined {
-  const prefix = ipv6PrefixFor(configured, namespace);
-  if (!prefix) return undefined;
-  const text = ipv6ToString(mappedIpv6(prefix, ip));
-  if (mtu < 1280) { log.warn(`IPv6 off: the TAP's MTU ${mtu} is below IPv6's minimum of 1280`); return undefined; }
-  try { tap.setIPv6(text, 64); } catch (e) { log.warn(`IPv6 off: cannot add ${text}/64 to ${tap.name}: ${(e as Error).message}`); return undefined; }
-  return { prefix, text };
 }
 
 async function waitJoined(joined: () => boolean, ms: number, cfg: NodeConfig, failures: JoinFailures): Promise<void> {

@@ -101,7 +101,8 @@ async function start(values: Record<string, unknown>, stateDir: string, port: nu
     const s = await queryState(port, 'status', 2500);
     if (s && s.state === 'ready' && s.pid === child.pid) {
       const l = s.local_state as Record<string, string> | undefined;
-      say(`groupvpn started (pid ${child.pid}): ${l?.ip4} on ${s.device}, node ${l?.uid}, namespace ${s.namespace}; log ${log}`);
+      const what = s.mode === 'switch' ? `switch mode on ${s.device}${s.bridge ? ` in bridge ${s.bridge}` : ''}` : `${l?.ip4} on ${s.device}`;
+      say(`groupvpn started (pid ${child.pid}): ${what}, node ${l?.uid}, namespace ${s.namespace}; log ${log}`);
       return 0;
     }
   }

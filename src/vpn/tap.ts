@@ -50,6 +50,7 @@ function packageRoot(): string {
 interface NativeLinks {
   bridgePort(bridge: string, port: string, add: boolean): void;
   linkUp(name: string): void;
+  setIPv4(name: string, address: string, prefixLength: number): void;
 }
 
 let addon: NativeCtor | Error | undefined;
@@ -64,7 +65,9 @@ function loadAddon(): NativeCtor | Error {
     const mod = createRequire(import.meta.url)(path) as { Tap?: NativeCtor } & Partial<NativeLinks>;
     if (typeof mod.Tap !== 'function') throw new Error('the TAP addon has no Tap class');
     addon = mod.Tap;
-    if (typeof mod.bridgePort === 'function' && typeof mod.linkUp === 'function') links = { bridgePort: mod.bridgePort, linkUp: mod.linkUp };
+    if (typeof mod.bridgePort === 'function' && typeof mod.linkUp === 'function' && typeof mod.setIPv4 === 'function') {
+      links = { bridgePort: mod.bridgePort, linkUp: mod.linkUp, setIPv4: mod.setIPv4 };
+    }
   } catch (e) {
     addon = e instanceof Error ? e : new Error(String(e));
   }
@@ -95,7 +98,10 @@ export function nativeLinks(): NativeLinks {
   if (a instanceof Error) throw new TapError(a.message);
   if (!links) throw new TapError('the TAP addon has no bridge support: rebuild it (npx node-gyp rebuild)');
   const l = links;
-  return { bridgePort: (b, p, add) => call(() => l.bridgePort(b, p, add)), linkUp: (n) => call(() => l.linkUp(n)) };
+  return {
+    bridgePort: (b, p, add) => call(() => l.bridgePort(b, p, add)), linkUp: (n) => call(() => l.linkUp(n)),
+    setIPv4: (n, a, prefix) => call(() => l.setIPv4(n, a, prefix)),
+  };
 }
 
 // Native failures become TapError; TypeErrors are caller bugs and stay as they are.
