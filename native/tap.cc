@@ -29,6 +29,8 @@
 #include <memory>
 #include <string>
 
+#include "links.h"
+
 namespace {
 
 constexpr int kBatch = 64;                 // frames per JS callback, to stay fair to other I/O
@@ -408,7 +410,7 @@ class Tap : public Napi::ObjectWrap<Tap> {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Tap", Tap::Define(env));
-  return exports;
+  return InitLinks(env, exports);
 }
 
 #else  // TAP devices as used here are Linux-only; the wrapper reports this.

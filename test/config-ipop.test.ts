@@ -1,17 +1,17 @@
 // The IPOP section: defaults, every validation error, and Brunet's separate ipop.config.
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { loadIpopConfig } from '../src/config/ipop-config.js';
 import { parseNodeConfig } from '../src/config/node-config.js';
-import { tempDir } from './helpers/procs.js';
+import { ROOT, tempDir } from './helpers/procs.js';
 
 const node = (ipop: string) => `<NodeConfig><BrunetNamespace>r</BrunetNamespace><IpopConfig>${ipop}</IpopConfig></NodeConfig>`;
 const parse = (ipop: string) => parseNodeConfig(node(ipop)).ipop!;
 
 t.test('defaults and a full section', async (t) => {
   const d = parse('<IpopNamespace>ns</IpopNamespace>');
-  t.same(d, { namespace: 'ns', device: 'tapipop', leaseTime: 3600, mtu: 0, onDemand: { enabled: true, threshold: 128, idleTimeout: 240 }, getStatePort: 5800, multicast: false, offload: true, ipv6Prefix: 'auto', networkIgnoreList: [], ignored: [] });
+  t.same(d, { namespace: 'ns', mode: 'router', device: 'tapipop', macAgeSeconds: 300, addressDevice: 'tapipop', leaseTime: 3600, mtu: 0, onDemand: { enabled: true, threshold: 128, idleTimeout: 240 }, getStatePort: 5800, multicast: false, offload: true, ipv6Prefix: 'auto', networkIgnoreList: [], ignored: [] });
   t.notOk(d.address, 'no AddressData: DHCP');
   const f = parse(`<IpopNamespace>ns</IpopNamespace><VirtualNetworkDevice>tap1</VirtualNetworkDevice>
     <AddressData><IPAddress>10.1.2.3</IPAddress><Netmask>255.255.0.0</Netmask><Hostname>h</Hostname></AddressData>
@@ -102,4 +102,64 @@ t.test("Brunet's ipop.config loads; features we lack are reported, not fatal", a
   writeFileSync(f, '<NodeConfig/>');
   t.throws(() => loadIpopConfig(f), /IpopConfig: root element must be one <IpopConfig> \(in /);
   t.throws(() => loadIpopConfig(join(dir, 'missing')), /cannot read .*: no such file/);
+});
+
+t.test('Mode, Bridge and MacAgeSeconds: switch mode and what it allows', async (t) => {
+  const ns = '<IpopNamespace>n</IpopNamespace>';
+  const r = parse(`${ns}<Mode>router</Mode>`);
+  t.same([r.mode, r.bridge, r.macAgeSeconds], ['router', undefined, 300]);
+  const s = parse(`${ns}<Mode>switch</Mode><Bridge>br-lan.1</Bridge><MacAgeSeconds>60</MacAgeSeconds>`);
+  t.same([s.mode, s.bridge, s.macAgeSeconds], ['switch', 'br-lan.1', 60]);
+  t.equal(s.address, undefined, 'switch mode without AddressData: no address');
+  t.equal(s.addressDevice, undefined, 'and nothing to put one on, so nothing is leased');
+  const empty = parse(`${ns}<Mode>switch</Mode><AddressData><IPAddress></IPAddress></AddressData>`);
+  t.same([empty.address, empty.addressDevice], [undefined, undefined], 'an empty IPAddress in switch mode: no address either (not DHCP)');
+  const routerDhcp = parse(`${ns}<AddressData><IPAddress></IPAddress></AddressData>`);
+  t.same([routerDhcp.address, routerDhcp.addressDevice], [undefined, 'tapipop'], 'router mode: an empty IPAddress still means a leased address on the TAP');
+  const addr = '<AddressData><IPAddress>10.8.0.5</IPAddress><Netmask>24</Netmask></AddressData>';
+  const onBridge = parse(`${ns}<Mode>switch</Mode><Bridge>br0</Bridge>${addr}`);
+  t.same([onBridge.address, onBridge.addressDevice], [{ ip: '10.8.0.5', prefix: 24 }, 'br0'], 'a static address in switch mode goes on the Bridge');
+  const onTap = parse(`${ns}<Mode>switch</Mode><VirtualNetworkDevice>tapsw</VirtualNetworkDevice>${addr}`);
+  t.same([onTap.address, onTap.addressDevice], [{ ip: '10.8.0.5', prefix: 24 }, 'tapsw'], '... or on the TAP without one');
+  t.equal(parse(`${ns}<Mode>switch</Mode><Bridge></Bridge>`).bridge, undefined, 'an empty Bridge is none');
+  t.equal(parse(`${ns}<MacAgeSeconds>10</MacAgeSeconds>`).macAgeSeconds, 10);
+  t.equal(parse(`${ns}<MacAgeSeconds>86400</MacAgeSeconds>`).macAgeSeconds, 86400);
+
+  const bad: Array<[string, RegExp]> = [
+    [`${ns}<Mode>bridge</Mode>`, /^IpopConfig\/Mode: expected router or switch, got "bridge"$/],
+    [`${ns}<Mode></Mode>`, /^IpopConfig\/Mode: expected router or switch, got ""$/],
+    [`${ns}<Mode>Switch</Mode>`, /IpopConfig\/Mode: expected router or switch/],
+    [`${ns}<Bridge>br0</Bridge>`, /^IpopConfig\/Bridge: Bridge needs Mode switch/],
+    [`${ns}<Mode>router</Mode><Bridge>br0</Bridge>`, /^IpopConfig\/Bridge: Bridge needs Mode switch/],
+    [`${ns}<Mode>switch</Mode><Bridge>sixteen-chars-xx</Bridge>`, /^IpopConfig\/Bridge: "sixteen-chars-xx" is not a valid interface name \(1-15/],
+    [`${ns}<Mode>switch</Mode><Bridge>br 0</Bridge>`, /IpopConfig\/Bridge: "br 0" is not a valid interface name/],
+    [`${ns}<Mode>switch</Mode><Bridge>..</Bridge>`, /IpopConfig\/Bridge: .*the kernel refuses/],
+    [`${ns}<Mode>switch</Mode><Bridge>tapipop</Bridge>`, /IpopConfig\/Bridge: tapipop is the TAP itself/],
+    [`${ns}<MacAgeSeconds>9</MacAgeSeconds>`, /IpopConfig\/MacAgeSeconds: 9 out of range 10\.\.86400/],
+    [`${ns}<MacAgeSeconds>86401</MacAgeSeconds>`, /MacAgeSeconds: 86401 out of range/],
+    [`${ns}<MacAgeSeconds>5m</MacAgeSeconds>`, /MacAgeSeconds: expected a whole number/],
+    [`${ns}<Mode>switch</Mode><Mode>router</Mode>`, /Mode: appears 2 times/],
+  ];
+  for (const [x, re] of bad) t.throws(() => parse(x), re, x);
+});
+
+t.test('MTU 0 is the default and means derived; else 576..9000', async (t) => {
+  const ns = '<IpopNamespace>n</IpopNamespace>';
+  t.equal(parse(ns).mtu, 0);
+  t.equal(parse(`${ns}<MTU>0</MTU>`).mtu, 0, 'written out: derived');
+  t.equal(parse(`${ns}<MTU>576</MTU>`).mtu, 576);
+  t.equal(parse(`${ns}<MTU>9000</MTU>`).mtu, 9000);
+  t.throws(() => parse(`${ns}<MTU>575</MTU>`), /IpopConfig\/MTU: 575 out of range 576\.\.9000/);
+  t.throws(() => parse(`${ns}<MTU>9001</MTU>`), /MTU: 9001 out of range/);
+});
+
+t.test('config/node.config.xml documents the new elements (and still loads)', async (t) => {
+  const text = readFileSync(join(ROOT, 'config/node.config.xml'), 'utf8');
+  for (const el of ['<Mode>router</Mode>', '<Bridge>br0</Bridge>', '<MacAgeSeconds>300</MacAgeSeconds>', '<MTU>0</MTU>']) t.ok(text.includes(el), el);
+  // The commented examples, uncommented, are valid (with Mode switch for the Bridge).
+  const section = /<IpopConfig>[\s\S]*<\/IpopConfig>/.exec(text)![0];
+  const examples = [...section.matchAll(/\n\s*(<(Mode|Bridge|MacAgeSeconds|MTU)>[^<]*<\/\2>)/g)].map((m) => m[1]!.replace('router', 'switch'));
+  t.equal(examples.length, 4);
+  const c = parse(`<IpopNamespace>n</IpopNamespace>${examples.join('')}`);
+  t.same([c.mode, c.bridge, c.macAgeSeconds, c.mtu], ['switch', 'br0', 300, 0]);
 });

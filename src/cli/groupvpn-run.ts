@@ -9,21 +9,18 @@ import { loadIpopConfig } from '../config/ipop-config.js';
 import { ConfigError, loadNodeConfig, type NodeConfig } from '../config/node-config.js';
 import { SecureEdgeListener } from '../edge/secure-listener.js';
 import { UdpEdgeListener } from '../transport/udp.js';
+import type { EdgeListener } from '../transport/edge.js';
 import type { Logger } from '../util/log.js';
-import { cryptoRandom } from '../util/random.js';
-import { DhcpServer } from '../vpn/dhcp-server.js';
-import { ipToString } from '../vpn/frames.js';
 import { GetStateServer } from '../vpn/get-state.js';
-import { routerStateView } from '../vpn/group/state.js';
-import { IpopNode } from '../vpn/group/ipop-node.js';
-import { ipv6PrefixFor, ipv6ToString, mappedIpv6 } from '../vpn/ipv6.js';
-import { acquireLease } from '../vpn/lease.js';
-import { releaseAddress } from '../vpn/mapping.js';
+import { bridgeProblem, detachFromBridge } from '../vpn/bridge.js';
 import { vpnMtu } from '../vpn/mtu.js';
 import { TapDevice, tapUnavailableReason } from '../vpn/tap.js';
+import { underlayInterface, type Underlay } from '../vpn/underlay.js';
+import { holdingsOf, registerInstance } from './instances.js';
 import { JoinFailures } from './join-failure.js';
 import { saveNodeAddress, startOverlay, type Overlay } from './overlay.js';
 import { claimPidFile, releasePidFile } from './pid-file.js';
+import { startRouterMode, startSwitchMode, type RunningVpn } from './vpn-modes.js';
 
 export interface RunOptions { config: string; ipop?: string; stateDir?: string; joinTimeoutMs: number; log: Logger }
 
@@ -51,33 +48,47 @@ export async function runVpn(o: RunOptions): Promise<() => Promise<void>> {
   for (const w of ipop.ignored) o.log.warn(`IpopConfig/${w} is not supported and is ignored`);
   const why = tapUnavailableReason();
   if (why) throw new Error(`cannot create the TAP device ${ipop.device}: ${why}`);
-  mkdirSync(stateDir, { recursive: true });
-  const self = claimPidFile(stateDir, ipop.device);
+  const badBridge = ipop.bridge && bridgeProblem(ipop.bridge);
+  if (badBridge) throw new Error(badBridge);
+  // Refuses to take what a running instance holds (TAP, ports, state directory).
+  const unregister = registerInstance(holdingsOf(cfg, ipop, { config: o.config, ipopFile: o.ipop, stateDir }));
+  let self;
+  try {
+    mkdirSync(stateDir, { recursive: true });
+    self = claimPidFile(stateDir, ipop.device);
+  } catch (e) { unregister(); throw e; }
+  const { mtu, underlay } = tapMtu(cfg, ipop, o.log);
 
   let phase: Phase = 'opening the TAP';
-  let vpn: IpopNode | undefined;
+  let vpn: RunningVpn | undefined;
   let overlay: Overlay | undefined;
   let getState: GetStateServer | undefined;
-  const mtu = vpnMtu(ipop.mtu);
-  const tap = TapDevice.open({ name: ipop.device, mtu, offload: ipop.offload });
+  let tap: TapDevice;
+  try { tap = TapDevice.open({ name: ipop.device, mtu, offload: ipop.offload }); } catch (e) {
+    releasePidFile(stateDir, self);
+    unregister();
+    throw e;
+  }
   const cleanup = async () => {
     phase = 'stopping';
     vpn?.stop();
+    if (ipop.bridge) { try { detachFromBridge(ipop.bridge, tap.name); } catch (e) { o.log.warn((e as Error).message); } }
     tap.close();
     getState?.close();
     await overlay?.stop().catch(() => {});
     releasePidFile(stateDir, self);
+    unregister();
   };
   try {
     const status = () => ({
       state: phase === 'ready' ? 'ready' : phase === 'stopping' ? 'stopping' : 'starting', phase, pid: process.pid,
-      namespace: ipop.namespace, device: tap.name, mtu, node: overlay?.nodes[0]?.address.key ?? null,
+      namespace: ipop.namespace, mode: ipop.mode, device: tap.name, mtu, underlay: underlay.name ?? null, ...(ipop.bridge ? { bridge: ipop.bridge } : {}), node: overlay?.nodes[0]?.address.key ?? null,
       ring: overlay?.nodes[0]?.status ?? 'offline', connections: overlay ? [...overlay.nodes[0]!.table.all()].length : 0,
       onDemand: ipop.onDemand.enabled, offload: tap.offload,
-      ...(vpn ? { traffic: trafficOf(vpn) } : {}),
+      ...(vpn && overlay ? { traffic: trafficOf(vpn, overlay.nodes[0]!.listeners) } : {}),
     });
     if (ipop.getStatePort) {
-      getState = new GetStateServer(() => (vpn ? routerStateView(vpn) : undefined), ipop.getStatePort, status);
+      getState = new GetStateServer(() => vpn?.view, ipop.getStatePort, status);
       await getState.start();
     }
     phase = 'joining the ring';
@@ -90,28 +101,11 @@ export async function runVpn(o: RunOptions): Promise<() => Promise<void>> {
     if (cfg.remoteTAs.length === 0) o.log.warn('no RemoteTAs: this node starts a new overlay on its own');
     else await waitJoined(() => node.status === 'connected', o.joinTimeoutMs, cfg, failures);
     phase = 'claiming the address';
-    const lease = await acquireLease({
-      dht: dht.dht, registrations: dht.registrations, self: node.address, cfg: ipop, random: cryptoRandom, log: o.log,
-      leaseFile: join(stateDir, 'lease'),
-    });
-    tap.setIPv4(ipToString(lease.ip), lease.prefix);
-    tap.up();
-    const ipv6 = configureIpv6(tap, ipop.ipv6Prefix, ipop.namespace, lease.ip, mtu, o.log);
-    vpn = new IpopNode({
-      node, dht: dht.dht, registrations: dht.registrations, device: tap, namespace: ipop.namespace, ip: lease.ip, prefix: lease.prefix,
-      onDemand: ipop.onDemand, multicast: ipop.multicast, ipv6Prefix: ipv6?.prefix,
-    });
-    if (lease.range) {
-      const leased = lease.ip;
-      const server = new DhcpServer({ range: lease.range, serverMac: vpn.gatewayMac, mtu, leaseTime: lease.leaseTime, log: o.log, lease: async () => leased });
-      vpn.setDhcp(server);
-    }
-    await vpn.start();
-    const v = vpn;
-    node.beforeLeave.push(async () => { releaseAddress(dht.registrations, ipop.namespace, v.ip, node.address); await v.leave(); });
+    const ctx = { node, dht, ipop, tap, mtu, leaseFile: join(stateDir, 'lease'), log: o.log };
+    vpn = ipop.mode === 'switch' ? await startSwitchMode(ctx) : await startRouterMode(ctx);
     saveNodeAddress(cfg, node.address, o.log);
     phase = 'ready';
-    o.log.info(`groupvpn ready: ${ipToString(lease.ip)}/${lease.prefix}${ipv6 ? ` and ${ipv6.text}/64` : ''} on ${tap.name} (mtu ${mtu}), node ${node.address.key}, namespace ${ipop.namespace}`);
+    o.log.info(`groupvpn ready: ${vpn.summary}, node ${node.address.key}, namespace ${ipop.namespace}`);
   } catch (e) {
     await cleanup();
     throw e;
@@ -120,30 +114,30 @@ export async function runVpn(o: RunOptions): Promise<() => Promise<void>> {
 }
 
 /**
+ * The TAP's MTU: IpopConfig/MTU, or (0) derived from the underlay interface the overlay uses;
+ * `underlay` is that interface, or why it is unknown (1500 is assumed then).
+ */
+function tapMtu(cfg: NodeConfig, ipop: IpopConfig, log: Logger): { mtu: number; underlay: Underlay } {
+  const underlay = underlayInterface(cfg);
+  const mtu = vpnMtu(ipop.mtu, underlay.name === undefined ? undefined : underlay);
+  if (ipop.mtu) log.info(`TAP mtu ${mtu} (IpopConfig/MTU)`);
+  else if (underlay.name === undefined) log.info(`underlay unknown (${underlay.reason}): assuming mtu 1500 → TAP mtu ${mtu}`);
+  else log.info(`underlay ${underlay.name} mtu ${underlay.mtu} (${underlay.via}) → TAP mtu ${mtu}`);
+  return { mtu, underlay };
+}
+
+/**
  * Counters `groupvpn status` shows: frames each way, how many crossed as offloaded
  * super-packets, and the UDP edges' fragment repairs (requests, fragments resent, messages lost).
  */
-function trafficOf(v: IpopNode): Record<string, number> {
+function trafficOf(v: RunningVpn, listeners: readonly EdgeListener[]): Record<string, number> {
   const s = v.stats;
-  const udp = v.node.listeners.map((l) => (l instanceof SecureEdgeListener ? l.inner : l)).filter((l) => l instanceof UdpEdgeListener);
+  const udp = listeners.map((l) => (l instanceof SecureEdgeListener ? l.inner : l)).filter((l) => l instanceof UdpEdgeListener);
   const sum = (k: 'fragmentedOut' | 'fragmentRequests' | 'fragmentsResent' | 'fragmentedLost') => udp.reduce((n, l) => n + l.stats[k], 0);
   return {
     txFrames: s.txFrames, txBytes: s.txBytes, txOffload: s.txOffload, rxFrames: s.rxFrames, rxBytes: s.rxBytes, rxOffload: s.rxOffload,
     fragmentedOut: sum('fragmentedOut'), fragmentRequests: sum('fragmentRequests'), fragmentsResent: sum('fragmentsResent'), fragmentedLost: sum('fragmentedLost'),
   };
-}
-
-/**
- * The member's IPv6 address (prefix::<IPv4>) on the TAP. IPv6 is optional: when the kernel
- * refuses it (IPv6 disabled, an MTU below 1280) the VPN carries IPv4 only and says so.
- */
-function configureIpv6(tap: TapDevice, configured: string, namespace: string, ip: number, mtu: number, log: Logger): { prefix: Uint8Array; text: string } | undefined {
-  const prefix = ipv6PrefixFor(configured, namespace);
-  if (!prefix) return undefined;
-  const text = ipv6ToString(mappedIpv6(prefix, ip));
-  if (mtu < 1280) { log.warn(`IPv6 off: the TAP's MTU ${mtu} is below IPv6's minimum of 1280`); return undefined; }
-  try { tap.setIPv6(text, 64); } catch (e) { log.warn(`IPv6 off: cannot add ${text}/64 to ${tap.name}: ${(e as Error).message}`); return undefined; }
-  return { prefix, text };
 }
 
 async function waitJoined(joined: () => boolean, ms: number, cfg: NodeConfig, failures: JoinFailures): Promise<void> {

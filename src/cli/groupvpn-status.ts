@@ -21,7 +21,8 @@ export function printStatus(s: State, say: (l: string) => void): void {
   const l = (s.local_state ?? {}) as Record<string, unknown>;
   say(`state      ${s.state}${s.state === 'starting' ? ` (${s.phase})` : ''}   pid ${s.pid}`);
   say(`node       ${s.node ?? l.uid ?? '-'}`);
-  say(`namespace  ${s.namespace}   device ${s.device} (mtu ${s.mtu}${s.offload ? ', offload on' : ''})`);
+  say(`namespace  ${s.namespace}   mode ${s.mode ?? 'router'}   device ${s.device} (mtu ${s.mtu}${s.offload ? ', offload on' : ''})${s.bridge ? ` on bridge ${s.bridge}` : ''}`);
+  say(`underlay   ${s.underlay ?? 'unknown (mtu 1500 assumed)'}`);
   const tr = s.traffic as Record<string, number> | undefined;
   if (tr) {
     say(`traffic    sent ${tr.txFrames} frames (${tr.txOffload} offloaded), received ${tr.rxFrames} (${tr.rxOffload} offloaded)`);

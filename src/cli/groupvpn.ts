@@ -13,6 +13,7 @@ import { ConfigError } from '../config/node-config.js';
 import { createLogger, LEVELS, LOG_LEVEL_USAGE, parseLevel, quietable } from '../util/log.js';
 import { queryState, printStatus } from './groupvpn-status.js';
 import { loadVpnConfig, logFile, runVpn, stateDirFor } from './groupvpn-run.js';
+import { checkCollisions, holdingsOf, InstanceCollision } from './instances.js';
 import { findInstance, isAlive, removeStale, type PidRecord } from './pid-file.js';
 import { installShutdown } from './shutdown.js';
 
@@ -45,7 +46,14 @@ async function main(): Promise<number> {
     if (e instanceof ConfigError) return fail(e.message, 2);
     throw e;
   }
-  const { ipop, stateDir } = loaded;
+  const { cfg, ipop, stateDir } = loaded;
+  // A second instance must not take a running one's TAP, ports or state directory.
+  if (cmd !== 'status') {
+    try { checkCollisions(holdingsOf(cfg, ipop, { config: values.config!, ipopFile: values.ipop, stateDir })); } catch (e) {
+      if (e instanceof InstanceCollision) return fail(e.message);
+      throw e;
+    }
+  }
   switch (cmd) {
     case 'run': {
       const log = quietable(createLogger(level));
@@ -93,7 +101,8 @@ async function start(values: Record<string, unknown>, stateDir: string, port: nu
     const s = await queryState(port, 'status', 2500);
     if (s && s.state === 'ready' && s.pid === child.pid) {
       const l = s.local_state as Record<string, string> | undefined;
-      say(`groupvpn started (pid ${child.pid}): ${l?.ip4} on ${s.device}, node ${l?.uid}, namespace ${s.namespace}; log ${log}`);
+      const what = s.mode === 'switch' ? `switch mode on ${s.device}${s.bridge ? ` in bridge ${s.bridge}` : ''}` : `${l?.ip4} on ${s.device}`;
+      say(`groupvpn started (pid ${child.pid}): ${what}, node ${l?.uid}, namespace ${s.namespace}; log ${log}`);
       return 0;
     }
   }

@@ -15,15 +15,32 @@ export interface OnDemandConfig {
   idleTimeout: number;
 }
 
+/** router: IP packets routed to members (IPOP's GroupVPN); switch: Ethernet frames switched across the overlay. */
+export type IpopMode = 'router' | 'switch';
+
 export interface IpopConfig {
   namespace: string;
+  mode: IpopMode;
   device: string;
-  /** Static address; absent means the address comes from the namespace's DHCP range. */
+  /** Switch mode only: the Linux bridge the TAP joins (a port of it, next to the hosts it connects). */
+  bridge?: string;
+  /** Switch mode: seconds a learned MAC (and ARP) entry lives without traffic from it. */
+  macAgeSeconds: number;
+  /**
+   * Static address. Router mode: absent means the address comes from the namespace's DHCP range.
+   * Switch mode: absent means this host holds no address on the VPN and nothing is leased (the
+   * bridged hosts hold the IPs).
+   */
   address?: { ip: string; prefix: number };
+  /**
+   * The interface this host's VPN address goes on: router mode the TAP (static or leased);
+   * switch mode the Bridge if named, else the TAP, and undefined without a static address.
+   */
+  addressDevice?: string;
   hostname?: string;
   /** TTL of this node's `dhcp:<ns>:<ip>` claim for static addresses; renewed at half of it. */
   leaseTime: number;
-  /** 0 = computed from the underlay (see DEFAULT_VPN_MTU). */
+  /** 0 = derived from the underlay interface's MTU (src/vpn/mtu.ts). */
   mtu: number;
   onDemand: OnDemandConfig;
   /** IPOP's local get_state UDP port on 127.0.0.1; 0 = off. */
@@ -48,10 +65,12 @@ export interface IpopConfig {
 export const DEFAULT_ON_DEMAND: OnDemandConfig = { enabled: true, threshold: 128, idleTimeout: 240 };
 export const DEFAULT_GET_STATE_PORT = 5800;
 export const DEFAULT_DEVICE = 'tapipop';
+export const DEFAULT_MAC_AGE_SECONDS = 300;
+const MODES: readonly IpopMode[] = ['router', 'switch'];
 
 const BRUNET_UNSUPPORTED = ['EndToEndSecurity', 'DHCPPort', 'AllowStaticAddresses', 'GroupVPN', 'Dns'];
 const KNOWN = ['IpopNamespace', 'VirtualNetworkDevice', 'AddressData', 'EnableMulticast', 'LeaseTime', 'MTU', 'OnDemand',
-  'GetStatePort', 'DHCPConfigFile', 'NetworkIgnoreList', 'IPv6Prefix', 'Offload', ...BRUNET_UNSUPPORTED];
+  'GetStatePort', 'DHCPConfigFile', 'NetworkIgnoreList', 'IPv6Prefix', 'Offload', 'Mode', 'Bridge', 'MacAgeSeconds', ...BRUNET_UNSUPPORTED];
 
 /** Netmask as dotted quad (Brunet) or prefix length ("24" or "/24"). */
 export function netmaskToPrefix(s: string, path: string): number {
@@ -140,15 +159,17 @@ export function parseIpop(node: XNode): IpopConfig {
   const badName = interfaceNameProblem(device);
   if (badName) throw new ConfigError(`${P}/VirtualNetworkDevice`, badName);
   const cfg: IpopConfig = {
-    namespace, device, leaseTime: 3600, mtu: 0, onDemand: { ...DEFAULT_ON_DEMAND },
+    namespace, mode: 'router', device, macAgeSeconds: DEFAULT_MAC_AGE_SECONDS, leaseTime: 3600, mtu: 0, onDemand: { ...DEFAULT_ON_DEMAND },
     getStatePort: DEFAULT_GET_STATE_PORT, multicast: false, offload: true, ipv6Prefix: 'auto', networkIgnoreList: [], ignored: [],
   };
+  parseSwitching(get, cfg);
   const ad = get('AddressData');
   if (ad !== undefined) parseAddressData(ad, cfg);
+  cfg.addressDevice = cfg.mode === 'router' ? device : cfg.address ? cfg.bridge ?? device : undefined;
   const lt = get('LeaseTime');
   if (lt !== undefined) cfg.leaseTime = int(lt, `${P}/LeaseTime`, 60, 7 * 86400);
   const mtu = get('MTU');
-  if (mtu !== undefined) cfg.mtu = int(mtu, `${P}/MTU`, 576, 9000);
+  if (mtu !== undefined && text(mtu, `${P}/MTU`) !== '0') cfg.mtu = int(mtu, `${P}/MTU`, 576, 9000);
   const od = get('OnDemand');
   if (od !== undefined) cfg.onDemand = parseOnDemand(od);
   const gs = get('GetStatePort');
@@ -165,6 +186,28 @@ export function parseIpop(node: XNode): IpopConfig {
   if (nil !== undefined) cfg.networkIgnoreList = parseDeviceList(nil, `${P}/NetworkIgnoreList`);
   for (const k of BRUNET_UNSUPPORTED) if (kids[k]) cfg.ignored.push(k);
   return cfg;
+}
+
+/** Mode, Bridge and MacAgeSeconds: a Bridge needs switch mode. */
+function parseSwitching(get: (n: string) => XNode | undefined, cfg: IpopConfig): void {
+  const P = 'IpopConfig';
+  const mode = get('Mode');
+  if (mode !== undefined) {
+    const m = text(mode, `${P}/Mode`);
+    if (!(MODES as readonly string[]).includes(m)) throw new ConfigError(`${P}/Mode`, `expected router or switch, got ${JSON.stringify(m)}`);
+    cfg.mode = m as IpopMode;
+  }
+  const br = get('Bridge');
+  if (br !== undefined && text(br, `${P}/Bridge`) !== '') {
+    const name = text(br, `${P}/Bridge`);
+    const bad = interfaceNameProblem(name);
+    if (bad) throw new ConfigError(`${P}/Bridge`, bad);
+    if (cfg.mode !== 'switch') throw new ConfigError(`${P}/Bridge`, 'Bridge needs Mode switch (a router-mode TAP routes IP and is no bridge port)');
+    if (name === cfg.device) throw new ConfigError(`${P}/Bridge`, `${name} is the TAP itself (VirtualNetworkDevice); name the bridge the TAP joins`);
+    cfg.bridge = name;
+  }
+  const age = get('MacAgeSeconds');
+  if (age !== undefined) cfg.macAgeSeconds = int(age, `${P}/MacAgeSeconds`, 10, 86400);
 }
 
 /** 'auto', 'off' (stored as ''), or an IPv6 prefix written as an address, optionally with /64. */

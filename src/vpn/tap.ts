@@ -46,7 +46,15 @@ function packageRoot(): string {
   }
 }
 
+/** The addon's functions on interfaces other than the TAP (bridge.ts). */
+interface NativeLinks {
+  bridgePort(bridge: string, port: string, add: boolean): void;
+  linkUp(name: string): void;
+  setIPv4(name: string, address: string, prefixLength: number): void;
+}
+
 let addon: NativeCtor | Error | undefined;
+let links: NativeLinks | undefined;
 
 function loadAddon(): NativeCtor | Error {
   if (addon !== undefined) return addon;
@@ -54,9 +62,12 @@ function loadAddon(): NativeCtor | Error {
     if (process.platform !== 'linux') throw new Error('TAP devices need Linux');
     const path = join(packageRoot(), 'build', 'Release', 'tap.node');
     if (!existsSync(path)) throw new Error(`the TAP addon is not built (${path} missing: run npm install or npx node-gyp rebuild)`);
-    const mod = createRequire(import.meta.url)(path) as { Tap?: NativeCtor };
+    const mod = createRequire(import.meta.url)(path) as { Tap?: NativeCtor } & Partial<NativeLinks>;
     if (typeof mod.Tap !== 'function') throw new Error('the TAP addon has no Tap class');
     addon = mod.Tap;
+    if (typeof mod.bridgePort === 'function' && typeof mod.linkUp === 'function' && typeof mod.setIPv4 === 'function') {
+      links = { bridgePort: mod.bridgePort, linkUp: mod.linkUp, setIPv4: mod.setIPv4 };
+    }
   } catch (e) {
     addon = e instanceof Error ? e : new Error(String(e));
   }
@@ -79,6 +90,18 @@ export function tapUnavailableReason(): string | null {
   if (!existsSync(TUN)) return `${TUN} is missing: load the tun module (modprobe tun)`;
   if (!hasNetAdmin()) return 'no CAP_NET_ADMIN: run as root or grant the capability';
   return null;
+}
+
+/** The addon's link functions; TapError when the addon is missing or predates them (rebuild it). */
+export function nativeLinks(): NativeLinks {
+  const a = loadAddon();
+  if (a instanceof Error) throw new TapError(a.message);
+  if (!links) throw new TapError('the TAP addon has no bridge support: rebuild it (npx node-gyp rebuild)');
+  const l = links;
+  return {
+    bridgePort: (b, p, add) => call(() => l.bridgePort(b, p, add)), linkUp: (n) => call(() => l.linkUp(n)),
+    setIPv4: (n, a, prefix) => call(() => l.setIPv4(n, a, prefix)),
+  };
 }
 
 // Native failures become TapError; TypeErrors are caller bugs and stay as they are.

@@ -48,9 +48,9 @@ export async function startSignedDhtRing(n: number, namespace: string): Promise<
  * A signed ring for VPN tests: started, torn down with the test (the VPNs pushed onto
  * `vpns` first), and asserted consistent before it is returned.
  */
-export async function startVpnRing(t: Test, n: number, namespace: string, formed = `ring of ${n} formed`): Promise<{ nodes: Node[]; dhts: DhtService[]; vpns: IpopNode[] }> {
+export async function startVpnRing(t: Test, n: number, namespace: string, formed = `ring of ${n} formed`): Promise<{ nodes: Node[]; dhts: DhtService[]; vpns: Array<{ stop(): void }> }> {
   const { nodes, dhts } = await startSignedDhtRing(n, namespace);
-  const vpns: IpopNode[] = [];
+  const vpns: Array<{ stop(): void }> = [];
   t.teardown(async () => { for (const v of vpns) v.stop(); await stopAll(nodes); await Promise.all(dhts.map((d) => d.close())); });
   t.ok(await waitFor(() => consistency(nodes) === 1, 20_000), formed);
   return { nodes, dhts, vpns };
