@@ -4,9 +4,10 @@
 // TAP → overlay: the source MAC is learnt as local. An ARP request for an IP learnt behind a
 // member is answered here (ArpCache); known unicast goes to the member its MAC was learnt
 // behind; unknown unicast, broadcast and multicast are flooded to every member, limited per
-// source MAC. Overlay → TAP: only frames from a verified member, over the connection to it;
-// the source MAC (and an ARP sender) is learnt behind that member, and the frame is written to
-// the TAP unchanged. Nothing that came from the overlay goes back to it (split horizon), and a
+// source MAC; a member list older than 5 s is re-read before a flood, which would otherwise
+// miss a member that joined since. Overlay → TAP: only frames from a verified member, over the
+// connection to it; the source MAC (and an ARP sender) is learnt behind that member, and the
+// frame is written to the TAP unchanged. Nothing that came from the overlay goes back to it (split horizon), and a
 // flood is never re-flooded, so every frame reaches each member once: no duplicates.
 import type { Address } from '../../address/address.js';
 import type { Dht } from '../../dht/dht.js';
@@ -41,6 +42,12 @@ const SYNC_MS = { onDemand: 30_000, allMembers: 5_000 };
 /** Frames from a node not (yet) in our member list wait this long for a member refresh. */
 const UNKNOWN_WAIT_MS = 3000;
 const UNKNOWN_QUEUE = 16;
+/**
+ * A member that joined after our last refresh is missing from the list, and a flood would miss
+ * it: a flood re-reads a list older than this first, waiting for it (at most FLOOD_HOLD frames).
+ */
+const FLOOD_REFRESH_MS = 5000;
+const FLOOD_HOLD = 16;
 
 interface Pending { at: number; frames: Array<{ frame: Uint8Array; meta: OffloadMeta | undefined }> }
 
@@ -65,6 +72,8 @@ export class SwitchNode {
   private memberKeys = new Map<string, Address>();
   private pending = new Map<string, Pending>();
   private refreshing?: Promise<void>;
+  private refreshedAt = -Infinity;
+  private heldFloods: Array<{ data: Uint8Array; ptype: Payload }> = [];
   private timers: TimerHandle[] = [];
   private stopped = false;
 
@@ -120,6 +129,10 @@ export class SwitchNode {
     // What was learnt behind a member that left goes with it.
     for (const [key, a] of this.memberKeys) if (!now.has(key)) { this.macs.forget(a); this.arp.forget(a); }
     this.memberKeys = now;
+    this.refreshedAt = this.o.node.clock.now();
+    const held = this.heldFloods;
+    this.heldFloods = [];
+    for (const h of held) this.floodNow(h.data, h.ptype);
     for (const [key, p] of this.pending) {
       this.pending.delete(key);
       const from = now.get(key);
@@ -171,9 +184,16 @@ export class SwitchNode {
 
   /** Unknown unicast, broadcast and multicast: one copy to each verified member, within the source's rate. */
   private flood(f: Uint8Array, data: Uint8Array, ptype: Payload): void {
+    if (!this.floods.allow(f, 6)) { this.stats.dropFloodLimited++; return; }
+    if (this.o.node.clock.now() - this.refreshedAt < FLOOD_REFRESH_MS) { this.floodNow(data, ptype); return; }
+    // Copied: the TAP's buffer is not ours to keep. Flooded once the refresh is done (syncMembers).
+    if (this.heldFloods.length < FLOOD_HOLD) this.heldFloods.push({ data: new Uint8Array(data), ptype }); else this.stats.dropQueueFull++;
+    this.refreshSoon();
+  }
+
+  private floodNow(data: Uint8Array, ptype: Payload): void {
     const ms = this.memberList.members;
     if (ms.length === 0) return;
-    if (!this.floods.allow(f, 6)) { this.stats.dropFloodLimited++; return; }
     this.stats.flooded++;
     for (const m of ms) this.path.send(m.address, data, ptype);
   }

@@ -1,0 +1,47 @@
+// Switch mode, a member joining after another's last member refresh (in memory, no root): the
+// earlier member's list lacks it until its next periodic refresh (30 s with on-demand), so a
+// flood re-reads a list older than 5 s first and waits for it. Without that, the first ARP
+// requests from the earlier member's side reached nobody (found in vpn-switch-netns).
+import t from 'tap';
+import { realClock, type Clock } from '../src/util/clock.js';
+import { buildArpRequest, decodeArp, parseIp, parseMac } from '../src/vpn/frames.js';
+import { SwitchNode } from '../src/vpn/switch/switch-node.js';
+import { startVpnRing } from './helpers/dht.js';
+import { FakeTap } from './helpers/fake-tap.js';
+import { waitFor } from './helpers/ring.js';
+
+const ON_DEMAND = { enabled: true, threshold: 128, idleTimeout: 240 };
+const H1 = parseMac('02:00:00:00:01:01');
+
+t.test('a flood reaches a member that joined after the last member refresh', async (t) => {
+  const { nodes, dhts, vpns } = await startVpnRing(t, 6, 'swjoin');
+  const skew = { ms: 0 };
+  const clock: Clock = { ...realClock, now: () => realClock.now() + skew.ms };
+  const member = async (i: number, tap: FakeTap) => {
+    const n = nodes[i]!;
+    const node = { address: n.address, table: n.table, router: n.router, rpc: n.rpc, link: n.link, connector: n.connector, clock, log: n.log, listeners: n.listeners };
+    const s = new SwitchNode({ node, dht: dhts[i]!.dht, registrations: dhts[i]!.registrations, device: tap, namespace: 'swjoin', onDemand: ON_DEMAND });
+    vpns.push(s);
+    await s.start();
+    return s;
+  };
+  const [t1, t2] = [new FakeTap(0xb1), new FakeTap(0xb2)];
+  const S1 = await member(1, t1);
+  const S2 = await member(4, t2);
+  t.equal(S1.members.length, 0, 'S1 refreshed before S2 joined: S2 is not in its list');
+  t.equal(S2.members.length, 1, 'S2 found S1');
+
+  // Later than 5 s after S1's refresh, long before its periodic one (30 s).
+  skew.ms += 6000;
+  t1.inject(buildArpRequest(H1, parseIp('10.0.3.11'), parseIp('10.0.3.21')));
+  t.ok(await waitFor(() => t2.written.length === 1, 10_000), 'the first ARP request reached S2');
+  t.equal(t2.written[0] && decodeArp(t2.written[0]).targetIp, parseIp('10.0.3.21'), 'unchanged');
+  t.equal(S1.members.length, 1, 'S1 re-read its list for the flood');
+  t.equal(S1.stats.flooded, 1, 'one flood');
+
+  // A flood within 5 s of that refresh goes at once, without another read.
+  const refreshes = S1.memberList.stats.refreshes;
+  t1.inject(buildArpRequest(H1, parseIp('10.0.3.11'), parseIp('10.0.3.22')));
+  t.ok(await waitFor(() => t2.written.length === 2, 10_000), 'the next one too');
+  t.equal(S1.memberList.stats.refreshes, refreshes, 'with no further read of the list');
+});
