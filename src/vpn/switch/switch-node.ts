@@ -4,11 +4,12 @@
 // TAP → overlay: the source MAC is learnt as local. An ARP request for an IP learnt behind a
 // member is answered here (ArpCache); known unicast goes to the member its MAC was learnt
 // behind; unknown unicast, broadcast and multicast are flooded to every member, limited per
-// source MAC; a member list older than 5 s is re-read before a flood, which would otherwise
-// miss a member that joined since. Overlay → TAP: only frames from a verified member, over the
-// connection to it; the source MAC (and an ARP sender) is learnt behind that member, and the
-// frame is written to the TAP unchanged. Nothing that came from the overlay goes back to it (split horizon), and a
-// flood is never re-flooded, so every frame reaches each member once: no duplicates.
+// source MAC; a member list older than 5 s (1 s while alone) is re-read before a flood, which
+// would otherwise miss a member that joined since. Overlay → TAP: only frames from a verified
+// member, over the connection to it; the source MAC (and an ARP sender) is learnt behind that
+// member, and the frame is written to the TAP unchanged. Nothing that came from the overlay
+// goes back to it (split horizon), and a flood is never re-flooded, so every frame reaches
+// each member once: no duplicates.
 import type { Address } from '../../address/address.js';
 import type { Dht } from '../../dht/dht.js';
 import type { Registrations } from '../../dht/registration.js';
@@ -45,8 +46,9 @@ const UNKNOWN_QUEUE = 16;
 /**
  * A member that joined after our last refresh is missing from the list, and a flood would miss
  * it: a flood re-reads a list older than this first, waiting for it (at most FLOOD_HOLD frames).
+ * Alone, a flood reaches nobody anyway, so the list is re-read sooner.
  */
-const FLOOD_REFRESH_MS = 5000;
+const FLOOD_REFRESH_MS = { members: 5000, alone: 1000 };
 const FLOOD_HOLD = 16;
 
 interface Pending { at: number; frames: Array<{ frame: Uint8Array; meta: OffloadMeta | undefined }> }
@@ -185,7 +187,8 @@ export class SwitchNode {
   /** Unknown unicast, broadcast and multicast: one copy to each verified member, within the source's rate. */
   private flood(f: Uint8Array, data: Uint8Array, ptype: Payload): void {
     if (!this.floods.allow(f, 6)) { this.stats.dropFloodLimited++; return; }
-    if (this.o.node.clock.now() - this.refreshedAt < FLOOD_REFRESH_MS) { this.floodNow(data, ptype); return; }
+    const maxAge = this.memberList.members.length === 0 ? FLOOD_REFRESH_MS.alone : FLOOD_REFRESH_MS.members;
+    if (this.o.node.clock.now() - this.refreshedAt < maxAge) { this.floodNow(data, ptype); return; }
     // Copied: the TAP's buffer is not ours to keep. Flooded once the refresh is done (syncMembers).
     if (this.heldFloods.length < FLOOD_HOLD) this.heldFloods.push({ data: new Uint8Array(data), ptype }); else this.stats.dropQueueFull++;
     this.refreshSoon();
