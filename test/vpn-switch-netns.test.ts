@@ -64,7 +64,7 @@ t.test('switch mode joins two sites\' bridges into one Ethernet', async (t) => {
     // than 1 s (while alone), so a request within 1 s of its last read may be lost. A few tries.
     let first = await arping('a1', 'b1'), tries = 1;
     for (; tries < 5 && first.code !== 0; tries++) first = await arping('a1', 'b1');
-    t.equal(first.code, 0, `a1 → b1's IP (${tries} tries): ${first.stdout}${first.stderr}`);
+    t.equal(first.code, 0, `a1 → b1's IP (attempts: ${tries}): ${first.stdout}${first.stderr}`);
     t.match(first.stdout, new RegExp(`reply from ${c('b1').ip} \\[${c('b1').mac}\\]`, 'i'), 'b1 answers with its MAC');
     const mid = await counters('sa');
     t.ok(mid.flooded > before.flooded, `the first request was flooded (${before.flooded} → ${mid.flooded})`);
