@@ -41,6 +41,8 @@ const SYNC_MS = { onDemand: 30_000, allMembers: 5_000 };
 /** Frames from a node not (yet) in our member list wait this long for a member refresh. */
 const UNKNOWN_WAIT_MS = 3000;
 const UNKNOWN_QUEUE = 16;
+/** Out-of-turn member refreshes (for frames from unknown nodes) at most this often: a non-member cannot make us read the DHT faster. */
+const REFRESH_GAP_MS = 1000;
 
 interface Pending { at: number; frames: Array<{ frame: Uint8Array; meta: OffloadMeta | undefined }> }
 
@@ -65,6 +67,8 @@ export class SwitchNode {
   private memberKeys = new Map<string, Address>();
   private pending = new Map<string, Pending>();
   private refreshing?: Promise<void>;
+  private lastRefreshSoon = -Infinity;
+  private refreshLater?: TimerHandle;
   private timers: TimerHandle[] = [];
   private stopped = false;
 
@@ -106,6 +110,7 @@ export class SwitchNode {
     if (this.stopped) return;
     this.stopped = this.path.stopped = true;
     for (const t of this.timers) t.cancel();
+    this.refreshLater?.cancel();
     this.onDemand.close();
     this.o.device.close();
   }
@@ -130,7 +135,14 @@ export class SwitchNode {
   }
 
   private refreshSoon(): void {
-    if (this.refreshing || this.stopped) return;
+    const now = this.o.node.clock.now();
+    if (this.refreshing || this.stopped || this.refreshLater) return;
+    const wait = this.lastRefreshSoon + REFRESH_GAP_MS - now;
+    if (wait > 0) {
+      this.refreshLater = this.o.node.clock.setTimeout(() => { this.refreshLater = undefined; this.refreshSoon(); }, wait);
+      return;
+    }
+    this.lastRefreshSoon = now;
     this.refreshing = this.syncMembers().finally(() => { this.refreshing = undefined; });
   }
 
