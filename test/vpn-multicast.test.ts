@@ -39,7 +39,7 @@ t.test('broadcast and multicast copies in router mode', async (t) => {
   for (const m of [A, B, C, D, X]) await m.v.syncMembers();
   t.same(A.v.members.map((m) => m.address.key).sort(), [nodes[2]!, nodes[3]!, nodes[4]!].map((n) => n.address.key).sort(), 'A\'s members: B, C and D');
   t.same(X.v.members, [], 'X has no members in its namespace');
-  const taps = { A: A.tap, B: B.tap, C: C.tap, D: D.tap, X: X.tap };
+  const taps: Record<string, FakeTap> = { A: A.tap, B: B.tap, C: C.tap, D: D.tap, X: X.tap };
   const clear = () => { for (const tap of Object.values(taps)) tap.clear(); };
 
   const kinds = [
@@ -72,6 +72,17 @@ t.test('broadcast and multicast copies in router mode', async (t) => {
       t.equal(A.v.stats.txFrames - before.tx, 3, 'A sent one copy to each of B, C and D');
     });
   }
+
+  await t.test('a member that joins later gets broadcasts after A\'s next member refresh, on-demand links or not', async (t) => {
+    const E = await member(6, '10.8.0.15', true);
+    taps.E = E.tap;
+    const t0 = Date.now();
+    // No syncMembers by hand: with EnableMulticast the list is re-read every 5 s (not every 30 s as with on-demand alone).
+    t.ok(await waitFor(() => A.v.members.some((m) => m.address.equals(nodes[6]!.address)), 12_000), `A lists E after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    clear();
+    A.tap.inject(frame(A.tap.mac, '10.8.0.10', '10.8.0.255', BROADCAST_MAC, 11));
+    t.ok(await waitFor(() => E.tap.written.length === 1 && B.tap.written.length === 1, 10_000), 'E and B got the broadcast');
+  });
 
   await t.test('a member with EnableMulticast false sends neither, and counts them', async (t) => {
     clear();

@@ -125,7 +125,8 @@ export class IpopNode {
         else this.fromTap(frames[i]!, frames[i]!, Payload.Ip);
       }
     });
-    const every = o.onDemand.enabled ? SYNC_MS.onDemand : SYNC_MS.allMembers;
+    // Broadcasts go to the members listed: with them on, a new member is listed as soon as with all links.
+    const every = o.onDemand.enabled && !o.multicast ? SYNC_MS.onDemand : SYNC_MS.allMembers;
     this.timers.push(o.node.clock.setInterval(() => void this.syncMembers(), every));
     this.timers.push(o.node.clock.setInterval(() => this.expireWaiting(), 1000));
     void this.syncMembers();
