@@ -3,6 +3,10 @@
 // subnet's broadcast address and an mDNS datagram (224.0.0.251:5353, received by sockets that
 // joined the group on their TAP) from A reach B and C exactly once each, and not D; what D
 // sends reaches nobody. D counts both kinds of drop (local_state.multicast.dropped).
+// No multicast route is needed, and groupvpn adds none: the mDNS sender picks the TAP with
+// IP_MULTICAST_IF, as mDNS responders do per interface (avahi: IP_PKTINFO / ip_mreqn with
+// the interface index). A 224.0.0.0/4 route on the TAP would pull the multicast of programs
+// that pick no interface off the host's LAN.
 import t, { type Test } from 'tap';
 import { getState, groupvpn, hostConfig, startBootstrap } from '../bench/lab/ipop.js';
 import { Lab, requireLab, waitFor } from '../bench/lab/netns.js';
@@ -63,6 +67,11 @@ t.test('router mode: broadcast and mDNS reach every member once, only with Enabl
   for (const [i, r] of started.entries()) t.equal(r.code, 0, `groupvpn start on ${HOSTS[i]}: ${r.stdout}${r.stderr}`);
   if (started.some((r) => r.code !== 0)) return;
   t.teardown(async () => { for (const h of HOSTS) await groupvpn(lab, h, ['stop', '-c', cfg[h]]); });
+
+  // mDNS responders (avahi, systemd-resolved) use only interfaces that are up, running and multicast-capable.
+  const link = await lab.exec('b', ['ip', '-j', 'link', 'show', 'tapipop']);
+  const flags = (JSON.parse(link.stdout || '[{}]') as Array<{ flags?: string[] }>)[0]?.flags ?? [];
+  for (const f of ['UP', 'LOWER_UP', 'BROADCAST', 'MULTICAST']) t.ok(flags.includes(f), `the TAP is ${f} (${flags.join(',')})`);
 
   const multicast = async (h: Host) => (await getState(lab, h))?.local_state.multicast as unknown as MulticastState | undefined;
   // The senders copy to the members they have verified: all three others. With EnableMulticast
