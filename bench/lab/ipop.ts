@@ -41,6 +41,8 @@ export interface HostOptions {
   overlayPort?: number;
   /** IpopConfig/Offload (default true). */
   offload?: boolean;
+  /** IpopConfig/EnableMulticast (default false). */
+  multicast?: boolean;
 }
 
 export function hostConfig(dir: string, name: string, o: HostOptions): string {
@@ -61,6 +63,7 @@ export function hostConfig(dir: string, name: string, o: HostOptions): string {
     <OnDemand><Enabled>${od.enabled}</Enabled><Threshold>${od.threshold ?? 128}</Threshold><IdleTimeout>${od.idle ?? 240}</IdleTimeout></OnDemand>
     <GetStatePort>${o.getStatePort ?? 5800}</GetStatePort>
     <Offload>${o.offload ?? true}</Offload>
+    <EnableMulticast>${o.multicast ?? false}</EnableMulticast>
   </IpopConfig>
 </NodeConfig>
 `);
