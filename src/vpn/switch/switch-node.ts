@@ -37,7 +37,8 @@ export interface SwitchNodeOptions {
   flood?: Partial<FloodOptions>;
 }
 
-const SYNC_MS = { onDemand: 30_000, allMembers: 5_000 };
+/** Floods go to the verified members: the list is re-read this often (with or without on-demand links), so a new member gets them within seconds. */
+const SYNC_MS = 5_000;
 /** Frames from a node not (yet) in our member list wait this long for a member refresh. */
 const UNKNOWN_WAIT_MS = 3000;
 const UNKNOWN_QUEUE = 16;
@@ -100,8 +101,7 @@ export class SwitchNode {
         if (offloaded?.[i]) { vnetToWire(f, 0); this.fromTap(f.subarray(OFFLOAD_HEADER), f, Payload.EthernetOffload); } else this.fromTap(f, f, Payload.Ethernet);
       }
     });
-    const every = this.o.onDemand.enabled ? SYNC_MS.onDemand : SYNC_MS.allMembers;
-    this.timers.push(this.o.node.clock.setInterval(() => void this.syncMembers(), every));
+    this.timers.push(this.o.node.clock.setInterval(() => void this.syncMembers(), SYNC_MS));
     this.timers.push(this.o.node.clock.setInterval(() => this.expire(), 1000));
     await this.syncMembers();
   }
