@@ -1,8 +1,7 @@
-// Switch mode, a member joining after another's last member refresh (in memory, no root): the
-// earlier member's list lacks it until its next periodic refresh (30 s with on-demand), so a
-// flood re-reads a list older than 5 s (1 s while the list is empty) first and waits for it.
-// Without that, the first ARP requests from the earlier member's side reached nobody (found
-// in vpn-switch-netns and npm run demo:switch).
+// Switch mode, a member joining just after another's member refresh (in memory, no root): the
+// earlier member's list is empty until its next periodic refresh (every 5 s), and its floods
+// reached nobody meanwhile: the first ARP requests of `npm run demo:switch` were lost. While
+// no member is known, a flood now waits for a re-read of a list older than 1 s.
 import t from 'tap';
 import { realClock, type Clock } from '../src/util/clock.js';
 import { buildArpRequest, decodeArp, parseIp, parseMac } from '../src/vpn/frames.js';
@@ -26,34 +25,25 @@ t.test('a flood reaches a member that joined after the last member refresh', asy
     await s.start();
     return s;
   };
-  const [t1, t2, t3] = [new FakeTap(0xb1), new FakeTap(0xb2), new FakeTap(0xb3)];
+  const [t1, t2] = [new FakeTap(0xb1), new FakeTap(0xb2)];
   const S1 = await member(1, t1);
   const S2 = await member(4, t2);
   t.equal(S1.members.length, 0, 'S1 refreshed before S2 joined: S2 is not in its list');
   t.equal(S2.members.length, 1, 'S2 found S1');
   const arp = (target: string) => t1.inject(buildArpRequest(H1, parseIp('10.0.3.11'), parseIp(target)));
 
-  // S1 is alone: a list older than 1 s is re-read before a flood.
+  // S1 is alone, its list more than 1 s old (its periodic re-read is still seconds away).
   skew.ms += 1500;
   arp('10.0.3.21');
-  t.ok(await waitFor(() => t2.written.length === 1, 10_000), 'the first ARP request reached S2');
+  t.ok(await waitFor(() => t2.written.length === 1, 3000), 'the first ARP request reached S2');
   t.equal(t2.written[0] && decodeArp(t2.written[0]).targetIp, parseIp('10.0.3.21'), 'unchanged');
   t.equal(S1.members.length, 1, 'S1 re-read its list for the flood');
   t.equal(S1.stats.flooded, 1, 'one flood');
 
-  // With members, a flood within 5 s of the last read goes at once, without another read.
+  // With a member known, a flood goes at once, without another read.
   const refreshes = S1.memberList.stats.refreshes;
   skew.ms += 1500;
   arp('10.0.3.22');
-  t.ok(await waitFor(() => t2.written.length === 2, 10_000), 'the next one too');
+  t.ok(await waitFor(() => t2.written.length === 2, 3000), 'the next one too');
   t.equal(S1.memberList.stats.refreshes, refreshes, 'with no further read of the list');
-
-  // A third member joins; S1's list is re-read once it is 5 s old.
-  const S3 = await member(2, t3);
-  t.equal(S1.members.length, 1, 'S1 does not list S3 yet');
-  t.equal(S3.members.length, 2, 'S3 found both');
-  skew.ms += 5000;
-  arp('10.0.3.23');
-  t.ok(await waitFor(() => t3.written.length === 1 && t2.written.length === 3, 10_000), 'S3 got the next flood, and S2 too');
-  t.equal(S1.members.length, 2, 'S1 lists both now');
 });

@@ -42,6 +42,8 @@ export interface HostOptions {
   overlayPort?: number;
   /** IpopConfig/Offload (default true). */
   offload?: boolean;
+  /** IpopConfig/EnableMulticast (default false). */
+  multicast?: boolean;
   /** Switch mode: IpopConfig/Mode switch, with the TAP in this bridge (IpopConfig/Bridge) and IpopConfig/MacAgeSeconds. */
   switchMode?: { bridge?: string; macAgeSeconds?: number };
 }
@@ -64,6 +66,7 @@ export function hostConfig(dir: string, name: string, o: HostOptions): string {
     <OnDemand><Enabled>${od.enabled}</Enabled><Threshold>${od.threshold ?? 128}</Threshold><IdleTimeout>${od.idle ?? 240}</IdleTimeout></OnDemand>
     <GetStatePort>${o.getStatePort ?? 5800}</GetStatePort>
     <Offload>${o.offload ?? true}</Offload>
+    <EnableMulticast>${o.multicast ?? false}</EnableMulticast>
     ${o.switchMode ? `<Mode>switch</Mode>${o.switchMode.bridge ? `<Bridge>${o.switchMode.bridge}</Bridge>` : ''}` : ''}
     ${o.switchMode?.macAgeSeconds !== undefined ? `<MacAgeSeconds>${o.switchMode.macAgeSeconds}</MacAgeSeconds>` : ''}
   </IpopConfig>
