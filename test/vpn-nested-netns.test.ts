@@ -7,7 +7,7 @@
 // derived from tapouter's and a full-size DF ping crosses with no IP fragment anywhere, the
 // underlay carries neither inner addresses nor payload in plaintext, stopping the outer on one
 // host cuts the inner path and restarting it restores it, and a colliding instance is refused.
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { groupvpn, hostConfig, ROOT, startBootstrap } from '../bench/lab/ipop.js';
@@ -44,8 +44,8 @@ t.test('an inner GroupVPN over an outer one', async (t) => {
   const bootIp = lab.ip('boot');
   await startBootstrap(lab, 'boot', 4);
   const outer = {
-    a: hostConfig(lab.dir, 'outer-a', { bootIp, vip: OUTER.a, device: 'tapouter', networkIgnoreList: ['tapinner'] }),
-    b: hostConfig(lab.dir, 'outer-b', { bootIp, vip: OUTER.b, device: 'tapouter', networkIgnoreList: ['tapinner'] }),
+    a: hostConfig(lab.dir, 'outer-a', { bootIp, vip: OUTER.a, device: 'tapouter', networkIgnoreList: ['tapinner', 'brinner'] }),
+    b: hostConfig(lab.dir, 'outer-b', { bootIp, vip: OUTER.b, device: 'tapouter', networkIgnoreList: ['tapinner', 'brinner'] }),
   };
   const innerOpts = {
     bootIp, device: 'tapinner', devicesToBind: ['tapouter'], realm: 'innerrealm', secret: 'inner group secret', ns: 'innerns',
@@ -133,6 +133,7 @@ t.test('an inner GroupVPN over an outer one', async (t) => {
     await waitFor(() => dumps.every((d) => /listening on/.test(lab.output(d)) || d.exitCode !== null), 10_000, 'tcpdump listening');
     const r = await lab.exec('a', [...pingArgv(INNER.b, { count: 20, intervalS: 0.05, waitS: 2 }), '-s', '1000', '-p', PATTERN], { timeoutMs: 20_000 });
     t.equal(r.code, 0, 'patterned pings cross');
+    await new Promise((r) => setTimeout(r, 500)); // the last packets reach the files
     await Promise.all(dumps.map((d) => stopProcess(d)));
     const [under, tap] = [readFileSync(pcaps.underlay), readFileSync(pcaps.inner)];
     const holds = (buf: Buffer, needles: Buffer[]) => needles.filter((n) => buf.includes(n)).length;
@@ -141,7 +142,12 @@ t.test('an inner GroupVPN over an outer one', async (t) => {
     t.ok(under.length > 20 * 1000, `the underlay capture holds the traffic (${under.length} bytes)`);
     t.equal(holds(under, patternRotations(PATTERN)), 0, 'no rotation of the payload pattern on the underlay');
     t.equal(holds(under, [ipBytes(INNER.a), ipBytes(INNER.b)]), 0, 'neither inner address on the underlay');
-    t.comment(`underlay capture: ${under.length} bytes; inner TAP capture: ${tap.length} bytes`);
+    // What the underlay carried is the outer overlay's: nothing to or from the inner overlay's port.
+    const count = async (filter: string) => (await lab.exec('a', ['tcpdump', '-n', '-r', pcaps.underlay, filter])).stdout.trim().split('\n').filter(Boolean).length;
+    const [outerPackets, innerPackets] = [await count('udp port 17000'), await count(`udp port ${INNER_PORT}`)];
+    t.ok(outerPackets >= 20, `the outer overlay's packets (${outerPackets})`);
+    t.equal(innerPackets, 0, 'none of the inner overlay\'s');
+    t.comment(`underlay capture: ${under.length} bytes, ${outerPackets} outer overlay packets; inner TAP capture: ${tap.length} bytes`);
   });
 
   await t.test('stopping the outer on b cuts the inner path; restarting it restores it', async (t) => {
@@ -180,9 +186,43 @@ t.test('an inner GroupVPN over an outer one', async (t) => {
     t.ok(await pingOnce('a', INNER.b), 'the running inner network is untouched');
   });
 
+  // IPOP's own example: the inner network in switch mode, its TAP in a bridge that holds the
+  // host's inner address. The bridge is no TUN/TAP, so only NetworkIgnoreList keeps the outer
+  // overlay from advertising its address.
+  const innerSwitch = { a: join(lab.dir, 'inner-sw-a.config'), b: join(lab.dir, 'inner-sw-b.config') };
+  await t.test('the inner network in switch mode, bridged', async (t) => {
+    for (const h of ['a', 'b'] as const) {
+      const r = await groupvpn(lab, h, ['stop', '-c', inner[h]]);
+      t.equal(r.code, 0, `router-mode inner stopped on ${h}: ${r.stdout}${r.stderr}`);
+      for (const step of [['link', 'add', 'brinner', 'type', 'bridge', 'stp_state', '0', 'forward_delay', '0'], ['link', 'set', 'brinner', 'up']]) {
+        const ipr = await lab.exec(h, ['ip', ...step]);
+        t.equal(ipr.code, 0, `ip ${step.join(' ')} on ${h}: ${ipr.stderr}`);
+      }
+      writeFileSync(innerSwitch[h], readFileSync(inner[h], 'utf8').replace('<IpopNamespace>innerns<', '<IpopNamespace>innerswitch<')
+        .replace(/<NodeAddress>[^<]*<\/NodeAddress>/, '').replace('</IpopConfig>', '<Mode>switch</Mode><Bridge>brinner</Bridge></IpopConfig>'));
+    }
+    for (const h of ['a', 'b'] as const) {
+      const r = await groupvpn(lab, h, ['start', '-c', innerSwitch[h]]);
+      t.equal(r.code, 0, `switch-mode inner start on ${h}: ${r.stdout}${r.stderr}`);
+      if (r.code !== 0) return;
+      t.match(r.stdout, /switch mode on tapinner in bridge brinner/);
+      t.match((await lab.exec(h, ['ip', '-o', '-4', 'addr', 'show', 'dev', 'brinner'])).stdout, ` inet ${INNER[h]}/24 `, `the bridge on ${h} holds ${INNER[h]}`);
+    }
+    // b joined last: a learns of it at its next member refresh, or when b's frames arrive first.
+    t.ok(await reachable('b', INNER.a), 'inner b → a across the switched network');
+    t.ok(await reachable('a', INNER.b, 5000), 'inner a → b');
+    const r = await lab.exec('a', [...pingArgv(INNER.b, { count: 5, intervalS: 0.1, waitS: 2 }), '-M', 'do', '-s', String(1176 - 28)], { timeoutMs: 15_000 });
+    t.equal(r.code, 0, `full-size DF pings cross the bridge and both overlays: ${r.stdout.trim().split('\n').slice(-2).join(' ')}`);
+    for (const h of ['a', 'b'] as const) {
+      t.equal(await mtuOf(h, 'brinner'), 1176, `brinner on ${h} takes tapinner's MTU`);
+      const o = await control(h, 10000, 'Information.Info') as { localips?: string[] } | undefined;
+      t.same(o?.localips, [lab.ip(h)], `the outer overlay on ${h} does not advertise brinner's ${INNER[h]} (NetworkIgnoreList)`);
+    }
+  });
+
   await t.test('stop inner then outer everywhere', async (t) => {
     for (const h of ['a', 'b'] as const) {
-      for (const cfg of [inner[h], outer[h]]) {
+      for (const cfg of [innerSwitch[h], outer[h]]) {
         const r = await groupvpn(lab, h, ['stop', '-c', cfg]);
         t.equal(r.code, 0, `${h}: ${r.stdout}${r.stderr}`);
       }
