@@ -74,7 +74,7 @@ echo "$*" >> ${log}
 case " $* " in
   *" update "*) : > ${dir}/updated ;;
   *" install "*) [ -e ${dir}/updated ] || exit 100
-    for c in python3 ip ss ping udhcpc iptables sysctl setpriv unshare; do printf '#!/bin/sh\n' > ${bin}/$c; ${where('chmod')} 755 ${bin}/$c; done ;;
+    for c in python3 ip ss ping udhcpc tcpdump iptables sysctl setpriv unshare; do printf '#!/bin/sh\n' > ${bin}/$c; ${where('chmod')} 755 ${bin}/$c; done ;;
 esac
 `, { mode: 0o755 });
   const r = runScript([], { PATH: bin });

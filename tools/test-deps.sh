@@ -30,6 +30,7 @@ if [ -z "${BRUNET_NO_LAB:-}" ]; then
     ss:iproute2             # listening sockets in a namespace (vpn-netns, floor relay)
     ping:iputils-ping       # reachability over the VPN (lab, floor-relay, nat-netns, vpn-netns)
     udhcpc:udhcpc           # a DHCP client against the VPN's DHCP server (vpn-netns)
+    tcpdump:tcpdump         # underlay captures: no plaintext of a nested network (vpn-nested-netns)
     iptables:iptables       # the NAT routers of the NAT lab (bench/lab/nat.ts)
     sysctl:procps           # forwarding and IPv6 switches in namespaces (vpn-tap)
     setpriv:util-linux      # the TAP agent without CAP_NET_ADMIN, and as nobody (vpn-tap)
