@@ -150,3 +150,36 @@ t.test('the leaf overlord tries two bootstraps at once, so one that is down hold
   t.equal(calls[2]!.ta, tas.map((x) => x.key).find((k) => k !== calls[0]!.ta && k !== calls[1]!.ta), 'at the bootstrap not tried yet');
   t.end();
 });
+
+t.test('the leaf overlord starts its back-off over when our addresses change', async (t) => {
+  const tas = [TransportAddress.parse('brunet.udp://192.168.1.1:17001')];
+  const calls: Array<(c: Connection | null) => void> = [];
+  const link = { connect: () => new Promise<Connection | null>((settle) => calls.push(settle)), close: () => {} } as unknown as LinkManager;
+  const table = { all: () => [] } as unknown as ConnectionTable;
+  let now = 0;
+  const clock: Clock = { now: () => now, setTimeout: () => ({ cancel() {} }), setInterval: () => ({ cancel() {} }) };
+  const leaf = new LeafOverlord(tas, table, link, () => false, clock, seededRandom(5), silentLogger);
+  /** The latest attempt fails at `now`. */
+  const fail = async () => { calls[calls.length - 1]!(null); await new Promise((r) => setImmediate(r)); };
+  // The only bootstrap stays unreachable (the interface to it is gone): the back-off grows to its 30 s cap.
+  for (let i = 1; i <= 8; i++) {
+    leaf.activate(now);
+    t.equal(calls.length, i, `attempt ${i}`);
+    await fail();
+    now += 60_000;
+  }
+  leaf.activate(now);
+  await fail();
+  now += 14_000;
+  leaf.activate(now);
+  t.equal(calls.length, 9, 'at the cap, no new attempt within 14 s of a failure');
+  leaf.retryNow();
+  leaf.activate(now);
+  t.equal(calls.length, 10, 'once our addresses change, one at once');
+  await fail();
+  leaf.activate(now + 400);
+  t.equal(calls.length, 10, 'the back-off starts over from 1 s: none within 0.4 s');
+  leaf.activate(now + 1600);
+  t.equal(calls.length, 11, 'one within 1.6 s');
+  t.end();
+});

@@ -30,3 +30,24 @@ t.test('a two-host lab pings and is removed', async (t) => {
   const after = await namespaces();
   for (const n of names) t.notMatch(after, n, `namespace ${n} is gone`);
 });
+
+t.test('namespaces attached to a host\'s bridge (containers) reach each other and are removed', async (t) => {
+  if (!requireLab(t, ['ping'])) return;
+  const lab = await Lab.create('labtest', ['h']);
+  t.teardown(() => lab.destroy());
+  t.equal((await lab.exec('h', ['ip', 'link', 'add', 'br1', 'type', 'bridge'])).code, 0);
+  t.equal((await lab.exec('h', ['ip', 'link', 'set', 'br1', 'up'])).code, 0);
+  for (const [name, ip] of [['c1', '10.9.0.1'], ['c2', '10.9.0.2']] as const) {
+    await lab.attach(name, 'h', 'br1', `v${name}`);
+    t.equal((await lab.exec(name, ['ip', 'addr', 'add', `${ip}/24`, 'dev', 'eth0'])).code, 0, `${name} has ${ip}`);
+  }
+  const ports = await lab.exec('h', ['ip', '-o', 'link', 'show', 'master', 'br1']);
+  t.match(ports.stdout, /vc1@.*vc2@/s, 'both veth peers are ports of br1');
+  const ping = await lab.exec('c1', pingArgv('10.9.0.2', { count: 2 }), { timeoutMs: 10_000 });
+  t.equal(ping.code, 0, `c1 pings c2 across h's bridge: ${ping.stderr}`);
+  await t.rejects(lab.attach('h', 'h', 'br1', 'vx'), /bad or duplicate namespace name/, 'a host name cannot be reused');
+  const names = [lab.ns('h'), lab.ns('c1'), lab.ns('c2')];
+  await lab.destroy();
+  const after = await namespaces();
+  for (const n of names) t.notMatch(after, n, `namespace ${n} is gone`);
+});

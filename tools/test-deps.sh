@@ -35,7 +35,7 @@ if [ -z "${BRUNET_NO_LAB:-}" ]; then
     setpriv:util-linux      # the TAP agent without CAP_NET_ADMIN, and as nobody (vpn-tap)
     unshare:util-linux      # the TAP agent without /dev/net/tun (vpn-tap)
     arping:iputils-arping   # ARP across switch-mode sites (vpn-switch-netns)
-    tcpdump:tcpdump         # what reaches a site's bridge in switch mode (vpn-switch-netns)
+    tcpdump:tcpdump         # captures: a site's bridge in switch mode, no plaintext under a nested VPN
   )
 fi
 

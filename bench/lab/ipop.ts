@@ -30,6 +30,15 @@ export const SECRET = 'lab group secret';
 
 export interface HostOptions {
   bootIp: string;
+  /** RemoteTAs instead of the bootstrap's (brunet.udp://IP:PORT each); [] = none: the node starts an overlay of its own. */
+  remoteTAs?: string[];
+  /** NodeConfig/DevicesToBind: the interfaces whose addresses the overlay advertises. */
+  devicesToBind?: string[];
+  /** IpopConfig/NetworkIgnoreList: interfaces whose addresses the overlay never advertises. */
+  networkIgnoreList?: string[];
+  /** BrunetNamespace (default labrealm) and Security/GroupSecret (default SECRET): another overlay. */
+  realm?: string;
+  secret?: string;
   ns?: string;
   /** Static virtual IP; without it the address comes from the namespace's DHCP range. */
   vip?: string;
@@ -42,6 +51,8 @@ export interface HostOptions {
   overlayPort?: number;
   /** IpopConfig/Offload (default true). */
   offload?: boolean;
+  /** IpopConfig/EnableMulticast (default false). */
+  multicast?: boolean;
   /** Switch mode: IpopConfig/Mode switch, with the TAP in this bridge (IpopConfig/Bridge) and IpopConfig/MacAgeSeconds. */
   switchMode?: { bridge?: string; macAgeSeconds?: number };
 }
@@ -51,19 +62,22 @@ export function hostConfig(dir: string, name: string, o: HostOptions): string {
   const od = o.onDemand ?? { enabled: true };
   writeFileSync(p, `<?xml version="1.0"?>
 <NodeConfig>
-  <BrunetNamespace>labrealm</BrunetNamespace>
+  <BrunetNamespace>${o.realm ?? 'labrealm'}</BrunetNamespace>
   <EdgeListeners><EdgeListener type="udp"><port>${o.overlayPort ?? OVERLAY_PORT}</port></EdgeListener></EdgeListeners>
-  <RemoteTAs><Transport>brunet.udp://${o.bootIp}:${OVERLAY_PORT}</Transport></RemoteTAs>
+  <RemoteTAs>${(o.remoteTAs ?? [`brunet.udp://${o.bootIp}:${OVERLAY_PORT}`]).map((ta) => `<Transport>${ta}</Transport>`).join('')}</RemoteTAs>
+  ${o.devicesToBind ? `<DevicesToBind>${o.devicesToBind.map((d) => `<Device>${d}</Device>`).join('')}</DevicesToBind>` : ''}
   <XmlRpcManager><Enabled>true</Enabled><Port>${o.xmlRpcPort ?? 10000}</Port></XmlRpcManager>
-  <Security><GroupSecret>${SECRET}</GroupSecret></Security>
+  <Security><GroupSecret>${o.secret ?? SECRET}</GroupSecret></Security>
   <IpopConfig>
     <IpopNamespace>${o.ns ?? 'labns'}</IpopNamespace>
     <VirtualNetworkDevice>${o.device ?? 'tapipop'}</VirtualNetworkDevice>
+    ${o.networkIgnoreList ? `<NetworkIgnoreList>${o.networkIgnoreList.map((d) => `<Device>${d}</Device>`).join('')}</NetworkIgnoreList>` : ''}
     ${o.vip ? `<AddressData><IPAddress>${o.vip}</IPAddress><Netmask>${o.prefix ?? 24}</Netmask></AddressData>` : ''}
     ${o.dhcpConfigFile ? `<DHCPConfigFile>${o.dhcpConfigFile}</DHCPConfigFile>` : ''}
     <OnDemand><Enabled>${od.enabled}</Enabled><Threshold>${od.threshold ?? 128}</Threshold><IdleTimeout>${od.idle ?? 240}</IdleTimeout></OnDemand>
     <GetStatePort>${o.getStatePort ?? 5800}</GetStatePort>
     <Offload>${o.offload ?? true}</Offload>
+    <EnableMulticast>${o.multicast ?? false}</EnableMulticast>
     ${o.switchMode ? `<Mode>switch</Mode>${o.switchMode.bridge ? `<Bridge>${o.switchMode.bridge}</Bridge>` : ''}` : ''}
     ${o.switchMode?.macAgeSeconds !== undefined ? `<MacAgeSeconds>${o.switchMode.macAgeSeconds}</MacAgeSeconds>` : ''}
   </IpopConfig>

@@ -29,6 +29,8 @@ export function printStatus(s: State, say: (l: string) => void): void {
     say(`fragments  ${tr.fragmentedOut} messages sent in fragments; repairs: ${tr.fragmentRequests} asked, ${tr.fragmentsResent} fragments resent, ${tr.fragmentedLost} messages lost`);
   }
   if (l.ip4) say(`address    ${l.ip4}${l.ip6 ? `   ${l.ip6}` : ''}   mac ${l.mac}`);
+  const mc = l.multicast as { enabled: boolean; sent: number; received: number; dropped: number } | undefined;
+  if (mc) say(`multicast  ${mc.enabled ? `on: ${mc.sent} copies sent, ${mc.received} received` : 'off'}, ${mc.dropped} dropped`);
   say(`ring       ${s.ring}, ${s.connections} connections, on-demand ${s.onDemand ? 'on' : 'off (all members connected)'}`);
   const sw = l.mode === 'switch';
   if (sw) printSwitch(l, say);

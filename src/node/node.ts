@@ -194,7 +194,8 @@ export class Node {
   /**
    * Our own address changed (DHCP renew, roaming): what peers saw of the old one is void, and
    * edges bound to it are probably dead. Connections that do not answer a ping at once are
-   * closed, so the overlords re-link from the new address now rather than after the timeout.
+   * closed, so the overlords re-link from the new address now rather than after the timeout,
+   * and a node still joining tries its bootstraps at once rather than after its back-off.
    */
   private checkAddresses(): void {
     const sig = this.listeners.filter((l) => l.kind !== 'tunnel').flatMap((l) => l.localTAs()).map((t) => t.key).join(' ');
@@ -205,6 +206,7 @@ export class Node {
     this.log.info(`local addresses changed: ${sig}`);
     this.nat.clear();
     revalidate(this.link);
+    this.leaf.retryNow();
   }
 
   private activateSoon(): void {

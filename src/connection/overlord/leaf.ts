@@ -58,6 +58,15 @@ export class LeafOverlord implements Overlord {
     }
   }
 
+  /**
+   * Our own addresses changed (an interface came back, say the outer VPN's TAP under a nested
+   * overlay): bootstraps that did not answer may answer now, so the back-off starts over.
+   */
+  retryNow(): void {
+    this.backoff = this.opts.retryMinMs;
+    this.next = 0;
+  }
+
   private try(ta: TransportAddress): void {
     this.inFlight.add(ta.key);
     void this.link.connect({ tas: [ta] }, 'leaf').then((c) => {

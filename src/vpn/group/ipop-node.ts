@@ -56,6 +56,8 @@ export class IpopNode {
   readonly stats = {
     ...newFramePathStats(),
     rxFrames: 0, rxBytes: 0, arpReplies: 0, dhcpReplies: 0, ndReplies: 0,
+    /** Broadcast and multicast (EnableMulticast): frames from the TAP copied to the members, frames from members written to the TAP. */
+    multicastOut: 0, multicastIn: 0,
     /** Drops, by reason. From the TAP: */
     dropNotOurSource: 0, dropIpv6NotMapped: 0, dropOtherEtherType: 0,
     dropMalformedIpv4: 0, dropMalformedIpv6: 0, dropMalformedArp: 0, dropMalformedNs: 0,
@@ -107,6 +109,8 @@ export class IpopNode {
   get ip(): number { return this.o.ip; }
   get members(): Member[] { return this.memberList.members; }
   get ipv6Prefix(): Uint8Array | undefined { return this.o.ipv6Prefix; }
+  /** IpopConfig/EnableMulticast. */
+  get multicast(): boolean { return this.o.multicast; }
   get node(): IpopNodeComponents { return this.o.node; }
   get device(): FrameDevice { return this.o.device; }
   setDhcp(server: { handle(frame: Uint8Array): Promise<Uint8Array | null> }): void { this.dhcp = server; }
@@ -121,7 +125,8 @@ export class IpopNode {
         else this.fromTap(frames[i]!, frames[i]!, Payload.Ip);
       }
     });
-    const every = o.onDemand.enabled ? SYNC_MS.onDemand : SYNC_MS.allMembers;
+    // Broadcasts go to the members listed: with them on, a new member is listed as soon as with all links.
+    const every = o.onDemand.enabled && !o.multicast ? SYNC_MS.onDemand : SYNC_MS.allMembers;
     this.timers.push(o.node.clock.setInterval(() => void this.syncMembers(), every));
     this.timers.push(o.node.clock.setInterval(() => this.expireWaiting(), 1000));
     void this.syncMembers();
@@ -237,6 +242,7 @@ export class IpopNode {
   /** Broadcast and multicast: unicast copies to every member, if enabled. */
   private sendToAll(data: Uint8Array, ptype: Payload): void {
     if (!this.o.multicast) { this.stats.dropMulticastOff++; return; }
+    this.stats.multicastOut++;
     for (const m of this.members) this.path.send(m.address, data, ptype);
   }
 
@@ -301,6 +307,7 @@ export class IpopNode {
     const kind = v4 ? classifyDestination(dst, this.o.ip, this.mask) : 'unicast';
     if (kind === 'unicast' && dst !== this.o.ip) { this.stats.dropNotForUs++; return; }
     if (kind !== 'unicast' && !this.o.multicast) { this.stats.dropMulticastOff++; return; }
+    if (kind !== 'unicast') this.stats.multicastIn++;
     // The frame is ours to rewrite: it was decrypted into a fresh buffer.
     p.set(kind === 'unicast' ? this.o.device.mac : kind === 'multicast' ? multicastMac(dst) : BROADCAST_MAC, 0);
     p.set(this.gatewayMac, 6);

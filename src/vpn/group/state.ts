@@ -39,7 +39,12 @@ function knownPeers(v: IpopNode): Map<string, { address: Address; ip: number }> 
 }
 
 export function localState(v: IpopNode): Record<string, unknown> {
-  return { mode: 'router', uid: v.node.address.key, ip4: ipToString(v.ip), ...ip6(v, v.ip), mac: macToString(v.device.mac) };
+  const s = v.stats;
+  return {
+    mode: 'router', uid: v.node.address.key, ip4: ipToString(v.ip), ...ip6(v, v.ip), mac: macToString(v.device.mac),
+    // Broadcast and multicast frames (EnableMulticast): sent to the members, received from them, dropped while it is off.
+    multicast: { enabled: v.multicast, sent: s.multicastOut, received: s.multicastIn, dropped: s.dropMulticastOff },
+  };
 }
 
 const ip6 = (v: IpopNode, ip: number): { ip6?: string } => (v.ipv6Prefix ? { ip6: ipv6ToString(mappedIpv6(v.ipv6Prefix, ip)) } : {});

@@ -4,10 +4,12 @@
 // TAP → overlay: the source MAC is learnt as local. An ARP request for an IP learnt behind a
 // member is answered here (ArpCache); known unicast goes to the member its MAC was learnt
 // behind; unknown unicast, broadcast and multicast are flooded to every member, limited per
-// source MAC. Overlay → TAP: only frames from a verified member, over the connection to it;
-// the source MAC (and an ARP sender) is learnt behind that member, and the frame is written to
-// the TAP unchanged. Nothing that came from the overlay goes back to it (split horizon), and a
-// flood is never re-flooded, so every frame reaches each member once: no duplicates.
+// source MAC; with no other member known, a flood waits for a re-read of a member list older
+// than 1 s (one may have joined since). Overlay → TAP: only frames from a verified member,
+// over the connection to it; the source MAC (and an ARP sender) is learnt behind that member,
+// and the frame is written to the TAP unchanged. Nothing that came from the overlay goes back
+// to it (split horizon), and a flood is never re-flooded, so every frame reaches each member
+// once: no duplicates.
 import type { Address } from '../../address/address.js';
 import type { Dht } from '../../dht/dht.js';
 import type { Registrations } from '../../dht/registration.js';
@@ -37,10 +39,19 @@ export interface SwitchNodeOptions {
   flood?: Partial<FloodOptions>;
 }
 
-const SYNC_MS = { onDemand: 30_000, allMembers: 5_000 };
+/** Floods go to the verified members: the list is re-read this often (with or without on-demand links), so a new member gets them within seconds. */
+const SYNC_MS = 5_000;
 /** Frames from a node not (yet) in our member list wait this long for a member refresh. */
 const UNKNOWN_WAIT_MS = 3000;
 const UNKNOWN_QUEUE = 16;
+/** Out-of-turn member refreshes (for frames from unknown nodes) at most this often: a non-member cannot make us read the DHT faster. */
+const REFRESH_GAP_MS = 1000;
+/**
+ * With no member in the list a flood reaches nobody, yet one may have joined since our last
+ * read: the flood waits for a re-read of a list older than this (at most FLOOD_HOLD frames).
+ */
+const ALONE_REFRESH_MS = 1000;
+const FLOOD_HOLD = 16;
 
 interface Pending { at: number; frames: Array<{ frame: Uint8Array; meta: OffloadMeta | undefined }> }
 
@@ -65,6 +76,10 @@ export class SwitchNode {
   private memberKeys = new Map<string, Address>();
   private pending = new Map<string, Pending>();
   private refreshing?: Promise<void>;
+  private lastRefreshSoon = -Infinity;
+  private refreshLater?: TimerHandle;
+  private refreshedAt = -Infinity;
+  private heldFloods: Array<{ data: Uint8Array; ptype: Payload }> = [];
   private timers: TimerHandle[] = [];
   private stopped = false;
 
@@ -96,8 +111,7 @@ export class SwitchNode {
         if (offloaded?.[i]) { vnetToWire(f, 0); this.fromTap(f.subarray(OFFLOAD_HEADER), f, Payload.EthernetOffload); } else this.fromTap(f, f, Payload.Ethernet);
       }
     });
-    const every = this.o.onDemand.enabled ? SYNC_MS.onDemand : SYNC_MS.allMembers;
-    this.timers.push(this.o.node.clock.setInterval(() => void this.syncMembers(), every));
+    this.timers.push(this.o.node.clock.setInterval(() => void this.syncMembers(), SYNC_MS));
     this.timers.push(this.o.node.clock.setInterval(() => this.expire(), 1000));
     await this.syncMembers();
   }
@@ -106,6 +120,7 @@ export class SwitchNode {
     if (this.stopped) return;
     this.stopped = this.path.stopped = true;
     for (const t of this.timers) t.cancel();
+    this.refreshLater?.cancel();
     this.onDemand.close();
     this.o.device.close();
   }
@@ -120,6 +135,10 @@ export class SwitchNode {
     // What was learnt behind a member that left goes with it.
     for (const [key, a] of this.memberKeys) if (!now.has(key)) { this.macs.forget(a); this.arp.forget(a); }
     this.memberKeys = now;
+    this.refreshedAt = this.o.node.clock.now();
+    const held = this.heldFloods;
+    this.heldFloods = [];
+    for (const h of held) this.floodNow(h.data, h.ptype);
     for (const [key, p] of this.pending) {
       this.pending.delete(key);
       const from = now.get(key);
@@ -130,7 +149,14 @@ export class SwitchNode {
   }
 
   private refreshSoon(): void {
-    if (this.refreshing || this.stopped) return;
+    const now = this.o.node.clock.now();
+    if (this.refreshing || this.stopped || this.refreshLater) return;
+    const wait = this.lastRefreshSoon + REFRESH_GAP_MS - now;
+    if (wait > 0) {
+      this.refreshLater = this.o.node.clock.setTimeout(() => { this.refreshLater = undefined; this.refreshSoon(); }, wait);
+      return;
+    }
+    this.lastRefreshSoon = now;
     this.refreshing = this.syncMembers().finally(() => { this.refreshing = undefined; });
   }
 
@@ -171,9 +197,16 @@ export class SwitchNode {
 
   /** Unknown unicast, broadcast and multicast: one copy to each verified member, within the source's rate. */
   private flood(f: Uint8Array, data: Uint8Array, ptype: Payload): void {
+    if (!this.floods.allow(f, 6)) { this.stats.dropFloodLimited++; return; }
+    if (this.memberList.members.length > 0 || this.o.node.clock.now() - this.refreshedAt < ALONE_REFRESH_MS) { this.floodNow(data, ptype); return; }
+    // Copied: the TAP's buffer is not ours to keep. Flooded once the refresh is done (syncMembers).
+    if (this.heldFloods.length < FLOOD_HOLD) this.heldFloods.push({ data: new Uint8Array(data), ptype }); else this.stats.dropQueueFull++;
+    this.refreshSoon();
+  }
+
+  private floodNow(data: Uint8Array, ptype: Payload): void {
     const ms = this.memberList.members;
     if (ms.length === 0) return;
-    if (!this.floods.allow(f, 6)) { this.stats.dropFloodLimited++; return; }
     this.stats.flooded++;
     for (const m of ms) this.path.send(m.address, data, ptype);
   }
