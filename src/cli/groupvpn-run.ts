@@ -1,7 +1,9 @@
 // `groupvpn run`: the VPN in the foreground (systemd runs this; `groupvpn start` runs it in
 // the background). Order matters for clear failures: the TAP and the get_state port are
-// taken first (root? port free?), then the node joins the ring, claims its IP, and only
-// then is the TAP given the address and brought up.
+// taken first (root? port free? bridge present? no running instance holding the same TAP,
+// ports or state directory?), then the node joins the ring, and only then does the mode start
+// (vpn-modes.ts): router mode claims its IP and puts it on the TAP; switch mode brings the
+// TAP up in its bridge.
 import { mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { IpopConfig } from '../config/ipop-config.js';
