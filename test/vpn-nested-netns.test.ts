@@ -6,7 +6,7 @@
 // advertises only its own underlay, pings cross the inner network, the inner TAP's MTU is
 // derived from tapouter's and a full-size DF ping crosses with no IP fragment anywhere, the
 // underlay carries neither inner addresses nor payload in plaintext, stopping the outer on one
-// host for 25 s cuts the inner path and restarting it restores it at once, a colliding instance
+// host for 15 s cuts the inner path and restarting it restores it at once, a colliding instance
 // is refused, and the inner network also runs in switch mode with its TAP in a bridge.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -18,7 +18,7 @@ const OUTER = { a: '192.168.1.1', b: '192.168.1.2' } as const;
 const INNER = { a: '10.0.3.1', b: '10.0.3.2' } as const;
 const INNER_PORT = 17001;
 /** How long the outer stays down on b. */
-const OUTAGE_MS = 25_000;
+const OUTAGE_MS = 15_000;
 // ping -p: 16 bytes repeated through the payload, to be looked for in captures.
 const PATTERN = 'a5c3e1f00d15ea5e9bb7c0ffee42d00d';
 
@@ -159,8 +159,8 @@ t.test('an inner GroupVPN over an outer one', async (t) => {
     t.notOk(await pingOnce('a', INNER.b), 'inner a → b fails');
     t.notOk(await pingOnce('a', OUTER.b), 'as does outer a → b');
     // b's inner overlay gives its link up (its sends fail without tapouter), so the inner
-    // network must rejoin, not merely resume. Down for 25 s, b's attempts to reach its bootstrap
-    // (a's outer address) have backed off to 8-16 s (up to 24 s with jitter): that must not delay the rejoin.
+    // network must rejoin, not merely resume. Down for 15 s, b's attempts to reach its bootstrap
+    // (a's outer address) have backed off to 4-8 s (up to 12 s with jitter): that must not delay the rejoin.
     const innerLinks = async (h: string, port: number) => ((await control(h, port, 'ConnectionTable.GetConnections')) as unknown[] | undefined)?.length;
     const lost = await waitFor(async () => (await innerLinks('b', 10001)) === 0, 40_000, 'b\'s inner links to close', 1000).then(() => true, () => false);
     t.ok(lost, `b's inner overlay closed its link to a after ${((Date.now() - down) / 1000).toFixed(1)} s`);

@@ -19,14 +19,15 @@ function openUp(path: string): void {
   }
 }
 
-/** Copies the parts of the built package under root into a new world-readable directory. */
-export function readableBuild(root: string): { dir: string; remove(): void } {
-  for (const p of PARTS) {
+/** Copies the parts of the built package under root (and `extra` ones, e.g. dist/bench) into a new world-readable directory. */
+export function readableBuild(root: string, extra: string[] = []): { dir: string; remove(): void } {
+  const parts = [...PARTS, ...extra];
+  for (const p of parts) {
     if (!existsSync(join(root, p))) throw new Error(`${join(root, p)} is missing: run npm run build (npm ci builds the TAP addon)`);
   }
   const dir = mkdtempSync(join(tmpdir(), 'brunet-readable-'));
   try {
-    for (const p of PARTS) cpSync(join(root, p), join(dir, p), { recursive: true });
+    for (const p of parts) cpSync(join(root, p), join(dir, p), { recursive: true });
     openUp(dir);
   } catch (e) {
     rmSync(dir, { recursive: true, force: true });
