@@ -19,7 +19,7 @@ const MDNS = { group: '224.0.0.251', port: 5353 };
 const BROADCAST_PORT = 40001;
 /** Datagrams per send, and how long receivers listen. */
 const COUNT = 5;
-const LISTEN_S = 5;
+const LISTEN_S = 3;
 /** Router mode's member refresh with EnableMulticast on (ipop-node.ts). */
 const REFRESH_S = 5;
 
