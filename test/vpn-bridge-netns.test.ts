@@ -5,11 +5,10 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { cleanupStale, deleteNamespace, ipSync, requireLab, run } from '../bench/lab/netns.js';
+import { ipSync, requireLab, run, scratchNamespace } from '../bench/lab/netns.js';
 import { ROOT, tempDir } from './helpers/procs.js';
 
 const PREFIX = 'brtest';
-const NS = `${PREFIX}-${process.pid}-0`;
 const dist = (p: string) => JSON.stringify(`file://${join(ROOT, 'dist/src', p)}`);
 
 const SCRIPT = `
@@ -39,18 +38,10 @@ try {
 process.stdout.write(JSON.stringify(out));
 `;
 
-const ip = (...args: string[]) => {
-  const r = ipSync(['-n', NS, ...args]);
-  if (r.code !== 0) throw new Error(`ip -n ${NS} ${args.join(' ')}: ${r.stderr.trim()}`);
-};
-
 t.test('a TAP joins a bridge and leaves it (network namespace)', async (t) => {
   if (!requireLab(t)) return;
-  await cleanupStale(PREFIX);
-  const add = ipSync(['netns', 'add', NS]);
-  t.equal(add.code, 0, add.stderr);
-  t.teardown(() => deleteNamespace(NS));
-  ip('link', 'set', 'lo', 'up');
+  const { ns: NS, ip, destroy } = await scratchNamespace(PREFIX);
+  t.teardown(destroy);
   ip('link', 'add', 'br0', 'type', 'bridge');
   ip('link', 'set', 'br0', 'up');
   // Two other ports: one with a larger MTU than the TAP's (warned), one with a smaller one.

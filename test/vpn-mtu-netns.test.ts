@@ -5,25 +5,16 @@ import { spawn } from 'node:child_process';
 import { closeSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { baseEnv, cleanupStale, deleteNamespace, ipSync, requireLab, run, stopProcess, waitFor } from '../bench/lab/netns.js';
+import { baseEnv, ipSync, requireLab, run, scratchNamespace, stopProcess, waitFor } from '../bench/lab/netns.js';
 import { ROOT, tempDir } from './helpers/procs.js';
 
 const PREFIX = 'mtutest';
-const NS = `${PREFIX}-${process.pid}-0`;
 const GROUPVPN = join(ROOT, 'dist/src/cli/groupvpn.js');
-
-const ip = (...args: string[]) => {
-  const r = ipSync(['-n', NS, ...args]);
-  if (r.code !== 0) throw new Error(`ip -n ${NS} ${args.join(' ')}: ${r.stderr.trim()}`);
-};
 
 t.test('groupvpn run derives the TAP MTU from the underlay and reports it', async (t) => {
   if (!requireLab(t)) return;
-  await cleanupStale(PREFIX);
-  const add = ipSync(['netns', 'add', NS]);
-  t.equal(add.code, 0, add.stderr);
-  t.teardown(() => deleteNamespace(NS));
-  ip('link', 'set', 'lo', 'up');
+  const { ns: NS, ip, destroy } = await scratchNamespace(PREFIX);
+  t.teardown(destroy);
   ip('link', 'add', 'under0', 'mtu', '1300', 'type', 'veth', 'peer', 'name', 'under0p');
   ip('addr', 'add', '10.77.0.1/24', 'dev', 'under0');
   ip('link', 'set', 'under0', 'up');

@@ -197,6 +197,24 @@ export async function deleteNamespace(ns: string): Promise<void> {
   await run(['ip', 'netns', 'del', ns]);
 }
 
+/**
+ * One bare namespace "<prefix>-<pid>-0" (stale ones of dead runs removed first), with `lo` up,
+ * and `ip` running `ip -n <ns> …` (throwing on failure). The caller removes it with `destroy`
+ * (from t.teardown, so it goes even on failure).
+ */
+export async function scratchNamespace(prefix: string): Promise<{ ns: string; ip(...args: string[]): void; destroy(): Promise<void> }> {
+  await cleanupStale(prefix);
+  const ns = `${prefix}-${process.pid}-0`;
+  const add = ipSync(['netns', 'add', ns]);
+  if (add.code !== 0) throw new Error(`ip netns add ${ns}: ${add.stderr.trim()}`);
+  const ip = (...args: string[]) => {
+    const r = ipSync(['-n', ns, ...args]);
+    if (r.code !== 0) throw new Error(`ip -n ${ns} ${args.join(' ')}: ${r.stderr.trim()}`);
+  };
+  ip('link', 'set', 'lo', 'up');
+  return { ns, ip, destroy: () => deleteNamespace(ns) };
+}
+
 const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /** Removes namespaces (and scratch dirs) left by crashed runs: name "<prefix>-<pid>-..." whose pid is dead. */
