@@ -18,8 +18,8 @@ export interface MemberListComponents {
 }
 
 export class MemberList {
-  /** Records read, and those refused: not the IP's verified owner, or marked down. */
-  readonly stats = { refreshes: 0, failures: 0, notOwner: 0, down: 0 };
+  /** Records read, and those refused: not the IP's verified owner, or marked down; first puts of our record that failed (retried). */
+  readonly stats = { refreshes: 0, failures: 0, notOwner: 0, down: 0, joinRetries: 0 };
   /** Verified members other than ourselves, as of the last refresh. */
   members: Member[] = [];
   /** Nodes whose latest record says they left cleanly, as of the last refresh. */
@@ -28,10 +28,14 @@ export class MemberList {
 
   constructor(private readonly c: MemberListComponents, private readonly key: Uint8Array, private readonly self: Member, private readonly incarnation: number) {}
 
-  /** Publishes our "up" record and keeps it alive (re-put every TTL/2). */
+  /**
+   * Publishes our "up" record and keeps it alive (re-put every TTL/2). A first put that reaches
+   * no majority of replicas (a DHT still settling, replicas behind NATs) does not stop the VPN:
+   * the registration service has logged it and retries, and the others list us once it lands.
+   */
   async join(): Promise<void> {
     this.record = memberRecord({ ...this.self, incarnation: this.incarnation, up: true });
-    await this.c.registrations.register(this.key, this.record, MEMBERS_TTL, false);
+    try { await this.c.registrations.register(this.key, this.record, MEMBERS_TTL, false); } catch { this.stats.joinRetries++; }
   }
 
   /** Stops refreshing our record and publishes "down" for this incarnation. */
