@@ -18,6 +18,7 @@ export const ROOT = (() => {
 export const BIN = {
   run: join(ROOT, 'dist/src/cli/run-bootstrap-node.js'),
   groupvpn: join(ROOT, 'dist/src/cli/groupvpn.js'),
+  socialvpn: join(ROOT, 'dist/src/cli/socialvpn.js'),
   bget: join(ROOT, 'dist/tools/bget.js'),
   bput: join(ROOT, 'dist/tools/bput.js'),
   crawl: join(ROOT, 'dist/tools/crawl.js'),
@@ -86,8 +87,11 @@ export function hostConfig(dir: string, name: string, o: HostOptions): string {
   return p;
 }
 
-/** A bootstrap overlay of `nodes` nodes in `host` (same realm and secret as hostConfig), once its ring is consistent. */
-export async function startBootstrap(lab: Lab, host: string, nodes: number): Promise<ChildProcess> {
+/**
+ * A bootstrap overlay of `nodes` nodes in `host` (same realm and secret as hostConfig), once its
+ * ring is consistent. secret null: an open overlay (SocialVPN's), with no group secret.
+ */
+export async function startBootstrap(lab: Lab, host: string, nodes: number, secret: string | null = SECRET): Promise<ChildProcess> {
   const cfg = join(lab.dir, 'boot.config');
   writeFileSync(cfg, `<?xml version="1.0"?>
 <NodeConfig>
@@ -95,7 +99,7 @@ export async function startBootstrap(lab: Lab, host: string, nodes: number): Pro
   <EdgeListeners><EdgeListener type="udp"><port>${OVERLAY_PORT}</port></EdgeListener></EdgeListeners>
   <RemoteTAs><Transport>brunet.udp://${lab.ip(host)}:${OVERLAY_PORT}</Transport></RemoteTAs>
   <XmlRpcManager><Enabled>true</Enabled><Port>10000</Port></XmlRpcManager>
-  <Security><GroupSecret>${SECRET}</GroupSecret></Security>
+  ${secret === null ? '' : `<Security><GroupSecret>${secret}</GroupSecret></Security>`}
 </NodeConfig>
 `);
   const p = lab.spawn(host, [process.execPath, BIN.run, cfg, '--nodes', String(nodes), '--log-level', 'warn']);

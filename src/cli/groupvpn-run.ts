@@ -1,4 +1,4 @@
-// `groupvpn run`: the VPN in the foreground (systemd runs this; `groupvpn start` runs it in
+// `groupvpn run` (and `socialvpn run`): the VPN in the foreground (systemd runs this; `groupvpn start` runs it in
 // the background). Order matters for clear failures: the TAP and the get_state port are
 // taken first (root? port free? bridge present? no running instance holding the same TAP,
 // ports or state directory?), then the node joins the ring, and only then does the mode start
@@ -7,6 +7,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { IpopConfig } from '../config/ipop-config.js';
+import type { SocialVpnConfig } from '../config/socialvpn-config.js';
 import { loadIpopConfig } from '../config/ipop-config.js';
 import { ConfigError, loadNodeConfig, type NodeConfig } from '../config/node-config.js';
 import { SecureEdgeListener } from '../edge/secure-listener.js';
@@ -22,11 +23,13 @@ import { holdingsOf, registerInstance } from './instances.js';
 import { JoinFailures } from './join-failure.js';
 import { saveNodeAddress, startOverlay, type Overlay } from './overlay.js';
 import { claimPidFile, releasePidFile } from './pid-file.js';
-import { startRouterMode, startSwitchMode, type RunningVpn } from './vpn-modes.js';
+import type { RunningVpn } from './vpn-modes.js';
+import type { VpnProgram } from './vpn-program.js';
 
 export interface RunOptions { config: string; ipop?: string; stateDir?: string; joinTimeoutMs: number; log: Logger }
 
-export interface Loaded { cfg: NodeConfig; ipop: IpopConfig; stateDir: string }
+/** The files read: the node config, the VPN section (SocialVPN's is turned into the same shape) and the state directory. */
+export interface Loaded { cfg: NodeConfig; ipop: IpopConfig; stateDir: string; social?: SocialVpnConfig }
 
 /** Reads and checks everything `run`, `start`, `stop` and `status` need from the files. */
 export function loadVpnConfig(config: string, ipopFile?: string, stateDir?: string): Loaded {
@@ -45,8 +48,9 @@ export const logFile = (stateDir: string) => join(stateDir, 'groupvpn.log');
 type Phase = 'opening the TAP' | 'joining the ring' | 'claiming the address' | 'ready' | 'stopping';
 
 /** Starts everything; resolves with a stop function once the VPN is ready. */
-export async function runVpn(o: RunOptions): Promise<() => Promise<void>> {
-  const { cfg, ipop, stateDir } = loadVpnConfig(o.config, o.ipop, o.stateDir);
+export async function runVpn(p: VpnProgram, o: RunOptions): Promise<() => Promise<void>> {
+  const loaded = p.load(o.config, o.ipop, o.stateDir);
+  const { cfg, ipop, stateDir } = loaded;
   for (const w of ipop.ignored) o.log.warn(`IpopConfig/${w} is not supported and is ignored`);
   const why = tapUnavailableReason();
   if (why) throw new Error(`cannot create the TAP device ${ipop.device}: ${why}`);
@@ -103,11 +107,11 @@ export async function runVpn(o: RunOptions): Promise<() => Promise<void>> {
     if (cfg.remoteTAs.length === 0) o.log.warn('no RemoteTAs: this node starts a new overlay on its own');
     else await waitJoined(() => node.status === 'connected', o.joinTimeoutMs, cfg, failures);
     phase = 'claiming the address';
-    const ctx = { node, dht, ipop, tap, mtu, leaseFile: join(stateDir, 'lease'), log: o.log };
-    vpn = ipop.mode === 'switch' ? await startSwitchMode(ctx) : await startRouterMode(ctx);
+    const ctx = { node, dht, ipop, tap, mtu, stateDir, leaseFile: join(stateDir, 'lease'), log: o.log };
+    vpn = await p.startMode(ctx, loaded);
     saveNodeAddress(cfg, node.address, o.log);
     phase = 'ready';
-    o.log.info(`groupvpn ready: ${vpn.summary}, node ${node.address.key}, namespace ${ipop.namespace}`);
+    o.log.info(`${p.name} ready: ${vpn.summary}, node ${node.address.key}, namespace ${ipop.namespace}`);
   } catch (e) {
     await cleanup();
     throw e;

@@ -1,164 +1,33 @@
 #!/usr/bin/env node
-// groupvpn start|stop|status|run: the IPOP GroupVPN on this host.
-//   start   runs `run` in the background (pid and log files in the state directory) and
-//           returns 0 once the TAP is up and the node is in the ring, else says why
-//   stop    stops it cleanly (TAP removed, overlay left) and waits until it is gone
-//   status  asks the running VPN over its local get_state port
-//   run     stays in the foreground (systemd; see config/groupvpn.service)
-import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+// groupvpn start|stop|status|run: the IPOP GroupVPN on this host (commands in vpn-command.ts).
+// Router mode routes IP packets to the namespace's members; switch mode switches Ethernet
+// frames (vpn-modes.ts).
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
-import { ConfigError } from '../config/node-config.js';
-import { createLogger, LEVELS, LOG_LEVEL_USAGE, parseLevel, quietable } from '../util/log.js';
-import { queryState, printStatus } from './groupvpn-status.js';
-import { loadVpnConfig, logFile, runVpn, stateDirFor } from './groupvpn-run.js';
-import { checkCollisions, holdingsOf, InstanceCollision } from './instances.js';
-import { findInstance, isAlive, removeStale, type PidRecord } from './pid-file.js';
-import { installShutdown } from './shutdown.js';
+import { LOG_LEVEL_USAGE } from '../util/log.js';
+import { printStatus } from './groupvpn-status.js';
+import { loadVpnConfig } from './groupvpn-run.js';
+import { vpnCommand } from './vpn-command.js';
+import { startRouterMode, startSwitchMode } from './vpn-modes.js';
+import type { VpnProgram } from './vpn-program.js';
 
-const USAGE = `usage: groupvpn start|stop|status|run [-c CONFIG] [--ipop IPOP_CONFIG] [--state-dir DIR]
+const groupvpn: VpnProgram = {
+  name: 'groupvpn',
+  script: fileURLToPath(import.meta.url),
+  usage: `usage: groupvpn start|stop|status|run [-c CONFIG] [--ipop IPOP_CONFIG] [--state-dir DIR]
                 [${LOG_LEVEL_USAGE}] [--timeout SECONDS] [--json]
-  CONFIG defaults to config/node.config.xml; DIR to CONFIG.data (stop reads only DIR)`;
-const say = (s: string) => process.stdout.write(s + '\n');
-const fail = (s: string, code = 1) => { process.stderr.write(`groupvpn: ${s}\n`); return code; };
+  CONFIG defaults to config/node.config.xml; DIR to CONFIG.data (stop reads only DIR)`,
+  defaultConfig: 'config/node.config.xml',
+  load: loadVpnConfig,
+  startMode: (ctx, loaded) => (loaded.ipop.mode === 'switch' ? startSwitchMode(ctx) : startRouterMode(ctx)),
+  startedLine(s) {
+    const l = s.local_state as Record<string, string> | undefined;
+    const what = s.mode === 'switch' ? `switch mode on ${s.device}${s.bridge ? ` in bridge ${s.bridge}` : ''}` : `${l?.ip4} on ${s.device}`;
+    return `${what}, node ${l?.uid}, namespace ${s.namespace}`;
+  },
+  printStatus,
+};
 
-async function main(): Promise<number> {
-  let values, positionals;
-  try {
-    ({ values, positionals } = parseArgs({ allowPositionals: true, options: {
-      config: { type: 'string', short: 'c', default: 'config/node.config.xml' }, ipop: { type: 'string', short: 'i' },
-      'state-dir': { type: 'string' }, 'log-level': { type: 'string', default: 'info' }, timeout: { type: 'string', default: '60' },
-      json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
-    } }));
-  } catch (e) { return fail(`${(e as Error).message}\n${USAGE}`, 2); }
-  if (values.help) { say(USAGE); return 0; }
-  const cmd = positionals[0];
-  if (positionals.length !== 1 || !['start', 'stop', 'status', 'run'].includes(cmd!)) return fail(USAGE, 2);
-  const level = parseLevel(values['log-level']!);
-  if (!level) return fail(`--log-level must be one of ${LEVELS.join(', ')}`, 2);
-  const timeout = Number(values.timeout);
-  if (!Number.isFinite(timeout) || timeout <= 0) return fail('--timeout must be a positive number of seconds', 2);
-  // stop needs no config: the pid file says which process and which device.
-  if (cmd === 'stop') return stop(stateDirFor(values.config!, values['state-dir']));
-  let loaded;
-  try { loaded = loadVpnConfig(values.config!, values.ipop, values['state-dir']); } catch (e) {
-    if (e instanceof ConfigError) return fail(e.message, 2);
-    throw e;
-  }
-  const { cfg, ipop, stateDir } = loaded;
-  // A second instance must not take a running one's TAP, ports or state directory.
-  if (cmd !== 'status') {
-    try { checkCollisions(holdingsOf(cfg, ipop, { config: values.config!, ipopFile: values.ipop, stateDir })); } catch (e) {
-      if (e instanceof InstanceCollision) return fail(e.message);
-      throw e;
-    }
-  }
-  switch (cmd) {
-    case 'run': {
-      const log = quietable(createLogger(level));
-      let stop;
-      try { stop = await runVpn({ config: values.config!, ipop: values.ipop, stateDir: values['state-dir'], joinTimeoutMs: timeout * 1000, log }); } catch (e) {
-        return fail((e as Error).message, e instanceof ConfigError ? 2 : 1);
-      }
-      installShutdown(stop, log, 4000);
-      return -1;
-    }
-    case 'start': return start(values, stateDir, ipop.getStatePort, timeout);
-    case 'status': {
-      if (!ipop.getStatePort) return fail('status needs the get_state port (IpopConfig/GetStatePort is 0)');
-      const s = await queryState(ipop.getStatePort, 'status', 3000);
-      if (!s) { say(`groupvpn is not running (nothing answers on 127.0.0.1:${ipop.getStatePort})`); return 3; }
-      if (values.json) say(JSON.stringify(s, null, 2)); else printStatus(s, say);
-      return 0;
-    }
-  }
-  return 2;
-}
-
-async function start(values: Record<string, unknown>, stateDir: string, port: number, timeout: number): Promise<number> {
-  let other;
-  try { other = findInstance(stateDir); } catch (e) { return fail(`cannot read the pid file in ${stateDir}: ${(e as Error).message}`); }
-  if (other.state === 'running') return fail(`already running (pid ${other.record.pid}); groupvpn stop first`);
-  if (other.state === 'stale') { removeStale(stateDir); say(`removed a stale pid file: ${other.why}`); }
-  if (!port) return fail('start needs the get_state port to know when the VPN is ready (IpopConfig/GetStatePort is 0); use groupvpn run');
-  const args = ['run', '-c', String(values.config), '--log-level', String(values['log-level']), '--timeout', String(timeout)];
-  if (values.ipop) args.push('--ipop', String(values.ipop));
-  if (values['state-dir']) args.push('--state-dir', String(values['state-dir']));
-  mkdirSync(stateDir, { recursive: true });
-  const log = logFile(stateDir);
-  const fd = openSync(log, 'a');
-  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), ...args], { detached: true, stdio: ['ignore', fd, fd] });
-  closeSync(fd);
-  let exited: number | null | undefined;
-  child.on('exit', (code, sig) => { exited = code ?? (sig ? 128 : 1); });
-  child.unref();
-  const end = Date.now() + (timeout + 15) * 1000;
-  while (Date.now() < end) {
-    await new Promise((r) => setTimeout(r, 200));
-    if (exited !== undefined) return fail(`the VPN did not start:\n${reasons(log)}`);
-    // The status reply waits for each peer's RTT ping (at most 1 s, for peers that are gone).
-    const s = await queryState(port, 'status', 2500);
-    if (s && s.state === 'ready' && s.pid === child.pid) {
-      const l = s.local_state as Record<string, string> | undefined;
-      const what = s.mode === 'switch' ? `switch mode on ${s.device}${s.bridge ? ` in bridge ${s.bridge}` : ''}` : `${l?.ip4} on ${s.device}`;
-      say(`groupvpn started (pid ${child.pid}): ${what}, node ${l?.uid}, namespace ${s.namespace}; log ${log}`);
-      return 0;
-    }
-  }
-  child.kill('SIGKILL');
-  return fail(`the VPN was not ready within ${timeout} s; stopped it. Last log lines:\n${reasons(log)}`);
-}
-
-/** The error lines of this start's log, or its tail. */
-function reasons(log: string): string {
-  let lines: string[] = [];
-  try { lines = readFileSync(log, 'utf8').trimEnd().split('\n'); } catch { return '(no log)'; }
-  const run = lines.slice(Math.max(0, lines.length - 40));
-  const errors = run.filter((l) => /ERROR|groupvpn:/.test(l));
-  return (errors.length ? errors.slice(-5) : run.slice(-5)).map((l) => `  ${l}`).join('\n');
-}
-
-async function stop(stateDir: string): Promise<number> {
-  let found;
-  try { found = findInstance(stateDir); } catch (e) { return fail(`cannot read the pid file in ${stateDir}: ${(e as Error).message}`); }
-  if (found.state === 'none') { say('groupvpn is not running'); return 3; }
-  if (found.state === 'stale') {
-    removeStale(stateDir);
-    say(`groupvpn is not running (removed a stale pid file: ${found.why})`);
-    return 3;
-  }
-  const r = found.record;
-  signal(r, 'SIGTERM');
-  if (!(await gone(r, 10_000))) {
-    signal(r, 'SIGKILL');
-    if (!(await gone(r, 5000))) return fail(`process ${r.pid} did not exit`);
-    say(`groupvpn (pid ${r.pid}) did not stop within 10 s and was killed`);
-  }
-  removeStale(stateDir);
-  if (existsSync(`/sys/class/net/${r.device}`)) return fail(`stopped, but the device ${r.device} still exists (a persistent TAP made by someone else?)`);
-  say(`groupvpn stopped (pid ${r.pid}); ${r.device} removed`);
-  return 0;
-}
-
-/** Signals the instance only while its pid still names it (start time and command line). */
-function signal(r: PidRecord, sig: NodeJS.Signals): void {
-  if (!isAlive(r)) return;
-  try { process.kill(r.pid, sig); } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ESRCH') throw e;
-  }
-}
-
-async function gone(r: PidRecord, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (!isAlive(r)) return true;
-    await new Promise((res) => setTimeout(res, 100));
-  }
-  return false;
-}
-
-main().then((c) => { if (c >= 0) process.exit(c); }, (e) => {
+vpnCommand(groupvpn, process.argv.slice(2)).then((c) => { if (c >= 0) process.exit(c); }, (e) => {
   process.stderr.write(`groupvpn: ${(e as Error).stack}\n`);
   process.exit(1);
 });

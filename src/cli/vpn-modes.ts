@@ -28,6 +28,7 @@ export interface ModeContext {
   tap: TapDevice;
   mtu: number;
   leaseFile: string;
+  stateDir: string;
   log: Logger;
 }
 

@@ -15,8 +15,11 @@ export interface OnDemandConfig {
   idleTimeout: number;
 }
 
-/** router: IP packets routed to members (IPOP's GroupVPN); switch: Ethernet frames switched across the overlay. */
-export type IpopMode = 'router' | 'switch';
+/**
+ * router: IP packets routed to members (IPOP's GroupVPN); switch: Ethernet frames switched across
+ * the overlay; social: SocialVPN (not an IpopConfig/Mode value: socialvpn sets it from <SocialVpnConfig>).
+ */
+export type IpopMode = 'router' | 'switch' | 'social';
 
 export interface IpopConfig {
   namespace: string;

@@ -2,8 +2,9 @@
 // and signature, so replicas and readers can check them. Two kinds of signed key:
 //   exclusive (`dhcp:` — `dhcp:<ns>:<ip>` → node address, `dhcp:<ns>` → settings): one signer
 //     at a time; a replica refuses another signer's value while a live one is held;
-//   shared (`ipop:` — `ipop:<ns>:members`): many signers, one value each; readers only see
-//     genuine values and decide from the signer (see vpn/mapping.ts).
+//   shared (`ipop:` — `ipop:<ns>:members`; `svpn:` — SocialVPN's device records): many
+//     signers, one value each; readers only see genuine values and decide from the signer
+//     (see vpn/mapping.ts and vpn/social/discovery.ts).
 //
 //   "BRCL" | version (1) | public key (32) | signature (64) | key length u16 | key | payload
 //
@@ -18,7 +19,7 @@ const MAGIC = [0x42, 0x52, 0x43, 0x4c]; // "BRCL"
 const VERSION = 1;
 const HEADER = 4 + 1 + 32 + 64 + 2;
 const LABEL = new TextEncoder().encode('brunet-ts/claim/v1\0');
-export const CLAIM_PREFIXES = ['dhcp:', 'ipop:'];
+export const CLAIM_PREFIXES = ['dhcp:', 'ipop:', 'svpn:'];
 /** Signed keys that hold one signer's values at a time. */
 export const EXCLUSIVE_PREFIXES = ['dhcp:'];
 

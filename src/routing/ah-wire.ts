@@ -30,6 +30,10 @@ export const enum Payload {
   Ethernet = 4,
   /** The same after a 10-byte offload header. */
   EthernetOffload = 5,
+  /** SocialVPN: an Ethernet frame carrying IPv4, addresses already translated to the receiver's view (vpn/social/). */
+  SocialIp = 6,
+  /** SocialVPN: a hello between two friends' devices (vpn/social/wire.ts). */
+  SocialControl = 7,
 }
 
 export interface AhHeader {
