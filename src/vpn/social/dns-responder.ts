@@ -81,7 +81,7 @@ function answer(buf: Buffer, names: SvpnNames): Uint8Array | undefined {
   const qclass = buf.readUInt16BE(qEnd - 2);
   const verdict: Verdict = edns !== undefined && edns.ednsVersion !== 0
     ? { rcode: Rcode.NoError, answers: [] } // BADVERS, below
-    : resolve(q.name, qtype, qclass, names);
+    : zoneAnswer(q.name, qtype, qclass, names);
 
   const respond = (answers: Answer[], truncated: boolean): Buffer => {
     const out = dnsPacket.encode({
@@ -101,7 +101,7 @@ function answer(buf: Buffer, names: SvpnNames): Uint8Array | undefined {
 }
 
 /** What the svpn and reverse zones say about one question. */
-function resolve(qname: string, qtype: number, qclass: number, names: SvpnNames): Verdict {
+function zoneAnswer(qname: string, qtype: number, qclass: number, names: SvpnNames): Verdict {
   const name = lowerAscii(qname).replace(/\.$/, '');
   const inSvpn = name === SVPN_DOMAIN || name.endsWith('.' + SVPN_DOMAIN);
   const inArpa = name === PTR_SUFFIX.slice(1) || name.endsWith(PTR_SUFFIX);
