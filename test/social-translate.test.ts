@@ -244,8 +244,8 @@ t.test('python3 agrees on a translated TCP and UDP packet', async (t) => {
   let hasPython = true;
   try { execFileSync('python3', ['-c', 'pass'], { timeout: 10_000 }); } catch { hasPython = false; }
   if (!hasPython) {
-    if (process.env.CI === 'true') t.fail('python3 is missing (tools/test-deps.sh installs it)');
-    else t.skip('python3 is not installed');
+    if (process.env.CI) t.fail('python3 is missing (tools/test-deps.sh installs it)');
+    else t.comment('python3 not found: skipping the second implementation');
     return;
   }
   const hex: string[] = [];
