@@ -69,6 +69,10 @@ const KINDS: Record<string, Kind> = {
   icmpTimeExceededTcp: (s, d, p) => ipv4(s, d, ICMP, icmp(11, 0, [0, 0, 0, 0], ipv4(d, s, TCP, tcp(d, s, p)))),
   // Only 8 bytes of TCP quoted (RFC 792's minimum): the TCP checksum is not in the quote.
   icmpTimeExceededTcpShort: (s, d, p) => ipv4(s, d, ICMP, icmp(11, 0, [0, 0, 0, 0], ipv4(d, s, TCP, tcp(d, s, p)).slice(0, 28))),
+  // The quoted datagram has IP options (a longer quoted header) and its UDP checksum in the quote.
+  icmpUnreachableQuotingOptions: (s, d, p) => ipv4(s, d, ICMP, icmp(3, 1, [0, 0, 0, 0], ipv4(d, s, UDP, udp(d, s, p), { options: [0x94, 0x04, 0, 0] }))),
+  // An error about an echo request: ICMP has no pseudo-header, only the quoted IP header changes.
+  icmpUnreachableQuotingEcho: (s, d, p) => ipv4(s, d, ICMP, icmp(3, 0, [0, 0, 0, 0], ipv4(d, s, ICMP, icmp(8, 0, [0, 9, 0, 2], p)))),
   // A fragment needed error (with a next-hop MTU) quoting the peer's first fragment of a UDP datagram.
   icmpFragNeededQuotingFragment: (s, d, p) => ipv4(s, d, ICMP, icmp(3, 4, [0, 0, ...be16(1400)], fragments(ipv4(d, s, UDP, udp(d, s, p)), 8)[0]!)),
 };
