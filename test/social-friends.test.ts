@@ -39,6 +39,7 @@ class FakeClock implements Clock {
 const me = UserKey.generate('alice');
 const bob = UserKey.generate('bob');
 const carol = UserKey.generate('carol');
+const T0 = Date.UTC(2026, 0, 1);
 const code = (k: UserKey) => encodeFriendCode(k.name, k.publicKey);
 
 t.test('add, rename, remove; saved atomically and read back', async (t) => {
@@ -55,16 +56,16 @@ t.test('add, rename, remove; saved atomically and read back', async (t) => {
   const j = JSON.parse(readFileSync(file, 'utf8')) as { format: string; version: number; friends: Array<Record<string, string>> };
   t.same(j, { format: 'brunet-ts-svpn-friends', version: 1, friends: [{ alias: 'bob', user: 'bob', key: Buffer.from(bob.publicKey).toString('hex'), added: '2026-01-02T00:00:00.000Z' }] });
 
-  t.equal(l.add(code(bob)).change, 'unchanged', 'the same code again');
-  const rn = l.add(code(bob), 'Bobby');
+  t.equal(l.add(code(bob), undefined, T0).change, 'unchanged', 'the same code again');
+  const rn = l.add(code(bob), 'Bobby', T0);
   t.same([rn.change, rn.previousAlias, rn.friend.alias], ['renamed', 'bob', 'bobby'], 'a duplicate key updates the alias');
   t.equal(l.list().length, 1);
-  t.equal(l.add(code(bob)).friend.alias, 'bobby', 'without --name an existing alias is kept');
-  t.throws(() => l.add(code(carol), 'bobby'), { name: 'SocialInputError', message: new RegExp(`alias bobby is already used for another friend \\(user bob, key id ${userId(bob.publicKey)}\\)`) });
-  t.throws(() => l.add(code(me)), { name: 'SocialInputError', message: /^that is your own friend code$/ });
-  t.throws(() => l.add(code(carol), 'bad alias'), { name: 'SocialInputError', message: /^alias "bad alias"/ });
-  t.throws(() => l.add('svpn1:carol:nope'), SocialInputError, 'a malformed code');
-  l.add(code(carol));
+  t.equal(l.add(code(bob), undefined, T0).friend.alias, 'bobby', 'without --name an existing alias is kept');
+  t.throws(() => l.add(code(carol), 'bobby', T0), { name: 'SocialInputError', message: new RegExp(`alias bobby is already used for another friend \\(user bob, key id ${userId(bob.publicKey)}\\)`) });
+  t.throws(() => l.add(code(me), undefined, T0), { name: 'SocialInputError', message: /^that is your own friend code$/ });
+  t.throws(() => l.add(code(carol), 'bad alias', T0), { name: 'SocialInputError', message: /^alias "bad alias"/ });
+  t.throws(() => l.add('svpn1:carol:nope', undefined, T0), SocialInputError, 'a malformed code');
+  l.add(code(carol), undefined, T0);
 
   const back = FriendList.load(file);
   t.same(back.list().map((f) => [f.alias, f.user, userId(f.publicKey)]), [['bobby', 'bob', userId(bob.publicKey)], ['carol', 'carol', userId(carol.publicKey)]]);
@@ -113,13 +114,13 @@ t.test('FriendWatcher: a running VPN sees friend add/remove within one period', 
   clock.advance(5000);
   t.same(seen, [], 'nothing changed: no callback');
 
-  FriendList.load(file, me.publicKey).add(code(bob)); // what `socialvpn friend add` does
+  FriendList.load(file, me.publicKey).add(code(bob), undefined, T0); // what `socialvpn friend add` does
   t.same(seen, [], 'not before the next check');
   clock.advance(1000);
   t.same(seen, [['bob']], 'picked up within one period');
   t.ok(w.list.isFriend(bob.publicKey));
 
-  FriendList.load(file).add(code(carol));
+  FriendList.load(file).add(code(carol), undefined, T0);
   FriendList.load(file).remove('bob');
   clock.advance(1000);
   t.same(seen.at(-1), ['carol'], 'several changes between checks: the latest list');
@@ -133,7 +134,7 @@ t.test('FriendWatcher: a running VPN sees friend add/remove within one period', 
   clock.advance(3000);
   t.equal(errors.length, 1, 'reported once, not every period');
 
-  FriendList.load(join(dir, 'none.json')).add(code(bob)); // then a good file is renamed into place
+  FriendList.load(join(dir, 'none.json')).add(code(bob), undefined, T0); // then a good file is renamed into place
   writeFileSync(file, readFileSync(join(dir, 'none.json')));
   clock.advance(1000);
   t.same(seen.at(-1), ['bob'], 'recovers once the file is good again');
@@ -153,11 +154,11 @@ t.test('FriendWatcher: a corrupt file at start is an error; a throwing handler d
   let calls = 0;
   const w = new FriendWatcher(file, clock, () => { calls++; throw new Error('boom'); }, 500, (e) => errors.push(e.message));
   t.teardown(() => w.stop());
-  FriendList.load(file).add(code(bob));
+  FriendList.load(file).add(code(bob), undefined, T0);
   clock.advance(500);
   t.equal(calls, 1);
   t.match(errors, [/change handler failed: boom/]);
-  FriendList.load(file).add(code(carol));
+  FriendList.load(file).add(code(carol), undefined, T0);
   clock.advance(500);
   t.equal(calls, 2, 'still watching');
 });

@@ -69,7 +69,7 @@ function friend(c: Ctx): number {
     c.io.out(`friend ${gone.alias} removed (user ${gone.user}, key id ${userId(gone.publicKey)})`);
     return EXIT_OK;
   }
-  const r = list.add(target, c.values.name);
+  const r = list.add(target, c.values.name, Date.now());
   const who = `user ${r.friend.user}, key id ${userId(r.friend.publicKey)}`;
   if (r.change === 'added') c.io.out(`friend ${r.friend.alias} added (${who})`);
   else if (r.change === 'renamed') c.io.out(`friend ${r.previousAlias} renamed to ${r.friend.alias} (${who})`);

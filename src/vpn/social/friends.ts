@@ -80,10 +80,11 @@ export class FriendList {
   isFriend(publicKey: Uint8Array): boolean { return this.find(publicKey) !== undefined; }
 
   /**
-   * Adds the friend with `code` under `alias` (default: the name in the code) and saves.
-   * A friend already listed (same key) is renamed if an alias is given, else left as is.
+   * Adds the friend with `code` under `alias` (undefined: the name in the code) and saves;
+   * `nowMs` is the time recorded as "added". A friend already listed (same key) is renamed
+   * if an alias is given, else left as is.
    */
-  add(code: string | FriendCode, alias?: string, nowMs = Date.now()): AddResult {
+  add(code: string | FriendCode, alias: string | undefined, nowMs: number): AddResult {
     const c = typeof code === 'string' ? parseFriendCode(code) : code;
     if (this.ownKey && bytesEqual(c.publicKey, this.ownKey)) throw new SocialInputError('that is your own friend code');
     const a = alias === undefined ? undefined : alias.trim().toLowerCase();
