@@ -3,7 +3,7 @@
 // The checksum is the first two bytes of SHA-256("svpn1:" || name || ":" || public key), so
 // a mistyped or cut name or key is caught. Base32 is RFC 4648 without padding, written in
 // lower case (55 characters) and read in any case; the whole code is at most 94 characters
-// (70 for a 8-letter name).
+// (70 for an 8-letter name).
 import { base32Decode, base32Encode } from '../../address/address.js';
 import { bytesEqual, sha256 } from '../../edge/primitives.js';
 import { SocialInputError } from './social-error.js';

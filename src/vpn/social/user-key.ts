@@ -68,14 +68,14 @@ export class UserKey {
     if (typeof o !== 'object' || o === null || o.format !== FORMAT) throw new SocialError(`${where}: not a ${FORMAT} file`);
     if (o.version !== 1) throw new SocialError(`${where}: unsupported user key version ${String(o.version)}`);
     if (typeof o.name !== 'string' || userNameProblem(o.name)) throw new SocialError(`${where}: missing or invalid user name`);
-    const b32 = (v: unknown, what: string): Uint8Array => {
+    const b64 = (v: unknown, what: string): Uint8Array => {
       if (typeof v !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(v)) throw new SocialError(`${where}: ${what} missing or not base64`);
       const b = Buffer.from(v, 'base64');
       if (b.length !== 32) throw new SocialError(`${where}: ${what} must be 32 bytes, got ${b.length}`);
       return new Uint8Array(b);
     };
-    const key = UserKey.fromSeed(o.name, b32(o.seed, 'seed'));
-    if (o.public !== undefined && !Buffer.from(b32(o.public, 'public')).equals(key.publicKey)) {
+    const key = UserKey.fromSeed(o.name, b64(o.seed, 'seed'));
+    if (o.public !== undefined && !Buffer.from(b64(o.public, 'public')).equals(key.publicKey)) {
       throw new SocialError(`${where}: public key does not match the seed (corrupt file)`);
     }
     return key;
