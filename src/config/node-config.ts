@@ -1,6 +1,7 @@
 // Brunet's NodeConfig XML (Node.xsd). Parsed strictly: a typo in a hand-edited config should
 // stop the node with one line naming the element, not silently fall back to a default.
 import { realpathSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { Address } from '../address/address.js';
 import { TransportAddress } from '../transport/ta.js';
 import { writeFileAtomic } from '../util/secret-file.js';
@@ -8,6 +9,7 @@ import { parseDht, type DhtConfig } from './dht-config.js';
 import { parseIpop, type IpopConfig } from './ipop-config.js';
 import { parseRelay, type RelayConfig } from './relay-config.js';
 import { parseSecurity, type SecurityConfig } from './security-config.js';
+import { parseSocialVpn, type SocialVpnConfig } from './socialvpn-config.js';
 import { ConfigError, children, parseBool, parsePort, rejectUnknown, single, text, type XNode } from './xml-helpers.js';
 import { checkWellFormed, parseXml, readXmlFile, XmlSyntaxError } from './xml-wellformed.js';
 
@@ -28,11 +30,13 @@ export interface NodeConfig {
   relay: RelayConfig;
   /** The VPN's section (groupvpn); absent for plain overlay nodes. */
   ipop?: IpopConfig;
+  /** The SocialVPN's section (socialvpn); absent otherwise. */
+  socialVpn?: SocialVpnConfig;
 }
 
 /** Known children of <NodeConfig>; sections added by later features register here. */
 export const NODE_CONFIG_ELEMENTS: readonly string[] = [
-  'BrunetNamespace', 'EdgeListeners', 'RemoteTAs', 'XmlRpcManager', 'NodeAddress', 'DevicesToBind', 'Dht', 'Security', 'IpopConfig', 'Relay',
+  'BrunetNamespace', 'EdgeListeners', 'RemoteTAs', 'XmlRpcManager', 'NodeAddress', 'DevicesToBind', 'Dht', 'Security', 'IpopConfig', 'Relay', 'SocialVpnConfig',
 ];
 
 export const DEFAULT_XMLRPC_PORT = 10000;
@@ -153,6 +157,8 @@ export function parseNodeConfig(xml: string, source?: string): NodeConfig {
   if (addrNode !== undefined) cfg.nodeAddress = parseNodeAddress(addrNode);
   const ipopNode = one('IpopConfig');
   if (ipopNode !== undefined) cfg.ipop = parseIpop(ipopNode);
+  const svNode = one('SocialVpnConfig');
+  if (svNode !== undefined) cfg.socialVpn = parseSocialVpn(svNode, source === undefined ? undefined : dirname(resolve(source)));
   if (source !== undefined) cfg.source = source;
   return cfg;
 }
