@@ -4,10 +4,11 @@
 //   Subnet                this device's private subnet for friends' devices; default 172.31.0.0/16
 //   VirtualNetworkDevice  the TAP; default svpn0
 //   DnsEnabled            the .svpn name responder on the TAP address; default true
+//   GetStatePort          the local status port (127.0.0.1, UDP); default 5802, so a GroupVPN (5800) can run beside it
 import { hostname } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
 import { interfaceNameProblem } from './ipop-config.js';
-import { children, ConfigError, parseBool, rejectUnknown, single, text, type XNode } from './xml-helpers.js';
+import { children, ConfigError, parseBool, parsePort, rejectUnknown, single, text, type XNode } from './xml-helpers.js';
 
 export interface SocialVpnConfig {
   /** The user key file: absolute when the config file's directory was known, else as written. */
@@ -16,13 +17,15 @@ export interface SocialVpnConfig {
   subnet: { network: string; prefix: number };
   device: string;
   dnsEnabled: boolean;
+  getStatePort: number;
 }
 
 export const DEFAULT_SOCIAL_SUBNET = { network: '172.31.0.0', prefix: 16 };
 export const DEFAULT_SOCIAL_DEVICE = 'svpn0';
 export const DEVICE_NAME_MAX = 63;
+export const DEFAULT_SOCIAL_GET_STATE_PORT = 5802;
 
-const KNOWN = ['UserKeyFile', 'DeviceName', 'Subnet', 'VirtualNetworkDevice', 'DnsEnabled'];
+const KNOWN = ['UserKeyFile', 'DeviceName', 'Subnet', 'VirtualNetworkDevice', 'DnsEnabled', 'GetStatePort'];
 const PRIVATE_RANGES: Array<{ net: number; prefix: number; text: string }> = [
   { net: 0x0a000000, prefix: 8, text: '10.0.0.0/8' },
   { net: 0xac100000, prefix: 12, text: '172.16.0.0/12' },
@@ -95,11 +98,13 @@ export function parseSocialVpn(node: XNode, baseDir?: string, host: string = hos
   const badDev = interfaceNameProblem(dev);
   if (badDev) throw new ConfigError(`${P}/VirtualNetworkDevice`, badDev);
   const dns = get('DnsEnabled');
+  const gsp = get('GetStatePort');
   return {
     userKeyFile: baseDir === undefined || isAbsolute(keyFile) ? keyFile : resolve(baseDir, keyFile),
     deviceName,
     subnet: sn === undefined ? { ...DEFAULT_SOCIAL_SUBNET } : parseSocialSubnet(sn, `${P}/Subnet`),
     device: dev,
     dnsEnabled: dns === undefined ? true : parseBool(dns, `${P}/DnsEnabled`),
+    getStatePort: gsp === undefined ? DEFAULT_SOCIAL_GET_STATE_PORT : parsePort(gsp, `${P}/GetStatePort`, 1),
   };
 }

@@ -93,17 +93,18 @@ export class FramePath {
   }
 
   /**
-   * Receives payload types `plain` and `offloaded` (the same after an offload header): only
+   * Receives payload types `plain` and `offloaded` (the same after an offload header; none for a mode without offload): only
    * over the connection to their source, since only the last hop is authenticated (the
    * address it proved on its secure edge).
    */
-  register(plain: Payload, offloaded: Payload, handler: FrameHandler): void {
+  register(plain: Payload, offloaded: Payload | undefined, handler: FrameHandler): void {
     const direct = (h: AhHeader, from: Connection | null): boolean => {
       if (!this.stopped && from && from.address.equals(h.src)) return true;
       this.stats.dropNotDirect++;
       return false;
     };
     this.c.router.register(plain, (p, h, from) => { if (direct(h, from)) handler(p, h.src, undefined); });
+    if (offloaded === undefined) return;
     this.c.router.register(offloaded, (p, h, from) => {
       if (!direct(h, from)) return;
       let meta: OffloadMeta;

@@ -72,7 +72,7 @@ export class SocialNode {
     // Friends' devices are linked right away and kept (no idle trimming).
     this.onDemand = new OnDemand(n, { enabled: false, threshold: 0, idleTimeout: 0 });
     this.path = new FramePath(n, o.device, this.onDemand, this.stats);
-    this.path.register(Payload.SocialIp, Payload.SocialIp, (f, from) => this.fromOverlay(f, from));
+    this.path.register(Payload.SocialIp, undefined, (f, from) => this.fromOverlay(f, from));
     const friendOf = (k: Uint8Array) => { for (const f of o.friends()) if (Buffer.from(f.key).equals(Buffer.from(k))) return f.alias; return undefined; };
     this.devices = new FriendDevices({
       clock: n.clock, check: o.check, friendOf, localIpFor: o.localIpFor, ownCert: o.ownCert, ownIp: o.ip,

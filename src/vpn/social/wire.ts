@@ -66,7 +66,7 @@ const RECORD_VERSION = 1;
 export function sealRecord(userPublicKey: Uint8Array, cert: Uint8Array): Uint8Array {
   const nonce = randomBytes(12);
   const c = createCipheriv('chacha20-poly1305', derive(userPublicKey, 'record', 32), nonce, { authTagLength: 16 });
-  c.setAAD(recordKey(userPublicKey));
+  c.setAAD(recordKey(userPublicKey), { plaintextLength: cert.length });
   const body = Buffer.concat([c.update(cert), c.final()]);
   return Buffer.concat([Buffer.from([RECORD_VERSION]), nonce, body, c.getAuthTag()]);
 }
@@ -77,7 +77,7 @@ export function openRecord(userPublicKey: Uint8Array, record: Uint8Array): Uint8
   if (record[0] !== RECORD_VERSION) throw new SocialWireError(`unsupported record version ${record[0]}`);
   try {
     const d = createDecipheriv('chacha20-poly1305', derive(userPublicKey, 'record', 32), record.subarray(1, 13), { authTagLength: 16 });
-    d.setAAD(recordKey(userPublicKey));
+    d.setAAD(recordKey(userPublicKey), { plaintextLength: record.length - 29 });
     d.setAuthTag(record.subarray(record.length - 16));
     return new Uint8Array(Buffer.concat([d.update(record.subarray(13, record.length - 16)), d.final()]));
   } catch {
