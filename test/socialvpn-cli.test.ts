@@ -149,7 +149,7 @@ t.test('bad input exits 2, key and file problems exit 1, one line each', async (
   t.equal(r.code, 1, 'a corrupt friend list');
   t.match(r.stderr, /^socialvpn: friend list .*friends\.json: not valid JSON/);
 
-  r = await run(SVPN, ['start', '-c', a]);
-  t.equal(r.code, 1);
-  t.match(r.stderr, /^socialvpn: start is not available yet/);
+  r = await run(SVPN, ['stop', '-c', a]);
+  t.equal(r.code, 3, 'stop with nothing running: exit 3');
+  t.match(r.stdout, /^socialvpn is not running/);
 });
