@@ -43,7 +43,7 @@ export function loadVpnConfig(config: string, ipopFile?: string, stateDir?: stri
 
 /** --state-dir, or CONFIG.data next to the config file. */
 export const stateDirFor = (config: string, stateDir?: string) => resolve(stateDir ?? `${resolve(config)}.data`);
-export const logFile = (stateDir: string) => join(stateDir, 'groupvpn.log');
+export const logFile = (stateDir: string, program = 'groupvpn') => join(stateDir, `${program}.log`);
 
 type Phase = 'opening the TAP' | 'joining the ring' | 'claiming the address' | 'ready' | 'stopping';
 

@@ -87,7 +87,7 @@ async function start(p: VpnProgram, values: Record<string, unknown>, stateDir: s
   if (values.ipop) args.push('--ipop', String(values.ipop));
   if (values['state-dir']) args.push('--state-dir', String(values['state-dir']));
   mkdirSync(stateDir, { recursive: true });
-  const log = logFile(stateDir);
+  const log = logFile(stateDir, p.name);
   const fd = openSync(log, 'a');
   const child = spawn(process.execPath, [p.script, ...args], { detached: true, stdio: ['ignore', fd, fd] });
   closeSync(fd);

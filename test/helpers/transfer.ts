@@ -21,9 +21,12 @@ export interface Transfer {
   receivedDigest: string | undefined;
 }
 
-/** Sends `mb` MB from host `from` to `ip` (an address of host `to`); bounded by timeoutMs. */
-export async function tcpTransfer(lab: Hosts, from: string, to: string, ip: string, mb: number, timeoutMs: number): Promise<Transfer> {
-  const rx = lab.spawn(to, [process.execPath, '-e', RECEIVER, ip]);
+/**
+ * Sends `mb` MB from host `from` to `ip` (an address of host `to`, where the receiver listens
+ * on `listenIp`: the same, unless addresses are translated as in SocialVPN); bounded by timeoutMs.
+ */
+export async function tcpTransfer(lab: Hosts, from: string, to: string, ip: string, mb: number, timeoutMs: number, listenIp = ip): Promise<Transfer> {
+  const rx = lab.spawn(to, [process.execPath, '-e', RECEIVER, listenIp]);
   await waitFor(() => /listening/.test(lab.output(rx)), 10_000, 'receiver');
   const tx = await lab.exec(from, [process.execPath, '-e', SENDER, ip, String(mb)], { timeoutMs });
   await waitFor(() => / [0-9a-f]{64}/.test(lab.output(rx)), 20_000, 'receiver done').catch(() => {});
