@@ -14,10 +14,10 @@ const section = (xml: string) => (parser.parse(xml) as { SocialVpnConfig: unknow
 
 t.test('defaults and a full section', async (t) => {
   const d = parseSocialVpn(section('<SocialVpnConfig><UserKeyFile>user.key</UserKeyFile></SocialVpnConfig>'), undefined, 'My_Laptop.example.org');
-  t.same(d, { userKeyFile: 'user.key', deviceName: 'my-laptop', subnet: { network: '172.31.0.0', prefix: 16 }, device: 'svpn0', dnsEnabled: true, getStatePort: 5802 });
+  t.same(d, { userKeyFile: 'user.key', deviceName: 'my-laptop', subnet: { network: '172.31.0.0', prefix: 16 }, device: 'svpn0', dnsEnabled: true, getStatePort: 5802, offload: true });
   const f = parse(`<UserKeyFile>/etc/svpn/alice.key</UserKeyFile><DeviceName>Phone-2</DeviceName><Subnet>10.20.0.0/16</Subnet>
-    <VirtualNetworkDevice>svpn1</VirtualNetworkDevice><DnsEnabled>false</DnsEnabled><GetStatePort>5900</GetStatePort>`);
-  t.same(f, { userKeyFile: '/etc/svpn/alice.key', deviceName: 'phone-2', subnet: { network: '10.20.0.0', prefix: 16 }, device: 'svpn1', dnsEnabled: false, getStatePort: 5900 });
+    <VirtualNetworkDevice>svpn1</VirtualNetworkDevice><DnsEnabled>false</DnsEnabled><GetStatePort>5900</GetStatePort><Offload>false</Offload>`);
+  t.same(f, { userKeyFile: '/etc/svpn/alice.key', deviceName: 'phone-2', subnet: { network: '10.20.0.0', prefix: 16 }, device: 'svpn1', dnsEnabled: false, getStatePort: 5900, offload: false });
   t.notOk(parseNodeConfig('<NodeConfig><BrunetNamespace>r</BrunetNamespace></NodeConfig>').socialVpn, 'absent unless configured');
   t.ok(parse('<UserKeyFile>k</UserKeyFile>').deviceName.length > 0, 'DeviceName defaults to this host');
 });
@@ -75,15 +75,15 @@ t.test('every field is validated with a one-line message naming it', async (t) =
 t.test('the example config/socialvpn.config.xml parses', async (t) => {
   const file = join(ROOT, 'config/socialvpn.config.xml');
   const cfg = loadNodeConfig(file);
-  t.same(cfg.socialVpn, { userKeyFile: join(ROOT, 'config/user.key'), deviceName: cfg.socialVpn!.deviceName, subnet: { network: '172.31.0.0', prefix: 16 }, device: 'svpn0', dnsEnabled: true, getStatePort: 5802 });
+  t.same(cfg.socialVpn, { userKeyFile: join(ROOT, 'config/user.key'), deviceName: cfg.socialVpn!.deviceName, subnet: { network: '172.31.0.0', prefix: 16 }, device: 'svpn0', dnsEnabled: true, getStatePort: 5802, offload: true });
   t.ok(cfg.security.enabled, 'secure edges on');
   t.notOk(cfg.security.groupSecret, 'an open overlay: no group secret');
   t.notOk(cfg.ipop, 'no GroupVPN section');
   // The commented-out elements, uncommented, parse too (the documented values are valid).
   const text = readFileSync(file, 'utf8');
-  const inner = [...text.matchAll(/<!--[^]*?-->/g)].map((m) => m[0]).filter((c) => /<(DeviceName|Subnet|VirtualNetworkDevice|DnsEnabled|GetStatePort)>/.test(c));
-  t.equal(inner.length, 5);
-  const opened = text.replace(/<!--[^]*?-->/g, (c) => /<(DeviceName|Subnet|VirtualNetworkDevice|DnsEnabled|GetStatePort)>[^<]*<\/\1>/.exec(c)?.[0] ?? c);
+  const inner = [...text.matchAll(/<!--[^]*?-->/g)].map((m) => m[0]).filter((c) => /<(DeviceName|Subnet|VirtualNetworkDevice|DnsEnabled|GetStatePort|Offload)>/.test(c));
+  t.equal(inner.length, 6);
+  const opened = text.replace(/<!--[^]*?-->/g, (c) => /<(DeviceName|Subnet|VirtualNetworkDevice|DnsEnabled|GetStatePort|Offload)>[^<]*<\/\1>/.exec(c)?.[0] ?? c);
   const sv = parseNodeConfig(opened).socialVpn!;
-  t.same([sv.deviceName, sv.subnet.network, sv.device, sv.dnsEnabled, sv.getStatePort], ['laptop', '172.31.0.0', 'svpn0', true, 5802]);
+  t.same([sv.deviceName, sv.subnet.network, sv.device, sv.dnsEnabled, sv.getStatePort, sv.offload], ['laptop', '172.31.0.0', 'svpn0', true, 5802, true]);
 });

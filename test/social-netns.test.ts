@@ -48,7 +48,8 @@ t.test('SocialVPN in network namespaces', async (t) => {
   const bootIp = lab.ip('boot');
   const names: Record<Host, [string, string]> = { alice: ['alice', 'laptop'], bob: ['bob', 'desktop'], bob2: ['bob', 'phone'], carol: ['carol', 'tablet'] };
   const keyOf = (h: Host) => join(lab.dir, h === 'bob2' ? 'bob-copy.key' : `${names[h][0]}.key`);
-  const cfg = Object.fromEntries(hosts.map((h) => [h, deviceConfig(lab.dir, h, { bootIp, userKeyFile: keyOf(h), deviceName: names[h][1] })])) as Record<Host, string>;
+  // Bob's phone runs without TAP offload: it must take the others' super-packets as ordinary segments.
+  const cfg = Object.fromEntries(hosts.map((h) => [h, deviceConfig(lab.dir, h, { bootIp, userKeyFile: keyOf(h), deviceName: names[h][1], offload: h !== 'bob2' })])) as Record<Host, string>;
   const sv = (h: Host, ...args: string[]) => socialvpn(lab, h, [...args, '-c', cfg[h]]);
 
   // Identities and friend codes: Bob's phone is Bob's key, copied.
@@ -119,6 +120,16 @@ t.test('SocialVPN in network namespaces', async (t) => {
     t.equal(x.code, 0, x.stderr);
     t.equal(x.receivedBytes, 8 * 1024 * 1024, 'all bytes');
     t.equal(x.receivedDigest, x.sentDigest, 'same SHA-256');
+  });
+
+  await t.test('Bob\'s phone, without offload, exchanges TCP streams with Alice both ways', async (t) => {
+    const phone = aliceView.peers.find((p) => p.device === 'phone')!;
+    const aliceAtPhone = (await status('bob2'))!.peers.find((p) => p.user === 'alice')!;
+    for (const [from, to, ip] of [['alice', 'bob2', phone.ip4], ['bob2', 'alice', aliceAtPhone.ip4]] as Array<[Host, Host, string]>) {
+      const x = await tcpTransfer(lab, from, to, ip, 4, 60_000, '172.31.0.1');
+      t.equal(x.code, 0, x.stderr);
+      t.equal(x.receivedDigest, x.sentDigest, `${from} → ${to}: ${x.receivedBytes} bytes, same SHA-256`);
+    }
   });
 
   await t.test('a capture on the relaying node holds no plaintext', async (t) => {

@@ -4,6 +4,7 @@
 // connection between them, answer ARP for friends' local IPs, and translate packets both ways
 // (checked against the checksums). Non-friends' frames, forged certificates, hellos that name
 // another node and friend removal are each refused and counted.
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,9 +25,20 @@ import { encodeHello, FLAG_ANSWER, FLAG_FRIEND } from '../src/vpn/social/wire.js
 import { startVpnRing } from './helpers/dht.js';
 import { FakeTap } from './helpers/fake-tap.js';
 import { waitFor } from './helpers/ring.js';
+import { buildSuper, pseudo, refSum, segmentProblems, set16, type Super } from './helpers/tcp-super.js';
 
 const SELF = parseIp('172.31.0.1');
 const HOST_MAC = parseMac('02:00:00:00:00:aa');
+
+/** Gives a buildSuper IPv4 super-packet other addresses, with its header checksum and partial TCP sum redone. */
+function readdress(s: Super, src: number, dst: number): void {
+  const f = s.frame;
+  new DataView(f.buffer, f.byteOffset).setUint32(26, src);
+  new DataView(f.buffer, f.byteOffset).setUint32(30, dst);
+  set16(f, 24, 0);
+  set16(f, 24, ~refSum(f.subarray(14, s.tcp)) & 0xffff);
+  set16(f, s.tcp + 16, refSum(pseudo(f, false, 6, f.length - s.tcp)));
+}
 
 t.test('SocialVPN over an in-memory overlay', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'svpn-node-'));
@@ -35,9 +47,9 @@ t.test('SocialVPN over an in-memory overlay', async (t) => {
   const { nodes, dhts, vpns } = ring;
   const users = { alice: UserKey.generate('alice'), bob: UserKey.generate('bob'), carol: UserKey.generate('carol'), mallory: UserKey.generate('mallory') };
   const lists: Record<string, Array<{ key: Uint8Array; alias: string }>> = {};
-  const device = async (name: string, i: number, user: UserKey, friends: UserKey[]) => {
+  const device = async (name: string, i: number, user: UserKey, friends: UserKey[], offload = false) => {
     const n = nodes[i]!;
-    const tap = new FakeTap(0x10 + i);
+    const tap = new FakeTap(0x10 + i, offload);
     const book = AddressBook.load(join(dir, `${name}.addresses.json`), '172.31.0.0/16');
     lists[name] = friends.map((f) => ({ key: f.publicKey, alias: f.name }));
     const cert = issueDeviceCert(user, name, n.address, Date.now());
@@ -51,7 +63,7 @@ t.test('SocialVPN over an in-memory overlay', async (t) => {
     vpns.push(s);
     return { s, tap, node: n, book };
   };
-  const A = await device('laptop', 1, users.alice, [users.bob]);
+  const A = await device('laptop', 1, users.alice, [users.bob], true);
   const B = await device('desktop', 3, users.bob, [users.alice, users.carol]);
   const B2 = await device('phone', 5, users.bob, [users.alice, users.carol]);
   const C = await device('tablet', 6, users.carol, [users.bob]);
@@ -105,6 +117,22 @@ t.test('SocialVPN over an in-memory overlay', async (t) => {
     t.ok(await waitFor(() => A.tap.written.length === 1, 3000), 'the reply arrived at Alice');
     t.equal(ipToString(ipv4Src(A.tap.written[0]!)), ipToString(bobAtAlice.localIp), 'from Bob\'s local IP at Alice');
     t.ok(decodeUdp(A.tap.written[0]!, true), 'checksum valid');
+  });
+
+  await t.test('a TCP super-packet is translated whole and cut for a device without offload', async (t) => {
+    const s = buildSuper(false, randomBytes(20_000), 1296);
+    readdress(s, SELF, bobAtAlice.localIp);
+    // What Bob's TAP must get: the same super-packet as Bob sees it, cut.
+    const want = buildSuper(false, s.payload, 1296);
+    readdress(want, aliceAtBob.localIp, SELF);
+    want.frame.set(B.tap.mac, 0);
+    want.frame.set(B.s.gatewayMac, 6);
+    B.tap.clear();
+    A.tap.injectOffloaded(s.meta, s.frame);
+    const n = Math.ceil(20_000 / 1296);
+    t.ok(await waitFor(() => B.tap.written.length >= n, 5000), `Bob got ${B.tap.written.length} segments`);
+    t.equal(A.s.stats.txOffload, 1, 'one overlay message');
+    t.same(segmentProblems(want, B.tap.written), [], 'addresses, checksums, lengths, sequence numbers');
   });
 
   await t.test('frames and hellos from non-friends are refused and counted', async (t) => {

@@ -14,6 +14,8 @@ export interface DeviceOptions {
   device?: string;
   getStatePort?: number;
   dns?: boolean;
+  /** SocialVpnConfig/Offload (default true). */
+  offload?: boolean;
   /** IpopConfig of a GroupVPN beside it is not written here. */
   xmlRpcPort?: number;
   overlayPort?: number;
@@ -34,6 +36,7 @@ export function deviceConfig(dir: string, name: string, o: DeviceOptions): strin
     <VirtualNetworkDevice>${o.device ?? 'svpn0'}</VirtualNetworkDevice>
     <DnsEnabled>${o.dns ?? true}</DnsEnabled>
     <GetStatePort>${o.getStatePort ?? 5802}</GetStatePort>
+    <Offload>${o.offload ?? true}</Offload>
   </SocialVpnConfig>
 </NodeConfig>
 `);

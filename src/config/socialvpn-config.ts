@@ -4,6 +4,7 @@
 //   Subnet                this device's private subnet for friends' devices; default 172.31.0.0/16
 //   VirtualNetworkDevice  the TAP; default svpn0
 //   DnsEnabled            the .svpn name responder on the TAP address; default true
+//   Offload               TCP segmentation/checksum offload on the TAP (super-packets translated whole); default true
 //   GetStatePort          the local status port (127.0.0.1, UDP); default 5802, so a GroupVPN (5800) can run beside it
 import { hostname } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
@@ -18,6 +19,7 @@ export interface SocialVpnConfig {
   device: string;
   dnsEnabled: boolean;
   getStatePort: number;
+  offload: boolean;
 }
 
 export const DEFAULT_SOCIAL_SUBNET = { network: '172.31.0.0', prefix: 16 };
@@ -25,7 +27,7 @@ export const DEFAULT_SOCIAL_DEVICE = 'svpn0';
 export const DEVICE_NAME_MAX = 63;
 export const DEFAULT_SOCIAL_GET_STATE_PORT = 5802;
 
-const KNOWN = ['UserKeyFile', 'DeviceName', 'Subnet', 'VirtualNetworkDevice', 'DnsEnabled', 'GetStatePort'];
+const KNOWN = ['UserKeyFile', 'DeviceName', 'Subnet', 'VirtualNetworkDevice', 'DnsEnabled', 'GetStatePort', 'Offload'];
 const PRIVATE_RANGES: Array<{ net: number; prefix: number; text: string }> = [
   { net: 0x0a000000, prefix: 8, text: '10.0.0.0/8' },
   { net: 0xac100000, prefix: 12, text: '172.16.0.0/12' },
@@ -99,6 +101,7 @@ export function parseSocialVpn(node: XNode, baseDir?: string, host: string = hos
   if (badDev) throw new ConfigError(`${P}/VirtualNetworkDevice`, badDev);
   const dns = get('DnsEnabled');
   const gsp = get('GetStatePort');
+  const off = get('Offload');
   return {
     userKeyFile: baseDir === undefined || isAbsolute(keyFile) ? keyFile : resolve(baseDir, keyFile),
     deviceName,
@@ -106,5 +109,6 @@ export function parseSocialVpn(node: XNode, baseDir?: string, host: string = hos
     device: dev,
     dnsEnabled: dns === undefined ? true : parseBool(dns, `${P}/DnsEnabled`),
     getStatePort: gsp === undefined ? DEFAULT_SOCIAL_GET_STATE_PORT : parsePort(gsp, `${P}/GetStatePort`, 1),
+    offload: off === undefined ? true : parseBool(off, `${P}/Offload`),
   };
 }

@@ -34,6 +34,8 @@ export const enum Payload {
   SocialIp = 6,
   /** SocialVPN: a hello between two friends' devices (vpn/social/wire.ts). */
   SocialControl = 7,
+  /** SocialVPN: SocialIp after a 10-byte offload header (a translated TCP super-packet or partial checksum). */
+  SocialIpOffload = 8,
 }
 
 export interface AhHeader {

@@ -127,7 +127,7 @@ export class FramePath {
     if (!conn) { this.holdForLink(owner, data, ptype); return; }
     this.stats.txFrames++;
     this.stats.txBytes += data.length;
-    if (ptype === Payload.IpOffload || ptype === Payload.EthernetOffload) this.stats.txOffload++;
+    if (ptype === Payload.IpOffload || ptype === Payload.EthernetOffload || ptype === Payload.SocialIpOffload) this.stats.txOffload++;
     // Straight over that connection: the router need not look the route up again.
     this.c.router.send(owner, Mode.Exact, ptype, data, conn);
     this.onDemand.note(owner, data.length);

@@ -10,7 +10,8 @@
 // Overlay → TAP: a packet from a mutual friend device is translated again by the receiver
 //   from what it knows itself (source → our local IP for the authenticated sender, destination
 //   → our own address): the packet's own addresses never decide whose it is.
-// Broadcast, multicast and IPv6 are not carried (counted).
+// With an offloading TAP, TCP super-packets are translated whole (their partial checksum too) and
+// cross as one message, as in router mode. Broadcast, multicast and IPv6 are not carried (counted).
 import type { Address } from '../../address/address.js';
 import type { Dht } from '../../dht/dht.js';
 import type { Registrations } from '../../dht/registration.js';
@@ -20,6 +21,7 @@ import {
   ARP_REQUEST, buildArpReply, decodeArp, ETH_HEADER, ETHERTYPE_ARP, ETHERTYPE_IPV4, etherType, inSubnet, ipv4Dst, ipv4Src, prefixToMask,
 } from '../frames.js';
 import { FramePath, newFramePathStats, type FrameDevice, type VpnNodeComponents } from '../frame-path.js';
+import { F_NEEDS_CSUM, OFFLOAD_HEADER, vnetToWire, type OffloadMeta } from '../offload.js';
 import { OnDemand } from '../on-demand.js';
 import { Discovery } from './discovery.js';
 import { FriendDevices, type CertCheck, type FriendDevice } from './friend-devices.js';
@@ -72,7 +74,7 @@ export class SocialNode {
     // Friends' devices are linked right away and kept (no idle trimming).
     this.onDemand = new OnDemand(n, { enabled: false, threshold: 0, idleTimeout: 0 });
     this.path = new FramePath(n, o.device, this.onDemand, this.stats);
-    this.path.register(Payload.SocialIp, undefined, (f, from) => this.fromOverlay(f, from));
+    this.path.register(Payload.SocialIp, Payload.SocialIpOffload, (f, from, meta) => this.fromOverlay(f, from, meta));
     const friendOf = (k: Uint8Array) => { for (const f of o.friends()) if (Buffer.from(f.key).equals(Buffer.from(k))) return f.alias; return undefined; };
     this.devices = new FriendDevices({
       clock: n.clock, check: o.check, friendOf, localIpFor: o.localIpFor, ownCert: o.ownCert, ownIp: o.ip,
@@ -101,7 +103,15 @@ export class SocialNode {
 
   async start(): Promise<void> {
     await this.discovery.publish(this.o.ownCert());
-    this.o.device.start((frames) => { for (const f of frames) this.fromTap(f); });
+    this.o.device.start((frames, offloaded) => {
+      for (let i = 0; i < frames.length; i++) {
+        const f = frames[i]!;
+        if (!offloaded?.[i]) { this.fromTap(f, f, Payload.SocialIp, false); continue; }
+        // A super-packet or a partial checksum: translated behind its header, sent whole.
+        vnetToWire(f, 0);
+        this.fromTap(f.subarray(OFFLOAD_HEADER), f, Payload.SocialIpOffload, (f[1]! & F_NEEDS_CSUM) !== 0);
+      }
+    });
     this.timers.push(this.o.node.clock.setInterval(() => void this.discover(), DISCOVERY_MS));
     this.timers.push(this.o.node.clock.setInterval(() => { this.devices.tick(); this.path.expire(); }, 1000));
     await this.discover();
@@ -138,7 +148,8 @@ export class SocialNode {
 
   // ---- TAP → overlay
 
-  private fromTap(f: Uint8Array): void {
+  /** f: the Ethernet frame; data/ptype: what goes on the overlay (f, or f behind its offload header); partial: the L4 checksum field holds a partial sum. */
+  private fromTap(f: Uint8Array, data: Uint8Array, ptype: Payload, partial: boolean): void {
     const type = etherType(f);
     if (type === ETHERTYPE_ARP) { this.answerArp(f); return; }
     if (type !== ETHERTYPE_IPV4 || f.length < ETH_HEADER + 20) { this.stats.dropNotCarried++; return; }
@@ -149,9 +160,9 @@ export class SocialNode {
     if (!d) { this.stats.dropUnknownIp++; return; }
     if (!this.devices.mutual(d)) { this.stats.dropNotFriend++; return; }
     // The frame is ours: the TAP reader hands each frame over.
-    const r = translateIpv4(f.subarray(ETH_HEADER), this.o.ip, d.viewOfUs, dst, d.ownIp);
+    const r = translateIpv4(f.subarray(ETH_HEADER), this.o.ip, d.viewOfUs, dst, d.ownIp, partial);
     if (r !== 'ok') { this.countTranslate(r); return; }
-    this.path.send(d.node, f, Payload.SocialIp);
+    this.path.send(d.node, data, ptype);
   }
 
   private answerArp(f: Uint8Array): void {
@@ -166,18 +177,20 @@ export class SocialNode {
 
   // ---- overlay → TAP
 
-  private fromOverlay(p: Uint8Array, from: Address): void {
+  private fromOverlay(p: Uint8Array, from: Address, meta: OffloadMeta | undefined): void {
     const d = this.devices.get(from);
     if (!d || !this.devices.mutual(d)) { this.stats.dropNotFriend++; return; }
     if (etherType(p) !== ETHERTYPE_IPV4 || p.length < ETH_HEADER + 20) { this.stats.dropNotCarried++; return; }
     // Whose the packet is comes from the connection it arrived on, never from its addresses.
-    const r = translateIpv4(p.subarray(ETH_HEADER), ipv4Src(p), d.localIp, ipv4Dst(p), this.o.ip);
+    const partial = meta !== undefined && (meta.flags & F_NEEDS_CSUM) !== 0;
+    const r = translateIpv4(p.subarray(ETH_HEADER), ipv4Src(p), d.localIp, ipv4Dst(p), this.o.ip, partial);
     if (r !== 'ok') { this.countTranslate(r); return; }
     p.set(this.o.device.mac, 0);
     p.set(this.gatewayMac, 6);
     this.stats.rxFrames++;
     this.stats.rxBytes += p.length;
-    this.path.writeTap(p);
+    if (meta) this.path.writeOffloaded(p, meta);
+    else this.path.writeTap(p);
   }
 
   private isFriendIp(ip: number): boolean {
