@@ -97,6 +97,7 @@ t.test('SocialVPN in network namespaces', async (t) => {
       t.equal((await lab.exec('alice', pingArgv(p.ip4, { count: 2, waitS: 2 }), { timeoutMs: 15_000 })).code, 0, `ping ${p.ip4}`);
     }
     t.match((await lab.exec('alice', ['getent', 'hosts', 'bob.svpn'])).stdout, /^172\.31\.\d+\.\d+\s+bob\.svpn/, 'bob.svpn names one of his devices');
+    t.match((await lab.exec('alice', ['getent', 'hosts', desktop.ip4])).stdout, /desktop\.bob\.svpn/, 'the reverse (PTR) name of a local IP');
   });
 
   await t.test('Bob reaches Alice and Carol', async (t) => {
