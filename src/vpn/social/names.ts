@@ -21,9 +21,9 @@ export class SvpnNameTable {
     if (!n.endsWith(`.${SVPN_DOMAIN}`)) return undefined;
     const labels = n.slice(0, -SVPN_DOMAIN.length - 1).split('.');
     const all = this.devices.all();
-    if (labels.length === 2) return all.find((d) => d.deviceName.toLowerCase() === labels[0] && d.alias.toLowerCase() === labels[1])?.localIp;
-    if (labels.length !== 1) return undefined;
-    const mine = all.filter((d) => d.alias.toLowerCase() === labels[0]);
+    if (labels.length > 2) return undefined;
+    // <device>.<user>: that device (a device that got a new node key since is another entry: the live one wins).
+    const mine = all.filter((d) => d.alias.toLowerCase() === labels[labels.length - 1] && (labels.length === 1 || d.deviceName.toLowerCase() === labels[0]));
     const online = mine.filter((d) => this.devices.mutual(d));
     const pick = (ds: FriendDevice[], by: (d: FriendDevice) => number) => ds.reduce<FriendDevice | undefined>((a, d) => (!a || by(d) > by(a) ? d : a), undefined);
     return (pick(online, (d) => d.since) ?? pick(mine, (d) => d.lastHello))?.localIp;
