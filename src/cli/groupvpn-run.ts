@@ -20,6 +20,7 @@ import { vpnMtu } from '../vpn/mtu.js';
 import { TapDevice, tapUnavailableReason } from '../vpn/tap.js';
 import { underlayInterface, type Underlay } from '../vpn/underlay.js';
 import { holdingsOf, registerInstance } from './instances.js';
+import { stateDirFor } from './state-dir.js';
 import { JoinFailures } from './join-failure.js';
 import { saveNodeAddress, startOverlay, type Overlay } from './overlay.js';
 import { claimPidFile, releasePidFile } from './pid-file.js';
@@ -41,9 +42,6 @@ export function loadVpnConfig(config: string, ipopFile?: string, stateDir?: stri
   return { cfg, ipop, stateDir: stateDirFor(config, stateDir) };
 }
 
-/** --state-dir, or CONFIG.data next to the config file. */
-export const stateDirFor = (config: string, stateDir?: string) => resolve(stateDir ?? `${resolve(config)}.data`);
-export const logFile = (stateDir: string, program = 'groupvpn') => join(stateDir, `${program}.log`);
 
 type Phase = 'opening the TAP' | 'joining the ring' | 'claiming the address' | 'ready' | 'stopping';
 

@@ -16,7 +16,8 @@ import { SvpnNameTable } from '../vpn/social/names.js';
 import { SocialNode } from '../vpn/social/social-node.js';
 import { socialStateView } from '../vpn/social/state.js';
 import { UserKey } from '../vpn/social/user-key.js';
-import { stateDirFor, type Loaded } from './groupvpn-run.js';
+import type { Loaded } from './groupvpn-run.js';
+import { stateDirFor } from './state-dir.js';
 import type { ModeContext, RunningVpn } from './vpn-modes.js';
 
 /** How often the device certificate's age is checked (renewed at half its lifetime). */

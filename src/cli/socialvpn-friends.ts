@@ -14,7 +14,7 @@ import { friendsFileIn, FriendList, type Friend } from '../vpn/social/friends.js
 import { SocialError, SocialInputError } from '../vpn/social/social-error.js';
 import { UserKey } from '../vpn/social/user-key.js';
 import { EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK } from './exit.js';
-import { stateDirFor } from './groupvpn-run.js';
+import { stateDirFor } from './state-dir.js';
 
 export interface CliIo { out: (line: string) => void; err: (line: string) => void }
 
