@@ -9,6 +9,10 @@
 //  - switch mode (bench/lab/switch-path.ts): container → container across two sites' bridges
 //    and their switch-mode members, beside router mode, with the verdict against the issue's
 //    target (switch-verdict.ts), and that path's wire (the two bridges joined by a veth);
+//  - our SocialVPN (bench/lab/social-path.ts): a's user and b's user friends, on an open
+//    overlay (boot its bootstrap), a → b's local IP at a over their direct edge (addresses
+//    translated both ways), with the verdict against the issue's target: at least 0.9× router
+//    mode's throughput (social-verdict.ts);
 //  - the Node floor (bench/lab/floor-relay.ts): the least a VPN in Node must do per packet
 //    (our TAP addon with offload, node:dgram, no IP fragmentation), without and with one
 //    ChaCha20-Poly1305 seal/open per message, and without AEAD but busy-polling (a core
@@ -22,7 +26,7 @@
 //
 // Options: --seconds N (iperf3 duration, default 10) --pings N (default 50)
 //          --loss P (random loss of P % of the frames the bridge delivers to each host, default 0)
-//          --paths LIST (some of tinc,wireguard-go,router,router-no-offload,switch,floor,floor-aead,
+//          --paths LIST (some of tinc,wireguard-go,router,router-no-offload,switch,social,floor,floor-aead,
 //          floor-spin; default all; the plain underlay is always measured) --json FILE (results as JSON)
 import { readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
@@ -34,11 +38,13 @@ import { startFloor, startTinc, startWireguardGo, tincVersion, waitPing, wiregua
 import { measurePath, type BenchOptions, type PathResult } from './lab/measure.js';
 import { measureSwitch } from './lab/switch-path.js';
 import { switchVsRouter, verdictLines, type SwitchVerdict } from './lab/switch-verdict.js';
+import { measureSocial } from './lab/social-path.js';
+import { socialVerdictLine, socialVsRouter } from './lab/social-verdict.js';
 import { parsePaths, type PathName } from './lab/vpn-paths.js';
 
 export { cpuSeconds, iperf, measurePath, pingRtt, type BenchOptions, type IperfResult, type PathResult, type Rtt } from './lab/measure.js';
 
-const WATCHDOG_MS = 420_000;
+const WATCHDOG_MS = 480_000;
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
 /** Our IPOP GroupVPN between hosts a and b (bootstrap in boot), measured like tinc via measurePath. */
@@ -94,7 +100,7 @@ async function main(): Promise<void> {
   const notSelected = new Error('not selected (--paths)');
   const run = (name: PathName, f: () => Promise<PathResult>): Promise<PathResult | Error> => (paths.has(name) ? f().catch((e: Error) => e) : Promise.resolve(notSelected));
   let plain: PathResult, tinc: PathResult | Error, wgGo: PathResult | Error, ipop: PathResult | Error, ipopNo: PathResult | Error;
-  let sw: PathResult | Error = notSelected, wire: PathResult | Error = notSelected;
+  let sw: PathResult | Error = notSelected, wire: PathResult | Error = notSelected, social: PathResult | Error;
   let floor: PathResult | Error, floorAead: PathResult | Error, floorSpin: PathResult | Error;
   try {
     log(`lab ${lab.base}: ${lab.hosts.map((h) => `${h}=${lab.ip(h)}`).join(' ')}`);
@@ -112,6 +118,7 @@ async function main(): Promise<void> {
     tinc = await run('tinc', () => baseline('tinc', startTinc));
     wgGo = await run('wireguard-go', () => baseline('wireguard-go', startWireguardGo));
     ipop = await run('router', () => measureIpop(lab, o));
+    social = await run('social', () => measureSocial(lab, o));
     if (paths.has('switch')) [sw, wire] = await measureSwitch(o).then((r) => [r.switched, r.wire], (e: Error) => [e, e]);
     ipopNo = await run('router-no-offload', () => measureIpop(lab, o, false));
     const noRepair = new Error('skipped: the floor relay has no loss repair');
@@ -134,7 +141,7 @@ async function main(): Promise<void> {
     const a = f(ipop), b = f(to);
     return a === undefined || b === undefined || b === 0 ? '—' : `${(a / b).toFixed(2)}×`;
   };
-  const cols = [plain, tinc, wgGo, ipop, sw, wire, ipopNo, floor, floorAead, floorSpin];
+  const cols = [plain, tinc, wgGo, ipop, social, sw, wire, ipopNo, floor, floorAead, floorSpin];
   const row = (name: string, f: (r: PathResult) => number | undefined, digits: number, withRatio = true) =>
     `| ${name} | ${cols.map((r) => cell(r, f, digits)).join(' | ')} | ${withRatio ? `${ratio(f)} | ${ratio(f, wgGo)}` : ' | '} |`;
   // Each path's added RTT is over the wire it replaces: the switch path's over the bridged wire, every other over the plain underlay.
@@ -148,10 +155,10 @@ async function main(): Promise<void> {
   console.log(`Method: iperf3 TCP, 1 stream, ${o.seconds} s, rate at the receiver; ping ${o.pings} × 20 ms apart and 200 × 2 ms apart; daemon CPU = utime+stime of both VPN daemons (/proc/<pid>/stat) during the iperf3 run, per GB (10^9 bytes) received.`);
   console.log(`tinc ${tincVersion()}: router mode, UDP, default cipher (Blowfish-CBC, SHA1 MAC), 2048-bit RSA keys from tincd -K; lab underlay ${lab.subnet}${loss > 0 ? `, ${loss} % random loss on every link (nftables, per frame)` : ''}.`);
   console.log(`wireguard-go ${wireguardGoVersion()}: configured with wg, one peer each way, default MTU.`);
-  console.log('ipop: router mode, TAP offload on (default); ipop (no offload): IpopConfig/Offload false. Node floor: bench/lab/floor-relay.ts (no overlay): plain, with AEAD, and plain but busy-polling. The ratio columns are ipop/tinc and ipop/wireguard-go.');
+  console.log('ipop: router mode (GroupVPN), TAP offload on (default); ipop social: SocialVPN, two friends\' devices on an open overlay, over their direct edge; ipop (no offload): IpopConfig/Offload false. Node floor: bench/lab/floor-relay.ts (no overlay): plain, with AEAD, and plain but busy-polling. The ratio columns are ipop/tinc and ipop/wireguard-go.');
   console.log('ipop switch: switch mode (offload on), container a1 → container b1 in a second lab of the same shape (bench/lab/switch-sites.ts): a1 → br0 at site sa → TAP → overlay → TAP → br0 at site sb → b1. Bridged wire: the same containers with the members stopped and the two bridges joined directly by a veth. Added RTT is over the wire each path replaces: the bridged wire for ipop switch, the plain underlay for every other path.');
   console.log('');
-  console.log(`| measurement | plain underlay | tinc ${tincVersion()} | wireguard-go | ipop | ipop switch | bridged wire | ipop (no offload) | Node floor | Node floor + AEAD | Node floor, spinning | ipop/tinc | ipop/wireguard-go |`);
+  console.log(`| measurement | plain underlay | tinc ${tincVersion()} | wireguard-go | ipop | ipop social | ipop switch | bridged wire | ipop (no offload) | Node floor | Node floor + AEAD | Node floor, spinning | ipop/tinc | ipop/wireguard-go |`);
   console.log(`|${' --- |'}${' ---: |'.repeat(cols.length + 2)}`);
   console.log(row('TCP throughput, Mbit/s', mbit, 0));
   console.log(row('TCP retransmits', (r) => r.tcp.retransmits, 0, false));
@@ -170,6 +177,8 @@ async function main(): Promise<void> {
   }
   if (ipop instanceof Error) console.log(`ipop: not available: ${ipop.message}`);
   else console.log(`ipop: ${((mbit(ipop) / mbit(plain)) * 100).toFixed(1)} % of plain throughput, +${addMed(ipop)!.toFixed(3)} ms median RTT${perGB(ipop) === undefined ? '' : `, ${perGB(ipop)!.toFixed(1)} CPU-s per GB`}; ${ratio(mbit)} tinc's throughput, ${ratio(mbit, wgGo)} wireguard-go's.`);
+  if (social instanceof Error) console.log(`ipop social: not available: ${social.message}`);
+  else console.log(socialVerdictLine({ mbit: mbit(social), addedMs: addMed(social)!, cpuPerGB: perGB(social) }, ipop instanceof Error ? undefined : mbit(ipop)));
   let verdict: { median: SwitchVerdict; busy: SwitchVerdict } | undefined;
   if (sw instanceof Error) console.log(`ipop switch: not available: ${sw.message}`);
   else if (wire instanceof Error || ipop instanceof Error) console.log('ipop switch: no verdict without router mode and the bridged wire');
@@ -190,9 +199,9 @@ async function main(): Promise<void> {
   }
   console.log(`(${((performance.now() - t0) / 1000).toFixed(0)} s in all)`);
   if (jsonFile) {
-    const named = { plain, tinc, 'wireguard-go': wgGo, router: ipop, switch: sw, 'bridged-wire': wire, 'router-no-offload': ipopNo, floor, 'floor-aead': floorAead, 'floor-spin': floorSpin };
+    const named = { plain, tinc, 'wireguard-go': wgGo, router: ipop, social, switch: sw, 'bridged-wire': wire, 'router-no-offload': ipopNo, floor, 'floor-aead': floorAead, 'floor-spin': floorSpin };
     const results = Object.fromEntries(Object.entries(named).map(([k, r]) => [k, r instanceof Error ? { error: r.message } : { ...r, mbit: mbit(r), addedMedianMs: addMed(r), addedBusyMs: addBusy(r), cpuPerGB: perGB(r) }]));
-    writeFileSync(jsonFile, `${JSON.stringify({ node: process.version, cores: availableParallelism(), load: load0, options: o, results, switchVsRouter: verdict }, null, 2)}\n`);
+    writeFileSync(jsonFile, `${JSON.stringify({ node: process.version, cores: availableParallelism(), load: load0, options: o, results, switchVsRouter: verdict, socialVsRouter: social instanceof Error || ipop instanceof Error ? undefined : socialVsRouter(mbit(social), mbit(ipop)) }, null, 2)}\n`);
   }
 }
 

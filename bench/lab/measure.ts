@@ -35,9 +35,12 @@ export async function pingRtt(lab: Lab, from: string, ip: string, count = 50, ga
   return { median: median(ts), avg: ts.reduce((a, b) => a + b, 0) / ts.length, min: Math.min(...ts), max: Math.max(...ts), received: ts.length, sent: count };
 }
 
-/** iperf3 TCP, one stream, `seconds` s: server (one-off) in host `server` bound to serverIp, client in `client`. */
-export async function iperf(lab: Lab, client: string, server: string, serverIp: string, seconds: number, onStart?: () => void): Promise<IperfResult> {
-  const srv = lab.spawn(server, ['iperf3', '-s', '-1', '-B', serverIp, '-p', String(IPERF_PORT)]);
+/**
+ * iperf3 TCP, one stream, `seconds` s: server (one-off) in host `server` bound to listenIp (default
+ * serverIp; another where addresses are translated on the way), client in `client` connecting to serverIp.
+ */
+export async function iperf(lab: Lab, client: string, server: string, serverIp: string, seconds: number, onStart?: () => void, listenIp = serverIp): Promise<IperfResult> {
+  const srv = lab.spawn(server, ['iperf3', '-s', '-1', '-B', listenIp, '-p', String(IPERF_PORT)]);
   try {
     await waitFor(() => listening(lab, server, IPERF_PORT), 10_000, `iperf3 server in ${server}`);
     onStart?.();
@@ -69,14 +72,14 @@ export function cpuSeconds(pids: number[]): number {
   return ticks / clkTck;
 }
 
-/** ping then iperf3 from → to (addressed as ip), with the CPU of `pids` over the iperf3 run. */
-export async function measurePath(lab: Lab, label: string, from: string, to: string, ip: string, o: BenchOptions, pids: number[] = []): Promise<PathResult> {
+/** ping then iperf3 from → to (addressed as ip; its server bound to listenIp, default ip), with the CPU of `pids` over the iperf3 run. */
+export async function measurePath(lab: Lab, label: string, from: string, to: string, ip: string, o: BenchOptions, pids: number[] = [], listenIp = ip): Promise<PathResult> {
   const rtt = await pingRtt(lab, from, ip, o.pings);
   log(`${label}: ping ${ip} median ${rtt.median.toFixed(3)} ms, mean ${rtt.avg.toFixed(3)} ms (${rtt.received}/${rtt.sent})`);
   const rttBusy = await pingRtt(lab, from, ip, 200, 2);
   log(`${label}: ping ${ip} 2 ms apart: median ${rttBusy.median.toFixed(3)} ms`);
   let cpu0 = 0;
-  const tcp = await iperf(lab, from, to, ip, o.seconds, () => { cpu0 = cpuSeconds(pids); });
+  const tcp = await iperf(lab, from, to, ip, o.seconds, () => { cpu0 = cpuSeconds(pids); }, listenIp);
   const daemonCpuS = pids.length > 0 ? cpuSeconds(pids) - cpu0 : undefined;
   log(`${label}: TCP ${(tcp.bitsPerSecond / 1e6).toFixed(0)} Mbit/s${daemonCpuS === undefined ? '' : `, daemons ${daemonCpuS.toFixed(2)} CPU-s`}`);
   return { label, tcp, rtt, rttBusy, daemonCpuS };
