@@ -12,6 +12,7 @@ import { consistency, startRing, stopAll, waitFor } from './helpers/ring.js';
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 t.test('claims', async (t) => {
   const nodes = await startRing(8, 'memory');
@@ -52,4 +53,56 @@ t.test('claims', async (t) => {
   const plain = await a.get(enc('plain'));
   t.same(plain.map((v) => dec(v.value)), ['value'], 'ordinary keys keep plain values');
   t.notOk(isClaimValue(plain[0]!.value));
+});
+
+// A writer whose routing was not settled yet can leave its claim on only a minority of the
+// points (its other copies landed on nodes that are not the points' holders). Reads do not
+// return a minority, but restore a genuine claim from it; plain values and an exclusive key's
+// rival claim stay as they are.
+t.test('a claim held by a minority of points is restored by a read', async (t) => {
+  const nodes = await startRing(12, 'memory');
+  const ids = nodes.map(() => Identity.generate());
+  const dhts = await Promise.all(nodes.map(async (n, i) => {
+    const store = TableStore.memory({ clock: realClock });
+    await store.open();
+    return new DhtService(n, store, {}, ids[i]);
+  }));
+  t.teardown(async () => { await stopAll(nodes); await Promise.all(dhts.map((d) => d.close())); });
+  t.ok(await waitFor(() => consistency(nodes) === 1, 10_000), 'ring formed');
+  const reader = dhts[5]!.dht;
+  const putAt = (key: Uint8Array, value: Uint8Array, which: number[]) => Promise.all(which.map((i) => {
+    const p = replicaPoints(key, 8)[i]!;
+    return nodes[1]!.rpc.call({ address: p, mode: Mode.Greedy }, 'dht.Put', [p.bytes, value, 600, false, key], { timeoutMs: 3000 });
+  }));
+
+  const key = enc('dhcp:ipopns:192.168.10.12');
+  await putAt(key, makeClaim(ids[0]!, key, enc('owner-a')), [0, 3, 5, 6]);
+  const before = reader.stats.repairs;
+  t.same(await reader.get(key), [], '4 of 8 points are no majority: nothing is returned');
+  t.equal(reader.stats.repairs - before, 4, 'but the 4 points that missed the claim get it');
+  // The repairs are sent without waiting for them: the read after they land finds the claim.
+  let got = await reader.get(key);
+  for (let i = 0; i < 30 && got.length === 0; i++) { await sleep(100); got = await reader.get(key); }
+  t.same(got.map((v) => dec(v.value)), ['owner-a'], 'a later read finds it');
+  t.ok(got[0]?.claimer?.equals(ids[0]!.address), 'signed by its owner');
+
+  // A rival claim on a minority cannot displace the majority's claimer of an exclusive key.
+  const key2 = enc('dhcp:ipopns:192.168.10.13');
+  await putAt(key2, makeClaim(ids[2]!, key2, enc('owner-c')), [1, 2, 7]);
+  await dhts[3]!.dht.create(key2, enc('owner-d'), 600);
+  t.same((await reader.get(key2)).map((v) => dec(v.value)), ['owner-d'], 'the majority claim is read');
+  await sleep(500);
+  t.same((await reader.get(key2)).map((v) => dec(v.value)), ['owner-d'], 'the rival was not spread over its points');
+  const held = await Promise.all(replicaPoints(key2, 8).map(async (p) => {
+    const r = await nodes[4]!.rpc.call({ address: p, mode: Mode.Greedy }, 'dht.Get', [p.bytes, 0], { timeoutMs: 3000 }) as { values: Array<{ value: Uint8Array }> };
+    return r.values.length;
+  }));
+  t.same(held, [1, 1, 1, 1, 1, 1, 1, 1], 'each point holds one claim');
+
+  // A plain value a Put left on a minority stays there: its Put failed.
+  const plain = enc('plain-minority');
+  await putAt(plain, enc('v'), [0, 1]);
+  const r0 = reader.stats.repairs;
+  t.same(await reader.get(plain), [], 'a plain minority value is not returned');
+  t.equal(reader.stats.repairs, r0, 'nor restored');
 });

@@ -16,8 +16,10 @@ export const typeRank = (type: ConnectionType): number => (isStructured(type) ? 
 export class Connection {
   /** When any packet last arrived on the edge (keepalive). */
   lastHeard: number;
-  /** Nodes the peer reported as nearest to us (its last Status); used by the near overlord. */
+  /** Nodes the peer reported as nearest to us (its link reply or last Status); used by the near overlord. */
   peerNeighbors: NodeInfo[] = [];
+  /** Whether the peer has reported them at all: until then the empty list means "not told yet", not "none". */
+  peerNeighborsKnown = false;
   /** The peer's own advertised TAs. */
   peerTAs: NodeInfo['tas'];
   pingOutstanding = false;
@@ -36,6 +38,8 @@ export class Connection {
     this.peerTAs = peer.tas;
   }
   get structured(): boolean { return isStructured(this.type); }
+  /** The peer's report of its nearest nodes around us (a link reply or a Status). */
+  reportNeighbors(list: NodeInfo[]): void { this.peerNeighbors = list; this.peerNeighborsKnown = true; }
   /** A forwarder hop of a live tunnel edge: closing it would cut that edge. */
   relayHeld(now: number): boolean { return this.relayUntil > now; }
 }

@@ -132,7 +132,7 @@ export class LinkManager {
           conn.peerTAs = m.tas;
           if (changed) this.events.emit('peerTAs', conn);
         }
-        conn.peerNeighbors = m.neighbors;
+        conn.reportNeighbors(m.neighbors);
         this.events.emit('neighbors', conn, m.neighbors, 'status');
         return;
       case 'statusreq': if (conn) this.sendStatus(conn); return;
@@ -277,7 +277,7 @@ export class LinkManager {
       return existing;
     }
     const conn = new Connection(peer, edge, type, true, this.clock.now(), r.local);
-    conn.peerNeighbors = r.neighbors;
+    conn.reportNeighbors(r.neighbors);
     this.unlinked.delete(edge);
     this.table.add(conn);
     this.stats.linked++;

@@ -29,7 +29,7 @@ export async function replaceEdge(lm: LinkManager, c: Connection, peerTAs: Trans
       let conn = lm.table.getByEdge(edge);
       if (!conn) {
         conn = new Connection(c.address, edge, cur && typeRank(cur.type) > typeRank(c.type) ? cur.type : c.type, c.initiator, lm.clock.now(), r.local);
-        conn.peerNeighbors = r.neighbors;
+        conn.reportNeighbors(r.neighbors);
         lm.unlinked.delete(edge);
         lm.table.add(conn);
         lm.stats.linked++;

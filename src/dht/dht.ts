@@ -1,6 +1,6 @@
 // The DHT client (Brunet's Dht): every operation goes to all replica points at once and
 // succeeds when a majority agrees; a Get returns the values a majority holds and then
-// re-puts them to the replicas that missed them.
+// re-puts them (and any genuine signed claim, however few hold it) to the replicas that missed them.
 import { Address } from '../address/address.js';
 import { Mode } from '../routing/ah-wire.js';
 import type { RpcManager } from '../rpc/rpc-manager.js';
@@ -96,25 +96,29 @@ export class Dht {
     const out: DhtValue[] = [];
     const claimKey = isClaimKey(key);
     for (const s of seen.values()) {
-      if (s.holders.size < need) continue;
       const avg = (xs: number[]) => Math.round(xs.reduce((a, b) => a + b, 0) / xs.length);
       const v: DhtValue = { value: s.value, ttl: avg(s.ttl), age: avg(s.age) };
-      if (claimKey) {
-        // Only genuine claims for this very key count; anything else stored there is ignored.
-        const c = this.claimOf(key, s.value);
-        if (!c) continue;
-        out.push({ ...v, value: c.payload, claimer: c.claimer });
-      } else out.push(v);
-      // Fill holes: the replicas that missed a majority value get it back.
-      if (s.holders.size < points.length && v.ttl > 0) {
-        points.forEach((p, i) => {
-          if (s.holders.has(i)) return;
-          this.stats.repairs++;
-          this.node.rpc.call({ address: p, mode: Mode.Greedy }, 'dht.Put', [p.bytes, s.value, v.ttl, false, key], { timeoutMs: REPLICA_TIMEOUT_MS }).catch(() => {});
-        });
-      }
+      // Only genuine claims for this very key count; anything else stored there is ignored.
+      const c = claimKey ? this.claimOf(key, s.value) : undefined;
+      if (claimKey && !c) continue;
+      // Fill holes: the replicas that missed a majority value get it back. A genuine claim is
+      // restored even from a minority: its signature, not the count, vouches for it (and the
+      // points still refuse another claimer's claim on an exclusive key), while a minority is
+      // what a writer leaves behind when some of its copies landed off the points; it would
+      // otherwise stay unreadable until the owner's next refresh, TTL/2 away.
+      if ((s.holders.size >= need || c) && s.holders.size < points.length && v.ttl > 0) this.fillHoles(key, points, s.holders, s.value, v.ttl);
+      if (s.holders.size < need) continue;
+      out.push(c ? { ...v, value: c.payload, claimer: c.claimer } : v);
     }
     return out.sort((a, b) => b.age - a.age);
+  }
+
+  private fillHoles(key: Uint8Array, points: Address[], holders: Set<number>, value: Uint8Array, ttl: number): void {
+    points.forEach((p, i) => {
+      if (holders.has(i)) return;
+      this.stats.repairs++;
+      this.node.rpc.call({ address: p, mode: Mode.Greedy }, 'dht.Put', [p.bytes, value, ttl, false, key], { timeoutMs: REPLICA_TIMEOUT_MS }).catch(() => {});
+    });
   }
 
   private claimOf(key: Uint8Array, value: Uint8Array): Claim | undefined {

@@ -1,7 +1,7 @@
 // A TCP transfer between two lab hosts, for the VPN tests: the sender streams `mb` MB of
 // pseudo-random bytes to ip:7000 and prints their SHA-256, the receiver prints the byte count
 // and SHA-256 of what arrived. Both are plain Node one-liners run inside the namespaces.
-import { waitFor, type Lab } from '../../bench/lab/netns.js';
+import { stopProcess, waitFor, type Lab } from '../../bench/lab/netns.js';
 
 /** What is needed of a lab (Lab, or the NAT lab). */
 type Hosts = Pick<Lab, 'spawn' | 'exec' | 'output'>;
@@ -30,6 +30,8 @@ export async function tcpTransfer(lab: Hosts, from: string, to: string, ip: stri
   await waitFor(() => /listening/.test(lab.output(rx)), 10_000, 'receiver');
   const tx = await lab.exec(from, [process.execPath, '-e', SENDER, ip, String(mb)], { timeoutMs });
   await waitFor(() => / [0-9a-f]{64}/.test(lab.output(rx)), 20_000, 'receiver done').catch(() => {});
+  // A receiver that never saw the stream end would stay, and fail later checks that its host is clean.
+  await stopProcess(rx);
   const [bytes, digest] = lab.output(rx).trim().split('\n').pop()!.split(' ');
   return { code: tx.code, stderr: tx.stderr, sentDigest: tx.stdout.trim(), receivedBytes: Number(bytes), receivedDigest: digest };
 }

@@ -20,6 +20,8 @@ export const REPORT_PER_SIDE = 3;
 const TRIM_RANK = 4;
 const MAX_PARALLEL_LINKS = 6;
 const FAILED_HOLD_MS = 60_000;
+/** How often a nearest neighbour that has not reported its neighbours yet is asked for them. */
+const ASK_STATUS_MS = 1000;
 
 export interface NearOptions { settleMs: number; retryMinMs: number; retryMaxMs: number }
 export const DEFAULT_NEAR_OPTIONS: NearOptions = { settleMs: 30_000, retryMinMs: 1000, retryMaxMs: 30_000 };
@@ -32,6 +34,7 @@ export class NearOverlord implements Overlord {
   private joinBackoff: number;
   private nextJoin = 0;
   private lastReported = '';
+  private askedStatus = new WeakMap<Connection, number>();
 
   constructor(
     private readonly table: ConnectionTable,
@@ -63,11 +66,16 @@ export class NearOverlord implements Overlord {
     if (from) this.activate(now);
   }
 
-  /** True once both sides' nearest neighbours confirm us (Brunet's IsConnected). */
+  /**
+   * True once both sides' nearest neighbours confirm us (Brunet's IsConnected). A neighbour
+   * that has not reported its own neighbours yet (it linked to us, its Status is still on the
+   * way) confirms nothing: taken as "nobody between", one fresh inbound link made a joining
+   * node count as connected while it could not route, and it stored its own DHT writes.
+   */
   isConnected(): boolean {
     const { left, right } = this.table.neighborsOf(this.table.self, 1);
     const l = left[0], r = right[0];
-    if (!l || !r) return false;
+    if (!l || !r || !l.peerNeighborsKnown || !r.peerNeighborsKnown) return false;
     const self = this.table.self;
     // Nobody the neighbour knows may sit between it and us.
     const gap = (c: Connection, between: (a: Address) => boolean) => c.peerNeighbors.some((n) => between(n.address));
@@ -80,6 +88,7 @@ export class NearOverlord implements Overlord {
     const self = this.table.self;
     if (this.table.structured.length === 0) return this.join(now);
     this.joinBackoff = this.opts.retryMinMs;
+    this.askUnreported(now);
 
     for (const [k, until] of this.failed) if (until < now) this.failed.delete(k);
     // Link to the candidates that would be among our nearest per side, and no others.
@@ -117,6 +126,16 @@ export class NearOverlord implements Overlord {
       // Longer than a handshake takes to time out, so a dead node cannot keep its slot.
       if (!c) { this.failed.set(key, this.clock.now() + FAILED_HOLD_MS); this.candidates.delete(key); }
     }, () => this.linking.delete(key));
+  }
+
+  /** Our nearest neighbour on each side must report its neighbours before we count as connected: ask those that have not. */
+  private askUnreported(now: number): void {
+    const { left, right } = this.table.neighborsOf(this.table.self, 1);
+    for (const c of new Set([left[0], right[0]])) {
+      if (!c || c.peerNeighborsKnown || now - (this.askedStatus.get(c) ?? -Infinity) < ASK_STATUS_MS) continue;
+      this.askedStatus.set(c, now);
+      this.link.requestStatus(c);
+    }
   }
 
   /** Joining: ask the ring for the two nodes bracketing our address, through a leaf. */

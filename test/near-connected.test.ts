@@ -1,0 +1,99 @@
+// NearOverlord.isConnected (Brunet's IsConnected): a node counts as connected only once its
+// nearest neighbour on each side has reported its own neighbours and none of them lies
+// between that neighbour and us. A neighbour that linked to us has not reported yet: its
+// empty list means "not told", and the node asks for it (statusreq) instead of trusting it.
+import t from 'tap';
+import { Address, RING } from '../src/address/address.js';
+import { Connection } from '../src/connection/connection.js';
+import type { LinkManager } from '../src/connection/link-manager.js';
+import type { NodeInfo } from '../src/connection/node-info.js';
+import { DEFAULT_NEAR_OPTIONS, NearOverlord } from '../src/connection/overlord/near.js';
+import type { Connector } from '../src/connection/overlord/overlord.js';
+import { ConnectionTable } from '../src/connection/table.js';
+import type { Edge } from '../src/transport/edge.js';
+import { TransportAddress } from '../src/transport/ta.js';
+import type { Clock } from '../src/util/clock.js';
+import { silentLogger } from '../src/util/log.js';
+import { cryptoRandom } from '../src/util/random.js';
+
+const at = (fraction: number) => Address.fromBigInt((RING * BigInt(Math.round(fraction * 1000))) / 1000n);
+const SELF = at(0.5);
+
+function fakeEdge(n: number): Edge {
+  return {
+    id: `fake/${n}`, kind: 'function', localTA: new TransportAddress('function', 'localhost', 1),
+    remoteTA: new TransportAddress('function', 'localhost', 1 + n), inbound: true, closed: false,
+    send: () => {}, close: () => {}, onPacket: () => {}, onClose: () => {},
+  };
+}
+
+function setup() {
+  let now = 1_000_000;
+  const clock: Clock = { now: () => now, setTimeout: () => ({ cancel() {} }), setInterval: () => ({ cancel() {} }) };
+  const table = new ConnectionTable(SELF, () => now);
+  const asked: string[] = [];
+  const link = {
+    requestStatus: (c: Connection) => { asked.push(c.address.key); },
+    sendStatus: () => {},
+    connect: async () => null,
+    close: () => {},
+  } as unknown as LinkManager;
+  const connector: Connector = { connectTo: async () => [] };
+  const near = new NearOverlord(table, link, connector, clock, cryptoRandom, silentLogger, DEFAULT_NEAR_OPTIONS);
+  let seq = 0;
+  /** A structured connection the peer opened to us: linked, but no report of its neighbours yet. */
+  const inbound = (a: Address) => {
+    const c = new Connection(a, fakeEdge(++seq), 'structured.near', false, now, { address: a, tas: [] });
+    table.add(c);
+    return c;
+  };
+  return { table, near, inbound, asked, advance: (ms: number) => { now += ms; }, now: () => now };
+}
+
+const info = (a: Address): NodeInfo => ({ address: a, tas: [] });
+
+t.test('one fresh inbound link is not a place in the ring', async (t) => {
+  const { near, inbound } = setup();
+  const c = inbound(at(0.52));
+  // The only connection is our neighbour on both sides; it has told us nothing yet.
+  t.equal(c.peerNeighbors.length, 0);
+  t.notOk(near.isConnected(), 'not connected before the neighbour reported');
+  // Its report names its other neighbours, which lie between it and us the long way round.
+  c.reportNeighbors([info(at(0.6)), info(at(0.3))]);
+  t.notOk(near.isConnected(), 'still not: the report shows nodes between us');
+  // A two-node ring: the peer reports nobody else.
+  c.reportNeighbors([]);
+  t.ok(near.isConnected(), 'connected once the report says nobody is between');
+});
+
+t.test('both nearest neighbours must have reported, and report nobody between', async (t) => {
+  const { near, inbound } = setup();
+  const l = inbound(at(0.55)), r = inbound(at(0.45));
+  t.notOk(near.isConnected(), 'neither reported');
+  l.reportNeighbors([info(at(0.6))]);
+  t.notOk(near.isConnected(), 'the right one has not reported');
+  r.reportNeighbors([info(at(0.4)), info(at(0.48))]);
+  t.notOk(near.isConnected(), 'the right one knows a node between it and us');
+  r.reportNeighbors([info(at(0.4)), info(at(0.55))]);
+  t.ok(near.isConnected(), 'both reported, nobody between');
+});
+
+t.test('a nearest neighbour that has not reported is asked, at most once a second', async (t) => {
+  const { near, inbound, asked, advance, now } = setup();
+  const l = inbound(at(0.55)), r = inbound(at(0.45));
+  inbound(at(0.7)); // not a nearest neighbour: never asked
+  r.reportNeighbors([]);
+  near.activate(now());
+  t.same(asked, [l.address.key], 'only the unreported nearest neighbour');
+  advance(500);
+  near.activate(now());
+  t.equal(asked.length, 1, 'not again within a second');
+  advance(600);
+  near.activate(now());
+  t.equal(asked.length, 2, 'again after a second');
+  l.reportNeighbors([info(at(0.7))]);
+  advance(5000);
+  near.activate(now());
+  t.equal(asked.length, 2, 'never once it has reported');
+  t.ok(near.isConnected());
+});
