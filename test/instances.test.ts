@@ -55,6 +55,11 @@ t.test('each shared resource is a collision, named in one line', async (t) => {
   t.equal(collision(holdings({ ...inner, getState: 0 }, '/var/lib/inner'), running({ ...outer, getStatePort: 0 })), undefined, 'get_state off on both');
   t.equal(collision(holdings({ ...inner, rpc: 'off' }, '/var/lib/inner'), running({ ...outer, xmlRpcPort: 0 })), undefined, 'XmlRpc off on both');
   t.equal(collision(holdings(inner, '/var/lib/outer'), outer), `state directory /var/lib/outer ${by}`);
+  // Switch mode: two members in one bridge would loop frames between their TAPs.
+  const sw = running({ ...outer, bridge: 'br0' });
+  t.equal(collision({ ...holdings(inner, '/var/lib/inner'), bridge: 'br0' }, sw), `bridge br0 (two switch members in one bridge would loop frames) ${by}`);
+  t.equal(collision({ ...holdings(inner, '/var/lib/inner'), bridge: 'br1' }, sw), undefined, 'another bridge: fine');
+  t.equal(collision(holdings(inner, '/var/lib/inner'), sw), undefined, 'router mode beside a switch member: fine');
   // Another network namespace has its own interfaces and ports; the file system is shared.
   t.equal(collision(holdings({ tap: 'tapipop', getState: 5800, udp: 15000, rpc: 10000 }, '/var/lib/b', 'net:[2]'), outer), undefined, 'same TAP and ports in another namespace: fine');
   t.equal(collision(holdings(inner, '/var/lib/outer', 'net:[2]'), outer), `state directory /var/lib/outer ${by}`, 'the state directory collides across namespaces');

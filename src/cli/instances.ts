@@ -1,5 +1,5 @@
 // The groupvpn instances running on this host, so a second one cannot take what a running one
-// holds: its TAP, its get_state, overlay and XmlRpc ports (in the same network namespace) or
+// holds: its TAP, its get_state, overlay and XmlRpc ports, its switch-mode Bridge (in the same network namespace) or
 // its state directory (anywhere). One JSON file per running instance in the registry directory
 // ($BRUNET_TS_INSTANCES, else /run/brunet-ts/instances as root, else <tmpdir>/brunet-ts-instances),
 // written at start and removed at stop. A record whose process is gone (same pid, start time
@@ -24,6 +24,8 @@ export interface Holdings {
   overlayPorts: string[];
   /** The XmlRpc port, 0 when off. */
   xmlRpcPort: number;
+  /** Switch mode's Bridge: two members' TAPs in one bridge would loop frames between them. */
+  bridge?: string;
 }
 
 export type InstanceRecord = PidRecord & Holdings;
@@ -47,6 +49,7 @@ export function holdingsOf(cfg: NodeConfig, ipop: IpopConfig, o: { config: strin
     stateDir: resolve(o.stateDir), netns: o.netns ?? currentNetns(), device: ipop.device, getStatePort: ipop.getStatePort,
     overlayPorts: cfg.edgeListeners.filter((l) => l.port !== 0).map((l) => `${l.type}/${l.port}`),
     xmlRpcPort: cfg.xmlRpc.enabled ? cfg.xmlRpc.port : 0,
+    ...(ipop.bridge ? { bridge: ipop.bridge } : {}),
   };
 }
 
@@ -60,6 +63,7 @@ export function collision(mine: Holdings, other: InstanceRecord): string | undef
   const port = mine.overlayPorts.find((p) => other.overlayPorts.includes(p));
   if (port) return `overlay port ${port} ${by}`;
   if (mine.xmlRpcPort !== 0 && mine.xmlRpcPort === other.xmlRpcPort) return `control (XmlRpc) port ${mine.xmlRpcPort} ${by}`;
+  if (mine.bridge !== undefined && mine.bridge === other.bridge) return `bridge ${mine.bridge} (two switch members in one bridge would loop frames) ${by}`;
   return undefined;
 }
 

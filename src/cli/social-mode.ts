@@ -56,12 +56,17 @@ export async function startSocialMode(c: ModeContext, loaded: Loaded): Promise<R
   const watcher = new FriendWatcher(friendsFileIn(stateDir), node.clock, (l) => log.info(`friend list: ${l.list().length} friend(s)`), 1000,
     (e) => log.warn(e.message));
   let cert = issueDeviceCert(user, s.deviceName, node.address, node.clock.now());
+  let listedFrom = watcher.list;
+  let listed = listedFrom.list().map((f) => ({ key: f.publicKey, alias: f.alias }));
   tap.setIPv4(ipToString(ip), s.subnet.prefix);
   tap.up();
   const vpn = new SocialNode({
     node, dht: dht.dht, registrations: dht.registrations, device: tap, userKey: user.publicKey, ip, prefix: s.subnet.prefix,
     check: checkDeviceCert,
-    friends: () => watcher.list.list().map((f) => ({ key: f.publicKey, alias: f.alias })),
+    friends: () => {
+      if (watcher.list !== listedFrom) { listedFrom = watcher.list; listed = listedFrom.list().map((f) => ({ key: f.publicKey, alias: f.alias })); }
+      return listed;
+    },
     ownCert: () => cert.bytes,
     localIpFor: (n: Address, label: string) => book.ipFor(n.key, label),
     nodeAt: (x) => book.lookup(x),

@@ -45,7 +45,7 @@ export interface FriendDevicesComponents {
   clock: Clock;
   check: CertCheck;
   friendOf: FriendOf;
-  /** Our local IP for a device (allocated once, kept across restarts). */
+  /** Our local IP for a device (allocated once, kept across restarts); may throw (a full subnet). */
   localIpFor(node: Address, label: string): number;
   /** Sends a hello over the connection to `node`; false when there is none. */
   sendControl(node: Address, data: Uint8Array): boolean;
@@ -62,7 +62,8 @@ export const HELLO_EVERY_MS = 10_000;
 const RETRY_MS = 2000;
 
 export class FriendDevices {
-  readonly stats = { hellosIn: 0, hellosOut: 0, badHello: 0, badCert: 0, notFriend: 0, wrongNode: 0 };
+  /** Hellos in and out; refused: malformed, a bad certificate, not a friend's, naming another node; no local IP left for a device. */
+  readonly stats = { hellosIn: 0, hellosOut: 0, badHello: 0, badCert: 0, notFriend: 0, wrongNode: 0, noLocalIp: 0 };
   private devices = new Map<string, FriendDevice>();
 
   constructor(private readonly c: FriendDevicesComponents) {}
@@ -101,8 +102,9 @@ export class FriendDevices {
     if (!info.node.equals(from)) { this.stats.wrongNode++; return; }
     const alias = this.c.friendOf(info.userKey);
     if (alias === undefined) { this.stats.notFriend++; return; }
-    this.stats.hellosIn++;
     const d = this.upsert(info, alias);
+    if (!d) return;
+    this.stats.hellosIn++;
     const wasMutual = this.mutual(d);
     d.verified = true;
     d.accepted = (h.flags & FLAG_FRIEND) !== 0 && h.yourIp !== 0;
@@ -138,12 +140,15 @@ export class FriendDevices {
     }
   }
 
-  private upsert(info: CertInfo, alias: string): FriendDevice {
+  /** The device's entry, made on first sight with a local IP; undefined when no local IP can be had (a full subnet, an unwritable address book). */
+  private upsert(info: CertInfo, alias: string): FriendDevice | undefined {
     let d = this.devices.get(info.node.key);
     if (!d) {
+      let localIp: number;
+      try { localIp = this.c.localIpFor(info.node, `${info.deviceName}.${alias}`); } catch { this.stats.noLocalIp++; return undefined; }
       d = {
         node: info.node, alias, userKey: info.userKey, deviceName: info.deviceName, expiresAt: info.expiresAt,
-        localIp: this.c.localIpFor(info.node, `${info.deviceName}.${alias}`), verified: false, accepted: false, ownIp: 0, viewOfUs: 0, lastHello: 0, lastHelloSent: 0, since: 0,
+        localIp, verified: false, accepted: false, ownIp: 0, viewOfUs: 0, lastHello: 0, lastHelloSent: 0, since: 0,
       };
       this.devices.set(info.node.key, d);
     }

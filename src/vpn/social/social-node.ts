@@ -38,7 +38,7 @@ export interface SocialNodeOptions {
   ip: number;
   prefix: number;
   check: CertCheck;
-  /** The friends we list now: public key → alias. */
+  /** The friends we list now: public key → alias (the same array until the list changes). */
   friends: () => ReadonlyArray<{ key: Uint8Array; alias: string }>;
   ownCert: () => Uint8Array;
   /** Our local IP for a friend device (stable across restarts) and the device behind a local IP. */
@@ -75,7 +75,16 @@ export class SocialNode {
     this.onDemand = new OnDemand(n, { enabled: false, threshold: 0, idleTimeout: 0 });
     this.path = new FramePath(n, o.device, this.onDemand, this.stats);
     this.path.register(Payload.SocialIp, Payload.SocialIpOffload, (f, from, meta) => this.fromOverlay(f, from, meta));
-    const friendOf = (k: Uint8Array) => { for (const f of o.friends()) if (Buffer.from(f.key).equals(Buffer.from(k))) return f.alias; return undefined; };
+    // Asked per packet (mutual()): a map by key, rebuilt when the list changes, and each key's hex computed once.
+    let listed: ReadonlyArray<{ key: Uint8Array; alias: string }> | undefined;
+    let byHex = new Map<string, string>();
+    const hexOf = new WeakMap<Uint8Array, string>();
+    const hex = (k: Uint8Array) => { let h = hexOf.get(k); if (h === undefined) hexOf.set(k, h = Buffer.from(k).toString('hex')); return h; };
+    const friendOf = (k: Uint8Array) => {
+      const now = o.friends();
+      if (now !== listed) { listed = now; byHex = new Map(now.map((f) => [hex(f.key), f.alias])); }
+      return byHex.get(hex(k));
+    };
     this.devices = new FriendDevices({
       clock: n.clock, check: o.check, friendOf, localIpFor: o.localIpFor, ownCert: o.ownCert, ownIp: o.ip,
       sendControl: (to, data) => {

@@ -9,9 +9,9 @@ import {
   ARP_REPLY, ARP_REQUEST, ETHERTYPE_ARP, ETH_HEADER, buildArpReply, decodeArp, etherType, ipToString, isMulticastMac,
   macEquals, macToString, ZERO_MAC, type ArpPacket,
 } from '../frames.js';
-import { portName, samePort, type MacPort } from './mac-table.js';
+import { AgingMap, portName, samePort, type MacPort } from './aging-map.js';
 
-export interface ArpEntry { ip: number; mac: Uint8Array; port: MacPort; at: number }
+export interface ArpEntry { ip: number; mac: Uint8Array; port: MacPort; seen: number }
 export interface ArpCacheOptions { ageMs: number; maxEntries: number }
 export const DEFAULT_ARP_CACHE: ArpCacheOptions = { ageMs: 300_000, maxEntries: 4096 };
 
@@ -30,11 +30,9 @@ function arpOf(frame: Uint8Array): ArpPacket | undefined {
 export class ArpCache {
   /** learned: entries made or changed (MAC or port); refreshed: same binding seen again;
    *  full: bindings not learnt because the cache was full of live entries. */
-  readonly stats = { learned: 0, refreshed: 0, localAnswers: 0, aged: 0, full: 0 };
+  readonly stats: { learned: number; refreshed: number; localAnswers: number; readonly aged: number; full: number };
   private readonly opts: ArpCacheOptions;
-  private readonly cache = new Map<number, ArpEntry>();
-  /** No entry can have aged before this time (a full cache is swept only when one may have). */
-  private nextAging = Infinity;
+  private readonly cache: AgingMap<number, ArpEntry>;
 
   constructor(private readonly clock: Pick<Clock, 'now'>, opts: Partial<ArpCacheOptions> = {}) {
     this.opts = { ...DEFAULT_ARP_CACHE, ...opts };
@@ -42,6 +40,8 @@ export class ArpCache {
     if (!(ageMs > 0) || !Number.isInteger(maxEntries) || maxEntries < 1) {
       throw new RangeError(`bad ARP cache options: ageMs ${ageMs} (> 0), maxEntries ${maxEntries} (integer ≥ 1)`);
     }
+    const cache = this.cache = new AgingMap(clock, ageMs, maxEntries);
+    this.stats = { learned: 0, refreshed: 0, localAnswers: 0, get aged() { return cache.aged; }, full: 0 };
   }
 
   /**
@@ -62,16 +62,13 @@ export class ArpCache {
         e.port = port;
         this.stats.learned++;
       }
-      e.at = now;
+      e.seen = now;
       return;
     }
-    if (this.cache.size >= this.opts.maxEntries && now >= this.nextAging) this.expire();
-    if (this.cache.size >= this.opts.maxEntries) {
+    if (!this.cache.add(arp.senderIp, { ip: arp.senderIp, mac: arp.senderMac, port, seen: now }, now)) {
       this.stats.full++;
       return;
     }
-    this.cache.set(arp.senderIp, { ip: arp.senderIp, mac: arp.senderMac, port, at: now });
-    this.nextAging = Math.min(this.nextAging, now + this.opts.ageMs);
     this.stats.learned++;
   }
 
@@ -86,42 +83,20 @@ export class ArpCache {
     if (req === undefined || req.op !== ARP_REQUEST || req.senderIp === 0 || req.targetIp === req.senderIp) return undefined;
     if (isMulticastMac(req.senderMac)) return undefined;
     const e = this.cache.get(req.targetIp);
-    if (e === undefined || e.port === 'local') return undefined;
-    if (this.clock.now() - e.at >= this.opts.ageMs) {
-      this.cache.delete(req.targetIp);
-      this.stats.aged++;
-      return undefined;
-    }
+    if (e === undefined || e.port === 'local' || this.cache.fresh(req.targetIp) === undefined) return undefined;
     this.stats.localAnswers++;
     return buildArpReply(req, e.mac);
   }
 
   /** Drops aged entries; returns how many. */
-  expire(): number {
-    const now = this.clock.now();
-    let n = 0;
-    let oldest = Infinity;
-    for (const [ip, e] of this.cache) {
-      if (now - e.at >= this.opts.ageMs) { this.cache.delete(ip); n++; } else oldest = Math.min(oldest, e.at);
-    }
-    this.nextAging = oldest + this.opts.ageMs;
-    this.stats.aged += n;
-    return n;
-  }
+  expire(): number { return this.cache.expire(); }
 
   /** A member left: the addresses learnt behind it go. */
-  forget(member: Address): void {
-    for (const [ip, e] of this.cache) if (e.port !== 'local' && e.port.equals(member)) this.cache.delete(ip);
-  }
+  forget(member: Address): void { this.cache.forget(member); }
 
   /** For get_state/status: the live entries, in learning order. */
   entries(): Array<{ ip: string; mac: string; port: string; ageMs: number }> {
-    const now = this.clock.now();
-    const out: Array<{ ip: string; mac: string; port: string; ageMs: number }> = [];
-    for (const e of this.cache.values()) {
-      if (now - e.at < this.opts.ageMs) out.push({ ip: ipToString(e.ip), mac: macToString(e.mac), port: portName(e.port), ageMs: now - e.at });
-    }
-    return out;
+    return this.cache.live().map(({ entry: e, ageMs }) => ({ ip: ipToString(e.ip), mac: macToString(e.mac), port: portName(e.port), ageMs }));
   }
 
   /** Entries held, aged ones not yet expired included; never more than maxEntries. */

@@ -6,10 +6,10 @@
 import type { Address } from '../../address/address.js';
 import type { Clock } from '../../util/clock.js';
 import type { Logger } from '../../util/log.js';
+import { AgingMap, portName, samePort, type MacPort } from './aging-map.js';
 import { isGroupKey, macKey, macKeyToString } from './mac-key.js';
 
-/** 'local' = learnt on the TAP/bridge side; an Address = behind that member. */
-export type MacPort = 'local' | Address;
+export { portName, samePort, type MacPort } from './aging-map.js';
 
 export interface MacTableOptions { ageMs: number; maxEntries: number; moveHoldMs: number }
 export const DEFAULT_MAC_TABLE: MacTableOptions = { ageMs: 300_000, maxEntries: 4096, moveHoldMs: 1000 };
@@ -25,19 +25,10 @@ const WARNINGS_PER_SECOND = 10;
 
 interface Entry { port: MacPort; seen: number; changed: number; warned: number }
 
-export function samePort(a: MacPort, b: MacPort): boolean {
-  if (a === b) return true;
-  return a !== 'local' && b !== 'local' && a.equals(b);
-}
-
-export function portName(p: MacPort): string { return p === 'local' ? 'local' : p.key; }
-
 export class MacTable {
-  readonly stats = { learned: 0, refreshed: 0, moves: 0, movesHeld: 0, aged: 0, full: 0, conflicts: 0, ignored: 0 };
+  readonly stats: { learned: number; refreshed: number; moves: number; movesHeld: number; readonly aged: number; full: number; conflicts: number; ignored: number };
   private readonly opts: MacTableOptions;
-  private readonly table = new Map<number, Entry>();
-  /** No entry can have aged before this time (so a full table under a MAC flood is not swept per frame). */
-  private nextAging = Infinity;
+  private readonly table: AgingMap<number, Entry>;
   private warnWindow = -Infinity;
   private warnsInWindow = 0;
   private warnsSuppressed = 0;
@@ -48,6 +39,8 @@ export class MacTable {
     if (!(ageMs > 0) || !(moveHoldMs >= 0) || !Number.isInteger(maxEntries) || maxEntries < 1) {
       throw new RangeError(`bad MAC table options: ageMs ${ageMs} (> 0), maxEntries ${maxEntries} (integer ≥ 1), moveHoldMs ${moveHoldMs} (≥ 0)`);
     }
+    const table = this.table = new AgingMap(clock, ageMs, maxEntries);
+    this.stats = { learned: 0, refreshed: 0, moves: 0, movesHeld: 0, get aged() { return table.aged; }, full: 0, conflicts: 0, ignored: 0 };
   }
 
   /** frame[off..off+6) is a source MAC seen on `port`. */
@@ -56,20 +49,12 @@ export class MacTable {
     const key = macKey(frame, off);
     if (key === 0 || isGroupKey(key)) return this.ignore();
     const now = this.clock.now();
-    let e = this.table.get(key);
-    if (e !== undefined && now - e.seen >= this.opts.ageMs) {
-      this.table.delete(key);
-      this.stats.aged++;
-      e = undefined;
-    }
+    const e = this.table.fresh(key, now);
     if (e === undefined) {
-      if (this.table.size >= this.opts.maxEntries && now >= this.nextAging) this.expire();
-      if (this.table.size >= this.opts.maxEntries) {
+      if (!this.table.add(key, { port, seen: now, changed: now, warned: -Infinity }, now)) {
         this.stats.full++;
         return 'full';
       }
-      this.table.set(key, { port, seen: now, changed: now, warned: -Infinity });
-      this.nextAging = Math.min(this.nextAging, now + this.opts.ageMs);
       this.stats.learned++;
       return 'new';
     }
@@ -98,43 +83,18 @@ export class MacTable {
   /** Where frames to this MAC go; undefined when unknown or aged out. */
   lookup(frame: Uint8Array, off: number): MacPort | undefined {
     if (off < 0 || off + 6 > frame.length) return undefined;
-    const key = macKey(frame, off);
-    const e = this.table.get(key);
-    if (e === undefined) return undefined;
-    if (this.clock.now() - e.seen >= this.opts.ageMs) {
-      this.table.delete(key);
-      this.stats.aged++;
-      return undefined;
-    }
-    return e.port;
+    return this.table.fresh(macKey(frame, off))?.port;
   }
 
   /** Drops aged entries (the node calls it every second); returns how many. */
-  expire(): number {
-    const now = this.clock.now();
-    let n = 0;
-    let oldest = Infinity;
-    for (const [key, e] of this.table) {
-      if (now - e.seen >= this.opts.ageMs) { this.table.delete(key); n++; } else oldest = Math.min(oldest, e.seen);
-    }
-    this.nextAging = oldest + this.opts.ageMs;
-    this.stats.aged += n;
-    return n;
-  }
+  expire(): number { return this.table.expire(); }
 
   /** A member left: its entries go. */
-  forget(member: Address): void {
-    for (const [key, e] of this.table) if (e.port !== 'local' && e.port.equals(member)) this.table.delete(key);
-  }
+  forget(member: Address): void { this.table.forget(member); }
 
   /** For get_state/status: the live entries, in learning order. */
   entries(): Array<{ mac: string; port: string; ageMs: number }> {
-    const now = this.clock.now();
-    const out: Array<{ mac: string; port: string; ageMs: number }> = [];
-    for (const [key, e] of this.table) {
-      if (now - e.seen < this.opts.ageMs) out.push({ mac: macKeyToString(key), port: portName(e.port), ageMs: now - e.seen });
-    }
-    return out;
+    return this.table.live().map((x) => ({ mac: macKeyToString(x.key), port: portName(x.entry.port), ageMs: x.ageMs }));
   }
 
   /** Entries held, aged ones not yet expired included; never more than maxEntries. */
