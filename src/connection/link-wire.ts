@@ -118,7 +118,7 @@ function shortString(v: Value, what: string): string {
   return s;
 }
 function addr(b: Uint8Array): Address {
-  try { return Address.fromBytes(b); } catch (e) { throw new WireError((e as Error).message); }
+  try { return Address.shared(b); } catch (e) { throw new WireError((e as Error).message); }
 }
 function optTA(v: Value | undefined): TransportAddress | undefined {
   if (v == null) return undefined;

@@ -18,7 +18,7 @@ export function encodeNodeInfo(n: NodeInfo): Value {
 export function decodeNodeInfo(v: Value, what = 'nodeinfo'): NodeInfo {
   const m = asMap(v, what);
   let address: Address;
-  try { address = Address.fromBytes(asBytes(m.a ?? null, `${what}.a`)); } catch (e) {
+  try { address = Address.shared(asBytes(m.a ?? null, `${what}.a`)); } catch (e) {
     throw e instanceof WireError ? e : new WireError(`${what}.a: ${(e as Error).message}`);
   }
   const tas: TransportAddress[] = [];
