@@ -104,7 +104,8 @@ export function decodeLink(p: Uint8Array): LinkMessage {
       const neighbors = decodeNodeInfoList(m.nb ?? [], 'status.nb');
       if (m.ta == null) return { t: kind, neighbors };
       // Unknown TA kinds from a newer peer are skipped, as in a NodeInfo.
-      const tas = asList(m.ta, 'status.ta').slice(0, MAX_NODEINFO_TAS).map(optTA).filter((t): t is TransportAddress => !!t);
+      // Kept as the connection's peerTAs: sliced to exactly its length (filter leaves room to grow).
+      const tas = asList(m.ta, 'status.ta').slice(0, MAX_NODEINFO_TAS).map(optTA).filter((t): t is TransportAddress => !!t).slice();
       return { t: kind, neighbors, tas };
     }
     case 'settype': return { t: kind, type: shortString(asMap(v, 'settype').type ?? null, 'settype.type') };

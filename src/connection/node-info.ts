@@ -26,7 +26,9 @@ export function decodeNodeInfo(v: Value, what = 'nodeinfo'): NodeInfo {
     // An unknown TA kind from a newer peer is skipped rather than rejecting the message.
     try { tas.push(TransportAddress.parse(asString(t, `${what}.t`))); } catch { /* skip */ }
   }
-  return { address, tas };
+  // A copy of exactly its length: an array grown by push keeps room for 17 elements, and
+  // peers' NodeInfos are kept (neighbour lists of every connection).
+  return { address, tas: tas.slice() };
 }
 
 export function decodeNodeInfoList(v: Value, what: string, max = 32): NodeInfo[] {
