@@ -38,11 +38,10 @@ export class TransportAddress {
   /**
    * Parses `brunet.(udp|tcp|function)://host:port` (IPv6 hosts in brackets) or a tunnel TA.
    * TAs are immutable, so equal texts share one instance per process (peers' TAs arrive in
-   * every neighbour list).
+   * every neighbour list), parsed once.
    */
   static parse(text: string): TransportAddress {
-    const ta = parseTa(text);
-    return parsed.get(ta.key, () => ta);
+    return parsed.get(text, () => parseTa(text));
   }
 
   equals(o: TransportAddress): boolean { return this.key === o.key; }
