@@ -64,7 +64,6 @@ async function main(): Promise<void> {
   while (!consistent(nodes) && performance.now() - t0 < 180_000) await sleep(100);
   await sleep(settle);
   gc(); await sleep(200); gc();
-  if (process.env.RING_HEAP_LAST_RESORT) (globalThis as unknown as { gc: (o: object) => void }).gc({ type: 'major', execution: 'sync', flavor: 'last-resort' });
   const m1 = process.memoryUsage();
   const per = (k: keyof NodeJS.MemoryUsage) => Math.round((m1[k] - m0[k]) / N / 1024);
   const conns = nodes.reduce((s, n) => s + n.table.size, 0) / N;
