@@ -1,6 +1,6 @@
 // npm run bench:ring — overlay formation and steady state for N = 16, 64, 256, 1000 nodes in
 // one process on loopback UDP (each N in a fresh child process, so RSS figures are clean).
-// Prints one table row per N: time to consistency 1.0, extra RSS per node, CPU seconds,
+// Prints one table row per N: time to consistency 1.0, extra RSS and live heap per node, CPU seconds,
 // mean/max hops of 1,000 random routed RPCs, idle bytes/s per node, crawl time.
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -24,7 +24,7 @@ function traffic(nodes: Node[]): { bytes: number; packets: number } {
 
 async function one(N: number): Promise<Record<string, number | string>> {
   gc(); await sleep(200); gc();
-  const rss0 = process.memoryUsage().rss;
+  const { rss: rss0, heapUsed: heap0 } = process.memoryUsage();
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   const nodes: Node[] = [];
@@ -63,7 +63,10 @@ async function one(N: number): Promise<Record<string, number | string>> {
   const idle = ((b.bytes - a.bytes) + 28 * (b.packets - a.packets)) / 10 / N;
 
   gc(); await sleep(200); gc();
-  const rssPerNode = (process.memoryUsage().rss - rss0) / N / 1024;
+  const mem = process.memoryUsage();
+  const rssPerNode = (mem.rss - rss0) / N / 1024;
+  // Live V8 heap after a full collection: what the nodes hold, without the collector's slack.
+  const heapPerNode = (mem.heapUsed - heap0) / N / 1024;
   const conns = nodes.reduce((s, n) => s + n.table.size, 0) / N;
 
   const port = 20000 + cryptoRandom.int(20000);
@@ -74,7 +77,7 @@ async function one(N: number): Promise<Record<string, number | string>> {
   await Promise.all(nodes.map((n) => n.stop()));
   return {
     N, formed: formed ? 'yes' : 'NO', 'consistent after s': +formSec.toFixed(2), 'CPU s': +cpuSec.toFixed(2),
-    'RSS KB/node': Math.round(rssPerNode), 'conns/node': +conns.toFixed(1), 'mean hops': +meanHops.toFixed(2), 'max hops': Math.max(...hops),
+    'RSS KB/node': Math.round(rssPerNode), 'heap KB/node': Math.round(heapPerNode), 'conns/node': +conns.toFixed(1), 'mean hops': +meanHops.toFixed(2), 'max hops': Math.max(...hops),
     'failed RPCs': failed, 'idle B/s/node': Math.round(idle), 'crawl s': c.stats['Crawl took'], 'crawl nodes': c.stats['Total Nodes'],
     'crawl consistency': c.stats.Consistency,
   };

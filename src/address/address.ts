@@ -1,5 +1,6 @@
 // 160-bit ring addresses. Native BigInt keeps the ring arithmetic exact; the text form is
 // Brunet's `brunet:node:` + RFC 4648 base32 (32 characters, no padding for 20 bytes).
+import { Interner } from '../util/intern.js';
 import type { RandomSource } from '../util/random.js';
 
 export const ADDRESS_BYTES = 20;
@@ -34,7 +35,7 @@ export class Address {
   }
   /** Text form, computed on first use and cached: routing decodes two addresses per packet
    *  but rarely needs their text, while tables use it as a map key. */
-  get key(): string { return this.cachedKey ??= PREFIX + base32Encode(this.bytes); }
+  get key(): string { return this.cachedKey ??= base32Encode(this.bytes, PREFIX); }
 
   static fromBigInt(v: bigint): Address {
     if (v < 0n || v > MASK) throw new AddressError('address out of the 160-bit range');
@@ -43,6 +44,15 @@ export class Address {
   static fromBytes(b: Uint8Array): Address {
     if (b.length !== ADDRESS_BYTES) throw new AddressError(`address must be ${ADDRESS_BYTES} bytes, got ${b.length}`);
     return new Address(undefined, b.slice());
+  }
+  /**
+   * As fromBytes, but one instance per address in the process: for addresses that are kept
+   * (neighbour lists and link messages name the same few peers over and over). Not for the
+   * packet path, where building the lookup key would cost more than the copy.
+   */
+  static shared(b: Uint8Array): Address {
+    if (b.length !== ADDRESS_BYTES) throw new AddressError(`address must be ${ADDRESS_BYTES} bytes, got ${b.length}`);
+    return shared.get(latin1(b), () => new Address(undefined, b.slice()));
   }
   /** Parses `brunet:node:XXXX…`, case-insensitive, optional `urn:` prefix. */
   static parse(text: string): Address {
@@ -112,17 +122,30 @@ function toBytes(v: bigint): Uint8Array {
   return b;
 }
 
-export function base32Encode(b: Uint8Array): string {
-  let out = '';
+const shared = new Interner<Address>();
+
+/** The 20 bytes as a 20-character string: a cheap map key (arguments spelled out, faster than a spread). */
+const latin1 = (b: Uint8Array): string => String.fromCharCode(b[0]!, b[1]!, b[2]!, b[3]!, b[4]!, b[5]!, b[6]!, b[7]!, b[8]!, b[9]!,
+  b[10]!, b[11]!, b[12]!, b[13]!, b[14]!, b[15]!, b[16]!, b[17]!, b[18]!, b[19]!);
+
+/**
+ * Base32 text after `prefix`, built from character codes in one go: appending character by
+ * character would leave V8 a tree of pieces (about 32 bytes each) for as long as the text
+ * is kept, where this is one flat string.
+ */
+export function base32Encode(b: Uint8Array, prefix = ''): string {
+  const out: number[] = [];
+  for (let i = 0; i < prefix.length; i++) out.push(prefix.charCodeAt(i));
   let bits = 0, acc = 0;
   for (const x of b) {
     acc = (acc << 8) | x; bits += 8;
-    while (bits >= 5) { out += ALPHABET[(acc >>> (bits - 5)) & 31]; bits -= 5; }
+    while (bits >= 5) { out.push(CODES[(acc >>> (bits - 5)) & 31]!); bits -= 5; }
     acc &= (1 << bits) - 1;
   }
-  if (bits > 0) out += ALPHABET[(acc << (5 - bits)) & 31];
-  return out;
+  if (bits > 0) out.push(CODES[(acc << (5 - bits)) & 31]!);
+  return String.fromCharCode(...out);
 }
+const CODES = [...ALPHABET].map((c) => c.charCodeAt(0));
 
 export function base32Decode(s: string): Uint8Array {
   const t = s.toUpperCase().replace(/=+$/, '');

@@ -104,7 +104,8 @@ export function decodeLink(p: Uint8Array): LinkMessage {
       const neighbors = decodeNodeInfoList(m.nb ?? [], 'status.nb');
       if (m.ta == null) return { t: kind, neighbors };
       // Unknown TA kinds from a newer peer are skipped, as in a NodeInfo.
-      const tas = asList(m.ta, 'status.ta').slice(0, MAX_NODEINFO_TAS).map(optTA).filter((t): t is TransportAddress => !!t);
+      // Kept as the connection's peerTAs: sliced to exactly its length (filter leaves room to grow).
+      const tas = asList(m.ta, 'status.ta').slice(0, MAX_NODEINFO_TAS).map(optTA).filter((t): t is TransportAddress => !!t).slice();
       return { t: kind, neighbors, tas };
     }
     case 'settype': return { t: kind, type: shortString(asMap(v, 'settype').type ?? null, 'settype.type') };
@@ -118,7 +119,7 @@ function shortString(v: Value, what: string): string {
   return s;
 }
 function addr(b: Uint8Array): Address {
-  try { return Address.fromBytes(b); } catch (e) { throw new WireError((e as Error).message); }
+  try { return Address.shared(b); } catch (e) { throw new WireError((e as Error).message); }
 }
 function optTA(v: Value | undefined): TransportAddress | undefined {
   if (v == null) return undefined;

@@ -18,7 +18,7 @@ export function encodeNodeInfo(n: NodeInfo): Value {
 export function decodeNodeInfo(v: Value, what = 'nodeinfo'): NodeInfo {
   const m = asMap(v, what);
   let address: Address;
-  try { address = Address.fromBytes(asBytes(m.a ?? null, `${what}.a`)); } catch (e) {
+  try { address = Address.shared(asBytes(m.a ?? null, `${what}.a`)); } catch (e) {
     throw e instanceof WireError ? e : new WireError(`${what}.a: ${(e as Error).message}`);
   }
   const tas: TransportAddress[] = [];
@@ -26,7 +26,9 @@ export function decodeNodeInfo(v: Value, what = 'nodeinfo'): NodeInfo {
     // An unknown TA kind from a newer peer is skipped rather than rejecting the message.
     try { tas.push(TransportAddress.parse(asString(t, `${what}.t`))); } catch { /* skip */ }
   }
-  return { address, tas };
+  // A copy of exactly its length: an array grown by push keeps room for 17 elements, and
+  // peers' NodeInfos are kept (neighbour lists of every connection).
+  return { address, tas: tas.slice() };
 }
 
 export function decodeNodeInfoList(v: Value, what: string, max = 32): NodeInfo[] {
