@@ -26,6 +26,8 @@ export class VirtualClock implements Clock {
   errors = 0;
   /** Timer callbacks run so far. */
   fired = 0;
+  /** Distinct instants run so far (each costs one turn of the real event loop). */
+  instants = 0;
   private running = false;
 
   constructor(startMs = 0) { this.t = startMs; }
@@ -65,6 +67,7 @@ export class VirtualClock implements Clock {
         // instant run after their continuations, in the next batch, as on a real event loop.
         const batch = this.seq;
         while (this.heap.length > 0 && this.heap[0]!.at === at && this.heap[0]!.seq < batch) this.fire(this.pop());
+        this.instants++;
         await turn();
       }
       if (untilMs > this.t) this.t = untilMs;
