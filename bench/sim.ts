@@ -4,7 +4,7 @@
 // join through node 0; the run stops at ring consistency 1.0 or after --duration virtual
 // seconds; then 1,000 random exact-mode RPCs measure hops and 10 virtual seconds measure the
 // steady packet rate. Prints a table, then one line of JSON. Exit 2 on bad arguments.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SimWorld } from './sim/world.js';
 
@@ -51,7 +51,9 @@ async function main(a: Args): Promise<void> {
   const w = new SimWorld({ nodes: a.nodes, seed: a.seed, security: a.security, latency: a.latency, loss: a.loss, joinRate: a.joinRate });
   const tty = process.stderr.isTTY;
   const sampleMs = a.nodes <= 2000 ? 250 : 1000;
-  const series: string[] = ['virtual_s,joined,consistency,wall_s'];
+  // The time series is written as it grows, so a long run can be watched (and a killed one kept).
+  const csv = a.out ? join(a.out, 'timeseries.csv') : undefined;
+  if (csv) { mkdirSync(a.out!, { recursive: true }); writeFileSync(csv, 'virtual_s,joined,consistency,wall_s\n'); }
   let toConsistent: number | null = null;
   let consistency = 0;
   w.scheduleJoins();
@@ -60,9 +62,9 @@ async function main(a: Args): Promise<void> {
     await w.clock.run(Math.min(endMs, w.clock.now() + sampleMs));
     consistency = w.consistency();
     const vs = w.clock.now() / 1000, ws = (performance.now() - wall0) / 1000;
-    series.push(`${r2(vs)},${w.joined},${consistency.toFixed(4)},${r2(ws)}`);
+    if (csv) appendFileSync(csv, `${r2(vs)},${w.joined},${consistency.toFixed(4)},${r2(ws)}\n`);
     if (tty) process.stderr.write(`\rvirtual ${vs.toFixed(1)} s  consistency ${consistency.toFixed(4)}  joined ${w.joined}/${a.nodes}  wall ${ws.toFixed(1)} s `);
-    if (consistency === 1) { toConsistent = vs; break; }
+    if (consistency === 1 && w.joined === a.nodes) { toConsistent = vs; break; }
   }
   if (tty) process.stderr.write('\n');
   const formWall = (performance.now() - wall0) / 1000;
@@ -88,10 +90,6 @@ async function main(a: Args): Promise<void> {
   ];
   const width = Math.max(...rows.map((r) => r[0].length));
   for (const [k, v] of rows) console.log(`${k.padEnd(width)}  ${v}`);
-  if (a.out) {
-    mkdirSync(a.out, { recursive: true });
-    writeFileSync(join(a.out, 'timeseries.csv'), series.join('\n') + '\n');
-  }
   console.log(JSON.stringify(result));
 }
 

@@ -65,11 +65,13 @@ export class SimWorld {
 
   get live(): Node[] { return this.nodes.slice(0, this.joined); }
 
-  /** Fraction of started nodes whose two nearest neighbours on each side are the true ones (0 before all have started). */
+  /** Fraction of the started nodes whose two nearest neighbours on each side are the true ones among the started. */
   consistency(): number {
-    if (this.joined < this.nodes.length) return 0;
-    return 1 - wrongNeighbours(this.nodes) / this.nodes.length;
+    return this.joined === 0 ? 0 : 1 - wrongNeighbours(this.live) / this.joined;
   }
+
+  /** Every node started and the ring of all of them correct. */
+  consistent(): boolean { return this.joined === this.nodes.length && this.consistency() === 1; }
 
   /** Packets sent by all nodes so far (inner transport, so handshakes and AEAD overhead included). */
   packets(): number { return this.inner.reduce((s, l) => s + l.stats.packetsOut, 0); }
