@@ -1,6 +1,11 @@
 // The simulator: SimNetwork delivers on the virtual clock with the modelled latency and
 // seeded loss; a small overlay of real nodes reaches ring consistency 1.0 in virtual time,
 // and the same seed gives the same timeline.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { SimNetwork } from '../src/transport/sim.js';
 import { seededRandom } from '../src/util/random.js';
@@ -81,4 +86,29 @@ t.test('32 real nodes reach consistency 1.0 in virtual time, the same timeline t
   const s = await run(true);
   t.ok(s.w.consistent(), `with SecureEdgeListener: consistent after ${s.w.clock.now() / 1000} virtual s`);
   t.equal(s.failed, 0);
+});
+
+t.test('npm run sim: bad arguments exit 2 with one line; a run prints a table, a JSON line and a CSV', async (t) => {
+  const SIM = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist/bench/sim.js');
+  for (const args of [[], ['--nodes', 'ten'], ['--nodes', '8', '--security', 'maybe'], ['--nodes', '8', '--bogus']]) {
+    const r = spawnSync(process.execPath, [SIM, ...args], { encoding: 'utf8', timeout: 30_000 });
+    t.equal(r.status, 2, `${args.join(' ') || '(none)'}: exit 2`);
+    t.match(r.stderr, /^sim: [^\n]+\n$/, 'one line on stderr');
+  }
+  const out = mkdtempSync(join(tmpdir(), 'sim-'));
+  try {
+    const r = spawnSync(process.execPath, [SIM, '--nodes', '8', '--seed', '3', '--security', 'off', '--out', out], { encoding: 'utf8', timeout: 120_000 });
+    t.equal(r.status, 0, r.stderr);
+    const lines = r.stdout.trim().split('\n');
+    const j = JSON.parse(lines.at(-1)!);
+    t.same(Object.keys(j), ['nodes', 'seed', 'security', 'virtual_s_to_consistent', 'wall_s', 'rss_mb', 'consistency', 'hops_mean', 'hops_p99', 'route_success', 'msgs_per_node_per_s']);
+    t.match(j, { nodes: 8, seed: 3, security: 'off', consistency: 1, route_success: 1 });
+    t.ok(j.virtual_s_to_consistent > 0, 'time to consistency reported');
+    t.ok(lines.some((l) => l.startsWith('hops mean / p99 / max')), 'the table');
+    const csv = readFileSync(join(out, 'timeseries.csv'), 'utf8').trim().split('\n');
+    t.equal(csv[0], 'virtual_s,joined,consistency,wall_s');
+    t.match(csv.at(-1)!, /^[\d.]+,8,1\.0000,/, 'the last sample: all 8 joined, consistent');
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
 });
