@@ -6,6 +6,7 @@
 // steady packet rate. Prints a table, then one line of JSON. Exit 2 on bad arguments.
 import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { svgPlot } from './sim/plot.js';
 import { SimWorld } from './sim/world.js';
 
 interface Args { nodes: number; seed: number; duration: number; security: boolean; out?: string; latency: 'lan' | 'wan'; loss: number; joinRate: number }
@@ -56,12 +57,14 @@ async function main(a: Args): Promise<void> {
   if (csv) { mkdirSync(a.out!, { recursive: true }); writeFileSync(csv, 'virtual_s,joined,consistency,wall_s\n'); }
   let toConsistent: number | null = null;
   let consistency = 0;
+  const samples: [number, number, number][] = [];
   w.scheduleJoins();
   const endMs = a.duration * 1000;
   while (w.clock.now() < endMs) {
     await w.clock.run(Math.min(endMs, w.clock.now() + sampleMs));
     consistency = w.consistency();
     const vs = w.clock.now() / 1000, ws = (performance.now() - wall0) / 1000;
+    samples.push([vs, w.joined / a.nodes, consistency]);
     if (csv) appendFileSync(csv, `${r2(vs)},${w.joined},${consistency.toFixed(4)},${r2(ws)}\n`);
     if (tty) process.stderr.write(`\rvirtual ${vs.toFixed(1)} s  consistency ${consistency.toFixed(4)}  joined ${w.joined}/${a.nodes}  wall ${ws.toFixed(1)} s `);
     if (consistency === 1 && w.joined === a.nodes) { toConsistent = vs; break; }
@@ -90,6 +93,12 @@ async function main(a: Args): Promise<void> {
   ];
   const width = Math.max(...rows.map((r) => r[0].length));
   for (const [k, v] of rows) console.log(`${k.padEnd(width)}  ${v}`);
+  if (a.out) {
+    writeFileSync(join(a.out, 'timeseries.svg'), svgPlot(`${a.nodes} nodes, seed ${a.seed}, security ${result.security}`, 'virtual seconds', [
+      { name: 'consistency', color: '#1f77b4', points: samples.map(([x, , c]) => [x, c]) },
+      { name: 'nodes joined / N', color: '#ff7f0e', points: samples.map(([x, j]) => [x, j]) },
+    ]));
+  }
   console.log(JSON.stringify(result));
 }
 

@@ -108,6 +108,7 @@ t.test('npm run sim: bad arguments exit 2 with one line; a run prints a table, a
     const csv = readFileSync(join(out, 'timeseries.csv'), 'utf8').trim().split('\n');
     t.equal(csv[0], 'virtual_s,joined,consistency,wall_s');
     t.match(csv.at(-1)!, /^[\d.]+,8,1\.0000,/, 'the last sample: all 8 joined, consistent');
+    t.match(readFileSync(join(out, 'timeseries.svg'), 'utf8'), /^<svg [^]*<polyline [^]*<\/svg>\n$/, 'and its plot');
   } finally {
     rmSync(out, { recursive: true, force: true });
   }
