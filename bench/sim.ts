@@ -49,6 +49,7 @@ const r2 = (x: number) => Math.round(x * 100) / 100;
 
 async function main(a: Args): Promise<void> {
   const wall0 = performance.now();
+  const cpu0 = process.cpuUsage();
   const w = new SimWorld({ nodes: a.nodes, seed: a.seed, security: a.security, latency: a.latency, loss: a.loss, joinRate: a.joinRate });
   const tty = process.stderr.isTTY;
   const sampleMs = a.nodes <= 2000 ? 250 : 1000;
@@ -71,6 +72,8 @@ async function main(a: Args): Promise<void> {
   }
   if (tty) process.stderr.write('\n');
   const formWall = (performance.now() - wall0) / 1000;
+  const cpuS = () => { const u = process.cpuUsage(cpu0); return r2((u.user + u.system) / 1e6); };
+  const formCpu = cpuS();
   const { hops, failed } = await w.hops(1000);
   const p0 = w.packets(), t0 = w.clock.now();
   await w.clock.advance(10_000);
@@ -85,8 +88,8 @@ async function main(a: Args): Promise<void> {
   };
   const rows: [string, string | number][] = [
     ['nodes', a.nodes], ['seed', a.seed], ['security', result.security], ['latency model', a.latency], ['loss', a.loss],
-    ['virtual s to consistency 1.0', toConsistent ?? `not within ${a.duration}`], ['wall s to that point', r2(formWall)],
-    ['wall s in all', result.wall_s], ['RSS MB', result.rss_mb], ['connections per node', r2(conns)],
+    ['virtual s to consistency 1.0', toConsistent ?? `not within ${a.duration}`], ['wall s / CPU s to that point', `${r2(formWall)} / ${formCpu}`],
+    ['wall s in all', result.wall_s], ['CPU s in all', cpuS()], ['RSS MB', result.rss_mb], ['connections per node', r2(conns)],
     ['hops mean / p99 / max', `${result.hops_mean} / ${result.hops_p99} / ${hops.length ? Math.max(...hops) : '-'}`],
     ['routed RPCs answered', `${hops.length} of ${hops.length + failed}`], ['packets per node per virtual s (steady, 10 s)', result.msgs_per_node_per_s],
     ['timer callbacks run', w.clock.fired], ['callback errors', w.clock.errors], ['node start errors', w.startErrors],
