@@ -104,9 +104,7 @@ export class NearOverlord implements Overlord {
     if (live.length > 0) {
       const { left, right } = this.table.neighborsOf(self, NEAR_PER_SIDE);
       for (const [have, dist] of [[left, (a: Address) => self.leftDistanceTo(a)], [right, (a: Address) => self.rightDistanceTo(a)]] as const) {
-        const best = [...have.map((c) => ({ address: c.address, tas: c.peerTAs })), ...live]
-          .sort((x, y) => { const dx = dist(x.address), dy = dist(y.address); return dx < dy ? -1 : dx > dy ? 1 : 0; })
-          .slice(0, NEAR_PER_SIDE);
+        const best = nearest([...have.map((c) => ({ address: c.address, tas: c.peerTAs })), ...live], dist, NEAR_PER_SIDE);
         for (const info of best) {
           if (this.linking.size >= MAX_PARALLEL_LINKS) break;
           if (!this.table.get(info.address)?.structured && !this.linking.has(info.address.key)) this.linkTo(info);
@@ -190,4 +188,21 @@ export class NearOverlord implements Overlord {
       if (c.type === 'structured.near' && !c.relayHeld(now)) this.link.close(c, 'trimmed: not a near neighbour');
     }
   }
+}
+
+/**
+ * The k infos nearest by `dist`, nearest first (ties: the earlier one). One pass, each
+ * distance computed once: this runs on every neighbour report, over every candidate.
+ */
+function nearest(infos: NodeInfo[], dist: (a: Address) => bigint, k: number): NodeInfo[] {
+  const best: { info: NodeInfo; d: bigint }[] = [];
+  for (const info of infos) {
+    const d = dist(info.address);
+    if (best.length === k && !(d < best[k - 1]!.d)) continue;
+    let i = best.length;
+    while (i > 0 && d < best[i - 1]!.d) i--;
+    best.splice(i, 0, { info, d });
+    if (best.length > k) best.pop();
+  }
+  return best.map((b) => b.info);
 }
