@@ -1,8 +1,9 @@
 // In-memory transport for fast tests: listeners attach to a shared MemoryNetwork and
 // are addressed as brunet.function://localhost:<n>. Delivery is always asynchronous
-// (setImmediate) so code that works here does not silently rely on re-entrancy that a
+// (setImmediate by default) so code that works here does not silently rely on re-entrancy that a
 // real socket would never give it. Loss, partitions and an interceptor (an on-path
-// attacker or observer that sees, drops, replaces or adds packets) are injectable.
+// attacker or observer that sees, drops, replaces or adds packets) are injectable, and so is
+// the timing: the simulator (sim.ts) delivers after a per-pair latency on its virtual clock.
 import type { RandomSource } from '../util/random.js';
 import { newStats, type Edge, type EdgeListener, type TransportStats } from './edge.js';
 import { TransportAddress, type TaKind } from './ta.js';
@@ -13,6 +14,16 @@ export interface MemoryTransportStats extends TransportStats {
   /** Exceptions thrown by onEdge/onPacket/onClose handlers (swallowed). */
   handlerErrors: number;
 }
+
+/** When packets, connects and closes arrive: after `latency(a, b)` ms, through `schedule`. */
+export interface MemoryTiming {
+  schedule(fn: () => void, ms: number): void;
+  /** One-way latency between two listeners, ms. */
+  latency(a: MemoryEdgeListener, b: MemoryEdgeListener): number;
+}
+
+/** The default: every delivery on the next turn of the event loop. */
+const NEXT_TURN: MemoryTiming = { schedule: (fn) => { setImmediate(fn); }, latency: () => 0 };
 
 function guard(stats: MemoryTransportStats, fn: () => void): void {
   try { fn(); } catch { stats.handlerErrors++; }
@@ -31,6 +42,8 @@ class MemoryEdge implements Edge {
     readonly localTA: TransportAddress,
     readonly remoteTA: TransportAddress,
     readonly inbound: boolean,
+    /** One-way latency to the twin, ms. */
+    private readonly latency: number,
   ) {}
 
   send(packet: Uint8Array): void {
@@ -50,20 +63,20 @@ class MemoryEdge implements Edge {
     if (this.owner.network._drops(this.localTA, this.remoteTA)) { this.owner.stats.dropped++; return; }
     // Copy so a sender reusing its buffer cannot alter what the receiver sees.
     const copy = new Uint8Array(packet); // a copy whatever the view type (Buffer.slice would share)
-    setImmediate(() => {
+    this.owner.network.timing.schedule(() => {
       if (twin.closed) return;
       const pst = twin.owner.stats;
       pst.packetsIn++;
       pst.bytesIn += copy.length;
       guard(pst, () => twin.onPacket(copy, twin));
-    });
+    }, this.latency);
   }
 
   close(reason = 'closed'): void {
     if (this.closed) return;
     this._closed(reason);
     const twin = this.twin;
-    if (twin) setImmediate(() => twin._closed('closed by peer'));
+    if (twin) this.owner.network.timing.schedule(() => twin._closed('closed by peer'), this.latency);
   }
 
   /** @internal */
@@ -85,7 +98,7 @@ export class MemoryEdgeListener implements EdgeListener {
   private seq = 0;
 
   constructor(readonly network: MemoryNetwork, readonly port: number) {
-    this.ta = new TransportAddress('function', 'localhost', port);
+    this.ta = new TransportAddress('function', network.host, port);
   }
 
   get edgeCount(): number { return this.edges.size; }
@@ -109,25 +122,26 @@ export class MemoryEdgeListener implements EdgeListener {
     if (ta.kind !== 'function') return Promise.reject(new Error(`function listener cannot reach ${ta} (kind ${ta.kind})`));
     if (!this.started) return Promise.reject(new Error('function listener not started'));
     return new Promise((resolve, reject) => {
-      setImmediate(() => {
+      this.network.timing.schedule(() => {
         const target = this.network._lookup(ta);
         if (!this.started) return reject(new Error(`function connect to ${ta}: listener stopped`));
         if (!target) return reject(new Error(`function connect to ${ta}: connection refused`));
         if (this.network.isBlocked(this.ta, target.ta)) return reject(new Error(`function connect to ${ta}: unreachable (partitioned)`));
-        const local = this._newEdge(target.ta, false);
-        const remote = target._newEdge(this.ta, true);
+        const latency = this.network.timing.latency(this, target);
+        const local = this._newEdge(target.ta, false, latency);
+        const remote = target._newEdge(this.ta, true, latency);
         local.twin = remote;
         remote.twin = local;
         // onEdge runs before resolve and before any packet, matching real transports.
         guard(target.stats, () => target.onEdge(remote));
         resolve(local);
-      });
+      }, 0);
     });
   }
 
   /** @internal */
-  _newEdge(remoteTA: TransportAddress, inbound: boolean): MemoryEdge {
-    const e = new MemoryEdge(this, `function/${this.port}/${++this.seq}`, this.ta, remoteTA, inbound);
+  _newEdge(remoteTA: TransportAddress, inbound: boolean, latency: number): MemoryEdge {
+    const e = new MemoryEdge(this, `function/${this.port}/${++this.seq}`, this.ta, remoteTA, inbound, latency);
     this.edges.add(e);
     return e;
   }
@@ -159,6 +173,9 @@ export class MemoryNetwork {
   private nextPort = 1;
   private lossRate = 0;
   private lossRandom: RandomSource | undefined;
+
+  /** timing: when deliveries happen (default: the next turn); host: the TAs' host part. */
+  constructor(readonly timing: MemoryTiming = NEXT_TURN, readonly host = 'localhost') {}
 
   /** Creates a listener; port omitted or 0 picks the next unused number. */
   listener(opts: { port?: number } = {}): MemoryEdgeListener {
