@@ -83,9 +83,14 @@ export async function startSocialMode(c: ModeContext, loaded: Loaded): Promise<R
     const names = new SvpnNameTable(vpn.devices);
     const net = parseIp(s.subnet.network), mask = (~0 << (32 - s.subnet.prefix)) >>> 0;
     dns = new DnsServer();
+    // Names are a convenience: a port 53 already taken (a DNS server bound to every address)
+    // costs the names, not the VPN.
     await dns.start(ipToString(ip), 53, {
       lookupA: (n) => names.lookupA(n), lookupPtr: (x) => names.lookupPtr(x), servesPtr: (x) => ((x & mask) >>> 0) === net,
-    }, log);
+    }, log).catch((e: Error) => {
+      log.warn(`.svpn names off: ${e.message} (SocialVpnConfig/DnsEnabled false silences this)`);
+      dns = undefined;
+    });
   }
   node.beforeLeave.push(async () => { vpn.discovery.withdraw(); });
   const self = { user: user.name, device: s.deviceName };
