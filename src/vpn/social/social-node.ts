@@ -121,7 +121,7 @@ export class SocialNode {
         this.fromTap(f.subarray(OFFLOAD_HEADER), f, Payload.SocialIpOffload, (f[1]! & F_NEEDS_CSUM) !== 0);
       }
     });
-    this.timers.push(this.o.node.clock.setInterval(() => void this.discover(), DISCOVERY_MS));
+    this.timers.push(this.o.node.clock.setInterval(() => { this.discover().catch((e: Error) => this.o.node.log.warn(`SocialVPN discovery: ${e.message}`)); }, DISCOVERY_MS));
     this.timers.push(this.o.node.clock.setInterval(() => { this.devices.tick(); this.path.expire(); }, 1000));
     await this.discover();
   }
