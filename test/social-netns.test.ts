@@ -31,6 +31,9 @@ for d in sys.argv[2:]:
     s.send(b'\\xfe\\x53\\x56\\x50\\x4e\\x01'+mac+b'\\x08\\x00'+ip+udp)
 print('sent',len(sys.argv)-2)`;
 const LISTEN = `const s=require('dgram').createSocket('udp4');let n=0;s.on('message',()=>{n++});s.bind(9999,()=>console.log('listening'));setTimeout(()=>{console.log('received '+n);process.exit(0)},Number(process.argv[1]))`;
+// A UDP echo on the device's own address, and a client that prints the echo and its source.
+const ECHO = `const s=require('dgram').createSocket('udp4');s.on('message',(m,r)=>{console.log('from '+r.address);s.send(m,r.port,r.address)});s.bind(9998,'172.31.0.1',()=>console.log('listening'));setTimeout(()=>process.exit(0),8000)`;
+const ASK = `const s=require('dgram').createSocket('udp4');s.on('message',(m,r)=>{console.log('echo '+m+' from '+r.address);process.exit(0)});s.send(Buffer.from('svpn-udp'),9998,process.argv[1]);setTimeout(()=>process.exit(1),3000)`;
 
 t.test('SocialVPN in network namespaces', async (t) => {
   if (!requireLab(t, ['ping', 'iptables', 'tcpdump', 'python3', 'getent'])) return;
@@ -102,6 +105,17 @@ t.test('SocialVPN in network namespaces', async (t) => {
 
   await t.test('Bob reaches Alice and Carol', async (t) => {
     for (const n of ['laptop.alice.svpn', 'tablet.carol.svpn']) t.equal((await lab.exec('bob', pingArgv(n, { count: 2, waitS: 2 }), { timeoutMs: 15_000 })).code, 0, `ping ${n}`);
+  });
+
+  await t.test('UDP crosses both ways, with each side seeing the other at its local IP', async (t) => {
+    const phone = aliceView.peers.find((p) => p.device === 'phone')!;
+    const aliceAtPhone = (await status('bob2'))!.peers.find((p) => p.user === 'alice')!;
+    const echo = lab.spawn('bob2', [process.execPath, '-e', ECHO]);
+    await waitFor(() => /listening/.test(lab.output(echo)), 5000, 'echo server');
+    const r = await lab.exec('alice', [process.execPath, '-e', ASK, phone.ip4], { timeoutMs: 5000 });
+    t.equal(r.code, 0, `an answer: ${r.stdout.trim()}`);
+    t.equal(r.stdout.trim(), `echo svpn-udp from ${phone.ip4}`, 'Alice sees the echo come from the phone\'s local IP');
+    t.match(lab.output(echo), new RegExp(`from ${aliceAtPhone.ip4.replace(/\./g, '\\.')}\\b`), `the phone sees Alice at ${aliceAtPhone.ip4}`);
   });
 
   await t.test('Alice has no name and no address for Carol; crafted packets do not arrive', async (t) => {
