@@ -1,8 +1,8 @@
 // SocialVPN end to end in network namespaces (root): the seed's triangle. Users Alice, Bob and
 // Carol, each with a device in its own namespace, Bob with a second device (a copy of his user
 // key); friendships Alice–Bob and Bob–Carol, all on one open overlay. Alice's direct path to
-// Bob's desktop is blocked, so that pair goes over a relay edge through the bootstrap's nodes,
-// where a capture must hold no plaintext. Names resolve through each device's own responder
+// Bob's desktop is blocked, so that pair goes over a relay edge through a third node, where a
+// capture must hold no plaintext. Names resolve through each device's own responder
 // (/etc/netns/<ns>/resolv.conf). The lab, and everything in it, is removed afterwards.
 import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -147,18 +147,22 @@ t.test('SocialVPN in network namespaces', async (t) => {
     }
   });
 
-  await t.test('a capture on the relaying node holds no plaintext', async (t) => {
-    const pcap = join(lab.dir, 'boot.pcap');
-    const dump = lab.spawn('boot', ['tcpdump', '-i', 'any', '-U', '-w', pcap, 'udp']);
+  await t.test('a capture on every other node, among them the relaying one, holds no plaintext', async (t) => {
+    // The relay edge's forwarders are nodes linked to both ends: a bootstrap node, Bob's phone or
+    // Carol's device. Each of those namespaces captures; together they saw the relayed pings.
+    const watchers = ['boot', 'bob2', 'carol'] as const;
+    const pcaps = watchers.map((h) => join(lab.dir, `${h}.pcap`));
+    const dumps = watchers.map((h, i) => lab.spawn(h, ['tcpdump', '-i', 'any', '-U', '-w', pcaps[i]!, 'udp']));
     await new Promise((r) => setTimeout(r, 1500));
     const pattern = 'c0ffee5ec2e7c0ffee5ec2e7c0ffee5e';
     t.equal((await lab.exec('alice', pingArgv(desktop.ip4, { count: 5, intervalS: 0.2, waitS: 2 }).concat(['-p', pattern, '-s', '400']), { timeoutMs: 20_000 })).code, 0, 'relayed pings with a marker payload');
     await new Promise((r) => setTimeout(r, 1000));
-    dump.kill('SIGINT');
-    await waitFor(() => dump.exitCode !== null, 5000, 'tcpdump stops').catch(() => {});
-    const bytes = readFileSync(pcap);
-    t.ok(bytes.length > 400 * 5, `the relay saw the traffic (${bytes.length} bytes captured)`);
-    t.equal(bytes.indexOf(Buffer.from(pattern, 'hex')), -1, 'the marker never appears in the clear');
+    for (const d of dumps) d.kill('SIGINT');
+    await waitFor(() => dumps.every((d) => d.exitCode !== null), 5000, 'tcpdump stops').catch(() => {});
+    const bytes = pcaps.map((f) => readFileSync(f));
+    const total = bytes.reduce((n, b) => n + b.length, 0);
+    t.ok(total > 400 * 5, `the forwarders saw the traffic (${watchers.map((h, i) => `${h} ${bytes[i]!.length}`).join(', ')} bytes captured)`);
+    t.ok(bytes.every((b) => b.indexOf(Buffer.from(pattern, 'hex')) === -1), 'the marker never appears in the clear');
   });
 
   await t.test('local IPs survive a restart', async (t) => {
