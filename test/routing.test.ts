@@ -9,7 +9,8 @@ import { RpcError } from '../src/rpc/rpc-manager.js';
 import { RpcCode } from '../src/rpc/rpc-wire.js';
 import { seededRandom } from '../src/util/random.js';
 import type { Value } from '../src/wire/value.js';
-import { consistency, ringCorrect, startRing, stopAll, waitFor } from './helpers/ring.js';
+import { consistency, ringCorrect, stopAll } from './helpers/ring.js';
+import { VirtualLab } from './helpers/virtual.js';
 
 const N = 24;
 const RPC_TIMEOUT = 5000;
@@ -36,13 +37,14 @@ const keyOf = (v: Value) => (v && typeof v === 'object' && !Array.isArray(v) && 
 const sum = (nodes: Node[], f: (n: Node) => number) => nodes.reduce((s, n) => s + f(n), 0);
 
 t.test('routing on a 24-node in-memory ring', async (t) => {
-  const started = Date.now();
-  const nodes = await startRing(N, 'memory');
-  t.teardown(() => stopAll(nodes));
+  const lab = new VirtualLab({ seed: 11 });
+  t.teardown(() => lab.stop());
+  const started = lab.now();
+  const nodes = await lab.startRing(N);
   t.equal(nodes.length, N);
 
-  const ok = await waitFor(() => consistency(nodes) === 1 && ringCorrect(nodes), 20_000);
-  t.ok(ok, `consistency 1 and correct ring neighbours within 20 s (consistency ${consistency(nodes)}, ${Date.now() - started} ms)`);
+  const ok = await lab.waitFor(() => consistency(nodes) === 1 && ringCorrect(nodes), 20_000);
+  t.ok(ok, `consistency 1 and correct ring neighbours within 20 s (consistency ${consistency(nodes)}, ${lab.now() - started} ms)`);
   if (!ok) return;
 
   await t.test('exact: every node pings every other node', async (t) => {
@@ -107,12 +109,12 @@ t.test('routing on a 24-node in-memory ring', async (t) => {
     const noRoute0 = sum(nodes, (n) => n.router.stats.noRoute);
     const results = await Promise.all([0, 1, 2].map(async () => {
       const target = freshAddress(nodes);
-      const t0 = Date.now();
+      const t0 = lab.now();
       try {
         const r = await nodes[rnd.int(N)]!.rpc.call({ address: target, mode: Mode.Exact }, 'sys:link.Ping', ['nobody'], { timeoutMs: 1500 });
-        return { err: undefined as unknown, elapsed: Date.now() - t0, r };
+        return { err: undefined as unknown, elapsed: lab.now() - t0, r };
       } catch (e) {
-        return { err: e, elapsed: Date.now() - t0, r: undefined };
+        return { err: e, elapsed: lab.now() - t0, r: undefined };
       }
     }));
     for (const { err, elapsed, r } of results) {
@@ -131,7 +133,7 @@ t.test('routing on a 24-node in-memory ring', async (t) => {
     const ttlDrops0 = sum(nodes, (n) => n.router.stats.ttlDrops);
     const fwd0 = sum(nodes, (n) => n.router.stats.forwarded);
     for (const a of nodes) for (const b of nodes) if (a !== b) a.router.send(b.address, Mode.Exact, PTYPE, new Uint8Array([1, 2, 3]));
-    const all = await waitFor(() => hops.size === N * (N - 1), 5000, 20);
+    const all = await lab.waitFor(() => hops.size === N * (N - 1), 5000, 20);
     t.ok(all, `all ${N * (N - 1)} routed packets delivered (${hops.size})`);
     const hs = [...hops.values()];
     const max = Math.max(...hs), mean = hs.reduce((s, h) => s + h, 0) / hs.length;
@@ -162,9 +164,9 @@ t.test('routing on a 24-node in-memory ring', async (t) => {
     const viaKey = `${origin.key}>${dst.address.key}`;
     hops.delete(viaKey);
     src.link.events.emit('routed', pkt, via);
-    const dropped = await waitFor(() => sum(nodes, (n) => n.router.stats.ttlDrops) > before, 2000, 10);
+    const dropped = await lab.waitFor(() => sum(nodes, (n) => n.router.stats.ttlDrops) > before, 2000, 10);
     t.ok(dropped, 'TTL 1 over a longer path: dropped and counted');
-    await new Promise((r) => setTimeout(r, 50));
+    await lab.sleep(50);
     t.notOk(hops.has(viaKey), 'and not delivered');
     const forged0 = src.router.stats.forgedSource;
     src.link.events.emit('routed', encodeAh({ mode: Mode.Exact, flags: 0, hops: 0, ttl: 16, src: src.address, dst: dst.address, ptype: PTYPE }, new Uint8Array([9])), via);
@@ -173,5 +175,5 @@ t.test('routing on a 24-node in-memory ring', async (t) => {
 
   await stopAll(nodes);
   t.ok(nodes.every((n) => n.status === 'disconnected'), 'all nodes stopped');
-  t.ok(Date.now() - started < 60_000, `whole test took ${Date.now() - started} ms`);
+  t.ok(lab.now() - started < 60_000, `whole test took ${lab.now() - started} ms`);
 });
