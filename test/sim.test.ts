@@ -61,7 +61,7 @@ t.test('seeded loss drops about the configured share, the same packets for the s
 });
 
 t.test('32 real nodes reach consistency 1.0 in virtual time, the same timeline twice', async (t) => {
-  const run = async (security: boolean, seed = 5) => {
+  const run = async (security: 'on' | 'null', seed = 5) => {
     const w = new SimWorld({ nodes: 32, seed, security });
     w.scheduleJoins();
     const timeline: string[] = [];
@@ -72,18 +72,18 @@ t.test('32 real nodes reach consistency 1.0 in virtual time, the same timeline t
     const { hops, failed } = await w.hops(100, 20);
     return { w, timeline, hops, failed };
   };
-  const a = await run(false);
-  t.ok(a.w.consistent(), `consistent after ${a.w.clock.now() / 1000} virtual s`);
+  const a = await run('null');
+  t.ok(a.w.consistent(), `null security layer: consistent after ${a.w.clock.now() / 1000} virtual s`);
   t.equal(a.w.startErrors, 0);
   t.equal(a.failed, 0, 'every routed RPC answered');
   t.ok(a.hops.every((h) => h >= 0 && h <= 8), 'hop counts plausible for 32 nodes');
-  const b = await run(false);
+  const b = await run('null');
   t.same(b.timeline, a.timeline, 'same seed: same joins, consistency and packet counts at every sample');
   t.same(b.hops, a.hops, 'same seed: same hop counts');
-  const c = await run(false, 6);
+  const c = await run('null', 6);
   t.ok(c.w.consistent());
   t.not(c.timeline.join(), a.timeline.join(), 'another seed: another trace');
-  const s = await run(true);
+  const s = await run('on');
   t.ok(s.w.consistent(), `with SecureEdgeListener: consistent after ${s.w.clock.now() / 1000} virtual s`);
   t.equal(s.failed, 0);
 });
@@ -101,7 +101,8 @@ t.test('npm run sim: bad arguments exit 2 with one line; a run prints a table, a
     t.equal(r.status, 0, r.stderr);
     const lines = r.stdout.trim().split('\n');
     const j = JSON.parse(lines.at(-1)!);
-    t.same(Object.keys(j), ['nodes', 'seed', 'security', 'virtual_s_to_consistent', 'wall_s', 'rss_mb', 'consistency', 'hops_mean', 'hops_p99', 'route_success', 'msgs_per_node_per_s']);
+    t.same(Object.keys(j), ['nodes', 'seed', 'security', 'virtual_s_to_consistent', 'wall_s', 'rss_mb', 'consistency', 'hops_mean', 'hops_p99', 'route_success', 'msgs_per_node_per_s',
+      'bytes_per_node_per_s', 'packets_total', 'relayed_fraction', 'nat', 'nat_type']);
     t.match(j, { nodes: 8, seed: 3, security: 'off', consistency: 1, route_success: 1 });
     t.ok(j.virtual_s_to_consistent > 0, 'time to consistency reported');
     t.ok(lines.some((l) => l.startsWith('hops mean / p99 / max')), 'the table');

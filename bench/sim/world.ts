@@ -1,8 +1,14 @@
 // A simulated overlay: N real Nodes (unchanged node code) on a SimNetwork, all driven by one
 // VirtualClock and seeded random sources, so one seed gives one trace. Nodes join through
 // node 0, a few per virtual 100 ms; with security on, each listener is wrapped in the real
-// SecureEdgeListener and the node's address is its (seeded) key's.
-import { groupKey, Identity, SecureEdgeListener } from '../../src/edge/index.js';
+// SecureEdgeListener and the node's address is its (seeded) key's; with 'null', in the
+// NullSecureEdgeListener (same packets, no crypto). Every node runs the relay (tunnel)
+// transport, as the shipped node does by default; a `nat` fraction of the nodes (never node 0)
+// sits behind simulated NATs (src/transport/sim-nat.ts).
+import { Address } from '../../src/address/address.js';
+import { groupKey, Identity, NullSecureEdgeListener, SecureEdgeListener } from '../../src/edge/index.js';
+import type { EdgeListener } from '../../src/transport/edge.js';
+import type { NatEdgeListener, NatType } from '../../src/transport/sim-nat.js';
 import { Node, type NodeOptions } from '../../src/node/node.js';
 import { Mode } from '../../src/routing/ah-wire.js';
 import { SimNetwork, type LatencyModel, type SimEdgeListener } from '../../src/transport/sim.js';
@@ -13,7 +19,11 @@ import { wrongNeighbours } from '../ring-check.js';
 export interface WorldOptions {
   nodes: number;
   seed: number;
-  security: boolean;
+  /** 'on': the real secure layer; 'null': NullSecureEdgeListener (same packets, no crypto). */
+  security: 'on' | 'null';
+  /** Fraction of the nodes behind a NAT (seeded choice, never node 0); default 0. */
+  nat?: number;
+  natType?: NatType;
   latency?: LatencyModel;
   loss?: number;
   /** Nodes started per virtual second (default 100: ten per 100 ms). */
@@ -30,6 +40,8 @@ export class SimWorld {
   /** All nodes, in join order; `joined` of them have been started. */
   readonly nodes: Node[] = [];
   readonly inner: SimEdgeListener[] = [];
+  /** Per node: its NAT box, if it sits behind one. */
+  readonly nats: (NatEdgeListener | undefined)[] = [];
   joined = 0;
   startErrors = 0;
   private readonly rnd: RandomSource;
@@ -38,16 +50,22 @@ export class SimWorld {
     if (!(Number.isInteger(o.nodes) && o.nodes >= 1)) throw new Error(`nodes must be a positive integer, got ${o.nodes}`);
     this.rnd = seededRandom(o.seed);
     this.net = new SimNetwork({ clock: this.clock, random: seededRandom(this.rnd.int(2 ** 32)), latency: o.latency ?? 'lan', loss: o.loss });
-    const key = o.security ? groupKey('brunet-sim', NAMESPACE) : undefined;
+    const key = o.security === 'on' ? groupKey('brunet-sim', NAMESPACE) : undefined;
+    const natRnd = seededRandom((o.seed ^ 0x5eed7a7) >>> 0 || 1);
     for (let i = 0; i < o.nodes; i++) {
       const random = seededRandom(this.rnd.int(2 ** 32) || 1);
-      const inner = this.net.listener();
+      const nat = i > 0 && o.nat && natRnd.float() < o.nat ? this.net.natListener(o.natType ?? 'symmetric') : undefined;
+      const inner = nat?.inner ?? this.net.listener();
       this.inner.push(inner);
+      this.nats.push(nat);
       const identity = key ? Identity.fromPrivateKeys(random.bytes(32), random.bytes(32)) : undefined;
-      const listener = identity ? new SecureEdgeListener(inner, { identity, groupKey: key!, namespace: NAMESPACE, clock: this.clock, random }) : inner;
+      const address = identity?.address ?? Address.random(random);
+      const wrap = (l: EdgeListener): EdgeListener => identity
+        ? new SecureEdgeListener(l, { identity, groupKey: key!, namespace: NAMESPACE, clock: this.clock, random })
+        : new NullSecureEdgeListener(l, { address, clock: this.clock });
       const node = new Node({
-        namespace: NAMESPACE, listeners: [listener], remoteTAs: i === 0 ? [] : [this.inner[0]!.ta], type: 'MultiNode',
-        clock: this.clock, random, address: identity?.address, ...o.node,
+        namespace: NAMESPACE, listeners: [wrap(nat ?? inner)], remoteTAs: i === 0 ? [] : [this.inner[0]!.ta], type: 'MultiNode',
+        clock: this.clock, random, address, tunnel: true, wrapTunnel: wrap, ...o.node,
       });
       node.rpc.register('bench.Hops', (_a, ctx) => ctx.hops);
       this.nodes.push(node);
@@ -75,6 +93,16 @@ export class SimWorld {
 
   /** Packets sent by all nodes so far (inner transport, so handshakes and AEAD overhead included). */
   packets(): number { return this.inner.reduce((s, l) => s + l.stats.packetsOut, 0); }
+
+  /** Bytes sent by all nodes so far (inner transport). */
+  bytes(): number { return this.inner.reduce((s, l) => s + l.stats.bytesOut, 0); }
+
+  /** Connections of started nodes, and how many of them run over a relay (tunnel) edge. */
+  relayed(): { connections: number; relayed: number } {
+    let connections = 0, relayed = 0;
+    for (const n of this.live) for (const c of n.table.all()) { connections++; if (c.edge.kind === 'tunnel') relayed++; }
+    return { connections, relayed };
+  }
 
   /** `count` random exact-mode RPCs between started nodes, `inFlight` at a time; hop counts of the answered ones. */
   async hops(count: number, inFlight = 50): Promise<{ hops: number[]; failed: number }> {

@@ -4,3 +4,5 @@ export { addressOf, Identity, IdentityError, loadOrCreateIdentity, verifySignatu
 export { SecureEdge } from './secure-edge.js';
 export { HandshakeFailure, type FailureKind, type PeerInfo, type SecureStats, type VerifyPeer } from './secure-types.js';
 export { SecureEdgeListener, securePrologue, type SecureListenerOptions } from './secure-listener.js';
+// Simulator only: same packets, no security (see the file header).
+export { NullSecureEdgeListener, type NullListenerOptions } from './null-listener.js';

@@ -2,10 +2,13 @@
 // on an injected Clock (the simulator's VirtualClock), never on the runtime's timers, after a
 // per-pair latency. Each listener gets synthetic 2-D coordinates; the one-way latency between
 // two is a fixed base plus half their distance ('wan'), or 0.2 ms ('lan'). Loss is drawn from
-// the seeded random source. Addresses: brunet.function://sim:<n>.
+// the seeded random source. Addresses: brunet.function://sim:<n>. natListener() puts a
+// listener behind a simulated NAT (sim-nat.ts).
 import type { Clock } from '../util/clock.js';
 import type { RandomSource } from '../util/random.js';
 import { MemoryNetwork, type MemoryEdgeListener } from './memory.js';
+import { NatEdgeListener, type NatType } from './sim-nat.js';
+import type { TransportAddress } from './ta.js';
 
 export type LatencyModel = 'lan' | 'wan';
 export type SimEdgeListener = MemoryEdgeListener;
@@ -26,6 +29,7 @@ const LAN_MS = 0.2;
 export class SimNetwork extends MemoryNetwork {
   readonly model: LatencyModel;
   private readonly random: RandomSource;
+  private readonly clock: Clock;
   private readonly coords = new Map<number, { x: number; y: number }>();
 
   constructor(o: SimNetworkOptions) {
@@ -37,6 +41,7 @@ export class SimNetwork extends MemoryNetwork {
     super(timing, 'sim');
     this.model = model;
     this.random = o.random;
+    this.clock = o.clock;
     if (o.loss) this.setLossRate(o.loss, o.random);
   }
 
@@ -46,6 +51,16 @@ export class SimNetwork extends MemoryNetwork {
     const side = this.model === 'wan' ? WAN_SIDE_MS : 0;
     this.coords.set(l.port, { x: this.random.float() * side, y: this.random.float() * side });
     return l;
+  }
+
+  /** A new listener behind a NAT of this type (sim-nat.ts); `.inner` is the public listener. */
+  natListener(type: NatType): NatEdgeListener {
+    return new NatEdgeListener(this.listener(), type, this.clock);
+  }
+
+  /** Only this network's own host is reachable: a NATed node's private TA is refused. */
+  override _lookup(ta: TransportAddress): SimEdgeListener | undefined {
+    return ta.host === this.host ? super._lookup(ta) : undefined;
   }
 
   /** One-way latency between two listeners, ms. */
