@@ -10,8 +10,9 @@
 // packets are written off as lost and sending continues.
 //
 // Options: --packets N (per run, default 200000) --rounds R (default 3) --window W (default 64)
-//          --handshakes H (default 200)
+//          --handshakes H (default 200); BRUNET_AEAD=node measures the node:crypto backend.
 import { randomBytes } from 'node:crypto';
+import { defaultAead } from '../src/edge/aead.js';
 import { groupKey } from '../src/edge/handshake.js';
 import { Identity } from '../src/edge/identity.js';
 import { SecureEdgeListener } from '../src/edge/secure-listener.js';
@@ -183,7 +184,7 @@ async function main(): Promise<void> {
     rows.push([`${size} B packets: CPU µs/packet (send + receive)`, m(p, 'cpuUs').toFixed(2), m(s, 'cpuUs').toFixed(2), ratio(m(s, 'cpuUs'), m(p, 'cpuUs'))]);
     rows.push([`${size} B packets: loss %`, (m(p, 'loss') * 100).toFixed(2), (m(s, 'loss') * 100).toFixed(2), '']);
   }
-  console.log(`Secure edges vs plain UDP edges, 127.0.0.1, one process (Node ${process.version}); throughput rows: median of ${ROUNDS} alternating rounds of ${PACKETS.toLocaleString('en-US')} packets, window ${WINDOW}`);
+  console.log(`Secure edges vs plain UDP edges, 127.0.0.1, one process (Node ${process.version}, AEAD ${defaultAead.name}); throughput rows: median of ${ROUNDS} alternating rounds of ${PACKETS.toLocaleString('en-US')} packets, window ${WINDOW}`);
   console.log('');
   console.log('| measurement | plain UDP edge | secure edge | secure/plain |');
   console.log('| --- | ---: | ---: | ---: |');

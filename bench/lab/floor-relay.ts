@@ -3,9 +3,9 @@
 // routing, no DHT and no repair. Frames from the TAP go to the one peer over node:dgram,
 // cut into datagrams of at most MAX_DATAGRAM bytes (the MTU rule: nothing IP-fragmented);
 // arriving messages are written to the TAP as soon as they are whole. With --aead, each
-// message is sealed and opened with ChaCha20-Poly1305, as any secure VPN must. With --spin,
-// the event loop never sleeps (setImmediate in a loop, one core per relay): what busy
-// polling would buy against this machine's wake-up latency.
+// message is sealed and opened with ChaCha20-Poly1305 (the secure edges' backend, aead.ts),
+// as any secure VPN must. With --spin, the event loop never sleeps (setImmediate in a loop,
+// one core per relay): what busy polling would buy against this machine's wake-up latency.
 //
 // It is a measuring device, not a VPN: a fixed key, no handshake, and it assumes the lab's
 // lossless, in-order bridge (an incomplete message is dropped when the next one starts).
@@ -13,6 +13,7 @@
 //   node dist/bench/lab/floor-relay.js --tap NAME --vip 10.147.0.1/24 --local IP --peer IP [--aead] [--spin]
 import dgram from 'node:dgram';
 import { parseArgs } from 'node:util';
+import { defaultAead } from '../../src/edge/aead.js';
 import { aeadDecrypt, aeadEncryptInto, TAG_LEN } from '../../src/edge/primitives.js';
 import { MAX_DATAGRAM } from '../../src/transport/udp-fragments.js';
 import { DEFAULT_VPN_MTU } from '../../src/vpn/mtu.js';
@@ -81,7 +82,7 @@ sock.bind(PORT, a.local, () => {
   sock.setSendBufferSize(4 << 20);
   sock.on('message', onDatagram);
   tap.start((frames, offloaded) => { for (let i = 0; i < frames.length; i++) send(frames[i]!, offloaded?.[i] ?? 0); });
-  console.log(`floor relay ${a.tap} ${a.vip} → ${peer}${a.aead ? ' (AEAD)' : ''}${a.spin ? ' (spinning)' : ''}`);
+  console.log(`floor relay ${a.tap} ${a.vip} → ${peer}${a.aead ? ` (AEAD, ${defaultAead.name})` : ''}${a.spin ? ' (spinning)' : ''}`);
 });
 if (a.spin) {
   const spin = (): void => { setImmediate(spin); };

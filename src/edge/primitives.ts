@@ -1,15 +1,16 @@
-// Cryptographic building blocks for the secure-edge layer, all from node:crypto:
-// SHA-256, HMAC-SHA256, the Noise HKDF, ChaCha20-Poly1305 with Noise's nonce encoding,
-// and raw-key helpers for X25519 and Ed25519 (node wants DER/KeyObjects, the wire wants
-// 32 raw bytes). Nothing here keeps state.
+// Cryptographic building blocks for the secure-edge layer: from node:crypto SHA-256,
+// HMAC-SHA256 and the Noise HKDF; ChaCha20-Poly1305 with Noise's nonce encoding (from
+// libsodium or node:crypto, see aead.ts); and raw-key helpers for X25519 and Ed25519
+// (node wants DER/KeyObjects, the wire wants 32 raw bytes). Nothing here keeps state.
 import {
-  createCipheriv, createDecipheriv, createHash, createHmac, createPrivateKey, createPublicKey,
+  createHash, createHmac, createPrivateKey, createPublicKey,
   diffieHellman, generateKeyPairSync, sign as edSign, verify as edVerify, type KeyObject,
 } from 'node:crypto';
+import { AEAD_TAG_LEN, defaultAead, nonceBytes } from './aead.js';
 
 export const KEY_LEN = 32;
 export const HASH_LEN = 32;
-export const TAG_LEN = 16;
+export const TAG_LEN = AEAD_TAG_LEN;
 
 export class CryptoFailure extends Error {
   override name = 'CryptoFailure';
@@ -38,43 +39,47 @@ export function hkdf(ck: Uint8Array, ikm: Uint8Array, n: 2 | 3): Buffer[] {
 
 /** Noise ChaChaPoly nonce: 4 zero bytes then the 64-bit counter little-endian (spec §12.4). */
 export function nonce(n: number): Buffer {
-  if (!Number.isSafeInteger(n) || n < 0) throw new CryptoFailure(`nonce ${n} out of range`);
-  const b = Buffer.alloc(12);
-  b.writeUInt32LE(n % 0x100000000, 4);
-  b.writeUInt32LE(Math.floor(n / 0x100000000), 8);
-  return b;
+  checkNonce(n);
+  return nonceBytes(n);
 }
 
-/** ChaCha20-Poly1305 encryption; returns ciphertext || 16-byte tag. */
-export function aeadEncrypt(k: Uint8Array, n: number, ad: Uint8Array, pt: Uint8Array): Buffer {
-  const c = createCipheriv('chacha20-poly1305', k, nonce(n), { authTagLength: TAG_LEN });
-  c.setAAD(ad, { plaintextLength: pt.length });
-  const body = c.update(pt);
-  c.final();
-  return Buffer.concat([body, c.getAuthTag()]);
+function checkNonce(n: number): void {
+  if (!Number.isSafeInteger(n) || n < 0) throw new CryptoFailure(`nonce ${n} out of range`);
+}
+
+// The AEAD functions below run on the backend chosen at load (aead.ts) unless given another
+// as their last argument.
+
+/** ChaCha20-Poly1305 encryption; returns ciphertext || 16-byte tag in a new buffer. */
+export function aeadEncrypt(k: Uint8Array, n: number, ad: Uint8Array, pt: Uint8Array, aead = defaultAead): Buffer {
+  checkNonce(n);
+  const out = Buffer.allocUnsafe(pt.length + TAG_LEN); // every byte is written below
+  aead.sealInto(k, n, ad, pt, out, 0);
+  return out;
 }
 
 /**
  * ChaCha20-Poly1305 encryption into `out` at `offset` (ciphertext, then the 16-byte tag):
- * the per-packet path, which saves the copy a separate result buffer would cost.
+ * the per-packet path, with no result buffer of its own. pt may be out's own bytes at
+ * offset (sealing in place, into a buffer with room for the header in front and the tag
+ * behind); nothing keeps a reference to pt or out after the call.
  */
-export function aeadEncryptInto(k: Uint8Array, n: number, ad: Uint8Array, pt: Uint8Array, out: Uint8Array, offset: number): void {
-  const c = createCipheriv('chacha20-poly1305', k, nonce(n), { authTagLength: TAG_LEN });
-  c.setAAD(ad, { plaintextLength: pt.length });
-  out.set(c.update(pt), offset);
-  c.final();
-  out.set(c.getAuthTag(), offset + pt.length);
+export function aeadEncryptInto(k: Uint8Array, n: number, ad: Uint8Array, pt: Uint8Array, out: Uint8Array, offset: number, aead = defaultAead): void {
+  checkNonce(n);
+  if (offset < 0 || offset + pt.length + TAG_LEN > out.length) throw new RangeError('no room for the ciphertext and its tag');
+  aead.sealInto(k, n, ad, pt, out, offset);
 }
 
-/** Decrypts ciphertext || tag; throws CryptoFailure if it does not authenticate. */
-export function aeadDecrypt(k: Uint8Array, n: number, ad: Uint8Array, ct: Uint8Array): Buffer {
+/**
+ * Decrypts ciphertext || tag into a new buffer; throws CryptoFailure if it does not
+ * authenticate. ct is left as it was.
+ */
+export function aeadDecrypt(k: Uint8Array, n: number, ad: Uint8Array, ct: Uint8Array, aead = defaultAead): Buffer {
+  checkNonce(n);
   if (ct.length < TAG_LEN) throw new CryptoFailure('ciphertext shorter than its tag');
-  const d = createDecipheriv('chacha20-poly1305', k, nonce(n), { authTagLength: TAG_LEN });
-  d.setAAD(ad, { plaintextLength: ct.length - TAG_LEN });
-  d.setAuthTag(ct.subarray(ct.length - TAG_LEN));
-  const pt = d.update(ct.subarray(0, ct.length - TAG_LEN));
-  try { d.final(); } catch { throw new CryptoFailure('authentication tag mismatch'); }
-  return pt;
+  const out = Buffer.allocUnsafe(ct.length - TAG_LEN);
+  if (!aead.openInto(k, n, ad, ct, out)) throw new CryptoFailure('authentication tag mismatch');
+  return out;
 }
 
 // Fixed DER wrappers around 32-byte raw keys (RFC 8410).

@@ -150,7 +150,8 @@ export class SecureEdge implements Edge {
 
   private receiveTransport(p: Uint8Array): void {
     if (!this.session) { this.host.stats.malformed++; return; }
-    const o = this.session.open(p);
+    // The inner edge hands each packet to us alone: decrypt it where it lies.
+    const o = this.session.openInPlace(p);
     if (!o) return;
     if (this.state === 'handshake') {
       // Initiator: the first authentic transport packet is the responder's confirmation.

@@ -18,6 +18,7 @@ import type { Clock } from '../util/clock.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import type { RandomSource } from '../util/random.js';
 import { WireError } from '../wire/value.js';
+import type { AeadBackend } from './aead.js';
 import type { Identity } from './identity.js';
 import { bytesEqual, hmacSha256, wipe } from './primitives.js';
 import { SecureEdge, type SecureEdgeHost } from './secure-edge.js';
@@ -54,6 +55,8 @@ export interface SecureListenerOptions {
   rekeyAfterMs?: number;
   /** How long a receiver keeps the previous epoch's key after a rekey. */
   rekeyGraceMs?: number;
+  /** ChaCha20-Poly1305 for the transport phase; default: sodium-native if it loads, else node:crypto (aead.ts). */
+  aead?: AeadBackend;
   log?: Logger;
 }
 
@@ -83,7 +86,7 @@ export class SecureEdgeListener implements EdgeListener {
       clock: o.clock,
       verifyPeer: o.verifyPeer,
       handshakeTimeoutMs,
-      sessionOptions: { clock: o.clock, rekeyAfterPackets: o.rekeyAfterPackets, rekeyAfterMs: o.rekeyAfterMs, graceMs: o.rekeyGraceMs },
+      sessionOptions: { clock: o.clock, rekeyAfterPackets: o.rekeyAfterPackets, rekeyAfterMs: o.rekeyAfterMs, graceMs: o.rekeyGraceMs, aead: o.aead },
       stats: this.stats,
       log: this.log,
       established: (e) => this.onEstablished(e),

@@ -116,15 +116,21 @@ export interface DataHeader {
 }
 
 export function encodeDataHeader(h: DataHeader): Uint8Array {
+  const out = new Uint8Array(DATA_HEADER);
+  writeDataHeader(out, h);
+  return out;
+}
+
+/** Writes the 10-byte DATA/CONFIRM header into the first bytes of out (a packet being built). */
+export function writeDataHeader(out: Uint8Array, h: DataHeader): void {
   if (!isTransportType(h.type)) throw new WireError(`not a transport type: ${h.type}`);
   if (!Number.isSafeInteger(h.counter) || h.counter < 0) throw new WireError(`counter ${h.counter} out of range`);
-  const out = new Uint8Array(DATA_HEADER);
-  const v = new DataView(out.buffer);
+  if (out.length < DATA_HEADER) throw new WireError('no room for a transport header');
+  const hi = Math.floor(h.counter / 0x100000000), lo = h.counter >>> 0;
   out[0] = h.type;
   out[1] = h.epoch & 0xff;
-  v.setUint32(2, Math.floor(h.counter / 0x100000000));
-  v.setUint32(6, h.counter >>> 0);
-  return out;
+  out[2] = hi >>> 24; out[3] = (hi >>> 16) & 0xff; out[4] = (hi >>> 8) & 0xff; out[5] = hi & 0xff;
+  out[6] = lo >>> 24; out[7] = (lo >>> 16) & 0xff; out[8] = (lo >>> 8) & 0xff; out[9] = lo & 0xff;
 }
 
 /** Parses the 10-byte header of a DATA/CONFIRM packet (the rest must hold at least a tag). */

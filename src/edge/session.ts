@@ -13,8 +13,9 @@
 import type { Clock } from '../util/clock.js';
 import { uninitialized } from '../util/bytes.js';
 import { WireError } from '../wire/value.js';
-import { CryptoFailure, TAG_LEN, aeadDecrypt, aeadEncryptInto, hkdf, wipe } from './primitives.js';
-import { DATA_HEADER, decodeDataHeader, encodeDataHeader } from './secure-wire.js';
+import { defaultAead, type AeadBackend } from './aead.js';
+import { TAG_LEN, aeadEncryptInto, hkdf, wipe } from './primitives.js';
+import { DATA_HEADER, decodeDataHeader, writeDataHeader } from './secure-wire.js';
 
 export const DEFAULT_REKEY_PACKETS = 2 ** 20;
 export const DEFAULT_REKEY_MS = 120_000;
@@ -28,6 +29,8 @@ export interface SessionOptions {
   rekeyAfterMs?: number;
   /** How long the receiver keeps the previous epoch's key. */
   graceMs?: number;
+  /** ChaCha20-Poly1305 implementation; default: the one chosen at load (aead.ts). */
+  aead?: AeadBackend;
 }
 
 export interface SessionStats {
@@ -119,12 +122,14 @@ export class Session {
   private readonly rekeyPackets: number;
   private readonly rekeyMs: number;
   private readonly graceMs: number;
+  private readonly aead: AeadBackend;
   private destroyed = false;
 
   constructor(keys: { send: Uint8Array; recv: Uint8Array }, private readonly o: SessionOptions, readonly stats: SessionStats) {
     this.rekeyPackets = o.rekeyAfterPackets ?? DEFAULT_REKEY_PACKETS;
     this.rekeyMs = o.rekeyAfterMs ?? DEFAULT_REKEY_MS;
     this.graceMs = o.graceMs ?? DEFAULT_GRACE_MS;
+    this.aead = o.aead ?? defaultAead;
     if (!(this.rekeyPackets >= 1 && this.rekeyPackets <= 2 ** 48)) throw new RangeError('rekeyAfterPackets must be in [1, 2^48]');
     if (!(this.rekeyMs > 0)) throw new RangeError('rekeyAfterMs must be positive');
     this.sendKey = Buffer.from(keys.send);
@@ -136,7 +141,11 @@ export class Session {
   get sendState(): { epoch: number; counter: number } { return { epoch: this.sendEpoch, counter: this.sendCounter }; }
   get recvEpoch(): number { return this.cur.epoch; }
 
-  /** Builds a DATA/CONFIRM packet. Rekeys first if this epoch is used up. */
+  /**
+   * Builds a DATA/CONFIRM packet: one new buffer, the header written in front and the
+   * plaintext encrypted straight into it behind. The caller keeps plaintext (it is only
+   * read) and owns the returned packet.
+   */
   seal(type: number, plaintext: Uint8Array): Uint8Array {
     if (this.destroyed) throw new Error('session destroyed');
     const now = this.o.clock.now();
@@ -149,15 +158,32 @@ export class Session {
       this.sendEpochStart = now;
       this.stats.rekeys++;
     }
-    const header = encodeDataHeader({ type, epoch: this.sendEpoch, counter: this.sendCounter });
     const out = uninitialized(DATA_HEADER + plaintext.length + TAG_LEN); // every byte is written below
-    out.set(header, 0);
-    aeadEncryptInto(this.sendKey, this.sendCounter++, header, plaintext, out, DATA_HEADER);
+    writeDataHeader(out, { type, epoch: this.sendEpoch, counter: this.sendCounter });
+    aeadEncryptInto(this.sendKey, this.sendCounter++, out.subarray(0, DATA_HEADER), plaintext, out, DATA_HEADER, this.aead);
     return out;
   }
 
-  /** Authenticates and decrypts; null (and a stats count) for anything unacceptable. */
+  /**
+   * Authenticates and decrypts into a new buffer, leaving packet as it was; null (and a
+   * stats count) for anything unacceptable.
+   */
   open(packet: Uint8Array): Opened | null {
+    return this.openPacket(packet, false);
+  }
+
+  /**
+   * Like open(), but decrypts in place, for a receiver that owns packet (a transport hands
+   * each received packet to exactly one onPacket and never touches it again): on success
+   * the plaintext is a view into packet, whose bytes after the header it overwrote. A
+   * packet rejected before decryption (malformed, replayed, unknown epoch) is left as it
+   * was; one whose tag does not verify has its ciphertext zeroed.
+   */
+  openInPlace(packet: Uint8Array): Opened | null {
+    return this.openPacket(packet, true);
+  }
+
+  private openPacket(packet: Uint8Array, inPlace: boolean): Opened | null {
     if (this.destroyed) return null;
     let h;
     try { h = decodeDataHeader(packet); } catch (e) {
@@ -174,12 +200,14 @@ export class Session {
 
     const seen = st.window.check(h.counter);
     if (seen !== 'ok') { seen === 'replay' ? this.stats.replays++ : this.stats.tooOld++; return null; }
-    let plaintext: Buffer;
-    try {
-      plaintext = aeadDecrypt(st.key, h.counter, packet.subarray(0, DATA_HEADER), packet.subarray(DATA_HEADER));
-    } catch (e) {
-      if (e instanceof CryptoFailure) { this.stats.decryptFailures++; return null; }
-      throw e;
+    const ct = packet.subarray(DATA_HEADER);
+    const ptLen = ct.length - TAG_LEN;
+    // A plain Uint8Array either way, as the other transports deliver: layers above copy
+    // packets with slice(), which on a Buffer would share memory instead.
+    const plaintext = inPlace ? new Uint8Array(packet.buffer, packet.byteOffset + DATA_HEADER, ptLen) : uninitialized(ptLen);
+    if (!this.aead.openInto(st.key, h.counter, packet.subarray(0, DATA_HEADER), ct, plaintext)) {
+      this.stats.decryptFailures++;
+      return null;
     }
     st.window.mark(h.counter);
     if (st === this.next) {
@@ -189,9 +217,7 @@ export class Session {
       this.cur = st;
       this.next = undefined;
     }
-    // A plain Uint8Array view, as the other transports deliver: layers above copy packets with
-    // slice(), which on a Buffer would share memory instead.
-    return { type: h.type, plaintext: new Uint8Array(plaintext.buffer, plaintext.byteOffset, plaintext.length) };
+    return { type: h.type, plaintext };
   }
 
   /** Wipes every key. */

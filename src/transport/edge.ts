@@ -19,6 +19,10 @@ export interface Edge {
   send(packet: Uint8Array): void;
   /** Idempotent. Fires onClose once. */
   close(reason?: string): void;
+  /**
+   * Each received packet goes to this handler alone and then belongs to it: the transport
+   * never reads or reuses it afterwards (a wrapping edge may decrypt it in place).
+   */
   onPacket: (packet: Uint8Array, edge: Edge) => void;
   onClose: (edge: Edge, reason: string) => void;
 }
