@@ -35,6 +35,7 @@ async function one(N: number): Promise<Record<string, number | string>> {
     await node.start();
     nodes.push(node);
   }
+  const startedSec = (performance.now() - t0) / 1000;
   let formed = false;
   while (performance.now() - t0 < 180_000) {
     if (consistent(nodes)) { formed = true; break; }
@@ -43,6 +44,7 @@ async function one(N: number): Promise<Record<string, number | string>> {
   const formSec = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
   const cpuSec = (cpu.user + cpu.system) / 1e6;
+  const formPackets = traffic(nodes).packets;
 
   // 1,000 random routed RPCs (exact mode), 50 in flight.
   const hops: number[] = [];
@@ -80,6 +82,8 @@ async function one(N: number): Promise<Record<string, number | string>> {
     'RSS KB/node': Math.round(rssPerNode), 'heap KB/node': Math.round(heapPerNode), 'conns/node': +conns.toFixed(1), 'mean hops': +meanHops.toFixed(2), 'max hops': Math.max(...hops),
     'failed RPCs': failed, 'idle B/s/node': Math.round(idle), 'crawl s': c.stats['Crawl took'], 'crawl nodes': c.stats['Total Nodes'],
     'crawl consistency': c.stats.Consistency,
+    // For bench/sim-validate.ts: the join schedule and the CPU cost per packet during formation.
+    'started after s': +startedSec.toFixed(3), 'packets to consistency': formPackets,
   };
 }
 

@@ -18,6 +18,8 @@ export interface WorldOptions {
   loss?: number;
   /** Nodes started per virtual second (default 100: ten per 100 ms). */
   joinRate?: number;
+  /** Virtual ms per delivery on one processor shared by all nodes (SimNetwork sharedCpuMs); default 0. */
+  sharedCpuMs?: number;
   /** Extra node options (timers); default the shipped defaults, as bench:ring uses. */
   node?: Partial<NodeOptions>;
 }
@@ -37,7 +39,7 @@ export class SimWorld {
   constructor(readonly o: WorldOptions) {
     if (!(Number.isInteger(o.nodes) && o.nodes >= 1)) throw new Error(`nodes must be a positive integer, got ${o.nodes}`);
     this.rnd = seededRandom(o.seed);
-    this.net = new SimNetwork({ clock: this.clock, random: seededRandom(this.rnd.int(2 ** 32)), latency: o.latency ?? 'lan', loss: o.loss });
+    this.net = new SimNetwork({ clock: this.clock, random: seededRandom(this.rnd.int(2 ** 32)), latency: o.latency ?? 'lan', loss: o.loss, sharedCpuMs: o.sharedCpuMs });
     const key = o.security ? groupKey('brunet-sim', NAMESPACE) : undefined;
     for (let i = 0; i < o.nodes; i++) {
       const random = seededRandom(this.rnd.int(2 ** 32) || 1);

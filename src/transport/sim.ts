@@ -16,6 +16,12 @@ export interface SimNetworkOptions {
   latency?: LatencyModel;
   /** Probability in [0, 1] that a packet is lost. */
   loss?: number;
+  /**
+   * Virtual ms of processing per delivery (packet, connect or close) on ONE serial processor shared
+   * by the whole network: a delivery waits for the ones before it. This models bench:ring, where
+   * every node runs on one event loop (calibrate from its CPU s / packets). Default 0: none.
+   */
+  sharedCpuMs?: number;
 }
 
 /** WAN model: coordinates uniform in a square of this side (ms); one-way = base + distance / 2. */
@@ -29,8 +35,16 @@ export class SimNetwork extends MemoryNetwork {
   private readonly coords = new Map<number, { x: number; y: number }>();
 
   constructor(o: SimNetworkOptions) {
+    const cpu = o.sharedCpuMs ?? 0;
+    if (!(cpu >= 0 && Number.isFinite(cpu))) throw new Error(`sharedCpuMs ${cpu} must be a finite number >= 0`);
+    let cpuFreeAt = 0;
     const timing = {
-      schedule: (fn: () => void, ms: number) => { o.clock.setTimeout(fn, ms); },
+      schedule: (fn: () => void, ms: number) => {
+        if (cpu === 0) { o.clock.setTimeout(fn, ms); return; }
+        const now = o.clock.now();
+        cpuFreeAt = Math.max(now + ms, cpuFreeAt) + cpu;
+        o.clock.setTimeout(fn, cpuFreeAt - now);
+      },
       latency: (a: MemoryEdgeListener, b: MemoryEdgeListener) => model === 'lan' ? LAN_MS : this.latency(a, b),
     };
     const model = o.latency ?? 'wan';
