@@ -40,16 +40,17 @@ export class SimWorld {
     if (!(Number.isInteger(o.nodes) && o.nodes >= 1)) throw new Error(`nodes must be a positive integer, got ${o.nodes}`);
     this.rnd = seededRandom(o.seed);
     this.net = new SimNetwork({ clock: this.clock, random: seededRandom(this.rnd.int(2 ** 32)), latency: o.latency ?? 'lan', loss: o.loss, sharedCpuMs: o.sharedCpuMs });
+    const clock = this.net.processorClock(this.clock);
     const key = o.security ? groupKey('brunet-sim', NAMESPACE) : undefined;
     for (let i = 0; i < o.nodes; i++) {
       const random = seededRandom(this.rnd.int(2 ** 32) || 1);
       const inner = this.net.listener();
       this.inner.push(inner);
       const identity = key ? Identity.fromPrivateKeys(random.bytes(32), random.bytes(32)) : undefined;
-      const listener = identity ? new SecureEdgeListener(inner, { identity, groupKey: key!, namespace: NAMESPACE, clock: this.clock, random }) : inner;
+      const listener = identity ? new SecureEdgeListener(inner, { identity, groupKey: key!, namespace: NAMESPACE, clock, random }) : inner;
       const node = new Node({
         namespace: NAMESPACE, listeners: [listener], remoteTAs: i === 0 ? [] : [this.inner[0]!.ta], type: 'MultiNode',
-        clock: this.clock, random, address: identity?.address, ...o.node,
+        clock, random, address: identity?.address, ...o.node,
       });
       node.rpc.register('bench.Hops', (_a, ctx) => ctx.hops);
       this.nodes.push(node);
