@@ -1,4 +1,4 @@
-// npm run bench:sim-validate -- [--nodes N] [--runs R] [--seed S] [--settle-ms MS] [--cpu auto|wall|MS] [--nice N]
+// npm run bench:sim-validate -- [--nodes N] [--runs R] [--seed S] [--settle-ms MS] [--cpu auto|MS] [--nice N]
 // The simulator against the real thing (issue 16): each run starts bench:ring's N real UDP nodes
 // in a child process, then the same N nodes in the simulator (LAN model, security off, the same
 // default node options, the same join span and the same measurements: time to consistency 1.0
@@ -8,20 +8,18 @@
 // every node on one event loop, so a packet waits for the ones before it and a timer that comes
 // due waits for the callback in progress. Each delivery costs, by default (--cpu auto), the CPU
 // time the ring's event loop spent per packet in that run (its main thread's CPU s / packets
-// until consistency); --cpu wall
-// charges its wall time per packet instead (the processor share it really had on a loaded
-// machine); --cpu MS a fixed cost. Prints the means over the runs as a table (ratio = sim /
+// until consistency); --cpu MS a fixed cost. Prints the means over the runs as a table (ratio = sim /
 // ring) and one line of JSON. Exit 2 on bad arguments, 1 on failure.
 import { execFileSync } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { SimWorld } from './sim/world.js';
 
-interface Args { nodes: number; runs: number; seed: number; settleMs: number; cpu: 'auto' | 'wall' | number; nice: number }
+interface Args { nodes: number; runs: number; seed: number; settleMs: number; cpu: 'auto' | number; nice: number }
 
 class UsageError extends Error {}
 
-const USAGE = 'usage: npm run bench:sim-validate -- [--nodes N] [--runs R] [--seed S] [--settle-ms MS] [--cpu auto|wall|MS] [--nice N]';
+const USAGE = 'usage: npm run bench:sim-validate -- [--nodes N] [--runs R] [--seed S] [--settle-ms MS] [--cpu auto|MS] [--nice N]';
 
 function parse(argv: string[]): Args {
   const a: Args = { nodes: 64, runs: 3, seed: 1, settleMs: 60_000, cpu: 'auto', nice: 0 };
@@ -38,7 +36,7 @@ function parse(argv: string[]): Args {
       case '--seed': a.seed = num(f, v, 0, 2 ** 32 - 100); i++; break;
       case '--settle-ms': a.settleMs = num(f, v, 0, 600_000); i++; break;
       case '--nice': a.nice = num(f, v, -20, 19); i++; break;
-      case '--cpu': a.cpu = v === 'auto' || v === 'wall' ? v : num(f, v, 0, 100, false); i++; break;
+      case '--cpu': a.cpu = v === 'auto' ? v : num(f, v, 0, 100, false); i++; break;
       default: throw new UsageError(`unknown argument ${f} (${USAGE})`);
     }
   }
@@ -104,7 +102,7 @@ async function main(a: Args): Promise<void> {
     const r = ring(a);
     rings.push(r);
     loads.push(loadavg()[0]!);
-    const c = a.cpu === 'auto' ? (r.mainCpuSec * 1000) / Math.max(1, r.packets) : a.cpu === 'wall' ? (r.formSec * 1000) / Math.max(1, r.packets) : a.cpu;
+    const c = a.cpu === 'auto' ? (r.mainCpuSec * 1000) / Math.max(1, r.packets) : a.cpu;
     cpuMs.push(c);
     process.stderr.write(`  ring ${JSON.stringify(r)}\n  simulator, seed ${a.seed + i}, no processing cost...\n`);
     pure.push(await sim(a, a.seed + i, r.startedSec, 0));
