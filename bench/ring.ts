@@ -3,6 +3,7 @@
 // Prints one table row per N: time to consistency 1.0, extra RSS and live heap per node, CPU seconds,
 // mean/max hops of 1,000 random routed RPCs, idle bytes/s per node, crawl time.
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ControlServer } from '../src/control/server.js';
 import { Node } from '../src/node/node.js';
@@ -12,6 +13,15 @@ import { realClock } from '../src/util/clock.js';
 import { cryptoRandom } from '../src/util/random.js';
 import { crawl } from '../tools/crawl-lib.js';
 import { consistent } from './ring-check.js';
+
+/** CPU seconds of the main thread alone (the event loop, without GC helper threads), Linux; NaN elsewhere. */
+function mainThreadCpu(): number {
+  try {
+    const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in USER_HZ (100 on Linux)
+  } catch { return NaN; }
+}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
@@ -26,6 +36,7 @@ async function one(N: number): Promise<Record<string, number | string>> {
   gc(); await sleep(200); gc();
   const { rss: rss0, heapUsed: heap0 } = process.memoryUsage();
   const cpu0 = process.cpuUsage();
+  const main0 = mainThreadCpu();
   const t0 = performance.now();
   const nodes: Node[] = [];
   for (let i = 0; i < N; i++) {
@@ -35,6 +46,7 @@ async function one(N: number): Promise<Record<string, number | string>> {
     await node.start();
     nodes.push(node);
   }
+  const startedSec = (performance.now() - t0) / 1000;
   let formed = false;
   while (performance.now() - t0 < 180_000) {
     if (consistent(nodes)) { formed = true; break; }
@@ -43,6 +55,8 @@ async function one(N: number): Promise<Record<string, number | string>> {
   const formSec = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
   const cpuSec = (cpu.user + cpu.system) / 1e6;
+  const formPackets = traffic(nodes).packets;
+  const mainSec = mainThreadCpu() - main0;
 
   // 1,000 random routed RPCs (exact mode), 50 in flight.
   const hops: number[] = [];
@@ -80,6 +94,9 @@ async function one(N: number): Promise<Record<string, number | string>> {
     'RSS KB/node': Math.round(rssPerNode), 'heap KB/node': Math.round(heapPerNode), 'conns/node': +conns.toFixed(1), 'mean hops': +meanHops.toFixed(2), 'max hops': Math.max(...hops),
     'failed RPCs': failed, 'idle B/s/node': Math.round(idle), 'crawl s': c.stats['Crawl took'], 'crawl nodes': c.stats['Total Nodes'],
     'crawl consistency': c.stats.Consistency,
+    // For bench/sim-validate.ts: the join schedule and the CPU cost per packet during formation.
+    'started after s': +startedSec.toFixed(3), 'packets to consistency': formPackets,
+    'main-thread CPU s': +mainSec.toFixed(2),
   };
 }
 

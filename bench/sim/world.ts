@@ -20,7 +20,8 @@ export interface WorldOptions {
   nodes: number;
   seed: number;
   /** 'on': the real secure layer; 'null': NullSecureEdgeListener (same packets, no crypto). */
-  security: 'on' | 'null';
+  /** 'on': the real secure edge; 'null': the null layer (same packets, no crypto); 'none': no layer, as bench:ring runs. */
+  security: 'on' | 'null' | 'none';
   /** Fraction of the nodes behind a NAT (seeded choice, never node 0); default 0. */
   nat?: number;
   natType?: NatType;
@@ -28,6 +29,8 @@ export interface WorldOptions {
   loss?: number;
   /** Nodes started per virtual second (default 100: ten per 100 ms). */
   joinRate?: number;
+  /** Virtual ms per delivery on one processor shared by all nodes (SimNetwork sharedCpuMs); default 0. */
+  sharedCpuMs?: number;
   /** Extra node options (timers); default the shipped defaults, as bench:ring uses. */
   node?: Partial<NodeOptions>;
 }
@@ -49,7 +52,8 @@ export class SimWorld {
   constructor(readonly o: WorldOptions) {
     if (!(Number.isInteger(o.nodes) && o.nodes >= 1)) throw new Error(`nodes must be a positive integer, got ${o.nodes}`);
     this.rnd = seededRandom(o.seed);
-    this.net = new SimNetwork({ clock: this.clock, random: seededRandom(this.rnd.int(2 ** 32)), latency: o.latency ?? 'lan', loss: o.loss });
+    this.net = new SimNetwork({ clock: this.clock, random: seededRandom(this.rnd.int(2 ** 32)), latency: o.latency ?? 'lan', loss: o.loss, sharedCpuMs: o.sharedCpuMs });
+    const clock = this.net.processorClock(this.clock);
     const key = o.security === 'on' ? groupKey('brunet-sim', NAMESPACE) : undefined;
     const natRnd = seededRandom((o.seed ^ 0x5eed7a7) >>> 0 || 1);
     for (let i = 0; i < o.nodes; i++) {
@@ -61,11 +65,11 @@ export class SimWorld {
       const identity = key ? Identity.fromPrivateKeys(random.bytes(32), random.bytes(32)) : undefined;
       const address = identity?.address ?? Address.random(random);
       const wrap = (l: EdgeListener): EdgeListener => identity
-        ? new SecureEdgeListener(l, { identity, groupKey: key!, namespace: NAMESPACE, clock: this.clock, random })
-        : new NullSecureEdgeListener(l, { address, clock: this.clock });
+        ? new SecureEdgeListener(l, { identity, groupKey: key!, namespace: NAMESPACE, clock, random })
+        : o.security === 'null' ? new NullSecureEdgeListener(l, { address, clock }) : l;
       const node = new Node({
         namespace: NAMESPACE, listeners: [wrap(nat ?? inner)], remoteTAs: i === 0 ? [] : [this.inner[0]!.ta], type: 'MultiNode',
-        clock: this.clock, random, address, tunnel: true, wrapTunnel: wrap, ...o.node,
+        clock, random, address, tunnel: true, wrapTunnel: wrap, ...o.node,
       });
       node.rpc.register('bench.Hops', (_a, ctx) => ctx.hops);
       this.nodes.push(node);
