@@ -7,23 +7,23 @@ import { isClaimValue, makeClaim } from '../src/dht/claims.js';
 import { replicaPoints } from '../src/dht/placement.js';
 import { Identity } from '../src/edge/identity.js';
 import { Mode } from '../src/routing/ah-wire.js';
-import { realClock } from '../src/util/clock.js';
-import { consistency, startRing, stopAll, waitFor } from './helpers/ring.js';
+import { consistency, stopAll } from './helpers/ring.js';
+import { VirtualLab } from './helpers/virtual.js';
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 t.test('claims', async (t) => {
-  const nodes = await startRing(8, 'memory');
+  const lab = new VirtualLab({ seed: 41 });
+  const nodes = await lab.startRing(8);
   const ids = nodes.map(() => Identity.generate());
   const dhts = await Promise.all(nodes.map(async (n, i) => {
-    const store = TableStore.memory({ clock: realClock });
+    const store = TableStore.memory({ clock: lab.clock });
     await store.open();
     return new DhtService(n, store, {}, i === 7 ? undefined : ids[i]);
   }));
-  t.teardown(async () => { await stopAll(nodes); await Promise.all(dhts.map((d) => d.close())); });
-  t.ok(await waitFor(() => consistency(nodes) === 1, 10_000), 'ring formed');
+  t.teardown(async () => { await stopAll(nodes); await Promise.all(dhts.map((d) => d.close())); await lab.stop(); });
+  t.ok(await lab.waitFor(() => consistency(nodes) === 1, 10_000), 'ring formed');
   const key = enc('dhcp:ipopns:192.168.10.10');
   const [a, b] = [dhts[0]!.dht, dhts[1]!.dht];
 
@@ -60,15 +60,16 @@ t.test('claims', async (t) => {
 // return a minority, but restore a genuine claim from it; plain values and an exclusive key's
 // rival claim stay as they are.
 t.test('a claim held by a minority of points is restored by a read', async (t) => {
-  const nodes = await startRing(12, 'memory');
+  const lab = new VirtualLab({ seed: 42 });
+  const nodes = await lab.startRing(12);
   const ids = nodes.map(() => Identity.generate());
   const dhts = await Promise.all(nodes.map(async (n, i) => {
-    const store = TableStore.memory({ clock: realClock });
+    const store = TableStore.memory({ clock: lab.clock });
     await store.open();
     return new DhtService(n, store, {}, ids[i]);
   }));
-  t.teardown(async () => { await stopAll(nodes); await Promise.all(dhts.map((d) => d.close())); });
-  t.ok(await waitFor(() => consistency(nodes) === 1, 10_000), 'ring formed');
+  t.teardown(async () => { await stopAll(nodes); await Promise.all(dhts.map((d) => d.close())); await lab.stop(); });
+  t.ok(await lab.waitFor(() => consistency(nodes) === 1, 10_000), 'ring formed');
   const reader = dhts[5]!.dht;
   const putAt = (key: Uint8Array, value: Uint8Array, which: number[]) => Promise.all(which.map((i) => {
     const p = replicaPoints(key, 8)[i]!;
@@ -82,7 +83,7 @@ t.test('a claim held by a minority of points is restored by a read', async (t) =
   t.equal(reader.stats.repairs - before, 4, 'but the 4 points that missed the claim get it');
   // The repairs are sent without waiting for them: the read after they land finds the claim.
   let got = await reader.get(key);
-  for (let i = 0; i < 30 && got.length === 0; i++) { await sleep(100); got = await reader.get(key); }
+  for (let i = 0; i < 30 && got.length === 0; i++) { await lab.sleep(100); got = await reader.get(key); }
   t.same(got.map((v) => dec(v.value)), ['owner-a'], 'a later read finds it');
   t.ok(got[0]?.claimer?.equals(ids[0]!.address), 'signed by its owner');
 
@@ -91,7 +92,7 @@ t.test('a claim held by a minority of points is restored by a read', async (t) =
   await putAt(key2, makeClaim(ids[2]!, key2, enc('owner-c')), [1, 2, 7]);
   await dhts[3]!.dht.create(key2, enc('owner-d'), 600);
   t.same((await reader.get(key2)).map((v) => dec(v.value)), ['owner-d'], 'the majority claim is read');
-  await sleep(500);
+  await lab.sleep(500);
   t.same((await reader.get(key2)).map((v) => dec(v.value)), ['owner-d'], 'the rival was not spread over its points');
   const held = await Promise.all(replicaPoints(key2, 8).map(async (p) => {
     const r = await nodes[4]!.rpc.call({ address: p, mode: Mode.Greedy }, 'dht.Get', [p.bytes, 0], { timeoutMs: 3000 }) as { values: Array<{ value: Uint8Array }> };

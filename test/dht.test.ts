@@ -1,5 +1,6 @@
-// The DHT on a loopback ring: placement and majority, Put/Create/Get semantics, TTL expiry,
-// paging, limits, repair after node loss, and disk persistence across a restart.
+// The DHT on rings in virtual time (VirtualLab): placement and majority, Put/Create/Get
+// semantics, TTL expiry, paging, limits, repair after node loss; and, in real time (disk
+// I/O), persistence across a restart.
 import t from 'tap';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -7,11 +8,10 @@ import { join } from 'node:path';
 import { Node } from '../src/node/node.js';
 import { DhtError } from '../src/dht/limits.js';
 import { majority, replicaPoints, ringKey } from '../src/dht/placement.js';
-import { UdpEdgeListener } from '../src/transport/udp.js';
-import { realClock } from '../src/util/clock.js';
-import { cryptoRandom } from '../src/util/random.js';
-import { consistency, FAST, stopAll, waitFor } from './helpers/ring.js';
+import { MemoryNetwork } from '../src/transport/memory.js';
+import { consistency, FAST, stopAll } from './helpers/ring.js';
 import { attachDht, startDhtRing } from './helpers/dht.js';
+import { VirtualLab } from './helpers/virtual.js';
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -25,9 +25,10 @@ t.test('placement', async (t) => {
 });
 
 t.test('32-node ring: 1,000 keys, Create, multi-value Put, TTL, paging, limits', async (t) => {
-  const { nodes, dhts } = await startDhtRing(32, 'udp');
-  t.teardown(async () => { await stopAll(nodes); await Promise.all(dhts.map((d) => d.close())); });
-  t.ok(await waitFor(() => consistency(nodes) === 1, 30_000), 'ring formed');
+  const lab = new VirtualLab({ seed: 31 });
+  const { nodes, dhts } = await startDhtRing(32, lab);
+  t.teardown(async () => { await stopAll(nodes); await Promise.all(dhts.map((d) => d.close())); await lab.stop(); });
+  t.ok(await lab.waitFor(() => consistency(nodes) === 1, 30_000), 'ring formed');
 
   const keys = Array.from({ length: 1000 }, (_, i) => `key-${i}`);
   let stored = 0;
@@ -59,7 +60,7 @@ t.test('32-node ring: 1,000 keys, Create, multi-value Put, TTL, paging, limits',
 
   await d.put(enc('short'), enc('gone soon'), 1);
   t.equal((await e.get(enc('short'))).length, 1, 'present before expiry');
-  await new Promise((r) => setTimeout(r, 2100));
+  await lab.sleep(2100);
   t.equal((await e.get(enc('short'))).length, 0, 'never returned after expiry');
 
   const big = Array.from({ length: 40 }, (_, i) => `${'x'.repeat(90)}-${i}`);
@@ -81,26 +82,27 @@ t.test('32-node ring: 1,000 keys, Create, multi-value Put, TTL, paging, limits',
 });
 
 t.test('8 of 32 nodes killed: every key still readable, then fully repaired', async (t) => {
-  const { nodes, dhts } = await startDhtRing(32, 'udp', { link: { pingAfterMs: 1000, timeoutMs: 3000, unlinkedEdgeMs: 5000 } });
-  t.teardown(async () => { await stopAll(nodes); await Promise.all(dhts.map((d) => d.close())); });
-  t.ok(await waitFor(() => consistency(nodes) === 1, 30_000), 'ring formed');
+  const lab = new VirtualLab({ seed: 32 });
+  const { nodes, dhts } = await startDhtRing(32, lab, { link: { pingAfterMs: 1000, timeoutMs: 3000, unlinkedEdgeMs: 5000 } });
+  t.teardown(async () => { await stopAll(nodes); await Promise.all(dhts.map((d) => d.close())); await lab.stop(); });
+  t.ok(await lab.waitFor(() => consistency(nodes) === 1, 30_000), 'ring formed');
   const keys = Array.from({ length: 200 }, (_, i) => `k${i}`);
   await Promise.all(keys.map((k, i) => dhts[i % 32]!.dht.put(enc(k), enc(k), 3600)));
   // A put returns at a majority; let the remaining replica writes land before the crash.
-  await new Promise((r) => setTimeout(r, 1000));
-  // Abrupt failure: the sockets vanish without any goodbye.
+  await lab.sleep(1000);
+  // Abrupt failure: the nodes vanish from the network without any goodbye.
   const dead = new Set<number>();
-  while (dead.size < 8) dead.add(1 + cryptoRandom.int(31));
-  // A crash: the socket closes under the node, no close datagram goes out.
-  for (const i of dead) for (const l of nodes[i]!.listeners) (l as unknown as { socket: { close(): void } }).socket.close();
+  const pick = lab.random();
+  while (dead.size < 8) dead.add(1 + pick.int(31));
+  for (const i of dead) lab.crash(nodes[i]!);
   const alive = nodes.filter((_, i) => !dead.has(i));
   const live = dhts.filter((_, i) => !dead.has(i));
   // Reads start once the survivors have noticed the failure (link timeout 3 s here).
-  t.ok(await waitFor(() => consistency(alive) === 1, 30_000), 'ring healed');
+  t.ok(await lab.waitFor(() => consistency(alive) === 1, 30_000), 'ring healed');
   let readable = 0;
   await Promise.all(keys.map((k, i) => live[i % live.length]!.dht.get(enc(k)).then((v) => { if (v.length === 1) readable++; }, () => {})));
   t.equal(readable, 200, 'every key still readable');
-  await new Promise((r) => setTimeout(r, 1500));
+  await lab.sleep(1500);
   // After repair each key has a majority of replica points held by live nodes.
   let healthy = 0;
   await Promise.all(keys.map(async (k, i) => { const v = await live[i % live.length]!.dht.get(enc(k)).catch(() => []); if (v.length === 1) healthy++; }));
@@ -117,10 +119,13 @@ t.test('8 of 32 nodes killed: every key still readable, then fully repaired', as
 });
 
 t.test('a node restarted with disk storage keeps its entries', async (t) => {
+  // Real time here: the store's disk I/O takes real time, during which a lab's virtual clock
+  // would run on and time out the node's RPCs to itself. In-memory transport, real clock.
   const dir = mkdtempSync(join(tmpdir(), 'dht-disk-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const net = new MemoryNetwork();
   const mk = async (address?: Node['address']) => {
-    const n = new Node({ ...FAST, namespace: 'disk', address, listeners: [new UdpEdgeListener({ port: 0, host: '127.0.0.1', clock: realClock, random: cryptoRandom })] });
+    const n = new Node({ ...FAST, namespace: 'disk', address, listeners: [net.listener()] });
     await n.start();
     return { n, d: await attachDht(n, dir) };
   };
@@ -138,9 +143,10 @@ t.test('a node restarted with disk storage keeps its entries', async (t) => {
 t.test('a node that leaves cleanly hands its entries to its neighbours first', async (t) => {
   // One replica point: only its two bracketing nodes hold the key, so losing both without a
   // handoff would lose it.
-  const { nodes, dhts } = await startDhtRing(10, 'memory', {}, { degree: 1 });
-  t.teardown(async () => { await stopAll(nodes); await Promise.all(dhts.map((d) => d.close())); });
-  t.ok(await waitFor(() => consistency(nodes) === 1, 10_000), 'ring formed');
+  const lab = new VirtualLab({ seed: 35 });
+  const { nodes, dhts } = await startDhtRing(10, lab, {}, { degree: 1 });
+  t.teardown(async () => { await stopAll(nodes); await Promise.all(dhts.map((d) => d.close())); await lab.stop(); });
+  t.ok(await lab.waitFor(() => consistency(nodes) === 1, 10_000), 'ring formed');
   await dhts[0]!.dht.put(enc('handoff'), enc('kept'), 600);
   const point = replicaPoints(enc('handoff'), 1)[0]!;
   const holders = async () => {
@@ -148,40 +154,41 @@ t.test('a node that leaves cleanly hands its entries to its neighbours first', a
     for (let i = 0; i < nodes.length; i++) if (!nodes[i]!.link.leaving && (await dhts[i]!.server.store.get(point.bytes)).entries.length > 0) out.push(i);
     return out;
   };
-  await new Promise((r) => setTimeout(r, 300));
+  await lab.sleep(300);
   const first = await holders();
   t.ok(first.length >= 2, `held by ${first.length} nodes`);
   // Both leave at once: only the leave handoff can save the key.
   await Promise.all(first.slice(0, 2).map((i) => nodes[i]!.stop()));
   const rest = nodes.filter((n) => !n.link.leaving);
-  t.ok(await waitFor(() => consistency(rest) === 1, 10_000), 'ring healed after the two holders left');
+  t.ok(await lab.waitFor(() => consistency(rest) === 1, 10_000), 'ring healed after the two holders left');
   const reader = dhts.find((_, i) => !nodes[i]!.link.leaving)!;
   t.same((await reader.dht.get(enc('handoff'))).map((v) => dec(v.value)), ['kept'], 'the key survived both holders leaving');
 });
 
 t.test('a point whose two holders both crash is restored without anyone reading the key', async (t) => {
-  const { nodes, dhts } = await startDhtRing(16, 'udp', { link: { pingAfterMs: 1000, timeoutMs: 3000, unlinkedEdgeMs: 5000 } }, { repairMs: 1500 });
-  t.teardown(async () => { await stopAll(nodes); await Promise.all(dhts.map((d) => d.close())); });
-  t.ok(await waitFor(() => consistency(nodes) === 1, 30_000), 'ring formed');
+  const lab = new VirtualLab({ seed: 36 });
+  const { nodes, dhts } = await startDhtRing(16, lab, { link: { pingAfterMs: 1000, timeoutMs: 3000, unlinkedEdgeMs: 5000 } }, { repairMs: 1500 });
+  t.teardown(async () => { await stopAll(nodes); await Promise.all(dhts.map((d) => d.close())); await lab.stop(); });
+  t.ok(await lab.waitFor(() => consistency(nodes) === 1, 30_000), 'ring formed');
   const key = enc('unread');
   await dhts[0]!.dht.put(key, enc('precious'), 3600);
-  await new Promise((r) => setTimeout(r, 500));
+  await lab.sleep(500);
   const point = replicaPoints(key, 8)[2]!;
   const holders = new Set<number>();
   for (const [i, d] of dhts.entries()) if ((await d.server.store.get(point.bytes)).entries.length > 0) holders.add(i);
   t.equal(holders.size, 2, 'point 2 is held by its two bracketing nodes');
-  for (const i of holders) for (const l of nodes[i]!.listeners) (l as unknown as { socket: { close(): void } }).socket.close();
+  for (const i of holders) lab.crash(nodes[i]!);
   const alive = nodes.filter((_, i) => !holders.has(i));
   const live = dhts.filter((_, i) => !holders.has(i));
-  t.ok(await waitFor(() => consistency(alive) === 1, 30_000), 'ring healed');
+  t.ok(await lab.waitFor(() => consistency(alive) === 1, 30_000), 'ring healed');
   const restored = async () => {
     let n = 0;
     for (const d of live) if ((await d.server.store.get(point.bytes)).entries.length > 0) n++;
     return n;
   };
   let n = 0;
-  const end = Date.now() + 20_000;
-  while (Date.now() < end && (n = await restored()) < 2) await new Promise((r) => setTimeout(r, 250));
+  const end = lab.now() + 20_000;
+  while (lab.now() < end && (n = await restored()) < 2) await lab.sleep(250);
   t.equal(n, 2, 'the new bracketing nodes of point 2 hold the value again');
   t.ok(live.some((d) => d.server.replicator.stats.restored > 0), 'restored by re-replication');
   t.equal(live.reduce((a, d) => a + d.dht.stats.gets, 0), 0, 'no Get was involved');

@@ -6,30 +6,28 @@ import { LinkManager } from '../src/connection/link-manager.js';
 import { PTYPE_RELAY, PTYPE_ROUTED } from '../src/connection/link-wire.js';
 import type { NodeInfo } from '../src/connection/node-info.js';
 import { ConnectionTable } from '../src/connection/table.js';
-import { MemoryNetwork } from '../src/transport/memory.js';
-import { realClock } from '../src/util/clock.js';
 import { silentLogger } from '../src/util/log.js';
 import { seededRandom } from '../src/util/random.js';
-import { waitFor } from './helpers/ring.js';
+import { VirtualLab } from './helpers/virtual.js';
 
-function linkLayer(net: MemoryNetwork, seed: number, neighbors: NodeInfo[]) {
+function linkLayer(lab: VirtualLab, seed: number, neighbors: NodeInfo[]) {
   const random = seededRandom(seed);
   const self = Address.random(random);
-  const listener = net.listener();
-  const table = new ConnectionTable(self, () => realClock.now());
+  const listener = lab.listener();
+  const table = new ConnectionTable(self, () => lab.clock.now());
   const link = new LinkManager({
     self, realm: 'events', table, listeners: [listener], localInfo: () => ({ address: self, tas: listener.localTAs() }),
-    neighborsFor: () => neighbors, clock: realClock, random, log: silentLogger,
+    neighborsFor: () => neighbors, clock: lab.clock, random, log: silentLogger,
   });
   return { self, listener, table, link };
 }
 
 t.test('a LinkManager built from components reports peers through its events', async (t) => {
-  const net = new MemoryNetwork();
+  const lab = new VirtualLab({ seed: 71 });
   const x: NodeInfo = { address: Address.random(seededRandom(9)), tas: [] };
-  const a = linkLayer(net, 1, [x]), b = linkLayer(net, 2, []);
+  const a = linkLayer(lab, 1, [x]), b = linkLayer(lab, 2, []);
   for (const n of [a, b]) { await n.listener.start(); n.link.start(); }
-  t.teardown(async () => { for (const n of [a, b]) { n.link.stop(); await n.listener.stop(); } });
+  t.teardown(async () => { for (const n of [a, b]) { n.link.stop(); await n.listener.stop(); } await lab.stop(); });
 
   const heard: string[] = [];
   b.link.events.on('neighbors', (from, list, reason) => heard.push(`${reason} from ${from?.address.key === a.self.key ? 'a' : '?'}: ${list.map((i) => i.address.key === x.address.key ? 'x' : '?').join(',')}`));
@@ -45,13 +43,13 @@ t.test('a LinkManager built from components reports peers through its events', a
   const toB = a.table.get(b.self)!;
   toB.edge.send(new Uint8Array([PTYPE_ROUTED, 7]));
   toB.edge.send(new Uint8Array([PTYPE_RELAY, 8]));
-  t.ok(await waitFor(() => routed.length === 1 && relayed.length === 1, 2000), 'routed and relay packets reported');
+  t.ok(await lab.waitFor(() => routed.length === 1 && relayed.length === 1, 2000), 'routed and relay packets reported');
   t.same(routed, [[PTYPE_ROUTED, 7]], 'the routed packet, whole');
   t.same(routed2, [a.self.key], 'the second listener heard it too, with the connection it came over');
   t.same(relayed, [[PTYPE_RELAY, 8]], 'the relay frame, whole');
 
   a.link.close(toB, 'test over');
-  t.ok(await waitFor(() => heard.length === 2, 2000), 'the close was reported');
+  t.ok(await lab.waitFor(() => heard.length === 2, 2000), 'the close was reported');
   t.same(heard[1], 'close from a: x', 'with the closing side\'s neighbours as replacements');
   t.notOk(b.table.get(a.self), 'and the connection is gone');
 });

@@ -8,10 +8,11 @@ import type { Connection } from '../src/connection/connection.js';
 import { decodeRelay, encodeRelay, RelayType } from '../src/connection/relay-wire.js';
 import { Node } from '../src/node/node.js';
 import { Mode } from '../src/routing/ah-wire.js';
-import { MemoryNetwork, type MemoryEdgeListener } from '../src/transport/memory.js';
+import type { MemoryEdgeListener } from '../src/transport/memory.js';
 import { TransportAddress } from '../src/transport/ta.js';
 import { WireError } from '../src/wire/value.js';
-import { consistency, FAST, stopAll, waitFor } from './helpers/ring.js';
+import { consistency, FAST, stopAll } from './helpers/ring.js';
+import { VirtualLab } from './helpers/virtual.js';
 
 const PUBLIC = 10;
 const HIDDEN = 4;
@@ -19,18 +20,19 @@ const TUNNEL = { upgradeMs: 1000 };
 
 interface Member { node: Node; l: MemoryEdgeListener; hidden: boolean }
 
-async function build(net: MemoryNetwork, tunnel: object = TUNNEL): Promise<Member[]> {
+async function build(lab: VirtualLab, tunnel: object = TUNNEL): Promise<Member[]> {
+  const net = lab.net;
   const members: Member[] = [];
   let boot: TransportAddress[] = [];
   for (let i = 0; i < PUBLIC + HIDDEN; i++) {
-    const l = net.listener();
+    const l = lab.listener();
     const hidden = i >= PUBLIC;
     if (hidden) {
       // Reachable only through the first three public nodes.
       for (const m of members) if (members.indexOf(m) >= 3) net.block(l.ta, m.l.ta);
     }
     for (const m of members) if (m.hidden && i >= 3) net.block(l.ta, m.l.ta);
-    const node = new Node({ ...FAST, namespace: 'relayns', listeners: [l], remoteTAs: boot, tunnel });
+    const node = new Node({ ...FAST, ...lab.env(), namespace: 'relayns', listeners: [l], remoteTAs: boot, tunnel });
     await node.start();
     if (i === 0) boot = l.localTAs();
     members.push({ node, l, hidden });
@@ -53,13 +55,15 @@ t.test('TA form and relay frame decoding', async (t) => {
 });
 
 t.test('hidden nodes join, route and are reached over relay edges', async (t) => {
-  const net = new MemoryNetwork();
-  const members = await build(net);
-  const nodes = members.map((m) => m.node);
-  t.teardown(() => stopAll(nodes));
-  const started = Date.now();
-  const ok = await waitFor(() => consistency(nodes) === 1, 40_000);
-  t.ok(ok, `ring consistency 1 within 40 s (got ${consistency(nodes)} after ${Date.now() - started} ms)`);
+  const lab = new VirtualLab({ seed: 21 });
+  const net = lab.net;
+  const nodes: Node[] = [];
+  t.teardown(async () => { await stopAll(nodes); await lab.stop(); });
+  const members = await build(lab);
+  nodes.push(...members.map((m) => m.node));
+  const started = lab.now();
+  const ok = await lab.waitFor(() => consistency(nodes) === 1, 40_000);
+  t.ok(ok, `ring consistency 1 within 40 s (got ${consistency(nodes)} after ${lab.now() - started} ms)`);
 
   const hidden = members.filter((m) => m.hidden).map((m) => m.node);
   const relayed = hidden.reduce((s, n) => s + tunnelConns(n).length, 0);
@@ -97,7 +101,7 @@ t.test('hidden nodes join, route and are reached over relay edges', async (t) =>
   if (!h) return;
   for (const m of members) net.unblock(h.l.ta, m.l.ta);
   const before = tunnelConns(h.node).map((c) => c.address.key);
-  const upgraded = await waitFor(() => before.every((k) => {
+  const upgraded = await lab.waitFor(() => before.every((k) => {
     const c = [...h.node.table.all()].find((x) => x.address.key === k);
     return !c || c.edge.kind === 'function';
   }), 15_000);
@@ -106,10 +110,10 @@ t.test('hidden nodes join, route and are reached over relay edges', async (t) =>
 });
 
 t.test('a forwarder caps relay traffic per source', async (t) => {
-  const net = new MemoryNetwork();
-  const mk = (cap: number) => new Node({ ...FAST, namespace: 'capns', listeners: [net.listener()], tunnel: { maxRelayBytesPerSec: cap, upgradeMs: 0 } });
+  const lab = new VirtualLab({ seed: 22 });
+  const mk = (cap: number) => new Node({ ...FAST, ...lab.env(), namespace: 'capns', listeners: [lab.listener()], tunnel: { maxRelayBytesPerSec: cap, upgradeMs: 0 } });
   const [a, f, b] = [mk(1e9), mk(4000), mk(1e9)];
-  t.teardown(() => stopAll([a, f, b]));
+  t.teardown(async () => { await stopAll([a, f, b]); await lab.stop(); });
   for (const n of [a, f, b]) await n.start();
   const ca = await a.link.connect(f.info(), 'structured.near');
   const cb = await b.link.connect(f.info(), 'structured.near');
@@ -121,10 +125,10 @@ t.test('a forwarder caps relay traffic per source', async (t) => {
   for (let i = 0; i < 20; i++) {
     ca!.edge.send(encodeRelay({ type: RelayType.Data, target: b.address, source: a.address, senderId: 7, receiverId: 0, payload }));
   }
-  await waitFor(() => f.tunnel!.stats.capDrops + f.tunnel!.stats.relayed >= 20, 5000);
+  await lab.waitFor(() => f.tunnel!.stats.capDrops + f.tunnel!.stats.relayed >= 20, 5000);
   t.equal(f.tunnel!.stats.relayed, 4, 'a 4000 B/s bucket passes four 960-byte frames');
   t.equal(f.tunnel!.stats.capDrops, 16, 'the rest is dropped');
-  await waitFor(() => got.length >= 4, 2000);
+  await lab.waitFor(() => got.length >= 4, 2000);
   t.equal(got.length, 4, 'the target received the passed frames');
 
   // A frame whose source is the forwarder itself (no third node) is refused at the endpoint.
@@ -132,6 +136,6 @@ t.test('a forwarder caps relay traffic per source', async (t) => {
   const refused0 = b.tunnel!.stats.refused;
   const fb = f.table.get(b.address)!;
   fb.edge.send(encodeRelay({ type: RelayType.Data, target: b.address, source: f.address, senderId: 9, receiverId: 0, payload }));
-  t.ok(await waitFor(() => b.tunnel!.stats.refused === refused0 + 1, 2000), 'refused at the endpoint');
+  t.ok(await lab.waitFor(() => b.tunnel!.stats.refused === refused0 + 1, 2000), 'refused at the endpoint');
   t.same(b.tunnel!.forwardersFor(f.address), [], 'no tunnel edge to the forwarder was created for it');
 });

@@ -11,15 +11,18 @@ import { Node as NodeClass } from '../../src/node/node.js';
 import { MemoryNetwork } from '../../src/transport/memory.js';
 import type { NodeOptions } from '../../src/node/node.js';
 import type { DhtLimits } from '../../src/dht/limits.js';
+import { VirtualLab } from './virtual.js';
 
+/** The store runs on the node's clock (a VirtualLab's for lab nodes). */
 export async function attachDht(n: Node, dir?: string, limits?: Partial<DhtLimits>): Promise<DhtService> {
-  const store = dir ? TableStore.disk(dir, { clock: realClock }) : TableStore.memory({ clock: realClock });
+  const store = dir ? TableStore.disk(dir, { clock: n.clock }) : TableStore.memory({ clock: n.clock });
   await store.open();
   return new DhtService(n, store, limits);
 }
 
-export async function startDhtRing(n: number, kind: Kind, opts: Partial<NodeOptions> = {}, limits?: Partial<DhtLimits>): Promise<{ nodes: Node[]; dhts: DhtService[] }> {
-  const nodes = await startRing(n, kind, opts);
+/** kind: a real ring ('memory', 'udp', 'tcp') or a VirtualLab to start the ring in virtual time. */
+export async function startDhtRing(n: number, kind: Kind | VirtualLab, opts: Partial<NodeOptions> = {}, limits?: Partial<DhtLimits>): Promise<{ nodes: Node[]; dhts: DhtService[] }> {
+  const nodes = kind instanceof VirtualLab ? await kind.startRing(n, opts) : await startRing(n, kind, opts);
   const dhts = await Promise.all(nodes.map((x) => attachDht(x, undefined, limits)));
   return { nodes, dhts };
 }

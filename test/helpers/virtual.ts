@@ -31,6 +31,7 @@ export class VirtualLab {
   private running = true;
   private readonly driving: Promise<void>;
   private readonly nodes: Node[] = [];
+  private readonly listeners: SimEdgeListener[] = [];
 
   constructor(o: LabOptions = {}) {
     this.rnd = seededRandom(o.seed ?? 1);
@@ -44,7 +45,21 @@ export class VirtualLab {
   /** A fresh seeded random source, drawn from the lab's seed. */
   random(): RandomSource { return seededRandom(this.rnd.int(2 ** 32) || 1); }
 
-  listener(): SimEdgeListener { return this.net.listener(); }
+  listener(): SimEdgeListener {
+    const l = this.net.listener();
+    this.listeners.push(l);
+    return l;
+  }
+
+  /**
+   * A crash as the network sees it (a socket that vanished): from now on every packet to or
+   * from the node's lab listeners is lost and new edges to them fail; no close goes out.
+   * The node's own timers go on until it is stopped.
+   */
+  crash(node: Node): void {
+    const own = this.listeners.filter((l) => node.listeners.includes(l));
+    for (const l of own) for (const m of this.listeners) if (m !== l) this.net.block(l.ta, m.ta);
+  }
 
   /** Node options that put a node on this lab: its clock and a seeded random source. */
   env(): { clock: VirtualClock; random: RandomSource } { return { clock: this.clock, random: this.random() }; }
