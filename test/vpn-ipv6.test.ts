@@ -11,7 +11,7 @@ import { claimAddress } from '../src/vpn/mapping.js';
 import { parseNodeConfig } from '../src/config/node-config.js';
 import { Mode, Payload } from '../src/routing/ah-wire.js';
 import { waitFor } from './helpers/ring.js';
-import { startVpnRing } from './helpers/dht.js';
+import { startRealVpnRing } from './helpers/dht.js';
 
 /** An independent checksum (RFC 1071 over the IPv6 pseudo-header and the ICMPv6 message). */
 function icmp6Sum(f: Uint8Array): number {
@@ -120,7 +120,7 @@ t.test('Neighbor Solicitation in, Neighbor Advertisement out', async (t) => {
 
 t.test('IPv6 between members over an in-memory overlay', async (t) => {
   const N = 6;
-  const { nodes, dhts, vpns } = await startVpnRing(t, N, 'v6');
+  const { nodes, dhts, vpns } = await startRealVpnRing(t, N, 'v6');
   const prefix = namespacePrefix('v6ns');
   const tapA = new FakeTap(MAC_A), tapB = new FakeTap(new Uint8Array([0x02, 0, 0, 0, 0, 0x0b]));
   const member = async (i: number, ip: string, tap: FakeTap, v6 = true) => {

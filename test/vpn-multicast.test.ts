@@ -7,7 +7,7 @@ import t from 'tap';
 import { BROADCAST_MAC, buildUdpFrame, dstMac, ETH_HEADER, macToString, multicastMac, parseIp, srcMac } from '../src/vpn/frames.js';
 import { IpopNode } from '../src/vpn/group/ipop-node.js';
 import { claimAddress } from '../src/vpn/mapping.js';
-import { startVpnRing } from './helpers/dht.js';
+import { startRealVpnRing } from './helpers/dht.js';
 import { FakeTap } from './helpers/fake-tap.js';
 import { waitFor } from './helpers/ring.js';
 
@@ -20,7 +20,7 @@ const frame = (srcMacAddr: Uint8Array, src: string, dst: string, dstMacAddr: Uin
   buildUdpFrame({ srcMac: srcMacAddr, dstMac: dstMacAddr, srcIp: parseIp(src), dstIp: parseIp(dst), srcPort: 5353, dstPort: 5353, payload: new Uint8Array(64).fill(tag) });
 
 t.test('broadcast and multicast copies in router mode', async (t) => {
-  const ring = await startVpnRing(t, 8, 'mcastring');
+  const ring = await startRealVpnRing(t, 8, 'mcastring');
   const { nodes, dhts, vpns } = ring;
   async function member(i: number, ip: string, multicast: boolean, ns = NS): Promise<{ v: IpopNode; tap: FakeTap }> {
     const tap = new FakeTap(i);

@@ -10,7 +10,7 @@ import { IpopNode } from '../src/vpn/group/ipop-node.js';
 import { claimAddress } from '../src/vpn/mapping.js';
 import { encodeOffloadHeader, GSO_NONE, OFFLOAD_HEADER } from '../src/vpn/offload.js';
 import { waitFor } from './helpers/ring.js';
-import { startVpnRing } from './helpers/dht.js';
+import { startRealVpnRing } from './helpers/dht.js';
 import { FakeTap } from './helpers/fake-tap.js';
 import { buildSuper, segmentProblems, type Super } from './helpers/tcp-super.js';
 
@@ -23,7 +23,7 @@ function asDelivered(s: Super, tap: FakeTap, v: IpopNode): Super {
 }
 
 t.test('offloaded frames over an in-memory overlay', async (t) => {
-  const { nodes, dhts, vpns } = await startVpnRing(t, 8, 'offns', 'ring formed');
+  const { nodes, dhts, vpns } = await startRealVpnRing(t, 8, 'offns', 'ring formed');
   const member = async (i: number, ip: string, tap: FakeTap) => {
     const d = dhts[i]!;
     await claimAddress(d.dht, d.registrations, 'offns', parseIp(ip), nodes[i]!.address, 600);

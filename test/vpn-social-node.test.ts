@@ -22,7 +22,7 @@ import { SocialNode } from '../src/vpn/social/social-node.js';
 import { socialPeers } from '../src/vpn/social/state.js';
 import { UserKey } from '../src/vpn/social/user-key.js';
 import { encodeHello, FLAG_ANSWER, FLAG_FRIEND } from '../src/vpn/social/wire.js';
-import { startVpnRing } from './helpers/dht.js';
+import { startRealVpnRing } from './helpers/dht.js';
 import { FakeTap } from './helpers/fake-tap.js';
 import { waitFor } from './helpers/ring.js';
 import { buildSuper, pseudo, refSum, segmentProblems, set16, type Super } from './helpers/tcp-super.js';
@@ -43,7 +43,7 @@ function readdress(s: Super, src: number, dst: number): void {
 t.test('SocialVPN over an in-memory overlay', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'svpn-node-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const ring = await startVpnRing(t, 8, 'svpnring');
+  const ring = await startRealVpnRing(t, 8, 'svpnring');
   const { nodes, dhts, vpns } = ring;
   const users = { alice: UserKey.generate('alice'), bob: UserKey.generate('bob'), carol: UserKey.generate('carol'), mallory: UserKey.generate('mallory') };
   const lists: Record<string, Array<{ key: Uint8Array; alias: string }>> = {};

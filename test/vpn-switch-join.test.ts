@@ -6,7 +6,7 @@ import t from 'tap';
 import { realClock, type Clock } from '../src/util/clock.js';
 import { buildArpRequest, decodeArp, parseIp, parseMac } from '../src/vpn/frames.js';
 import { SwitchNode } from '../src/vpn/switch/switch-node.js';
-import { startVpnRing } from './helpers/dht.js';
+import { startRealVpnRing } from './helpers/dht.js';
 import { FakeTap } from './helpers/fake-tap.js';
 import { waitFor } from './helpers/ring.js';
 
@@ -14,7 +14,7 @@ const ON_DEMAND = { enabled: true, threshold: 128, idleTimeout: 240 };
 const H1 = parseMac('02:00:00:00:01:01');
 
 t.test('a flood reaches a member that joined after the last member refresh', async (t) => {
-  const { nodes, dhts, vpns } = await startVpnRing(t, 6, 'swjoin');
+  const { nodes, dhts, vpns } = await startRealVpnRing(t, 6, 'swjoin');
   const skew = { ms: 0 };
   const clock: Clock = { ...realClock, now: () => realClock.now() + skew.ms };
   const member = async (i: number, tap: FakeTap) => {

@@ -13,7 +13,7 @@ import { OnDemand } from '../src/vpn/on-demand.js';
 import { SwitchNode } from '../src/vpn/switch/switch-node.js';
 import { switchStateView } from '../src/vpn/switch/state.js';
 import { waitFor } from './helpers/ring.js';
-import { startVpnRing } from './helpers/dht.js';
+import { startRealVpnRing } from './helpers/dht.js';
 import { FakeTap } from './helpers/fake-tap.js';
 import { buildSuper, segmentProblems } from './helpers/tcp-super.js';
 
@@ -26,7 +26,7 @@ const udp = (src: Uint8Array, dst: Uint8Array, dstIp = '10.0.3.21') =>
 const quiet = (ms = 300) => new Promise((r) => setTimeout(r, ms));
 
 t.test('switch mode over an in-memory overlay', async (t) => {
-  const ring = await startVpnRing(t, 8, 'swring');
+  const ring = await startRealVpnRing(t, 8, 'swring');
   const { nodes, dhts, vpns } = ring;
   // Real time for the overlay; the switches' clock can be moved forward to age entries.
   const skew = { ms: 0 };
