@@ -8,7 +8,6 @@ import type { IpopNode } from '../../src/vpn/group/ipop-node.js';
 import { consistency, FAST, startRing, stopAll, waitFor, type Kind } from './ring.js';
 import { Identity } from '../../src/edge/identity.js';
 import { Node as NodeClass } from '../../src/node/node.js';
-import { MemoryNetwork } from '../../src/transport/memory.js';
 import type { NodeOptions } from '../../src/node/node.js';
 import type { DhtLimits } from '../../src/dht/limits.js';
 import { VirtualLab } from './virtual.js';
@@ -64,24 +63,4 @@ export async function startVpnRing(t: Test, n: number, namespace: string, formed
   });
   t.ok(await lab.waitFor(() => consistency(nodes) === 1, 20_000), formed);
   return { lab, nodes, dhts, vpns };
-}
-
-/** The real-time ring, for the files not yet moved to virtual time. */
-export async function startRealVpnRing(t: Test, n: number, namespace: string, formed = `ring of ${n} formed`): Promise<{ nodes: Node[]; dhts: DhtService[]; vpns: Array<{ stop(): void }> }> {
-  const net = new MemoryNetwork();
-  const nodes: Node[] = [];
-  const dhts: DhtService[] = [];
-  for (let i = 0; i < n; i++) {
-    const id = Identity.generate();
-    const node = new NodeClass({ ...FAST, namespace, address: id.address, listeners: [net.listener()], remoteTAs: nodes[0] ? nodes[0].listeners[0]!.localTAs() : [] });
-    await node.start();
-    const store = TableStore.memory({ clock: realClock });
-    await store.open();
-    nodes.push(node);
-    dhts.push(new DhtService(node, store, {}, id));
-  }
-  const vpns: Array<{ stop(): void }> = [];
-  t.teardown(async () => { for (const v of vpns) v.stop(); await stopAll(nodes); await Promise.all(dhts.map((d) => d.close())); });
-  t.ok(await waitFor(() => consistency(nodes) === 1, 20_000), formed);
-  return { nodes, dhts, vpns };
 }
