@@ -11,15 +11,17 @@ import { ipToString } from '../src/vpn/frames.js';
 import { acquireLease } from '../src/vpn/lease.js';
 import { readSettings, settingsKey } from '../src/vpn/mapping.js';
 import { startSignedDhtRing } from './helpers/dht.js';
-import { consistency, stopAll, waitFor } from './helpers/ring.js';
+import { consistency, stopAll } from './helpers/ring.js';
+import { VirtualLab } from './helpers/virtual.js';
 
 const NS = 'auditvpn';
 const settings = (base: string, mask: string) => `<DHCPConfig><Namespace>${NS}</Namespace><IPBase>${base}</IPBase><Netmask>${mask}</Netmask><LeaseTime>600</LeaseTime></DHCPConfig>`;
 
 t.test('an outsider\'s dhcp:<ns> claim does not change the range of a member with its own settings', async (t) => {
-  const { nodes, dhts } = await startSignedDhtRing(5, NS);
-  t.teardown(async () => { await stopAll(nodes); await Promise.all(dhts.map((d) => d.close())); });
-  t.ok(await waitFor(() => consistency(nodes) === 1, 20_000), 'ring formed');
+  const lab = new VirtualLab({ seed: 5 });
+  const { nodes, dhts } = await startSignedDhtRing(lab, 5, NS);
+  t.teardown(async () => { await stopAll(nodes); await Promise.all(dhts.map((d) => d.close())); await lab.stop(); });
+  t.ok(await lab.waitFor(() => consistency(nodes) === 1, 20_000), 'ring formed');
   // An overlay node that is no VPN member claims the settings key first, with a /1 "range".
   const outsider = dhts[4]!;
   await outsider.dht.create(settingsKey(NS), new TextEncoder().encode(settings('0.0.0.0', '128.0.0.0')), 3600);

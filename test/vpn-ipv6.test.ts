@@ -10,7 +10,6 @@ import { FakeTap } from './helpers/fake-tap.js';
 import { claimAddress } from '../src/vpn/mapping.js';
 import { parseNodeConfig } from '../src/config/node-config.js';
 import { Mode, Payload } from '../src/routing/ah-wire.js';
-import { waitFor } from './helpers/ring.js';
 import { startVpnRing } from './helpers/dht.js';
 
 /** An independent checksum (RFC 1071 over the IPv6 pseudo-header and the ICMPv6 message). */
@@ -120,7 +119,7 @@ t.test('Neighbor Solicitation in, Neighbor Advertisement out', async (t) => {
 
 t.test('IPv6 between members over an in-memory overlay', async (t) => {
   const N = 6;
-  const { nodes, dhts, vpns } = await startVpnRing(t, N, 'v6');
+  const { lab, nodes, dhts, vpns } = await startVpnRing(t, N, 'v6');
   const prefix = namespacePrefix('v6ns');
   const tapA = new FakeTap(MAC_A), tapB = new FakeTap(new Uint8Array([0x02, 0, 0, 0, 0, 0x0b]));
   const member = async (i: number, ip: string, tap: FakeTap, v6 = true) => {
@@ -139,7 +138,7 @@ t.test('IPv6 between members over an in-memory overlay', async (t) => {
 
   await t.test('a Neighbor Solicitation for a member is answered once its owner is known', async (t) => {
     tapA.inject(neighborSolicit(a6, b6));
-    const na = await waitFor(() => tapA.written.some((f) => f[12] === 0x86 && f[54] === 136), 10_000);
+    const na = await lab.waitFor(() => tapA.written.some((f) => f[12] === 0x86 && f[54] === 136), 10_000);
     t.ok(na, 'a Neighbor Advertisement was written to A\'s TAP');
     const f = tapA.written.find((x) => x[12] === 0x86 && x[54] === 136)!;
     t.same(f.subarray(80, 86), A.gatewayMac, 'naming the gateway MAC');
@@ -147,20 +146,20 @@ t.test('IPv6 between members over an in-memory overlay', async (t) => {
     tapA.inject(neighborSolicit(a6, a6));
     tapA.inject(neighborSolicit(new Uint8Array(16), a6));
     tapA.inject(neighborSolicit(a6, mappedIpv6(prefix, parseIp('10.9.1.5'))));
-    await new Promise((r) => setTimeout(r, 200));
+    await lab.sleep(200);
     t.equal(A.stats.ndReplies, before, 'none for our own address (duplicate detection) or outside the subnet');
   });
 
   await t.test('IPv6 packets travel both ways with rewritten MACs', async (t) => {
     const payload = new Uint8Array(300).map((_, i) => i & 0xff);
     tapA.inject(ipv6Frame(a6, b6, 17, payload, A.gatewayMac));
-    t.ok(await waitFor(() => tapB.written.some((f) => f[12] === 0x86 && f[20] === 17), 10_000), 'B\'s TAP got the packet');
+    t.ok(await lab.waitFor(() => tapB.written.some((f) => f[12] === 0x86 && f[20] === 17), 10_000), 'B\'s TAP got the packet');
     const got = tapB.written.find((f) => f[12] === 0x86 && f[20] === 17)!;
     t.same(got.subarray(0, 6), tapB.mac, 'to B\'s MAC');
     t.same(got.subarray(6, 12), B.gatewayMac, 'from B\'s gateway MAC');
     t.same(got.subarray(54), payload, 'the payload intact');
     tapB.inject(ipv6Frame(b6, a6, 17, payload.subarray(0, 50), B.gatewayMac));
-    t.ok(await waitFor(() => tapA.written.some((f) => f[12] === 0x86 && f[20] === 17), 10_000), 'and back to A');
+    t.ok(await lab.waitFor(() => tapA.written.some((f) => f[12] === 0x86 && f[20] === 17), 10_000), 'and back to A');
   });
 
   await t.test('foreign sources and non-member destinations stay out', async (t) => {
@@ -178,8 +177,8 @@ t.test('IPv6 between members over an in-memory overlay', async (t) => {
     const C = await member(2, '10.9.0.12', new FakeTap(new Uint8Array([0x02, 0, 0, 0, 0, 0x0c])));
     const forged = ipv6Frame(a6, b6, 17, new Uint8Array(20), C.gatewayMac);
     C.node.router.send(B.node.address, Mode.Exact, Payload.Ip, forged);
-    t.ok(await waitFor(() => B.stats.dropSpoofed + B.stats.dropNotDirect > spoofed, 10_000), 'a forged IPv6 source is dropped by the receiver');
-    await new Promise((r) => setTimeout(r, 200));
+    t.ok(await lab.waitFor(() => B.stats.dropSpoofed + B.stats.dropNotDirect > spoofed, 10_000), 'a forged IPv6 source is dropped by the receiver');
+    await lab.sleep(200);
     t.equal(tapB.written.length, rx, 'nothing reached B\'s TAP');
   });
 

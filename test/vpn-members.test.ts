@@ -9,7 +9,6 @@ import { buildUdpFrame, parseIp } from '../src/vpn/frames.js';
 import { peerStates } from '../src/vpn/group/state.js';
 import { IpopNode } from '../src/vpn/group/ipop-node.js';
 import { claimAddress, MEMBERS_TTL, memberRecord, membersKey } from '../src/vpn/mapping.js';
-import { waitFor } from './helpers/ring.js';
 import { startVpnRing } from './helpers/dht.js';
 import { FakeTap } from './helpers/fake-tap.js';
 
@@ -33,7 +32,7 @@ async function startMember(r: Ring, i: number, ip: string, tap: FakeTap, multica
 
 t.test('member records cannot change whose an IP is', async (t) => {
   const ring = await startVpnRing(t, 10, 'memring');
-  const { nodes, dhts } = ring;
+  const { lab, nodes, dhts } = ring;
   const member = (i: number, ip: string, tap: FakeTap) => startMember(ring, i, ip, tap, true);
   const [ta, tb, tc] = [new FakeTap(1), new FakeTap(2), new FakeTap(3)];
   const A = await member(1, '10.7.0.10', ta);
@@ -66,7 +65,7 @@ t.test('member records cannot change whose an IP is', async (t) => {
     tb.clear();
     tc.clear();
     for (let i = 0; i < 20; i++) ta.inject(frame(ta.mac, '10.7.0.10', '10.7.0.11'));
-    t.ok(await waitFor(() => tb.written.length === 20, 10_000), `B got all 20 frames (${tb.written.length})`);
+    t.ok(await lab.waitFor(() => tb.written.length === 20, 10_000), `B got all 20 frames (${tb.written.length})`);
     t.equal(tc.written.length, 0, 'C got none');
   });
 
@@ -74,8 +73,8 @@ t.test('member records cannot change whose an IP is', async (t) => {
     tb.clear();
     tc.clear();
     ta.inject(frame(ta.mac, '10.7.0.10', '10.7.0.255'));
-    t.ok(await waitFor(() => tb.written.length === 1 && tc.written.length === 1, 10_000), 'B and C got it');
-    await new Promise((r) => setTimeout(r, 300));
+    t.ok(await lab.waitFor(() => tb.written.length === 1 && tc.written.length === 1, 10_000), 'B and C got it');
+    await lab.sleep(300);
     t.equal(tb.written.length + tc.written.length, 2, 'once each');
   });
 
@@ -92,12 +91,12 @@ t.test('member records cannot change whose an IP is', async (t) => {
     t.notOk(A.members.some((m) => m.address.equals(b.address)), 'B is gone from A\'s members');
     t.notOk(peerStates(A).some((p) => p.uid === b.address.key), 'and from get_state');
     // Restarted on the same node: a new incarnation outranks the old "down" record.
-    await new Promise((r) => setTimeout(r, 5));
+    await lab.sleep(5);
     const B2 = await member(2, '10.7.0.11', new FakeTap(4));
     await B2.syncMembers();
     // No refresh by hand: A re-reads the records as soon as it resolves an IP to a departed member.
     A.resolver.invalidate(parseIp('10.7.0.11'));
-    t.ok(await waitFor(() => A.members.some((m) => m.address.equals(b.address)), 5000), 'B is back');
+    t.ok(await lab.waitFor(() => A.members.some((m) => m.address.equals(b.address)), 5000), 'B is back');
     t.ok(peerStates(A).some((p) => p.uid === b.address.key), 'and in get_state');
     t.ok(B2.members.some((m) => m.address.equals(a.address)), 'and sees A');
   });
@@ -105,7 +104,7 @@ t.test('member records cannot change whose an IP is', async (t) => {
 
 t.test('a frame whose routed source is forged is refused: only the last hop is authenticated', async (t) => {
   const ring = await startVpnRing(t, 8, 'srcring');
-  const { nodes } = ring;
+  const { lab, nodes } = ring;
   const [ta, tb] = [new FakeTap(1), new FakeTap(2)];
   const start = (i: number, ip: string, tap: FakeTap) => startMember(ring, i, ip, tap, false);
   const A = await start(1, '10.7.0.10', ta);
@@ -113,7 +112,7 @@ t.test('a frame whose routed source is forged is refused: only the last hop is a
   const [a, b, x] = [nodes[1]!, nodes[2]!, nodes[5]!];
   // A genuine exchange first: A and B end up linked, and B has A as the owner of .10.
   ta.inject(frame(ta.mac, '10.7.0.10', '10.7.0.11'));
-  t.ok(await waitFor(() => tb.written.length === 1, 10_000), 'a genuine frame from A arrives');
+  t.ok(await lab.waitFor(() => tb.written.length === 1, 10_000), 'a genuine frame from A arrives');
   t.ok(a.table.get(b.address) && b.table.get(a.address), 'over a connection between A and B');
   tb.clear();
   const forged = () => encodeAh({ mode: Mode.Exact, flags: 0, hops: 0, ttl: 16, src: a.address, dst: b.address, ptype: Payload.Ip }, frame(ta.mac, '10.7.0.10', '10.7.0.11'));
@@ -123,8 +122,8 @@ t.test('a frame whose routed source is forged is refused: only the last hop is a
   const conns = [...x.table.all()];
   t.ok(conns.some((c) => c.address.equals(b.address)), 'X is linked to B');
   for (const c of conns) c.edge.send(forged());
-  t.ok(await waitFor(() => B.stats.dropNotDirect > before, 5000), `refused (${B.stats.dropNotDirect - before})`);
-  await new Promise((r) => setTimeout(r, 500));
+  t.ok(await lab.waitFor(() => B.stats.dropNotDirect > before, 5000), `refused (${B.stats.dropNotDirect - before})`);
+  await lab.sleep(500);
   t.equal(tb.written.length, 0, 'nothing reached B\'s TAP');
   t.equal(A.stats.txFrames, 1, 'A sent one frame only');
 });

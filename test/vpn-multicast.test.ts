@@ -9,19 +9,18 @@ import { IpopNode } from '../src/vpn/group/ipop-node.js';
 import { claimAddress } from '../src/vpn/mapping.js';
 import { startVpnRing } from './helpers/dht.js';
 import { FakeTap } from './helpers/fake-tap.js';
-import { waitFor } from './helpers/ring.js';
 
 const NS = 'mcastns';
 const OTHER_NS = 'otherns';
 const ONDEMAND = { enabled: true, threshold: 1_000_000, idleTimeout: 60 };
-const settle = () => new Promise((r) => setTimeout(r, 300));
 
 const frame = (srcMacAddr: Uint8Array, src: string, dst: string, dstMacAddr: Uint8Array, tag: number) =>
   buildUdpFrame({ srcMac: srcMacAddr, dstMac: dstMacAddr, srcIp: parseIp(src), dstIp: parseIp(dst), srcPort: 5353, dstPort: 5353, payload: new Uint8Array(64).fill(tag) });
 
 t.test('broadcast and multicast copies in router mode', async (t) => {
   const ring = await startVpnRing(t, 8, 'mcastring');
-  const { nodes, dhts, vpns } = ring;
+  const { lab, nodes, dhts, vpns } = ring;
+  const settle = () => lab.sleep(300);
   async function member(i: number, ip: string, multicast: boolean, ns = NS): Promise<{ v: IpopNode; tap: FakeTap }> {
     const tap = new FakeTap(i);
     await claimAddress(dhts[i]!.dht, dhts[i]!.registrations, ns, parseIp(ip), nodes[i]!.address, 600);
@@ -54,7 +53,7 @@ t.test('broadcast and multicast copies in router mode', async (t) => {
       const before = { out: A.v.stats.multicastOut, tx: A.v.stats.txFrames, b: B.v.stats.multicastIn, d: D.v.stats.dropMulticastOff };
       const sent = frame(A.tap.mac, '10.8.0.10', kind.dst, kind.mac, k + 1);
       A.tap.inject(sent);
-      t.ok(await waitFor(() => B.tap.written.length >= 1 && C.tap.written.length >= 1 && D.v.stats.dropMulticastOff > before.d, 10_000), 'B and C got it, D dropped it');
+      t.ok(await lab.waitFor(() => B.tap.written.length >= 1 && C.tap.written.length >= 1 && D.v.stats.dropMulticastOff > before.d, 10_000), 'B and C got it, D dropped it');
       await settle();
       for (const [name, m] of [['B', B], ['C', C]] as const) {
         t.equal(m.tap.written.length, 1, `${name}: exactly one copy`);
@@ -76,12 +75,12 @@ t.test('broadcast and multicast copies in router mode', async (t) => {
   await t.test('a member that joins later gets broadcasts after A\'s next member refresh, on-demand links or not', async (t) => {
     const E = await member(6, '10.8.0.15', true);
     taps.E = E.tap;
-    const t0 = Date.now();
+    const t0 = lab.now();
     // No syncMembers by hand: with EnableMulticast the list is re-read every 5 s (not every 30 s as with on-demand alone).
-    t.ok(await waitFor(() => A.v.members.some((m) => m.address.equals(nodes[6]!.address)), 12_000), `A lists E after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    t.ok(await lab.waitFor(() => A.v.members.some((m) => m.address.equals(nodes[6]!.address)), 12_000), `A lists E after ${((lab.now() - t0) / 1000).toFixed(1)} s`);
     clear();
     A.tap.inject(frame(A.tap.mac, '10.8.0.10', '10.8.0.255', BROADCAST_MAC, 11));
-    t.ok(await waitFor(() => E.tap.written.length === 1 && B.tap.written.length === 1, 10_000), 'E and B got the broadcast');
+    t.ok(await lab.waitFor(() => E.tap.written.length === 1 && B.tap.written.length === 1, 10_000), 'E and B got the broadcast');
   });
 
   await t.test('a member with EnableMulticast false sends neither, and counts them', async (t) => {

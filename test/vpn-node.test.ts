@@ -10,7 +10,6 @@ import { IpopNode } from '../src/vpn/group/ipop-node.js';
 import { claimAddress } from '../src/vpn/mapping.js';
 import { DEFAULT_VPN_MTU, VPN_OVERHEAD } from '../src/vpn/mtu.js';
 import { queryState } from '../src/cli/groupvpn-status.js';
-import { waitFor } from './helpers/ring.js';
 import { startVpnRing } from './helpers/dht.js';
 import { FakeTap } from './helpers/fake-tap.js';
 
@@ -20,7 +19,7 @@ const frame = (srcMac: Uint8Array, src: string, dst: string, payload = new Uint8
 
 t.test('VPN over an in-memory overlay', async (t) => {
   const N = 24;
-  const { nodes, dhts, vpns } = await startVpnRing(t, N, 'vpnns');
+  const { lab, nodes, dhts, vpns } = await startVpnRing(t, N, 'vpnns');
 
   // Two members that have no direct connection, so the first packets are routed over others.
   // And a third linked to neither, for the all-members mode.
@@ -50,26 +49,26 @@ t.test('VPN over an in-memory overlay', async (t) => {
 
   await t.test('ARP for a member is answered with the gateway MAC once resolved', async (t) => {
     taps[0]!.inject(buildArpRequest(taps[0]!.mac, parseIp('10.9.0.10'), parseIp('10.9.0.11')));
-    t.ok(await waitFor(() => taps[0]!.written.length > 0, 10_000), 'a reply came');
+    t.ok(await lab.waitFor(() => taps[0]!.written.length > 0, 10_000), 'a reply came');
     const r = decodeArp(taps[0]!.written.shift()!);
     t.equal(r.op, ARP_REPLY);
     t.equal(r.senderIp, parseIp('10.9.0.11'));
     t.same([...r.senderMac], [...A.gatewayMac]);
     taps[0]!.inject(buildArpRequest(taps[0]!.mac, parseIp('10.9.0.10'), parseIp('10.9.0.99')));
-    await new Promise((r) => setTimeout(r, 1500));
+    await lab.sleep(1500);
     t.equal(taps[0]!.written.length, 0, 'no reply for an IP nobody owns');
   });
 
   await t.test('frames travel both ways with rewritten MACs', async (t) => {
     const f = frame(taps[0]!.mac, '10.9.0.10', '10.9.0.11');
     taps[0]!.inject(f);
-    t.ok(await waitFor(() => taps[1]!.written.length > 0, 10_000), 'B got the frame');
+    t.ok(await lab.waitFor(() => taps[1]!.written.length > 0, 10_000), 'B got the frame');
     const got = taps[1]!.written.shift()!;
     t.same([...got.subarray(0, 6)], [...taps[1]!.mac], 'destination MAC is B\'s TAP');
     t.same([...got.subarray(6, 12)], [...B.gatewayMac], 'source MAC is B\'s gateway');
     t.same(Buffer.from(got.subarray(12)), Buffer.from(f.subarray(12)), 'the IP packet is unchanged');
     taps[1]!.inject(frame(taps[1]!.mac, '10.9.0.11', '10.9.0.10'));
-    t.ok(await waitFor(() => taps[0]!.written.length > 0, 10_000), 'A got the reply');
+    t.ok(await lab.waitFor(() => taps[0]!.written.length > 0, 10_000), 'A got the reply');
     t.equal(ipv4Src(taps[0]!.written.shift()!), parseIp('10.9.0.11'));
   });
 
@@ -80,7 +79,7 @@ t.test('VPN over an in-memory overlay', async (t) => {
     t.ok(spoofer.table.get(nodes[bi]!.address), 'the spoofer is linked to B');
     const before = B.stats.dropSpoofed;
     spoofer.router.send(nodes[bi]!.address, Mode.Exact, Payload.Ip, frame(taps[0]!.mac, '10.9.0.10', '10.9.0.11'));
-    t.ok(await waitFor(() => B.stats.dropSpoofed > before, 5000), 'counted as spoofed');
+    t.ok(await lab.waitFor(() => B.stats.dropSpoofed > before, 5000), 'counted as spoofed');
     t.equal(taps[1]!.written.length, 0, 'nothing written to B\'s TAP');
     const own = A.stats.dropNotOurSource;
     taps[0]!.inject(frame(taps[0]!.mac, '10.9.0.77', '10.9.0.11'));
@@ -89,14 +88,14 @@ t.test('VPN over an in-memory overlay', async (t) => {
 
   await t.test('traffic opens an on-demand connection, idleness trims it', async (t) => {
     for (let i = 0; i < 10; i++) taps[0]!.inject(frame(taps[0]!.mac, '10.9.0.10', '10.9.0.11'));
-    t.ok(await waitFor(() => nodes[ai]!.table.get(nodes[bi]!.address)?.type === 'structured.ondemand', 10_000), 'direct on-demand connection');
-    t.ok(await waitFor(() => !nodes[ai]!.table.get(nodes[bi]!.address), 10_000), 'closed after the idle timeout (2 s)');
+    t.ok(await lab.waitFor(() => nodes[ai]!.table.get(nodes[bi]!.address)?.type === 'structured.ondemand', 10_000), 'direct on-demand connection');
+    t.ok(await lab.waitFor(() => !nodes[ai]!.table.get(nodes[bi]!.address), 10_000), 'closed after the idle timeout (2 s)');
     t.ok(A.onDemand.stats.trimmed >= 1 || B.onDemand.stats.trimmed >= 1);
   });
 
   await t.test('with on-demand off a member connects to every member right away', async (t) => {
     await member(ci, '10.9.0.12', taps[2]!, { ...ONDEMAND, enabled: false });
-    t.ok(await waitFor(() => !!nodes[ci]!.table.get(nodes[ai]!.address) && !!nodes[ci]!.table.get(nodes[bi]!.address), 15_000), 'connected to A and B');
+    t.ok(await lab.waitFor(() => !!nodes[ci]!.table.get(nodes[ai]!.address) && !!nodes[ci]!.table.get(nodes[bi]!.address), 15_000), 'connected to A and B');
   });
 
   await t.test('get_state lists the local node and peers, online once directly connected', async (t) => {

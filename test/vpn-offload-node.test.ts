@@ -9,7 +9,6 @@ import { parseIp } from '../src/vpn/frames.js';
 import { IpopNode } from '../src/vpn/group/ipop-node.js';
 import { claimAddress } from '../src/vpn/mapping.js';
 import { encodeOffloadHeader, GSO_NONE, OFFLOAD_HEADER } from '../src/vpn/offload.js';
-import { waitFor } from './helpers/ring.js';
 import { startVpnRing } from './helpers/dht.js';
 import { FakeTap } from './helpers/fake-tap.js';
 import { buildSuper, segmentProblems, type Super } from './helpers/tcp-super.js';
@@ -23,7 +22,7 @@ function asDelivered(s: Super, tap: FakeTap, v: IpopNode): Super {
 }
 
 t.test('offloaded frames over an in-memory overlay', async (t) => {
-  const { nodes, dhts, vpns } = await startVpnRing(t, 8, 'offns', 'ring formed');
+  const { lab, nodes, dhts, vpns } = await startVpnRing(t, 8, 'offns', 'ring formed');
   const member = async (i: number, ip: string, tap: FakeTap) => {
     const d = dhts[i]!;
     await claimAddress(d.dht, d.registrations, 'offns', parseIp(ip), nodes[i]!.address, 600);
@@ -42,7 +41,7 @@ t.test('offloaded frames over an in-memory overlay', async (t) => {
     const s = buildSuper(false, randomBytes(20_000), 1296);
     tapA.injectOffloaded(s.meta, s.frame);
     const n = Math.ceil(20_000 / 1296);
-    t.ok(await waitFor(() => tapB.written.length >= n, 10_000), `B got ${tapB.written.length} frames`);
+    t.ok(await lab.waitFor(() => tapB.written.length >= n, 10_000), `B got ${tapB.written.length} frames`);
     t.equal(A.stats.txOffload, 1, 'one overlay message for the whole super-packet');
     t.equal(B.stats.softwareSegments, n, 'cut on arrival');
     t.ok(tapB.headers.every((h) => !h), 'written as plain frames');
@@ -53,7 +52,7 @@ t.test('offloaded frames over an in-memory overlay', async (t) => {
   await t.test('a partial checksum is completed for a device without offload', async (t) => {
     const v4 = buildSuper(false, randomBytes(777), 1296, { gsoType: GSO_NONE, flags: 0x18 });
     tapA.injectOffloaded(v4.meta, v4.frame);
-    t.ok(await waitFor(() => tapB.written.length === 1, 10_000), 'B got the frame');
+    t.ok(await lab.waitFor(() => tapB.written.length === 1, 10_000), 'B got the frame');
     t.same(segmentProblems(asDelivered(v4, tapB, B), [tapB.written[0]!]), [], 'TCP checksum valid');
     tapB.clear();
   });
@@ -63,7 +62,7 @@ t.test('offloaded frames over an in-memory overlay', async (t) => {
     t.teardown(() => { tapB.offload = false; });
     const s = buildSuper(false, randomBytes(60_000), 1296, { seq: 1000 });
     const header = tapA.injectOffloaded(s.meta, s.frame);
-    t.ok(await waitFor(() => tapB.written.length === 1, 10_000), 'one write');
+    t.ok(await lab.waitFor(() => tapB.written.length === 1, 10_000), 'one write');
     const w = tapB.written.shift()!;
     t.ok(tapB.headers.shift(), 'written with its virtio header');
     t.same([...w.subarray(0, OFFLOAD_HEADER)], [...header], 'the header as the sending kernel gave it');
@@ -80,14 +79,14 @@ t.test('offloaded frames over an in-memory overlay', async (t) => {
     const bad0 = B.stats.dropBadOffload, spoof0 = B.stats.dropSpoofed + B.stats.dropNotDirect;
     nodes[2]!.router.send(nodes[5]!.address, Mode.Exact, Payload.IpOffload, bad);
     nodes[2]!.router.send(nodes[5]!.address, Mode.Exact, Payload.IpOffload, msg.subarray(0, 6));
-    t.ok(await waitFor(() => B.stats.dropBadOffload === bad0 + 2, 5000), 'malformed headers counted');
+    t.ok(await lab.waitFor(() => B.stats.dropBadOffload === bad0 + 2, 5000), 'malformed headers counted');
     // Another node sends A's super-packet as if it were A.
     nodes[6]!.router.send(nodes[5]!.address, Mode.Exact, Payload.IpOffload, msg);
     // Refused as spoofed over a connection to B, or as routed (not from its source) otherwise.
-    t.ok(await waitFor(() => B.stats.dropSpoofed + B.stats.dropNotDirect > spoof0, 5000), 'forged source counted');
+    t.ok(await lab.waitFor(() => B.stats.dropSpoofed + B.stats.dropNotDirect > spoof0, 5000), 'forged source counted');
     t.equal(tapB.written.length, 0, 'nothing reached B\'s TAP');
     // B still works.
     nodes[2]!.router.send(nodes[5]!.address, Mode.Exact, Payload.IpOffload, msg);
-    t.ok(await waitFor(() => tapB.written.length > 0, 5000), 'a good one from A still arrives');
+    t.ok(await lab.waitFor(() => tapB.written.length > 0, 5000), 'a good one from A still arrives');
   });
 });

@@ -3,20 +3,19 @@
 // reached nobody meanwhile: the first ARP requests of `npm run demo:switch` were lost. While
 // no member is known, a flood now waits for a re-read of a list older than 1 s.
 import t from 'tap';
-import { realClock, type Clock } from '../src/util/clock.js';
+import type { Clock } from '../src/util/clock.js';
 import { buildArpRequest, decodeArp, parseIp, parseMac } from '../src/vpn/frames.js';
 import { SwitchNode } from '../src/vpn/switch/switch-node.js';
 import { startVpnRing } from './helpers/dht.js';
 import { FakeTap } from './helpers/fake-tap.js';
-import { waitFor } from './helpers/ring.js';
 
 const ON_DEMAND = { enabled: true, threshold: 128, idleTimeout: 240 };
 const H1 = parseMac('02:00:00:00:01:01');
 
 t.test('a flood reaches a member that joined after the last member refresh', async (t) => {
-  const { nodes, dhts, vpns } = await startVpnRing(t, 6, 'swjoin');
+  const { lab, nodes, dhts, vpns } = await startVpnRing(t, 6, 'swjoin');
   const skew = { ms: 0 };
-  const clock: Clock = { ...realClock, now: () => realClock.now() + skew.ms };
+  const clock: Clock = { now: () => lab.now() + skew.ms, setTimeout: (f, ms) => lab.clock.setTimeout(f, ms), setInterval: (f, ms) => lab.clock.setInterval(f, ms) };
   const member = async (i: number, tap: FakeTap) => {
     const n = nodes[i]!;
     const node = { address: n.address, table: n.table, router: n.router, rpc: n.rpc, link: n.link, connector: n.connector, clock, log: n.log, listeners: n.listeners };
@@ -35,7 +34,7 @@ t.test('a flood reaches a member that joined after the last member refresh', asy
   // S1 is alone, its list more than 1 s old (its periodic re-read is still seconds away).
   skew.ms += 1500;
   arp('10.0.3.21');
-  t.ok(await waitFor(() => t2.written.length === 1, 3000), 'the first ARP request reached S2');
+  t.ok(await lab.waitFor(() => t2.written.length === 1, 3000), 'the first ARP request reached S2');
   t.equal(t2.written[0] && decodeArp(t2.written[0]).targetIp, parseIp('10.0.3.21'), 'unchanged');
   t.equal(S1.members.length, 1, 'S1 re-read its list for the flood');
   t.equal(S1.stats.flooded, 1, 'one flood');
@@ -44,6 +43,6 @@ t.test('a flood reaches a member that joined after the last member refresh', asy
   const refreshes = S1.memberList.stats.refreshes;
   skew.ms += 1500;
   arp('10.0.3.22');
-  t.ok(await waitFor(() => t2.written.length === 2, 3000), 'the next one too');
+  t.ok(await lab.waitFor(() => t2.written.length === 2, 3000), 'the next one too');
   t.equal(S1.memberList.stats.refreshes, refreshes, 'with no further read of the list');
 });

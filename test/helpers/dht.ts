@@ -8,7 +8,6 @@ import type { IpopNode } from '../../src/vpn/group/ipop-node.js';
 import { consistency, FAST, startRing, stopAll, waitFor, type Kind } from './ring.js';
 import { Identity } from '../../src/edge/identity.js';
 import { Node as NodeClass } from '../../src/node/node.js';
-import { MemoryNetwork } from '../../src/transport/memory.js';
 import type { NodeOptions } from '../../src/node/node.js';
 import type { DhtLimits } from '../../src/dht/limits.js';
 import { VirtualLab } from './virtual.js';
@@ -28,18 +27,18 @@ export async function startDhtRing(n: number, kind: Kind | VirtualLab, opts: Par
 }
 
 /**
- * A ring over the in-memory network whose nodes have identities (address = key hash), so
- * their DHT can sign and verify claims such as the VPN's dhcp: mappings.
+ * A ring on a VirtualLab whose nodes have identities (address = key hash, keys drawn from
+ * the lab's seed), so their DHT can sign and verify claims such as the VPN's dhcp: mappings.
  */
-export async function startSignedDhtRing(n: number, namespace: string): Promise<{ nodes: Node[]; dhts: DhtService[] }> {
-  const net = new MemoryNetwork();
+export async function startSignedDhtRing(lab: VirtualLab, n: number, namespace: string): Promise<{ nodes: Node[]; dhts: DhtService[] }> {
   const nodes: Node[] = [];
   const dhts: DhtService[] = [];
   for (let i = 0; i < n; i++) {
-    const id = Identity.generate();
-    const node = new NodeClass({ ...FAST, namespace, address: id.address, listeners: [net.listener()], remoteTAs: nodes[0] ? nodes[0].listeners[0]!.localTAs() : [] });
+    const keys = lab.random();
+    const id = Identity.fromPrivateKeys(keys.bytes(32), keys.bytes(32));
+    const node = new NodeClass({ ...FAST, ...lab.env(), namespace, address: id.address, listeners: [lab.listener()], remoteTAs: nodes[0] ? nodes[0].listeners[0]!.localTAs() : [] });
     await node.start();
-    const store = TableStore.memory({ clock: realClock });
+    const store = TableStore.memory({ clock: lab.clock });
     await store.open();
     nodes.push(node);
     dhts.push(new DhtService(node, store, {}, id));
@@ -47,14 +46,23 @@ export async function startSignedDhtRing(n: number, namespace: string): Promise<
   return { nodes, dhts };
 }
 
+export interface VpnRing { lab: VirtualLab; nodes: Node[]; dhts: DhtService[]; vpns: Array<{ stop(): void }> }
+
 /**
- * A signed ring for VPN tests: started, torn down with the test (the VPNs pushed onto
- * `vpns` first), and asserted consistent before it is returned.
+ * A signed ring for VPN tests in virtual time: started on a lab of its own, torn down with
+ * the test (the VPNs pushed onto `vpns` first, the lab last), and asserted consistent
+ * before it is returned.
  */
-export async function startVpnRing(t: Test, n: number, namespace: string, formed = `ring of ${n} formed`): Promise<{ nodes: Node[]; dhts: DhtService[]; vpns: Array<{ stop(): void }> }> {
-  const { nodes, dhts } = await startSignedDhtRing(n, namespace);
+export async function startVpnRing(t: Test, n: number, namespace: string, formed = `ring of ${n} formed`, seed = 1): Promise<VpnRing> {
+  const lab = new VirtualLab({ seed, packetTurns: true });
+  const { nodes, dhts } = await startSignedDhtRing(lab, n, namespace);
   const vpns: Array<{ stop(): void }> = [];
-  t.teardown(async () => { for (const v of vpns) v.stop(); await stopAll(nodes); await Promise.all(dhts.map((d) => d.close())); });
-  t.ok(await waitFor(() => consistency(nodes) === 1, 20_000), formed);
-  return { nodes, dhts, vpns };
+  t.teardown(async () => {
+    for (const v of vpns) v.stop();
+    await stopAll(nodes);
+    await Promise.all(dhts.map((d) => d.close()));
+    await lab.stop();
+  });
+  t.ok(await lab.waitFor(() => consistency(nodes) === 1, 20_000), formed);
+  return { lab, nodes, dhts, vpns };
 }
