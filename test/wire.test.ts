@@ -143,6 +143,22 @@ function norm(x: unknown): unknown {
 // ---------------------------------------------------------------------------------------
 // Round trips
 
+t.test('value encoder: strings and keys byte for byte as TextEncoder, whatever came before', (t) => {
+  let deep: Value = null;
+  for (let i = 0; i < 40; i++) deep = [deep];
+  fc.assert(fc.property(text, text, fc.boolean(), (a, b, throwFirst) => {
+    // The encoder reuses one buffer: a value that throws part-way, or a long one, must not leak into the next.
+    if (throwFirst) {
+      try { encodeValue(deep); return false; } catch (e) { if (!(e instanceof WireError)) return false; }
+    } else encodeValue('x'.repeat(300));
+    const got = hex(encodeValue({ [a]: b }));
+    const want = hex(cat(u8(8), u32(1), str(a).subarray(1), str(b)));
+    return got === want;
+  }), { numRuns: 500 });
+  t.pass('500 random string pairs');
+  t.end();
+});
+
 t.test('value codec round trips', (t) => {
   fc.assert(fc.property(valueArb, (v) => {
     const b = encodeValue(v);

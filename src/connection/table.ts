@@ -29,21 +29,24 @@ export class ConnectionTable {
     if (old) this.remove(old);
     this.byKey.set(c.address.key, c);
     this.byEdge.set(c.edge, c);
-    this.rebuild();
+    if (c.structured) this.insertSorted(c);
     this.emit('add', c);
   }
   remove(c: Connection): boolean {
     if (this.byKey.get(c.address.key) !== c) return false;
     this.byKey.delete(c.address.key);
     this.byEdge.delete(c.edge);
-    this.rebuild();
+    if (c.structured) this.removeSorted(c);
     this.emit('remove', c);
     return true;
   }
   setType(c: Connection, type: string): void {
     if (c.type === type) return;
+    const was = c.structured;
     c.type = type;
-    this.rebuild();
+    if (was !== c.structured && this.byKey.get(c.address.key) === c) {
+      if (was) this.removeSorted(c); else this.insertSorted(c);
+    }
     this.emit('type', c);
   }
 
@@ -51,11 +54,17 @@ export class ConnectionTable {
     this.lastChange = this.now();
     for (const l of this.listeners) l(ev, c);
   }
-  private rebuild(): void {
-    const s: Connection[] = [];
-    for (const c of this.byKey.values()) if (c.structured) s.push(c);
-    s.sort((a, b) => (a.address.value < b.address.value ? -1 : a.address.value > b.address.value ? 1 : 0));
+  // The snapshot is replaced, never mutated, and only when the structured set changes: a
+  // bootstrap node holds a leaf per joining node, and re-sorting its whole table on each of
+  // them made joins cost O(N) there.
+  private insertSorted(c: Connection): void {
+    const s = this.sorted.slice();
+    s.splice(this.lowerBound(c.address.value), 0, c);
     this.sorted = s;
+  }
+  private removeSorted(c: Connection): void {
+    const i = this.sorted.indexOf(c);
+    if (i >= 0) { const s = this.sorted.slice(); s.splice(i, 1); this.sorted = s; }
   }
 
   /** Index of the first structured connection with address >= v (may equal length). */

@@ -22,10 +22,19 @@ const MAX_ITEMS = 65536;
 const utf8 = new TextEncoder();
 const utf8d = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
+// One spare writer for the process, its buffer reused (encoding never re-enters: values are
+// plain data); finish() copies out exactly what was written. Link messages and RPCs are
+// encoded per packet, and a fresh buffer per message was most of what they allocated.
+let spare: Writer | undefined;
+const SPARE_MAX = 64 * 1024;
+
 export function encodeValue(v: Value): Uint8Array {
-  const w = new Writer();
+  const w = spare ?? new Writer();
+  spare = undefined; // a throw part-way leaves it out: the next call starts afresh
   w.value(v, 0);
-  return w.finish();
+  const out = w.finish();
+  if (w.capacity <= SPARE_MAX) { w.reset(); spare = w; }
+  return out;
 }
 
 /** Decodes a whole buffer; trailing bytes are an error. */
@@ -52,6 +61,23 @@ class Writer {
   private u8(x: number): void { this.need(1); this.buf[this.pos++] = x; }
   private u32(x: number): void { this.need(4); this.view.setUint32(this.pos, x); this.pos += 4; }
   private raw(b: Uint8Array): void { this.u32(b.length); this.need(b.length); this.buf.set(b, this.pos); this.pos += b.length; }
+  /** u32 length + UTF-8, written in place (ASCII byte by byte, anything else through the encoder). */
+  private str(v: string): void {
+    const n = v.length;
+    this.need(4 + n);
+    const buf = this.buf, start = this.pos + 4;
+    let i = 0;
+    for (; i < n; i++) {
+      const c = v.charCodeAt(i);
+      if (c >= 0x80) break;
+      buf[start + i] = c;
+    }
+    if (i < n) return this.raw(utf8.encode(v));
+    this.view.setUint32(this.pos, n);
+    this.pos = start + n;
+  }
+  reset(): void { this.pos = 0; }
+  get capacity(): number { return this.buf.length; }
   value(v: Value, depth: number): void {
     if (depth > MAX_DEPTH) throw new WireError('value nested too deeply');
     if (v === null || v === undefined) return this.u8(TAG_NULL);
@@ -64,7 +90,7 @@ class Writer {
           this.u8(TAG_FLOAT64); this.need(8); this.view.setFloat64(this.pos, v); this.pos += 8;
         }
         return;
-      case 'string': this.u8(TAG_STRING); return this.raw(utf8.encode(v));
+      case 'string': this.u8(TAG_STRING); return this.str(v);
     }
     if (v instanceof Uint8Array) { this.u8(TAG_BYTES); return this.raw(v); }
     if (Array.isArray(v)) {
@@ -75,7 +101,7 @@ class Writer {
     if (typeof v === 'object') {
       const keys = Object.keys(v).filter((k) => v[k] !== undefined);
       this.u8(TAG_MAP); this.u32(keys.length);
-      for (const k of keys) { this.raw(utf8.encode(k)); this.value(v[k]!, depth + 1); }
+      for (const k of keys) { this.str(k); this.value(v[k]!, depth + 1); }
       return;
     }
     throw new WireError(`cannot encode ${typeof v}`);

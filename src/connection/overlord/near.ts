@@ -2,7 +2,7 @@
 // asking for the nodes bracketing its own address (through a leaf), then converges by
 // linking to any closer node its neighbours report, and repairs a lost neighbour at once
 // from what the others reported.
-import { Address } from '../../address/address.js';
+import { Address, RING } from '../../address/address.js';
 import type { Clock } from '../../util/clock.js';
 import type { Logger } from '../../util/log.js';
 import type { RandomSource } from '../../util/random.js';
@@ -23,12 +23,31 @@ const FAILED_HOLD_MS = 60_000;
 /** How often a nearest neighbour that has not reported its neighbours yet is asked for them. */
 const ASK_STATUS_MS = 1000;
 
+/** How long a node heard of stays a candidate. */
+const CANDIDATE_MS = 120_000;
+
+interface Candidate { info: NodeInfo; at: number }
+
+/** Index of the first candidate with address >= v (may equal length). */
+function lowerBound(ring: Candidate[], v: bigint): number {
+  let lo = 0, hi = ring.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (ring[mid]!.info.address.value < v) lo = mid + 1; else hi = mid;
+  }
+  return lo;
+}
+
 export interface NearOptions { settleMs: number; retryMinMs: number; retryMaxMs: number }
 export const DEFAULT_NEAR_OPTIONS: NearOptions = { settleMs: 30_000, retryMinMs: 1000, retryMaxMs: 30_000 };
 
 export class NearOverlord implements Overlord {
   /** Nodes we heard of from peers but are not linked to: candidates for closer neighbours. */
-  private candidates = new Map<string, { info: NodeInfo; at: number }>();
+  private candidates = new Map<string, Candidate>();
+  /** The same candidates in increasing address order, so the nearest per side are found without a scan. */
+  private ring: Candidate[] = [];
+  /** Candidates whose connection became structured since the last activation (dropped then, if still so). */
+  private nowStructured = new Set<string>();
   private failed = new Map<string, number>();
   private linking = new Set<string>();
   private joinBackoff: number;
@@ -46,6 +65,7 @@ export class NearOverlord implements Overlord {
     private readonly opts: NearOptions = DEFAULT_NEAR_OPTIONS,
   ) {
     this.joinBackoff = opts.retryMinMs;
+    table.onChange((_ev, c) => { if (c.structured && this.candidates.has(c.address.key)) this.nowStructured.add(c.address.key); });
   }
 
   /** Our nearest structured connections around `peer`, as NodeInfos (plus ourselves). */
@@ -61,7 +81,8 @@ export class NearOverlord implements Overlord {
       // relay TA (yet) and its direct ones cannot be reached from here.
       const info = from && from.edge.kind !== 'tunnel' && !n.tas.some((t) => t.kind === 'tunnel')
         ? { address: n.address, tas: [...n.tas, tunnelTA(n.address, [from.address])] } : n;
-      this.candidates.set(n.address.key, { info, at: now });
+      const had = this.candidates.get(n.address.key);
+      if (had) { had.info = info; had.at = now; } else this.addCandidate({ info, at: now });
     }
     if (from) this.activate(now);
   }
@@ -91,24 +112,21 @@ export class NearOverlord implements Overlord {
     this.askUnreported(now);
 
     for (const [k, until] of this.failed) if (until < now) this.failed.delete(k);
-    // Link to the candidates that would be among our nearest per side, and no others.
-    const live: NodeInfo[] = [];
-    for (const [key, { info, at }] of this.candidates) {
-      // A leaf to a would-be neighbour stays a candidate: linking to it upgrades the leaf.
-      if (this.table.get(info.address)?.structured || now - at > 120_000) { this.candidates.delete(key); continue; }
-      // Candidates being linked step aside so the next ones are tried in parallel: after a
-      // crash the nearest reported nodes are often dead, and each dead one costs a full
-      // handshake timeout.
-      if ((this.failed.get(key) ?? 0) < now && !this.linking.has(key)) live.push(info);
+    // A leaf to a would-be neighbour stays a candidate: linking to it upgrades the leaf.
+    for (const key of this.nowStructured) {
+      const c = this.candidates.get(key);
+      if (c && this.table.get(c.info.address)?.structured) this.dropCandidate(key);
     }
-    if (live.length > 0) {
-      const { left, right } = this.table.neighborsOf(self, NEAR_PER_SIDE);
-      for (const [have, dist] of [[left, (a: Address) => self.leftDistanceTo(a)], [right, (a: Address) => self.rightDistanceTo(a)]] as const) {
-        const best = nearest([...have.map((c) => ({ address: c.address, tas: c.peerTAs })), ...live], dist, NEAR_PER_SIDE);
-        for (const info of best) {
-          if (this.linking.size >= MAX_PARALLEL_LINKS) break;
-          if (!this.table.get(info.address)?.structured && !this.linking.has(info.address.key)) this.linkTo(info);
-        }
+    this.nowStructured.clear();
+    // Link to the candidates that would be among our nearest per side, and no others.
+    const { left, right } = this.table.neighborsOf(self, NEAR_PER_SIDE);
+    const sides = [[left, true, this.nearestLive(now, true)], [right, false, this.nearestLive(now, false)]] as const;
+    for (const [have, clockwise, live] of sides) {
+      if (live.length === 0) continue;
+      const best = nearest(self.value, clockwise, have.map((c) => ({ address: c.address, tas: c.peerTAs })), live, NEAR_PER_SIDE);
+      for (const info of best) {
+        if (this.linking.size >= MAX_PARALLEL_LINKS) break;
+        if (!this.table.get(info.address)?.structured && !this.linking.has(info.address.key)) this.linkTo(info);
       }
     }
 
@@ -122,8 +140,41 @@ export class NearOverlord implements Overlord {
     this.link.connect(info, 'structured.near').then((c) => {
       this.linking.delete(key);
       // Longer than a handshake takes to time out, so a dead node cannot keep its slot.
-      if (!c) { this.failed.set(key, this.clock.now() + FAILED_HOLD_MS); this.candidates.delete(key); }
+      if (!c) { this.failed.set(key, this.clock.now() + FAILED_HOLD_MS); this.dropCandidate(key); }
     }, () => this.linking.delete(key));
+  }
+
+  /**
+   * The NEAR_PER_SIDE nearest candidates going clockwise (or counter-clockwise) that are
+   * not held after a failure nor being linked: candidates being linked step aside so the
+   * next ones are tried in parallel (after a crash the nearest reported nodes are often dead,
+   * and each dead one costs a full handshake timeout). Candidates heard of more than
+   * CANDIDATE_MS ago are dropped where the walk meets them: until then none can be picked.
+   */
+  private nearestLive(now: number, clockwise: boolean): NodeInfo[] {
+    const out: NodeInfo[] = [], stale: string[] = [];
+    const ring = this.ring, n = ring.length;
+    const start = lowerBound(ring, this.table.self.value) + (clockwise ? 0 : n - 1);
+    for (let step = 0; step < n && out.length < NEAR_PER_SIDE; step++) {
+      const c = ring[(start + (clockwise ? step : n - step)) % n]!;
+      const key = c.info.address.key;
+      if (now - c.at > CANDIDATE_MS) stale.push(key);
+      else if ((this.failed.get(key) ?? 0) < now && !this.linking.has(key)) out.push(c.info);
+    }
+    for (const key of stale) this.dropCandidate(key);
+    return out;
+  }
+
+  private addCandidate(c: Candidate): void {
+    this.candidates.set(c.info.address.key, c);
+    this.ring.splice(lowerBound(this.ring, c.info.address.value), 0, c);
+  }
+
+  private dropCandidate(key: string): void {
+    const c = this.candidates.get(key);
+    if (!c) return;
+    this.candidates.delete(key);
+    this.ring.splice(lowerBound(this.ring, c.info.address.value), 1);
   }
 
   /** Our nearest neighbour on each side must report its neighbours before we count as connected: ask those that have not. */
@@ -191,18 +242,23 @@ export class NearOverlord implements Overlord {
 }
 
 /**
- * The k infos nearest by `dist`, nearest first (ties: the earlier one). One pass, each
- * distance computed once: this runs on every neighbour report, over every candidate.
+ * The k infos of `a` then `b` nearest to `self` going clockwise (or counter-clockwise),
+ * nearest first (ties: the earlier one).
  */
-function nearest(infos: NodeInfo[], dist: (a: Address) => bigint, k: number): NodeInfo[] {
+function nearest(self: bigint, clockwise: boolean, a: NodeInfo[], b: NodeInfo[], k: number): NodeInfo[] {
   const best: { info: NodeInfo; d: bigint }[] = [];
-  for (const info of infos) {
-    const d = dist(info.address);
-    if (best.length === k && !(d < best[k - 1]!.d)) continue;
-    let i = best.length;
-    while (i > 0 && d < best[i - 1]!.d) i--;
-    best.splice(i, 0, { info, d });
-    if (best.length > k) best.pop();
+  for (const list of [a, b]) {
+    for (const info of list) {
+      const d = clockwise ? ringDistance(self, info.address.value) : ringDistance(info.address.value, self);
+      if (best.length === k && !(d < best[k - 1]!.d)) continue;
+      let i = best.length;
+      while (i > 0 && d < best[i - 1]!.d) i--;
+      best.splice(i, 0, { info, d });
+      if (best.length > k) best.pop();
+    }
   }
-  return best.map((b) => b.info);
+  return best.map((x) => x.info);
 }
+
+/** Clockwise distance from `from` to `to` on the ring. */
+const ringDistance = (from: bigint, to: bigint): bigint => (to - from) & (RING - 1n);
