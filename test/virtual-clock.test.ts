@@ -118,3 +118,20 @@ t.test('property: any schedule fires sorted by (time, insertion), cancelled ones
     }), { numRuns: 100 });
   t.pass('property held');
 });
+
+t.test('two events at one instant: the second sees what the first one\'s continuations did', async (t) => {
+  const c = new VirtualClock();
+  let state = 'idle';
+  const seen: string[] = [];
+  // A "handshake reply" whose handler finishes after a chain of awaits, then a "data packet"
+  // at the same instant: on a real event loop the first callback's microtasks run before the second.
+  c.setTimeout(() => {
+    void (async () => {
+      for (let i = 0; i < 100; i++) await Promise.resolve();
+      state = 'linked';
+    })();
+  }, 5);
+  c.setTimeout(() => seen.push(state), 5);
+  await c.run(10);
+  t.same(seen, ['linked']);
+});

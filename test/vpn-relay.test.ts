@@ -21,7 +21,7 @@ const frame = (srcMac: Uint8Array, src: string, dst: string, payload = new Uint8
   buildUdpFrame({ srcMac, dstMac: new Uint8Array(6).fill(0xfe), srcIp: parseIp(src), dstIp: parseIp(dst), srcPort: 4000, dstPort: 5000, payload });
 
 t.test('VPN between two hidden members runs over a relay edge', async (t) => {
-  const lab = new VirtualLab({ seed: 7, packetTurns: true });
+  const lab = new VirtualLab({ seed: 7 });
   const net = lab.net;
   const nodes: Node[] = [], dhts: DhtService[] = [], ls: SimEdgeListener[] = [];
   for (let i = 0; i < PUBLIC + 2; i++) {

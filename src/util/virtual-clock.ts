@@ -1,9 +1,12 @@
 // A Clock in virtual time: timers go into a binary-heap event queue and run() pops them in
 // time order (ties in the order they were set). Node code is async/await throughout, so
-// after the events of each virtual instant the queue lets the promise continuations they
-// started run to completion (one turn of the real event loop, which drains every
-// microtask) before virtual time moves on: a continuation runs at the instant that caused
-// it, never later. Nothing here reads real time.
+// after each event the queue lets the promise continuations it started run to completion
+// (one turn of the real event loop, which drains every microtask) before the next event:
+// a continuation runs at the instant that caused it, never later, and two packets that
+// arrive at one instant are handled one after the other, as a real event loop handles two
+// datagrams. (A turn per instant instead, with the instant's events back to back, was 17 %
+// cheaper at 1,000 nodes but let a packet overtake the handling of the one before it.)
+// Nothing here reads real time.
 import type { Clock, TimerHandle } from './clock.js';
 
 interface Timer {
@@ -26,8 +29,6 @@ export class VirtualClock implements Clock {
   errors = 0;
   /** Timer callbacks run so far. */
   fired = 0;
-  /** Distinct instants run so far (each costs one turn of the real event loop). */
-  instants = 0;
   private running = false;
 
   constructor(startMs = 0) { this.t = startMs; }
@@ -61,14 +62,12 @@ export class VirtualClock implements Clock {
     try {
       await turn(); // continuations of whatever the caller did before run()
       while (this.heap.length > 0 && this.heap[0]!.at <= untilMs) {
-        const at = this.heap[0]!.at;
-        this.t = at;
-        // The instant's batch: timers set before it began. Those its callbacks set for the same
-        // instant run after their continuations, in the next batch, as on a real event loop.
-        const batch = this.seq;
-        while (this.heap.length > 0 && this.heap[0]!.at === at && this.heap[0]!.seq < batch) this.fire(this.pop());
-        this.instants++;
-        await turn();
+        // One event, then the promise continuations it started, as a real event loop runs
+        // each socket or timer callback's microtasks before the next callback: two packets
+        // that arrive at one instant are two callbacks, and the second sees what the first's
+        // async handler did.
+        this.t = this.heap[0]!.at;
+        if (this.fire(this.pop())) await turn();
       }
       if (untilMs > this.t) this.t = untilMs;
     } finally {
@@ -93,8 +92,9 @@ export class VirtualClock implements Clock {
     return watched;
   }
 
-  private fire(timer: Timer): void {
-    if (timer.cancelled) { this.garbage--; return; }
+  /** Runs a timer unless it was cancelled; true if it ran. */
+  private fire(timer: Timer): boolean {
+    if (timer.cancelled) { this.garbage--; return false; }
     if (timer.period > 0) {
       timer.at += timer.period;
       timer.seq = this.seq++;
@@ -102,6 +102,7 @@ export class VirtualClock implements Clock {
     }
     this.fired++;
     try { timer.fn(); } catch { this.errors++; }
+    return true;
   }
 
   /** Drops cancelled timers once they are most of the heap (bounded memory for RPC timeouts that never fire). */

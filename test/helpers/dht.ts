@@ -54,7 +54,7 @@ export interface VpnRing { lab: VirtualLab; nodes: Node[]; dhts: DhtService[]; v
  * before it is returned.
  */
 export async function startVpnRing(t: Test, n: number, namespace: string, formed = `ring of ${n} formed`, seed = 1): Promise<VpnRing> {
-  const lab = new VirtualLab({ seed, packetTurns: true });
+  const lab = new VirtualLab({ seed });
   const { nodes, dhts } = await startSignedDhtRing(lab, n, namespace);
   const vpns: Array<{ stop(): void }> = [];
   t.teardown(async () => {

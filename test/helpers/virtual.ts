@@ -10,7 +10,6 @@
 import { Node, type NodeOptions } from '../../src/node/node.js';
 import { SimNetwork, type LatencyModel, type SimEdgeListener } from '../../src/transport/sim.js';
 import type { TransportAddress } from '../../src/transport/ta.js';
-import type { Clock } from '../../src/util/clock.js';
 import { seededRandom, type RandomSource } from '../../src/util/random.js';
 import { VirtualClock } from '../../src/util/virtual-clock.js';
 import { FAST } from './ring.js';
@@ -23,30 +22,6 @@ export interface LabOptions {
   loss?: number;
   /** Virtual time after which the lab stops driving its clock by itself (default 2 virtual hours). */
   limitMs?: number;
-  /**
-   * Each packet (and edge close) arrives at an instant of its own, 1 ns after the one before it
-   * if need be, so the promise continuations it starts run before the next packet, as on a real
-   * runtime (which drains microtasks after every socket callback). Without it the VirtualClock
-   * runs the deliveries due at one instant back to back: a reply that completes a handshake in a
-   * continuation and a packet sent right behind it over the same edge arrive together, and the
-   * packet finds no connection yet (link stats: unlinkedDrops).
-   */
-  packetTurns?: boolean;
-}
-
-/** A clock for the network alone whose timers never share an instant (LabOptions.packetTurns). */
-function oneInstantEach(clock: VirtualClock): Clock {
-  let last = -Infinity;
-  return {
-    now: () => clock.now(),
-    setTimeout(fn, ms) {
-      let at = clock.now() + (Number.isFinite(ms) && ms > 0 ? ms : 0);
-      if (at <= last) at = last + 1e-6;
-      last = at;
-      return clock.setTimeout(fn, at - clock.now());
-    },
-    setInterval: (fn, ms) => clock.setInterval(fn, ms),
-  };
 }
 
 export class VirtualLab {
@@ -60,7 +35,7 @@ export class VirtualLab {
 
   constructor(o: LabOptions = {}) {
     this.rnd = seededRandom(o.seed ?? 1);
-    this.net = new SimNetwork({ clock: o.packetTurns ? oneInstantEach(this.clock) : this.clock, random: this.random(), latency: o.latency ?? 'lan', loss: o.loss });
+    this.net = new SimNetwork({ clock: this.clock, random: this.random(), latency: o.latency ?? 'lan', loss: o.loss });
     const limit = o.limitMs ?? 2 * 3600_000;
     this.driving = (async () => {
       while (this.running && this.clock.now() < limit) await this.clock.advance(STEP_MS);
