@@ -80,6 +80,7 @@ async function main(a: Args): Promise<void> {
   let last = { t: 0, ...w.traffic() };
   const sample = () => {
     const live = w.live, consistency = live.length ? w.consistency() : 0;
+    for (const n of live) w.hasJoined(n);
     const vs = w.clock.now() / 1000, ws = (performance.now() - wall0) / 1000;
     const tr = w.traffic(), dt = (w.clock.now() - last.t) / 1000;
     const win = probe.window();

@@ -67,7 +67,7 @@ export class Churn {
     const k = this.o.bootstraps ?? 3;
     const picked = new Set<Node>();
     for (let tries = 0; picked.size < k && tries < 10 * k; tries++) {
-      const p = this.world.pickLive(this.o.random);
+      const p = this.world.pickLive(this.o.random, true);
       if (p) picked.add(p);
     }
     const n = this.world.spawn([...picked].map((p) => this.world.ta(p)));

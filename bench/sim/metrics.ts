@@ -1,4 +1,6 @@
-// What the simulator measures while it runs (virtual time, seeded):
+// What the simulator measures while it runs (virtual time, seeded). RPC ends and DHT readers
+// are drawn among joined nodes (world.hasJoined: status 'connected' once, until the crash),
+// so a node still looking for its neighbours is not counted as a routing failure.
 // - RouteProbe: random exact-address 'bench.Hops' RPCs at a steady rate between nodes live at
 //   send time. A probe counts only if both ends are still alive when it completes or times out
 //   (a probe to a node that then crashes says nothing about routing). Per-window and total
@@ -34,7 +36,7 @@ export class RouteProbe {
 
   private send(): void {
     const w = this.world;
-    const a = w.pickLive(this.random), b = w.pickLive(this.random);
+    const a = w.pickLive(this.random, true), b = w.pickLive(this.random, true);
     if (!a || !b || a === b) return;
     const done = (hops: number | undefined) => {
       if (!w.isAlive(a) || !w.isAlive(b)) { this.voided++; return; }
@@ -91,7 +93,7 @@ export class DhtWatch {
     this.busy = true;
     let found = 0, counted = 0;
     await Promise.all(this.keys.map(async (k) => {
-      const reader = this.world.pickLive(this.random);
+      const reader = this.world.pickLive(this.random, true);
       const dht = reader && this.world.dhts.get(reader);
       if (!reader || !dht) return;
       let ok = false;

@@ -46,6 +46,7 @@ export class SimWorld {
   /** Each node's DHT, while it lives (dht option). */
   readonly dhts = new Map<Node, DhtService>();
   private readonly gone = new WeakSet<Node>();
+  private readonly ready = new WeakSet<Node>();
   private readonly innerOf = new Map<Node, SimEdgeListener>();
   /** Traffic of crashed joiners, up to their death (their listeners are dropped). */
   private retired = { packets: 0, bytes: 0 };
@@ -102,13 +103,24 @@ export class SimWorld {
 
   isAlive(n: Node): boolean { return !this.gone.has(n); }
 
-  /** A uniformly random live node without building the live list (rejection sampling, bounded). */
-  pickLive(random: RandomSource): Node | undefined {
+  /** A node counts as joined once its status has been 'connected' (seen here), until it crashes. */
+  hasJoined(n: Node): boolean {
+    if (this.ready.has(n)) return true;
+    if (n.status !== 'connected') return false;
+    this.ready.add(n);
+    return true;
+  }
+
+  /**
+   * A uniformly random live node (with `joined`: one that has joined) without building the
+   * live list (rejection sampling, bounded: undefined when 256 draws found none).
+   */
+  pickLive(random: RandomSource, joined = false): Node | undefined {
     const a = this.joined, total = a + this.joiners.length;
-    for (let i = 0; total > 0 && i < 64; i++) {
+    for (let i = 0; total > 0 && i < 256; i++) {
       const k = random.int(total);
       const n = k < a ? this.nodes[k]! : this.joiners[k - a]!;
-      if (!this.gone.has(n)) return n;
+      if (!this.gone.has(n) && (!joined || this.hasJoined(n))) return n;
     }
     return undefined;
   }
