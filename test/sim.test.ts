@@ -17,6 +17,9 @@ import { DhtWatch, RouteProbe } from '../bench/sim/metrics.js';
 import type { Node } from '../src/node/node.js';
 import type { Edge } from '../src/transport/edge.js';
 
+const KEYS = ['nodes', 'seed', 'security', 'virtual_s_to_consistent', 'wall_s', 'rss_mb', 'consistency', 'hops_mean', 'hops_p99', 'route_success', 'dht_keys', 'dht_lost', 'msgs_per_node_per_s'];
+const COLUMNS = 'virtual_s,live,joins_total,deaths_total,consistency,route_success,hops_mean,dht_availability,msgs_per_node_per_s,bytes_per_node_per_s,wall_s';
+
 t.test('packets arrive after the pair latency, in order, on virtual time only', async (t) => {
   for (const model of ['lan', 'wan'] as const) {
     const clock = new VirtualClock();
@@ -138,9 +141,6 @@ t.test('npm run sim: bad arguments exit 2 with one line; a run prints a table, a
     rmSync(out2, { recursive: true, force: true });
   }
 });
-
-const KEYS = ['nodes', 'seed', 'security', 'virtual_s_to_consistent', 'wall_s', 'rss_mb', 'consistency', 'hops_mean', 'hops_p99', 'route_success', 'dht_keys', 'dht_lost', 'msgs_per_node_per_s'];
-const COLUMNS = 'virtual_s,live,joins_total,deaths_total,consistency,route_success,hops_mean,dht_availability,msgs_per_node_per_s,bytes_per_node_per_s,wall_s';
 
 t.test('a crashed node is gone: nothing reaches it, it sends nothing, the survivors drop it and heal', async (t) => {
   const w = new SimWorld({ nodes: 12, seed: 9, security: false });
