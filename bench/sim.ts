@@ -1,5 +1,6 @@
 // npm run sim -- --nodes N [--seed S] [--churn LIFETIME] [--duration VSECONDS] [--dht-keys K]
 //                 [--security on|off] [--out DIR] [--latency lan|wan] [--loss P] [--join-rate NODES_PER_VS]
+//                 [--link-timeout S]
 // The real overlay code on a simulated network in virtual time (bench/sim/world.ts): N nodes
 // join through node 0 until the ring is first consistent (1.0).
 // - Without --churn the run stops there (or after --duration virtual s, default 600); then
@@ -15,12 +16,13 @@ import { Churn } from './sim/churn.js';
 import { DhtWatch, meanOf, RouteProbe, successOf } from './sim/metrics.js';
 import { TimeSeries } from './sim/series.js';
 import { SimWorld } from './sim/world.js';
+import { DEFAULT_LINK_OPTIONS } from '../src/connection/link-manager.js';
 import type { Node } from '../src/node/node.js';
 import { seededRandom } from '../src/util/random.js';
 
 interface Args {
   nodes: number; seed: number; duration?: number; security: boolean; out?: string; latency: 'lan' | 'wan'; loss: number; joinRate: number;
-  churn?: number; dhtKeys: number;
+  churn?: number; dhtKeys: number; linkTimeout?: number;
 }
 
 class UsageError extends Error {}
@@ -41,6 +43,7 @@ function parse(argv: string[]): Args {
       case '--churn': a.churn = num(f, v, 1, 1e7); i++; break;
       case '--dht-keys': a.dhtKeys = num(f, v, 0, 100_000, true); i++; break;
       case '--loss': a.loss = num(f, v, 0, 1); i++; break;
+      case '--link-timeout': a.linkTimeout = num(f, v, 0.1, 3600); i++; break;
       case '--join-rate': a.joinRate = num(f, v, 0.001, 1e6); i++; break;
       case '--security':
         if (v !== 'on' && v !== 'off') throw new UsageError(`--security needs on or off, got ${v ?? 'nothing'}`);
@@ -51,7 +54,7 @@ function parse(argv: string[]): Args {
       case '--out':
         if (!v) throw new UsageError('--out needs a directory');
         a.out = v; i++; break;
-      default: throw new UsageError(`unknown argument ${f} (usage: npm run sim -- --nodes N [--seed S] [--churn LIFETIME] [--duration VSECONDS] [--dht-keys K] [--security on|off] [--out DIR] [--latency lan|wan] [--loss P] [--join-rate R])`);
+      default: throw new UsageError(`unknown argument ${f} (usage: npm run sim -- --nodes N [--seed S] [--churn LIFETIME] [--duration VSECONDS] [--dht-keys K] [--security on|off] [--out DIR] [--latency lan|wan] [--loss P] [--join-rate R] [--link-timeout S])`);
     }
   }
   if (a.nodes === 0) throw new UsageError('--nodes N is required');
@@ -70,7 +73,9 @@ async function main(a: Args): Promise<void> {
   const wall0 = performance.now();
   const cpu0 = process.cpuUsage();
   const duration = a.duration ?? (a.churn ? 7200 : 600);
-  const w = new SimWorld({ nodes: a.nodes, seed: a.seed, security: a.security, latency: a.latency, loss: a.loss, joinRate: a.joinRate, dht: a.dhtKeys > 0 });
+  const w = new SimWorld({ nodes: a.nodes, seed: a.seed, security: a.security, latency: a.latency, loss: a.loss, joinRate: a.joinRate, dht: a.dhtKeys > 0,
+    // A connection silent for --link-timeout s is closed (pinged after a third of it); default the shipped 30 s.
+    node: a.linkTimeout ? { link: { ...DEFAULT_LINK_OPTIONS, pingAfterMs: a.linkTimeout * 1000 / 3, timeoutMs: a.linkTimeout * 1000 } } : undefined });
   // Separate seeded streams, so adding a measurement does not move the churn's draws.
   const churnRnd = seededRandom((a.seed ^ 0x6368726e) >>> 0), probeRnd = seededRandom((a.seed ^ 0x70726f62) >>> 0), dhtRnd = seededRandom((a.seed ^ 0x64687421) >>> 0);
   const tty = process.stderr.isTTY;
@@ -156,7 +161,7 @@ async function main(a: Args): Promise<void> {
   const rows = series.rows.filter((r) => churnAt !== null && r.virtual_s > churnAt);
   const minOf = (f: (r: typeof rows[number]) => number) => { const xs = rows.map(f).filter(Number.isFinite); return xs.length ? r4(Math.min(...xs)) : '-'; };
   const table: [string, string | number][] = [
-    ['nodes', a.nodes], ['seed', a.seed], ['security', result.security], ['latency model', a.latency], ['loss', a.loss],
+    ['nodes', a.nodes], ['seed', a.seed], ['security', result.security], ['latency model', a.latency], ['loss', a.loss], ['link timeout s', a.linkTimeout ?? DEFAULT_LINK_OPTIONS.timeoutMs / 1000],
     ['virtual s to consistency 1.0', toConsistent ?? `not within ${formMs / 1000}`], ['wall s / CPU s to that point', `${r2(formWall)} / ${formCpu}`],
     ...(a.churn ? [
       ['churn: mean lifetime virtual s', a.churn], ['churn: started at virtual s', `${churnAt}${toConsistent === null ? ' (ring never consistent)' : ''}`],
