@@ -44,8 +44,8 @@ export class TimeSeries {
     if (this.csv) appendFileSync(this.csv, COLUMNS.map((k) => cell(k, r[k])).join(',') + '\n');
   }
 
-  /** Writes the two plots (nothing without --out). */
-  plot(title: string, nodes: number): void {
+  /** Writes the two plots (nothing without --out); the rate panel's scale ignores windows before `scaleFromS` (the formation burst). */
+  plot(title: string, nodes: number, scaleFromS = 0): void {
     if (!this.out) return;
     const pts = (f: (r: Row) => number): [number, number][] => this.rows.map((r) => [r.virtual_s, f(r)]);
     writeFileSync(join(this.out, 'timeseries.svg'), svgPlot(title, 'virtual seconds', [
@@ -55,7 +55,7 @@ export class TimeSeries {
       { name: 'live nodes / N', color: '#ff7f0e', points: pts((r) => r.live / nodes) },
     ]));
     const msgs = pts((r) => r.msgs_per_node_per_s), kb = pts((r) => r.bytes_per_node_per_s / 1000);
-    const top = Math.max(1e-9, ...[...msgs, ...kb].map((p) => p[1]).filter(Number.isFinite));
+    const top = Math.max(1e-9, ...[...msgs, ...kb].filter((p) => p[0] >= scaleFromS).map((p) => p[1]).filter(Number.isFinite));
     writeFileSync(join(this.out, 'rates.svg'), svgPlot(`${title}: traffic per live node`, 'virtual seconds', [
       { name: 'packets / node / s', color: '#9467bd', points: msgs },
       { name: 'KB / node / s', color: '#8c564b', points: kb },
