@@ -183,7 +183,7 @@ async function main(a: Args): Promise<void> {
   ];
   const width = Math.max(...table.map((r) => r[0].length));
   for (const [k, v] of table) console.log(`${k.padEnd(width)}  ${v}`);
-  series.plot(`${a.nodes} nodes, seed ${a.seed}, security ${result.security}${a.churn ? `, churn ${a.churn} s` : ''}`, a.nodes, (churnAt ?? 0) + 1);
+  series.plot(`${a.nodes} nodes, seed ${a.seed}, security ${result.security}${a.churn ? `, churn ${a.churn} s` : ''}`, a.nodes, churnAt === null ? 0 : churnAt + 1);
   console.log(JSON.stringify(result));
 }
 
