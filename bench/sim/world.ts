@@ -33,8 +33,9 @@ const NAMESPACE = 'sim';
 export class SimWorld {
   readonly clock = new VirtualClock();
   readonly net: SimNetwork;
-  /** All nodes, in join order; `joined` of them have been started. */
+  /** The initial N nodes, in join order; `joined` of them have been started (crashed ones stay here). */
   readonly nodes: Node[] = [];
+  /** Their listeners below any security layer (traffic counters). */
   readonly inner: SimEdgeListener[] = [];
   joined = 0;
   startErrors = 0;
