@@ -80,7 +80,7 @@ async function sim(a: Args, seed: number, startedSec: number, sharedCpuMs: numbe
     if (w.consistent()) { formSec = w.clock.now() / 1000; break; }
   }
   if (Number.isNaN(formSec)) throw new Error(`the simulator with ${a.nodes} nodes (seed ${seed}) did not reach consistency 1.0 within 180 virtual s`);
-  const packets = w.packets();
+  const packets = w.traffic().packets;
   const { hops, failed } = await w.hops(1000);
   await w.clock.advance(a.settleMs + 10_000);
   const conns = w.nodes.reduce((s, n) => s + n.table.size, 0) / a.nodes;

@@ -82,7 +82,7 @@ t.test('two real nodes: RPCs through the null layer; packets and bytes within 3 
     t.equal(failed, 0, `${security}: every RPC answered`);
     t.equal(hops.length, 200);
     await w.clock.run(60_000);
-    return { packets: w.packets(), bytes: w.bytes() };
+    return w.traffic();
   };
   const on = await run('on'), nul = await run('null');
   const close = (x: number, y: number) => Math.abs(x - y) / y <= 0.03;

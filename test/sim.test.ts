@@ -1,6 +1,7 @@
 // The simulator: SimNetwork delivers on the virtual clock with the modelled latency and
 // seeded loss; a small overlay of real nodes reaches ring consistency 1.0 in virtual time,
-// and the same seed gives the same timeline.
+// and the same seed gives the same timeline; under churn, crashed nodes are really gone, the
+// live count stays near N, and the routing and DHT measurements are the same for one seed.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,7 +12,14 @@ import { SimNetwork } from '../src/transport/sim.js';
 import { seededRandom } from '../src/util/random.js';
 import { VirtualClock } from '../src/util/virtual-clock.js';
 import { SimWorld } from '../bench/sim/world.js';
+import { Churn } from '../bench/sim/churn.js';
+import { DhtWatch, RouteProbe } from '../bench/sim/metrics.js';
+import type { Node } from '../src/node/node.js';
 import type { Edge } from '../src/transport/edge.js';
+
+const KEYS = ['nodes', 'seed', 'security', 'virtual_s_to_consistent', 'wall_s', 'rss_mb', 'consistency', 'hops_mean', 'hops_p99', 'route_success', 'dht_keys', 'dht_lost', 'msgs_per_node_per_s'];
+const EXTRA = ['packets_total', 'relayed_fraction', 'nat', 'nat_type'];
+const COLUMNS = 'virtual_s,live,joins_total,deaths_total,consistency,route_success,hops_mean,dht_availability,msgs_per_node_per_s,bytes_per_node_per_s,wall_s';
 
 t.test('packets arrive after the pair latency, in order, on virtual time only', async (t) => {
   for (const model of ['lan', 'wan'] as const) {
@@ -67,7 +75,7 @@ t.test('32 real nodes reach consistency 1.0 in virtual time, the same timeline t
     const timeline: string[] = [];
     for (let i = 0; i < 600 && !w.consistent(); i++) {
       await w.clock.advance(100);
-      timeline.push(`${w.clock.now()}:${w.joined}:${w.consistency().toFixed(3)}:${w.packets()}`);
+      timeline.push(`${w.clock.now()}:${w.joined}:${w.consistency().toFixed(3)}:${w.traffic().packets}`);
     }
     const { hops, failed } = await w.hops(100, 20);
     return { w, timeline, hops, failed };
@@ -101,16 +109,99 @@ t.test('npm run sim: bad arguments exit 2 with one line; a run prints a table, a
     t.equal(r.status, 0, r.stderr);
     const lines = r.stdout.trim().split('\n');
     const j = JSON.parse(lines.at(-1)!);
-    t.same(Object.keys(j), ['nodes', 'seed', 'security', 'virtual_s_to_consistent', 'wall_s', 'rss_mb', 'consistency', 'hops_mean', 'hops_p99', 'route_success', 'msgs_per_node_per_s',
-      'bytes_per_node_per_s', 'packets_total', 'relayed_fraction', 'nat', 'nat_type']);
-    t.match(j, { nodes: 8, seed: 3, security: 'off', consistency: 1, route_success: 1 });
+    t.same(Object.keys(j), [...KEYS, 'bytes_per_node_per_s', 'churn_lifetime_s', ...EXTRA]);
+    t.match(j, { nodes: 8, seed: 3, security: 'off', consistency: 1, route_success: 1, dht_keys: 0, dht_lost: 0, churn_lifetime_s: null });
     t.ok(j.virtual_s_to_consistent > 0, 'time to consistency reported');
     t.ok(lines.some((l) => l.startsWith('hops mean / p99 / max')), 'the table');
     const csv = readFileSync(join(out, 'timeseries.csv'), 'utf8').trim().split('\n');
-    t.equal(csv[0], 'virtual_s,joined,consistency,wall_s');
-    t.match(csv.at(-1)!, /^[\d.]+,8,1\.0000,/, 'the last sample: all 8 joined, consistent');
+    t.equal(csv[0], COLUMNS);
+    t.match(csv.at(-1)!, /^[\d.]+,8,8,0,1\.0000,/, 'the last sample: all 8 joined, none dead, consistent');
     t.match(readFileSync(join(out, 'timeseries.svg'), 'utf8'), /^<svg [^]*<polyline [^]*<\/svg>\n$/, 'and its plot');
   } finally {
     rmSync(out, { recursive: true, force: true });
   }
+  const out2 = mkdtempSync(join(tmpdir(), 'sim-churn-'));
+  try {
+    const r = spawnSync(process.execPath, [SIM, '--nodes', '12', '--seed', '4', '--security', 'off', '--churn', '60', '--duration', '90', '--dht-keys', '3', '--out', out2], { encoding: 'utf8', timeout: 180_000 });
+    t.equal(r.status, 0, r.stderr);
+    const lines = r.stdout.trim().split('\n');
+    const j = JSON.parse(lines.at(-1)!);
+    t.same(Object.keys(j), [...KEYS, 'bytes_per_node_per_s', 'churn_lifetime_s', ...EXTRA]);
+    t.match(j, { nodes: 12, dht_keys: 3, churn_lifetime_s: 60 });
+    t.ok(j.dht_lost >= 0 && j.dht_lost <= 3, `dht_lost ${j.dht_lost} of 3`);
+    t.ok(j.route_success > 0 && j.route_success <= 1 && j.msgs_per_node_per_s > 0 && j.bytes_per_node_per_s > 0, 'routing and traffic measured');
+    t.ok(lines.some((l) => /^churn: joins \/ deaths +\d+ \/ \d+$/.test(l)), 'the table has the churn rows');
+    const csv = readFileSync(join(out2, 'timeseries.csv'), 'utf8').trim().split('\n');
+    t.equal(csv[0], COLUMNS);
+    const last = csv.at(-1)!.split(',');
+    t.equal(last[0], '90', 'the series runs to --duration');
+    t.ok(Number(last[3]) > 0, `${last[3]} deaths by the end`);
+    t.match(last[7], /^[01]\.\d{4}$/, 'DHT availability sampled');
+    t.match(readFileSync(join(out2, 'rates.svg'), 'utf8'), /<polyline [^]*KB \/ node \/ s/, 'the rates plot');
+  } finally {
+    rmSync(out2, { recursive: true, force: true });
+  }
+});
+
+t.test('a crashed node is gone: nothing reaches it, it sends nothing, the survivors drop it and heal', async (t) => {
+  const w = new SimWorld({ nodes: 12, seed: 9, security: 'none' });
+  w.scheduleJoins();
+  for (let i = 0; i < 600 && !w.consistent(); i++) await w.clock.advance(100);
+  t.ok(w.consistent(), 'formed');
+  const victim = w.nodes[5]!, inner = w.inner[5]!;
+  const hasVictim = () => w.live.filter((n) => n.table.get(victim.address) !== undefined).length;
+  const peers = hasVictim();
+  t.ok(peers > 0, `${peers} nodes connected to it`);
+  w.crash(victim);
+  t.notOk(w.isAlive(victim));
+  t.equal(w.live.length, 11);
+  t.notOk(w.live.includes(victim));
+  const st = { ...inner.stats };
+  await w.clock.advance(10);
+  t.equal(hasVictim(), peers, 'no goodbye: the peers still hold their connections right after the crash');
+  const sentBefore = w.traffic().packets;
+  await w.clock.advance(120_000);
+  t.ok(w.traffic().packets > sentBefore, 'the survivors kept sending (pings to it among them)');
+  t.equal(inner.stats.packetsIn, st.packetsIn, 'no packet delivered to the crashed node');
+  t.equal(inner.stats.packetsOut, st.packetsOut, 'and none sent by it');
+  t.equal(hasVictim(), 0, 'every survivor dropped its connection once its pings timed out');
+  t.equal(w.consistency(), 1, 'the survivors\' ring is whole again');
+  await t.rejects(w.clock.until(w.nodes[0]!.listeners[0]!.createEdge(inner.ta), 100), /connection refused/, 'a connect to it is refused');
+});
+
+t.test('a churned world: live count near N, DHT keys counted, the same timeline twice for one seed', async (t) => {
+  const N = 24;
+  const run = async (seed: number) => {
+    const w = new SimWorld({ nodes: N, seed, security: 'none', dht: true });
+    w.scheduleJoins();
+    for (let i = 0; i < 600 && !w.consistent(); i++) await w.clock.advance(100);
+    const rnd = seededRandom(seed + 1000);
+    const owners: Node[] = [];
+    while (owners.length < 4) { const n = w.pickLive(rnd)!; if (!owners.includes(n)) owners.push(n); }
+    const watch = new DhtWatch(w, rnd);
+    await w.clock.until(watch.place(4, owners), 60_000);
+    const churn = new Churn(w, { lifetimeS: 60, nodes: N, random: rnd, exempt: new Set(owners) });
+    const probe = new RouteProbe(w, rnd, 20);
+    churn.start(); probe.start(); watch.start(15_000);
+    const timeline: string[] = [], lives: number[] = [];
+    for (let s = 0; s < 16; s++) {
+      await w.clock.advance(5000);
+      lives.push(w.live.length);
+      const p = probe.window();
+      timeline.push(`${w.clock.now()}:${w.live.length}:${w.spawned}:${w.deaths}:${w.consistency().toFixed(3)}:${w.traffic().packets}:${p.ok}/${p.failed}:${p.hops.join('.')}:${watch.rounds}:${watch.availability}`);
+    }
+    churn.stop(); probe.stop(); watch.stop();
+    return { w, timeline, lives, watch, owners, probe };
+  };
+  const a = await run(11);
+  t.ok(a.w.deaths >= 12 && a.w.spawned >= 12, `churn happened: ${a.w.spawned} joined, ${a.w.deaths} crashed in 80 virtual s`);
+  t.ok(a.lives.every((n) => n >= N / 2 && n <= N * 1.75), `live count stays near ${N}: ${a.lives.join(' ')}`);
+  t.ok(a.owners.every((o) => a.w.isAlive(o)), 'the key owners are exempt from churn');
+  t.equal(a.watch.placed + a.watch.unplaced, 4);
+  t.equal(a.watch.placed, 4, 'all four keys placed');
+  t.ok(a.watch.rounds >= 4, `${a.watch.rounds} read rounds`);
+  t.ok(a.watch.lost >= 0 && a.watch.lost <= a.watch.placed, `${a.watch.lost} lost`);
+  t.ok(a.probe.total.ok > 800, `${a.probe.total.ok} routed RPCs answered, ${a.probe.total.failed} not, ${a.probe.voided} voided`);
+  const b = await run(11);
+  t.same(b.timeline, a.timeline, 'same seed: same joins, crashes, consistency, traffic, probes and DHT rounds at every sample');
 });

@@ -118,6 +118,18 @@ export class MemoryEdgeListener implements EdgeListener {
     for (const e of [...this.edges]) e.close('listener stopped');
   }
 
+  /**
+   * A crashed process: the listener vanishes without a word on the wire. Its edges close here
+   * (their onClose fires, reason 'crashed'); the far ends are not told, so their packets are
+   * dropped on arrival until their own timeouts notice; new connects are refused.
+   */
+  crash(): void {
+    if (!this.started) return;
+    this.started = false;
+    this.network._detach(this);
+    for (const e of [...this.edges]) e._closed('crashed');
+  }
+
   createEdge(ta: TransportAddress): Promise<Edge> {
     if (ta.kind !== 'function') return Promise.reject(new Error(`function listener cannot reach ${ta} (kind ${ta.kind})`));
     if (!this.started) return Promise.reject(new Error('function listener not started'));
