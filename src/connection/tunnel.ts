@@ -124,6 +124,8 @@ export class TunnelEdgeListener implements EdgeListener {
   onEdge: (edge: Edge) => void = () => {};
   private host?: TunnelHost;
   private running = false;
+  /** localTAs()'s answer until the connection table changes. */
+  private advertised: TransportAddress[] | undefined;
   private readonly edges = new Map<number, TunnelEdge>();
   /** Inbound edges by `<peer key>/<peer's edge id>`, for frames sent before the peer learned our id. */
   private readonly inboundByRemote = new Map<string, TunnelEdge>();
@@ -141,7 +143,10 @@ export class TunnelEdgeListener implements EdgeListener {
   attach(host: TunnelHost): RelayUpgrader {
     if (this.host) throw new Error('tunnel listener already attached');
     this.host = host;
-    host.table.onChange((ev, c) => { if (ev === 'remove') this.lost(c); });
+    host.table.onChange((ev, c) => {
+      this.advertised = undefined;
+      if (ev === 'remove') this.lost(c);
+    });
     return this.upgrader = new RelayUpgrader(host, this.clock, this.random, this.opts.upgradeMs, this.stats, this.log);
   }
 
@@ -168,6 +173,12 @@ export class TunnelEdgeListener implements EdgeListener {
   localTAs(): TransportAddress[] {
     const h = this.host;
     if (!this.running || !h) return [];
+    // NodeInfo asks on every link message and status; the answer changes only with the table.
+    this.advertised ??= this.pickAdvertised(h);
+    return [...this.advertised];
+  }
+
+  private pickAdvertised(h: TunnelHost): TransportAddress[] {
     const { left, right } = h.table.neighborsOf(h.address, 1);
     const picked = new Set<Connection>();
     // The nearest neighbour on each side (whoever routes to us knows them), then the oldest
