@@ -107,6 +107,7 @@ export async function runVpn(p: VpnProgram, o: RunOptions): Promise<() => Promis
     phase = 'claiming the address';
     const ctx = { node, dht, ipop, tap, mtu, stateDir, leaseFile: join(stateDir, 'lease'), log: o.log };
     vpn = await p.startMode(ctx, loaded);
+    overlay.server?.web.setVpn(() => vpn?.view.status());
     saveNodeAddress(cfg, node.address, o.log);
     phase = 'ready';
     o.log.info(`${p.name} ready: ${vpn.summary}, node ${node.address.key}, namespace ${ipop.namespace}`);

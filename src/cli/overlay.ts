@@ -92,7 +92,7 @@ export async function startOverlay(cfg: NodeConfig, o: OverlayOptions): Promise<
       await node.start();
     }
     if (cfg.xmlRpc.enabled) {
-      overlay.server = new ControlServer(nodes, cfg.xmlRpc.port);
+      overlay.server = new ControlServer(nodes, cfg.xmlRpc.port, undefined, { dhts });
       await overlay.server.start();
     }
     // Only now: a start that failed leaves the config file as it was.

@@ -11,6 +11,7 @@ import { RpcCode } from '../rpc/rpc-wire.js';
 import type { Value } from '../wire/value.js';
 import { parseMethodCall, serializeFault, serializeResponse, XmlRpcError, type XrValue } from './xmlrpc.js';
 import { fromJson, JsonDepthError, toJson } from './json.js';
+import { WebView, type WebServices } from './web/web-view.js';
 
 const MAX_BODY = 4 * 1024 * 1024;
 const PROXY_TIMEOUT_MS = 5000;
@@ -31,7 +32,11 @@ function modeOf(ah: Value): Mode {
 
 export class ControlServer {
   private server?: http.Server;
-  constructor(private readonly nodes: Node[], readonly port: number, readonly host = '127.0.0.1') {}
+  /** The web view: GET / and its JSON (web/web-view.ts). */
+  readonly web: WebView;
+  constructor(private readonly nodes: Node[], readonly port: number, readonly host = '127.0.0.1', services: WebServices = {}) {
+    this.web = new WebView(nodes, services);
+  }
 
   start(): Promise<void> {
     return new Promise((resolve, reject) => {
@@ -39,11 +44,12 @@ export class ControlServer {
       s.keepAliveTimeout = 30_000;
       s.once('error', (e: NodeJS.ErrnoException) =>
         reject(new Error(`control API port ${this.port}: ${e.code === 'EADDRINUSE' ? 'address already in use' : e.message}`)));
-      s.listen(this.port, this.host, () => { this.server = s; resolve(); });
+      s.listen(this.port, this.host, () => { this.server = s; this.web.start(); resolve(); });
     });
   }
 
   stop(): Promise<void> {
+    this.web.stop();
     return new Promise((r) => { if (!this.server) return r(); this.server.closeAllConnections?.(); this.server.close(() => r()); });
   }
 
@@ -77,6 +83,7 @@ export class ControlServer {
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
+    if (this.web.handles(req.method, url.pathname)) return this.web.serve(req, url, res);
     if (req.method !== 'POST') {
       res.writeHead(405, { 'content-type': 'text/plain', allow: 'POST' });
       return void res.end('POST XML-RPC to /xm.rem or JSON to /json\n');

@@ -1,0 +1,167 @@
+// The web view's ring: a crawl run in the server over the first node's own RPC (the crawl
+// tool's core), cached as the JSON the page reads. One crawl at a time; a new one starts
+// only when a viewer asks and the last is older than a few times its own duration, so an
+// unwatched page costs nothing and a 1,000-node ring is not crawled back to back.
+import { Address } from '../../address/address.js';
+import type { Node } from '../../node/node.js';
+import { Mode } from '../../routing/ah-wire.js';
+import type { Value } from '../../wire/value.js';
+import { crawlFrom, selfOf, statistics, type CrawlStats, type Info } from '../crawl.js';
+
+/** How a link is drawn: relay edges whatever their type, else by connection type. */
+export type LinkKind = 'near' | 'shortcut' | 'ondemand' | 'relay' | 'other';
+export const LINK_KINDS: readonly LinkKind[] = ['near', 'shortcut', 'ondemand', 'relay', 'other'];
+
+export interface RingNode { address: string; pos: number; info: Info; tas: string[] }
+export interface CrawlProgress {
+  running: boolean; found: number; pending: number; generation: number;
+  startedAt: number | null; finishedAt: number | null; complete: boolean; stats: CrawlStats | null;
+}
+
+export interface RingCrawlOptions {
+  /** Least time between two crawls' ends and starts. */
+  minIntervalMs: number;
+  /** The next crawl waits at least this many times the last one's duration. */
+  intervalFactor: number;
+  /** Overall limit of one crawl. */
+  timeoutMs: number;
+  concurrency: number;
+}
+const DEFAULTS: RingCrawlOptions = { minIntervalMs: 5000, intervalFactor: 4, timeoutMs: 60_000, concurrency: 64 };
+const REQUEST_MS = 3000;
+
+type Extra = { tas: string[]; cons: { address: string; type: string; kind: string }[] };
+
+export class RingCrawl {
+  private readonly o: RingCrawlOptions;
+  private running = false;
+  private stopped = false;
+  private found = 0;
+  private pending = 0;
+  private generation = 0;
+  private startedAt: number | null = null;
+  private finishedAt: number | null = null;
+  private tookMs = 0;
+  private complete = false;
+  private stats: CrawlStats | null = null;
+  private json = '{"generation":0,"nodes":[],"links":[]}';
+
+  constructor(private readonly node: () => Node | undefined, o: Partial<RingCrawlOptions> = {}) {
+    this.o = { ...DEFAULTS, ...o };
+  }
+
+  stop(): void { this.stopped = true; }
+
+  /** The last crawl as the page's JSON (a cached string). */
+  ringJson(): string { return this.json; }
+
+  progress(): CrawlProgress {
+    return { running: this.running, found: this.found, pending: this.pending, generation: this.generation,
+      startedAt: this.startedAt, finishedAt: this.finishedAt, complete: this.complete, stats: this.stats };
+  }
+
+  /** Starts a crawl when none runs and the last one is stale (or `force`); never waits for it. */
+  refresh(force = false): Promise<void> | undefined {
+    const node = this.node();
+    if (this.running || this.stopped || !node) return undefined;
+    const now = node.clock.now();
+    const interval = Math.max(this.o.minIntervalMs, this.o.intervalFactor * this.tookMs);
+    if (!force && this.finishedAt !== null && now - this.finishedAt < interval) return undefined;
+    this.running = true;
+    this.startedAt = now;
+    this.found = 0;
+    this.pending = 1;
+    return this.run(node).finally(() => { this.running = false; });
+  }
+
+  private async run(node: Node): Promise<void> {
+    const clock = node.clock, t0 = clock.now();
+    const r = await crawlFrom<Extra>({
+      start: node.address.key, clock, deadline: t0 + this.o.timeoutMs, concurrency: this.o.concurrency,
+      onProgress: (f, q) => { this.found = f; this.pending = q; },
+      fetch: (addr, left) => fetchNode(node, addr, left),
+    });
+    this.tookMs = clock.now() - t0;
+    const infos = new Map([...r.nodes].map(([a, c]) => [a, c.info]));
+    this.stats = statistics(infos, this.tookMs / 1000);
+    this.complete = r.complete;
+    this.finishedAt = clock.now();
+    this.found = r.nodes.size;
+    this.pending = r.pending;
+    this.generation++;
+    this.json = JSON.stringify(ringOf(r.nodes, { ...this.progress(), running: false }));
+  }
+}
+
+/** Information.Info by a greedy route (a dead node's route lands elsewhere: a miss), then its TAs and connections. */
+async function fetchNode(node: Node, addr: string, left: () => number): Promise<{ info: Info; extra: Extra } | undefined> {
+  let address: Address;
+  try { address = Address.parse(addr); } catch { return undefined; }
+  let info: Info | undefined;
+  for (let i = 0; i < 2 && !info; i++) {
+    try {
+      const res = await node.rpc.call({ address, mode: Mode.Greedy }, 'Information.Info', [], { timeoutMs: Math.min(REQUEST_MS, left()) });
+      if (!res || typeof res !== 'object' || selfOf(res as Info) !== addr) return undefined;
+      info = res as Info;
+    } catch { /* retried once */ }
+  }
+  if (!info) return undefined;
+  const exact = { address, mode: Mode.Exact };
+  const [ni, cons] = await Promise.all([
+    node.rpc.call(exact, 'sys:link.GetNodeInfo', [], { timeoutMs: Math.min(REQUEST_MS, left()) }).catch(() => null),
+    node.rpc.call(exact, 'ConnectionTable.GetConnections', [], { timeoutMs: Math.min(REQUEST_MS, left()) }).catch(() => null),
+  ]);
+  const tas = ((ni as Info | null)?.tas ?? []) as Value[];
+  return {
+    info,
+    extra: {
+      tas: Array.isArray(tas) ? tas.filter((t): t is string => typeof t === 'string') : [],
+      cons: (Array.isArray(cons) ? cons : []).flatMap((c) => {
+        const o = c as Info;
+        return typeof o?.address === 'string' ? [{ address: o.address, type: String(o.type ?? ''), kind: String(o.kind ?? '') }] : [];
+      }),
+    },
+  };
+}
+
+export function linkKind(type: string, edgeKind: string): LinkKind {
+  if (edgeKind === 'tunnel') return 'relay';
+  if (type === 'structured.near') return 'near';
+  if (type === 'structured.shortcut') return 'shortcut';
+  if (type === 'structured.ondemand') return 'ondemand';
+  return 'other';
+}
+
+/** Where a node sits on the circle: its address as a fraction of the ring (0 ≤ pos < 1). */
+export function ringPosition(address: string): number {
+  try { return Number(Address.parse(address).value >> 128n) / 2 ** 32; } catch { return 0; }
+}
+
+/**
+ * The page's JSON: nodes sorted by address, and each link between two crawled nodes once
+ * ([i, j, kind], i < j), drawn in the most telling style either end reports.
+ */
+export function ringOf(found: Map<string, { info: Info; extra: Extra }>, progress: CrawlProgress): object {
+  const list = [...found.entries()].map(([address, c]) => ({ address, pos: ringPosition(address), c })).sort((a, b) => a.pos - b.pos);
+  const index = new Map(list.map((n, i) => [n.address, i]));
+  const links = new Map<number, [number, number, LinkKind]>();
+  const prefer: LinkKind[] = ['relay', 'near', 'ondemand', 'shortcut', 'other'];
+  list.forEach((n, i) => {
+    for (const con of n.c.extra.cons) {
+      const j = index.get(con.address);
+      if (j === undefined || j === i) continue;
+      const [a, b] = i < j ? [i, j] : [j, i];
+      const key = a * list.length + b, kind = linkKind(con.type, con.kind), old = links.get(key);
+      if (!old || prefer.indexOf(kind) < prefer.indexOf(old[2])) links.set(key, [a, b, kind]);
+    }
+  });
+  const counts = Object.fromEntries(LINK_KINDS.map((k) => [k, 0])) as Record<LinkKind, number>;
+  for (const l of links.values()) counts[l[2]]++;
+  return {
+    ...progress,
+    nodes: list.map((n) => ({ address: n.address, pos: n.pos, tas: n.c.extra.tas, info: n.c.info })),
+    links: [...links.values()].map(([a, b, k]) => [a, b, LINK_KINDS.indexOf(k)]),
+    linkKinds: LINK_KINDS,
+    linkCounts: counts,
+  };
+}

@@ -1,0 +1,70 @@
+// The web view on the control port: GET / (one self-contained page) and the JSON it reads.
+//   /api/crawl    the crawl's progress and statistics (starts a crawl when the last is stale; ?now=1 forces one)
+//   /api/ring     the last crawl: nodes by address with Information.Info and TAs, links by kind
+//   /api/local    the first node's panel (local.ts)
+//   /api/history  the last hour of connections, messages/s, DHT puts and gets/s (history.ts)
+// Only requests addressed to a loopback host name are answered (no DNS rebinding).
+import type http from 'node:http';
+import type { Node } from '../../node/node.js';
+import { realClock } from '../../util/clock.js';
+import { History } from './history.js';
+import { LocalPanel, type VpnStatus, type WebServices } from './local.js';
+import { PAGE } from './page.js';
+import { RingCrawl, type RingCrawlOptions } from './ring-crawl.js';
+
+export { type WebServices } from './local.js';
+
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
+const ROUTES = new Set(['/', '/index.html', '/api/crawl', '/api/ring', '/api/local', '/api/history']);
+
+export class WebView {
+  readonly crawl: RingCrawl;
+  readonly history: History;
+  private readonly local: LocalPanel;
+
+  constructor(private readonly nodes: Node[], services: WebServices = {}, crawl: Partial<RingCrawlOptions> = {}) {
+    this.local = new LocalPanel(nodes, services);
+    this.crawl = new RingCrawl(() => nodes[0], crawl);
+    this.history = new History(() => this.local.counters(), nodes[0]?.clock ?? realClock);
+  }
+
+  /** The VPN started on the first node (groupvpn): its status joins the local panel. */
+  setVpn(vpn: VpnStatus | undefined): void { this.local.services.vpn = vpn; }
+
+  start(): void { if (this.nodes.length > 0) this.history.start(); }
+
+  stop(): void { this.history.stop(); this.crawl.stop(); }
+
+  handles(method: string | undefined, path: string): boolean {
+    return (method === 'GET' || method === 'HEAD') && ROUTES.has(path);
+  }
+
+  async serve(req: http.IncomingMessage, url: URL, res: http.ServerResponse): Promise<void> {
+    const host = (req.headers.host ?? '').replace(/:\d+$/, '').toLowerCase();
+    if (!LOOPBACK_HOSTS.has(host)) {
+      res.writeHead(403, { 'content-type': 'text/plain' });
+      return void res.end('the web view answers only requests to 127.0.0.1 or localhost\n');
+    }
+    const send = (type: string, body: string) => {
+      res.writeHead(200, { 'content-type': type, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
+      res.end(req.method === 'HEAD' ? undefined : body);
+    };
+    switch (url.pathname) {
+      case '/': case '/index.html':
+        return send('text/html; charset=utf-8', PAGE);
+      case '/api/crawl':
+        this.crawl.refresh(url.searchParams.get('now') === '1');
+        return send('application/json', JSON.stringify({ now: this.nodes[0]?.clock.now() ?? null, ...this.crawl.progress() }));
+      case '/api/ring':
+        this.crawl.refresh();
+        return send('application/json', this.crawl.ringJson());
+      case '/api/local': {
+        let body: string;
+        try { body = JSON.stringify(await this.local.panel()); } catch (e) { body = JSON.stringify({ error: (e as Error).message }); }
+        return send('application/json', body);
+      }
+      case '/api/history':
+        return send('application/json', JSON.stringify({ periodMs: this.history.periodMs, samples: this.history.samples() }));
+    }
+  }
+}
