@@ -31,9 +31,10 @@ t.test('dry run: names the missing commands and the one apt-get line', async (t)
   t.equal(r.status, 0, r.stderr);
   t.match(r.stdout, /^test-deps: missing .*\bping\b.*; would run: apt-get install -y --no-install-recommends .*\biputils-ping\b/);
   t.match(r.stdout, /\bpython3\b.*apt-get install .*\bpython3\b/, 'python3 for the XML-RPC interop tests');
+  t.match(r.stdout, /\bchromium\b.*apt-get install .*\bchromium\b/, 'chromium for the web view\'s browser test');
   const noLab = runScript(['--dry-run'], { PATH: bin, BRUNET_NO_LAB: '1' });
   t.equal(noLab.status, 0);
-  t.equal(noLab.stdout.trim(), 'test-deps: missing python3; would run: apt-get install -y --no-install-recommends python3', 'BRUNET_NO_LAB leaves the lab\'s packages out');
+  t.equal(noLab.stdout.trim(), 'test-deps: missing python3 chromium; would run: apt-get install -y --no-install-recommends python3 chromium', 'BRUNET_NO_LAB leaves the lab\'s packages out');
 });
 
 t.test('with the suite\'s own PATH (pretest ran it), nothing is missing', async (t) => {
@@ -74,7 +75,7 @@ echo "$*" >> ${log}
 case " $* " in
   *" update "*) : > ${dir}/updated ;;
   *" install "*) [ -e ${dir}/updated ] || exit 100
-    for c in python3 ip ss ping udhcpc iptables sysctl setpriv unshare arping tcpdump; do printf '#!/bin/sh\n' > ${bin}/$c; ${where('chmod')} 755 ${bin}/$c; done ;;
+    for c in python3 chromium ip ss ping udhcpc iptables sysctl setpriv unshare arping tcpdump; do printf '#!/bin/sh\n' > ${bin}/$c; ${where('chmod')} 755 ${bin}/$c; done ;;
 esac
 `, { mode: 0o755 });
   const r = runScript([], { PATH: bin });

@@ -23,6 +23,7 @@ export PATH="${PATH:+$PATH:}/usr/local/sbin:/usr/sbin:/sbin"
 # command:package, and who needs it.
 deps=(
   python3:python3           # XML-RPC interop with Python's xmlrpc.client (Brunet's tools are Python), ring-udp
+  chromium:chromium         # the web view driven by a real browser (web-page, through playwright-core)
 )
 if [ -z "${BRUNET_NO_LAB:-}" ]; then
   deps+=(

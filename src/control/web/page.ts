@@ -66,7 +66,7 @@ function layout() {
 }
 function curve(a, b) {
   var W = cv.width / 2, p = pts[a], q = pts[b], mx = (p[0] + q[0]) / 2, my = (p[1] + q[1]) / 2;
-  cx.moveTo(p[0], p[1]); cx.quadraticCurveTo(W + (mx - W) * 0.35, W + (my - W) * 0.35, q[0], q[1]);
+  cx.moveTo(p[0], p[1]); cx.quadraticCurveTo(W + (mx - W) * 0.6, W + (my - W) * 0.6, q[0], q[1]);
 }
 function draw() {
   var W = cv.width; cx.clearRect(0, 0, W, W);
@@ -144,6 +144,7 @@ function onRing() {
   var j = -1; if (prev) ring.nodes.forEach(function (n, i) { if (n.address === prev) j = i; });
   select(j);
   var st = ring.stats || {};
+  $('summary').textContent = ring.nodes.length + ' nodes, consistency ' + (st.Consistency === undefined ? '-' : Number(st.Consistency).toFixed(3)) + (ring.complete ? '' : ' (partial crawl)');
   $('stats').innerHTML = Object.keys(st).map(function (k) { return '<tr data-stat="' + esc(k) + '"><th>' + esc(k) + '</th><td class="mono">' + esc(st[k]) + '</td></tr>'; }).join('');
 }
 function pollCrawl() {
@@ -202,8 +203,7 @@ function pollHistory() {
       hx.strokeStyle = d[2]; hx.lineWidth = 1.5; hx.beginPath();
       s.forEach(function (p, j) { var x = (p.t - t0) / 3600e3 * W, y = top + rowH - 3 - (p[d[0]] / max) * (rowH - 16); if (j) hx.lineTo(x, y); else hx.moveTo(x, y); });
       hx.stroke();
-      var last = s.length ? s[s.length - 1][d[0]] : 0;
-      hx.fillStyle = '#4a5568'; hx.fillText(d[1] + ': ' + last + ' (max ' + max + ')', 4, top + 11);
+      hx.fillStyle = '#4a5568'; hx.fillText(d[1] + ': ' + (s.length ? s[s.length - 1][d[0]] + ' (max ' + max + ')' : 'no sample yet'), 4, top + 11);
     });
     $('history-now').textContent = s.length + ' samples every ' + h.periodMs / 1000 + ' s';
     $('history-now').setAttribute('data-samples', s.length);
