@@ -28,7 +28,9 @@ export interface RingCrawlOptions {
   concurrency: number;
 }
 const DEFAULTS: RingCrawlOptions = { minIntervalMs: 5000, intervalFactor: 4, timeoutMs: 60_000, concurrency: 64 };
-const REQUEST_MS = 3000;
+/** Per request and attempts, as the crawl tool's: a loaded event loop answers late, not never. */
+const REQUEST_MS = 10_000;
+const ATTEMPTS = 3;
 
 type Extra = { tas: string[]; cons: { address: string; type: string; kind: string }[] };
 
@@ -98,12 +100,12 @@ async function fetchNode(node: Node, addr: string, left: () => number): Promise<
   let address: Address;
   try { address = Address.parse(addr); } catch { return undefined; }
   let info: Info | undefined;
-  for (let i = 0; i < 2 && !info; i++) {
+  for (let i = 0; i < ATTEMPTS && !info; i++) {
     try {
       const res = await node.rpc.call({ address, mode: Mode.Greedy }, 'Information.Info', [], { timeoutMs: Math.min(REQUEST_MS, left()) });
       if (!res || typeof res !== 'object' || selfOf(res as Info) !== addr) return undefined;
       info = res as Info;
-    } catch { /* retried once */ }
+    } catch { /* retried */ }
   }
   if (!info) return undefined;
   const exact = { address, mode: Mode.Exact };
