@@ -135,3 +135,26 @@ t.test('routes on a live control server: loopback names only, crawl in the serve
   t.ok(last.putsPerSec > 0 && last.getsPerSec > 0 && last.messagesPerSec > 0, `rates move: ${JSON.stringify(last)}`);
   t.equal(last.connections, nodes.reduce((s, n) => s + n.table.size, 0), 'connections of the whole process');
 });
+
+t.test('a node from a config: the web view on the loopback control port, and nowhere when XmlRpcManager is off', async (t) => {
+  const { parseNodeConfig } = await import('../src/config/node-config.js');
+  const { startOverlay } = await import('../src/cli/overlay.js');
+  const { silentLogger } = await import('../src/util/log.js');
+  const port = await freeTcpPort();
+  const config = (enabled: boolean) => parseNodeConfig(`<NodeConfig><BrunetNamespace>web</BrunetNamespace>
+  <EdgeListeners><EdgeListener type="udp"><port>0</port></EdgeListener></EdgeListeners>
+  <XmlRpcManager><Enabled>${enabled}</Enabled><Port>${port}</Port></XmlRpcManager><Dht><DataDirectory>memory</DataDirectory></Dht></NodeConfig>`);
+  const off = await startOverlay(config(false), { count: 1, log: silentLogger, writeAddress: false });
+  try {
+    t.equal(off.server, undefined, 'no control server');
+    await t.rejects(get(port, '/'), { code: 'ECONNREFUSED' }, 'nothing listens on the port');
+  } finally { await off.stop(); }
+  const on = await startOverlay(config(true), { count: 1, log: silentLogger, writeAddress: false });
+  try {
+    t.equal(on.server?.host, '127.0.0.1', 'bound to loopback only');
+    t.equal((await get(port, '/')).status, 200, 'the page');
+    const local = await json(port, '/api/local');
+    t.equal(local.address, on.nodes[0]!.address.key);
+    t.equal(typeof local.dht.entries, 'number', 'with its DHT');
+  } finally { await on.stop(); }
+});
