@@ -1,7 +1,7 @@
 // The local control API (loopback only) on the XmlRpcManager port. XML-RPC at /xm.rem
 // (the first node), /<brunet:node:…> (any node of this process) and /xmserver.rem
-// (listNodes), with Brunet's localproxy/proxy so its Python tools work unchanged; and a
-// JSON endpoint at /json for our own tools.
+// (listNodes), with Brunet's localproxy/proxy so its Python tools work unchanged; a JSON
+// endpoint at /json for our own tools; and the web view (GET /, /api/*: web/web-view.ts).
 import http from 'node:http';
 import { Address } from '../address/address.js';
 import type { Node } from '../node/node.js';
