@@ -17,6 +17,7 @@ import type { Logger } from '../util/log.js';
 import { GetStateServer } from '../vpn/get-state.js';
 import { bridgeProblem, detachFromBridge } from '../vpn/bridge.js';
 import { vpnMtu } from '../vpn/mtu.js';
+import { FRAME_ROOM } from '../vpn/frame-path.js';
 import { TapDevice, tapUnavailableReason } from '../vpn/tap.js';
 import { underlayInterface, type Underlay } from '../vpn/underlay.js';
 import { holdingsOf, registerInstance } from './instances.js';
@@ -68,7 +69,7 @@ export async function runVpn(p: VpnProgram, o: RunOptions): Promise<() => Promis
   let overlay: Overlay | undefined;
   let getState: GetStateServer | undefined;
   let tap: TapDevice;
-  try { tap = TapDevice.open({ name: ipop.device, mtu, offload: ipop.offload }); } catch (e) {
+  try { tap = TapDevice.open({ name: ipop.device, mtu, offload: ipop.offload, room: ipop.fastPath ? FRAME_ROOM : undefined }); } catch (e) {
     releasePidFile(stateDir, self);
     unregister();
     throw e;
@@ -99,7 +100,7 @@ export async function runVpn(p: VpnProgram, o: RunOptions): Promise<() => Promis
     // The overlay must never run over the VPN it carries: the TAP's addresses are not advertised.
     const failures = new JoinFailures(o.log);
     // The node address goes into the config only once the VPN is ready (saveNodeAddress below).
-    overlay = await startOverlay(cfg, { count: 1, log: failures.log, writeAddress: false, ignoreDevices: [tap.name, ...ipop.networkIgnoreList] });
+    overlay = await startOverlay(cfg, { count: 1, log: failures.log, writeAddress: false, ignoreDevices: [tap.name, ...ipop.networkIgnoreList], fastPath: ipop.fastPath });
     const node = overlay.nodes[0]!, dht = overlay.dhts[0]!;
     // Without RemoteTAs this node starts a new overlay: there is no ring to wait for.
     if (cfg.remoteTAs.length === 0) o.log.warn('no RemoteTAs: this node starts a new overlay on its own');
