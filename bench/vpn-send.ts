@@ -11,7 +11,8 @@
 // Sizes: a 1400-byte frame (batches of 32) and a 64 KB super-packet with its offload header
 // (batches of 8). Rounds alternate the order of the paths.
 //
-// Options: --packets N (per run, default 20000) --rounds R (default 3).
+// Options: --packets N (per run, default 20000) --rounds R (default 3) --path copy|in-place
+// (one path only; default both).
 import { PerformanceObserver, constants as perfConstants } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
 import { Address } from '../src/address/address.js';
@@ -45,7 +46,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor((s.length - 1) / 2)]!; };
 
 type PathName = 'copy (FastPath false)' | 'in place (FastPath true)';
-const PATHS: PathName[] = ['copy (FastPath false)', 'in place (FastPath true)'];
+const ALL_PATHS: PathName[] = ['copy (FastPath false)', 'in place (FastPath true)'];
+const only = (() => { const i = process.argv.indexOf('--path'); return i > 0 ? process.argv[i + 1] : undefined; })();
+if (only !== undefined && only !== 'copy' && only !== 'in-place') { console.error('--path: expected copy or in-place'); process.exit(2); }
+const PATHS = only === undefined ? ALL_PATHS : ALL_PATHS.filter((p) => p.startsWith(only === 'copy' ? 'copy' : 'in place'));
 const SIZES = [{ name: '1400 B frame', bytes: 1400, batch: 32, ptype: Payload.Ip }, { name: '64 KB super-packet', bytes: 10 + 65_000, batch: 8, ptype: Payload.IpOffload }];
 
 /** An established secure edge whose transport only counts what it is given. */
