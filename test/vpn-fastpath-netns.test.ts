@@ -40,4 +40,6 @@ t.test('FastPath true and false members over TAPs', async (t) => {
   }
   const [sa, sb] = [await status('a'), await status('b')];
   t.ok((sa.traffic?.txOffload ?? 0) > 0 && (sb.traffic?.txOffload ?? 0) > 0, 'super-packets crossed both ways');
+  t.ok((sa.traffic?.txInPlace ?? 0) > 1000, `a sealed its frames where the TAP read them (${sa.traffic?.txInPlace} of ${sa.traffic?.txFrames})`);
+  t.equal(sb.traffic?.txInPlace, 0, 'b copied');
 });

@@ -101,6 +101,7 @@ t.test('FastPath true and false interoperate over secure edges', async (t) => {
   spy(nodes[5]!.table.get(nodes[2]!.address)!.edge);
 
   await t.test('frames both ways, bytes intact after the MACs', async (t) => {
+    const inPlace0 = fast.stats.txInPlace;
     const toRef = [200, 1400, 1472].map((n) => udp('10.0.0.1', '10.0.0.2', n, tapFast.mac));
     const toFast = [200, 1400, 1472].map((n) => udp('10.0.0.2', '10.0.0.1', n, tapRef.mac));
     for (const f of toRef) tapFast.inject(f);
@@ -110,6 +111,8 @@ t.test('FastPath true and false interoperate over secure edges', async (t) => {
     t.same(tapFast.written.map((w) => Buffer.from(w.subarray(12))), toFast.map((f) => Buffer.from(f.subarray(12))), 'reference → fast');
     t.equal(calls.lent, 3, 'the fast member sealed its three in place');
     t.equal(calls.copied, 3, 'the reference member copied its three');
+    t.equal(fast.stats.txInPlace - inPlace0, 3, 'counted as sent in place');
+    t.equal(ref.stats.txInPlace, 0, 'none in place without room');
     tapRef.clear(); tapFast.clear();
   });
 

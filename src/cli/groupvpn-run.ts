@@ -140,7 +140,7 @@ function trafficOf(v: RunningVpn, listeners: readonly EdgeListener[]): Record<st
   const udp = listeners.map((l) => (l instanceof SecureEdgeListener ? l.inner : l)).filter((l) => l instanceof UdpEdgeListener);
   const sum = (k: 'fragmentedOut' | 'fragmentRequests' | 'fragmentsResent' | 'fragmentedLost') => udp.reduce((n, l) => n + l.stats[k], 0);
   return {
-    txFrames: s.txFrames, txBytes: s.txBytes, txOffload: s.txOffload, rxFrames: s.rxFrames, rxBytes: s.rxBytes, rxOffload: s.rxOffload,
+    txFrames: s.txFrames, txBytes: s.txBytes, txOffload: s.txOffload, txInPlace: s.txInPlace, rxFrames: s.rxFrames, rxBytes: s.rxBytes, rxOffload: s.rxOffload,
     fragmentedOut: sum('fragmentedOut'), fragmentRequests: sum('fragmentRequests'), fragmentsResent: sum('fragmentsResent'), fragmentedLost: sum('fragmentedLost'),
   };
 }

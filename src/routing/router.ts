@@ -43,16 +43,17 @@ export class Router {
   /**
    * send() over `via` for a payload whose bytes and surrounding room the caller gives away
    * (Edge.sendLent): the header goes into the room in front of it and the edge may seal it
-   * in place. Without room enough, or on an edge without sendLent, it is send() (one copy).
+   * in place. Without room enough it is send() (one copy). True when the header went in place.
    */
-  sendLent(dst: Address, mode: Mode, ptype: number, payload: Uint8Array, via: Connection, room: Room): void {
+  sendLent(dst: Address, mode: Mode, ptype: number, payload: Uint8Array, via: Connection, room: Room): boolean {
     const h: AhHeader = { mode, flags: 0, hops: 1, ttl: this.defaultTtl(), src: this.self, dst, ptype };
     const pkt = encodeAhInRoom(h, payload, room);
-    if (!pkt) { h.hops = 0; this.send(dst, mode, ptype, payload, via); return; }
+    if (!pkt) { this.send(dst, mode, ptype, payload, via); return false; }
     this.stats.forwarded++;
     const edge = via.edge;
     if (edge.sendLent) edge.sendLent(pkt, { head: room.head - AH_HEADER, tail: room.tail });
     else edge.send(pkt);
+    return true;
   }
 
   /** Sends over one connection only: replies return over the same edge. */

@@ -42,6 +42,8 @@ export interface FrameDevice {
 /** The counters the path keeps (a mode's stats object includes them). */
 export interface FramePathStats {
   txFrames: number; txBytes: number; txOffload: number; rxOffload: number; queued: number; softwareSegments: number;
+  /** Sent with their headers written into the TAP's room (IpopConfig/FastPath), not copied. */
+  txInPlace: number;
   /** Waiting queue full; no link to the owner in time; a malformed offload header. */
   dropQueueFull: number; dropNoLink: number; dropBadOffload: number;
   /** Routed over other nodes instead of a connection to its sender: a routed packet's source is not authenticated. */
@@ -49,7 +51,7 @@ export interface FramePathStats {
 }
 
 export const newFramePathStats = (): FramePathStats => ({
-  txFrames: 0, txBytes: 0, txOffload: 0, rxOffload: 0, queued: 0, softwareSegments: 0,
+  txFrames: 0, txBytes: 0, txOffload: 0, rxOffload: 0, queued: 0, softwareSegments: 0, txInPlace: 0,
   dropQueueFull: 0, dropNoLink: 0, dropBadOffload: 0, dropNotDirect: 0,
 });
 
@@ -149,7 +151,7 @@ export class FramePath {
     if (ptype === Payload.IpOffload || ptype === Payload.EthernetOffload || ptype === Payload.SocialIpOffload) this.stats.txOffload++;
     this.onDemand.note(owner, data.length);
     // Straight over that connection: the router need not look the route up again.
-    if (room) this.c.router.sendLent(owner, Mode.Exact, ptype, data, conn, room);
+    if (room) { if (this.c.router.sendLent(owner, Mode.Exact, ptype, data, conn, room)) this.stats.txInPlace++; }
     else this.c.router.send(owner, Mode.Exact, ptype, data, conn);
   }
 
