@@ -3,7 +3,8 @@
 // bench/lab/netns.ts), sampling both daemons' RSS (/proc/<pid>/status VmRSS) every --every
 // seconds (default 10). Verdict per daemon: the largest sample after the first minute is within
 // 10 % of the sample at one minute. --fast-path false runs the daemons with IpopConfig/FastPath
-// false; --json FILE writes the series.
+// false; --json FILE writes the series. At the end both daemons' traffic counters are printed
+// (groupvpn status: frames sent in place, fragment repair requests and losses).
 import { readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -58,6 +59,7 @@ async function main(): Promise<void> {
   const lab = await Lab.create('bsoak', ['boot', 'a', 'b']);
   const series: Record<'a' | 'b', Array<[number, number]>> = { a: [], b: [] };
   let mbit = 0, retransmits = 0;
+  const traffic: Partial<Record<'a' | 'b', Record<string, number>>> = {};
   try {
     const boot = await startBootstrap(lab, 'boot', 4);
     const bootIp = lab.ip('boot');
@@ -89,6 +91,10 @@ async function main(): Promise<void> {
       } finally {
         if (sampler) clearInterval(sampler);
       }
+      // The data path's counters (frames in place, fragment repairs) over the whole run.
+      for (const h of ['a', 'b'] as const) {
+        try { traffic[h] = (JSON.parse((await groupvpn(lab, h, ['status', '-c', cfg[h], '--json'])).stdout) as { traffic?: Record<string, number> }).traffic; } catch { /* reported as absent */ }
+      }
     } finally {
       for (const h of ['a', 'b'] as const) await groupvpn(lab, h, ['stop', '-c', cfg[h]]);
       await stopProcess(boot);
@@ -100,6 +106,7 @@ async function main(): Promise<void> {
   console.log(`\nbench:vpn-soak: iperf3 TCP a → b through two GroupVPN daemons (FastPath ${FAST_PATH}), ${SECONDS} s, ${mbit.toFixed(0)} Mbit/s, ${retransmits} retransmits; load average ${load0} → ${load1}`);
   console.log(`RSS every ${EVERY} s (KB): seconds | a | b`);
   for (let i = 0; i < Math.max(series.a.length, series.b.length); i++) console.log(`${series.a[i]?.[0] ?? series.b[i]?.[0]} | ${series.a[i]?.[1] ?? '-'} | ${series.b[i]?.[1] ?? '-'}`);
+  for (const h of ['a', 'b'] as const) console.log(`daemon ${h} traffic: ${traffic[h] ? JSON.stringify(traffic[h]) : 'n/a'}`);
   let ok = true;
   for (const h of ['a', 'b'] as const) {
     const v = soakVerdict(series[h], WARMUP_S);
@@ -107,7 +114,7 @@ async function main(): Promise<void> {
     ok &&= v.ok;
     console.log(`daemon ${h}: ${v.atWarmupKb} KB at ${WARMUP_S} s, at most ${v.maxAfterKb} KB after (${((v.ratio - 1) * 100).toFixed(1)} %): ${v.ok ? 'within' : 'NOT within'} ${TOLERANCE * 100} %`);
   }
-  if (jsonFile) writeFileSync(jsonFile, JSON.stringify({ seconds: SECONDS, every: EVERY, fastPath: FAST_PATH, mbit, retransmits, load0, load1, series }, null, 1));
+  if (jsonFile) writeFileSync(jsonFile, JSON.stringify({ seconds: SECONDS, every: EVERY, fastPath: FAST_PATH, mbit, retransmits, load0, load1, series, traffic }, null, 1));
   process.exitCode = ok ? 0 : 1;
 }
 
