@@ -1,7 +1,8 @@
 // Minimal Linux TAP device for the VPN. Configuration goes through ioctls; frames are
 // read on the node event loop (uv_poll, no threads) and handed to JS in batches: one
 // callback per readiness event, with all frames copied into a single Buffer plus a
-// Uint32Array of their lengths. Writes never block and never throw on a transient error:
+// Uint32Array of their lengths. start(cb, head, tail) leaves head bytes before and tail bytes
+// after each frame in that Buffer, so the VPN can write its headers and tag in place. Writes never block and never throw on a transient error:
 // a frame the kernel refuses is dropped and counted.
 //
 // With offload on, the device is opened with IFF_VNET_HDR and accepts TCP segmentation and
@@ -37,6 +38,7 @@ constexpr int kBatch = 64;                 // frames per JS callback, to stay fa
 constexpr size_t kVnetHdr = 10;            // struct virtio_net_hdr
 constexpr size_t kMaxFrame = kVnetHdr + 65535 + 18;  // header + largest packet + Ethernet/VLAN header
 constexpr size_t kArena = 1024 * 1024;     // a full batch of 1500-MTU frames, or 15 super-packets
+constexpr uint32_t kMaxRoom = 256;         // headroom or tailroom per frame that start() accepts
 const uint8_t kZeroHdr[kVnetHdr] = {};
 
 std::string Reason(int err) {
@@ -237,6 +239,13 @@ class Tap : public Napi::ObjectWrap<Tap> {
       Napi::TypeError::New(env, "start(callback): callback must be a function").ThrowAsJavaScriptException();
       return env.Undefined();
     }
+    // Optional room around each frame in the delivered Buffer (for headers and a tag written in place).
+    uint32_t head = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().Uint32Value() : 0;
+    uint32_t tail = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Uint32Value() : 0;
+    if (head > kMaxRoom || tail > kMaxRoom) {
+      Napi::RangeError::New(env, "start(callback, head, tail): room must be at most 256 bytes").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
     if (!Open()) return env.Undefined();
     if (poll_ != nullptr) {
       Throw("tap device " + name_ + " is already started");
@@ -257,6 +266,8 @@ class Tap : public Napi::ObjectWrap<Tap> {
       Throw("tap device " + name_ + ": uv_poll: " + uv_strerror(rc));
       return env.Undefined();
     }
+    head_ = head;
+    tail_ = tail;
     onRead_ = Napi::Persistent(info[0].As<Napi::Function>());
     if (!async_) async_ = std::make_unique<Napi::AsyncContext>(env, "TapDevice");
     if (!referenced_) Ref();  // an active poll must keep the JS object (and so this) alive
@@ -271,19 +282,20 @@ class Tap : public Napi::ObjectWrap<Tap> {
     Napi::HandleScope scope(env);
     uint32_t lens[kBatch];
     int n = 0, err = 0;
-    size_t off = 0;
+    size_t off = 0, bytes = 0;
     if (status < 0) err = -status;  // uv reports negated errno on Linux
-    while (err == 0 && n < kBatch && kArena - off >= kMaxFrame) {
-      ssize_t r = read(fd_, arena_ + off, kMaxFrame);
+    while (err == 0 && n < kBatch && kArena - off >= head_ + kMaxFrame + tail_) {
+      ssize_t r = read(fd_, arena_ + off + head_, kMaxFrame);
       if (r < 0 && errno == EINTR) continue;
       if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK) err = errno;
       if (r <= 0) break;
       lens[n++] = static_cast<uint32_t>(r);
-      off += static_cast<size_t>(r);
+      off += head_ + static_cast<size_t>(r) + tail_;
+      bytes += static_cast<size_t>(r);
     }
     if (n > 0) {
       stats_[0] += n;
-      stats_[2] += static_cast<double>(off);
+      stats_[2] += static_cast<double>(bytes);
       Napi::Uint32Array lengths = Napi::Uint32Array::New(env, n);
       memcpy(lengths.Data(), lens, n * sizeof(uint32_t));
       Deliver({env.Null(), Napi::Buffer<uint8_t>::Copy(env, arena_, off), lengths});
@@ -396,6 +408,7 @@ class Tap : public Napi::ObjectWrap<Tap> {
 
   napi_env env_;
   int fd_ = -1;
+  uint32_t head_ = 0, tail_ = 0;  // room around each frame in a delivered batch (start's arguments)
   bool vnet_ = false;
   std::string name_;
   uv_poll_t* poll_ = nullptr;

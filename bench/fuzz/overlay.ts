@@ -2,7 +2,7 @@
 import { Address } from '../../src/address/address.js';
 import { CODES, decodeLink, encodeLink, LinkError, LINK_VERSION, PTYPE_LINK, PTYPE_ROUTED, type LinkMessage } from '../../src/connection/link-wire.js';
 import { decodeNodeInfo, encodeNodeInfo, MAX_NODEINFO_TAS, type NodeInfo } from '../../src/connection/node-info.js';
-import { AH_HEADER, AH_VERSION, decodeAh, encodeAh, Mode, type AhHeader } from '../../src/routing/ah-wire.js';
+import { AH_HEADER, AH_VERSION, decodeAh, encodeAh, encodeAhInRoom, Mode, type AhHeader } from '../../src/routing/ah-wire.js';
 import { decodeRpc, encodeRpc, RpcCode, RpcKind, RPC_VERSION, type RpcMessage } from '../../src/rpc/rpc-wire.js';
 import { TransportAddress, type TaKind } from '../../src/transport/ta.js';
 import { decodeValue, encodeValue, TAG_BYTES, TAG_LIST, TAG_MAP, TAG_STRING, type Value } from '../../src/wire/value.js';
@@ -114,7 +114,14 @@ export function overlayTargets(r: Rng): DecoderTarget[] {
     },
     {
       name: 'decodeAh', decode: decodeAh, pool: ahPool, prefixes: AH_MODES.map((m) => u8(PTYPE_ROUTED, AH_VERSION, m)), bodyStart: null, allowed: isWireError,
-      check: (h, b) => { if (!sameBytes(encodeAh(h as AhHeader, b.subarray(AH_HEADER)), b)) throw new Error('re-encoding differs'); },
+      check: (h, b) => {
+        if (!sameBytes(encodeAh(h as AhHeader, b.subarray(AH_HEADER)), b)) throw new Error('re-encoding differs');
+        // The in-place encoder (IpopConfig/FastPath) must give the same bytes.
+        const lent = new Uint8Array(b.length + 16);
+        lent.set(b.subarray(AH_HEADER), AH_HEADER);
+        const inRoom = encodeAhInRoom(h as AhHeader, lent.subarray(AH_HEADER, b.length), { head: AH_HEADER, tail: 16 });
+        if (!inRoom || !sameBytes(inRoom, b)) throw new Error('in-place re-encoding differs');
+      },
     },
     {
       name: 'decodeRpc', decode: decodeRpc, pool: rpcPool, prefixes: RPC_KINDS.map((k) => cat(u8(RPC_VERSION, k), u32(k * 77))), bodyStart: 6, allowed: isWireError,

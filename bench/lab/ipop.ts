@@ -52,6 +52,8 @@ export interface HostOptions {
   overlayPort?: number;
   /** IpopConfig/Offload (default true). */
   offload?: boolean;
+  /** IpopConfig/FastPath (default: absent, i.e. true). */
+  fastPath?: boolean;
   /** IpopConfig/EnableMulticast (default false). */
   multicast?: boolean;
   /** Switch mode: IpopConfig/Mode switch, with the TAP in this bridge (IpopConfig/Bridge) and IpopConfig/MacAgeSeconds. */
@@ -78,6 +80,7 @@ export function hostConfig(dir: string, name: string, o: HostOptions): string {
     <OnDemand><Enabled>${od.enabled}</Enabled><Threshold>${od.threshold ?? 128}</Threshold><IdleTimeout>${od.idle ?? 240}</IdleTimeout></OnDemand>
     <GetStatePort>${o.getStatePort ?? 5800}</GetStatePort>
     <Offload>${o.offload ?? true}</Offload>
+    ${o.fastPath !== undefined ? `<FastPath>${o.fastPath}</FastPath>` : ''}
     <EnableMulticast>${o.multicast ?? false}</EnableMulticast>
     ${o.switchMode ? `<Mode>switch</Mode>${o.switchMode.bridge ? `<Bridge>${o.switchMode.bridge}</Bridge>` : ''}` : ''}
     ${o.switchMode?.macAgeSeconds !== undefined ? `<MacAgeSeconds>${o.switchMode.macAgeSeconds}</MacAgeSeconds>` : ''}

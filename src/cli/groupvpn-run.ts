@@ -17,6 +17,7 @@ import type { Logger } from '../util/log.js';
 import { GetStateServer } from '../vpn/get-state.js';
 import { bridgeProblem, detachFromBridge } from '../vpn/bridge.js';
 import { vpnMtu } from '../vpn/mtu.js';
+import { FRAME_ROOM } from '../vpn/frame-path.js';
 import { TapDevice, tapUnavailableReason } from '../vpn/tap.js';
 import { underlayInterface, type Underlay } from '../vpn/underlay.js';
 import { holdingsOf, registerInstance } from './instances.js';
@@ -68,7 +69,7 @@ export async function runVpn(p: VpnProgram, o: RunOptions): Promise<() => Promis
   let overlay: Overlay | undefined;
   let getState: GetStateServer | undefined;
   let tap: TapDevice;
-  try { tap = TapDevice.open({ name: ipop.device, mtu, offload: ipop.offload }); } catch (e) {
+  try { tap = TapDevice.open({ name: ipop.device, mtu, offload: ipop.offload, room: ipop.fastPath ? FRAME_ROOM : undefined }); } catch (e) {
     releasePidFile(stateDir, self);
     unregister();
     throw e;
@@ -88,7 +89,7 @@ export async function runVpn(p: VpnProgram, o: RunOptions): Promise<() => Promis
       state: phase === 'ready' ? 'ready' : phase === 'stopping' ? 'stopping' : 'starting', phase, pid: process.pid,
       namespace: ipop.namespace, mode: ipop.mode, device: tap.name, mtu, underlay: underlay.name ?? null, ...(ipop.bridge ? { bridge: ipop.bridge } : {}), node: overlay?.nodes[0]?.address.key ?? null,
       ring: overlay?.nodes[0]?.status ?? 'offline', connections: overlay ? [...overlay.nodes[0]!.table.all()].length : 0,
-      onDemand: ipop.onDemand.enabled, offload: tap.offload,
+      onDemand: ipop.onDemand.enabled, offload: tap.offload, fastPath: tap.room !== undefined,
       ...(vpn && overlay ? { traffic: trafficOf(vpn, overlay.nodes[0]!.listeners) } : {}),
     });
     if (ipop.getStatePort) {
@@ -99,7 +100,7 @@ export async function runVpn(p: VpnProgram, o: RunOptions): Promise<() => Promis
     // The overlay must never run over the VPN it carries: the TAP's addresses are not advertised.
     const failures = new JoinFailures(o.log);
     // The node address goes into the config only once the VPN is ready (saveNodeAddress below).
-    overlay = await startOverlay(cfg, { count: 1, log: failures.log, writeAddress: false, ignoreDevices: [tap.name, ...ipop.networkIgnoreList] });
+    overlay = await startOverlay(cfg, { count: 1, log: failures.log, writeAddress: false, ignoreDevices: [tap.name, ...ipop.networkIgnoreList], fastPath: ipop.fastPath });
     const node = overlay.nodes[0]!, dht = overlay.dhts[0]!;
     // Without RemoteTAs this node starts a new overlay: there is no ring to wait for.
     if (cfg.remoteTAs.length === 0) o.log.warn('no RemoteTAs: this node starts a new overlay on its own');
@@ -140,7 +141,7 @@ function trafficOf(v: RunningVpn, listeners: readonly EdgeListener[]): Record<st
   const udp = listeners.map((l) => (l instanceof SecureEdgeListener ? l.inner : l)).filter((l) => l instanceof UdpEdgeListener);
   const sum = (k: 'fragmentedOut' | 'fragmentRequests' | 'fragmentsResent' | 'fragmentedLost') => udp.reduce((n, l) => n + l.stats[k], 0);
   return {
-    txFrames: s.txFrames, txBytes: s.txBytes, txOffload: s.txOffload, rxFrames: s.rxFrames, rxBytes: s.rxBytes, rxOffload: s.rxOffload,
+    txFrames: s.txFrames, txBytes: s.txBytes, txOffload: s.txOffload, txInPlace: s.txInPlace, rxFrames: s.rxFrames, rxBytes: s.rxBytes, rxOffload: s.rxOffload,
     fragmentedOut: sum('fragmentedOut'), fragmentRequests: sum('fragmentRequests'), fragmentsResent: sum('fragmentsResent'), fragmentedLost: sum('fragmentedLost'),
   };
 }

@@ -32,6 +32,8 @@ export interface OverlayOptions {
   nodeOptions?: Partial<NodeOptions>;
   /** Interfaces whose addresses are never advertised (the VPN's TAP and its ignore list). */
   ignoreDevices?: string[];
+  /** IpopConfig/FastPath, passed to the listeners (batched UDP I/O); default true. */
+  fastPath?: boolean;
 }
 
 export interface Overlay {
@@ -41,9 +43,9 @@ export interface Overlay {
   stop(): Promise<void>;
 }
 
-function listeners(cfg: NodeConfig, first: boolean, bind: string | undefined, ignore: string[]): EdgeListener[] {
+function listeners(cfg: NodeConfig, first: boolean, bind: string | undefined, ignore: string[], fastPath: boolean): EdgeListener[] {
   return cfg.edgeListeners.map((el) => {
-    const o = { port: first ? el.port : 0, host: bind, devices: cfg.devicesToBind, ignore, clock: realClock, random: cryptoRandom };
+    const o = { port: first ? el.port : 0, host: bind, devices: cfg.devicesToBind, ignore, fastPath, clock: realClock, random: cryptoRandom };
     return el.type === 'udp' ? new UdpEdgeListener(o) : new TcpEdgeListener(o);
   });
 }
@@ -71,7 +73,7 @@ export async function startOverlay(cfg: NodeConfig, o: OverlayOptions): Promise<
   try {
     for (let i = 0; i < o.count; i++) {
       const identity = sec ? (i === 0 ? sec.firstIdentity : Identity.generate()) : undefined;
-      const raw = listeners(cfg, i === 0, o.bind, o.ignoreDevices ?? []);
+      const raw = listeners(cfg, i === 0, o.bind, o.ignoreDevices ?? [], o.fastPath ?? true);
       const node = new Node({
         namespace: cfg.namespace,
         address: identity ? identity.address : i === 0 ? first : undefined,

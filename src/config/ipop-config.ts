@@ -52,6 +52,13 @@ export interface IpopConfig {
   multicast: boolean;
   /** TCP segmentation and checksum offload on the TAP: super-packets cross the overlay whole. */
   offload: boolean;
+  /**
+   * IpopConfig/FastPath (default true): frames are sealed where the TAP read them (headers and
+   * tag written into room reserved around each frame) and the UDP listener may batch its I/O.
+   * false: the reference path (a copy per header, one datagram per system call). Same wire
+   * format either way: nodes with and without it interoperate.
+   */
+  fastPath: boolean;
   /** DHCPConfig XML this node publishes under `dhcp:<ns>` (and re-publishes while it lives). */
   dhcpConfigFile?: string;
   /**
@@ -73,7 +80,7 @@ const MODES: readonly IpopMode[] = ['router', 'switch'];
 
 const BRUNET_UNSUPPORTED = ['EndToEndSecurity', 'DHCPPort', 'AllowStaticAddresses', 'GroupVPN', 'Dns'];
 const KNOWN = ['IpopNamespace', 'VirtualNetworkDevice', 'AddressData', 'EnableMulticast', 'LeaseTime', 'MTU', 'OnDemand',
-  'GetStatePort', 'DHCPConfigFile', 'NetworkIgnoreList', 'IPv6Prefix', 'Offload', 'Mode', 'Bridge', 'MacAgeSeconds', ...BRUNET_UNSUPPORTED];
+  'GetStatePort', 'DHCPConfigFile', 'NetworkIgnoreList', 'IPv6Prefix', 'Offload', 'FastPath', 'Mode', 'Bridge', 'MacAgeSeconds', ...BRUNET_UNSUPPORTED];
 
 /** Netmask as dotted quad (Brunet) or prefix length ("24" or "/24"). */
 export function netmaskToPrefix(s: string, path: string): number {
@@ -163,7 +170,7 @@ export function parseIpop(node: XNode): IpopConfig {
   if (badName) throw new ConfigError(`${P}/VirtualNetworkDevice`, badName);
   const cfg: IpopConfig = {
     namespace, mode: 'router', device, macAgeSeconds: DEFAULT_MAC_AGE_SECONDS, leaseTime: 3600, mtu: 0, onDemand: { ...DEFAULT_ON_DEMAND },
-    getStatePort: DEFAULT_GET_STATE_PORT, multicast: false, offload: true, ipv6Prefix: 'auto', networkIgnoreList: [], ignored: [],
+    getStatePort: DEFAULT_GET_STATE_PORT, multicast: false, offload: true, fastPath: true, ipv6Prefix: 'auto', networkIgnoreList: [], ignored: [],
   };
   parseSwitching(get, cfg);
   const ad = get('AddressData');
@@ -181,6 +188,8 @@ export function parseIpop(node: XNode): IpopConfig {
   if (mc !== undefined) cfg.multicast = parseBool(text(mc, `${P}/EnableMulticast`), `${P}/EnableMulticast`);
   const off = get('Offload');
   if (off !== undefined) cfg.offload = parseBool(text(off, `${P}/Offload`), `${P}/Offload`);
+  const fp = get('FastPath');
+  if (fp !== undefined) cfg.fastPath = parseBool(text(fp, `${P}/FastPath`), `${P}/FastPath`);
   const dc = get('DHCPConfigFile');
   if (dc !== undefined && text(dc, `${P}/DHCPConfigFile`) !== '') cfg.dhcpConfigFile = text(dc, `${P}/DHCPConfigFile`);
   const v6 = get('IPv6Prefix');

@@ -10,16 +10,16 @@
 // then FINISH → CONFIRM, answering retransmitted HELLO/FINISH with the same reply.
 // Refusals travel in ABORT packets sealed with keys from the transcript after message 2,
 // so only the real peer of this handshake can make us give up early.
-import type { Edge } from '../transport/edge.js';
+import type { Edge, Room } from '../transport/edge.js';
 import type { TaKind, TransportAddress } from '../transport/ta.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
 import type { Logger } from '../util/log.js';
 import { WireError } from '../wire/value.js';
 import { HandshakeState } from './handshake.js';
 import { addressOf, verifySignature, type Identity } from './identity.js';
-import { aeadDecrypt, aeadEncrypt, bytesEqual } from './primitives.js';
+import { aeadDecrypt, aeadEncrypt, bytesEqual, TAG_LEN } from './primitives.js';
 import {
-  ABORT_AUTH, ABORT_IDENTITY, ABORT_PROTOCOL, ABORT_REFUSED, T_ABORT, T_CONFIRM, T_DATA, T_FINISH, T_HELLO, T_REPLY, T_RETRY,
+  ABORT_AUTH, ABORT_IDENTITY, ABORT_PROTOCOL, ABORT_REFUSED, DATA_HEADER, T_ABORT, T_CONFIRM, T_DATA, T_FINISH, T_HELLO, T_REPLY, T_RETRY,
   abortHeader, decodeHandshake, decodeIdentity, encodeAbort, encodeHello, encodeIdentity, encodeNoise, isTransportType,
   type HandshakePacket,
 } from './secure-wire.js';
@@ -101,6 +101,19 @@ export class SecureEdge implements Edge {
     let out: Uint8Array;
     try { out = this.session.seal(T_DATA, packet); } catch { st.sendErrors++; return; }
     this.out(out);
+  }
+
+  /** send() sealing in place: the header goes into the lent room in front, the tag behind (Edge.sendLent). */
+  sendLent(packet: Uint8Array, room: Room): void {
+    if (room.head < DATA_HEADER || room.tail < TAG_LEN) { this.send(packet); return; }
+    const st = this.host.stats;
+    if (this.state !== 'established' || !this.session) { st.sendErrors++; return; }
+    let out: Uint8Array;
+    try { out = this.session.sealInPlace(T_DATA, packet); } catch { st.sendErrors++; return; }
+    const head = room.head - DATA_HEADER, tail = room.tail - TAG_LEN;
+    this.host.stats.packetsOut++;
+    if (this.inner.sendLent) this.inner.sendLent(out, { head, tail });
+    else this.inner.send(out);
   }
 
   close(reason = 'closed'): void {

@@ -147,6 +147,32 @@ export class Session {
    * read) and owns the returned packet.
    */
   seal(type: number, plaintext: Uint8Array): Uint8Array {
+    const counter = this.nextCounter();
+    const out = uninitialized(DATA_HEADER + plaintext.length + TAG_LEN); // every byte is written below
+    writeDataHeader(out, { type, epoch: this.sendEpoch, counter });
+    aeadEncryptInto(this.sendKey, counter, out.subarray(0, DATA_HEADER), plaintext, out, DATA_HEADER, this.aead);
+    return out;
+  }
+
+  /**
+   * seal() without a new buffer, for a caller that gives plaintext away with DATA_HEADER
+   * bytes free in front of it and TAG_LEN behind (in its own buffer): the header goes in
+   * front, the plaintext is encrypted where it lies and the tag written behind. Returns the
+   * packet, a view over plaintext's buffer. Same bytes on the wire as seal().
+   */
+  sealInPlace(type: number, plaintext: Uint8Array): Uint8Array {
+    if (plaintext.byteOffset < DATA_HEADER || plaintext.byteOffset + plaintext.length + TAG_LEN > plaintext.buffer.byteLength) {
+      throw new RangeError('no room around the plaintext for a transport header and tag');
+    }
+    const counter = this.nextCounter();
+    const out = new Uint8Array(plaintext.buffer, plaintext.byteOffset - DATA_HEADER, DATA_HEADER + plaintext.length + TAG_LEN);
+    writeDataHeader(out, { type, epoch: this.sendEpoch, counter });
+    aeadEncryptInto(this.sendKey, counter, out.subarray(0, DATA_HEADER), plaintext, out, DATA_HEADER, this.aead);
+    return out;
+  }
+
+  /** The counter for the next packet, after a rekey if one is due. */
+  private nextCounter(): number {
     if (this.destroyed) throw new Error('session destroyed');
     const now = this.o.clock.now();
     if (this.sendCounter >= this.rekeyPackets || now - this.sendEpochStart >= this.rekeyMs) {
@@ -158,10 +184,7 @@ export class Session {
       this.sendEpochStart = now;
       this.stats.rekeys++;
     }
-    const out = uninitialized(DATA_HEADER + plaintext.length + TAG_LEN); // every byte is written below
-    writeDataHeader(out, { type, epoch: this.sendEpoch, counter: this.sendCounter });
-    aeadEncryptInto(this.sendKey, this.sendCounter++, out.subarray(0, DATA_HEADER), plaintext, out, DATA_HEADER, this.aead);
-    return out;
+    return this.sendCounter++;
   }
 
   /**

@@ -9,6 +9,7 @@
 // destination), 3 greedy, 5 exact; 6 is the final leg of a closest delivery.
 import { Address, ADDRESS_BYTES } from '../address/address.js';
 import { PTYPE_ROUTED } from '../connection/link-wire.js';
+import type { Room } from '../transport/edge.js';
 import { WireError } from '../wire/value.js';
 import { uninitialized } from '../util/bytes.js';
 
@@ -50,13 +51,28 @@ export interface AhHeader {
 
 export function encodeAh(h: AhHeader, payload: Uint8Array): Uint8Array {
   const out = uninitialized(AH_HEADER + payload.length); // every byte is written below
-  const v = new DataView(out.buffer, out.byteOffset, AH_HEADER);
-  out[0] = PTYPE_ROUTED; out[1] = AH_VERSION; out[2] = h.mode; out[3] = h.flags;
-  v.setUint16(4, h.hops); v.setUint16(6, h.ttl);
-  out.set(h.src.bytes, 8); out.set(h.dst.bytes, 8 + ADDRESS_BYTES);
-  out[48] = h.ptype;
+  writeAhHeader(h, out);
   out.set(payload, AH_HEADER);
   return out;
+}
+
+/**
+ * encodeAh without the copy: writes the header into the `room.head` bytes in front of payload
+ * (which the caller owns, see Room) and returns the packet as a view over payload's buffer,
+ * AH_HEADER bytes before it; undefined when the room is too small (then use encodeAh).
+ */
+export function encodeAhInRoom(h: AhHeader, payload: Uint8Array, room: Room): Uint8Array | undefined {
+  if (room.head < AH_HEADER || payload.byteOffset < AH_HEADER) return undefined;
+  const out = new Uint8Array(payload.buffer, payload.byteOffset - AH_HEADER, AH_HEADER + payload.length);
+  writeAhHeader(h, out);
+  return out;
+}
+
+function writeAhHeader(h: AhHeader, out: Uint8Array): void {
+  out[0] = PTYPE_ROUTED; out[1] = AH_VERSION; out[2] = h.mode; out[3] = h.flags;
+  out[4] = (h.hops >>> 8) & 0xff; out[5] = h.hops & 0xff; out[6] = (h.ttl >>> 8) & 0xff; out[7] = h.ttl & 0xff;
+  out.set(h.src.bytes, 8); out.set(h.dst.bytes, 8 + ADDRESS_BYTES);
+  out[48] = h.ptype;
 }
 
 export function decodeAh(p: Uint8Array): AhHeader {

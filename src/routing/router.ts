@@ -6,7 +6,8 @@ import type { Connection } from '../connection/connection.js';
 import type { ConnectionTable } from '../connection/table.js';
 import type { Logger } from '../util/log.js';
 import { WireError } from '../wire/value.js';
-import { AH_HEADER, bumpHops, decodeAh, encodeAh, FLAG_EDGE, Mode, type AhHeader } from './ah-wire.js';
+import type { Room } from '../transport/edge.js';
+import { AH_HEADER, bumpHops, decodeAh, encodeAh, encodeAhInRoom, FLAG_EDGE, Mode, type AhHeader } from './ah-wire.js';
 
 export type DeliverHandler = (payload: Uint8Array, h: AhHeader, from: Connection | null) => void;
 
@@ -37,6 +38,22 @@ export class Router {
     const pkt = encodeAh(h, payload);
     if (via) { bumpHops(pkt, 1); via.edge.send(pkt); this.stats.forwarded++; return; }
     this.route(pkt, h, null);
+  }
+
+  /**
+   * send() over `via` for a payload whose bytes and surrounding room the caller gives away
+   * (Edge.sendLent): the header goes into the room in front of it and the edge may seal it
+   * in place. Without room enough it is send() (one copy). True when the header went in place.
+   */
+  sendLent(dst: Address, mode: Mode, ptype: number, payload: Uint8Array, via: Connection, room: Room): boolean {
+    const h: AhHeader = { mode, flags: 0, hops: 1, ttl: this.defaultTtl(), src: this.self, dst, ptype };
+    const pkt = encodeAhInRoom(h, payload, room);
+    if (!pkt) { this.send(dst, mode, ptype, payload, via); return false; }
+    this.stats.forwarded++;
+    const edge = via.edge;
+    if (edge.sendLent) edge.sendLent(pkt, { head: room.head - AH_HEADER, tail: room.tail });
+    else edge.send(pkt);
+    return true;
   }
 
   /** Sends over one connection only: replies return over the same edge. */

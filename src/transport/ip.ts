@@ -20,6 +20,11 @@ export interface IpListenerOptions {
   devices?: string[];
   /** Never advertise addresses of these interfaces (IPOP's network_ignore_list; a VPN's own TAP). */
   ignore?: string[];
+  /**
+   * IpopConfig/FastPath (default true): the UDP listener may use batched socket I/O where the
+   * addon and kernel offer it; false keeps one datagram per call (the reference path).
+   */
+  fastPath?: boolean;
   clock: Clock;
   random: RandomSource;
 }

@@ -4,14 +4,20 @@
 // batches, with or without their offload header.
 //
 // Buffers: send() does not keep `data` unless it must wait for a link (then it copies it);
-// frames handed to writeTap() belong to the path until the batch is written.
+// with a `room` (a TAP frame the caller gives away, IpopConfig/FastPath) the routing header
+// and the secure edge's header and tag are written around `data` and it is sealed where it
+// lies, so the caller must not read it again. Frames handed to writeTap() belong to the path
+// until the batch is written.
 import type { Address } from '../address/address.js';
 import type { Connection } from '../connection/connection.js';
 import type { ConnectionTable } from '../connection/table.js';
 import type { TunnelEdgeListener } from '../connection/tunnel.js';
 import type { RpcManager } from '../rpc/rpc-manager.js';
 import type { Router } from '../routing/router.js';
-import type { EdgeListener } from '../transport/edge.js';
+import type { EdgeListener, Room } from '../transport/edge.js';
+import { AH_HEADER } from '../routing/ah-wire.js';
+import { DATA_HEADER } from '../edge/secure-wire.js';
+import { AEAD_TAG_LEN } from '../edge/aead.js';
 import { Mode, Payload, type AhHeader } from '../routing/ah-wire.js';
 import type { Clock } from '../util/clock.js';
 import { decodeOffloadHeader, OFFLOAD_HEADER, OffloadError, segment, wireToVnet, type OffloadMeta } from './offload.js';
@@ -22,6 +28,11 @@ export interface FrameDevice {
   readonly mac: Uint8Array;
   /** Gives and takes frames after a kernel virtio_net_hdr (see TapDevice); absent: plain frames only. */
   readonly offload?: boolean;
+  /**
+   * Free bytes around every frame start() delivers, for headers and a tag written in place
+   * (IpopConfig/FastPath); absent: none. The frames and their room are the callback's.
+   */
+  readonly room?: Room;
   /** offloaded[i] === 1: frames[i] starts with a kernel virtio_net_hdr. */
   start(onFrames: (frames: Uint8Array[], offloaded?: Uint8Array | null) => void): void;
   writeBatch(frames: Uint8Array[], withHeader?: boolean): number;
@@ -31,6 +42,8 @@ export interface FrameDevice {
 /** The counters the path keeps (a mode's stats object includes them). */
 export interface FramePathStats {
   txFrames: number; txBytes: number; txOffload: number; rxOffload: number; queued: number; softwareSegments: number;
+  /** Sent with their headers written into the TAP's room (IpopConfig/FastPath), not copied. */
+  txInPlace: number;
   /** Waiting queue full; no link to the owner in time; a malformed offload header. */
   dropQueueFull: number; dropNoLink: number; dropBadOffload: number;
   /** Routed over other nodes instead of a connection to its sender: a routed packet's source is not authenticated. */
@@ -38,7 +51,7 @@ export interface FramePathStats {
 }
 
 export const newFramePathStats = (): FramePathStats => ({
-  txFrames: 0, txBytes: 0, txOffload: 0, rxOffload: 0, queued: 0, softwareSegments: 0,
+  txFrames: 0, txBytes: 0, txOffload: 0, rxOffload: 0, queued: 0, softwareSegments: 0, txInPlace: 0,
   dropQueueFull: 0, dropNoLink: 0, dropBadOffload: 0, dropNotDirect: 0,
 });
 
@@ -49,7 +62,7 @@ export const newFramePathStats = (): FramePathStats => ({
  */
 export interface VpnNodeComponents extends OnDemandComponents {
   table: Pick<ConnectionTable, 'get' | 'neighborsOf' | 'onChange'>;
-  router: Pick<Router, 'register' | 'send'>;
+  router: Pick<Router, 'register' | 'send' | 'sendLent'>;
   rpc: Pick<RpcManager, 'call'>;
   tunnel?: Pick<TunnelEdgeListener, 'forwardersFor'>;
   listeners: readonly EdgeListener[];
@@ -57,7 +70,7 @@ export interface VpnNodeComponents extends OnDemandComponents {
 
 export interface FramePathComponents {
   table: Pick<ConnectionTable, 'get' | 'onChange'>;
-  router: Pick<Router, 'register' | 'send'>;
+  router: Pick<Router, 'register' | 'send' | 'sendLent'>;
   clock: Clock;
 }
 
@@ -66,6 +79,14 @@ export interface Outgoing { data: Uint8Array; ptype: Payload }
 
 /** A frame that arrived over the connection to its sender; meta: it came with an offload header, just before it in the same buffer. */
 export type FrameHandler = (frame: Uint8Array, from: Address, meta: OffloadMeta | undefined) => void;
+
+/**
+ * The room a TAP leaves around each frame with IpopConfig/FastPath: the routing header and
+ * the secure edge's header in front (64 ≥ 49 + 10), its tag behind. A relay edge adds its
+ * own header by copying, as without room.
+ */
+export const FRAME_ROOM: Room = { head: 64, tail: AEAD_TAG_LEN };
+if (FRAME_ROOM.head < AH_HEADER + DATA_HEADER) throw new Error('FRAME_ROOM too small');
 
 export const QUEUE_PER_DESTINATION = 64;
 /** How long frames wait for a connection (direct or relay edge) to their owner. */
@@ -122,15 +143,16 @@ export class FramePath {
    * to end), never routed over other nodes: receivers refuse routed frames (register). Without
    * a connection yet, one is opened and the message waits for it (copied, bounded, LINK_WAIT_MS).
    */
-  send(owner: Address, data: Uint8Array, ptype: Payload): void {
+  send(owner: Address, data: Uint8Array, ptype: Payload, room?: Room): void {
     const conn = this.c.table.get(owner);
     if (!conn) { this.holdForLink(owner, data, ptype); return; }
     this.stats.txFrames++;
     this.stats.txBytes += data.length;
     if (ptype === Payload.IpOffload || ptype === Payload.EthernetOffload || ptype === Payload.SocialIpOffload) this.stats.txOffload++;
-    // Straight over that connection: the router need not look the route up again.
-    this.c.router.send(owner, Mode.Exact, ptype, data, conn);
     this.onDemand.note(owner, data.length);
+    // Straight over that connection: the router need not look the route up again.
+    if (room) { if (this.c.router.sendLent(owner, Mode.Exact, ptype, data, conn, room)) this.stats.txInPlace++; }
+    else this.c.router.send(owner, Mode.Exact, ptype, data, conn);
   }
 
   private holdForLink(owner: Address, data: Uint8Array, ptype: Payload): void {

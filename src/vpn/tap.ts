@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Room } from '../transport/edge.js';
 import { isPlainVnet, OFFLOAD_HEADER } from './offload.js';
 
 export class TapError extends Error {
@@ -23,7 +24,7 @@ interface NativeTap {
   setIPv4(address: string, prefixLength: number): void;
   setIPv6(address: string, prefixLength: number): void;
   up(): void;
-  start(cb: (err: Error | null, data?: Buffer, lengths?: Uint32Array) => void): void;
+  start(cb: (err: Error | null, data?: Buffer, lengths?: Uint32Array) => void, head?: number, tail?: number): void;
   write(frame: Uint8Array): boolean;
   writeBatch(frames: Uint8Array[], withHeader?: boolean): number;
   offload(): boolean;
@@ -33,6 +34,8 @@ interface NativeTap {
 type NativeCtor = new (name: string, offload?: boolean) => NativeTap;
 
 const TUN = '/dev/net/tun';
+/** The most room the addon reserves around a frame (native/tap.cc kMaxRoom). */
+const MAX_ROOM = 256;
 const CAP_NET_ADMIN = 12;
 
 // Sources run from src/vpn (tests), compiled code from dist/src/vpn: find the package root.
@@ -119,23 +122,29 @@ export class TapDevice {
   readonly mac: Uint8Array;
   /** Frames may be TCP super-packets with a virtio_net_hdr (the device was opened with offload). */
   readonly offload: boolean;
+  /** Free bytes around every frame start() delivers (TapDevice.open's `room`); undefined: none. */
+  readonly room: Room | undefined;
   readonly #h: NativeTap;
 
-  private constructor(h: NativeTap) {
+  private constructor(h: NativeTap, room: Room | undefined) {
     this.#h = h;
+    this.room = room;
     this.name = h.name();
     this.mac = call(() => h.mac());
     this.offload = h.offload();
   }
 
   /** Creates (or attaches to) the TAP device; it disappears when closed or when the process exits. */
-  static open(o: { name: string; mtu?: number; offload?: boolean }): TapDevice {
+  static open(o: { name: string; mtu?: number; offload?: boolean; room?: Room }): TapDevice {
+    if (o.room && !(o.room.head >= 0 && o.room.head <= MAX_ROOM && o.room.tail >= 0 && o.room.tail <= MAX_ROOM)) {
+      throw new TapError(`room around frames must be 0..${MAX_ROOM} bytes`);
+    }
     const Tap = loadAddon();
     if (Tap instanceof Error) throw new TapError(Tap.message);
     const h = call(() => new Tap(o.name, o.offload ?? false));
     try {
       if (o.mtu !== undefined) call(() => h.setMtu(o.mtu!));
-      return new TapDevice(h);
+      return new TapDevice(h, o.room);
     } catch (e) {
       h.close();
       throw e;
@@ -168,11 +177,15 @@ export class TapDevice {
    * views into one Buffer per batch, so keeping one alive keeps that batch's memory.
    * With offload, `offloaded[i] === 1` marks a frame that still starts with its kernel
    * virtio_net_hdr (a super-packet or a partial checksum); offloaded is null when none does.
+   * With a `room`, every frame has room.head free bytes before it and room.tail after it in
+   * that Buffer (more before a plain frame on an offload device: its zero kernel header), all
+   * the callback's to overwrite: that is what lets the VPN seal frames where they lie.
    * A read error (e.g. the interface was deleted) closes the device and goes to onError,
    * or is thrown as uncaught without one. While started, the device keeps the process alive.
    */
   start(onFrames: (frames: Buffer[], offloaded: Uint8Array | null) => void, onError?: (err: TapError) => void): void {
     const vnet = this.offload;
+    const head = this.room?.head ?? 0, tail = this.room?.tail ?? 0;
     call(() => this.#h.start((err, data, lengths) => {
       if (err) {
         this.close();
@@ -185,14 +198,15 @@ export class TapDevice {
       let offloaded: Uint8Array | null = null;
       let off = 0;
       for (let i = 0; i < frames.length; i++) {
+        off += head;
         const end = off + lengths![i]!;
         if (!vnet) frames[i] = data!.subarray(off, end);
         else if (isPlainVnet(data!, off)) frames[i] = data!.subarray(off + OFFLOAD_HEADER, end);
         else { frames[i] = data!.subarray(off, end); (offloaded ??= new Uint8Array(frames.length))[i] = 1; }
-        off = end;
+        off = end + tail;
       }
       onFrames(frames, offloaded);
-    }));
+    }, head, tail));
   }
 
   /** Writes one frame; false when it was dropped (counted in stats.writeDrops). */

@@ -7,6 +7,8 @@ import type { Test } from 'tap';
 import type { IpopNode } from '../../src/vpn/group/ipop-node.js';
 import { consistency, FAST, startRing, stopAll, waitFor, type Kind } from './ring.js';
 import { Identity } from '../../src/edge/identity.js';
+import { groupKey } from '../../src/edge/handshake.js';
+import { SecureEdgeListener } from '../../src/edge/secure-listener.js';
 import { Node as NodeClass } from '../../src/node/node.js';
 import type { NodeOptions } from '../../src/node/node.js';
 import type { DhtLimits } from '../../src/dht/limits.js';
@@ -30,13 +32,17 @@ export async function startDhtRing(n: number, kind: Kind | VirtualLab, opts: Par
  * A ring on a VirtualLab whose nodes have identities (address = key hash, keys drawn from
  * the lab's seed), so their DHT can sign and verify claims such as the VPN's dhcp: mappings.
  */
-export async function startSignedDhtRing(lab: VirtualLab, n: number, namespace: string): Promise<{ nodes: Node[]; dhts: DhtService[] }> {
+export async function startSignedDhtRing(lab: VirtualLab, n: number, namespace: string, o: { secure?: boolean } = {}): Promise<{ nodes: Node[]; dhts: DhtService[] }> {
   const nodes: Node[] = [];
   const dhts: DhtService[] = [];
+  const key = o.secure ? groupKey('signed ring', namespace) : undefined;
   for (let i = 0; i < n; i++) {
     const keys = lab.random();
     const id = Identity.fromPrivateKeys(keys.bytes(32), keys.bytes(32));
-    const node = new NodeClass({ ...FAST, ...lab.env(), namespace, address: id.address, listeners: [lab.listener()], remoteTAs: nodes[0] ? nodes[0].listeners[0]!.localTAs() : [] });
+    const raw = lab.listener();
+    // With secure: every edge is a SecureEdge (handshake, AEAD), as in a daemon with security on.
+    const listener = key ? new SecureEdgeListener(raw, { identity: id, groupKey: key, namespace, ...lab.env() }) : raw;
+    const node = new NodeClass({ ...FAST, ...lab.env(), namespace, address: id.address, listeners: [listener], remoteTAs: nodes[0] ? nodes[0].listeners[0]!.localTAs() : [] });
     await node.start();
     const store = TableStore.memory({ clock: lab.clock });
     await store.open();
@@ -53,9 +59,9 @@ export interface VpnRing { lab: VirtualLab; nodes: Node[]; dhts: DhtService[]; v
  * the test (the VPNs pushed onto `vpns` first, the lab last), and asserted consistent
  * before it is returned.
  */
-export async function startVpnRing(t: Test, n: number, namespace: string, formed = `ring of ${n} formed`, seed = 1): Promise<VpnRing> {
+export async function startVpnRing(t: Test, n: number, namespace: string, formed = `ring of ${n} formed`, seed = 1, o: { secure?: boolean } = {}): Promise<VpnRing> {
   const lab = new VirtualLab({ seed });
-  const { nodes, dhts } = await startSignedDhtRing(lab, n, namespace);
+  const { nodes, dhts } = await startSignedDhtRing(lab, n, namespace, o);
   const vpns: Array<{ stop(): void }> = [];
   t.teardown(async () => {
     for (const v of vpns) v.stop();

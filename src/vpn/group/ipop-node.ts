@@ -205,7 +205,8 @@ export class IpopNode {
 
   private route(dst: number, data: Uint8Array, ptype: Payload): void {
     const owner = this.resolver.get(dst);
-    if (owner) this.path.send(owner, data, ptype);
+    // A TAP frame goes to one owner only: with room around it (FastPath) it is sealed in place.
+    if (owner) this.path.send(owner, data, ptype, this.o.device.room);
     else if (owner === null) this.stats.dropNoOwner++;
     else this.queueOut(dst, data, ptype);
   }
