@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../config/node-config.js';
-import { createLogger, LEVELS, parseLevel, quietable } from '../util/log.js';
+import { LEVELS, LOG_FORMATS, loggerFor, parseLevel, parseLogFormat, quietable } from '../util/log.js';
 import { queryState } from './groupvpn-status.js';
 import { runVpn } from './groupvpn-run.js';
 import { logFile, stateDirFor } from './state-dir.js';
@@ -30,7 +30,7 @@ export async function vpnCommand(p: VpnProgram, argv: string[]): Promise<number>
   try {
     ({ values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: {
       config: { type: 'string', short: 'c', default: p.defaultConfig }, ipop: { type: 'string', short: 'i' },
-      'state-dir': { type: 'string' }, 'log-level': { type: 'string', default: 'info' }, timeout: { type: 'string', default: '60' },
+      'state-dir': { type: 'string' }, 'log-level': { type: 'string', default: 'info' }, 'log-format': { type: 'string', default: 'text' }, timeout: { type: 'string', default: '60' },
       json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     } }));
   } catch (e) { return fail(`${(e as Error).message}\n${USAGE}`, 2); }
@@ -39,6 +39,8 @@ export async function vpnCommand(p: VpnProgram, argv: string[]): Promise<number>
   if (positionals.length !== 1 || !['start', 'stop', 'status', 'run'].includes(cmd!)) return fail(USAGE, 2);
   const level = parseLevel(values['log-level']!);
   if (!level) return fail(`--log-level must be one of ${LEVELS.join(', ')}`, 2);
+  const format = parseLogFormat(values['log-format']!);
+  if (!format) return fail(`--log-format must be one of ${LOG_FORMATS.join(', ')}`, 2);
   const timeout = Number(values.timeout);
   if (!Number.isFinite(timeout) || timeout <= 0) return fail('--timeout must be a positive number of seconds', 2);
   // stop needs no config: the pid file says which process and which device.
@@ -58,7 +60,7 @@ export async function vpnCommand(p: VpnProgram, argv: string[]): Promise<number>
   }
   switch (cmd) {
     case 'run': {
-      const log = quietable(createLogger(level));
+      const log = quietable(loggerFor(level, format));
       let stop;
       try { stop = await runVpn(p, { config: values.config!, ipop: values.ipop, stateDir: values['state-dir'], joinTimeoutMs: timeout * 1000, log }); } catch (e) {
         return fail((e as Error).message, e instanceof ConfigError ? 2 : 1);
@@ -84,7 +86,7 @@ async function start(p: VpnProgram, values: Record<string, unknown>, stateDir: s
   if (other.state === 'running') return fail(`already running (pid ${other.record.pid}); ${p.name} stop first`);
   if (other.state === 'stale') { removeStale(stateDir); say(`removed a stale pid file: ${other.why}`); }
   if (!port) return fail(`start needs the get_state port to know when the VPN is ready (GetStatePort is 0); use ${p.name} run`);
-  const args = ['run', '-c', String(values.config), '--log-level', String(values['log-level']), '--timeout', String(timeout)];
+  const args = ['run', '-c', String(values.config), '--log-level', String(values['log-level']), '--log-format', String(values['log-format']), '--timeout', String(timeout)];
   if (values.ipop) args.push('--ipop', String(values.ipop));
   if (values['state-dir']) args.push('--state-dir', String(values['state-dir']));
   mkdirSync(stateDir, { recursive: true });
@@ -115,7 +117,7 @@ function reasons(log: string): string {
   let lines: string[] = [];
   try { lines = readFileSync(log, 'utf8').trimEnd().split('\n'); } catch { return '(no log)'; }
   const run = lines.slice(Math.max(0, lines.length - 40));
-  const errors = run.filter((l) => l.includes('ERROR') || l.includes(`${NAME}:`));
+  const errors = run.filter((l) => l.includes('ERROR') || l.includes('"level":"error"') || l.includes(`${NAME}:`));
   return (errors.length ? errors.slice(-5) : run.slice(-5)).map((l) => `  ${l}`).join('\n');
 }
 

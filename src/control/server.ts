@@ -11,6 +11,7 @@ import { RpcCode } from '../rpc/rpc-wire.js';
 import type { Value } from '../wire/value.js';
 import { parseMethodCall, serializeFault, serializeResponse, XmlRpcError, type XrValue } from './xmlrpc.js';
 import { fromJson, JsonDepthError, toJson } from './json.js';
+import type { OverlayMetrics } from './metrics.js';
 
 const MAX_BODY = 4 * 1024 * 1024;
 const PROXY_TIMEOUT_MS = 5000;
@@ -31,6 +32,8 @@ function modeOf(ah: Value): Mode {
 
 export class ControlServer {
   private server?: http.Server;
+  /** Serves GET /metrics (Prometheus) when set. */
+  metrics?: OverlayMetrics;
   constructor(private readonly nodes: Node[], readonly port: number, readonly host = '127.0.0.1') {}
 
   start(): Promise<void> {
@@ -77,6 +80,7 @@ export class ControlServer {
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
+    if (req.method === 'GET' && url.pathname === '/metrics' && this.metrics) return this.metrics.serve(res);
     if (req.method !== 'POST') {
       res.writeHead(405, { 'content-type': 'text/plain', allow: 'POST' });
       return void res.end('POST XML-RPC to /xm.rem or JSON to /json\n');
