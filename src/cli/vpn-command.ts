@@ -10,6 +10,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:f
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../config/node-config.js';
 import { LEVELS, LOG_FORMATS, loggerFor, parseLevel, parseLogFormat, quietable } from '../util/log.js';
+import { progress } from '../util/progress.js';
 import { queryState } from './groupvpn-status.js';
 import { runVpn } from './groupvpn-run.js';
 import { logFile, stateDirFor } from './state-dir.js';
@@ -97,17 +98,22 @@ async function start(p: VpnProgram, values: Record<string, unknown>, stateDir: s
   let exited: number | null | undefined;
   child.on('exit', (code, sig) => { exited = code ?? (sig ? 128 : 1); });
   child.unref();
-  const end = Date.now() + (timeout + 15) * 1000;
+  const t0 = Date.now(), end = t0 + (timeout + 15) * 1000;
+  const bar = progress();
   while (Date.now() < end) {
     await new Promise((r) => setTimeout(r, 200));
-    if (exited !== undefined) return fail(`the VPN did not start:\n${reasons(log)}`);
+    if (exited !== undefined) { bar.done(); return fail(`the VPN did not start:\n${reasons(log)}`); }
     // The status reply waits for each peer's RTT ping (at most 1 s, for peers that are gone).
     const s = await queryState(port, 'status', 2500);
-    if (s && s.state === 'ready' && s.pid === child.pid) {
-      say(`${p.name} started (pid ${child.pid}): ${p.startedLine(s)}; log ${log}`);
+    const mine = s && s.pid === child.pid ? s : undefined;
+    bar.update(`${p.name}: ${typeof mine?.phase === 'string' ? mine.phase : 'starting'}${typeof mine?.connections === 'number' ? `, ${mine.connections} connections` : ''}, ${Math.round((Date.now() - t0) / 1000)} s`);
+    if (mine && mine.state === 'ready') {
+      bar.done();
+      say(`${p.name} started (pid ${child.pid}): ${p.startedLine(mine)}; log ${log}`);
       return 0;
     }
   }
+  bar.done();
   child.kill('SIGKILL');
   return fail(`the VPN was not ready within ${timeout} s; stopped it. Last log lines:\n${reasons(log)}`);
 }
