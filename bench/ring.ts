@@ -1,10 +1,13 @@
 // npm run bench:ring — overlay formation and steady state for N = 16, 64, 256, 1000 nodes in
 // one process on loopback UDP (each N in a fresh child process, so RSS figures are clean).
 // Prints one table row per N: time to consistency 1.0, extra RSS and live heap per node, CPU seconds,
-// mean/max hops of 1,000 random routed RPCs, idle bytes/s per node, crawl time.
+// mean/max hops of 1,000 random routed RPCs, idle bytes/s per node, crawl time, and the CPU
+// of one GET /metrics (median of 10, a second apart; at one scrape a second, ms/1000 of a core).
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { get } from 'node:http';
+import { OverlayMetrics } from '../src/control/metrics.js';
 import { ControlServer } from '../src/control/server.js';
 import { Node } from '../src/node/node.js';
 import { Mode } from '../src/routing/ah-wire.js';
@@ -95,7 +98,20 @@ async function one(N: number): Promise<Record<string, number | string>> {
 
   const port = 20000 + cryptoRandom.int(20000);
   const cs = new ControlServer(nodes, port);
+  cs.metrics = new OverlayMetrics(nodes);
   await cs.start();
+  // GET /metrics once a second for 10 s (client and server both in this process, so the
+  // figure includes the client's share): CPU per scrape, i.e. % of one core at 1 scrape/s.
+  const scrapeCpu: number[] = [];
+  for (let i = 0; i < 10; i++) {
+    bar.update(`ring of ${N}: /metrics scrape ${i + 1}/10`);
+    const c0 = process.cpuUsage();
+    await new Promise<void>((resolve, reject) => get({ host: '127.0.0.1', port, path: '/metrics' }, (res) => { res.resume(); res.on('end', resolve); }).on('error', reject));
+    const c = process.cpuUsage(c0);
+    scrapeCpu.push((c.user + c.system) / 1000);
+    await sleep(1000);
+  }
+  scrapeCpu.sort((x, y) => x - y);
   const c = await crawl({ port, onProgress: (f, q) => bar.update(`ring of ${N}: crawled ${f} nodes, ${q} pending`) });
   bar.done();
   await cs.stop();
@@ -108,6 +124,7 @@ async function one(N: number): Promise<Record<string, number | string>> {
     // For bench/sim-validate.ts: the join schedule and the CPU cost per packet during formation.
     'started after s': +startedSec.toFixed(3), 'packets to consistency': formPackets,
     'main-thread CPU s': +mainSec.toFixed(2),
+    '/metrics CPU ms per scrape': +scrapeCpu[5]!.toFixed(2),
   };
 }
 
