@@ -1,6 +1,7 @@
 // GET /metrics on the control port: the exposition parses with a Prometheus text-format
 // parser, the counters move with traffic, each overlay has its own registry, and the
-// endpoint is reachable on loopback only and not at all with XmlRpcManager disabled.
+// endpoint is reachable on loopback only and not at all with XmlRpcManager disabled; the
+// secure, relay and VPN figures map the layers' counters to their labels.
 import { execFile, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
@@ -9,6 +10,11 @@ import { networkInterfaces } from 'node:os';
 import t, { type Test } from 'tap';
 import { OverlayMetrics } from '../src/control/metrics.js';
 import { ControlServer } from '../src/control/server.js';
+import { newSecureStats } from '../src/edge/secure-types.js';
+import type { Node } from '../src/node/node.js';
+import { newStats } from '../src/transport/edge.js';
+import { newFramePathStats } from '../src/vpn/frame-path.js';
+import { addVpnMetrics } from '../src/vpn/metrics.js';
 import { startDhtRing } from './helpers/dht.js';
 import { freeTcpPort, freeUdpPort } from './helpers/ports.js';
 import { RUN, tempDir, writeConfig } from './helpers/procs.js';
@@ -185,4 +191,36 @@ t.test('--log-format: a bad value is bad input (exit 2, one clear line)', async 
     t.equal(b.code, 2, prog);
     t.equal(b.stderr, `${prog}: --log-format must be one of text, json\n`);
   }
+});
+
+t.test('secure failures by reason, relay counters and VPN frames come from the stats objects', async (t) => {
+  const secure = { ...newSecureStats(), handshakesOk: 3, handshakesFailed: { timeout: 2, rejected: 1 }, decryptFailures: 4, replays: 5, packetsIn: 7, packetsOut: 8 };
+  const tunnel = { kind: 'tunnel', stats: { ...newStats(), bytesIn: 100, bytesOut: 200, relayed: 6, relayedBytes: 600, capDrops: 1, noRoute: 2, unknownEdge: 3, refused: 4 } };
+  // A node as the metrics read it: a secure UDP listener and a relay listener.
+  const node = {
+    status: 'connected', table: { all: () => [][Symbol.iterator]() },
+    listeners: [{ kind: 'udp', stats: secure, inner: { kind: 'udp', stats: { ...newStats(), packetsIn: 9 } } }, tunnel],
+    link: { stats: {} }, router: { stats: {} }, rpc: { stats: {} },
+  } as unknown as Node;
+  const m = new OverlayMetrics([node, node]);
+  const vpn = { ...newFramePathStats(), rxFrames: 10, rxBytes: 1000, txFrames: 20, txBytes: 2000, txOffload: 2, dropNoLink: 3, dropSpoofed: 4 };
+  addVpnMetrics(m.registry, () => vpn, () => ({ framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0, writeDrops: 5 }));
+  const text = await m.render();
+  const s: Scrape = Object.assign(new Map(parse(text).map((f) => [f.name, f])), { text });
+  t.equal(value(s, 'brunet_secure_handshakes_total'), 6, 'two nodes summed');
+  t.equal(value(s, 'brunet_secure_failures_total', { reason: 'handshake_timeout' }), 4);
+  t.equal(value(s, 'brunet_secure_failures_total', { reason: 'handshake_rejected' }), 2);
+  t.equal(value(s, 'brunet_secure_failures_total', { reason: 'decrypt' }), 8);
+  t.equal(value(s, 'brunet_secure_failures_total', { reason: 'replay' }), 10);
+  t.equal(value(s, 'brunet_messages_total', { layer: 'secure', direction: 'in' }), 14);
+  t.equal(value(s, 'brunet_transport_packets_total', { edge: 'udp', direction: 'in' }), 18, 'the transport under the secure wrapper');
+  t.equal(value(s, 'brunet_relay_forwarded_bytes_total'), 1200);
+  t.equal(value(s, 'brunet_bytes_total', { layer: 'relay', direction: 'out' }), 400);
+  t.same([1, 2, 3, 4].map((_, i) => value(s, 'brunet_relay_drops_total', { reason: ['rate_cap', 'no_route', 'unknown_edge', 'refused'][i]! })), [2, 4, 6, 8]);
+  t.equal(value(s, 'brunet_vpn_frames_total', { direction: 'in' }), 10);
+  t.equal(value(s, 'brunet_vpn_bytes_total', { direction: 'out' }), 2000);
+  t.equal(value(s, 'brunet_vpn_offload_total', { direction: 'out' }), 2);
+  t.equal(value(s, 'brunet_vpn_drops_total', { reason: 'no_link' }), 3);
+  t.equal(value(s, 'brunet_vpn_drops_total', { reason: 'spoofed' }), 4, 'a mode\'s own drop counters too');
+  t.equal(value(s, 'brunet_vpn_drops_total', { reason: 'tap_write' }), 5);
 });
