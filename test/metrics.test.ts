@@ -5,6 +5,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { createServer } from 'node:net';
 import { createRequire } from 'node:module';
 import { networkInterfaces } from 'node:os';
 import t, { type Test } from 'tap';
@@ -186,6 +187,16 @@ t.test('--log-format: a bad value is bad input (exit 2, one clear line)', async 
   const a = await runIt(RUN, [cfg, '--log-format', 'xml']);
   t.equal(a.code, 2);
   t.equal(a.stderr, 'run_bootstrap_node: --log-format must be one of text, json\n');
+  // A failure after the logger exists is a JSON line too (here: the control port is taken).
+  const busy = createServer();
+  await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));
+  t.teardown(() => { busy.close(); });
+  const taken = writeConfig(dir, 'busy.config', { ns: 'metricsbusy', udp: await freeUdpPort(), remote: 1, control: (busy.address() as { port: number }).port,
+    security: '<Dht><DataDirectory>memory</DataDirectory></Dht>' });
+  const c = await runIt(RUN, [taken, '--bind', '127.0.0.1', '--log-format', 'json']);
+  t.equal(c.code, 1, c.stderr);
+  const objs = c.stderr.trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  t.match(objs.at(-1), { level: 'error', message: /address already in use/ }, 'the failure is the last JSON line');
   for (const prog of ['groupvpn', 'socialvpn']) {
     const b = await runIt(RUN.replace('run-bootstrap-node.js', `${prog}.js`), ['status', '-c', cfg, '--log-format', 'yaml']);
     t.equal(b.code, 2, prog);

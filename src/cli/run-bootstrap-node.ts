@@ -39,7 +39,9 @@ async function main(): Promise<number> {
   }
   let overlay;
   try { overlay = await startOverlay(cfg, { count, bind: values.bind, log, nodeOptions }); } catch (e) {
-    process.stderr.write(`run_bootstrap_node: ${(e as Error).message}\n`);
+    // JSON logs stay one object per line to the end.
+    if (format === 'json') log.error((e as Error).message);
+    else process.stderr.write(`run_bootstrap_node: ${(e as Error).message}\n`);
     return e instanceof ConfigError ? 2 : 1;
   }
   const first = overlay.nodes[0]!;

@@ -64,7 +64,10 @@ export async function vpnCommand(p: VpnProgram, argv: string[]): Promise<number>
       const log = quietable(loggerFor(level, format));
       let stop;
       try { stop = await runVpn(p, { config: values.config!, ipop: values.ipop, stateDir: values['state-dir'], joinTimeoutMs: timeout * 1000, log }); } catch (e) {
-        return fail((e as Error).message, e instanceof ConfigError ? 2 : 1);
+        const code = e instanceof ConfigError ? 2 : 1;
+        // JSON logs stay one object per line to the end.
+        if (format === 'json') { log.error((e as Error).message); return code; }
+        return fail((e as Error).message, code);
       }
       installShutdown(stop, log, 4000);
       return -1;
