@@ -25,6 +25,7 @@ import { UdpEdgeListener } from '../src/transport/udp.js';
 import { realClock } from '../src/util/clock.js';
 import { cryptoRandom } from '../src/util/random.js';
 import { consistent, wrongNeighbours } from './ring-check.js';
+import { progress } from '../src/util/progress.js';
 
 const N = Number(process.env.BENCH_NODES ?? 64);
 const OPS = Number(process.env.BENCH_OPS ?? 2000);
@@ -45,7 +46,9 @@ const LAG_RESOLUTION_MS = 10;
 const QUIET_LIMIT_MS = 8000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const log = (s: string) => process.stderr.write(`${s}\n`);
+// A progress line on a terminal (nothing extra otherwise); the phase lines always.
+const bar = progress();
+const log = (s: string) => bar.note(s);
 const enc = (s: string) => new TextEncoder().encode(s);
 const hex = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
 const sameBytes = (a: Uint8Array, b: Uint8Array) => a.length === b.length && Buffer.compare(a, b) === 0;
@@ -111,9 +114,11 @@ async function phase(members: Member[], count: number, inflight: number, op: (i:
       const s = performance.now();
       try { if (await op(i)) ok++; else miss++; } catch { err++; }
       lat.push(performance.now() - s);
+      bar.update(`${lat.length}/${count} operations, ${err} errors`);
     }
   }));
   const wallMs = performance.now() - t0;
+  bar.done();
   h.disable();
   const r1 = rpcStats(members);
   lat.sort((a, b) => a - b);
@@ -184,6 +189,7 @@ async function main(): Promise<void> {
   const t0 = performance.now();
   const members: Member[] = [];
   for (let i = 0; i < N; i++) {
+    bar.update(`ring of ${N}: starting node ${i + 1}`);
     const l = new UdpEdgeListener({ port: 0, host: '127.0.0.1', clock: realClock, random: cryptoRandom });
     const node = new Node({ namespace: 'bench-dht', listeners: [l], remoteTAs: i === 0 ? [] : members[0]!.node.info().tas, type: 'MultiNode', link: LINK });
     await node.start();
@@ -192,7 +198,8 @@ async function main(): Promise<void> {
     members.push({ node, dht: new DhtService(node, store) });
   }
   const nodes = members.map((m) => m.node);
-  const formed = await waitUntil(() => consistent(nodes), FORM_LIMIT_MS, 100);
+  const formed = await waitUntil(() => { bar.update(`ring of ${N}: forming, ${sec(performance.now() - t0)} s`); return consistent(nodes); }, FORM_LIMIT_MS, 100);
+  bar.done();
   const formMs = performance.now() - t0;
   log(`ring of ${N}: ${formed ? 'consistent' : 'NOT consistent'} after ${sec(formMs)} s`);
   if (!formed) { console.log(`bench:dht: ring of ${N} not consistent within ${FORM_LIMIT_MS / 1000} s; aborting`); process.exit(1); }

@@ -1,15 +1,19 @@
 // npm run bench:ring — overlay formation and steady state for N = 16, 64, 256, 1000 nodes in
 // one process on loopback UDP (each N in a fresh child process, so RSS figures are clean).
 // Prints one table row per N: time to consistency 1.0, extra RSS and live heap per node, CPU seconds,
-// mean/max hops of 1,000 random routed RPCs, idle bytes/s per node, crawl time.
+// mean/max hops of 1,000 random routed RPCs, idle bytes/s per node, crawl time, and the CPU
+// of one GET /metrics (median of 10, a second apart; at one scrape a second, ms/1000 of a core).
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { get } from 'node:http';
+import { OverlayMetrics } from '../src/control/metrics.js';
 import { ControlServer } from '../src/control/server.js';
 import { Node } from '../src/node/node.js';
 import { Mode } from '../src/routing/ah-wire.js';
 import { UdpEdgeListener } from '../src/transport/udp.js';
 import { realClock } from '../src/util/clock.js';
+import { progress } from '../src/util/progress.js';
 import { cryptoRandom } from '../src/util/random.js';
 import { crawl } from '../tools/crawl-lib.js';
 import { consistent } from './ring-check.js';
@@ -39,7 +43,9 @@ async function one(N: number): Promise<Record<string, number | string>> {
   const main0 = mainThreadCpu();
   const t0 = performance.now();
   const nodes: Node[] = [];
+  const bar = progress();
   for (let i = 0; i < N; i++) {
+    bar.update(`ring of ${N}: starting node ${i + 1}`);
     const l = new UdpEdgeListener({ port: 0, host: '127.0.0.1', clock: realClock, random: cryptoRandom });
     const node = new Node({ namespace: 'bench', listeners: [l], remoteTAs: i === 0 ? [] : nodes[0]!.info().tas, type: 'MultiNode' });
     node.rpc.register('bench.Hops', (_a, ctx) => ctx.hops);
@@ -50,6 +56,7 @@ async function one(N: number): Promise<Record<string, number | string>> {
   let formed = false;
   while (performance.now() - t0 < 180_000) {
     if (consistent(nodes)) { formed = true; break; }
+    bar.update(`ring of ${N}: forming, ${((performance.now() - t0) / 1000).toFixed(0)} s`);
     await sleep(100);
   }
   const formSec = (performance.now() - t0) / 1000;
@@ -63,6 +70,7 @@ async function one(N: number): Promise<Record<string, number | string>> {
   let failed = 0;
   const pairs = Array.from({ length: 1000 }, () => [nodes[cryptoRandom.int(N)]!, nodes[cryptoRandom.int(N)]!] as const);
   for (let i = 0; i < pairs.length; i += 50) {
+    bar.update(`ring of ${N}: routed RPCs ${i}/${pairs.length}`);
     await Promise.all(pairs.slice(i, i + 50).map(([a, b]) => a.rpc.call({ address: b.address, mode: Mode.Exact }, 'bench.Hops', [], { timeoutMs: 5000 })
       .then((h) => { hops.push(h as number); }, () => { failed++; })));
   }
@@ -70,7 +78,12 @@ async function one(N: number): Promise<Record<string, number | string>> {
 
   // Idle traffic: let leaf decay and trimming settle (about a minute), then count what leaves the sockets for 10 s
   // (payload plus 28 bytes of IPv4/UDP header per datagram).
-  await sleep(Number(process.env.BENCH_SETTLE_MS ?? 60_000));
+  const settle = Number(process.env.BENCH_SETTLE_MS ?? 60_000), s0 = performance.now();
+  while (performance.now() - s0 < settle) {
+    bar.update(`ring of ${N}: settling, ${Math.ceil((settle - (performance.now() - s0)) / 1000)} s left`);
+    await sleep(Math.min(1000, settle - (performance.now() - s0)));
+  }
+  bar.update(`ring of ${N}: measuring idle traffic for 10 s`);
   const a = traffic(nodes);
   await sleep(10_000);
   const b = traffic(nodes);
@@ -85,8 +98,28 @@ async function one(N: number): Promise<Record<string, number | string>> {
 
   const port = 20000 + cryptoRandom.int(20000);
   const cs = new ControlServer(nodes, port);
+  cs.metrics = new OverlayMetrics(nodes);
   await cs.start();
-  const c = await crawl({ port });
+  // GET /metrics once a second for 10 s. The CPU figure is that of building the exposition
+  // (render(), which runs without yielding to the nodes' timers); on a busy machine the
+  // process CPU over a whole HTTP exchange would mostly be the nodes' own work meanwhile.
+  const scrapeCpu: number[] = [];
+  let scrapeBytes = 0;
+  for (let i = 0; i < 10; i++) {
+    bar.update(`ring of ${N}: /metrics scrape ${i + 1}/10`);
+    const c0 = process.cpuUsage();
+    scrapeBytes = (await cs.metrics.render()).length;
+    const c = process.cpuUsage(c0);
+    scrapeCpu.push((c.user + c.system) / 1000);
+    await new Promise<void>((resolve, reject) => get({ host: '127.0.0.1', port, path: '/metrics' }, (res) => {
+      if (res.statusCode !== 200) reject(new Error(`/metrics: HTTP ${res.statusCode}`));
+      res.resume(); res.on('end', resolve);
+    }).on('error', reject));
+    await sleep(1000);
+  }
+  scrapeCpu.sort((x, y) => x - y);
+  const c = await crawl({ port, onProgress: (f, q) => bar.update(`ring of ${N}: crawled ${f} nodes, ${q} pending`) });
+  bar.done();
   await cs.stop();
   await Promise.all(nodes.map((n) => n.stop()));
   return {
@@ -97,6 +130,7 @@ async function one(N: number): Promise<Record<string, number | string>> {
     // For bench/sim-validate.ts: the join schedule and the CPU cost per packet during formation.
     'started after s': +startedSec.toFixed(3), 'packets to consistency': formPackets,
     'main-thread CPU s': +mainSec.toFixed(2),
+    '/metrics CPU ms per scrape': +scrapeCpu[5]!.toFixed(2), '/metrics KB': +(scrapeBytes / 1024).toFixed(1),
   };
 }
 
@@ -111,7 +145,7 @@ async function main(): Promise<void> {
   const rows: Record<string, number | string>[] = [];
   for (const n of sizes) {
     process.stderr.write(`ring of ${n}...\n`);
-    const out = execFileSync(process.execPath, ['--expose-gc', fileURLToPath(import.meta.url), '--one', String(n)], { encoding: 'utf8', timeout: 600_000 });
+    const out = execFileSync(process.execPath, ['--expose-gc', fileURLToPath(import.meta.url), '--one', String(n)], { encoding: 'utf8', timeout: 600_000, stdio: ['ignore', 'pipe', 'inherit'] });
     const row = JSON.parse(out.trim().split('\n').pop()!);
     rows.push(row);
     process.stderr.write(JSON.stringify(row) + '\n');

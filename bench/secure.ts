@@ -20,6 +20,7 @@ import type { Edge, EdgeListener } from '../src/transport/edge.js';
 import { UdpEdgeListener } from '../src/transport/udp.js';
 import { realClock } from '../src/util/clock.js';
 import { cryptoRandom } from '../src/util/random.js';
+import { progress } from '../src/util/progress.js';
 
 const opt = (name: string, dflt: number): number => {
   const i = process.argv.indexOf(`--${name}`);
@@ -36,7 +37,9 @@ const STALL_MS = 20;
 
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const log = (s: string) => process.stderr.write(s + '\n');
+// A progress line on a terminal (nothing extra otherwise); the step lines always.
+const bar = progress();
+const log = (s: string) => bar.note(s);
 
 function quantile(xs: number[], q: number): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -161,12 +164,14 @@ async function main(): Promise<void> {
     for (const size of SIZES) {
       const order = (round + SIZES.indexOf(size)) % 2 === 0 ? (['plain', 'secure'] as const) : (['secure', 'plain'] as const);
       for (const k of order) {
+        bar.update(`round ${round + 1}/${ROUNDS}: ${k} ${size} B, ${PACKETS} packets`);
         const r = await blast(kinds[k].edge, kinds[k].c, size, PACKETS);
         (runs[`${k} ${size}`] ??= []).push(r);
         log(`  round ${round + 1} ${k.padEnd(6)} ${String(size).padStart(4)} B: ${r.mbps.toFixed(0)} Mbit/s, ${(r.pps / 1000).toFixed(1)} kpps, ${r.cpuUs.toFixed(2)} µs CPU/pkt, loss ${(r.loss * 100).toFixed(2)} %`);
       }
     }
   }
+  bar.done();
   const secStats = secB.stats;
   await Promise.all(all.map((l) => l.stop()));
 

@@ -41,11 +41,14 @@ import { switchVsRouter, verdictLines, type SwitchVerdict } from './lab/switch-v
 import { measureSocial } from './lab/social-path.js';
 import { socialVerdictLine, socialVsRouter } from './lab/social-verdict.js';
 import { parsePaths, type PathName } from './lab/vpn-paths.js';
+import { progress } from '../src/util/progress.js';
 
 export { cpuSeconds, iperf, measurePath, pingRtt, type BenchOptions, type IperfResult, type PathResult, type Rtt } from './lab/measure.js';
 
 const WATCHDOG_MS = 480_000;
-const log = (s: string) => process.stderr.write(`${s}\n`);
+// A progress line on a terminal (the path being measured and for how long); the step lines always.
+const bar = progress();
+const log = (s: string) => bar.note(s);
 
 /** Our IPOP GroupVPN between hosts a and b (bootstrap in boot), measured like tinc via measurePath. */
 export async function measureIpop(lab: Lab, o: BenchOptions, offload = true): Promise<PathResult> {
@@ -98,7 +101,13 @@ async function main(): Promise<void> {
   const load0 = loadavg().map((x) => x.toFixed(2)).join(' ');
   const lab = await Lab.create('bvpn', ['boot', 'a', 'b']);
   const notSelected = new Error('not selected (--paths)');
-  const run = (name: PathName, f: () => Promise<PathResult>): Promise<PathResult | Error> => (paths.has(name) ? f().catch((e: Error) => e) : Promise.resolve(notSelected));
+  const run = async (name: PathName, f: () => Promise<PathResult>): Promise<PathResult | Error> => {
+    if (!paths.has(name)) return notSelected;
+    const t0 = performance.now(), tick = () => bar.update(`measuring ${name}, ${Math.round((performance.now() - t0) / 1000)} s`);
+    tick();
+    const timer = setInterval(tick, 1000);
+    try { return await f(); } catch (e) { return e as Error; } finally { clearInterval(timer); bar.done(); }
+  };
   let plain: PathResult, tinc: PathResult | Error, wgGo: PathResult | Error, ipop: PathResult | Error, ipopNo: PathResult | Error;
   let sw: PathResult | Error = notSelected, wire: PathResult | Error = notSelected, social: PathResult | Error;
   let floor: PathResult | Error, floorAead: PathResult | Error, floorSpin: PathResult | Error;

@@ -2,6 +2,7 @@
 // crawl: walk the ring through the local control API and print Brunet's statistics.
 import { parseArgs } from 'node:util';
 import { EXIT_BAD_INPUT, EXIT_FAILED, EXIT_NOT_RUNNING, EXIT_OK } from '../src/cli/exit.js';
+import { progress } from '../src/util/progress.js';
 import { crawl, CrawlError, DEFAULT_CRAWL_TIMEOUT_MS, formatStats } from './crawl-lib.js';
 
 const USAGE = `usage: crawl [--port P] [--json] [--concurrency N] [--timeout S]   (S: overall limit in seconds, default ${DEFAULT_CRAWL_TIMEOUT_MS / 1000})`;
@@ -30,18 +31,18 @@ async function main(): Promise<number> {
   if (!/^\d+$/.test(values.port!) || port < 1 || port > 65535) return fail('--port must be 1-65535', EXIT_BAD_INPUT);
   if (!/^\d+$/.test(values.concurrency!) || concurrency < 1) return fail('--concurrency must be a positive integer', EXIT_BAD_INPUT);
   if (!/^\d+(\.\d+)?$/.test(values.timeout!) || !(timeout > 0) || timeout > 86400) return fail(`--timeout must be a number of seconds above 0 and at most 86400, got ${JSON.stringify(values.timeout)}`, EXIT_BAD_INPUT);
-  const tty = process.stderr.isTTY;
+  const bar = progress();
   try {
     const { stats, complete, pending } = await crawl({ port, concurrency, timeoutMs: Math.round(timeout * 1000),
-      onProgress: tty ? (f, q) => process.stderr.write(`\rcrawled ${f} nodes, ${q} pending   `) : undefined });
-    if (tty) process.stderr.write('\r\x1b[K');
+      onProgress: (f, q) => bar.update(`crawled ${f} nodes, ${q} pending`) });
+    bar.done();
     if (stats['Total Nodes'] === 0) return fail(complete ? 'no node answered Information.Info' : `no node answered Information.Info within ${timeout} s`, EXIT_FAILED);
     process.stdout.write(values.json ? JSON.stringify(stats, null, 2) + '\n' : formatStats(stats) + '\n');
     // A partial crawl's statistics are printed (they say what was reached) but it is a failure.
     if (!complete) return fail(`stopped after the --timeout of ${timeout} s: ${stats['Total Nodes']} nodes crawled, ${pending} not yet`, EXIT_FAILED);
     return EXIT_OK;
   } catch (e) {
-    if (tty) process.stderr.write('\r\x1b[K');
+    bar.done();
     return fail((e as Error).message, e instanceof CrawlError && e.notRunning ? EXIT_NOT_RUNNING : EXIT_FAILED);
   }
 }

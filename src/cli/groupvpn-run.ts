@@ -16,6 +16,7 @@ import type { EdgeListener } from '../transport/edge.js';
 import type { Logger } from '../util/log.js';
 import { GetStateServer } from '../vpn/get-state.js';
 import { bridgeProblem, detachFromBridge } from '../vpn/bridge.js';
+import { addVpnMetrics } from '../vpn/metrics.js';
 import { vpnMtu } from '../vpn/mtu.js';
 import { FRAME_ROOM } from '../vpn/frame-path.js';
 import { TapDevice, tapUnavailableReason } from '../vpn/tap.js';
@@ -102,6 +103,8 @@ export async function runVpn(p: VpnProgram, o: RunOptions): Promise<() => Promis
     // The node address goes into the config only once the VPN is ready (saveNodeAddress below).
     overlay = await startOverlay(cfg, { count: 1, log: failures.log, writeAddress: false, ignoreDevices: [tap.name, ...ipop.networkIgnoreList], fastPath: ipop.fastPath });
     const node = overlay.nodes[0]!, dht = overlay.dhts[0]!;
+    const tapStats = () => { try { return tap.stats; } catch { return undefined; } };
+    if (overlay.server?.metrics) addVpnMetrics(overlay.server.metrics.registry, () => vpn?.stats, tapStats);
     // Without RemoteTAs this node starts a new overlay: there is no ring to wait for.
     if (cfg.remoteTAs.length === 0) o.log.warn('no RemoteTAs: this node starts a new overlay on its own');
     else await waitJoined(() => node.status === 'connected', o.joinTimeoutMs, cfg, failures);

@@ -3,7 +3,7 @@
 // Router mode routes IP packets to the namespace's members; switch mode switches Ethernet
 // frames (vpn-modes.ts).
 import { fileURLToPath } from 'node:url';
-import { LOG_LEVEL_USAGE } from '../util/log.js';
+import { LOG_FORMAT_USAGE, LOG_LEVEL_USAGE } from '../util/log.js';
 import { printStatus } from './groupvpn-status.js';
 import { loadVpnConfig } from './groupvpn-run.js';
 import { vpnCommand } from './vpn-command.js';
@@ -14,7 +14,7 @@ const groupvpn: VpnProgram = {
   name: 'groupvpn',
   script: fileURLToPath(import.meta.url),
   usage: `usage: groupvpn start|stop|status|run [-c CONFIG] [--ipop IPOP_CONFIG] [--state-dir DIR]
-                [${LOG_LEVEL_USAGE}] [--timeout SECONDS] [--json]
+                [${LOG_LEVEL_USAGE}] [${LOG_FORMAT_USAGE}] [--timeout SECONDS] [--json]
   CONFIG defaults to config/node.config.xml; DIR to CONFIG.data (stop reads only DIR)`,
   defaultConfig: 'config/node.config.xml',
   load: loadVpnConfig,

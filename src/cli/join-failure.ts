@@ -1,7 +1,7 @@
 // Why a node has not joined its ring: the latest failure per bootstrap TA, as the edge and
 // link layers log it (seen at every level, also below the one printed), so `groupvpn start`
 // can say the cause instead of only "are they running and reachable?".
-import type { Logger } from '../util/log.js';
+import type { LogFields, Logger } from '../util/log.js';
 
 const SECURE = /^secure handshake to (\S+) failed: (.*)$/;
 // The link layer repeats a failed secure handshake as "edge to X failed: handshake with X: ...".
@@ -28,7 +28,7 @@ export class JoinFailures {
   }
 
   private wrap(l: Logger): Logger {
-    const tee = (level: 'debug' | 'info' | 'warn' | 'error') => (msg: string) => { this.see(msg); l[level](msg); };
+    const tee = (level: 'debug' | 'info' | 'warn' | 'error') => (msg: string, fields?: LogFields) => { this.see(msg); l[level](msg, fields); };
     return { debug: tee('debug'), info: tee('info'), warn: tee('warn'), error: tee('error'), child: (p) => this.wrap(l.child(p)) };
   }
 }

@@ -4,6 +4,7 @@
 import { Address } from '../address/address.js';
 import type { NodeConfig } from '../config/node-config.js';
 import { ConfigError, writeNodeAddress } from '../config/node-config.js';
+import { OverlayMetrics } from '../control/metrics.js';
 import { ControlServer } from '../control/server.js';
 import { Identity } from '../edge/index.js';
 import { securityContext, secureListener } from './security.js';
@@ -95,6 +96,7 @@ export async function startOverlay(cfg: NodeConfig, o: OverlayOptions): Promise<
     }
     if (cfg.xmlRpc.enabled) {
       overlay.server = new ControlServer(nodes, cfg.xmlRpc.port, undefined, { dhts });
+      overlay.server.metrics = new OverlayMetrics(nodes, dhts);
       await overlay.server.start();
     }
     // Only now: a start that failed leaves the config file as it was.

@@ -9,7 +9,8 @@ import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../config/node-config.js';
-import { createLogger, LEVELS, parseLevel, quietable } from '../util/log.js';
+import { LEVELS, LOG_FORMATS, loggerFor, parseLevel, parseLogFormat, quietable } from '../util/log.js';
+import { progress } from '../util/progress.js';
 import { queryState } from './groupvpn-status.js';
 import { runVpn } from './groupvpn-run.js';
 import { logFile, stateDirFor } from './state-dir.js';
@@ -30,7 +31,7 @@ export async function vpnCommand(p: VpnProgram, argv: string[]): Promise<number>
   try {
     ({ values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: {
       config: { type: 'string', short: 'c', default: p.defaultConfig }, ipop: { type: 'string', short: 'i' },
-      'state-dir': { type: 'string' }, 'log-level': { type: 'string', default: 'info' }, timeout: { type: 'string', default: '60' },
+      'state-dir': { type: 'string' }, 'log-level': { type: 'string', default: 'info' }, 'log-format': { type: 'string', default: 'text' }, timeout: { type: 'string', default: '60' },
       json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     } }));
   } catch (e) { return fail(`${(e as Error).message}\n${USAGE}`, 2); }
@@ -39,6 +40,8 @@ export async function vpnCommand(p: VpnProgram, argv: string[]): Promise<number>
   if (positionals.length !== 1 || !['start', 'stop', 'status', 'run'].includes(cmd!)) return fail(USAGE, 2);
   const level = parseLevel(values['log-level']!);
   if (!level) return fail(`--log-level must be one of ${LEVELS.join(', ')}`, 2);
+  const format = parseLogFormat(values['log-format']!);
+  if (!format) return fail(`--log-format must be one of ${LOG_FORMATS.join(', ')}`, 2);
   const timeout = Number(values.timeout);
   if (!Number.isFinite(timeout) || timeout <= 0) return fail('--timeout must be a positive number of seconds', 2);
   // stop needs no config: the pid file says which process and which device.
@@ -58,10 +61,13 @@ export async function vpnCommand(p: VpnProgram, argv: string[]): Promise<number>
   }
   switch (cmd) {
     case 'run': {
-      const log = quietable(createLogger(level));
+      const log = quietable(loggerFor(level, format));
       let stop;
       try { stop = await runVpn(p, { config: values.config!, ipop: values.ipop, stateDir: values['state-dir'], joinTimeoutMs: timeout * 1000, log }); } catch (e) {
-        return fail((e as Error).message, e instanceof ConfigError ? 2 : 1);
+        const code = e instanceof ConfigError ? 2 : 1;
+        // JSON logs stay one object per line to the end.
+        if (format === 'json') { log.error((e as Error).message); return code; }
+        return fail((e as Error).message, code);
       }
       installShutdown(stop, log, 4000);
       return -1;
@@ -84,7 +90,7 @@ async function start(p: VpnProgram, values: Record<string, unknown>, stateDir: s
   if (other.state === 'running') return fail(`already running (pid ${other.record.pid}); ${p.name} stop first`);
   if (other.state === 'stale') { removeStale(stateDir); say(`removed a stale pid file: ${other.why}`); }
   if (!port) return fail(`start needs the get_state port to know when the VPN is ready (GetStatePort is 0); use ${p.name} run`);
-  const args = ['run', '-c', String(values.config), '--log-level', String(values['log-level']), '--timeout', String(timeout)];
+  const args = ['run', '-c', String(values.config), '--log-level', String(values['log-level']), '--log-format', String(values['log-format']), '--timeout', String(timeout)];
   if (values.ipop) args.push('--ipop', String(values.ipop));
   if (values['state-dir']) args.push('--state-dir', String(values['state-dir']));
   mkdirSync(stateDir, { recursive: true });
@@ -95,17 +101,22 @@ async function start(p: VpnProgram, values: Record<string, unknown>, stateDir: s
   let exited: number | null | undefined;
   child.on('exit', (code, sig) => { exited = code ?? (sig ? 128 : 1); });
   child.unref();
-  const end = Date.now() + (timeout + 15) * 1000;
+  const t0 = Date.now(), end = t0 + (timeout + 15) * 1000;
+  const bar = progress();
   while (Date.now() < end) {
     await new Promise((r) => setTimeout(r, 200));
-    if (exited !== undefined) return fail(`the VPN did not start:\n${reasons(log)}`);
+    if (exited !== undefined) { bar.done(); return fail(`the VPN did not start:\n${reasons(log)}`); }
     // The status reply waits for each peer's RTT ping (at most 1 s, for peers that are gone).
     const s = await queryState(port, 'status', 2500);
-    if (s && s.state === 'ready' && s.pid === child.pid) {
-      say(`${p.name} started (pid ${child.pid}): ${p.startedLine(s)}; log ${log}`);
+    const mine = s && s.pid === child.pid ? s : undefined;
+    bar.update(`${p.name}: ${typeof mine?.phase === 'string' ? mine.phase : 'starting'}${typeof mine?.connections === 'number' ? `, ${mine.connections} connections` : ''}, ${Math.round((Date.now() - t0) / 1000)} s`);
+    if (mine && mine.state === 'ready') {
+      bar.done();
+      say(`${p.name} started (pid ${child.pid}): ${p.startedLine(mine)}; log ${log}`);
       return 0;
     }
   }
+  bar.done();
   child.kill('SIGKILL');
   return fail(`the VPN was not ready within ${timeout} s; stopped it. Last log lines:\n${reasons(log)}`);
 }
@@ -115,7 +126,7 @@ function reasons(log: string): string {
   let lines: string[] = [];
   try { lines = readFileSync(log, 'utf8').trimEnd().split('\n'); } catch { return '(no log)'; }
   const run = lines.slice(Math.max(0, lines.length - 40));
-  const errors = run.filter((l) => l.includes('ERROR') || l.includes(`${NAME}:`));
+  const errors = run.filter((l) => l.includes('ERROR') || l.includes('"level":"error"') || l.includes(`${NAME}:`));
   return (errors.length ? errors.slice(-5) : run.slice(-5)).map((l) => `  ${l}`).join('\n');
 }
 

@@ -11,7 +11,8 @@ import { RpcCode } from '../rpc/rpc-wire.js';
 import type { Value } from '../wire/value.js';
 import { parseMethodCall, serializeFault, serializeResponse, XmlRpcError, type XrValue } from './xmlrpc.js';
 import { fromJson, JsonDepthError, toJson } from './json.js';
-import { WebView, type WebServices } from './web/web-view.js';
+import { refuseForeignHost, WebView, type WebServices } from './web/web-view.js';
+import type { OverlayMetrics } from './metrics.js';
 
 const MAX_BODY = 4 * 1024 * 1024;
 const PROXY_TIMEOUT_MS = 5000;
@@ -32,6 +33,8 @@ function modeOf(ah: Value): Mode {
 
 export class ControlServer {
   private server?: http.Server;
+  /** Serves GET /metrics (Prometheus) when set. */
+  metrics?: OverlayMetrics;
   /** The web view: GET / and its JSON (web/web-view.ts). */
   readonly web: WebView;
   constructor(private readonly nodes: Node[], readonly port: number, readonly host = '127.0.0.1', services: WebServices = {}) {
@@ -84,6 +87,7 @@ export class ControlServer {
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (this.web.handles(req.method, url.pathname)) return this.web.serve(req, url, res);
+    if (req.method === 'GET' && url.pathname === '/metrics' && this.metrics) return void (refuseForeignHost(req, res) && this.metrics.serve(res));
     if (req.method !== 'POST') {
       res.writeHead(405, { 'content-type': 'text/plain', allow: 'POST' });
       return void res.end('POST XML-RPC to /xm.rem or JSON to /json\n');

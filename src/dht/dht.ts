@@ -7,6 +7,7 @@ import type { RpcManager } from '../rpc/rpc-manager.js';
 import { asBytes, asInt, asList, asMap, type Value } from '../wire/value.js';
 import { checkRequest, DhtError, type DhtLimits } from './limits.js';
 import { majority, replicaPoints } from './placement.js';
+import { realClock, type Clock } from '../util/clock.js';
 import { CLAIM_PREFIXES, isClaimKey, makeClaim, openClaim, type Claim, type Signer } from './claims.js';
 
 const REPLICA_TIMEOUT_MS = 5000;
@@ -14,17 +15,35 @@ const MAX_PAGES = 64;
 
 export interface DhtValue { value: Uint8Array; ttl: number; age: number; /** Set for signed claims. */ claimer?: Address }
 
-/** What the DHT client needs from its node: RPC calls to the replica points. */
-export interface DhtComponents { rpc: Pick<RpcManager, 'call' | 'invoke'> }
+/** What the DHT client needs from its node: RPC calls to the replica points (and a clock for latencies). */
+export interface DhtComponents { rpc: Pick<RpcManager, 'call' | 'invoke'>; clock?: Pick<Clock, 'now'> }
+
+export type DhtOp = 'put' | 'get';
 
 export class Dht {
   readonly stats = { puts: 0, gets: 0, repairs: 0 };
+  /** Told when a put, create or get settles (the metrics' latency histogram): once per operation, not per packet. */
+  onDone?: (op: DhtOp, ms: number, ok: boolean) => void;
   /** Signs claims (keys such as `dhcp:…`); without it such keys cannot be written. */
   constructor(private readonly node: DhtComponents, readonly limits: DhtLimits, private readonly signer?: Signer) {}
 
-  async put(key: Uint8Array, value: Uint8Array, ttl: number): Promise<void> { return this.write(key, value, ttl, false); }
+  async put(key: Uint8Array, value: Uint8Array, ttl: number): Promise<void> { return this.timed('put', () => this.write(key, value, ttl, false)); }
   /** Create-if-absent: succeeds if the identical value is there (its TTL is extended). */
-  async create(key: Uint8Array, value: Uint8Array, ttl: number): Promise<void> { return this.write(key, value, ttl, true); }
+  async create(key: Uint8Array, value: Uint8Array, ttl: number): Promise<void> { return this.timed('put', () => this.write(key, value, ttl, true)); }
+
+  /** Every live value a majority of replicas holds, with average TTL and age in seconds. */
+  async get(key: Uint8Array): Promise<DhtValue[]> { return this.timed('get', () => this.read(key)); }
+
+  private async timed<T>(op: DhtOp, f: () => Promise<T>): Promise<T> {
+    const done = this.onDone;
+    if (!done) return f();
+    const clock = this.node.clock ?? realClock, t0 = clock.now();
+    try {
+      const r = await f();
+      done(op, clock.now() - t0, true);
+      return r;
+    } catch (e) { done(op, clock.now() - t0, false); throw e; }
+  }
 
   private write(key: Uint8Array, raw: Uint8Array, ttl: number, create: boolean): Promise<void> {
     checkRequest(key, raw, ttl, this.limits);
@@ -60,8 +79,7 @@ export class Dht {
     });
   }
 
-  /** Every live value a majority of replicas holds, with average TTL and age in seconds. */
-  async get(key: Uint8Array): Promise<DhtValue[]> {
+  private async read(key: Uint8Array): Promise<DhtValue[]> {
     checkRequest(key, undefined, undefined, this.limits);
     this.stats.gets++;
     const points = replicaPoints(key, this.limits.degree);

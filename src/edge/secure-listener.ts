@@ -221,7 +221,9 @@ export class SecureEdgeListener implements EdgeListener {
     this.pending.delete(e.inner);
     this.stats.handshakesFailed[kind] = (this.stats.handshakesFailed[kind] ?? 0) + 1;
     const line = `secure handshake ${e.inbound ? 'from' : 'to'} ${e.remoteTA} failed: ${reason}`;
-    if (kind === 'closed') this.log.info(line);
-    else this.log.warn(line);
+    // The kind is brunet_secure_failures_total's reason label (handshake_<kind>).
+    const fields = { failure: kind };
+    if (kind === 'closed') this.log.info(line, fields);
+    else this.log.warn(line, fields);
   }
 }

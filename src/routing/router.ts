@@ -11,11 +11,11 @@ import { AH_HEADER, bumpHops, decodeAh, encodeAh, encodeAhInRoom, FLAG_EDGE, Mod
 
 export type DeliverHandler = (payload: Uint8Array, h: AhHeader, from: Connection | null) => void;
 
-/** forgedSource: packets from a peer that claim to come from this node (see receive()). */
-export interface RouterStats { delivered: number; forwarded: number; ttlDrops: number; noRoute: number; malformed: number; noHandler: number; forgedSource: number }
+/** sent: packets this node originated; forgedSource: packets from a peer that claim to come from this node (see receive()). */
+export interface RouterStats { sent: number; delivered: number; forwarded: number; ttlDrops: number; noRoute: number; malformed: number; noHandler: number; forgedSource: number }
 
 export class Router {
-  readonly stats: RouterStats = { delivered: 0, forwarded: 0, ttlDrops: 0, noRoute: 0, malformed: 0, noHandler: 0, forgedSource: 0 };
+  readonly stats: RouterStats = { sent: 0, delivered: 0, forwarded: 0, ttlDrops: 0, noRoute: 0, malformed: 0, noHandler: 0, forgedSource: 0 };
   private handlers = new Map<number, DeliverHandler>();
 
   constructor(
@@ -36,6 +36,7 @@ export class Router {
   send(dst: Address, mode: Mode, ptype: number, payload: Uint8Array, via?: Connection): void {
     const h: AhHeader = { mode, flags: 0, hops: 0, ttl: this.defaultTtl(), src: this.self, dst, ptype };
     const pkt = encodeAh(h, payload);
+    this.stats.sent++;
     if (via) { bumpHops(pkt, 1); via.edge.send(pkt); this.stats.forwarded++; return; }
     this.route(pkt, h, null);
   }
@@ -59,6 +60,7 @@ export class Router {
   /** Sends over one connection only: replies return over the same edge. */
   sendVia(c: Connection, ptype: number, payload: Uint8Array): void {
     const h: AhHeader = { mode: Mode.Exact, flags: FLAG_EDGE, hops: 1, ttl: 1, src: this.self, dst: c.address, ptype };
+    this.stats.sent++;
     c.edge.send(encodeAh(h, payload));
   }
 

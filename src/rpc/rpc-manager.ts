@@ -39,7 +39,8 @@ const DUP_CACHE = 4096;
 const DUP_TTL_MS = 60_000;
 
 export class RpcManager {
-  readonly stats = { requests: 0, replies: 0, resends: 0, duplicates: 0, timeouts: 0, malformed: 0 };
+  /** requests: calls made; served: requests answered (duplicates excluded); errors: error replies to our calls. */
+  readonly stats = { requests: 0, replies: 0, resends: 0, duplicates: 0, timeouts: 0, malformed: 0, served: 0, errors: 0 };
   private handlers = new Map<string, RpcHandler>();
   private pending = new Map<number, Pending>();
   private seen = new Map<string, { at: number; reply?: Uint8Array }>();
@@ -141,7 +142,7 @@ export class RpcManager {
     if (!pend) return;
     if (!pend.resent) this.sample(this.clock.now() - pend.sentAt);
     this.stats.replies++;
-    if (m.kind === RpcKind.Error) return pend.done(new RpcError(m.code, m.message));
+    if (m.kind === RpcKind.Error) { this.stats.errors++; return pend.done(new RpcError(m.code, m.message)); }
     pend.results.push(m.result);
     if (pend.results.length >= pend.max) pend.done();
   }
@@ -183,6 +184,7 @@ export class RpcManager {
       out = encodeRpc({ kind: RpcKind.Error, id: m.id, code: RpcCode.Remote, message });
     }
     entry.reply = out;
+    this.stats.served++;
     this.reply(h, from, out);
   }
 

@@ -17,6 +17,18 @@ export { type WebServices } from './local.js';
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
 const ROUTES = new Set(['/', '/index.html', '/api/crawl', '/api/ring', '/api/local', '/api/history']);
 
+/**
+ * Answers 403 and returns false unless the request names a loopback host: a page on another
+ * site that rebinds its DNS name to 127.0.0.1 must not read the view or the metrics.
+ */
+export function refuseForeignHost(req: http.IncomingMessage, res: http.ServerResponse): boolean {
+  const host = (req.headers.host ?? '').replace(/:\d+$/, '').toLowerCase();
+  if (LOOPBACK_HOSTS.has(host)) return true;
+  res.writeHead(403, { 'content-type': 'text/plain' });
+  res.end('the control port answers GET only to requests for 127.0.0.1 or localhost\n');
+  return false;
+}
+
 export class WebView {
   readonly crawl: RingCrawl;
   readonly history: History;
@@ -40,11 +52,7 @@ export class WebView {
   }
 
   async serve(req: http.IncomingMessage, url: URL, res: http.ServerResponse): Promise<void> {
-    const host = (req.headers.host ?? '').replace(/:\d+$/, '').toLowerCase();
-    if (!LOOPBACK_HOSTS.has(host)) {
-      res.writeHead(403, { 'content-type': 'text/plain' });
-      return void res.end('the web view answers only requests to 127.0.0.1 or localhost\n');
-    }
+    if (!refuseForeignHost(req, res)) return;
     const send = (type: string, body: string) => {
       res.writeHead(200, { 'content-type': type, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
       res.end(req.method === 'HEAD' ? undefined : body);

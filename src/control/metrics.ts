@@ -1,0 +1,179 @@
+// Prometheus metrics for GET /metrics on the control port: one prom-client Registry per
+// process (never the global one: tests and several overlays share a process). Nothing here
+// runs per packet: each scrape takes one snapshot of the counters the layers already keep
+// (listener, link, router, RPC, DHT, secure and relay stats) and the collect() callbacks
+// read it. The nodes of a `--nodes N` process are summed, not labelled per node: 1,000 nodes
+// times ~100 series would be 100,000 series per scrape; per-node detail is what crawl, the
+// web view and Information.Info are for. Services above this layer (the VPN) add their own
+// metrics with counterOf/gaugeOf on `registry`.
+import type http from 'node:http';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { DhtService } from '../dht/service.js';
+import type { Node } from '../node/node.js';
+import type { EdgeListener, TransportStats } from '../transport/edge.js';
+
+export type Labels = Record<string, string>;
+export type Sample = readonly [labels: Labels, value: number];
+
+/** A counter whose value is read from existing totals at scrape time. */
+export function counterOf(registry: Registry, name: string, help: string, labelNames: string[], read: () => Iterable<Sample>): Counter {
+  return new Counter({
+    name, help, labelNames, registers: [registry],
+    collect() { this.reset(); for (const [l, v] of read()) this.inc(l, v); },
+  });
+}
+
+/** A gauge whose value is read at scrape time. */
+export function gaugeOf(registry: Registry, name: string, help: string, labelNames: string[], read: () => Iterable<Sample>): Gauge {
+  return new Gauge({
+    name, help, labelNames, registers: [registry],
+    collect() { this.reset(); for (const [l, v] of read()) this.set(l, v); },
+  });
+}
+
+type Totals = Record<string, number>;
+
+/** Adds every numeric field of `s` (nested records too, as `field.key`) into `acc`. */
+function addInto(acc: Totals, s: object, prefix = ''): void {
+  for (const [k, v] of Object.entries(s)) {
+    if (typeof v === 'number') acc[prefix + k] = (acc[prefix + k] ?? 0) + v;
+    else if (v && typeof v === 'object') addInto(acc, v, `${prefix}${k}.`);
+  }
+}
+
+interface Snapshot {
+  states: Totals;
+  /** `type edgeKind` → open connections. */
+  connections: Totals;
+  /** Raw transport stats by edge kind (udp, tcp, tunnel, …). */
+  transport: Record<string, Totals>;
+  secure: Totals;
+  link: Totals;
+  routing: Totals;
+  rpc: Totals;
+  dht: Totals;
+}
+
+/** The listener under any security wrapper. */
+function unwrap(l: EdgeListener): EdgeListener {
+  const inner = (l as { inner?: EdgeListener }).inner;
+  return inner ? unwrap(inner) : l;
+}
+
+function isSecure(l: EdgeListener): l is EdgeListener & { stats: Totals } {
+  const s = (l as { stats?: { handshakesOk?: unknown } }).stats;
+  return typeof s?.handshakesOk === 'number';
+}
+
+function snapshot(nodes: readonly Node[], dhts: readonly DhtService[]): Snapshot {
+  const s: Snapshot = { states: {}, connections: {}, transport: {}, secure: {}, link: {}, routing: {}, rpc: {}, dht: {} };
+  for (const n of nodes) {
+    s.states[n.status] = (s.states[n.status] ?? 0) + 1;
+    for (const c of n.table.all()) {
+      const k = `${c.type} ${c.edge.kind}`;
+      s.connections[k] = (s.connections[k] ?? 0) + 1;
+    }
+    for (const l of n.listeners) {
+      if (isSecure(l)) addInto(s.secure, l.stats);
+      const raw = unwrap(l) as EdgeListener & { stats?: TransportStats };
+      if (raw.stats) addInto(s.transport[raw.kind] ??= {}, raw.stats);
+    }
+    addInto(s.link, n.link.stats);
+    addInto(s.routing, n.router.stats);
+    addInto(s.rpc, n.rpc.stats);
+  }
+  for (const d of dhts) addInto(s.dht, d.dht.stats);
+  return s;
+}
+
+const v = (t: Totals, k: string): number => t[k] ?? 0;
+const rows = (t: Totals, names: Record<string, string>, label: string): Sample[] =>
+  Object.entries(names).map(([field, value]) => [{ [label]: value }, v(t, field)]);
+
+/** Secure-layer failures by reason: handshake failure kinds and session drops. */
+const SECURE_SESSION_FAILURES = { decryptFailures: 'decrypt', replays: 'replay', tooOld: 'too_old', badEpoch: 'bad_epoch', malformed: 'malformed', cookiesInvalid: 'invalid_cookie' };
+
+export class OverlayMetrics {
+  readonly registry = new Registry();
+  private snap?: Snapshot;
+  private readonly dhtLatency: Histogram;
+
+  constructor(private readonly nodes: readonly Node[], private readonly dhts: readonly DhtService[] = []) {
+    const r = this.registry;
+    collectDefaultMetrics({ register: r });
+    const s = (): Snapshot => (this.snap ??= snapshot(this.nodes, this.dhts));
+    gaugeOf(r, 'brunet_nodes', 'Overlay nodes in this process, by state', ['state'], () => Object.entries(s().states).map(([k, n]) => [{ state: k }, n]));
+    gaugeOf(r, 'brunet_connections', 'Open connections, by connection type and edge kind (summed over the nodes of this process)', ['type', 'edge'],
+      () => Object.entries(s().connections).map(([k, n]) => { const [type, edge] = k.split(' '); return [{ type: type!, edge: edge! }, n]; }));
+    const perKind = (f: (t: Totals) => Sample[]) => () => Object.entries(s().transport).flatMap(([edge, t]) => f(t).map(([l, n]) => [{ edge, ...l }, n] as Sample));
+    counterOf(r, 'brunet_transport_packets_total', 'Packets on the transport edges, by edge kind', ['edge', 'direction'],
+      perKind((t) => [[{ direction: 'in' }, v(t, 'packetsIn')], [{ direction: 'out' }, v(t, 'packetsOut')]]));
+    counterOf(r, 'brunet_transport_bytes_total', 'Bytes on the transport edges (framing included), by edge kind', ['edge', 'direction'],
+      perKind((t) => [[{ direction: 'in' }, v(t, 'bytesIn')], [{ direction: 'out' }, v(t, 'bytesOut')]]));
+    counterOf(r, 'brunet_transport_errors_total', 'Transport packets dropped or failed, by edge kind and error', ['edge', 'error'],
+      perKind((t) => rows(t, { malformed: 'malformed', sendErrors: 'send', socketErrors: 'socket', handlerErrors: 'handler' }, 'error')));
+    counterOf(r, 'brunet_messages_total', 'Messages in and out by layer (routing: delivered here, originated here, forwarded for others)', ['layer', 'direction'], () => {
+      const { secure, routing, rpc } = s();
+      const tr = Object.values(s().transport).reduce<Totals>((a, t) => { addInto(a, t); return a; }, {});
+      return [
+        [{ layer: 'transport', direction: 'in' }, v(tr, 'packetsIn')], [{ layer: 'transport', direction: 'out' }, v(tr, 'packetsOut')],
+        [{ layer: 'secure', direction: 'in' }, v(secure, 'packetsIn')], [{ layer: 'secure', direction: 'out' }, v(secure, 'packetsOut')],
+        [{ layer: 'routing', direction: 'in' }, v(routing, 'delivered')], [{ layer: 'routing', direction: 'out' }, v(routing, 'sent')],
+        [{ layer: 'routing', direction: 'forwarded' }, v(routing, 'forwarded')],
+        [{ layer: 'rpc', direction: 'in' }, v(rpc, 'served') + v(rpc, 'replies')], [{ layer: 'rpc', direction: 'out' }, v(rpc, 'requests') + v(rpc, 'served')],
+      ];
+    });
+    counterOf(r, 'brunet_bytes_total', 'Bytes in and out by layer (transport: all edge kinds; relay: carried inside relay edges)', ['layer', 'direction'], () => {
+      const tr = Object.values(s().transport).reduce<Totals>((a, t) => { addInto(a, t); return a; }, {});
+      const rel = s().transport.tunnel ?? {};
+      return [[{ layer: 'transport', direction: 'in' }, v(tr, 'bytesIn')], [{ layer: 'transport', direction: 'out' }, v(tr, 'bytesOut')],
+        [{ layer: 'relay', direction: 'in' }, v(rel, 'bytesIn')], [{ layer: 'relay', direction: 'out' }, v(rel, 'bytesOut')]];
+    });
+    counterOf(r, 'brunet_link_events_total', 'Link layer: connections made, attempts refused or failed, timeouts, drops', ['event'],
+      () => rows(s().link, { linked: 'linked', refused: 'refused', failed: 'failed', timeouts: 'timeout', malformed: 'malformed', unlinkedDrops: 'unlinked_drop' }, 'event'));
+    counterOf(r, 'brunet_routing_drops_total', 'Routed packets dropped, by reason', ['reason'],
+      () => rows(s().routing, { ttlDrops: 'ttl', noRoute: 'no_route', malformed: 'malformed', noHandler: 'no_handler', forgedSource: 'forged_source' }, 'reason'));
+    counterOf(r, 'brunet_rpc_calls_total', 'RPC requests this process made', [], () => [[{}, v(s().rpc, 'requests')]]);
+    counterOf(r, 'brunet_rpc_served_total', 'RPC requests this process answered (duplicates excluded)', [], () => [[{}, v(s().rpc, 'served')]]);
+    counterOf(r, 'brunet_rpc_resends_total', 'RPC requests sent again after no reply', [], () => [[{}, v(s().rpc, 'resends')]]);
+    counterOf(r, 'brunet_rpc_failures_total', 'RPC calls that failed (timeout, error reply) and malformed RPC messages', ['reason'],
+      () => rows(s().rpc, { timeouts: 'timeout', errors: 'error_reply', malformed: 'malformed' }, 'reason'));
+    counterOf(r, 'brunet_dht_operations_total', 'DHT client operations started (repair: re-puts to replicas that missed a value)', ['op'],
+      () => rows(s().dht, { puts: 'put', gets: 'get', repairs: 'repair' }, 'op'));
+    this.dhtLatency = new Histogram({
+      name: 'brunet_dht_operation_seconds', help: 'DHT put and get latency, from the call to the majority answer', labelNames: ['op', 'result'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [r],
+    });
+    for (const d of dhts) d.dht.onDone = (op, ms, ok) => this.dhtLatency.observe({ op, result: ok ? 'ok' : 'fail' }, ms / 1000);
+    counterOf(r, 'brunet_secure_handshakes_total', 'Secure-edge handshakes completed', [], () => [[{}, v(s().secure, 'handshakesOk')]]);
+    counterOf(r, 'brunet_secure_failures_total', 'Secure-edge failures by reason: handshake failure kinds and dropped session packets', ['reason'], () => {
+      const sec = s().secure;
+      const hs = Object.keys(sec).filter((k) => k.startsWith('handshakesFailed.')).map((k) => [{ reason: `handshake_${k.slice(17)}` }, sec[k]!] as Sample);
+      return [...hs, ...rows(sec, SECURE_SESSION_FAILURES, 'reason')];
+    });
+    counterOf(r, 'brunet_relay_forwarded_bytes_total', 'Bytes this process relayed for other nodes', [], () => [[{}, v(s().transport.tunnel ?? {}, 'relayedBytes')]]);
+    counterOf(r, 'brunet_relay_forwarded_frames_total', 'Frames this process relayed for other nodes', [], () => [[{}, v(s().transport.tunnel ?? {}, 'relayed')]]);
+    counterOf(r, 'brunet_relay_drops_total', 'Relay frames dropped, by reason', ['reason'],
+      () => rows(s().transport.tunnel ?? {}, { capDrops: 'rate_cap', noRoute: 'no_route', unknownEdge: 'unknown_edge', refused: 'refused' }, 'reason'));
+    counterOf(r, 'brunet_udp_fragment_events_total', 'UDP fragmentation and its repairs: messages fragmented, repair requests, fragments resent, messages lost, fragments dropped', ['event'],
+      () => rows(s().transport.udp ?? {}, { fragmentedOut: 'fragmented', fragmentRequests: 'repair_request', fragmentsResent: 'resent', fragmentedLost: 'lost', fragmentDrops: 'dropped' }, 'event'));
+  }
+
+  /** The exposition text: one fresh snapshot shared by every collect() of this scrape. */
+  async render(): Promise<string> {
+    this.snap = undefined;
+    try { return await this.registry.metrics(); } finally { this.snap = undefined; }
+  }
+
+  /** Answers GET /metrics. */
+  async serve(res: http.ServerResponse): Promise<void> {
+    try {
+      const text = await this.render();
+      res.writeHead(200, { 'content-type': this.registry.contentType });
+      res.end(text);
+    } catch (e) {
+      res.writeHead(500, { 'content-type': 'text/plain' });
+      res.end(`metrics: ${(e as Error).message}\n`);
+    }
+  }
+}
