@@ -35,9 +35,9 @@ function seriesOf(m: Scrape, name: string, labels: string): number | undefined {
 }
 
 /** GET http://host:port/path: status and body, or the connection error's code. */
-function get(host: string, port: number, path = '/metrics'): Promise<{ status?: number; type?: string; body?: string; error?: string }> {
+function get(host: string, port: number, path = '/metrics', headers: Record<string, string> = {}): Promise<{ status?: number; type?: string; body?: string; error?: string }> {
   return new Promise((resolve) => {
-    const req = request({ host, port, path, method: 'GET', timeout: 5000 }, (res) => {
+    const req = request({ host, port, path, method: 'GET', timeout: 5000, headers }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (d) => { body += d; });
@@ -133,6 +133,9 @@ t.test('run_bootstrap_node: /metrics on loopback only, JSON logs one object per 
   const m = await scrape(t, control);
   t.equal(total(m, 'brunet_nodes'), 3, 'the three nodes of the process, summed');
   t.ok(await waitFor(() => /"node":"[A-Z2-7]{8}"/.test(err), 15_000), 'node lines arrive');
+  // A page elsewhere that rebinds its name to 127.0.0.1 names itself in Host: refused.
+  t.equal((await get('127.0.0.1', control, '/metrics', { host: `attacker.example:${control}` })).status, 403, 'a foreign Host gets 403');
+  t.equal((await get('127.0.0.1', control, '/metrics', { host: `localhost:${control}` })).status, 200, 'localhost is served');
 
   // Bound to 127.0.0.1 only: every other local address refuses the connection.
   const others = Object.entries(networkInterfaces()).flatMap(([dev, as]) => (as ?? []).filter((a) => !a.internal)
