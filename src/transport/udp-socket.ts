@@ -10,6 +10,8 @@ export interface DatagramSocket {
   readonly port: number;
   /** True when batched (recvmmsg/sendmmsg) I/O is in use. */
   readonly batched: boolean;
+  /** The batched socket (its counters and offloads), when batched. */
+  readonly batch?: BatchSocket;
   /** One datagram; never throws for a network error (those reach onError). */
   send(head: Uint8Array, payload: Uint8Array | undefined, host: string, port: number): void;
   close(): Promise<void>;
@@ -58,6 +60,7 @@ function openBatched(host: string, port: number, h: SocketHandlers): DatagramSoc
   return {
     port: bound,
     batched: true,
+    batch: sock,
     send: (head, payload, to, toPort) => sock.send(head, payload, to, toPort),
     close: async () => sock.close(),
   };
