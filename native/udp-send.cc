@@ -59,7 +59,8 @@ size_t BatchSender::Write(const Datagram* d, size_t n, uint32_t* failed) {
     errors += static_cast<double>(n);
     return n;
   }
-  std::vector<iovec> iovs(2 * n);  // contiguous, so a run of datagrams is one message's iovec
+  std::vector<iovec>& iovs = iovs_;  // contiguous, so a run of datagrams is one message's iovec
+  iovs.resize(2 * n);
   for (size_t j = 0; j < n; j++) {
     iovs[2 * j] = d[j].iov[0];
     iovs[2 * j + 1] = d[j].iov[1];
@@ -101,6 +102,7 @@ size_t BatchSender::Write(const Datagram* d, size_t n, uint32_t* failed) {
     }
     const int r = sendmmsg(fd, msgs, static_cast<unsigned>(m), 0);
     calls++;
+    processCalls++;
     if (r > 0) {
       for (int t = 0; t < r; t++) if (count[t] > 1) gsoSends++;
       i = first[r - 1] + count[r - 1];

@@ -26,6 +26,9 @@ class BatchSender {
   int fd = -1;
   bool gso = false;  // UDP_SEGMENT is used; cleared when the kernel refuses a segmented send
   double calls = 0, gsoSends = 0, queuedTotal = 0, errors = 0;
+  // sendmmsg calls of every socket in the process: a receive loop reads again when a batch's
+  // callback sent something (on loopback, the answer to it may already be waiting).
+  static inline uint64_t processCalls = 0;
 
   // Sends (or queues, behind anything already queued) n datagrams; returns how many failed.
   uint32_t Send(const Datagram* d, size_t n);
@@ -44,5 +47,6 @@ class BatchSender {
   size_t Write(const Datagram* d, size_t n, uint32_t* failed);
   uint32_t Queue(const Datagram* d, size_t n);
   std::deque<Owned> queue_;
+  std::vector<iovec> iovs_;
   size_t queuedBytes_ = 0;
 };

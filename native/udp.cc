@@ -36,6 +36,8 @@ namespace {
 
 constexpr int kBatch = 64;                 // datagrams (or GRO buffers) per recvmmsg / JS callback
 constexpr size_t kSlot = 65536;            // one UDP datagram at most, or one GRO buffer
+constexpr int kRounds = 32;
+constexpr size_t kMaxSegments = 64;        // datagrams in one GRO buffer at most (UDP_MAX_SEGMENTS)                // reads per readiness event at most
 
 std::string ErrnoCode(int e) {
   switch (e) {
@@ -149,7 +151,8 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
     return o;
   }
 
-  // start(onBatch): onBatch(data: Buffer, meta: Uint32Array, hosts: string[]) per readiness event.
+  // start(onBatch): onBatch(data: Buffer, meta: Uint32Array, count, hosts: string[]) per batch;
+  // meta's first 3 * count entries are valid during the call only.
   Napi::Value Start(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!info[0].IsFunction()) {
@@ -177,6 +180,7 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
       return env.Undefined();
     }
     onRead_ = Napi::Persistent(info[0].As<Napi::Function>());
+    meta_ = Napi::Persistent(Napi::Uint32Array::New(env, 3 * kBatch * kMaxSegments));
     if (!async_) async_ = std::make_unique<Napi::AsyncContext>(env, "UdpSocket");
     if (!referenced_) Ref();
     referenced_ = true;
@@ -190,10 +194,17 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
       return;
     }
     if (events & UV_WRITABLE) self->Drain();
-    if ((events & UV_READABLE) && self->poll_ != nullptr) self->ReadBatch();
+    // Like libuv's UDP reads (up to 32 per event): read again while batches come full or the
+    // callback sent something, which on loopback may have been answered already.
+    for (int round = 0; round < kRounds && (events & UV_READABLE) && self->poll_ != nullptr; round++) {
+      const uint64_t sends = BatchSender::processCalls;
+      const int n = self->ReadBatch();
+      if (n <= 0 || (n < kBatch && BatchSender::processCalls == sends)) break;
+    }
   }
 
-  void ReadBatch() {
+  // One recvmmsg and one callback; returns how many messages were read (0 when none, -1 on error).
+  int ReadBatch() {
     Napi::Env env(env_);
     Napi::HandleScope scope(env);
     mmsghdr msgs[kBatch];
@@ -210,9 +221,9 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
     while (n < 0 && errno == EINTR);
     if (n <= 0) {
       if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) stats_.socketErrors++;  // e.g. a queued ICMP error
-      return;
+      return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : n;
     }
-    meta_.clear();
+    triples_.clear();
     size_t total = 0;
     for (int i = 0; i < n; i++) {
       const msghdr& h = msgs[i].msg_hdr;
@@ -220,7 +231,8 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
       total += msgs[i].msg_len;
     }
     Napi::Buffer<uint8_t> data = Napi::Buffer<uint8_t>::New(env, total > 0 ? total : 1);
-    std::vector<std::string> hosts;
+    std::vector<std::string>& hosts = hosts_;
+    hosts.clear();
     size_t off = 0;
     for (int i = 0; i < n; i++) {
       const msghdr& h = msgs[i].msg_hdr;
@@ -242,23 +254,28 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
       size_t at = 0;
       do {  // one triple per datagram (an empty datagram included)
         const size_t l = len - at < seg ? len - at : seg;
-        meta_.insert(meta_.end(), {static_cast<uint32_t>(l), port, host});
+        triples_.insert(triples_.end(), {static_cast<uint32_t>(l), port, host});
         at += l;
       } while (at < len);
       if (seg < len) stats_.groBuffers++;
       off += len;
     }
-    const size_t count = meta_.size() / 3;
-    if (count == 0) return;
+    if (triples_.size() > 3 * kBatch * kMaxSegments) {  // more segments than the kernel coalesces: never expected
+      stats_.socketErrors++;
+      triples_.resize(3 * kBatch * kMaxSegments);
+    }
+    const size_t count = triples_.size() / 3;
+    if (count == 0) return n;
     stats_.datagramsIn += static_cast<double>(count);
     stats_.batchesIn++;
-    Napi::Uint32Array meta = Napi::Uint32Array::New(env, meta_.size());
-    memcpy(meta.Data(), meta_.data(), meta_.size() * sizeof(uint32_t));
+    Napi::Uint32Array meta = meta_.Value();  // reused: JS reads it during the callback only
+    memcpy(meta.Data(), triples_.data(), triples_.size() * sizeof(uint32_t));
     Napi::Array names = Napi::Array::New(env, hosts.size());
     for (uint32_t i = 0; i < hosts.size(); i++) names.Set(i, Napi::String::New(env, hosts[i]));
-    if (onRead_.IsEmpty()) return;
-    onRead_.Value().MakeCallback(Value(), {data, meta, names}, *async_);
+    if (onRead_.IsEmpty()) return n;
+    onRead_.Value().MakeCallback(Value(), {data, meta, Napi::Number::New(env, static_cast<double>(count)), names}, *async_);
     if (env.IsExceptionPending()) napi_fatal_exception(env, env.GetAndClearPendingException().Value());
+    return n;
   }
 
   // The index of the datagram's source among this batch's distinct hosts (formatted by the
@@ -295,8 +312,10 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
     const uint32_t hostCount = names.Length();
     uint32_t n = info[2].As<Napi::Number>().Uint32Value();
     if (static_cast<size_t>(n) * 4 * sizeof(uint32_t) > metaView.iov_len) n = static_cast<uint32_t>(metaView.iov_len / (4 * sizeof(uint32_t)));
-    std::vector<sockaddr_storage> addrs(hostCount);
-    std::vector<socklen_t> alens(hostCount, 0);  // 0: not a valid IP
+    std::vector<sockaddr_storage>& addrs = addrs_;
+    std::vector<socklen_t>& alens = alens_;  // 0: not a valid IP
+    addrs.resize(hostCount);
+    alens.assign(hostCount, 0);
     char host[64];
     for (uint32_t h = 0; h < hostCount; h++) {
       Napi::Value v = names.Get(h);
@@ -305,8 +324,10 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
           ParseAddress(host, 0, v6_, &addrs[h], &alens[h])) continue;
       alens[h] = 0;
     }
-    std::vector<Datagram> out;
-    std::vector<sockaddr_storage> dests;  // per (host, port) run
+    std::vector<Datagram>& out = out_;
+    std::vector<sockaddr_storage>& dests = dests_;  // per (host, port) run
+    out.clear();
+    dests.clear();
     out.reserve(n);
     dests.reserve(n);
     uint32_t failed = 0, lastH = UINT32_MAX, lastPort = UINT32_MAX;  // the destination of out.back()
@@ -368,6 +389,7 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
   Napi::Value Close(const Napi::CallbackInfo& info) {
     Shutdown();
     onRead_.Reset();
+    meta_.Reset();
     if (referenced_) Unref();
     referenced_ = false;
     return info.Env().Undefined();
@@ -406,7 +428,12 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
   bool watchingWritable_ = false;
   uv_poll_t* poll_ = nullptr;
   std::unique_ptr<uint8_t[]> arena_;
-  std::vector<uint32_t> meta_;
+  std::vector<sockaddr_storage> addrs_, dests_;  // Send's, kept for their capacity
+  std::vector<socklen_t> alens_;
+  std::vector<Datagram> out_;
+  std::vector<uint32_t> triples_;              // (length, port, host index) per datagram of a batch
+  std::vector<std::string> hosts_;             // a batch's distinct sources
+  Napi::Reference<Napi::Uint32Array> meta_;    // triples_ as JS sees them
   BatchSender sender_;
   Napi::FunctionReference onRead_;
   std::unique_ptr<Napi::AsyncContext> async_;

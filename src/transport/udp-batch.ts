@@ -3,9 +3,10 @@
 // are split natively), each handed on as a Buffer view into that batch's one Buffer, so a
 // receiver that keeps a payload keeps its batch's memory. Writes: each datagram is copied
 // (header, then payload) into this socket's send arena, so the caller keeps its buffers as
-// with node:dgram; the arena goes to the kernel in one sendmmsg at the end of the event-loop
-// turn (setImmediate), or at once when 64 datagrams are waiting or the arena is full; with
-// UDP GSO, runs of same-sized datagrams to one destination become one segmented send. The native side parses no datagram bytes; it formats source addresses
+// with node:dgram; the arena goes to the kernel in one sendmmsg as soon as the receive batch
+// being handled (on any batched socket) is done, else at setImmediate, or at once when 64
+// datagrams are waiting or the arena is full; with UDP GSO, runs of same-sized datagrams to
+// one destination become one segmented send. The native side parses no datagram bytes; it formats source addresses
 // from the kernel's sockaddrs (inet_ntop) and parses destination IPs (inet_pton).
 import { lookup as dnsLookup } from 'node:dns';
 import { existsSync } from 'node:fs';
@@ -26,7 +27,7 @@ interface NativeUdp {
   bind(host: string, port: number): number;
   setBuffers(bytes: number): void;
   offloads(): BatchOffloads;
-  start(cb: (data: Buffer, meta: Uint32Array, hosts: string[]) => void): void;
+  start(cb: (data: Buffer, meta: Uint32Array, count: number, hosts: string[]) => void): void;
   send(bytes: Uint8Array, meta: Uint32Array, count: number, hosts: string[]): number;
   stats(): BatchSocketStats;
   close(): void;
@@ -39,6 +40,22 @@ const FLUSH_AT = 64;
 const ARENA = 128 * 1024;
 
 let addon: NativeCtor | Error | undefined;
+/** Sockets with datagrams queued: flushed when a receive batch has been handled, or at setImmediate. */
+const pending = new Set<BatchSocket>();
+let immediate = false;
+/** True while a receive batch is being handled: its end flushes, no setImmediate needed. */
+let receiving = false;
+
+function flushAll(): void {
+  for (const s of pending) s.flush();
+}
+
+function scheduleFlush(s: BatchSocket): void {
+  pending.add(s);
+  if (immediate || receiving) return;
+  immediate = true;
+  setImmediate(() => { immediate = false; flushAll(); });
+}
 
 function loadAddon(): NativeCtor | Error {
   if (addon !== undefined) return addon;
@@ -74,7 +91,6 @@ export class BatchSocket {
   readonly #meta = new Uint32Array(4 * FLUSH_AT);
   #count = 0;
   #hosts: string[] = [];
-  #scheduled = false;
   #closed = false;
 
   /** Throws when the addon is missing (see batchUnavailableReason) or no socket can be made. */
@@ -92,12 +108,19 @@ export class BatchSocket {
 
   /** Begins delivering datagrams, each a Buffer view into its batch's Buffer, from the raw source address. */
   start(onDatagram: (msg: Buffer, host: string, port: number) => void): void {
-    this.#h.start((data, meta, hosts) => {
+    this.#h.start((data, meta, count, hosts) => {
       let off = 0;
-      for (let i = 0; i < meta.length; i += 3) {
-        const len = meta[i]!;
-        onDatagram(data.subarray(off, off + len), hosts[meta[i + 2]!]!, meta[i + 1]!);
-        off += len;
+      const outer = receiving;  // a flush inside onDatagram can deliver to us again, re-entrantly
+      receiving = true;
+      try {
+        for (let i = 0; i < 3 * count; i += 3) {
+          const len = meta[i]!;
+          onDatagram(data.subarray(off, off + len), hosts[meta[i + 2]!]!, meta[i + 1]!);
+          off += len;
+        }
+      } finally {
+        receiving = outer;
+        if (!outer) flushAll();  // the answers to this batch go out now, in one sendmmsg per socket
       }
     });
   }
@@ -125,10 +148,7 @@ export class BatchSocket {
     if (arena !== this.#arena) { this.#flushFrom(arena); return; }
     this.#used += len;
     if (this.#count >= FLUSH_AT) this.flush();
-    else if (!this.#scheduled) {
-      this.#scheduled = true;
-      setImmediate(() => { this.#scheduled = false; this.flush(); });
-    }
+    else scheduleFlush(this);
   }
 
   /** Hands every queued datagram to the kernel now. */
@@ -137,6 +157,7 @@ export class BatchSocket {
   }
 
   #flushFrom(bytes: Buffer): void {
+    pending.delete(this);
     const count = this.#count, hosts = this.#hosts;
     this.#count = 0; this.#used = 0; this.#hosts = [];
     const failed = this.#closed ? count : this.#h.send(bytes, this.#meta, count, hosts);
