@@ -3,6 +3,7 @@
 // native side does (formatting sources, parsing destinations). With CI=true a missing addon
 // is a failure.
 import dgram from 'node:dgram';
+import fc from 'fast-check';
 import t, { type Test } from 'tap';
 import { BatchSocket, batchUnavailableReason } from '../src/transport/udp-batch.js';
 import { UdpEdgeListener } from '../src/transport/udp.js';
@@ -85,6 +86,42 @@ function run(): void {
     if (off.gso) t.ok(sa.gsoSends >= 1, `${sa.gsoSends} segmented sends`);
     if (off.gso && offB.gro) t.ok(sb.groBuffers >= 1, `${sb.groBuffers} GRO buffers split into datagrams`);
     t.equal(sb.datagramsIn, 61, 'the receiver saw each datagram once');
+  });
+
+  // GSO groups runs of equal sizes (a shorter one ends a run) and GRO hands them back merged:
+  // whatever the sizes, a node:dgram receiver and a batched one see exactly what was sent.
+  t.test('property: any run of datagram sizes arrives intact and in order, at a dgram and at a batched receiver', async (t) => {
+    let failed = 0;
+    const tx = new BatchSocket(false, true, (n) => { failed += n; });
+    const rx = new BatchSocket(false, true, () => {});
+    const plain = dgram.createSocket('udp4');
+    t.teardown(() => { tx.close(); rx.close(); plain.close(); });
+    tx.bind('127.0.0.1', 0);
+    const rxPort = rx.bind('127.0.0.1', 0);
+    tx.setBuffers(4 << 20); rx.setBuffers(4 << 20);
+    await new Promise<void>((r) => plain.bind(0, '127.0.0.1', r));
+    plain.setRecvBufferSize(4 << 20);
+    tx.start(() => {});
+    const atRx: Buffer[] = [], atPlain: Buffer[] = [];
+    rx.start((m) => atRx.push(Buffer.from(m)));
+    plain.on('message', (m) => atPlain.push(m));
+    const size = fc.oneof(fc.constantFrom(0, 1, 1000, 1452), fc.integer({ min: 0, max: 1452 }), fc.integer({ min: 1453, max: 9000 }));
+    let run = 0;
+    await fc.assert(fc.asyncProperty(fc.array(size, { minLength: 1, maxLength: 150 }), async (sizes) => {
+      atRx.length = 0; atPlain.length = 0;
+      const sent = sizes.map((n, i) => { const b = Buffer.alloc(n); for (let k = 0; k < n; k++) b[k] = (k + i * 7 + run) & 255; if (n >= 2) b.writeUInt16BE(i); return b; });
+      run++;
+      for (const b of sent) tx.send(b.subarray(0, Math.min(3, b.length)), b.subarray(Math.min(3, b.length)), '127.0.0.1', rxPort);
+      for (const b of sent) tx.send(b, undefined, '127.0.0.1', plain.address().port);
+      tx.flush();
+      await waitFor('datagrams', () => atRx.length >= sent.length && atPlain.length >= sent.length);
+      t.same(atRx.map((m) => m.length), sizes, 'batched receiver: sizes');
+      t.same(atPlain.map((m) => m.length), sizes, 'dgram receiver: sizes');
+      return atRx.every((m, i) => m.equals(sent[i]!)) && atPlain.every((m, i) => m.equals(sent[i]!));
+    }), { numRuns: 40, seed: 17 });
+    t.equal(failed, 0);
+    t.ok(tx.stats.gsoSends > 0 || !tx.offloads.gso, `${tx.stats.gsoSends} segmented sends`);
+    t.ok(rx.stats.groBuffers > 0 || !rx.offloads.gro, `${rx.stats.groBuffers} GRO buffers`);
   });
 
   t.test('BatchSocket: IPv6 and mapped IPv4 sources, bad destinations counted, never thrown', async (t) => {
