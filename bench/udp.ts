@@ -96,7 +96,6 @@ async function blast(p: Pair, window: number, n: number): Promise<Run> {
   const secs = (lastProgress - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
   p.onPacket(() => {});
-  if (process.env['BENCH_DEBUG']) log(`sent ${sent} got ${got} syscalls ${syscalls(p) - sys0} secs ${secs}`);
   return { pps: got / secs, cpuUs: (cpu.user + cpu.system) / Math.max(1, got), loss: (n - got) / n, syscallsPer: (syscalls(p) - sys0) / Math.max(1, got) };
 }
 
