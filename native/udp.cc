@@ -37,6 +37,7 @@ namespace {
 constexpr int kBatch = 64;                 // datagrams (or GRO buffers) per recvmmsg / JS callback
 constexpr size_t kSlot = 65536;            // one UDP datagram at most, or one GRO buffer
 constexpr int kRounds = 32;
+constexpr size_t kSlab = 64 * 1024;        // shared by small batches; a payload kept keeps its slab
 constexpr size_t kMaxSegments = 64;        // datagrams in one GRO buffer at most (UDP_MAX_SEGMENTS)                // reads per readiness event at most
 
 std::string ErrnoCode(int e) {
@@ -151,8 +152,9 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
     return o;
   }
 
-  // start(onBatch): onBatch(data: Buffer, meta: Uint32Array, count, hosts: string[]) per batch;
-  // meta's first 3 * count entries are valid during the call only.
+  // start(onBatch): onBatch(data: Buffer, offset, meta: Uint32Array, count, hosts: string[]) per
+  // batch: the datagrams lie back to back from data[offset]; meta's first 3 * count entries
+  // (length, port, host index) are valid during the call only.
   Napi::Value Start(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!info[0].IsFunction()) {
@@ -230,7 +232,21 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
       if (h.msg_flags & MSG_TRUNC) { stats_.socketErrors++; msgs[i].msg_len = 0; continue; }
       total += msgs[i].msg_len;
     }
-    Napi::Buffer<uint8_t> data = Napi::Buffer<uint8_t>::New(env, total > 0 ? total : 1);
+    // Small batches are copied into a shared slab (as Buffer.allocUnsafe pools), large ones
+    // into a Buffer of their own: no allocation per datagram or per small batch.
+    Napi::Buffer<uint8_t> data;
+    size_t base = 0;
+    if (total > kSlab / 4) {
+      data = Napi::Buffer<uint8_t>::New(env, total);
+    } else {
+      if (slab_.IsEmpty() || slabUsed_ + total > kSlab) {
+        slab_ = Napi::Persistent(Napi::Buffer<uint8_t>::New(env, kSlab));
+        slabUsed_ = 0;
+      }
+      data = slab_.Value();
+      base = slabUsed_;
+      slabUsed_ += (total + 7) & ~size_t{7};
+    }
     std::vector<std::string>& hosts = hosts_;
     hosts.clear();
     size_t off = 0;
@@ -240,7 +256,7 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
       if (h.msg_flags & MSG_TRUNC) continue;
       uint16_t port = 0;
       const uint32_t host = HostIndex(from[i], h.msg_namelen, &hosts, &port);
-      memcpy(data.Data() + off, iov[i].iov_base, len);
+      memcpy(data.Data() + base + off, iov[i].iov_base, len);
       size_t seg = len;
       if (gro_) {
         for (cmsghdr* c = CMSG_FIRSTHDR(&h); c != nullptr; c = CMSG_NXTHDR(const_cast<msghdr*>(&h), c)) {
@@ -273,7 +289,8 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
     Napi::Array names = Napi::Array::New(env, hosts.size());
     for (uint32_t i = 0; i < hosts.size(); i++) names.Set(i, Napi::String::New(env, hosts[i]));
     if (onRead_.IsEmpty()) return n;
-    onRead_.Value().MakeCallback(Value(), {data, meta, Napi::Number::New(env, static_cast<double>(count)), names}, *async_);
+    onRead_.Value().MakeCallback(Value(), {data, Napi::Number::New(env, static_cast<double>(base)), meta,
+                                           Napi::Number::New(env, static_cast<double>(count)), names}, *async_);
     if (env.IsExceptionPending()) napi_fatal_exception(env, env.GetAndClearPendingException().Value());
     return n;
   }
@@ -390,6 +407,7 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
     Shutdown();
     onRead_.Reset();
     meta_.Reset();
+    slab_.Reset();
     if (referenced_) Unref();
     referenced_ = false;
     return info.Env().Undefined();
@@ -434,6 +452,8 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
   std::vector<uint32_t> triples_;              // (length, port, host index) per datagram of a batch
   std::vector<std::string> hosts_;             // a batch's distinct sources
   Napi::Reference<Napi::Uint32Array> meta_;    // triples_ as JS sees them
+  Napi::Reference<Napi::Buffer<uint8_t>> slab_;  // small batches' bytes; JS views keep old slabs alive
+  size_t slabUsed_ = 0;
   BatchSender sender_;
   Napi::FunctionReference onRead_;
   std::unique_ptr<Napi::AsyncContext> async_;
