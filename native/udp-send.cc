@@ -68,13 +68,13 @@ size_t BatchSender::Write(const Datagram* d, size_t n, uint32_t* failed) {
   mmsghdr msgs[kMsgs];
   size_t first[kMsgs], count[kMsgs];
   alignas(cmsghdr) char ctrl[kMsgs][CMSG_SPACE(sizeof(uint16_t))];
-  size_t i = 0;
+  size_t i = 0, plainUntil = 0;  // datagrams before plainUntil go out unsegmented (a refused run)
   while (i < n) {
     size_t m = 0, j = i;
     while (j < n && m < kMsgs) {
       const size_t seg = Length(d[j]);
       size_t k = 1, total = seg;
-      if (gso && seg > 0) {
+      if (gso && seg > 0 && j >= plainUntil) {
         while (j + k < n && k < kMaxSegments && SameAddr(d[j], d[j + k])) {
           const size_t l = Length(d[j + k]);
           if (l == 0 || l > seg || total + l > kMaxGso) break;
@@ -111,8 +111,10 @@ size_t BatchSender::Write(const Datagram* d, size_t n, uint32_t* failed) {
     const int e = errno;
     if (e == EINTR) continue;
     if (e == EAGAIN || e == EWOULDBLOCK) return i;
-    if (count[0] > 1) {  // the kernel (or the route's device) will not segment: send them one by one
-      gso = false;
+    if (count[0] > 1) {  // refused as a segmented send: these go one by one, and without
+      // checksum offload on the route (EIO) or GSO in the kernel, every later run too.
+      if (e == EIO || e == ENOPROTOOPT || e == EOPNOTSUPP) gso = false;
+      plainUntil = first[0] + count[0];
       continue;
     }
     errors++;  // this datagram cannot be sent (no route, too large, ...): drop it, as node:dgram reports and moves on
