@@ -46,6 +46,7 @@ bool ParseAddress(const char* host, uint16_t port, bool v6, sockaddr_storage* ss
 }
 
 uint32_t BatchSender::Send(const Datagram* d, size_t n) {
+  datagrams += static_cast<double>(n);
   if (!queue_.empty()) Drain();
   if (!queue_.empty()) return Queue(d, n);  // keep the order
   uint32_t failed = 0;

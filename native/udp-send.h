@@ -2,8 +2,21 @@
 // and a bounded queue for what the kernel would not take yet (EAGAIN).
 #pragma once
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+
+// Older C libraries lack the names; the kernel numbers are fixed (linux/udp.h). A kernel
+// without the options refuses them, and the socket then works without GSO/GRO.
+#ifndef SOL_UDP
+#define SOL_UDP 17
+#endif
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
+#ifndef UDP_GRO
+#define UDP_GRO 104
+#endif
 
 #include <cstddef>
 #include <cstdint>
@@ -25,7 +38,7 @@ class BatchSender {
  public:
   int fd = -1;
   bool gso = false;  // UDP_SEGMENT is used; cleared when the kernel refuses a segmented send
-  double calls = 0, gsoSends = 0, queuedTotal = 0, errors = 0;
+  double datagrams = 0, calls = 0, gsoSends = 0, queuedTotal = 0, errors = 0;
   // sendmmsg calls of every socket in the process: a receive loop reads again when a batch's
   // callback sent something (on loopback, the answer to it may already be waiting).
   static inline uint64_t processCalls = 0;

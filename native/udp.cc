@@ -3,14 +3,14 @@
 // readiness event up to kBatch datagrams are taken with one recvmmsg and handed to JS in ONE
 // callback: a Buffer with all payloads back to back, a Uint32Array of (length, port, host
 // index) triples and the distinct source hosts as strings. With UDP_GRO the kernel may hand
-// over several same-sized datagrams from one source as one buffer; they are split here
-// (by the gso_size the kernel reports) so JS sees exactly the datagrams that were sent.
+// over several same-sized datagrams from one source as one buffer; they are split (udp-recv.cc,
+// by the gso_size the kernel reports) so JS sees exactly the datagrams that were sent.
 // Nothing here parses datagram contents: the bytes go to the TypeScript parsers unchanged.
 //
 // Sending takes a whole turn's datagrams in one call and writes them with sendmmsg. With
 // UDP_SEGMENT (GSO), consecutive datagrams to the same destination of the same size (the
-// last may be shorter) go out as one message that the kernel segments; should the kernel
-// refuse, GSO is switched off for the socket and those datagrams are sent one by one. When
+// last may be shorter) go out as one message that the kernel segments; a run the kernel
+// refuses is sent datagram by datagram (udp-send.cc). When
 // the socket buffer is full (EAGAIN) the unsent datagrams are copied into a bounded queue
 // and written when the socket becomes writable, as libuv does for node:dgram.
 #include "udp.h"
@@ -30,15 +30,14 @@
 #include <string>
 #include <vector>
 
+#include "udp-recv.h"
 #include "udp-send.h"
 
 namespace {
 
-constexpr int kBatch = 64;                 // datagrams (or GRO buffers) per recvmmsg / JS callback
-constexpr size_t kSlot = 65536;            // one UDP datagram at most, or one GRO buffer
-constexpr int kRounds = 32;
+constexpr int kBatch = BatchReceiver::kBatch;
+constexpr int kRounds = 32;                // reads per readiness event at most
 constexpr size_t kSlab = 64 * 1024;        // shared by small batches; a payload kept keeps its slab
-constexpr size_t kMaxSegments = 64;        // datagrams in one GRO buffer at most (UDP_MAX_SEGMENTS)                // reads per readiness event at most
 
 std::string ErrnoCode(int e) {
   switch (e) {
@@ -82,7 +81,7 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
     }
     if (info[1].As<Napi::Boolean>().Value()) {
       int on = 1;
-      gro_ = setsockopt(fd, SOL_UDP, UDP_GRO, &on, sizeof on) == 0;
+      recv_.gro = setsockopt(fd, SOL_UDP, UDP_GRO, &on, sizeof on) == 0;
       int probe = 0;
       socklen_t len = sizeof probe;
       sender_.gso = getsockopt(fd, SOL_UDP, UDP_SEGMENT, &probe, &len) == 0;  // the option exists
@@ -147,7 +146,7 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
   // offloads() -> { gro, gso }: what the kernel granted (gso turns false if a send is refused).
   Napi::Value Offloads(const Napi::CallbackInfo& info) {
     Napi::Object o = Napi::Object::New(info.Env());
-    o.Set("gro", gro_);
+    o.Set("gro", recv_.gro);
     o.Set("gso", sender_.gso);
     return o;
   }
@@ -166,9 +165,8 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
       Napi::Error::New(env, "udp socket already started").ThrowAsJavaScriptException();
       return env.Undefined();
     }
-    if (!arena_) arena_.reset(new (std::nothrow) uint8_t[kSlot * kBatch]);  // pages are touched only as datagrams fill them
     uv_loop_t* loop = nullptr;
-    if (!arena_ || napi_get_uv_event_loop(env, &loop) != napi_ok) {
+    if (napi_get_uv_event_loop(env, &loop) != napi_ok) {
       Napi::Error::New(env, "udp socket: cannot start reading").ThrowAsJavaScriptException();
       return env.Undefined();
     }
@@ -182,7 +180,7 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
       return env.Undefined();
     }
     onRead_ = Napi::Persistent(info[0].As<Napi::Function>());
-    meta_ = Napi::Persistent(Napi::Uint32Array::New(env, 3 * kBatch * kMaxSegments));
+    meta_ = Napi::Persistent(Napi::Uint32Array::New(env, 3 * kBatch * BatchReceiver::kMaxSegments));
     if (!async_) async_ = std::make_unique<Napi::AsyncContext>(env, "UdpSocket");
     if (!referenced_) Ref();
     referenced_ = true;
@@ -192,7 +190,7 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
   static void OnPoll(uv_poll_t* handle, int status, int events) {
     auto* self = static_cast<UdpSocket*>(handle->data);
     if (status < 0) {
-      self->stats_.socketErrors++;
+      self->pollErrors_++;
       return;
     }
     if (events & UV_WRITABLE) self->Drain();
@@ -207,33 +205,14 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
 
   // One recvmmsg and one callback; returns how many messages were read (0 when none, -1 on error).
   int ReadBatch() {
+    const int n = recv_.Receive(fd_);
+    const std::vector<uint32_t>& triples = recv_.Triples();
+    if (n <= 0 || triples.empty()) return n;
     Napi::Env env(env_);
     Napi::HandleScope scope(env);
-    mmsghdr msgs[kBatch];
-    iovec iov[kBatch];
-    sockaddr_storage from[kBatch];
-    alignas(cmsghdr) char ctrl[kBatch][CMSG_SPACE(sizeof(int))];
-    for (int i = 0; i < kBatch; i++) {
-      iov[i] = {arena_.get() + i * kSlot, kSlot};
-      msgs[i].msg_hdr = {&from[i], sizeof from[i], &iov[i], 1, gro_ ? ctrl[i] : nullptr, gro_ ? sizeof ctrl[i] : 0, 0};
-      msgs[i].msg_len = 0;
-    }
-    int n;
-    do n = recvmmsg(fd_, msgs, kBatch, 0, nullptr);
-    while (n < 0 && errno == EINTR);
-    if (n <= 0) {
-      if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) stats_.socketErrors++;  // e.g. a queued ICMP error
-      return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : n;
-    }
-    triples_.clear();
-    size_t total = 0;
-    for (int i = 0; i < n; i++) {
-      const msghdr& h = msgs[i].msg_hdr;
-      if (h.msg_flags & MSG_TRUNC) { stats_.socketErrors++; msgs[i].msg_len = 0; continue; }
-      total += msgs[i].msg_len;
-    }
     // Small batches are copied into a shared slab (as Buffer.allocUnsafe pools), large ones
     // into a Buffer of their own: no allocation per datagram or per small batch.
+    const size_t total = recv_.Bytes();
     Napi::Buffer<uint8_t> data;
     size_t base = 0;
     if (total > kSlab / 4) {
@@ -247,70 +226,17 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
       base = slabUsed_;
       slabUsed_ += (total + 7) & ~size_t{7};
     }
-    std::vector<std::string>& hosts = hosts_;
-    hosts.clear();
-    size_t off = 0;
-    for (int i = 0; i < n; i++) {
-      const msghdr& h = msgs[i].msg_hdr;
-      const size_t len = msgs[i].msg_len;
-      if (h.msg_flags & MSG_TRUNC) continue;
-      uint16_t port = 0;
-      const uint32_t host = HostIndex(from[i], h.msg_namelen, &hosts, &port);
-      memcpy(data.Data() + base + off, iov[i].iov_base, len);
-      size_t seg = len;
-      if (gro_) {
-        for (cmsghdr* c = CMSG_FIRSTHDR(&h); c != nullptr; c = CMSG_NXTHDR(const_cast<msghdr*>(&h), c)) {
-          if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
-            int g;
-            memcpy(&g, CMSG_DATA(c), sizeof g);
-            if (g > 0) seg = static_cast<size_t>(g);
-          }
-        }
-      }
-      size_t at = 0;
-      do {  // one triple per datagram (an empty datagram included)
-        const size_t l = len - at < seg ? len - at : seg;
-        triples_.insert(triples_.end(), {static_cast<uint32_t>(l), port, host});
-        at += l;
-      } while (at < len);
-      if (seg < len) stats_.groBuffers++;
-      off += len;
-    }
-    if (triples_.size() > 3 * kBatch * kMaxSegments) {  // more segments than the kernel coalesces: never expected
-      stats_.socketErrors++;
-      triples_.resize(3 * kBatch * kMaxSegments);
-    }
-    const size_t count = triples_.size() / 3;
-    if (count == 0) return n;
-    stats_.datagramsIn += static_cast<double>(count);
-    stats_.batchesIn++;
+    recv_.CopyTo(data.Data() + base);
     Napi::Uint32Array meta = meta_.Value();  // reused: JS reads it during the callback only
-    memcpy(meta.Data(), triples_.data(), triples_.size() * sizeof(uint32_t));
+    memcpy(meta.Data(), triples.data(), triples.size() * sizeof(uint32_t));
+    const std::vector<std::string>& hosts = recv_.Hosts();
     Napi::Array names = Napi::Array::New(env, hosts.size());
     for (uint32_t i = 0; i < hosts.size(); i++) names.Set(i, Napi::String::New(env, hosts[i]));
     if (onRead_.IsEmpty()) return n;
     onRead_.Value().MakeCallback(Value(), {data, Napi::Number::New(env, static_cast<double>(base)), meta,
-                                           Napi::Number::New(env, static_cast<double>(count)), names}, *async_);
+                                           Napi::Number::New(env, static_cast<double>(triples.size() / 3)), names}, *async_);
     if (env.IsExceptionPending()) napi_fatal_exception(env, env.GetAndClearPendingException().Value());
     return n;
-  }
-
-  // The index of the datagram's source among this batch's distinct hosts (formatted by the
-  // kernel's own address: inet_ntop of what recvmmsg filled in, nothing read from the wire).
-  uint32_t HostIndex(const sockaddr_storage& ss, socklen_t len, std::vector<std::string>* hosts, uint16_t* port) {
-    char text[INET6_ADDRSTRLEN] = "";
-    if (ss.ss_family == AF_INET6 && len >= sizeof(sockaddr_in6)) {
-      const auto* s6 = reinterpret_cast<const sockaddr_in6*>(&ss);
-      *port = ntohs(s6->sin6_port);
-      inet_ntop(AF_INET6, &s6->sin6_addr, text, sizeof text);
-    } else if (ss.ss_family == AF_INET && len >= sizeof(sockaddr_in)) {
-      const auto* s4 = reinterpret_cast<const sockaddr_in*>(&ss);
-      *port = ntohs(s4->sin_port);
-      inet_ntop(AF_INET, &s4->sin_addr, text, sizeof text);
-    }
-    for (uint32_t i = 0; i < hosts->size(); i++) if ((*hosts)[i] == text) return i;
-    hosts->emplace_back(text);
-    return static_cast<uint32_t>(hosts->size() - 1);
   }
 
   // send(bytes, meta, count, hosts): datagram i is bytes[meta[4i], +meta[4i+1]) to
@@ -365,7 +291,6 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
       out.push_back({&dests.back(), alens[h], {{static_cast<uint8_t*>(bytes.iov_base) + off, len}, {nullptr, 0}}});
     }
     failed += sender_.Send(out.data(), out.size());
-    stats_.datagramsOut += static_cast<double>(out.size());
     WatchWritable();
     return Napi::Number::New(env, failed);
   }
@@ -392,14 +317,14 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
 
   Napi::Value Stats(const Napi::CallbackInfo& info) {
     Napi::Object o = Napi::Object::New(info.Env());
-    o.Set("datagramsIn", stats_.datagramsIn);
-    o.Set("batchesIn", stats_.batchesIn);
-    o.Set("groBuffers", stats_.groBuffers);
-    o.Set("datagramsOut", stats_.datagramsOut);
+    o.Set("datagramsIn", recv_.datagramsIn);
+    o.Set("batchesIn", recv_.batchesIn);
+    o.Set("groBuffers", recv_.groBuffers);
+    o.Set("datagramsOut", sender_.datagrams);
     o.Set("sendCalls", sender_.calls);
     o.Set("gsoSends", sender_.gsoSends);
     o.Set("queued", sender_.queuedTotal);
-    o.Set("socketErrors", stats_.socketErrors + sender_.errors);
+    o.Set("socketErrors", pollErrors_ + recv_.errors + sender_.errors);
     return o;
   }
 
@@ -430,28 +355,23 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
       sender_.Clear();
       napi_remove_env_cleanup_hook(env_, &UdpSocket::OnEnvExit, this);
     }
-    arena_.reset();
+    recv_.Release();
   }
 
   static void OnEnvExit(void* self) { static_cast<UdpSocket*>(self)->Shutdown(); }
 
-  struct {
-    double datagramsIn = 0, batchesIn = 0, groBuffers = 0, datagramsOut = 0, socketErrors = 0;
-  } stats_;
   napi_env env_;
   int fd_ = -1;
   bool v6_ = false;
-  bool gro_ = false;
   bool referenced_ = false;
   bool watchingWritable_ = false;
   uv_poll_t* poll_ = nullptr;
-  std::unique_ptr<uint8_t[]> arena_;
   std::vector<sockaddr_storage> addrs_, dests_;  // Send's, kept for their capacity
   std::vector<socklen_t> alens_;
   std::vector<Datagram> out_;
-  std::vector<uint32_t> triples_;              // (length, port, host index) per datagram of a batch
-  std::vector<std::string> hosts_;             // a batch's distinct sources
-  Napi::Reference<Napi::Uint32Array> meta_;    // triples_ as JS sees them
+  double pollErrors_ = 0;
+  BatchReceiver recv_;
+  Napi::Reference<Napi::Uint32Array> meta_;    // recv_'s triples as JS sees them
   Napi::Reference<Napi::Buffer<uint8_t>> slab_;  // small batches' bytes; JS views keep old slabs alive
   size_t slabUsed_ = 0;
   BatchSender sender_;
