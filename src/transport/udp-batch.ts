@@ -107,11 +107,11 @@ export class BatchSocket {
   get offloads(): BatchOffloads { return this.#h.offloads(); }
   get stats(): BatchSocketStats { return this.#h.stats(); }
 
-  /** Begins delivering datagrams, each a Buffer view into its batch's Buffer, from the raw source address. */
+  /** Begins delivering datagrams (Buffer views into a shared slab or their batch's own Buffer) with their raw source address. */
   start(onDatagram: (msg: Buffer, host: string, port: number) => void): void {
     this.#h.start((data, offset, meta, count, hosts) => {
       let off = offset;
-      const outer = receiving;  // a flush inside onDatagram can deliver to us again, re-entrantly
+      const outer = receiving;  // never true today (sends make no callbacks); a nested batch would leave the flush to the outer one
       receiving = true;
       try {
         for (let i = 0; i < 3 * count; i += 3) {
@@ -165,8 +165,10 @@ export class BatchSocket {
     if (failed > 0) this.onFailed(failed);
   }
 
-  /** Host names go through dns.lookup, as node:dgram does (the listener resolves them earlier). */
+  /** Host names go through dns.lookup, as node:dgram does (the listener resolves them earlier); the bytes are copied first. */
   #resolveThenSend(head: Uint8Array, payload: Uint8Array | undefined, host: string, port: number): void {
+    head = Uint8Array.from(head);
+    payload = payload && Uint8Array.from(payload);
     dnsLookup(host, (err, address) => {
       if (err || isIP(address) === 0) this.onFailed(1);
       else this.send(head, payload, address, port);
