@@ -37,7 +37,6 @@ namespace {
 
 constexpr int kBatch = BatchReceiver::kBatch;
 constexpr int kRounds = 32;                // reads per readiness event at most
-constexpr size_t kSlab = 64 * 1024;        // shared by small batches; a payload kept keeps its slab
 
 std::string ErrnoCode(int e) {
   switch (e) {
@@ -151,9 +150,9 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
     return o;
   }
 
-  // start(onBatch): onBatch(data: Buffer, offset, meta: Uint32Array, count, hosts: string[]) per
-  // batch: the datagrams lie back to back from data[offset]; meta's first 3 * count entries
-  // (length, port, host index) are valid during the call only.
+  // start(onBatch): onBatch(data: Buffer, meta: Uint32Array, count, hosts: string[]) per batch:
+  // the datagrams lie back to back in data; meta's first 3 * count entries (length, port,
+  // host index) are valid during the call only.
   Napi::Value Start(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!info[0].IsFunction()) {
@@ -210,31 +209,18 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
     if (n <= 0 || triples.empty()) return n;
     Napi::Env env(env_);
     Napi::HandleScope scope(env);
-    // Small batches are copied into a shared slab (as Buffer.allocUnsafe pools), large ones
-    // into a Buffer of their own: no allocation per datagram or per small batch.
+    // One Buffer per batch, exactly its size: a receiver that keeps a payload keeps that
+    // batch's bytes, no more (a shared slab was cheaper, but a kept 100-byte value pinned 64 KB).
     const size_t total = recv_.Bytes();
-    Napi::Buffer<uint8_t> data;
-    size_t base = 0;
-    if (total > kSlab / 4) {
-      data = Napi::Buffer<uint8_t>::New(env, total);
-    } else {
-      if (slab_.IsEmpty() || slabUsed_ + total > kSlab) {
-        slab_ = Napi::Persistent(Napi::Buffer<uint8_t>::New(env, kSlab));
-        slabUsed_ = 0;
-      }
-      data = slab_.Value();
-      base = slabUsed_;
-      slabUsed_ += (total + 7) & ~size_t{7};
-    }
-    recv_.CopyTo(data.Data() + base);
+    Napi::Buffer<uint8_t> data = Napi::Buffer<uint8_t>::New(env, total > 0 ? total : 1);
+    recv_.CopyTo(data.Data());
     Napi::Uint32Array meta = meta_.Value();  // reused: JS reads it during the callback only
     memcpy(meta.Data(), triples.data(), triples.size() * sizeof(uint32_t));
     const std::vector<std::string>& hosts = recv_.Hosts();
     Napi::Array names = Napi::Array::New(env, hosts.size());
     for (uint32_t i = 0; i < hosts.size(); i++) names.Set(i, Napi::String::New(env, hosts[i]));
     if (onRead_.IsEmpty()) return n;
-    onRead_.Value().MakeCallback(Value(), {data, Napi::Number::New(env, static_cast<double>(base)), meta,
-                                           Napi::Number::New(env, static_cast<double>(triples.size() / 3)), names}, *async_);
+    onRead_.Value().MakeCallback(Value(), {data, meta, Napi::Number::New(env, static_cast<double>(triples.size() / 3)), names}, *async_);
     if (env.IsExceptionPending()) napi_fatal_exception(env, env.GetAndClearPendingException().Value());
     return n;
   }
@@ -332,7 +318,6 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
     Shutdown();
     onRead_.Reset();
     meta_.Reset();
-    slab_.Reset();
     if (referenced_) Unref();
     referenced_ = false;
     return info.Env().Undefined();
@@ -372,8 +357,6 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
   double pollErrors_ = 0;
   BatchReceiver recv_;
   Napi::Reference<Napi::Uint32Array> meta_;    // recv_'s triples as JS sees them
-  Napi::Reference<Napi::Buffer<uint8_t>> slab_;  // small batches' bytes; JS views keep old slabs alive
-  size_t slabUsed_ = 0;
   BatchSender sender_;
   Napi::FunctionReference onRead_;
   std::unique_ptr<Napi::AsyncContext> async_;

@@ -1,8 +1,8 @@
 // Batched UDP I/O through the addon's UdpSocket (native/udp.cc): the UDP listener's fast path.
 // Reads: one callback per recvmmsg with up to 64 datagrams (UDP GRO buffers are split
-// natively), each handed on as a Buffer view: into a 64 KB slab shared by small batches, or
-// into a large batch's own Buffer. A receiver that keeps a payload keeps that memory alive,
-// as with Buffer.allocUnsafe's pool; receivers may change their payload in place. Writes: each datagram is copied
+// natively), each handed on as a Buffer view into that batch's one Buffer, sized exactly:
+// a receiver that keeps a payload keeps its batch's bytes alive (node:dgram: the datagram's);
+// receivers may change their payload in place. Writes: each datagram is copied
 // (header, then payload) into this socket's send arena, so the caller keeps its buffers as
 // with node:dgram; the arena goes to the kernel in one sendmmsg as soon as the receive batch
 // being handled (on any batched socket) is done, else at setImmediate, or at once when 64
@@ -28,7 +28,7 @@ interface NativeUdp {
   bind(host: string, port: number): number;
   setBuffers(bytes: number): void;
   offloads(): BatchOffloads;
-  start(cb: (data: Buffer, offset: number, meta: Uint32Array, count: number, hosts: string[]) => void): void;
+  start(cb: (data: Buffer, meta: Uint32Array, count: number, hosts: string[]) => void): void;
   send(bytes: Uint8Array, meta: Uint32Array, count: number, hosts: string[]): number;
   stats(): BatchSocketStats;
   close(): void;
@@ -107,10 +107,10 @@ export class BatchSocket {
   get offloads(): BatchOffloads { return this.#h.offloads(); }
   get stats(): BatchSocketStats { return this.#h.stats(); }
 
-  /** Begins delivering datagrams (Buffer views into a shared slab or their batch's own Buffer) with their raw source address. */
+  /** Begins delivering datagrams (Buffer views into their batch's Buffer) with their raw source address. */
   start(onDatagram: (msg: Buffer, host: string, port: number) => void): void {
-    this.#h.start((data, offset, meta, count, hosts) => {
-      let off = offset;
+    this.#h.start((data, meta, count, hosts) => {
+      let off = 0;
       const outer = receiving;  // never true today (sends make no callbacks); a nested batch would leave the flush to the outer one
       receiving = true;
       try {
