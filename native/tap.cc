@@ -31,6 +31,7 @@
 #include <string>
 
 #include "links.h"
+#include "udp.h"
 
 namespace {
 
@@ -423,7 +424,7 @@ class Tap : public Napi::ObjectWrap<Tap> {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Tap", Tap::Define(env));
-  return InitLinks(env, exports);
+  return InitUdp(env, InitLinks(env, exports));
 }
 
 #else  // TAP devices as used here are Linux-only; the wrapper reports this.

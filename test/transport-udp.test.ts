@@ -4,6 +4,7 @@ import type { Edge } from '../src/transport/edge.js';
 import { TransportAddress } from '../src/transport/ta.js';
 import { advertisedHosts } from '../src/transport/ip.js';
 import { UdpEdgeListener, UDP_MAX_PAYLOAD } from '../src/transport/udp.js';
+import type { DatagramSocket } from '../src/transport/udp-socket.js';
 import { FRAGMENT_HEADER, FRAGMENT_PAYLOAD, MAX_DATAGRAM } from '../src/transport/udp-fragments.js';
 import { realClock } from '../src/util/clock.js';
 import { seededRandom } from '../src/util/random.js';
@@ -331,18 +332,17 @@ t.test('reassembly: duplicates, order, requests for lost fragments, giving up, m
 t.test('lost fragments are sent again on request; messages arrive whole and in order', async (t) => {
   const [a, b] = await started(t, 2);
   // a's socket loses the first copy of every fragment whose index is 3 mod 7.
-  const sock = (a as unknown as { socket: dgram.Socket }).socket;
-  const send = sock.send.bind(sock) as (...args: unknown[]) => void;
+  const sock = (a as unknown as { socket: DatagramSocket }).socket;
+  const send = sock.send.bind(sock);
   const sentOnce = new Set<string>();
   let lost = 0;
-  (sock as unknown as { send: (...args: unknown[]) => void }).send = (...args: unknown[]) => {
-    const parts = args[0];
-    const head = Array.isArray(parts) ? (parts[0] as Buffer) : undefined;
-    if (head && head[1] === 3) {
+  (sock as { send: DatagramSocket['send'] }).send = (h, payload, host, port) => {
+    const head = Buffer.from(h.buffer, h.byteOffset, h.length);
+    if (head[1] === 3) {
       const key = `${head.readUInt32BE(10)}/${head.readUInt16BE(14)}`;
       if (head.readUInt16BE(14) % 7 === 3 && !sentOnce.has(key)) { sentOnce.add(key); lost++; return; }
     }
-    send(...args);
+    send(h, payload, host, port);
   };
   const got: Buffer[] = [];
   b!.onEdge = (e) => { e.onPacket = (p) => { got.push(Buffer.from(p)); }; };

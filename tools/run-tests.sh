@@ -2,7 +2,9 @@
 # The test command behind `npm test`. Files that build network namespaces, bridges or TAP
 # devices (each mentions "netns") share the host's devices and have time-sensitive labs: they run
 # one at a time, after the others, which run two at a time (the in-memory ones in virtual time).
-# Arguments go to both tap runs (e.g. --reporter=tap). Exit status: non-zero if either run failed.
+# A third run repeats the files that use real UDP sockets over the addon's batched socket
+# (BRUNET_FASTPATH=1; the others run on node:dgram unless the environment says otherwise).
+# Arguments go to every tap run (e.g. --reporter=tap). Exit status: non-zero if any run failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 mapfile -t serial < <(grep -l netns test/*.test.ts)
@@ -11,4 +13,6 @@ tap --jobs=2 "$@" "${parallel[@]}"
 first=$?
 tap --jobs=1 "$@" "${serial[@]}"
 second=$?
-exit $(( first != 0 ? first : second ))
+BRUNET_FASTPATH=1 tap --jobs=2 "$@" test/transport-udp.test.ts test/ring-udp.test.ts test/remote-tas.test.ts test/secure-edge.test.ts
+third=$?
+exit $(( first != 0 ? first : second != 0 ? second : third ))

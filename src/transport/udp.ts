@@ -13,9 +13,6 @@
 // inbound edge. Unknown edges with receiver id != 0 get a (rate-limited) reset, so a
 // peer that restarted tells us quickly that our edge is dead. Close/reset are never
 // answered, which rules out reply loops.
-import dgram from 'node:dgram';
-import { lookup as dnsLookup, type LookupOneOptions } from 'node:dns';
-import { isIP } from 'node:net';
 import type { TimerHandle } from '../util/clock.js';
 import type { Edge, EdgeListener } from './edge.js';
 import { AdvertisedTAs, newIpStats, normalizeIp, resolveTa, safeCall, type IpListenerOptions, type IpTransportStats } from './ip.js';
@@ -24,6 +21,7 @@ import {
   writeFragmentFields,
 } from './udp-fragments.js';
 import { TransportAddress, type TaKind } from './ta.js';
+import { fastPathFromEnv, openSocket, type DatagramSocket } from './udp-socket.js';
 
 export const UDP_WIRE_VERSION = 1;
 export const UDP_HEADER = 10;
@@ -33,7 +31,15 @@ export const T_DATA = 0, T_CLOSE = 1, T_RESET = 2, T_FRAGMENT = 3, T_REQUEST = 4
 /** How often incomplete messages are checked for fragments to ask for again. */
 const REPAIR_TICK_MS = 5;
 const RESETS_PER_SECOND = 100;
-const SOCKET_BUFFER = 4 << 20;
+
+export interface UdpListenerOptions extends IpListenerOptions {
+  /**
+   * Batched I/O through the addon (recvmmsg/sendmmsg, GRO/GSO where the kernel has them);
+   * node:dgram when false or when the addon is missing. Default: BRUNET_FASTPATH=1 in the
+   * environment, else false.
+   */
+  fastPath?: boolean;
+}
 
 /** The IP listener counters plus fragmentation's. */
 export interface UdpTransportStats extends IpTransportStats {
@@ -104,7 +110,8 @@ export class UdpEdgeListener implements EdgeListener {
   readonly stats: UdpTransportStats = { ...newIpStats(), fragmentedOut: 0, fragmentDrops: 0, fragmentRequests: 0, fragmentsResent: 0, fragmentedLost: 0 };
   onEdge: (edge: Edge) => void = () => {};
 
-  private socket: dgram.Socket | undefined;
+  private socket: DatagramSocket | undefined;
+  private starting = false;
   private port = 0;
   private readonly advertised: AdvertisedTAs;
   private readonly byLocal = new Map<number, UdpEdge>();
@@ -118,38 +125,27 @@ export class UdpEdgeListener implements EdgeListener {
   private readonly repairing = new Set<UdpEdge>();
   private repairTimer: TimerHandle | undefined;
 
-  constructor(private readonly opts: IpListenerOptions) { this.advertised = new AdvertisedTAs('udp', opts); }
+  constructor(private readonly opts: UdpListenerOptions) { this.advertised = new AdvertisedTAs('udp', opts); }
 
   get edgeCount(): number { return this.byLocal.size; }
+  /** True while the socket does batched I/O (fastPath asked for and the addon present). */
+  get batched(): boolean { return this.socket?.batched ?? false; }
   localTAs(): TransportAddress[] { return this.socket ? this.advertised.list(this.port) : []; }
 
-  start(): Promise<void> {
-    if (this.socket) return Promise.reject(new Error('udp listener already started'));
-    const host = this.opts.host ?? '0.0.0.0';
-    const sock = dgram.createSocket({ type: isIP(host) === 6 ? 'udp6' : 'udp4', lookup: ipLookup });
-    this.socket = sock;
-    return new Promise((resolve, reject) => {
-      const onStartError = (err: NodeJS.ErrnoException): void => {
-        this.socket = undefined;
-        try { sock.close(); } catch { /* never bound */ }
-        const what = err.code === 'EADDRINUSE' ? 'address already in use' : err.message;
-        reject(new Error(`udp port ${this.opts.port}: ${what}`));
-      };
-      sock.once('error', onStartError);
-      sock.bind({ port: this.opts.port, address: host, exclusive: true }, () => {
-        sock.off('error', onStartError);
-        // Bursts (a VPN's TCP stream) overflow the default ~200 KB queue long before the CPU
-        // is saturated; the kernel caps the request at net.core.rmem_max / wmem_max.
-        try { sock.setRecvBufferSize(SOCKET_BUFFER); sock.setSendBufferSize(SOCKET_BUFFER); } catch { /* keep the defaults */ }
-        // After start, socket errors (e.g. ICMP-driven) are counted, never thrown.
-        sock.on('error', () => { this.stats.socketErrors++; });
-        sock.on('message', (msg, rinfo) => {
-          try { this.onDatagram(msg, normalizeIp(rinfo.address), rinfo.port); } catch { this.stats.handlerErrors++; }
-        });
-        this.port = sock.address().port;
-        resolve();
+  async start(): Promise<void> {
+    if (this.socket || this.starting) throw new Error('udp listener already started');
+    this.starting = true;
+    try {
+      this.socket = await openSocket(this.opts.host ?? '0.0.0.0', this.opts.port, this.opts.fastPath ?? fastPathFromEnv() ?? false, {
+        onDatagram: (msg, host, port) => {
+          try { this.onDatagram(msg, normalizeIp(host), port); } catch { this.stats.handlerErrors++; }
+        },
+        onError: (n) => { this.stats.socketErrors += n; },
       });
-    });
+      this.port = this.socket.port;
+    } finally {
+      this.starting = false;
+    }
   }
 
   async stop(): Promise<void> {
@@ -161,7 +157,7 @@ export class UdpEdgeListener implements EdgeListener {
     // A close to a hostname TA waits for dns.lookup (ipLookup answers IPs at once): let it out.
     await new Promise((r) => setImmediate(r));
     this.socket = undefined;
-    await new Promise<void>((r) => { try { sock.close(() => r()); } catch { r(); } });
+    await sock.close();
   }
 
   async createEdge(ta: TransportAddress): Promise<Edge> {
@@ -298,16 +294,12 @@ export class UdpEdgeListener implements EdgeListener {
     this.transmit(to, header(type, sender, receiver, UDP_HEADER), payload);
   }
 
-  /**
-   * One datagram: header and payload from two buffers (sendmsg's iovec), so the payload, a
-   * packet nobody touches after this, is not copied. No completion callback: it would cost a
-   * tick per datagram, and a failed send surfaces as a socket error.
-   */
+  /** One datagram: a header and the payload, handed to the socket as two buffers. */
   private transmit(to: TransportAddress, head: Buffer, payload?: Uint8Array): void {
     const sock = this.socket;
     if (!sock) { this.stats.sendErrors++; return; }
     try {
-      sock.send(payload ? [head, payload] : head, to.port, to.host);
+      sock.send(head, payload, to.host, to.port);
       this.stats.packetsOut++;
       this.stats.bytesOut += head.length + (payload?.length ?? 0);
     } catch {
@@ -362,17 +354,6 @@ function header(type: number, sender: number, receiver: number, size: number): B
   head.writeUInt32BE(sender, 2);
   head.writeUInt32BE(receiver, 6);
   return head;
-}
-
-/**
- * dgram resolves every destination before sending; ours are IPs already (createEdge
- * resolves names), so answer at once instead of a tick later through dns.lookup (which
- * also takes the family dgram actually passes as a number).
- */
-function ipLookup(address: string, family: LookupOneOptions, cb: (err: NodeJS.ErrnoException | null, address: string, family: number) => void): void {
-  const f = isIP(address);
-  if (f !== 0) cb(null, address, f);
-  else dnsLookup(address, family, cb);
 }
 
 function remoteKey(ip: string, port: number, sender: number): string {
