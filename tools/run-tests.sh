@@ -3,7 +3,8 @@
 # devices (each mentions "netns") share the host's devices and have time-sensitive labs: they run
 # one at a time, after the others, which run two at a time (the in-memory ones in virtual time).
 # A third run repeats the files that use real UDP sockets over the addon's batched socket
-# (BRUNET_FASTPATH=1; the others run on node:dgram unless the environment says otherwise).
+# (BRUNET_FASTPATH=1). Tests that build their own listeners use node:dgram unless the environment
+# says otherwise; the commands (run_bootstrap_node, groupvpn) default to the batched socket.
 # Arguments go to every tap run (e.g. --reporter=tap). Exit status: non-zero if any run failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."

@@ -15,6 +15,7 @@ import { warnUnusableRemoteTas } from '../node/remote-tas.js';
 import type { EdgeListener } from '../transport/edge.js';
 import { TcpEdgeListener } from '../transport/tcp.js';
 import { UdpEdgeListener } from '../transport/udp.js';
+import { fastPathFromEnv } from '../transport/udp-socket.js';
 import { realClock } from '../util/clock.js';
 import type { Logger } from '../util/log.js';
 import { cryptoRandom } from '../util/random.js';
@@ -33,7 +34,7 @@ export interface OverlayOptions {
   nodeOptions?: Partial<NodeOptions>;
   /** Interfaces whose addresses are never advertised (the VPN's TAP and its ignore list). */
   ignoreDevices?: string[];
-  /** IpopConfig/FastPath, passed to the listeners (batched UDP I/O); default true. */
+  /** IpopConfig/FastPath, passed to the listeners (batched UDP I/O); default BRUNET_FASTPATH=1|0, else true. */
   fastPath?: boolean;
 }
 
@@ -74,7 +75,7 @@ export async function startOverlay(cfg: NodeConfig, o: OverlayOptions): Promise<
   try {
     for (let i = 0; i < o.count; i++) {
       const identity = sec ? (i === 0 ? sec.firstIdentity : Identity.generate()) : undefined;
-      const raw = listeners(cfg, i === 0, o.bind, o.ignoreDevices ?? [], o.fastPath ?? true);
+      const raw = listeners(cfg, i === 0, o.bind, o.ignoreDevices ?? [], o.fastPath ?? fastPathFromEnv() ?? true);
       const node = new Node({
         namespace: cfg.namespace,
         address: identity ? identity.address : i === 0 ? first : undefined,
