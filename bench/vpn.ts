@@ -26,7 +26,7 @@
 //
 // Options: --seconds N (iperf3 duration, default 10) --pings N (default 50)
 //          --loss P (random loss of P % of the frames the bridge delivers to each host, default 0)
-//          --paths LIST (some of tinc,wireguard-go,router,router-no-offload,switch,social,floor,floor-aead,
+//          --paths LIST (some of tinc,wireguard-go,router,router-reference,router-no-offload,switch,social,floor,floor-aead,
 //          floor-spin; default all; the plain underlay is always measured) --json FILE (results as JSON)
 import { readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
@@ -51,10 +51,10 @@ const bar = progress();
 const log = (s: string) => bar.note(s);
 
 /** Our IPOP GroupVPN between hosts a and b (bootstrap in boot), measured like tinc via measurePath. */
-export async function measureIpop(lab: Lab, o: BenchOptions, offload = true): Promise<PathResult> {
+export async function measureIpop(lab: Lab, o: BenchOptions, offload = true, fastPath?: boolean): Promise<PathResult> {
   const boot = await startBootstrap(lab, 'boot', 4);
   const bootIp = lab.ip('boot');
-  const cfg = { a: hostConfig(lab.dir, 'a', { bootIp, vip: '10.146.0.1', offload }), b: hostConfig(lab.dir, 'b', { bootIp, vip: '10.146.0.2', offload }) };
+  const cfg = { a: hostConfig(lab.dir, 'a', { bootIp, vip: '10.146.0.1', offload, fastPath }), b: hostConfig(lab.dir, 'b', { bootIp, vip: '10.146.0.2', offload, fastPath }) };
   try {
     for (const h of ['a', 'b'] as const) {
       const r = await groupvpn(lab, h, ['start', '-c', cfg[h], '--log-level', 'warn']);
@@ -66,7 +66,7 @@ export async function measureIpop(lab: Lab, o: BenchOptions, offload = true): Pr
     // Line 1 of groupvpn.pid is the pid (src/cli/pid-file.ts); a wrong read would show 0 CPU.
     const pids = ['a', 'b'].map((h) => Number(readFileSync(join(`${cfg[h as 'a' | 'b']}.data`, 'groupvpn.pid'), 'utf8').split('\n')[0]));
     if (!pids.every((p) => Number.isInteger(p) && p > 0)) throw new Error(`cannot read the daemons' pids: ${pids.join(', ')}`);
-    return await measurePath(lab, offload ? 'ipop' : 'ipop (no offload)', 'a', 'b', '10.146.0.2', o, pids);
+    return await measurePath(lab, !offload ? 'ipop (no offload)' : fastPath === false ? 'ipop (FastPath false)' : 'ipop', 'a', 'b', '10.146.0.2', o, pids);
   } finally {
     for (const h of ['a', 'b'] as const) await groupvpn(lab, h, ['stop', '-c', cfg[h]]);
     await stopProcess(boot);
@@ -108,7 +108,7 @@ async function main(): Promise<void> {
     const timer = setInterval(tick, 1000);
     try { return await f(); } catch (e) { return e as Error; } finally { clearInterval(timer); bar.done(); }
   };
-  let plain: PathResult, tinc: PathResult | Error, wgGo: PathResult | Error, ipop: PathResult | Error, ipopNo: PathResult | Error;
+  let plain: PathResult, tinc: PathResult | Error, wgGo: PathResult | Error, ipop: PathResult | Error, ipopRef: PathResult | Error, ipopNo: PathResult | Error;
   let sw: PathResult | Error = notSelected, wire: PathResult | Error = notSelected, social: PathResult | Error;
   let floor: PathResult | Error, floorAead: PathResult | Error, floorSpin: PathResult | Error;
   try {
@@ -127,6 +127,7 @@ async function main(): Promise<void> {
     tinc = await run('tinc', () => baseline('tinc', startTinc));
     wgGo = await run('wireguard-go', () => baseline('wireguard-go', startWireguardGo));
     ipop = await run('router', () => measureIpop(lab, o));
+    ipopRef = await run('router-reference', () => measureIpop(lab, o, true, false));
     social = await run('social', () => measureSocial(lab, o));
     if (paths.has('switch')) [sw, wire] = await measureSwitch(o).then((r) => [r.switched, r.wire], (e: Error) => [e, e]);
     ipopNo = await run('router-no-offload', () => measureIpop(lab, o, false));
@@ -150,7 +151,7 @@ async function main(): Promise<void> {
     const a = f(ipop), b = f(to);
     return a === undefined || b === undefined || b === 0 ? '—' : `${(a / b).toFixed(2)}×`;
   };
-  const cols = [plain, tinc, wgGo, ipop, social, sw, wire, ipopNo, floor, floorAead, floorSpin];
+  const cols = [plain, tinc, wgGo, ipop, ipopRef, social, sw, wire, ipopNo, floor, floorAead, floorSpin];
   const row = (name: string, f: (r: PathResult) => number | undefined, digits: number, withRatio = true) =>
     `| ${name} | ${cols.map((r) => cell(r, f, digits)).join(' | ')} | ${withRatio ? `${ratio(f)} | ${ratio(f, wgGo)}` : ' | '} |`;
   // Each path's added RTT is over the wire it replaces: the switch path's over the bridged wire, every other over the plain underlay.
@@ -167,7 +168,7 @@ async function main(): Promise<void> {
   console.log('ipop: router mode (GroupVPN), TAP offload on (default); ipop social: SocialVPN, two friends\' devices on an open overlay, over their direct edge; ipop (no offload): IpopConfig/Offload false. Node floor: bench/lab/floor-relay.ts (no overlay): plain, with AEAD, and plain but busy-polling. The ratio columns are ipop/tinc and ipop/wireguard-go.');
   console.log('ipop switch: switch mode (offload on), container a1 → container b1 in a second lab of the same shape (bench/lab/switch-sites.ts): a1 → br0 at site sa → TAP → overlay → TAP → br0 at site sb → b1. Bridged wire: the same containers with the members stopped and the two bridges joined directly by a veth. Added RTT is over the wire each path replaces: the bridged wire for ipop switch, the plain underlay for every other path.');
   console.log('');
-  console.log(`| measurement | plain underlay | tinc ${tincVersion()} | wireguard-go | ipop | ipop social | ipop switch | bridged wire | ipop (no offload) | Node floor | Node floor + AEAD | Node floor, spinning | ipop/tinc | ipop/wireguard-go |`);
+  console.log(`| measurement | plain underlay | tinc ${tincVersion()} | wireguard-go | ipop | ipop (FastPath false) | ipop social | ipop switch | bridged wire | ipop (no offload) | Node floor | Node floor + AEAD | Node floor, spinning | ipop/tinc | ipop/wireguard-go |`);
   console.log(`|${' --- |'}${' ---: |'.repeat(cols.length + 2)}`);
   console.log(row('TCP throughput, Mbit/s', mbit, 0));
   console.log(row('TCP retransmits', (r) => r.tcp.retransmits, 0, false));
@@ -200,6 +201,8 @@ async function main(): Promise<void> {
     for (const l of verdictLines(verdict.median)) console.log(l);
     console.log(verdictLines(verdict.busy, 'median, pings 2 ms apart')[1]);
   }
+  if (ipopRef instanceof Error) console.log(`ipop (FastPath false): not available: ${ipopRef.message}`);
+  else if (!(ipop instanceof Error)) console.log(`fast path: ${(mbit(ipop) / mbit(ipopRef)).toFixed(2)}× the throughput of the reference path (FastPath false), added RTT ${addMed(ipop)!.toFixed(3)} against ${addMed(ipopRef)!.toFixed(3)} ms (2 ms apart: ${addBusy(ipop)!.toFixed(3)} against ${addBusy(ipopRef)!.toFixed(3)}), ${perGB(ipop)!.toFixed(1)} against ${perGB(ipopRef)!.toFixed(1)} CPU-s per GB.`);
   if (ipopNo instanceof Error) console.log(`ipop (no offload): not available: ${ipopNo.message}`);
   else if (!(ipop instanceof Error)) console.log(`offload: ${(mbit(ipop) / mbit(ipopNo)).toFixed(2)}× the throughput of ipop without it, ${(perGB(ipopNo)! / perGB(ipop)!).toFixed(2)}× less daemon CPU per GB.`);
   for (const [name, r] of [['Node floor', floor], ['Node floor + AEAD', floorAead], ['Node floor, spinning', floorSpin]] as const) {
@@ -208,7 +211,7 @@ async function main(): Promise<void> {
   }
   console.log(`(${((performance.now() - t0) / 1000).toFixed(0)} s in all)`);
   if (jsonFile) {
-    const named = { plain, tinc, 'wireguard-go': wgGo, router: ipop, social, switch: sw, 'bridged-wire': wire, 'router-no-offload': ipopNo, floor, 'floor-aead': floorAead, 'floor-spin': floorSpin };
+    const named = { plain, tinc, 'wireguard-go': wgGo, router: ipop, 'router-reference': ipopRef, social, switch: sw, 'bridged-wire': wire, 'router-no-offload': ipopNo, floor, 'floor-aead': floorAead, 'floor-spin': floorSpin };
     const results = Object.fromEntries(Object.entries(named).map(([k, r]) => [k, r instanceof Error ? { error: r.message } : { ...r, mbit: mbit(r), addedMedianMs: addMed(r), addedBusyMs: addBusy(r), cpuPerGB: perGB(r) }]));
     writeFileSync(jsonFile, `${JSON.stringify({ node: process.version, cores: availableParallelism(), load: load0, options: o, results, switchVsRouter: verdict, socialVsRouter: social instanceof Error || ipop instanceof Error ? undefined : socialVsRouter(mbit(social), mbit(ipop)) }, null, 2)}\n`);
   }
