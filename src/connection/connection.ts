@@ -23,7 +23,6 @@ export class Connection {
   peerNeighborsKnown = false;
   /** The peer's own advertised TAs. */
   peerTAs: NodeInfo['tas'];
-  pingOutstanding = false;
   /** Until when relay (tunnel) traffic holds this connection: overlords do not trim it before. */
   relayUntil = 0;
   /** A probe went unanswered (liveness.ts): routing goes around it where another hop makes progress. */

@@ -134,7 +134,7 @@ export class LinkManager {
       case 'start': return this.onStart(m, edge);
       case 'reply': { const p = this.starts.get(m.id); if (p && p.edge === edge) { this.starts.delete(m.id); p.resolve(m); } return; }
       case 'ping': edge.send(encodeLink({ t: 'pong', nonce: m.nonce })); return;
-      case 'pong': if (conn) conn.pingOutstanding = false; return;
+      case 'pong': return; // lastHeard is set: all a pong is for
       case 'close':
         if (conn) { this.drop(conn, `peer closed: ${m.reason}`); this.events.emit('neighbors', conn, m.neighbors, 'close'); }
         edge.close('peer closed');
@@ -396,8 +396,8 @@ export class LinkManager {
         this.drop(c, `silent for ${Math.round(silent)} ms`);
         c.edge.close('timeout');
       } else if (silent > this.opts.pingAfterMs) {
-        c.pingOutstanding = true;
-        c.edge.send(encodeLink({ t: 'ping', nonce: this.random.int(0x7fffffff) }));
+        if (this.opts.probeMisses > 0) this.liveness.doubt(c);
+        else c.edge.send(encodeLink({ t: 'ping', nonce: this.random.int(0x7fffffff) }));
       }
     }
     for (const [e, since] of [...this.unlinked]) {

@@ -5,7 +5,8 @@
 // unanswered within its timeout (probeRtoMs, doubling) is a miss: one miss makes the connection
 // *suspect* (routing goes around it where another hop makes progress), probeMisses in a row
 // drop it. Any packet from the peer clears both. Idle links cost nothing here: the keepalive
-// still looks after them.
+// pings a link quiet for pingAfterMs (10 s) through the same probes (doubt()), so a crashed
+// idle peer goes after about 14 s instead of the keepalive's 30 s, with fewer pings.
 import type { Clock, TimerHandle } from '../util/clock.js';
 import type { Connection } from './connection.js';
 
@@ -54,8 +55,17 @@ export class Liveness {
     s.watching = true;
     if (s.timer) return; // the pending check looks at the new state
     const wait = c.lastHeard + this.opts.suspectAfterMs - this.clock.now();
-    if (wait <= 0) this.probe(c); else this.schedule(c, wait);
+    if (wait < 1) this.probe(c); else this.schedule(c, wait);
   };
+
+  /** The keepalive found `c` quiet for pingAfterMs: probe it now, unless a probe is out already. */
+  doubt(c: Connection): void {
+    const s = c.live ??= new LiveState();
+    s.watching = true;
+    if (s.probeAt >= 0 && s.timer) return;
+    this.forget(c);
+    this.probe(c);
+  }
 
   /** A packet from the peer: it is alive. */
   heard(c: Connection): void {
@@ -93,7 +103,7 @@ export class Liveness {
     const now = this.clock.now();
     if (s.probeAt < 0) {
       const wait = c.lastHeard + this.opts.suspectAfterMs - now;
-      if (wait > 0) this.schedule(c, wait); else this.probe(c);
+      if (wait >= 1) this.schedule(c, wait); else this.probe(c);
       return;
     }
     // This process stalled (a timer far past its time): the answer may be waiting unread, so
