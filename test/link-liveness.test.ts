@@ -6,6 +6,7 @@ import t, { type Test } from 'tap';
 import type { Connection } from '../src/connection/connection.js';
 import type { Node, NodeOptions } from '../src/node/node.js';
 import { Mode } from '../src/routing/ah-wire.js';
+import { SimWorld } from '../bench/sim/world.js';
 import { consistency } from './helpers/ring.js';
 import { VirtualLab } from './helpers/virtual.js';
 
@@ -76,6 +77,27 @@ t.test('without the probes the same crash costs the calls of the keepalive timeo
   t.notOk(await ping(a, b, 5000), 'the first call after the crash times out (this is what the probes fix)');
   t.ok(a.table.get(x.address), 'and a still holds x');
   t.equal(a.link.liveness.stats.probes, 0, 'no probe was sent');
+});
+
+t.test('an idle peer that crashes is dropped by the keepalive\'s probes within 17 s, not after 30', async (t) => {
+  // SimWorld.crash is a crash as peers see it: no packet and no edge close reaches them.
+  const w = new SimWorld({ nodes: 8, seed: 164, security: 'none' });
+  w.scheduleJoins();
+  for (let i = 0; i < 600 && !w.consistent(); i++) await w.clock.advance(100);
+  t.ok(w.consistent(), 'ring formed');
+  await w.clock.advance(5000);
+  const a = w.nodes[0]!;
+  const near = a.table.neighborsOf(a.address, 1).left[0]!; // a ring neighbour: no overlord trims it
+  const x = w.nodes.find((n) => n.address.equals(near.address))!;
+  w.crash(x);
+  const crashedAt = w.clock.now();
+  for (let i = 0; i < 250 && a.table.get(x.address); i++) await w.clock.advance(100);
+  const took = w.clock.now() - crashedAt;
+  t.notOk(a.table.get(x.address), 'a drops x');
+  t.ok(took <= 17_000, `dropped ${took} ms after the crash (pinged after 10 s of silence, then 0.5 + 1 + 2 s of probes)`);
+  t.equal(a.link.stats.timeouts, 0, 'not by the 30 s timeout');
+  t.ok(a.link.stats.unanswered >= 1, 'by the probes');
+  await Promise.all(w.live.map((n) => n.stop()));
 });
 
 t.test('one lost probe makes a connection suspect; it is answered next time and the connection stays', async (t) => {

@@ -6,7 +6,7 @@
 // *suspect* (routing goes around it where another hop makes progress), probeMisses in a row
 // drop it. Any packet from the peer clears both. Idle links cost nothing here: the keepalive
 // pings a link quiet for pingAfterMs (10 s) through the same probes (doubt()), so a crashed
-// idle peer goes after about 14 s instead of the keepalive's 30 s, with fewer pings.
+// idle peer goes after 14-16 s instead of the keepalive's 30 s, with fewer pings.
 import type { Clock, TimerHandle } from '../util/clock.js';
 import type { Connection } from './connection.js';
 
