@@ -1,7 +1,8 @@
 // A Connection is a linked, realm-checked Edge to a known peer address, with the type the
 // two sides agreed on (leaf, structured.near, structured.shortcut, ...).
 import type { Address } from '../address/address.js';
-import type { Edge } from '../transport/edge.js';
+import type { Edge, Room } from '../transport/edge.js';
+import type { LiveState } from './liveness.js';
 import type { NodeInfo } from './node-info.js';
 
 export type ConnectionType = 'leaf' | 'structured.near' | 'structured.shortcut' | 'structured.ondemand' | string;
@@ -22,9 +23,14 @@ export class Connection {
   peerNeighborsKnown = false;
   /** The peer's own advertised TAs. */
   peerTAs: NodeInfo['tas'];
-  pingOutstanding = false;
   /** Until when relay (tunnel) traffic holds this connection: overlords do not trim it before. */
   relayUntil = 0;
+  /** A probe went unanswered (liveness.ts): routing goes around it where another hop makes progress. */
+  suspect = false;
+  /** @internal Liveness probe state, from the first send on. */
+  live?: LiveState;
+  /** @internal The liveness hook (set by the link manager): we sent, and were not waiting to hear already. */
+  onSent?: (c: Connection) => void;
   constructor(
     readonly address: Address,
     readonly edge: Edge,
@@ -38,6 +44,19 @@ export class Connection {
     this.peerTAs = peer.tas;
   }
   get structured(): boolean { return isStructured(this.type); }
+  /** Sends traffic that the peer's silence should make us doubt it (routed and relayed packets). */
+  send(p: Uint8Array): void {
+    this.edge.send(p);
+    this.sent();
+  }
+  /** send() for a packet lent with room around it (Edge.sendLent); a plain send where the edge cannot. */
+  sendLent(p: Uint8Array, room: Room): void {
+    if (this.edge.sendLent) this.edge.sendLent(p, room); else this.edge.send(p);
+    this.sent();
+  }
+  private sent(): void {
+    if (this.onSent && !this.live?.watching) this.onSent(this);
+  }
   /** The peer's report of its nearest nodes around us (a link reply or a Status). */
   reportNeighbors(list: NodeInfo[]): void { this.peerNeighbors = list; this.peerNeighborsKnown = true; }
   /** A forwarder hop of a live tunnel edge: closing it would cut that edge. */

@@ -1,6 +1,7 @@
 // The link layer: turns raw edges into Connections. Runs the link handshake (realm check,
 // self/duplicate refusal, deterministic double-link race), the Linker's bounded retries
-// over a peer's TAs, keepalives, clean close and neighbour-status exchange.
+// over a peer's TAs, keepalives (and traffic-triggered probes, liveness.ts), clean close and
+// neighbour-status exchange.
 import type { Address } from '../address/address.js';
 import type { Edge, EdgeListener } from '../transport/edge.js';
 import type { TransportAddress } from '../transport/ta.js';
@@ -11,12 +12,14 @@ import type { RandomSource } from '../util/random.js';
 import { WireError } from '../wire/value.js';
 import { Connection, typeRank } from './connection.js';
 import type { LinkComponents, LinkEvents } from './link-components.js';
+import { DEFAULT_LIVENESS_OPTIONS, Liveness, type LivenessOptions } from './liveness.js';
 import { decodeLink, encodeLink, LinkError, PTYPE_RELAY, PTYPE_ROUTED, type LinkMessage } from './link-wire.js';
 import type { NodeInfo } from './node-info.js';
 import type { ConnectionTable } from './table.js';
 import { isLoopback, orderPeerTAs } from './ta-order.js';
 
-export interface LinkOptions {
+/** probeMisses 0 turns the traffic-triggered probes off (the keepalive alone). */
+export interface LinkOptions extends LivenessOptions {
   /** Ping a connection silent for this long. */
   pingAfterMs: number;
   /** Close a connection silent for this long. */
@@ -33,10 +36,11 @@ export interface LinkOptions {
 
 export const DEFAULT_LINK_OPTIONS: LinkOptions = {
   pingAfterMs: 10_000, timeoutMs: 30_000, unlinkedEdgeMs: 30_000,
-  handshakeResends: 3, handshakeRtoMs: 400, attemptsPerTA: 4, maxTAs: 12,
+  handshakeResends: 3, handshakeRtoMs: 400, attemptsPerTA: 4, maxTAs: 12, ...DEFAULT_LIVENESS_OPTIONS,
 };
 
-export interface LinkStats { linked: number; refused: number; failed: number; malformed: number; unlinkedDrops: number; timeouts: number }
+/** timeouts: quiet links closed by the keepalive; unanswered: links dropped by the liveness probes. */
+export interface LinkStats { linked: number; refused: number; failed: number; malformed: number; unlinkedDrops: number; timeouts: number; unanswered: number }
 
 interface Lock { inboundStarts: number; yielded: boolean; promise?: Promise<Connection | null> }
 interface PendingStart { edge: Edge; resolve: (m: Extract<LinkMessage, { t: 'reply' }> | null) => void }
@@ -45,7 +49,7 @@ interface PendingStart { edge: Edge; resolve: (m: Extract<LinkMessage, { t: 'rep
 export const dialable = (e: Edge): boolean => !e.inbound || e.kind === 'udp';
 
 export class LinkManager {
-  readonly stats: LinkStats = { linked: 0, refused: 0, failed: 0, malformed: 0, unlinkedDrops: 0, timeouts: 0 };
+  readonly stats: LinkStats = { linked: 0, refused: 0, failed: 0, malformed: 0, unlinkedDrops: 0, timeouts: 0, unanswered: 0 };
   readonly events = new Events<LinkEvents>();
   leaving = false;
 
@@ -57,6 +61,8 @@ export class LinkManager {
   private announced = '';
   private announceTimer?: TimerHandle;
   private timer?: TimerHandle;
+  /** @internal Traffic-triggered probes of the connections we send on. */
+  readonly liveness: Liveness;
 
   private readonly self: Address;
   private readonly realm: string;
@@ -72,6 +78,14 @@ export class LinkManager {
     ({ self: this.self, realm: this.realm, table: this.table, listeners: this.listeners, localInfo: this.localInfo,
       neighborsFor: this.neighborsFor, clock: this.clock, random: this.random, log: this.log } = c);
     for (const l of this.listeners) l.onEdge = (e) => this.adopt(e);
+    this.liveness = new Liveness(this.clock, opts, (c) => c.edge.send(encodeLink({ t: 'ping', nonce: this.random.int(0x7fffffff) })),
+      (c) => this.table.get(c.address) === c,
+      (c, why) => { this.stats.unanswered++; this.drop(c, why); c.edge.close('no answer'); });
+    const watch = opts.probeMisses > 0;
+    this.table.onChange((ev, c) => {
+      if (ev === 'add' && watch) c.onSent = this.liveness.sent;
+      else if (ev === 'remove') this.liveness.forget(c);
+    });
   }
 
   start(): void {
@@ -95,7 +109,7 @@ export class LinkManager {
 
   private onPacket(p: Uint8Array, edge: Edge): void {
     const conn = this.table.getByEdge(edge);
-    if (conn) conn.lastHeard = this.clock.now();
+    if (conn) { conn.lastHeard = this.clock.now(); if (conn.live?.watching) this.liveness.heard(conn); }
     if (p[0] === PTYPE_ROUTED) {
       if (conn) this.events.emit('routed', p, conn); else this.stats.unlinkedDrops++;
       return;
@@ -120,7 +134,7 @@ export class LinkManager {
       case 'start': return this.onStart(m, edge);
       case 'reply': { const p = this.starts.get(m.id); if (p && p.edge === edge) { this.starts.delete(m.id); p.resolve(m); } return; }
       case 'ping': edge.send(encodeLink({ t: 'pong', nonce: m.nonce })); return;
-      case 'pong': if (conn) conn.pingOutstanding = false; return;
+      case 'pong': return; // lastHeard is set: all a pong is for
       case 'close':
         if (conn) { this.drop(conn, `peer closed: ${m.reason}`); this.events.emit('neighbors', conn, m.neighbors, 'close'); }
         edge.close('peer closed');
@@ -382,8 +396,8 @@ export class LinkManager {
         this.drop(c, `silent for ${Math.round(silent)} ms`);
         c.edge.close('timeout');
       } else if (silent > this.opts.pingAfterMs) {
-        c.pingOutstanding = true;
-        c.edge.send(encodeLink({ t: 'ping', nonce: this.random.int(0x7fffffff) }));
+        if (this.opts.probeMisses > 0) this.liveness.doubt(c);
+        else c.edge.send(encodeLink({ t: 'ping', nonce: this.random.int(0x7fffffff) }));
       }
     }
     for (const [e, since] of [...this.unlinked]) {

@@ -252,7 +252,7 @@ export class TunnelEdgeListener implements EdgeListener {
     from.relayUntil = to.relayUntil = this.clock.now() + this.opts.holdMs;
     this.stats.relayed++;
     this.stats.relayedBytes += out.length;
-    to.edge.send(out);
+    to.send(out);
   }
 
   /** Token bucket per source connection: one member cannot make us everyone's relay. */
@@ -312,7 +312,7 @@ export class TunnelEdgeListener implements EdgeListener {
     this.stats.packetsOut++;
     this.stats.bytesOut += payload.length;
     via.relayUntil = this.clock.now() + this.opts.holdMs;
-    via.edge.send(frame);
+    via.send(frame);
   }
 
   /** @internal */

@@ -1,6 +1,8 @@
 // Greedy ring routing. The next hop is always strictly closer to the destination than
 // we are, so a packet cannot loop; the TTL bounds it besides. Leaf connections are only
-// used for an exact destination match (a joining node is not yet in the ring).
+// used for an exact destination match (a joining node is not yet in the ring). A suspect next
+// hop (a probe went unanswered, connection/liveness.ts) is passed over for the next-closest
+// connection that still makes progress; with none, the packet takes the suspect hop anyway.
 import type { Address } from '../address/address.js';
 import type { Connection } from '../connection/connection.js';
 import type { ConnectionTable } from '../connection/table.js';
@@ -8,6 +10,9 @@ import type { Logger } from '../util/log.js';
 import { WireError } from '../wire/value.js';
 import type { Room } from '../transport/edge.js';
 import { AH_HEADER, bumpHops, decodeAh, encodeAh, encodeAhInRoom, FLAG_EDGE, Mode, type AhHeader } from './ah-wire.js';
+
+/** Connections per side of the destination looked at when the closest one is suspect. */
+const AROUND_PER_SIDE = 3;
 
 export type DeliverHandler = (payload: Uint8Array, h: AhHeader, from: Connection | null) => void;
 
@@ -37,7 +42,7 @@ export class Router {
     const h: AhHeader = { mode, flags: 0, hops: 0, ttl: this.defaultTtl(), src: this.self, dst, ptype };
     const pkt = encodeAh(h, payload);
     this.stats.sent++;
-    if (via) { bumpHops(pkt, 1); via.edge.send(pkt); this.stats.forwarded++; return; }
+    if (via) { bumpHops(pkt, 1); via.send(pkt); this.stats.forwarded++; return; }
     this.route(pkt, h, null);
   }
 
@@ -50,10 +55,9 @@ export class Router {
     const h: AhHeader = { mode, flags: 0, hops: 1, ttl: this.defaultTtl(), src: this.self, dst, ptype };
     const pkt = encodeAhInRoom(h, payload, room);
     if (!pkt) { this.send(dst, mode, ptype, payload, via); return false; }
+    this.stats.sent++;
     this.stats.forwarded++;
-    const edge = via.edge;
-    if (edge.sendLent) edge.sendLent(pkt, { head: room.head - AH_HEADER, tail: room.tail });
-    else edge.send(pkt);
+    via.sendLent(pkt, { head: room.head - AH_HEADER, tail: room.tail });
     return true;
   }
 
@@ -61,7 +65,7 @@ export class Router {
   sendVia(c: Connection, ptype: number, payload: Uint8Array): void {
     const h: AhHeader = { mode: Mode.Exact, flags: FLAG_EDGE, hops: 1, ttl: 1, src: this.self, dst: c.address, ptype };
     this.stats.sent++;
-    c.edge.send(encodeAh(h, payload));
+    c.send(encodeAh(h, payload));
   }
 
   /** A routed packet from a linked peer (the link layer's `routed` event). */
@@ -93,6 +97,7 @@ export class Router {
     let bestD = this.self.absDistanceTo(dst);
     if (left) { const d = left.address.absDistanceTo(dst); if (d < bestD) { best = left; bestD = d; } }
     if (right) { const d = right.address.absDistanceTo(dst); if (d < bestD) { best = right; bestD = d; } }
+    if (best?.suspect) best = this.around(best, dst, this.self.absDistanceTo(dst)) ?? best;
     if (best) return this.forward(p, h, best);
     switch (h.mode) {
       case Mode.Exact: this.stats.noRoute++; return;
@@ -105,11 +110,27 @@ export class Router {
         if (other) {
           const copy = p.slice();
           bumpHops(copy, h.hops + 1, Mode.ClosestFinal);
-          other.edge.send(copy);
+          other.send(copy);
         }
         return;
       }
     }
+  }
+
+  /**
+   * The closest structured connection to dst, other than the suspect one and no suspect itself,
+   * that is still closer than we are (so the route keeps converging), if any.
+   */
+  private around(suspect: Connection, dst: Address, selfD: bigint): Connection | undefined {
+    const { left, right } = this.table.neighborsOf(dst, AROUND_PER_SIDE);
+    let best: Connection | undefined;
+    let bestD = selfD;
+    for (const c of left.concat(right)) {
+      if (c === suspect || c.suspect) continue;
+      const d = c.address.absDistanceTo(dst);
+      if (d < bestD) { best = c; bestD = d; }
+    }
+    return best;
   }
 
   private forward(p: Uint8Array, h: AhHeader, to: Connection): void {
@@ -117,7 +138,7 @@ export class Router {
     // Originated packets are still ours to mutate; forwarded ones were handed to us.
     bumpHops(p, h.hops + 1);
     this.stats.forwarded++;
-    to.edge.send(p);
+    to.send(p);
   }
 
   private deliver(p: Uint8Array, h: AhHeader, from: Connection | null): void {

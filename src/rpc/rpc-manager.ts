@@ -1,6 +1,8 @@
 // Request/reply over the overlay (routed) or over one connection. Requests carry ids;
 // lost ones are resent a bounded number of times with an adaptive timeout (SRTT + 4·RTTVAR,
-// as TCP), and the receiver suppresses duplicates by replaying its cached reply.
+// as TCP), and the receiver suppresses duplicates by replaying its cached reply. A routed request
+// still unanswered after its resends gets one late retry, halfway to its deadline: by then a
+// crashed node on its route has missed its liveness probes and is routed around.
 import type { Address } from '../address/address.js';
 import type { Connection } from '../connection/connection.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
@@ -94,6 +96,8 @@ export class RpcManager {
     return new Promise((resolve, reject) => {
       let timer: TimerHandle | undefined;
       let tries = 0;
+      /** 1 once the late retry of a routed request is planned. */
+      let late = 0;
       const p: Pending = {
         results: [], max, sentAt: 0, resent: false,
         done: (err) => {
@@ -104,7 +108,7 @@ export class RpcManager {
       };
       const send = () => {
         const now = this.clock.now();
-        if (p.results.length > 0 || tries > resends || now >= deadline) {
+        if (p.results.length > 0 || tries > resends + late || now >= deadline) {
           if (p.results.length === 0) this.stats.timeouts++;
           return p.done(new RpcError(RpcCode.Timeout, `${method}: no reply after ${tries} tries`));
         }
@@ -112,8 +116,11 @@ export class RpcManager {
         p.sentAt = now;
         tries++;
         this.transmit(t, pkt);
-        // After the last resend, wait out the deadline: a handler may take a while (linking).
-        const wait = tries > resends ? deadline - now : Math.min(this.rto * 2 ** (tries - 1), deadline - now);
+        // After the last resend, wait out the deadline (a handler may take a while: linking),
+        // a routed request with a late retry halfway there.
+        let wait = deadline - now;
+        if (tries <= resends) wait = Math.min(this.rto * 2 ** (tries - 1), wait);
+        else if (tries === resends + 1 && !('via' in t) && wait > 8 * this.rto) { late = 1; wait /= 2; }
         timer = this.clock.setTimeout(send, Math.max(1, wait));
       };
       this.pending.set(id, p);
