@@ -50,6 +50,28 @@ t.test('an async chain runs at the instant that started it, before later timers'
   t.same(log, ['chain done at 10, now 10', 'next timer at 11']);
 });
 
+t.test('events of one instant: each sees the whole async chain of the one before it', async (t) => {
+  const c = new VirtualClock();
+  const log: string[] = [];
+  let state = 'idle';
+  const deep = async (k: number): Promise<void> => { for (let i = 0; i < k; i++) await Promise.resolve(); };
+  // Three events at the same instant (as three packets arriving together): the first starts a
+  // 100-await chain, the second must find it finished and starts its own, the third checks that.
+  c.setTimeout(() => { state = 'first running'; void deep(100).then(() => { state = 'first done'; }); }, 7);
+  c.setTimeout(() => { log.push(`second sees ${state}`); void deep(100).then(() => { state = 'second done'; }); }, 7);
+  c.setTimeout(() => { log.push(`third sees ${state} at ${c.now()}`); }, 7);
+  // A cancelled timer between them, and one cancelled by an event of the same instant once taken off the queue.
+  c.setTimeout(() => log.push('cancelled early'), 7).cancel();
+  let late = { cancel: () => {} };
+  c.setTimeout(() => late.cancel(), 7);
+  late = c.setTimeout(() => log.push('cancelled by a sibling'), 7);
+  const early = c.setTimeout(() => log.push('at 3'), 3);
+  await c.run(7);
+  early.cancel(); // after it fired: harmless
+  t.same(log, ['at 3', 'second sees first done', 'third sees second done at 7']);
+  t.equal(c.pending, 0, 'timers cancelled in their batch or after firing leave no garbage counted');
+});
+
 t.test('a timer set for the current instant runs after the continuations of the one that set it', async (t) => {
   const c = new VirtualClock();
   const log: string[] = [];

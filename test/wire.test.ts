@@ -159,6 +159,21 @@ t.test('value encoder: strings and keys byte for byte as TextEncoder, whatever c
   t.end();
 });
 
+t.test('value encoder: headroom is that many zero bytes in front of the same encoding', (t) => {
+  const v: Value = { nb: [{ a: new Uint8Array(20).fill(7), t: ['brunet.udp://10.0.0.1:4000'] }], s: 'x'.repeat(300), n: 1.5 };
+  const plain = encodeValue(v);
+  for (const room of [0, 3, 6]) {
+    const dirty = encodeValue(['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h']); // the spare writer had bytes at the front
+    t.ok(dirty.length > room);
+    const out = encodeValue(v, room);
+    t.equal(out.length, room + plain.length, `headroom ${room}: length`);
+    t.same([...out.subarray(0, room)], new Array(room).fill(0), `headroom ${room}: zeros`);
+    t.same(Buffer.from(out.subarray(room)), Buffer.from(plain), `headroom ${room}: the encoding follows`);
+    t.same(decodeValue(out, room), decodeValue(plain));
+  }
+  t.end();
+});
+
 t.test('value codec round trips', (t) => {
   fc.assert(fc.property(valueArb, (v) => {
     const b = encodeValue(v);

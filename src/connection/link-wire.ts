@@ -61,10 +61,8 @@ export function encodeLink(m: LinkMessage): Uint8Array {
     case 'settype': body = { type: m.type }; break;
     case 'punch': body = { dial: m.dial }; break;
   }
-  const v = encodeValue(body);
-  const out = new Uint8Array(3 + v.length);
+  const out = encodeValue(body, 3);
   out[0] = PTYPE_LINK; out[1] = LINK_VERSION; out[2] = CODES.indexOf(m.t);
-  out.set(v, 3);
   return out;
 }
 

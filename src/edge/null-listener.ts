@@ -19,8 +19,8 @@ import { DEFAULT_HANDSHAKE_TIMEOUT_MS } from './secure-listener.js';
 import { HandshakeFailure, newSecureStats, type FailureKind, type PeerInfo, type SecureStats } from './secure-types.js';
 import {
   COOKIE_LEN, DATA_HEADER, NOISE_MSG1_LEN, T_CONFIRM, T_DATA, T_FINISH, T_HELLO, T_REPLY, T_RETRY,
-  decodeDataHeader, decodeHandshake, decodeIdentity, encodeDataHeader, encodeHello, encodeIdentity, encodeNoise, encodeRetry,
-  isTransportType, type HandshakePacket,
+  decodeDataHeader, decodeHandshake, decodeIdentity, encodeHello, encodeIdentity, encodeNoise, encodeRetry,
+  isTransportType, writeDataHeader, type HandshakePacket,
 } from './secure-wire.js';
 
 export interface NullListenerOptions {
@@ -143,7 +143,8 @@ export class NullSecureEdge implements Edge {
     }
     if (this.state !== 'established') { this.l.stats.malformed++; return; }
     if (h.type !== T_DATA) return;
-    const pt = p.slice(DATA_HEADER, p.length - TAG);
+    // A view, not a copy: the transport below hands each receiver a buffer of its own.
+    const pt = p.subarray(DATA_HEADER, p.length - TAG);
     if (this.early) this.early.push(pt);
     else this.deliver(pt);
   }
@@ -173,7 +174,7 @@ export class NullSecureEdge implements Edge {
   /** The DATA/CONFIRM framing of secure-wire.ts, with 16 zero bytes where the AEAD tag goes. */
   private frame(type: typeof T_DATA | typeof T_CONFIRM, pt: Uint8Array): Uint8Array {
     const out = new Uint8Array(DATA_HEADER + pt.length + TAG);
-    out.set(encodeDataHeader({ type, epoch: 0, counter: this.counter++ }), 0);
+    writeDataHeader(out, { type, epoch: 0, counter: this.counter++ });
     out.set(pt, DATA_HEADER);
     return out;
   }

@@ -22,11 +22,9 @@ export type RpcMessage =
 export function encodeRpc(m: RpcMessage): Uint8Array {
   const body: Value = m.kind === RpcKind.Request ? [m.method, m.args]
     : m.kind === RpcKind.Reply ? m.result : { code: m.code, message: m.message };
-  const v = encodeValue(body);
-  const out = new Uint8Array(6 + v.length);
+  const out = encodeValue(body, 6);
   out[0] = RPC_VERSION; out[1] = m.kind;
-  new DataView(out.buffer).setUint32(2, m.id);
-  out.set(v, 6);
+  new DataView(out.buffer, out.byteOffset, out.byteLength).setUint32(2, m.id);
   return out;
 }
 

@@ -1,12 +1,16 @@
 // A Clock in virtual time: timers go into a binary-heap event queue and run() pops them in
 // time order (ties in the order they were set). Node code is async/await throughout, so
-// after each event the queue lets the promise continuations it started run to completion
-// (one turn of the real event loop, which drains every microtask) before the next event:
-// a continuation runs at the instant that caused it, never later, and two packets that
-// arrive at one instant are handled one after the other, as a real event loop handles two
-// datagrams. (A turn per instant instead, with the instant's events back to back, was 17 %
-// cheaper at 1,000 nodes but let a packet overtake the handling of the one before it.)
-// Nothing here reads real time.
+// each event's promise continuations must run to completion before the next event: a
+// continuation runs at the instant that caused it, never later, and two packets that arrive
+// at one instant are handled one after the other, as a real event loop handles two
+// datagrams. run() takes all the events due at one instant off the queue and hands them to
+// the real event loop as that many setImmediate callbacks, then one more that ends the
+// instant: Node drains the microtask queue after every immediate callback, so each event
+// still sees everything its predecessors' async handlers did, with one loop turn per
+// instant instead of one per event. (Back to back in ONE callback was cheaper still, but let
+// a packet overtake the handling of the one before it.) Events that those callbacks add for
+// the same instant run in the next batch, after the current one, as their later sequence
+// numbers demand. Nothing here reads real time.
 import type { Clock, TimerHandle } from './clock.js';
 
 interface Timer {
@@ -16,6 +20,8 @@ interface Timer {
   /** > 0 for setInterval. */
   period: number;
   cancelled: boolean;
+  /** Taken off the heap into the current instant's batch (cancelling it then leaves no garbage in the heap). */
+  queued: boolean;
 }
 
 const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
@@ -47,9 +53,15 @@ export class VirtualClock implements Clock {
 
   private add(fn: () => void, ms: number, period: number): TimerHandle {
     const d = Number.isFinite(ms) && ms > 0 ? ms : 0;
-    const timer: Timer = { at: this.t + d, seq: this.seq++, fn, period, cancelled: false };
+    const timer: Timer = { at: this.t + d, seq: this.seq++, fn, period, cancelled: false, queued: false };
     this.push(timer);
-    return { cancel: () => { if (!timer.cancelled) { timer.cancelled = true; this.garbage++; this.compact(); } } };
+    return {
+      cancel: () => {
+        if (timer.cancelled) return;
+        timer.cancelled = true;
+        if (!timer.queued) { this.garbage++; this.compact(); }
+      },
+    };
   }
 
   /**
@@ -61,13 +73,19 @@ export class VirtualClock implements Clock {
     this.running = true;
     try {
       await turn(); // continuations of whatever the caller did before run()
-      while (this.heap.length > 0 && this.heap[0]!.at <= untilMs) {
-        // One event, then the promise continuations it started, as a real event loop runs
-        // each socket or timer callback's microtasks before the next callback: two packets
-        // that arrive at one instant are two callbacks, and the second sees what the first's
-        // async handler did.
-        this.t = this.heap[0]!.at;
-        if (this.fire(this.pop())) await turn();
+      const h = this.heap;
+      while (h.length > 0 && h[0]!.at <= untilMs) {
+        const at = h[0]!.at;
+        this.t = at;
+        let n = 0;
+        while (h.length > 0 && h[0]!.at === at) {
+          const x = this.pop();
+          if (x.cancelled) { this.garbage--; continue; }
+          x.queued = true;
+          setImmediate(this.fireQueued, x);
+          n++;
+        }
+        if (n > 0) await turn(); // queued after the instant's events: resolves once their continuations ran
       }
       if (untilMs > this.t) this.t = untilMs;
     } finally {
@@ -92,18 +110,18 @@ export class VirtualClock implements Clock {
     return watched;
   }
 
-  /** Runs a timer unless it was cancelled; true if it ran. */
-  private fire(timer: Timer): boolean {
-    if (timer.cancelled) { this.garbage--; return false; }
+  /** Runs a timer of the current batch unless it was cancelled meanwhile (an arrow: passed to setImmediate). */
+  private readonly fireQueued = (timer: Timer): void => {
+    timer.queued = false;
+    if (timer.cancelled) return;
     if (timer.period > 0) {
       timer.at += timer.period;
       timer.seq = this.seq++;
       this.push(timer);
-    }
+    } else timer.cancelled = true; // done: a cancel() from now on is a no-op
     this.fired++;
     try { timer.fn(); } catch { this.errors++; }
-    return true;
-  }
+  };
 
   /** Drops cancelled timers once they are most of the heap (bounded memory for RPC timeouts that never fire). */
   private compact(): void {

@@ -28,9 +28,14 @@ const utf8d = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 let spare: Writer | undefined;
 const SPARE_MAX = 64 * 1024;
 
-export function encodeValue(v: Value): Uint8Array {
+/**
+ * The encoding of v; with `headroom`, after that many zero bytes, for the caller's header
+ * (one buffer for the whole packet, not an encoding copied again behind a header).
+ */
+export function encodeValue(v: Value, headroom = 0): Uint8Array {
   const w = spare ?? new Writer();
   spare = undefined; // a throw part-way leaves it out: the next call starts afresh
+  w.skip(headroom);
   w.value(v, 0);
   const out = w.finish();
   if (w.capacity <= SPARE_MAX) { w.reset(); spare = w; }
@@ -77,6 +82,8 @@ class Writer {
     this.pos = start + n;
   }
   reset(): void { this.pos = 0; }
+  /** n zero bytes (room for a header). */
+  skip(n: number): void { this.need(n); this.buf.fill(0, this.pos, this.pos + n); this.pos += n; }
   get capacity(): number { return this.buf.length; }
   value(v: Value, depth: number): void {
     if (depth > MAX_DEPTH) throw new WireError('value nested too deeply');
