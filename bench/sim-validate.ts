@@ -14,20 +14,15 @@ import { execFileSync } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { SimWorld } from './sim/world.js';
+import { numberArg, UsageError } from './sim/args.js';
 
 interface Args { nodes: number; runs: number; seed: number; settleMs: number; cpu: 'auto' | number; nice: number }
-
-class UsageError extends Error {}
 
 const USAGE = 'usage: npm run bench:sim-validate -- [--nodes N] [--runs R] [--seed S] [--settle-ms MS] [--cpu auto|MS] [--nice N]';
 
 function parse(argv: string[]): Args {
   const a: Args = { nodes: 64, runs: 3, seed: 1, settleMs: 60_000, cpu: 'auto', nice: 0 };
-  const num = (flag: string, v: string | undefined, min: number, max: number, int = true): number => {
-    const n = Number(v);
-    if (v === undefined || !Number.isFinite(n) || n < min || n > max || (int && !Number.isInteger(n))) throw new UsageError(`${flag} needs a ${int ? 'whole ' : ''}number in [${min}, ${max}], got ${v ?? 'nothing'}`);
-    return n;
-  };
+  const num = (flag: string, v: string | undefined, min: number, max: number, int = true): number => numberArg(flag, v, min, max, int);
   for (let i = 0; i < argv.length; i++) {
     const f = argv[i]!, v = argv[i + 1];
     switch (f) {

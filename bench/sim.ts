@@ -21,21 +21,16 @@ import type { NatType } from '../src/transport/sim-nat.js';
 import { DEFAULT_LINK_OPTIONS } from '../src/connection/link-manager.js';
 import type { Node } from '../src/node/node.js';
 import { seededRandom } from '../src/util/random.js';
+import { numberArg, UsageError } from './sim/args.js';
 
 interface Args {
   nodes: number; seed: number; duration?: number; security: 'on' | 'null'; out?: string; latency: 'lan' | 'wan'; loss: number; joinRate: number;
   churn?: number; dhtKeys: number; linkTimeout?: number; nat: number; natType: NatType;
 }
 
-class UsageError extends Error {}
-
 function parse(argv: string[]): Args {
   const a: Args = { nodes: 0, seed: 1, security: 'on', latency: 'lan', loss: 0, joinRate: 1000, dhtKeys: 0, nat: 0, natType: 'symmetric' };
-  const num = (flag: string, v: string | undefined, min: number, max: number, int = false): number => {
-    const n = Number(v);
-    if (v === undefined || !Number.isFinite(n) || n < min || n > max || (int && !Number.isInteger(n))) throw new UsageError(`${flag} needs a ${int ? 'whole ' : ''}number in [${min}, ${max}], got ${v ?? 'nothing'}`);
-    return n;
-  };
+  const num = (flag: string, v: string | undefined, min: number, max: number, int = false): number => numberArg(flag, v, min, max, int);
   for (let i = 0; i < argv.length; i++) {
     const f = argv[i]!, v = argv[i + 1];
     switch (f) {
