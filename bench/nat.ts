@@ -30,9 +30,9 @@ async function main(): Promise<number> {
       Array.from({ length: n }, (_, k) => ({ m: 'proxy', p: [addr(to), 5, 1, 'sys:link.Ping', payload || `p${k}`], timeoutMs }));
     /** n pings from→to: how many answered, and how many packets went straight to to's NAT. */
     const probe = async (from: string, to: string, n = 10) => {
-      const d0 = await lab.directPackets(from, to);
+      const d0 = await lab.directMessages(from, to);
       const r = await lab.rpc(from, ping(to, n));
-      return { ok: r.filter((x) => x.ok).length, direct: (await lab.directPackets(from, to)) - d0 };
+      return { ok: r.filter((x) => x.ok).length, direct: (await lab.directMessages(from, to)) - d0 };
     };
 
     // 1. First contact to a direct path, cone–cone: c2b's node is restarted (same address,
@@ -45,7 +45,7 @@ async function main(): Promise<number> {
     lab.startNode(cb);
     await waitFor(() => lab.call(cb, 'localproxy', ['sys:link.Ping', 1], 2000).then(() => true, () => false), 20_000, `${cb} restarted`, 200);
     const before = await kindTo(ca, cb);
-    await lab.directPackets(ca, cb);
+    await lab.directMessages(ca, cb);
     const t2 = Date.now();
     await lab.forceLink(ca, cb);
     const direct = await waitFor(async () => (await kindTo(ca, cb)) === 'udp' && (await probe(ca, cb, 5)).direct >= 5, 40_000, 'direct', 250).then(() => Date.now() - t2, () => undefined);
@@ -56,7 +56,7 @@ async function main(): Promise<number> {
     const NATTED = MEMBERS.filter((h) => lab.routerOf(h));
     const pairs: Array<[string, string]> = [];
     for (const [i, a] of NATTED.entries()) for (const b of NATTED.slice(i + 1)) if (lab.routerOf(a) !== lab.routerOf(b)) pairs.push([a, b]);
-    await Promise.all(pairs.flatMap(([a, b]) => [lab.directPackets(a, b), lab.directPackets(b, a)]));
+    await Promise.all(pairs.flatMap(([a, b]) => [lab.directMessages(a, b), lab.directMessages(b, a)]));
     const tLink = Date.now();
     await Promise.all(pairs.map(([a, b]) => lab.forceLink(a, b)));
     console.log(`\n2. ${pairs.length} cross-NAT pairs linked on request (sys:ctm.ConnectTo both ways) in ${fmt(Date.now() - tLink)}`);

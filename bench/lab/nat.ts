@@ -22,6 +22,9 @@ import {
   type ExecResult,
 } from './netns.js';
 
+/** The smallest UDP payload of a routed message on a secure edge: secure header 10 + tag 16 + routing header 49. */
+export const ROUTED_UDP_MIN = 75;
+
 export type HostKind = 'public' | 'cone' | 'sym';
 interface Router { name: string; ip: string; lan: string; kind: 'cone' | 'sym' }
 const PUB = '10.150.0';
@@ -187,22 +190,35 @@ export class NatLab {
   }
 
   /**
-   * Packets of `proto` seen going from `from` straight to `to`'s public address (counted by an
+   * Traffic of `proto` seen going from `from` straight to `to`'s public address (counted by an
    * iptables rule in from's router, or in from's own OUTPUT chain for a public host): direct
-   * traffic between the two, as opposed to traffic relayed through a third node.
-   * The first call installs the rule and returns 0.
+   * traffic between the two, as opposed to traffic relayed through a third node. Netfilter counts
+   * socket buffers, and one UDP GSO send (the batched socket's run of equal-sized datagrams) is one
+   * buffer carrying several datagrams: `bytes` counts them all, `packets` only the buffers.
+   * The first call installs the rule and returns zeros.
    */
-  async directPackets(from: string, to: string, proto: 'udp' | 'tcp' = 'udp'): Promise<number> {
+  async directTraffic(from: string, to: string, proto: 'udp' | 'tcp' = 'udp'): Promise<{ packets: number; bytes: number }> {
     const r = this.routerOf(from);
     const ns = this.ns(r ?? from), chain = r ? 'FORWARD' : 'OUTPUT';
     const tag = `d-${from}-${to}-${proto}`;
     // Behind a cone NAT the peer keeps its port, so its mapped port singles it out from its LAN neighbours.
     const dport = this.kind(to) === 'cone' ? ['--dport', String(this.nodePort(to))] : [];
     const match = [...(r ? ['-s', this.ip(from)] : []), '-d', this.publicIp(to), '-p', proto, ...dport, '-m', 'comment', '--comment', tag];
-    if (!this.counters.has(tag)) { await this.sh(ns, ['iptables', '-I', chain, ...match]); this.counters.add(tag); return 0; }
+    if (!this.counters.has(tag)) { await this.sh(ns, ['iptables', '-I', chain, ...match]); this.counters.add(tag); return { packets: 0, bytes: 0 }; }
     const out = await this.exec(r ?? from, ['iptables', '-nvxL', chain]);
     const line = out.stdout.split('\n').find((l) => l.includes(`/* ${tag} */`));
-    return line ? Number(line.trim().split(/\s+/)[0]) : 0;
+    const [packets, bytes] = line ? line.trim().split(/\s+/).slice(0, 2).map(Number) : [0, 0];
+    return { packets: packets!, bytes: bytes! };
+  }
+
+  /**
+   * Routed messages that went straight from `from` to `to` (see directTraffic), counted from the
+   * bytes so that GSO sends count every datagram: each routed message over a secure UDP edge has
+   * at least ROUTED_UDP_MIN bytes of UDP payload, so bytes / ROUTED_UDP_MIN bounds their number
+   * from above and n messages give at least n × ROUTED_UDP_MIN bytes.
+   */
+  async directMessages(from: string, to: string, proto: 'udp' | 'tcp' = 'udp'): Promise<number> {
+    return Math.floor((await this.directTraffic(from, to, proto)).bytes / ROUTED_UDP_MIN);
   }
 
   /** Stops tracked processes, kills anything left in the namespaces, deletes them; idempotent. */
