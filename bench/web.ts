@@ -1,13 +1,14 @@
 // npm run bench:web — what the web view costs a 1,000-node process. N nodes on loopback UDP
 // (as bench/ring.ts) with their DHTs and the control server; once the ring is consistent and
 // settled, the server process's CPU time is measured over three equal periods: idle, then with
-// a separate process fetching the page, its JSON endpoints and /metrics (404 tolerated) once a
+// a separate process fetching the page, its JSON endpoints and /metrics once a
 // second each, then idle again. The extra CPU is the fetching period's minus the mean of the
 // idle ones, as % of one core (target ≤ 5 %). The fetcher is another process, so only the
 // server's side is counted. Per endpoint: responses, bytes and latency.
 //   BENCH_WEB_NODES (1000), BENCH_WEB_SECONDS (60 per period), BENCH_SETTLE_MS (30000),
 //   BENCH_WEB_TRANSPORT (udp, or memory: in-process delivery, lighter on a loaded machine)
 import { spawn } from 'node:child_process';
+import { OverlayMetrics } from '../src/control/metrics.js';
 import { ControlServer } from '../src/control/server.js';
 import { DhtService } from '../src/dht/service.js';
 import { TableStore } from '../src/dht/store.js';
@@ -93,6 +94,7 @@ async function main(): Promise<void> {
 
   const port = 20000 + cryptoRandom.int(20000);
   const server = new ControlServer(nodes, port, undefined, { dhts });
+  server.metrics = new OverlayMetrics(nodes, dhts); // as the commands set it up (src/cli/overlay.ts)
   await server.start();
   // A little DHT traffic, so the local panel and the history have something to count.
   const traffic = setInterval(() => {

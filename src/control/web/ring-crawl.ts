@@ -21,13 +21,16 @@ export interface CrawlProgress {
 export interface RingCrawlOptions {
   /** Least time between two crawls' ends and starts. */
   minIntervalMs: number;
-  /** The next crawl waits at least this many times the last one's duration. */
+  /**
+   * The next crawl waits at least this many times the last one's duration: crawling takes at most
+   * 1/(1 + factor) of the time. At 1,000 nodes a crawl (2.6 s) made every ~13 s cost 15 % of a core.
+   */
   intervalFactor: number;
   /** Overall limit of one crawl. */
   timeoutMs: number;
   concurrency: number;
 }
-const DEFAULTS: RingCrawlOptions = { minIntervalMs: 5000, intervalFactor: 4, timeoutMs: 60_000, concurrency: 64 };
+const DEFAULTS: RingCrawlOptions = { minIntervalMs: 5000, intervalFactor: 20, timeoutMs: 60_000, concurrency: 64 };
 /** Per request and attempts, as the crawl tool's: a loaded event loop answers late, not never. */
 const REQUEST_MS = 10_000;
 const ATTEMPTS = 3;
