@@ -19,8 +19,8 @@ async function started(t: Test, n: number): Promise<UdpEdgeListener[]> {
   return ls;
 }
 
-/** Bounded poll: every wait in these tests must end. */
-async function waitFor(what: string, cond: () => boolean, ms = 2000): Promise<void> {
+/** Bounded poll: every wait in these tests must end (10 s: the suite runs three files at once on two cores). */
+async function waitFor(what: string, cond: () => boolean, ms = 10_000): Promise<void> {
   const end = Date.now() + ms;
   while (!cond()) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
