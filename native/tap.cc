@@ -30,6 +30,7 @@
 #include <memory>
 #include <string>
 
+#include "floor.h"
 #include "links.h"
 #include "udp.h"
 
@@ -424,7 +425,7 @@ class Tap : public Napi::ObjectWrap<Tap> {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Tap", Tap::Define(env));
-  return InitUdp(env, InitLinks(env, exports));
+  return InitFloor(env, InitUdp(env, InitLinks(env, exports)));
 }
 
 #else  // TAP devices as used here are Linux-only; the wrapper reports this.

@@ -23,6 +23,7 @@ export const BIN = {
   bput: join(ROOT, 'dist/tools/bput.js'),
   crawl: join(ROOT, 'dist/tools/crawl.js'),
   floorRelay: join(ROOT, 'dist/bench/lab/floor-relay.js'),
+  floorNative: join(ROOT, 'dist/bench/lab/floor-native.js'),
   nonMember: join(ROOT, 'dist/bench/lab/non-member.js'),
 };
 
