@@ -31,6 +31,7 @@
 #include <string>
 
 #include "floor.h"
+#include "flow-napi.h"
 #include "links.h"
 #include "udp.h"
 
@@ -425,7 +426,7 @@ class Tap : public Napi::ObjectWrap<Tap> {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Tap", Tap::Define(env));
-  return InitFloor(env, InitUdp(env, InitLinks(env, exports)));
+  return InitFlows(env, InitFloor(env, InitUdp(env, InitLinks(env, exports))));
 }
 
 #else  // TAP devices as used here are Linux-only; the wrapper reports this.
