@@ -1,0 +1,97 @@
+// The native flow table (native/flow*.cc): established VPN flows whose datagrams native code
+// seals and opens with the very bytes the TypeScript path writes (UDP data header, secure
+// DATA header, AH header, frame, tag), so a member with native flows and one without talk
+// to each other unchanged. Installing a flow hands it the session's transport state (keys,
+// epochs, send counter, replay window): while installed, the flow alone advances it.
+//
+// open() verdicts: Frame, an authenticated unicast IPv4 frame from the peer's address to
+// ours, its MACs rewritten for our TAP; Plaintext, authenticated but anything else (overlay
+// messages, offloaded frames, multicast): the secure edge's plaintext for TypeScript;
+// NotMine, no DATA packet of an installed flow's edge: the datagram for TypeScript, unchanged;
+// Drop, refused and counted as Session.open counts it. open() decrypts in place.
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const enum FlowVerdict { Frame = 0, Plaintext = 1, NotMine = 2, Drop = 3 }
+
+/** UDP (10) + DATA (10) + AH (49) headers and the tag: what a flow adds to a frame. */
+export const FLOW_OVERHEAD = 10 + 10 + 49 + 16;
+/** The largest frame a flow sends in one datagram (MAX_DATAGRAM 1452 less its overhead); larger ones stay TypeScript's. */
+export const FLOW_MAX_FRAME = 1452 - FLOW_OVERHEAD;
+
+export interface FlowSpec {
+  /** The UDP edge's ids: ours (the receiver id of arriving datagrams) and the peer's. */
+  localEdgeId: number; remoteEdgeId: number;
+  /** The session's transport state (session.ts): current keys, epochs and send counter, and when the send epoch began. */
+  sendKey: Uint8Array; recvKey: Uint8Array; sendEpoch: number; recvEpoch: number; sendCounter: number; sendEpochStart: number;
+  rekeyPackets: number; rekeyMs: number; graceMs: number;
+  /** Overlay addresses (20 bytes) and the routing header's ttl, as Router.sendLent writes it. */
+  self: Uint8Array; peer: Uint8Array; ttl: number;
+  /** Virtual IPv4 addresses (u32): ours and the peer's; the TAP's MAC and the gateway MAC frames get on arrival. */
+  localIp: number; peerIp: number; tapMac: Uint8Array; gatewayMac: Uint8Array;
+}
+
+export interface FlowStats {
+  sealed: number; opened: number; frames: number; plaintexts: number;
+  decryptFailures: number; replays: number; tooOld: number; badEpoch: number; malformed: number; rekeys: number;
+  sendEpoch: number; sendCounter: number;
+}
+
+interface NativeTable {
+  install(spec: FlowSpec): void;
+  remove(localEdgeId: number): boolean;
+  seal(peerIp: number, frame: Uint8Array, now: number): Buffer | null;
+  open(datagram: Uint8Array, now: number): [FlowVerdict, Buffer?];
+  stats(localEdgeId: number): FlowStats | undefined;
+}
+
+let ctor: (new () => NativeTable) | Error | undefined;
+
+function load(): (new () => NativeTable) | Error {
+  if (ctor !== undefined) return ctor;
+  try {
+    let dir = dirname(fileURLToPath(import.meta.url));
+    while (!(existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'binding.gyp')))) {
+      if (dirname(dir) === dir) throw new Error('package root (with binding.gyp) not found');
+      dir = dirname(dir);
+    }
+    const path = join(dir, 'build', 'Release', 'tap.node');
+    if (!existsSync(path)) throw new Error(`the addon is not built (${path} missing: run npm install or npx node-gyp rebuild)`);
+    const mod = createRequire(import.meta.url)(path) as { FlowTable?: new () => NativeTable };
+    if (typeof mod.FlowTable !== 'function') throw new Error('the addon has no FlowTable: rebuild it (npx node-gyp rebuild)');
+    ctor = mod.FlowTable;
+  } catch (e) {
+    ctor = e instanceof Error ? e : new Error(String(e));
+  }
+  return ctor;
+}
+
+/** null when native flows can be used here, else a one-line reason. */
+export function nativeFlowsUnavailableReason(): string | null {
+  const c = load();
+  return c instanceof Error ? c.message : null;
+}
+
+export class NativeFlowTable {
+  readonly #h: NativeTable;
+
+  constructor() {
+    const c = load();
+    if (c instanceof Error) throw c;
+    this.#h = new c();
+  }
+
+  /** Installs (or replaces) the flow of spec.localEdgeId / spec.peerIp; the spec's keys are copied. */
+  install(spec: FlowSpec): void { this.#h.install(spec); }
+  remove(localEdgeId: number): boolean { return this.#h.remove(localEdgeId); }
+  /** The datagram for frame (a new Buffer), or null when no flow takes it (not ours to send natively). */
+  seal(peerIp: number, frame: Uint8Array, now: number): Buffer | null { return this.#h.seal(peerIp, frame, now); }
+  /** Takes a received datagram apart, decrypting it in place: the verdict and, for Frame and Plaintext, a copy of those bytes. */
+  open(datagram: Uint8Array, now: number): { verdict: FlowVerdict; data?: Buffer } {
+    const [verdict, data] = this.#h.open(datagram, now);
+    return { verdict, data };
+  }
+  stats(localEdgeId: number): FlowStats | undefined { return this.#h.stats(localEdgeId); }
+}
