@@ -1,6 +1,7 @@
 // The driver: splits the packet budget over the targets and the receive path, and formats the result.
 import { vpnTargets } from '../fuzz-vpn.js';
 import { secureMaterial } from './material.js';
+import { nativeFlowTargets } from './native-flow.js';
 import { overlayTargets } from './overlay.js';
 import { fuzzReceivePath, type ReceiveResult } from './receive/index.js';
 import { prng, subSeed } from './rng.js';
@@ -14,11 +15,11 @@ const WEIGHTS: Record<Suite, Record<string, number>> = {
     decodeValue: 14, decodeLink: 12, decodeAh: 10, decodeRpc: 12, decodeNodeInfo: 10,
     decodeHandshake: 12, decodeDataHeader: 8, decodeIdentity: 8, 'Session.open': 5,
     'Noise read msg1': 1.2, 'Noise read msg2': 1, 'Noise read msg3': 0.8, receive: 6,
-    decodeOffloadHeader: 4, decodeRequest: 3, 'Reassembly.add': 3,
+    decodeOffloadHeader: 4, decodeRequest: 3, 'Reassembly.add': 3, 'NativeFlow.open': 4,
   },
   secure: {
     decodeHandshake: 30, decodeDataHeader: 18, decodeIdentity: 18, 'Session.open': 10,
-    'Noise read msg1': 1.5, 'Noise read msg2': 1, 'Noise read msg3': 0.5, receive: 21,
+    'Noise read msg1': 1.5, 'Noise read msg2': 1, 'Noise read msg3': 0.5, receive: 21, 'NativeFlow.open': 5,
   },
 };
 
@@ -43,6 +44,7 @@ export async function runFuzz(o: { count: number; seed: number; suite: Suite; pr
     ...(o.suite === 'all' ? overlayTargets(prng(subSeed(o.seed, 'overlay pools'))) : []),
     ...(o.suite === 'all' ? vpnTargets(prng(subSeed(o.seed, 'vpn pools'))) : []),
     ...secureTargets(prng(subSeed(o.seed, 'secure pools')), mat),
+    ...nativeFlowTargets(prng(subSeed(o.seed, 'native flow pools'))),
   ];
   const results: TargetResult[] = [];
   for (const t of targets) {
