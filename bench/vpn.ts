@@ -17,7 +17,8 @@
 //    (our TAP addon with offload, node:dgram, no IP fragmentation), without and with one
 //    ChaCha20-Poly1305 seal/open per message, and without AEAD but busy-polling (a core
 //    per relay); and the native floor (bench/lab/floor-native.ts): the same relay on a native
-//    thread of a Node process (native/floor.cc), what a native fast path could reach. What ipop adds above the floor is the overlay's cost; what the floor adds
+//    thread of a Node process (native/floor.cc), what a native fast path could reach; and
+//    with the flow's datagrams (floor-flow: the fast path's real per-packet work, native/flow.cc). What ipop adds above the floor is the overlay's cost; what the floor adds
 //    above tinc is the runtime's. Skipped with --loss (the relay has no repair).
 // Each: iperf3 TCP, one stream, SECONDS s (rate at the receiver); ping PINGS echoes 20 ms
 // apart (median and mean RTT), and 200 echoes 2 ms apart (a process that sleeps 20 ms pays
@@ -28,7 +29,7 @@
 // Options: --seconds N (iperf3 duration, default 10) --pings N (default 50)
 //          --loss P (random loss of P % of the frames the bridge delivers to each host, default 0)
 //          --paths LIST (some of tinc,wireguard-go,router,router-reference,router-no-offload,switch,social,floor,floor-aead,
-//          floor-spin,floor-native; default all; the plain underlay is always measured) --json FILE (results as JSON)
+//          floor-spin,floor-native,floor-flow; default all; the plain underlay is always measured) --json FILE (results as JSON)
 import { readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -111,7 +112,7 @@ async function main(): Promise<void> {
   };
   let plain: PathResult, tinc: PathResult | Error, wgGo: PathResult | Error, ipop: PathResult | Error, ipopRef: PathResult | Error, ipopNo: PathResult | Error;
   let sw: PathResult | Error = notSelected, wire: PathResult | Error = notSelected, social: PathResult | Error;
-  let floor: PathResult | Error, floorAead: PathResult | Error, floorSpin: PathResult | Error, floorNative: PathResult | Error;
+  let floor: PathResult | Error, floorAead: PathResult | Error, floorSpin: PathResult | Error, floorNative: PathResult | Error, floorFlow: PathResult | Error;
   try {
     log(`lab ${lab.base}: ${lab.hosts.map((h) => `${h}=${lab.ip(h)}`).join(' ')}`);
     if (loss > 0) await lab.setLoss(loss);
@@ -137,6 +138,7 @@ async function main(): Promise<void> {
     floorAead = loss > 0 ? noRepair : await run('floor-aead', () => baseline('floor + AEAD', (l, h) => startFloor(l, h, 'aead')));
     floorSpin = loss > 0 ? noRepair : await run('floor-spin', () => baseline('floor, spinning', (l, h) => startFloor(l, h, 'spin')));
     floorNative = loss > 0 ? noRepair : await run('floor-native', () => baseline('native floor', (l, h) => startFloor(l, h, 'native')));
+    floorFlow = loss > 0 ? noRepair : await run('floor-flow', () => baseline('native floor + flow', (l, h) => startFloor(l, h, 'native-flow')));
   } finally {
     await lab.destroy();
   }
@@ -153,7 +155,7 @@ async function main(): Promise<void> {
     const a = f(ipop), b = f(to);
     return a === undefined || b === undefined || b === 0 ? '—' : `${(a / b).toFixed(2)}×`;
   };
-  const cols = [plain, tinc, wgGo, ipop, ipopRef, social, sw, wire, ipopNo, floor, floorAead, floorSpin, floorNative];
+  const cols = [plain, tinc, wgGo, ipop, ipopRef, social, sw, wire, ipopNo, floor, floorAead, floorSpin, floorNative, floorFlow];
   const row = (name: string, f: (r: PathResult) => number | undefined, digits: number, withRatio = true) =>
     `| ${name} | ${cols.map((r) => cell(r, f, digits)).join(' | ')} | ${withRatio ? `${ratio(f)} | ${ratio(f, wgGo)}` : ' | '} |`;
   // Each path's added RTT is over the wire it replaces: the switch path's over the bridged wire, every other over the plain underlay.
@@ -167,10 +169,10 @@ async function main(): Promise<void> {
   console.log(`Method: iperf3 TCP, 1 stream, ${o.seconds} s, rate at the receiver; ping ${o.pings} × 20 ms apart and 200 × 2 ms apart; daemon CPU = utime+stime of both VPN daemons (/proc/<pid>/stat) during the iperf3 run, per GB (10^9 bytes) received.`);
   console.log(`tinc ${tincVersion()}: router mode, UDP, default cipher (Blowfish-CBC, SHA1 MAC), 2048-bit RSA keys from tincd -K; lab underlay ${lab.subnet}${loss > 0 ? `, ${loss} % random loss on every link (nftables, per frame)` : ''}.`);
   console.log(`wireguard-go ${wireguardGoVersion()}: configured with wg, one peer each way, default MTU.`);
-  console.log('ipop: router mode (GroupVPN), TAP offload on (default); ipop social: SocialVPN, two friends\' devices on an open overlay, over their direct edge; ipop (no offload): IpopConfig/Offload false. Node floor: bench/lab/floor-relay.ts (no overlay): plain, with AEAD, and plain but busy-polling; native floor: the same relay on a native thread (bench/lab/floor-native.ts). The ratio columns are ipop/tinc and ipop/wireguard-go.');
+  console.log('ipop: router mode (GroupVPN), TAP offload on (default); ipop social: SocialVPN, two friends\' devices on an open overlay, over their direct edge; ipop (no offload): IpopConfig/Offload false. Node floor: bench/lab/floor-relay.ts (no overlay): plain, with AEAD, and plain but busy-polling; native floor: the same relay on a native thread (bench/lab/floor-native.ts), and with the datagrams a native flow seals and opens (no offload). The ratio columns are ipop/tinc and ipop/wireguard-go.');
   console.log('ipop switch: switch mode (offload on), container a1 → container b1 in a second lab of the same shape (bench/lab/switch-sites.ts): a1 → br0 at site sa → TAP → overlay → TAP → br0 at site sb → b1. Bridged wire: the same containers with the members stopped and the two bridges joined directly by a veth. Added RTT is over the wire each path replaces: the bridged wire for ipop switch, the plain underlay for every other path.');
   console.log('');
-  console.log(`| measurement | plain underlay | tinc ${tincVersion()} | wireguard-go | ipop | ipop (FastPath false) | ipop social | ipop switch | bridged wire | ipop (no offload) | Node floor | Node floor + AEAD | Node floor, spinning | native floor | ipop/tinc | ipop/wireguard-go |`);
+  console.log(`| measurement | plain underlay | tinc ${tincVersion()} | wireguard-go | ipop | ipop (FastPath false) | ipop social | ipop switch | bridged wire | ipop (no offload) | Node floor | Node floor + AEAD | Node floor, spinning | native floor | native floor + flow | ipop/tinc | ipop/wireguard-go |`);
   console.log(`|${' --- |'}${' ---: |'.repeat(cols.length + 2)}`);
   console.log(row('TCP throughput, Mbit/s', mbit, 0));
   console.log(row('TCP retransmits', (r) => r.tcp.retransmits, 0, false));
@@ -207,13 +209,13 @@ async function main(): Promise<void> {
   else if (!(ipop instanceof Error)) console.log(`fast path: ${(mbit(ipop) / mbit(ipopRef)).toFixed(2)}× the throughput of the reference path (FastPath false), added RTT ${addMed(ipop)!.toFixed(3)} against ${addMed(ipopRef)!.toFixed(3)} ms (2 ms apart: ${addBusy(ipop)!.toFixed(3)} against ${addBusy(ipopRef)!.toFixed(3)}), ${perGB(ipop)!.toFixed(1)} against ${perGB(ipopRef)!.toFixed(1)} CPU-s per GB.`);
   if (ipopNo instanceof Error) console.log(`ipop (no offload): not available: ${ipopNo.message}`);
   else if (!(ipop instanceof Error)) console.log(`offload: ${(mbit(ipop) / mbit(ipopNo)).toFixed(2)}× the throughput of ipop without it, ${(perGB(ipopNo)! / perGB(ipop)!).toFixed(2)}× less daemon CPU per GB.`);
-  for (const [name, r] of [['Node floor', floor], ['Node floor + AEAD', floorAead], ['Node floor, spinning', floorSpin], ['native floor', floorNative]] as const) {
+  for (const [name, r] of [['Node floor', floor], ['Node floor + AEAD', floorAead], ['Node floor, spinning', floorSpin], ['native floor', floorNative], ['native floor + flow', floorFlow]] as const) {
     if (r instanceof Error) console.log(`${name}: not available: ${r.message}`);
     else console.log(`${name}: ${mbit(r).toFixed(0)} Mbit/s${tinc instanceof Error ? '' : ` (${(mbit(r) / mbit(tinc)).toFixed(2)}× tinc's)`}, +${addMed(r)!.toFixed(3)} ms median RTT (+${addBusy(r)!.toFixed(3)} ms 2 ms apart)${tinc instanceof Error ? '' : `, ${(addMed(r)! / addMed(tinc)!).toFixed(1)}× tinc's added RTT`}.`);
   }
   console.log(`(${((performance.now() - t0) / 1000).toFixed(0)} s in all)`);
   if (jsonFile) {
-    const named = { plain, tinc, 'wireguard-go': wgGo, router: ipop, 'router-reference': ipopRef, social, switch: sw, 'bridged-wire': wire, 'router-no-offload': ipopNo, floor, 'floor-aead': floorAead, 'floor-spin': floorSpin, 'floor-native': floorNative };
+    const named = { plain, tinc, 'wireguard-go': wgGo, router: ipop, 'router-reference': ipopRef, social, switch: sw, 'bridged-wire': wire, 'router-no-offload': ipopNo, floor, 'floor-aead': floorAead, 'floor-spin': floorSpin, 'floor-native': floorNative, 'floor-flow': floorFlow };
     const results = Object.fromEntries(Object.entries(named).map(([k, r]) => [k, r instanceof Error ? { error: r.message } : { ...r, mbit: mbit(r), addedMedianMs: addMed(r), addedBusyMs: addBusy(r), cpuPerGB: perGB(r) }]));
     writeFileSync(jsonFile, `${JSON.stringify({ node: process.version, cores: availableParallelism(), load: load0, options: o, results, switchVsRouter: verdict, socialVsRouter: social instanceof Error || ipop instanceof Error ? undefined : socialVsRouter(mbit(social), mbit(ipop)) }, null, 2)}\n`);
   }

@@ -6,9 +6,17 @@
 // No crypto, no overlay headers, no repair. The Node event loop stays idle throughout; this
 // measures what a native fast path for established flows could reach against tinc.
 //
+// With a flow spec (native/flow-napi.cc) it does the native fast path's real per-packet work
+// instead: the TAP is opened without offload (every frame fits one datagram at the VPN's MTU),
+// each frame is sealed by a Flow (native/flow.cc) into the datagram the TypeScript path would
+// send, and each datagram is opened, checked and written to the TAP as a flow delivers it.
+// Frames the flow does not take are dropped: there is no TypeScript behind this relay.
+//
 // It is a measuring device, not a VPN: it assumes the lab's lossless, in-order bridge (an
 // incomplete message is dropped when the next one starts).
 #include "floor.h"
+#include "flow-napi.h"
+#include "flow.h"
 
 #ifdef __linux__
 #include <arpa/inet.h>
@@ -23,7 +31,10 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <time.h>
+
 #include <atomic>
+#include <memory>
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -47,7 +58,8 @@ class NativeFloor : public Napi::ObjectWrap<NativeFloor> {
     });
   }
 
-  // new NativeFloor(tapName, localIp, peerIp, port, mtu): opens the TAP (offload on, that MTU) and the socket and starts the thread.
+  // new NativeFloor(tapName, localIp, peerIp, port, mtu, flowSpec?): opens the TAP (offload on
+  // without a flow spec, off with one; that MTU) and the socket and starts the thread.
   explicit NativeFloor(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeFloor>(info) {
     Napi::Env env = info.Env();
     if (info.Length() < 4 || !info[0].IsString() || !info[1].IsString() || !info[2].IsString() || !info[3].IsNumber() || !info[4].IsNumber()) {
@@ -56,7 +68,18 @@ class NativeFloor : public Napi::ObjectWrap<NativeFloor> {
     }
     std::string name = info[0].As<Napi::String>(), local = info[1].As<Napi::String>(), peer = info[2].As<Napi::String>();
     const int port = info[3].As<Napi::Number>().Int32Value();
-    std::string err = OpenAll(name, local, peer, port, info[4].As<Napi::Number>().Int32Value());
+    std::string err;
+    if (info.Length() > 5 && info[5].IsObject()) {
+      FlowSpec spec;
+      if (!ParseFlowSpec(info[5].As<Napi::Object>(), &spec, &err)) {
+        Napi::TypeError::New(env, "NativeFloor flow spec: " + err).ThrowAsJavaScriptException();
+        return;
+      }
+      flow_ = std::make_unique<Flow>(spec);
+      FlowWipe(spec.sendKey, kFlowKeyLen);
+      FlowWipe(spec.recvKey, kFlowKeyLen);
+    }
+    err = OpenAll(name, local, peer, port, info[4].As<Napi::Number>().Int32Value());
     if (!err.empty()) {
       CloseFds();
       Napi::Error::New(env, "native floor: " + err).ThrowAsJavaScriptException();
@@ -73,12 +96,14 @@ class NativeFloor : public Napi::ObjectWrap<NativeFloor> {
     tap_ = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
     if (tap_ < 0) return std::string("/dev/net/tun: ") + strerror(errno);
     struct ifreq ifr = {};
-    ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+    ifr.ifr_flags = IFF_TAP | IFF_NO_PI | (flow_ ? 0 : IFF_VNET_HDR);
     memcpy(ifr.ifr_name, name.data(), name.size());
     if (ioctl(tap_, TUNSETIFF, &ifr) < 0) return "TUNSETIFF " + name + ": " + strerror(errno);
-    int size = kVnetHdr;
-    (void)ioctl(tap_, TUNSETVNETHDRSZ, &size);
-    (void)ioctl(tap_, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN);
+    if (!flow_) {
+      int size = kVnetHdr;
+      (void)ioctl(tap_, TUNSETVNETHDRSZ, &size);
+      (void)ioctl(tap_, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN);
+    }
     udp_ = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (udp_ < 0) return std::string("socket: ") + strerror(errno);
     ifr.ifr_mtu = mtu;
@@ -97,7 +122,46 @@ class NativeFloor : public Napi::ObjectWrap<NativeFloor> {
     return "";
   }
 
+  static double NowMs() {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+  }
+
+  // The flow variant: one frame, one datagram, each way.
+  void RunFlow() {
+    FlowAead aead;
+    std::vector<uint8_t> frame(kMaxFrame), dgram(kMaxFrame);
+    struct pollfd fds[3] = {{tap_, POLLIN, 0}, {udp_, POLLIN, 0}, {stop_, POLLIN, 0}};
+    for (;;) {
+      if (poll(fds, 3, -1) < 0) {
+        if (errno == EINTR) continue;
+        return;
+      }
+      if (fds[2].revents) return;
+      if (fds[0].revents & POLLIN) {
+        ssize_t r = read(tap_, frame.data(), frame.size());
+        if (r < 0 && errno != EINTR && errno != EAGAIN) return;
+        if (r > 0 && flow_->Takes(frame.data(), static_cast<size_t>(r))) {
+          frames_in_++;
+          const size_t n = flow_->Seal(aead, frame.data(), static_cast<size_t>(r), NowMs(), dgram.data());
+          if (n > 0) (void)sendto(udp_, dgram.data(), n, 0, reinterpret_cast<sockaddr*>(&peer_), sizeof peer_);
+        }
+      }
+      if (fds[1].revents & POLLIN) {
+        ssize_t r = recv(udp_, dgram.data(), dgram.size(), 0);
+        uint8_t* f = nullptr;
+        size_t fl = 0;
+        if (r > 0 && flow_->Open(aead, dgram.data(), static_cast<size_t>(r), NowMs(), &f, &fl) == FlowVerdict::kFrame &&
+            write(tap_, f, fl) == static_cast<ssize_t>(fl)) {
+          frames_out_++;
+        }
+      }
+    }
+  }
+
   void Run() {
+    if (flow_) return RunFlow();
     std::vector<uint8_t> frame(kMaxFrame), msg(kMaxFrame), dgram(kMaxDatagram + 64);
     uint16_t nextId = 0;
     int cur = -1;
@@ -177,6 +241,7 @@ class NativeFloor : public Napi::ObjectWrap<NativeFloor> {
   }
 
   int tap_ = -1, udp_ = -1, stop_ = -1;
+  std::unique_ptr<Flow> flow_;
   struct sockaddr_in peer_ = {};
   std::thread thread_;
   std::atomic<uint64_t> frames_in_{0}, frames_out_{0};

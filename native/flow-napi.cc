@@ -20,6 +20,43 @@
 #include <vector>
 
 #include "flow.h"
+#include "flow-napi.h"
+
+namespace {
+
+bool Bytes(Napi::Object o, const char* k, uint8_t* out, size_t n, std::string* err) {
+  Napi::Value v = o.Get(k);
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().ByteLength() != n) { *err = std::string(k) + ": expected " + std::to_string(n) + " bytes"; return false; }
+  Napi::TypedArray t = v.As<Napi::TypedArray>();
+  memcpy(out, static_cast<uint8_t*>(t.ArrayBuffer().Data()) + t.ByteOffset(), n);
+  return true;
+}
+bool Num(Napi::Object o, const char* k, double lo, double hi, double* out, std::string* err) {
+  Napi::Value v = o.Get(k);
+  if (!v.IsNumber() || !(v.As<Napi::Number>().DoubleValue() >= lo && v.As<Napi::Number>().DoubleValue() <= hi)) { *err = std::string(k) + ": expected a number in range"; return false; }
+  *out = v.As<Napi::Number>().DoubleValue();
+  return true;
+}
+
+}  // namespace
+
+bool ParseFlowSpec(Napi::Object o, FlowSpec* s, std::string* err) {
+  double le, re, se, rce, sc, ses, rp, ttl, lip, pip;
+  bool ok = Num(o, "localEdgeId", 1, 4294967295.0, &le, err) && Num(o, "remoteEdgeId", 0, 4294967295.0, &re, err) &&
+            Bytes(o, "sendKey", s->sendKey, kFlowKeyLen, err) && Bytes(o, "recvKey", s->recvKey, kFlowKeyLen, err) &&
+            Num(o, "sendEpoch", 0, 255, &se, err) && Num(o, "recvEpoch", 0, 255, &rce, err) && Num(o, "sendCounter", 0, 9007199254740991.0, &sc, err) &&
+            Num(o, "sendEpochStart", -1e300, 1e300, &ses, err) && Num(o, "rekeyPackets", 1, 281474976710656.0, &rp, err) &&
+            Num(o, "rekeyMs", 1e-9, 1e300, &s->rekeyMs, err) && Num(o, "graceMs", 0, 1e300, &s->graceMs, err) &&
+            Bytes(o, "self", s->self, 20, err) && Bytes(o, "peer", s->peer, 20, err) && Num(o, "ttl", 0, 65535, &ttl, err) &&
+            Num(o, "localIp", 0, 4294967295.0, &lip, err) && Num(o, "peerIp", 0, 4294967295.0, &pip, err) &&
+            Bytes(o, "tapMac", s->tapMac, 6, err) && Bytes(o, "gatewayMac", s->gatewayMac, 6, err);
+  if (!ok) return false;
+  s->localEdgeId = static_cast<uint32_t>(le); s->remoteEdgeId = static_cast<uint32_t>(re);
+  s->sendEpoch = static_cast<uint8_t>(se); s->recvEpoch = static_cast<uint8_t>(rce);
+  s->sendCounter = static_cast<uint64_t>(sc); s->sendEpochStart = ses; s->rekeyPackets = static_cast<uint64_t>(rp);
+  s->ttl = static_cast<uint16_t>(ttl); s->localIp = static_cast<uint32_t>(lip); s->peerIp = static_cast<uint32_t>(pip);
+  return true;
+}
 
 namespace {
 
@@ -38,40 +75,13 @@ class FlowTable : public Napi::ObjectWrap<FlowTable> {
   explicit FlowTable(const Napi::CallbackInfo& info) : Napi::ObjectWrap<FlowTable>(info) {}
 
  private:
-  static bool Bytes(Napi::Object o, const char* k, uint8_t* out, size_t n, std::string* err) {
-    Napi::Value v = o.Get(k);
-    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().ByteLength() != n) { *err = std::string(k) + ": expected " + std::to_string(n) + " bytes"; return false; }
-    Napi::TypedArray t = v.As<Napi::TypedArray>();
-    memcpy(out, static_cast<uint8_t*>(t.ArrayBuffer().Data()) + t.ByteOffset(), n);
-    return true;
-  }
-  static bool Num(Napi::Object o, const char* k, double lo, double hi, double* out, std::string* err) {
-    Napi::Value v = o.Get(k);
-    if (!v.IsNumber() || !(v.As<Napi::Number>().DoubleValue() >= lo && v.As<Napi::Number>().DoubleValue() <= hi)) { *err = std::string(k) + ": expected a number in range"; return false; }
-    *out = v.As<Napi::Number>().DoubleValue();
-    return true;
-  }
-
   Napi::Value Install(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!info[0].IsObject()) { Napi::TypeError::New(env, "install(spec): spec must be an object").ThrowAsJavaScriptException(); return env.Undefined(); }
     Napi::Object o = info[0].As<Napi::Object>();
     FlowSpec s;
     std::string err;
-    double le, re, se, rce, sc, ses, rp, ttl, lip, pip;
-    bool ok = Num(o, "localEdgeId", 1, 4294967295.0, &le, &err) && Num(o, "remoteEdgeId", 0, 4294967295.0, &re, &err) &&
-              Bytes(o, "sendKey", s.sendKey, kFlowKeyLen, &err) && Bytes(o, "recvKey", s.recvKey, kFlowKeyLen, &err) &&
-              Num(o, "sendEpoch", 0, 255, &se, &err) && Num(o, "recvEpoch", 0, 255, &rce, &err) && Num(o, "sendCounter", 0, 9007199254740991.0, &sc, &err) &&
-              Num(o, "sendEpochStart", -1e300, 1e300, &ses, &err) && Num(o, "rekeyPackets", 1, 281474976710656.0, &rp, &err) &&
-              Num(o, "rekeyMs", 1e-9, 1e300, &s.rekeyMs, &err) && Num(o, "graceMs", 0, 1e300, &s.graceMs, &err) &&
-              Bytes(o, "self", s.self, 20, &err) && Bytes(o, "peer", s.peer, 20, &err) && Num(o, "ttl", 0, 65535, &ttl, &err) &&
-              Num(o, "localIp", 0, 4294967295.0, &lip, &err) && Num(o, "peerIp", 0, 4294967295.0, &pip, &err) &&
-              Bytes(o, "tapMac", s.tapMac, 6, &err) && Bytes(o, "gatewayMac", s.gatewayMac, 6, &err);
-    if (!ok) { Napi::TypeError::New(env, "install(spec): " + err).ThrowAsJavaScriptException(); return env.Undefined(); }
-    s.localEdgeId = static_cast<uint32_t>(le); s.remoteEdgeId = static_cast<uint32_t>(re);
-    s.sendEpoch = static_cast<uint8_t>(se); s.recvEpoch = static_cast<uint8_t>(rce);
-    s.sendCounter = static_cast<uint64_t>(sc); s.sendEpochStart = ses; s.rekeyPackets = static_cast<uint64_t>(rp);
-    s.ttl = static_cast<uint16_t>(ttl); s.localIp = static_cast<uint32_t>(lip); s.peerIp = static_cast<uint32_t>(pip);
+    if (!ParseFlowSpec(o, &s, &err)) { Napi::TypeError::New(env, "install(spec): " + err).ThrowAsJavaScriptException(); return env.Undefined(); }
     std::lock_guard<std::mutex> g(mu_);
     flows_.erase(std::remove_if(flows_.begin(), flows_.end(), [&s](const std::unique_ptr<Flow>& f) {
       return f->localEdgeId() == s.localEdgeId || f->peerIp() == s.peerIp;

@@ -9,7 +9,7 @@ import { baseEnv, pingArgv, run, stopProcess, waitFor, type Lab } from './netns.
 
 /** Two daemons, one per host, and the virtual address of host i. */
 export interface LabVpn { daemons: ChildProcess[]; vip: (i: number) => string }
-export type FloorVariant = 'plain' | 'aead' | 'spin' | 'native';
+export type FloorVariant = 'plain' | 'aead' | 'spin' | 'native' | 'native-flow';
 
 const FLOOR_NET = '10.147.0';
 const TINC_NET = '10.145.0'; // tinc's virtual /24; the lab underlay is 10.144.0.0/24
@@ -115,11 +115,11 @@ export function wireguardGoVersion(): string {
   return (wgVer = r.status === 0 && r.stdout.trim() ? r.stdout.trim() : '');
 }
 
-/** The Node floor relay (floor-relay.ts) between hosts [a, b]: plain, with AEAD, spinning, or on a native thread (floor-native.ts); FLOOR_NET.1/.2. */
+/** The Node floor relay (floor-relay.ts) between hosts [a, b]: plain, with AEAD, spinning, or on a native thread (floor-native.ts), plain or with the flow's datagrams; FLOOR_NET.1/.2. */
 export async function startFloor(lab: Lab, hosts: [string, string], variant: FloorVariant = 'plain'): Promise<LabVpn> {
   const vip = (i: number) => `${FLOOR_NET}.${i + 1}`;
-  const daemons = hosts.map((h, i) => lab.spawn(h, [process.execPath, variant === 'native' ? BIN.floorNative : BIN.floorRelay, '--tap', 'tapfloor', '--vip', `${vip(i)}/24`,
-    '--local', lab.ip(h), '--peer', lab.ip(hosts[1 - i]!), ...(variant === 'plain' || variant === 'native' ? [] : [`--${variant}`])]));
+  const daemons = hosts.map((h, i) => lab.spawn(h, [process.execPath, variant.startsWith('native') ? BIN.floorNative : BIN.floorRelay, '--tap', 'tapfloor', '--vip', `${vip(i)}/24`,
+    '--local', lab.ip(h), '--peer', lab.ip(hosts[1 - i]!), ...(variant === 'plain' || variant === 'native' ? [] : variant === 'native-flow' ? ['--flow'] : [`--${variant}`])]));
   await stopOnFailure(daemons, async () => {
     await waitFor(() => daemons.every((c) => /floor relay/.test(lab.output(c))) || daemons.some((c) => c.exitCode !== null), 10_000, 'floor relays');
     const dead = daemons.find((c) => c.exitCode !== null);
