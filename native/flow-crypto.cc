@@ -4,6 +4,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/opensslv.h>
 
 #include <climits>
 #include <cstring>
@@ -24,32 +25,54 @@ bool Hmac(const uint8_t* key, size_t keyLen, const uint8_t* data, size_t len, ui
 
 }  // namespace
 
-FlowAead::FlowAead() : ctx_(EVP_CIPHER_CTX_new()) {}
-FlowAead::~FlowAead() { EVP_CIPHER_CTX_free(ctx_); }
+FlowAead::FlowAead() : enc_(EVP_CIPHER_CTX_new()), dec_(EVP_CIPHER_CTX_new()) {
+#if OPENSSL_VERSION_MAJOR >= 3
+  cipher_ = EVP_CIPHER_fetch(nullptr, "ChaCha20-Poly1305", nullptr);
+#endif
+}
+
+FlowAead::~FlowAead() {
+  EVP_CIPHER_CTX_free(enc_);
+  EVP_CIPHER_CTX_free(dec_);
+#if OPENSSL_VERSION_MAJOR >= 3
+  EVP_CIPHER_free(cipher_);
+#endif
+  OPENSSL_cleanse(encKey_, sizeof encKey_);
+  OPENSSL_cleanse(decKey_, sizeof decKey_);
+}
+
+bool FlowAead::Init(EVP_CIPHER_CTX* ctx, uint8_t* cached, bool* valid, bool enc, const uint8_t key[kFlowKeyLen], uint64_t n) {
+  uint8_t nonce[12];
+  Nonce(n, nonce);
+  if (ctx == nullptr) return false;
+  const EVP_CIPHER* c = cipher_ != nullptr ? cipher_ : EVP_chacha20_poly1305();
+  const bool same = *valid && CRYPTO_memcmp(cached, key, kFlowKeyLen) == 0;
+  const int rc = same ? EVP_CipherInit_ex(ctx, nullptr, nullptr, nullptr, nonce, enc ? 1 : 0) : EVP_CipherInit_ex(ctx, c, nullptr, key, nonce, enc ? 1 : 0);
+  *valid = rc == 1;
+  if (*valid && !same) memcpy(cached, key, kFlowKeyLen);
+  return *valid;
+}
 
 bool FlowAead::Seal(const uint8_t key[kFlowKeyLen], uint64_t counter, const uint8_t* ad, size_t adLen, const uint8_t* pt, size_t len, uint8_t* out) {
-  uint8_t nonce[12];
-  Nonce(counter, nonce);
   int l = 0;
-  if (ctx_ == nullptr || len > INT_MAX || EVP_EncryptInit_ex(ctx_, EVP_chacha20_poly1305(), nullptr, key, nonce) != 1) return false;
-  if (adLen > 0 && EVP_EncryptUpdate(ctx_, nullptr, &l, ad, static_cast<int>(adLen)) != 1) return false;
-  if (len > 0 && EVP_EncryptUpdate(ctx_, out, &l, pt, static_cast<int>(len)) != 1) return false;
-  if (EVP_EncryptFinal_ex(ctx_, out + len, &l) != 1) return false;
-  return EVP_CIPHER_CTX_ctrl(ctx_, EVP_CTRL_AEAD_GET_TAG, kFlowTagLen, out + len) == 1;
+  if (len > INT_MAX || !Init(enc_, encKey_, &encValid_, true, key, counter)) return false;
+  if (adLen > 0 && EVP_EncryptUpdate(enc_, nullptr, &l, ad, static_cast<int>(adLen)) != 1) return false;
+  if (len > 0 && EVP_EncryptUpdate(enc_, out, &l, pt, static_cast<int>(len)) != 1) return false;
+  if (EVP_EncryptFinal_ex(enc_, out + len, &l) != 1) return false;
+  return EVP_CIPHER_CTX_ctrl(enc_, EVP_CTRL_AEAD_GET_TAG, kFlowTagLen, out + len) == 1;
 }
 
 bool FlowAead::Open(const uint8_t key[kFlowKeyLen], uint64_t counter, const uint8_t* ad, size_t adLen, const uint8_t* ct, size_t len, uint8_t* out) {
   if (len < kFlowTagLen || len > INT_MAX) return false;
   const size_t ptLen = len - kFlowTagLen;
-  uint8_t nonce[12], tag[kFlowTagLen];
+  uint8_t tag[kFlowTagLen];
   memcpy(tag, ct + ptLen, kFlowTagLen);  // before an in-place decrypt can touch it
-  Nonce(counter, nonce);
   int l = 0;
-  bool ok = ctx_ != nullptr && EVP_DecryptInit_ex(ctx_, EVP_chacha20_poly1305(), nullptr, key, nonce) == 1 &&
-            EVP_CIPHER_CTX_ctrl(ctx_, EVP_CTRL_AEAD_SET_TAG, kFlowTagLen, tag) == 1 &&
-            (adLen == 0 || EVP_DecryptUpdate(ctx_, nullptr, &l, ad, static_cast<int>(adLen)) == 1) &&
-            (ptLen == 0 || EVP_DecryptUpdate(ctx_, out, &l, ct, static_cast<int>(ptLen)) == 1) &&
-            EVP_DecryptFinal_ex(ctx_, out + ptLen, &l) == 1;
+  bool ok = Init(dec_, decKey_, &decValid_, false, key, counter) &&
+            EVP_CIPHER_CTX_ctrl(dec_, EVP_CTRL_AEAD_SET_TAG, kFlowTagLen, tag) == 1 &&
+            (adLen == 0 || EVP_DecryptUpdate(dec_, nullptr, &l, ad, static_cast<int>(adLen)) == 1) &&
+            (ptLen == 0 || EVP_DecryptUpdate(dec_, out, &l, ct, static_cast<int>(ptLen)) == 1) &&
+            EVP_DecryptFinal_ex(dec_, out + ptLen, &l) == 1;
   if (!ok) OPENSSL_cleanse(out, ptLen);
   return ok;
 }

@@ -10,7 +10,8 @@
 constexpr size_t kFlowKeyLen = 32;
 constexpr size_t kFlowTagLen = 16;
 
-// One cipher context, reused for every packet (not thread-safe: one per thread).
+// Two cipher contexts (seal, open), reused for every packet: a context keeps its key schedule
+// while the key stays the same, so a packet only sets its nonce. Not thread-safe: one per thread.
 class FlowAead {
  public:
   FlowAead();
@@ -25,7 +26,13 @@ class FlowAead {
   bool Open(const uint8_t key[kFlowKeyLen], uint64_t counter, const uint8_t* ad, size_t adLen, const uint8_t* ct, size_t len, uint8_t* out);
 
  private:
-  struct evp_cipher_ctx_st* ctx_;
+  // Points ctx at key (a full init only when the key changed) and nonce n.
+  bool Init(struct evp_cipher_ctx_st* ctx, uint8_t* cached, bool* valid, bool enc, const uint8_t key[kFlowKeyLen], uint64_t n);
+  struct evp_cipher_st* cipher_ = nullptr;  // fetched once (OpenSSL 3), not on every init
+  struct evp_cipher_ctx_st* enc_;
+  struct evp_cipher_ctx_st* dec_;
+  uint8_t encKey_[kFlowKeyLen] = {}, decKey_[kFlowKeyLen] = {};
+  bool encValid_ = false, decValid_ = false;
 };
 
 // The next epoch's key: the first output of the Noise HKDF of k with the rekey label (session.ts nextEpochKey).
