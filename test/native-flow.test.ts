@@ -74,7 +74,7 @@ function tsDatagram(s: Session, from: Address, to: Address, sender: number, rece
 const why = nativeFlowsUnavailableReason();
 if (why) {
   if (process.env.CI === 'true') t.fail(`native flows: ${why}`);
-  else t.skip(`native flows: ${why}`);
+  else t.plan(0, `skip: native flows: ${why}`);
 } else {
   t.test('a sealed datagram is byte for byte the TypeScript path\'s, and the peer\'s Session opens it', async (t) => {
     const p = pair();
