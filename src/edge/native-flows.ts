@@ -9,6 +9,20 @@
 // messages, offloaded frames, multicast): the secure edge's plaintext for TypeScript;
 // NotMine, no DATA packet of an installed flow's edge: the datagram for TypeScript, unchanged;
 // Drop, refused and counted as Session.open counts it. open() decrypts in place.
+//
+// Used today by the tests, the fuzz target and bench:vpn's floor-flow path; not yet by the
+// daemon. Wiring it in (IpopConfig/NativeFlows, off until this is done and tested):
+//  - a native thread becomes the only reader of the TAP fd and the UDP listener's socket;
+//    frames a flow takes are sealed and sent there, datagrams a flow opens as Frame are
+//    written to the TAP there; everything else (other frames, Plaintext with its edge id,
+//    NotMine datagrams with their source) goes through a bounded queue and one uv_async to
+//    the callbacks that get it today (TapDevice.start, the batch socket, SecureEdge);
+//  - installing moves the Session's transport state into the flow, removing it hands it back;
+//    meanwhile TypeScript seals on that edge through the flow (one counter, one window);
+//  - installed for a member linked over a direct UDP edge whose IP the resolver maps to it;
+//    removed when the connection, edge endpoint or mapping changes; its counters feed the
+//    path's stats and OnDemand.note once a second. Super-packets, offloaded frames, ARP, DHCP,
+//    multicast and IPv6 stay TypeScript's.
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
