@@ -5,7 +5,8 @@
 //
 //   spec: { localEdgeId, remoteEdgeId (u32), sendKey, recvKey (32 bytes), sendEpoch, recvEpoch
 //           (u8), sendCounter, sendEpochStart, rekeyPackets, rekeyMs, graceMs (numbers), self,
-//           peer (20-byte addresses), ttl (u16), localIp, peerIp (u32), tapMac, gatewayMac (6) }
+//           peer (20-byte addresses), ttl (u16), localIp, peerIp (u32), tapMac, gatewayMac (6),
+//           recvWindow?: { top, bits: Uint32Array(64) } (Session.transportState) }
 //   seal(peerIp, frame, now) → the datagram (a new Buffer), or null when no flow takes the frame
 //   open(datagram, now) → [verdict, bytes?]: 0 frame (the Ethernet frame for the TAP), 1
 //           plaintext (for the secure edge), 2 not mine, 3 dropped; the datagram is opened in
@@ -51,6 +52,19 @@ bool ParseFlowSpec(Napi::Object o, FlowSpec* s, std::string* err) {
             Num(o, "localIp", 0, 4294967295.0, &lip, err) && Num(o, "peerIp", 0, 4294967295.0, &pip, err) &&
             Bytes(o, "tapMac", s->tapMac, 6, err) && Bytes(o, "gatewayMac", s->gatewayMac, 6, err);
   if (!ok) return false;
+  Napi::Value w = o.Get("recvWindow");
+  if (!w.IsUndefined()) {
+    double top;
+    Napi::Value bits = w.IsObject() ? w.As<Napi::Object>().Get("bits") : Napi::Value();
+    if (!w.IsObject() || !Num(w.As<Napi::Object>(), "top", -1, 9007199254740991.0, &top, err) || !bits.IsTypedArray() ||
+        bits.As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array || bits.As<Napi::TypedArray>().ElementLength() != kFlowReplayWindow / 32) {
+      if (err->empty()) *err = "recvWindow: expected { top, bits: Uint32Array(" + std::to_string(kFlowReplayWindow / 32) + ") }";
+      return false;
+    }
+    Napi::TypedArray t = bits.As<Napi::TypedArray>();
+    s->recvWindow.top = static_cast<int64_t>(top);
+    memcpy(s->recvWindow.bits, static_cast<uint8_t*>(t.ArrayBuffer().Data()) + t.ByteOffset(), sizeof s->recvWindow.bits);
+  }
   s->localEdgeId = static_cast<uint32_t>(le); s->remoteEdgeId = static_cast<uint32_t>(re);
   s->sendEpoch = static_cast<uint8_t>(se); s->recvEpoch = static_cast<uint8_t>(rce);
   s->sendCounter = static_cast<uint64_t>(sc); s->sendEpochStart = ses; s->rekeyPackets = static_cast<uint64_t>(rp);

@@ -207,6 +207,31 @@ if (why) {
     t.pass('300 frames');
   });
 
+  t.test('a flow takes over a session in use (Session.transportState): counters and replay window carry on', async (t) => {
+    const p = pair({ rekeyPackets: 4 });
+    const fromPeer = () => tsDatagram(p.remote, p.peer, p.self, REMOTE_EDGE, LOCAL_EDGE, ipFrame(PEER_IP, LOCAL_IP, 30));
+    const seen: Uint8Array[] = [];
+    for (let i = 0; i < 6; i++) {
+      t.ok(p.remote.open(tsDatagram(p.ref, p.self, p.peer, LOCAL_EDGE, REMOTE_EDGE, ipFrame(LOCAL_IP, PEER_IP, 30)).subarray(10)), `TypeScript packet ${i} opens`);
+      const d = fromPeer();
+      t.ok(p.ref.open(d.subarray(10)), `the peer's packet ${i} opens in TypeScript`);
+      seen.push(d);
+    }
+    const late = fromPeer(); // sealed before the hand-over, arriving after it
+    const st = p.ref.transportState();
+    t.match(st, { sendEpoch: 1, sendCounter: 2, recvEpoch: 1 }, 'six packets with rekeys every four: epoch 1, counter 2');
+    const table = new NativeFlowTable();
+    table.install({ ...p.spec, ...st });
+    const frame = ipFrame(LOCAL_IP, PEER_IP, 30);
+    const native = table.seal(PEER_IP, frame, p.clock.now())!;
+    t.same(Buffer.from(native), Buffer.from(tsDatagram(p.ref, p.self, p.peer, LOCAL_EDGE, REMOTE_EDGE, frame)), 'the flow\'s next datagram is the one TypeScript would have sent next');
+    t.ok(p.remote.open(native.subarray(10)), 'and the peer opens it');
+    t.equal(table.open(new Uint8Array(seen[5]!), p.clock.now()).verdict, FlowVerdict.Drop, 'a packet TypeScript opened before the hand-over is a replay');
+    t.equal(table.open(late, p.clock.now()).verdict, FlowVerdict.Frame, 'one still in flight opens');
+    t.match(table.stats(LOCAL_EDGE), { replays: 1, frames: 1 });
+    t.throws(() => table.install({ ...p.spec, recvWindow: { top: 3, bits: new Uint32Array(8) } }), /recvWindow/, 'a window of the wrong size is refused');
+  });
+
   t.test('install and remove', async (t) => {
     const p = pair();
     t.ok(p.table.remove(LOCAL_EDGE), 'removed');

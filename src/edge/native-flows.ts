@@ -41,6 +41,8 @@ export interface FlowSpec {
   /** The session's transport state (session.ts): current keys, epochs and send counter, and when the send epoch began. */
   sendKey: Uint8Array; recvKey: Uint8Array; sendEpoch: number; recvEpoch: number; sendCounter: number; sendEpochStart: number;
   rekeyPackets: number; rekeyMs: number; graceMs: number;
+  /** The current receive epoch's replay window (ReplayWindow.snapshot); absent: nothing seen yet. */
+  recvWindow?: { top: number; bits: Uint32Array };
   /** Overlay addresses (20 bytes) and the routing header's ttl, as Router.sendLent writes it. */
   self: Uint8Array; peer: Uint8Array; ttl: number;
   /** Virtual IPv4 addresses (u32): ours and the peer's; the TAP's MAC and the gateway MAC frames get on arrival. */

@@ -77,6 +77,9 @@ export class ReplayWindow {
     return this.get(n) ? 'replay' : 'ok';
   }
 
+  /** The highest counter seen (-1: none) and a copy of the bitmap (bit n % size of word n % size >>> 5). */
+  snapshot(): { top: number; bits: Uint32Array } { return { top: this.top, bits: this.bits.slice() }; }
+
   /** Records n; call only after the packet authenticated. */
   mark(n: number): void {
     if (n > this.top) {
@@ -104,6 +107,12 @@ interface RecvEpoch {
   window: ReplayWindow;
   /** Only for the previous epoch: when its grace period ends. */
   expiresAt: number;
+}
+
+/** Session.transportState(). */
+export interface TransportState {
+  sendKey: Uint8Array; recvKey: Uint8Array; sendEpoch: number; recvEpoch: number; sendCounter: number; sendEpochStart: number;
+  recvWindow: { top: number; bits: Uint32Array }; rekeyPackets: number; rekeyMs: number; graceMs: number;
 }
 
 export interface Opened {
@@ -140,6 +149,19 @@ export class Session {
   /** Current send epoch (0-255, wraps) and packets sent in it. */
   get sendState(): { epoch: number; counter: number } { return { epoch: this.sendEpoch, counter: this.sendCounter }; }
   get recvEpoch(): number { return this.cur.epoch; }
+
+  /**
+   * The transport state a native flow takes over (native-flows.ts FlowSpec): copies of the
+   * current keys, the epochs, the send counter and the current receive epoch's replay window.
+   * The previous epoch (in its grace period) and a derived next one are not included.
+   */
+  transportState(): TransportState {
+    return {
+      sendKey: new Uint8Array(this.sendKey), recvKey: new Uint8Array(this.cur.key), sendEpoch: this.sendEpoch, recvEpoch: this.cur.epoch,
+      sendCounter: this.sendCounter, sendEpochStart: this.sendEpochStart, recvWindow: this.cur.window.snapshot(),
+      rekeyPackets: this.rekeyPackets, rekeyMs: this.rekeyMs, graceMs: this.graceMs,
+    };
+  }
 
   /**
    * Builds a DATA/CONFIRM packet: one new buffer, the header written in front and the
