@@ -285,7 +285,14 @@ export class LinkManager {
     if (edge.peer && !edge.peer.address.equals(peer)) return 'next';
     if (r.remoteTA && edge.kind === 'udp') this.events.emit('observedTA', r.remoteTA, peer);
     const existing = this.table.get(peer);
-    if (existing) {
+    // A double-link race: the peer linked to us meanwhile. A relay edge gives way to our direct
+    // one, as at the peer: it took our start (which names it as target) in place of the relay
+    // edge it held. Closing the direct edge as a duplicate would leave neither side any.
+    if (existing && existing.edge !== edge && existing.edge.kind === 'tunnel' && edge.kind !== 'tunnel') {
+      if (typeRank(existing.type) > typeRank(type)) type = existing.type;
+      this.drop(existing, 'replaced by a direct edge');
+      existing.edge.close('replaced');
+    } else if (existing) {
       if (existing.edge !== edge) { edge.send(encodeLink({ t: 'close', reason: 'duplicate', neighbors: [] })); }
       this.upgrade(existing, type);
       return existing;

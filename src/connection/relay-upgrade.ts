@@ -8,9 +8,10 @@
 //               for pairs where only the other direction can work (the peer is behind a NAT
 //               and we are not, or only its outgoing TCP gets through).
 //
-// A new relayed connection gets its first attempt after a couple of seconds; afterwards every
-// `upgradeMs` (jittered), backing off to 4 periods per peer while attempts in both directions
-// fail (a symmetric NAT stays one), and half a second after either side announces new TAs.
+// A new relayed connection gets its first attempt after a couple of seconds (the odd round if
+// we made it: our Linker has just failed to dial the peer); afterwards every `upgradeMs`
+// (jittered), backing off to 4 periods per peer while attempts in both directions fail (a
+// symmetric NAT stays one), and half a second after either side announces new TAs.
 import type { Address } from '../address/address.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
 import type { Logger } from '../util/log.js';
@@ -99,12 +100,17 @@ export class RelayUpgrader {
     if (!this.running || this.busy.has(key) || this.host.table.get(c.address) !== c || c.edge.kind !== 'tunnel') return;
     const tas = this.directTAs(c);
     if (tas.length === 0) return;
-    const st = this.peers.get(key) ?? { round: 0, wait: 1, next: 0 };
+    // Our Linker made this relay connection only after our dials to the peer's direct TAs had
+    // failed: the peer dials first (a public node without UDP, for one, is reached by its NAT'd
+    // peers' TCP dials, never by its own, each of which would cost a handshake timeout first).
+    const st = this.peers.get(key) ?? { round: c.initiator ? 1 : 0, wait: 1, next: 0 };
     this.peers.set(key, st);
     const weDial = st.round++ % 2 === 0;
     this.busy.add(key);
+    this.log.debug(`upgrade ${key} round ${st.round - 1}: ${weDial ? 'we dial' : 'peer dials'} ${tas.join(' ')}`);
     const done = (ok: boolean) => {
       this.busy.delete(key);
+      this.log.debug(`upgrade ${key}: ${weDial ? 'our dial' : 'peer\'s dial'} ${ok ? 'worked' : 'failed'}`);
       if (ok) { this.peers.delete(key); return; }
       this.host.onUpgradeFailed?.();
       // Our dial failed: let the peer dial at once (only its outgoing TCP, or its side of the
@@ -130,6 +136,7 @@ export class RelayUpgrader {
     const tas = this.directTAs(from);
     if (!dial) { probe(this.host.link, tas); return; }
     const key = from.address.key;
+    this.log.debug(`punch from ${key}: dial ${dial}${this.busy.has(key) ? ' (busy)' : ''}`);
     if (this.busy.has(key)) return;
     this.busy.add(key);
     replaceEdge(this.host.link, from, tas).then((n) => { if (n) { this.stats.upgrades++; this.log.debug(`moved ${key} off its relay edge (we dialled)`); } }, () => {})
