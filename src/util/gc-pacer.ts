@@ -8,23 +8,31 @@
 // So the data path reports the bytes of the buffers it allocates per packet (receive batches,
 // reassembled messages, TAP reads, sealed copies) and every PACE_BYTES of them we ask V8 for a
 // young-generation collection (a scavenge: about a millisecond, as the live young set is
-// small), which frees the packet buffers that have died since. This bounds the dead packet
-// bytes in memory to about PACE_BYTES. The collector is V8's own `gc`, reached through a
-// fresh context after --expose-gc is set at run time (the global object is left alone);
-// where that is not possible, or BRUNET_GC_PACE=0, nothing is paced and V8 decides alone.
+// small), which frees the packet buffers that have died since. Buffers that outlive two of
+// them (messages held behind a fragment repair) are promoted to the old generation, where
+// only a full collection frees them: one is asked for once external memory has grown by
+// FULL_AFTER_BYTES since the lowest level seen after a collection. Together this bounds the
+// dead packet bytes in memory to about PACE_BYTES + FULL_AFTER_BYTES. The collector is V8's
+// own `gc`, reached through a fresh context after --expose-gc is set at run time (the global
+// object is left alone); where that is not possible, or BRUNET_GC_PACE=0, nothing is paced
+// and V8 decides alone.
 
-import { setFlagsFromString } from 'node:v8';
+import { getHeapStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
 /** Packet bytes allocated between two young-generation collections. */
 export const PACE_BYTES = 4 << 20;
+/** Growth of external memory (ArrayBuffers included) after which a full collection is asked for. */
+export const FULL_AFTER_BYTES = 16 << 20;
 
-type Collect = (o: { type: 'minor' }) => void;
+type Collect = (o?: { type: 'minor' }) => void;
 
 let collect: Collect | null | undefined;
 let since = 0;
-/** Collections asked for so far (for tests and status). */
-export const gcPaceStats = { collections: 0, bytes: 0 };
+/** External memory after a collection: the lowest since the last full one. */
+let floor = Infinity;
+/** Collections asked for so far, young and full (for tests and status), and the bytes reported. */
+export const gcPaceStats = { collections: 0, full: 0, bytes: 0 };
 
 function collector(): Collect | null {
   if (collect !== undefined) return collect;
@@ -48,4 +56,10 @@ export function transientBytes(n: number): void {
   if (!gc) return;
   gcPaceStats.collections++;
   gc({ type: 'minor' });
+  const external = getHeapStatistics().external_memory;
+  if (external < floor) { floor = external; return; }
+  if (external - floor < FULL_AFTER_BYTES) return;
+  gcPaceStats.full++;
+  gc();  // full and synchronous ({ type: 'major' } frees no ArrayBuffers on Node 20)
+  floor = getHeapStatistics().external_memory;
 }
