@@ -50,6 +50,8 @@ const TAIL_QUIET_MS = 10;
  * a bandwidth-delay product: 8 MB is 50 ms at 1.3 Gbit/s) and for this long.
  */
 const KEEP_BYTES = 8 << 20;
+/** The smallest ring of kept messages: two of the largest. */
+const RING_MIN = 2 * MAX_MESSAGE;
 export const KEEP_MS = 1000;
 const MAX_RESENDS = 3;
 
@@ -234,8 +236,8 @@ interface Kept { id: number; off: number; len: number; at: number; resends: numb
 
 /**
  * A sender's last fragmented messages, kept briefly so that requested fragments can be
- * sent again. They are copied into a ring of KEEP_BYTES that the edge keeps while it sends
- * large messages (freed once nothing has been kept for KEEP_MS): keeping references
+ * sent again. They are copied into a ring (at most KEEP_BYTES) that the edge keeps while it
+ * sends large messages (freed once nothing has been kept for KEEP_MS): keeping references
  * instead would make each sealed super-packet outlive two young-generation collections, so
  * V8 would promote it and free it only in a mark-compact, after tens of MB of them (see
  * util/gc-pacer.ts). take() hands out a copy, as a resend is rare and may be sent
@@ -255,7 +257,7 @@ export class Retained {
     const len = payload.length;
     while (this.kept.length > 0 && (this.bytes + len > KEEP_BYTES || now - this.kept[0]!.at > KEEP_MS)) this.forget();
     if (len > KEEP_BYTES || this.budget.used + len > this.budget.limit) return;
-    const ring = this.ring ??= uninitializedRing();
+    const ring = this.roomFor(len);
     // Kept messages lie in the ring from just after head on, oldest first, then from 0 up to head.
     let off = this.head;
     if (off + len > ring.length) {
@@ -268,6 +270,28 @@ export class Retained {
     this.budget.used += len;
     this.bytes += len;
     this.kept.push({ id, off, len, at: now, resends: 0 });
+  }
+
+  /**
+   * The ring, grown (doubling, from RING_MIN up to KEEP_BYTES, the kept messages moved over)
+   * while what is kept plus the new message would fill more than half of it: an edge that
+   * sends one large message reserves half a megabyte, not eight.
+   */
+  private roomFor(len: number): Uint8Array {
+    const old = this.ring;
+    let size = old?.length ?? RING_MIN;
+    while (2 * (this.bytes + len) > size && size < KEEP_BYTES) size = Math.min(KEEP_BYTES, 2 * size);
+    if (old && size === old.length) return old;
+    const ring = uninitializedRing(size);
+    let at = 0;
+    for (const k of this.kept) {
+      ring.set(old!.subarray(k.off, k.off + k.len), at);
+      k.off = at;
+      at += k.len;
+    }
+    this.ring = ring;
+    this.head = at;
+    return ring;
   }
 
   /** A copy of the message a request names, if still kept and not resent too often. */
@@ -302,10 +326,10 @@ export class Retained {
   }
 }
 
-/** KEEP_BYTES, not zero-filled: only what keep() wrote is ever read. A plain Uint8Array, so slice() copies. */
-function uninitializedRing(): Uint8Array {
-  const b = Buffer.allocUnsafeSlow(KEEP_BYTES);
-  return new Uint8Array(b.buffer, b.byteOffset, KEEP_BYTES);
+/** A ring, not zero-filled: only what keep() wrote is ever read. A plain Uint8Array, so slice() copies. */
+function uninitializedRing(size: number): Uint8Array {
+  const b = Buffer.allocUnsafeSlow(size);
+  return new Uint8Array(b.buffer, b.byteOffset, size);
 }
 
 /** How many fragments a message of `length` bytes takes. */
