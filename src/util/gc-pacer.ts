@@ -11,7 +11,7 @@
 // small), which frees the packet buffers that have died since. Buffers that outlive two of
 // them (messages held behind a fragment repair) are promoted to the old generation, where
 // only a full collection frees them: one is asked for once external memory has grown by
-// FULL_AFTER_BYTES since the lowest level seen after a collection. Together this bounds the
+// FULL_AFTER_BYTES (or half its level, if more) since the lowest level seen after a collection. Together this bounds the
 // dead packet bytes in memory to about PACE_BYTES + FULL_AFTER_BYTES. The collector is V8's
 // own `gc`, reached through a fresh context after --expose-gc is set at run time (the global
 // object is left alone); where that is not possible, or BRUNET_GC_PACE=0, nothing is paced
@@ -22,7 +22,10 @@ import { runInNewContext } from 'node:vm';
 
 /** Packet bytes allocated between two young-generation collections. */
 export const PACE_BYTES = 4 << 20;
-/** Growth of external memory (ArrayBuffers included) after which a full collection is asked for. */
+/**
+ * Growth of external memory (ArrayBuffers included) after which a full collection is asked
+ * for; in a process holding more than twice this (a simulator's thousands of nodes), half its floor.
+ */
 export const FULL_AFTER_BYTES = 16 << 20;
 
 type Collect = (o?: { type: 'minor' }) => void;
@@ -58,7 +61,7 @@ export function transientBytes(n: number): void {
   gc({ type: 'minor' });
   const external = getHeapStatistics().external_memory;
   if (external < floor) { floor = external; return; }
-  if (external - floor < FULL_AFTER_BYTES) return;
+  if (external - floor < Math.max(FULL_AFTER_BYTES, floor / 2)) return;
   gcPaceStats.full++;
   gc();  // full and synchronous ({ type: 'major' } frees no ArrayBuffers on Node 20)
   floor = getHeapStatistics().external_memory;
