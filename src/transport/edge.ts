@@ -12,8 +12,8 @@ export interface Room { readonly head: number; readonly tail: number }
 
 // Buffer ownership on the data path (the rule every Edge follows; docs/architecture.md):
 //   send(p)       p is handed over: the edge, and every edge it wraps, may keep p after send
-//                 returns (UDP keeps a fragmented message up to 1 s for repair, dgram sends
-//                 asynchronously) but never writes into it. The caller must not write into p
+//                 returns (dgram sends asynchronously; UDP keeps a copy of a fragmented
+//                 message, up to 1 s, for repair) but never writes into it. The caller must not write into p
 //                 again; it may keep reading p and may send the same bytes again.
 //   sendLent(p,r) as send, and moreover p and the Room r around it are the edge's to
 //                 overwrite (a secure edge seals p where it lies, header in r.head, tag in

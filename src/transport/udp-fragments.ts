@@ -19,6 +19,8 @@
 // Request (type 4): message id (u32), fragment count (u16), then a bitmap of the missing
 // indices (bit i of byte i >> 3, most significant first), ceil(count / 8) bytes.
 
+import { transientBytes } from '../util/gc-pacer.js';
+
 /** Common header (10) + fragment fields (8). */
 export const FRAGMENT_HEADER = 18;
 /** The largest datagram we send: fits a 1500-byte path over IPv6 (40) + UDP (8). */
@@ -48,6 +50,8 @@ const TAIL_QUIET_MS = 10;
  * a bandwidth-delay product: 8 MB is 50 ms at 1.3 Gbit/s) and for this long.
  */
 const KEEP_BYTES = 8 << 20;
+/** The smallest ring of kept messages: two of the largest. */
+const RING_MIN = 2 * MAX_MESSAGE;
 export const KEEP_MS = 1000;
 const MAX_RESENDS = 3;
 
@@ -114,6 +118,7 @@ export class Reassembly {
       if (this.partials.length >= IN_PROGRESS) this.drop(this.partials[0]!);
       if (this.budget.used + bytes > this.budget.limit) return 'budget';
       this.budget.used += bytes;
+      transientBytes(bytes);
       p = { id, count, got: 0, seen: new Uint8Array(count), buf: Buffer.allocUnsafe(bytes), size: 0, first: now, last: now, requests: 0, requestedAt: now };
       // Kept oldest first.
       let at = this.partials.length;
@@ -227,49 +232,104 @@ export function decodeRequest(d: Buffer): { id: number; count: number; missing: 
   return { id, count, missing };
 }
 
-interface Kept { id: number; payload: Uint8Array; at: number; resends: number }
+interface Kept { id: number; off: number; len: number; at: number; resends: number }
 
 /**
  * A sender's last fragmented messages, kept briefly so that requested fragments can be
- * sent again. Only references are kept: the sealed message is never written to again.
+ * sent again. They are copied into a ring (at most KEEP_BYTES) that the edge keeps while it
+ * sends large messages (freed once nothing has been kept for KEEP_MS): keeping references
+ * instead would make each sealed super-packet outlive two young-generation collections, so
+ * V8 would promote it and free it only in a mark-compact, after tens of MB of them (see
+ * util/gc-pacer.ts). take() hands out a copy, as a resend is rare and may be sent
+ * asynchronously (node:dgram) after the ring has moved on.
  */
 export class Retained {
   private readonly kept: Kept[] = [];
   private bytes = 0;
+  private ring: Uint8Array | undefined;
+  /** Where the next message goes in the ring. */
+  private head = 0;
   constructor(private readonly budget: FragmentBudget) {}
 
   get size(): number { return this.kept.length; }
 
   keep(id: number, payload: Uint8Array, now: number): void {
-    while (this.kept.length > 0 && (this.bytes + payload.length > KEEP_BYTES || now - this.kept[0]!.at > KEEP_MS)) this.forget(this.kept[0]!);
-    if (this.budget.used + payload.length > this.budget.limit) return;
-    this.budget.used += payload.length;
-    this.bytes += payload.length;
-    this.kept.push({ id, payload, at: now, resends: 0 });
+    const len = payload.length;
+    while (this.kept.length > 0 && (this.bytes + len > KEEP_BYTES || now - this.kept[0]!.at > KEEP_MS)) this.forget();
+    if (len > KEEP_BYTES || this.budget.used + len > this.budget.limit) return;
+    const ring = this.roomFor(len);
+    // Kept messages lie in the ring from just after head on, oldest first, then from 0 up to head.
+    let off = this.head;
+    if (off + len > ring.length) {
+      while (this.kept.length > 0 && this.kept[0]!.off >= off) this.forget();  // the tail's, the oldest
+      off = 0;
+    }
+    while (this.kept.length > 0 && this.kept[0]!.off < off + len && off < this.kept[0]!.off + this.kept[0]!.len) this.forget();
+    ring.set(payload, off);
+    this.head = off + len;
+    this.budget.used += len;
+    this.bytes += len;
+    this.kept.push({ id, off, len, at: now, resends: 0 });
   }
 
-  /** The message a request names, if still kept and not resent too often. */
+  /**
+   * The ring, grown (doubling, from RING_MIN up to KEEP_BYTES, the kept messages moved over)
+   * while what is kept plus the new message would fill more than half of it: an edge that
+   * sends one large message reserves half a megabyte, not eight.
+   */
+  private roomFor(len: number): Uint8Array {
+    const old = this.ring;
+    let size = old?.length ?? RING_MIN;
+    while (2 * (this.bytes + len) > size && size < KEEP_BYTES) size = Math.min(KEEP_BYTES, 2 * size);
+    if (old && size === old.length) return old;
+    const ring = uninitializedRing(size);
+    let at = 0;
+    for (const k of this.kept) {
+      ring.set(old!.subarray(k.off, k.off + k.len), at);
+      k.off = at;
+      at += k.len;
+    }
+    this.ring = ring;
+    this.head = at;
+    return ring;
+  }
+
+  /** A copy of the message a request names, if still kept and not resent too often. */
   take(id: number, count: number, now: number): Uint8Array | undefined {
     const k = this.kept.find((x) => x.id === id);
-    if (!k || now - k.at > KEEP_MS || k.resends >= MAX_RESENDS || fragmentCount(k.payload.length) !== count) return undefined;
+    if (!k || now - k.at > KEEP_MS || k.resends >= MAX_RESENDS || fragmentCount(k.len) !== count) return undefined;
     k.resends++;
-    return k.payload;
+    return this.ring!.slice(k.off, k.off + k.len);
   }
 
-  /** Lets go of messages past their time (an edge that stopped sending large messages). */
+  /** Lets go of messages past their time (an edge that stopped sending large messages), and of the ring once empty. */
   prune(now: number): void {
-    while (this.kept.length > 0 && now - this.kept[0]!.at > KEEP_MS) this.forget(this.kept[0]!);
+    while (this.kept.length > 0 && now - this.kept[0]!.at > KEEP_MS) this.forget();
+    if (this.kept.length === 0) this.dropRing();
   }
 
   release(): void {
-    for (const k of [...this.kept]) this.forget(k);
+    while (this.kept.length > 0) this.forget();
+    this.dropRing();
   }
 
-  private forget(k: Kept): void {
-    this.kept.splice(this.kept.indexOf(k), 1);
-    this.budget.used -= k.payload.length;
-    this.bytes -= k.payload.length;
+  /** Forgets the oldest message. */
+  private forget(): void {
+    const k = this.kept.shift()!;
+    this.budget.used -= k.len;
+    this.bytes -= k.len;
   }
+
+  private dropRing(): void {
+    this.ring = undefined;
+    this.head = 0;
+  }
+}
+
+/** A ring, not zero-filled: only what keep() wrote is ever read. A plain Uint8Array, so slice() copies. */
+function uninitializedRing(size: number): Uint8Array {
+  const b = Buffer.allocUnsafeSlow(size);
+  return new Uint8Array(b.buffer, b.byteOffset, size);
 }
 
 /** How many fragments a message of `length` bytes takes. */

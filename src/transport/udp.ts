@@ -22,6 +22,7 @@ import {
 } from './udp-fragments.js';
 import { TransportAddress, type TaKind } from './ta.js';
 import { fastPathFromEnv, openSocket, type DatagramSocket } from './udp-socket.js';
+import { transientBytes } from '../util/gc-pacer.js';
 
 export const UDP_WIRE_VERSION = 1;
 export const UDP_HEADER = 10;
@@ -184,6 +185,7 @@ export class UdpEdgeListener implements EdgeListener {
   }
 
   private onDatagram(msg: Buffer, ip: string, port: number): void {
+    transientBytes(msg.length); // its receive buffer (a batch's, or dgram's own) dies young
     if (msg.length < UDP_HEADER || msg[0] !== UDP_WIRE_VERSION || msg[1]! > T_REQUEST) {
       this.stats.malformed++;
       return;

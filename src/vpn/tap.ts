@@ -9,6 +9,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Room } from '../transport/edge.js';
+import { transientBytes } from '../util/gc-pacer.js';
 import { isPlainVnet, OFFLOAD_HEADER } from './offload.js';
 
 export class TapError extends Error {
@@ -194,6 +195,7 @@ export class TapDevice {
         else throw e;
         return;
       }
+      transientBytes(data!.length); // the batch's Buffer dies with its frames, young
       const frames = new Array<Buffer>(lengths!.length);
       let offloaded: Uint8Array | null = null;
       let off = 0;
