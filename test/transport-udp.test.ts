@@ -6,14 +6,15 @@ import { advertisedHosts } from '../src/transport/ip.js';
 import { UdpEdgeListener, UDP_MAX_PAYLOAD } from '../src/transport/udp.js';
 import type { DatagramSocket } from '../src/transport/udp-socket.js';
 import { FRAGMENT_HEADER, FRAGMENT_PAYLOAD, MAX_DATAGRAM } from '../src/transport/udp-fragments.js';
-import { realClock } from '../src/util/clock.js';
+import { realClock, type Clock } from '../src/util/clock.js';
 import { seededRandom } from '../src/util/random.js';
+import { VirtualClock } from '../src/util/virtual-clock.js';
 
 let seed = 1;
-const mk = (port = 0) => new UdpEdgeListener({ port, host: '127.0.0.1', clock: realClock, random: seededRandom(seed++) });
+const mk = (port = 0, clock: Clock = realClock) => new UdpEdgeListener({ port, host: '127.0.0.1', clock, random: seededRandom(seed++) });
 
-async function started(t: Test, n: number): Promise<UdpEdgeListener[]> {
-  const ls = Array.from({ length: n }, () => mk());
+async function started(t: Test, n: number, clock: Clock = realClock): Promise<UdpEdgeListener[]> {
+  const ls = Array.from({ length: n }, () => mk(0, clock));
   await Promise.all(ls.map((l) => l.start()));
   t.teardown(() => Promise.all(ls.map((l) => l.stop())));
   return ls;
@@ -238,7 +239,9 @@ t.test('port in use rejects clearly; stop releases the port', async (t) => {
 });
 
 t.test('large messages travel as fragments, each datagram fitting a 1500-byte path', async (t) => {
-  const [a, b] = await started(t, 2);
+  // Virtual time stands still: a fragment that came more than 10 real ms after its
+  // predecessor (a busy machine) would otherwise be asked for, and resent, as if lost.
+  const [a, b] = await started(t, 2, new VirtualClock());
   const got: Buffer[] = [];
   b!.onEdge = (e) => { e.onPacket = (p) => { got.push(Buffer.from(p)); }; };
   const e = await a!.createEdge(ta0(b!));
@@ -255,12 +258,16 @@ t.test('large messages travel as fragments, each datagram fitting a 1500-byte pa
   t.equal(b!.stats.fragmentDrops, 0);
 });
 
+// The receiver's repair timing (ask after 10 ms of quiet, again after 20 ms, give up after
+// three) runs on a virtual clock: on a busy machine the test's own waits between fragments
+// took longer than those windows on real time, and the receiver asked early and more often.
 t.test('reassembly: duplicates, order, requests for lost fragments, giving up, malformed', async (t) => {
-  const [b] = await started(t, 1);
+  const clock = new VirtualClock();
+  const [b] = await started(t, 1, clock) as [UdpEdgeListener];
   const raw = await rawSocket(t);
-  const port = ta0(b!).port;
+  const port = ta0(b).port;
   const got: string[] = [];
-  b!.onEdge = (e) => { e.onPacket = (p) => { got.push(`${p.length}:${p[0]}:${p[p.length - 1]}`); }; };
+  b.onEdge = (e) => { e.onPacket = (p) => { got.push(`${p.length}:${p[0]}:${p[p.length - 1]}`); }; };
   const requests: Array<{ id: number; missing: number[] }> = [];
   raw.on('message', (m) => {
     if (m[1] !== 4) return;
@@ -275,9 +282,9 @@ t.test('reassembly: duplicates, order, requests for lost fragments, giving up, m
     return d;
   };
   const send = async (d: Buffer): Promise<void> => {
-    const before = b!.stats.packetsIn + b!.stats.malformed;
+    const before = b.stats.packetsIn + b.stats.malformed;
     raw.send(d, port, '127.0.0.1');
-    await waitFor('datagram taken', () => b!.stats.packetsIn + b!.stats.malformed > before);
+    await waitFor('datagram taken', () => b.stats.packetsIn + b.stats.malformed > before);
   };
   // Message 10 (3 fragments) with a duplicate in the middle: delivered once, whole.
   await send(frag(10, 0, 3, FRAGMENT_PAYLOAD, 1));
@@ -300,9 +307,15 @@ t.test('reassembly: duplicates, order, requests for lost fragments, giving up, m
   await send(frag(11, 1, 3, FRAGMENT_PAYLOAD, 4));
   t.same(got.slice(1), [`${2 * FRAGMENT_PAYLOAD + 8}:4:4`, `${FRAGMENT_PAYLOAD + 8}:5:6`], 'repaired, then both in the order sent');
 
+  t.same(requests, [{ id: 11, missing: [1] }], 'no clock time passed: no request but the one at once');
+
   // Message 13 loses its last fragment and nothing follows: the timer asks, three times, then gives up.
   await send(frag(13, 0, 2, FRAGMENT_PAYLOAD, 7));
-  await waitFor('message 13 given up', () => b!.stats.fragmentedLost === 1, 3000);
+  await clock.advance(9);
+  t.equal(b.stats.fragmentRequests, 1, 'not asked before 10 ms of quiet');
+  await clock.advance(200);
+  t.equal(b.stats.fragmentedLost, 1, 'message 13 given up');
+  await waitFor('three requests for message 13', () => requests.filter((r) => r.id === 13).length >= 3);
   const for13 = requests.filter((r) => r.id === 13);
   t.equal(for13.length, 3, 'asked three times');
   t.ok(for13.every((r) => r.missing.length === 1 && r.missing[0] === 1), 'for the lost last fragment');
@@ -311,26 +324,29 @@ t.test('reassembly: duplicates, order, requests for lost fragments, giving up, m
   t.equal(got.length, 4, 'the next message arrives after the loss');
 
   // Stale and malformed: far older than the newest, a lone "fragment", index beyond count, short non-last, changed count.
-  const drops = b!.stats.fragmentDrops;
+  const drops = b.stats.fragmentDrops;
   await send(frag((14 - 200) >>> 0, 0, 2, FRAGMENT_PAYLOAD, 0));
-  t.equal(b!.stats.fragmentDrops - drops, 1, 'a straggler far behind is stale');
+  t.equal(b.stats.fragmentDrops - drops, 1, 'a straggler far behind is stale');
   await send(frag(15, 0, 1, 10, 0));
   await send(frag(15, 5, 3, 10, 0));
   await send(frag(15, 0, 3, 10, 0));
   await send(frag(16, 0, 3, FRAGMENT_PAYLOAD, 0));
   await send(frag(16, 1, 4, FRAGMENT_PAYLOAD, 0));
-  t.equal(b!.stats.fragmentDrops - drops, 5, 'malformed fragments counted');
+  t.equal(b.stats.fragmentDrops - drops, 5, 'malformed fragments counted');
   const bad = Buffer.alloc(17); bad[0] = 1; bad[1] = 4; bad.writeUInt32BE(77, 2); bad.writeUInt32BE(0, 6);
-  const mal = b!.stats.malformed;
+  const mal = b.stats.malformed;
   raw.send(bad, port, '127.0.0.1');
-  await waitFor('malformed request', () => b!.stats.malformed === mal + 1).catch(() => {});
-  t.equal(b!.stats.malformed, mal + 1, 'a malformed request is counted');
+  await waitFor('malformed request', () => b.stats.malformed === mal + 1).catch(() => {});
+  t.equal(b.stats.malformed, mal + 1, 'a malformed request is counted');
   t.equal(got.length, 4);
-  t.equal(b!.edgeCount, 1, 'one edge throughout');
+  t.equal(b.edgeCount, 1, 'one edge throughout');
 });
 
+// Repair windows in virtual time here too: it moves 1 ms per turn of the wait below (each at
+// least 1 real ms), so a starved test process slows the protocol's clock as much as its sockets.
 t.test('lost fragments are sent again on request; messages arrive whole and in order', async (t) => {
-  const [a, b] = await started(t, 2);
+  const clock = new VirtualClock();
+  const [a, b] = await started(t, 2, clock);
   // a's socket loses the first copy of every fragment whose index is 3 mod 7.
   const sock = (a as unknown as { socket: DatagramSocket }).socket;
   const send = sock.send.bind(sock);
@@ -356,7 +372,12 @@ t.test('lost fragments are sent again on request; messages arrive whole and in o
     e.send(m);
     await new Promise((r) => setTimeout(r, 2));
   }
-  await waitFor('all messages', () => got.length === sent.length, 5000);
+  const end = Date.now() + 10_000;
+  while (got.length < sent.length && Date.now() < end) {
+    await clock.advance(1);
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  t.equal(got.length, sent.length, `all messages within 10 s (${clock.now()} virtual ms)`);
   t.ok(lost >= 30 * 5, `${lost} fragments lost on the way`);
   t.same(got.map((m) => m.readUInt32BE(0)), sent.map((_m, i) => i), 'in the order sent');
   t.ok(got.every((m, i) => m.equals(sent[i]!)), 'contents intact');
