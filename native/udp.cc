@@ -189,7 +189,14 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
   static void OnPoll(uv_poll_t* handle, int status, int events) {
     auto* self = static_cast<UdpSocket*>(handle->data);
     if (status < 0) {
+      // libuv stops the handle on POLLERR: clear the socket's pending error and watch again,
+      // or the socket would never be read from again.
       self->pollErrors_++;
+      int err = 0;
+      socklen_t len = sizeof err;
+      if (self->fd_ >= 0) getsockopt(self->fd_, SOL_SOCKET, SO_ERROR, &err, &len);
+      if (self->poll_ != nullptr)
+        uv_poll_start(self->poll_, UV_READABLE | (self->watchingWritable_ ? UV_WRITABLE : 0), &UdpSocket::OnPoll);
       return;
     }
     if (events & UV_WRITABLE) self->Drain();
