@@ -36,6 +36,8 @@ export interface WorldOptions {
   joinRate?: number;
   /** Virtual ms per delivery on one processor shared by all nodes (SimNetwork sharedCpuMs); default 0. */
   sharedCpuMs?: number;
+  /** Real ms elapsed: given, the clock is one serial processor that charges each event what it took (bench/sim/processor.ts). */
+  meter?: () => number;
   /** Extra node options (timers); default the shipped defaults, as bench:ring uses. */
   node?: Partial<NodeOptions>;
   /** Attach the DHT (a DhtService on an in-memory store) to every node. */
@@ -45,7 +47,7 @@ export interface WorldOptions {
 const NAMESPACE = 'sim';
 
 export class SimWorld {
-  readonly clock = new VirtualClock();
+  readonly clock: VirtualClock;
   readonly net: SimNetwork;
   /** The initial N nodes, in join order; `joined` of them have been started (crashed ones stay here). */
   readonly nodes: Node[] = [];
@@ -77,6 +79,7 @@ export class SimWorld {
   constructor(readonly o: WorldOptions) {
     if (!(Number.isInteger(o.nodes) && o.nodes >= 1)) throw new Error(`nodes must be a positive integer, got ${o.nodes}`);
     this.rnd = seededRandom(o.seed);
+    this.clock = new VirtualClock(0, o.meter);
     this.net = new SimNetwork({ clock: this.clock, random: seededRandom(this.rnd.int(2 ** 32)), latency: o.latency ?? 'lan', loss: o.loss, sharedCpuMs: o.sharedCpuMs });
     this.nodeClock = this.net.processorClock(this.clock);
     this.key = o.security === 'on' ? groupKey('brunet-sim', NAMESPACE) : undefined;

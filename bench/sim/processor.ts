@@ -1,0 +1,54 @@
+// The meter of the simulator's measured processor (VirtualClock with a meter): how much
+// processing the simulation's own event callbacks take, in ms, so that each simulated event
+// costs what the real node code took to handle it on this machine. The clock reads it before
+// and after every event. It counts CPU time, not wall time: on a shared machine the wall time
+// of a 50 µs handler is sometimes 50 µs and sometimes a 4 ms wait for a core, and that would
+// make a few events cost a hundred times too much. Node 20 reads a precise CPU clock only for
+// the whole process (process.cpuUsage, getrusage: µs resolution, about 1 µs a call), which
+// also counts V8's helper threads (concurrent marking, parallel scavenges, the optimising
+// compiler). bench:ring's event loop does not wait for those, so the process CPU is scaled by
+// the main thread's share of it: the main thread's run time (/proc/thread-self/schedstat,
+// which only advances in scheduler ticks, so it is read over windows of WINDOW_MS of process
+// CPU) over the process CPU of the previous window. Where schedstat is missing the share is 1.
+import { closeSync, openSync, readSync } from 'node:fs';
+
+/** Process CPU ms between two readings of the main thread's share (a tick is a few ms). */
+const WINDOW_MS = 500;
+
+export interface ProcessorMeter {
+  /** Processing ms so far (monotonic): VirtualClock's meter. */
+  read: () => number;
+  /** The main thread's share of the process CPU since the meter was made (1 where unknown). */
+  share(): number;
+  close(): void;
+}
+
+export function processorMeter(): ProcessorMeter {
+  let fd = -1;
+  try { fd = openSync('/proc/thread-self/schedstat', 'r'); } catch { /* not Linux: share 1 */ }
+  const buf = Buffer.alloc(128);
+  /** The main thread's run time so far, ms. */
+  const mainMs = (): number => {
+    const n = readSync(fd, buf, 0, buf.length, 0);
+    return Number(buf.toString('latin1', 0, n).split(' ')[0]) / 1e6;
+  };
+  const cpuMs = (): number => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; };
+  let acc = 0, factor = 1, last = cpuMs();
+  let win = { cpu: last, main: fd >= 0 ? mainMs() : 0 };
+  const start = win;
+  return {
+    read: () => {
+      const c = cpuMs();
+      acc += (c - last) * factor;
+      last = c;
+      if (fd >= 0 && c - win.cpu >= WINDOW_MS) {
+        const m = mainMs();
+        factor = Math.min(1, Math.max(0.1, (m - win.main) / (c - win.cpu)));
+        win = { cpu: c, main: m };
+      }
+      return acc;
+    },
+    share: () => fd < 0 ? 1 : Math.min(1, (mainMs() - start.main) / (cpuMs() - start.cpu)),
+    close: () => { if (fd >= 0) closeSync(fd); fd = -1; },
+  };
+}
