@@ -34,8 +34,6 @@ export interface WorldOptions {
   loss?: number;
   /** Nodes started per virtual second (default 100: ten per 100 ms). */
   joinRate?: number;
-  /** Virtual ms per delivery on one processor shared by all nodes (SimNetwork sharedCpuMs); default 0. */
-  sharedCpuMs?: number;
   /** Real ms elapsed: given, the clock is one serial processor that charges each event what it took (bench/sim/processor.ts). */
   meter?: () => number;
   /** Extra node options (timers); default the shipped defaults, as bench:ring uses. */
@@ -71,8 +69,6 @@ export class SimWorld {
   private retired = { packets: 0, bytes: 0 };
   private readonly natOf = new Map<Node, NatEdgeListener>();
   private readonly key: Uint8Array | undefined;
-  /** The clock the nodes see (the virtual clock, or it gated by the shared processor). */
-  private readonly nodeClock: Clock;
   private readonly natRnd: RandomSource;
   private readonly rnd: RandomSource;
 
@@ -80,8 +76,7 @@ export class SimWorld {
     if (!(Number.isInteger(o.nodes) && o.nodes >= 1)) throw new Error(`nodes must be a positive integer, got ${o.nodes}`);
     this.rnd = seededRandom(o.seed);
     this.clock = new VirtualClock(0, o.meter);
-    this.net = new SimNetwork({ clock: this.clock, random: seededRandom(this.rnd.int(2 ** 32)), latency: o.latency ?? 'lan', loss: o.loss, sharedCpuMs: o.sharedCpuMs });
-    this.nodeClock = this.net.processorClock(this.clock);
+    this.net = new SimNetwork({ clock: this.clock, random: seededRandom(this.rnd.int(2 ** 32)), latency: o.latency ?? 'lan', loss: o.loss });
     this.key = o.security === 'on' ? groupKey('brunet-sim', NAMESPACE) : undefined;
     this.natRnd = seededRandom((o.seed ^ 0x5eed7a7) >>> 0 || 1);
     for (let i = 0; i < o.nodes; i++) {
@@ -98,7 +93,7 @@ export class SimWorld {
     const random = seededRandom(this.rnd.int(2 ** 32) || 1);
     const nat = natable && this.o.nat && this.natRnd.float() < this.o.nat ? this.net.natListener(this.o.natType ?? 'symmetric') : undefined;
     const inner = nat?.inner ?? this.net.listener();
-    const key = this.key, clock = this.nodeClock;
+    const key = this.key, clock = this.clock;
     const identity = key ? Identity.fromPrivateKeys(random.bytes(32), random.bytes(32)) : undefined;
     const address = identity?.address ?? Address.random(random);
     const wrap = (l: EdgeListener): EdgeListener => identity
