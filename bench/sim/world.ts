@@ -8,7 +8,6 @@
 // crash (world.crash) and new ones join through any live nodes (world.spawn).
 import { Address } from '../../src/address/address.js';
 import { groupKey, Identity, NullSecureEdgeListener, SecureEdgeListener } from '../../src/edge/index.js';
-import type { Clock } from '../../src/util/clock.js';
 import type { EdgeListener } from '../../src/transport/edge.js';
 import type { NatEdgeListener, NatType } from '../../src/transport/sim-nat.js';
 import { Node, type NodeOptions } from '../../src/node/node.js';

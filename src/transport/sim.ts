@@ -4,7 +4,7 @@
 // two is a fixed base plus half their distance ('wan'), or 0.2 ms ('lan'). Loss is drawn from
 // the seeded random source. Addresses: brunet.function://sim:<n>. natListener() puts a
 // listener behind a simulated NAT (sim-nat.ts).
-import type { Clock, TimerHandle } from '../util/clock.js';
+import type { Clock } from '../util/clock.js';
 import type { RandomSource } from '../util/random.js';
 import { MemoryNetwork, type MemoryEdgeListener } from './memory.js';
 import { NatEdgeListener, type NatType } from './sim-nat.js';
@@ -32,7 +32,7 @@ export class SimNetwork extends MemoryNetwork {
   private readonly clock: Clock;
   private readonly coords = new Map<number, { x: number; y: number }>();
 
-  constructor(private readonly o: SimNetworkOptions) {
+  constructor(o: SimNetworkOptions) {
     const timing = {
       schedule: (fn: () => void, ms: number) => { o.clock.setTimeout(fn, ms); },
       latency: (a: MemoryEdgeListener, b: MemoryEdgeListener) => model === 'lan' ? LAN_MS : this.latency(a, b),
