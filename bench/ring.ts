@@ -32,6 +32,14 @@ function mainThreadWait(): number {
   try { return Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ')[1]) / 1e9; } catch { return NaN; }
 }
 
+/** The host's UDP datagrams dropped at full receive buffers so far (RcvbufErrors: every process's), Linux; NaN elsewhere. */
+function rcvbufErrors(): number {
+  try {
+    const [names, values] = readFileSync('/proc/net/snmp', 'utf8').split('\n').filter((l) => l.startsWith('Udp:')).map((l) => l.split(' '));
+    return Number(values![names!.indexOf('RcvbufErrors')]);
+  } catch { return NaN; }
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
 
@@ -47,6 +55,7 @@ async function one(N: number): Promise<Record<string, number | string>> {
   const cpu0 = process.cpuUsage();
   const main0 = mainThreadCpu();
   const wait0 = mainThreadWait();
+  const drops0 = rcvbufErrors();
   const t0 = performance.now();
   const nodes: Node[] = [];
   const bar = progress();
@@ -71,6 +80,7 @@ async function one(N: number): Promise<Record<string, number | string>> {
   const formPackets = traffic(nodes).packets;
   const mainSec = mainThreadCpu() - main0;
   const waitSec = mainThreadWait() - wait0;
+  const drops = rcvbufErrors() - drops0;
 
   // 1,000 random routed RPCs (exact mode), 50 in flight.
   const hops: number[] = [];
@@ -137,6 +147,7 @@ async function one(N: number): Promise<Record<string, number | string>> {
     // For bench/sim-validate.ts: the join schedule and the CPU cost per packet during formation.
     'started after s': +startedSec.toFixed(3), 'packets to consistency': formPackets,
     'main-thread CPU s': +mainSec.toFixed(2), 'main-thread wait s': +waitSec.toFixed(3),
+    'host UDP receive-buffer drops to consistency': drops,
     '/metrics CPU ms per scrape': +scrapeCpu[5]!.toFixed(2), '/metrics KB': +(scrapeBytes / 1024).toFixed(1),
   };
 }

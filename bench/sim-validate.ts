@@ -17,7 +17,7 @@ import { execFileSync } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { SimWorld } from './sim/world.js';
-import { processorMeter } from './sim/processor.js';
+import { measureRcvbuf, processorMeter } from './sim/processor.js';
 import { numberArg, UsageError } from './sim/args.js';
 
 interface Args { nodes: number; runs: number; seed: number; settleMs: number; nice: number }
@@ -42,7 +42,7 @@ function parse(argv: string[]): Args {
 }
 
 /** The three compared metrics plus what explains them. */
-interface Measure { formSec: number; hops: number; conns: number; packets: number; failed: number; cpuSec: number }
+interface Measure { formSec: number; hops: number; conns: number; packets: number; failed: number; cpuSec: number; dropped: number }
 type Ring = Measure & { wallSec: number; waitSec: number; startedSec: number };
 
 const self = fileURLToPath(import.meta.url);
@@ -69,6 +69,7 @@ function ring(a: Args): Ring {
     wallSec, waitSec, formSec: wallSec - waitSec, hops: r['mean hops'] as number, conns: r['conns/node'] as number,
     packets: r['packets to consistency'] as number, failed: r['failed RPCs'] as number,
     startedSec: r['started after s'] as number, cpuSec: r['main-thread CPU s'] as number,
+    dropped: r['host UDP receive-buffer drops to consistency'] as number,
   };
 }
 
@@ -80,9 +81,11 @@ function simChild(a: Args, seed: number, startedSec: number, measured: boolean):
 
 async function simOne(o: { nodes: number; settleMs: number; seed: number; startedSec: number; measured: boolean }): Promise<Measure> {
   const meter = o.measured ? processorMeter() : undefined;
+  // bench:ring's sockets drop what arrives at a full receive buffer while the loop is busy.
+  const rcvbuf = o.measured ? await measureRcvbuf() : undefined;
   // bench:ring starts node i as soon as node i-1's start resolved; here the same span, evenly.
   const joinRate = o.nodes / Math.max(o.startedSec, 0.001);
-  const w = new SimWorld({ nodes: o.nodes, seed: o.seed, security: 'none', latency: 'lan', joinRate, meter: meter?.read });
+  const w = new SimWorld({ nodes: o.nodes, seed: o.seed, security: 'none', latency: 'lan', joinRate, meter: meter?.read, rcvbuf });
   w.scheduleJoins();
   // The ring checks the ring every 100 ms on its event loop, and that check takes the loop's
   // time too: here it is an event on the clock (on the measured processor it costs what it took),
@@ -97,11 +100,11 @@ async function simOne(o: { nodes: number; settleMs: number; seed: number; starte
   w.clock.setTimeout(poll, 100);
   while (Number.isNaN(formSec) && w.clock.now() < 180_000) await w.clock.advance(100);
   if (Number.isNaN(formSec)) throw new Error(`the simulator with ${o.nodes} nodes (seed ${o.seed}) did not reach consistency 1.0 within 180 virtual s`);
-  const packets = w.traffic().packets, cpuSec = w.clock.busyMs / 1000;
+  const packets = w.traffic().packets, cpuSec = w.clock.busyMs / 1000, dropped = w.net.rcvbufs?.dropped ?? 0;
   const { hops, failed } = await w.hops(1000);
   await w.clock.advance(o.settleMs + 10_000);
   const conns = w.nodes.reduce((s, n) => s + n.table.size, 0) / o.nodes;
-  return { formSec, hops: hops.reduce((s, h) => s + h, 0) / Math.max(1, hops.length), conns, packets, failed, cpuSec };
+  return { formSec, hops: hops.reduce((s, h) => s + h, 0) / Math.max(1, hops.length), conns, packets, failed, cpuSec, dropped };
 }
 
 const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
@@ -128,7 +131,8 @@ async function main(a: Args): Promise<void> {
   }
   const metrics: [string, keyof Measure, boolean][] = [
     ['time to consistency 1.0 (s)', 'formSec', true], ['mean hops', 'hops', true], ['connections per node', 'conns', true],
-    ['packets until consistency', 'packets', false], ['event-loop CPU s until consistency', 'cpuSec', false], ['failed RPCs', 'failed', false],
+    ['packets until consistency', 'packets', false], ['event-loop CPU s until consistency', 'cpuSec', false],
+    ['datagrams dropped at full receive buffers (ring: the host\'s)', 'dropped', false], ['failed RPCs', 'failed', false],
   ];
   const ok = (x: number) => (Math.abs(x - 1) <= 0.15 ? 'yes' : 'NO');
   console.log(`${a.nodes} nodes, ${a.runs} run(s), means (min–max); the ring's time to consistency is its wall time minus its event loop's wait for a core`);

@@ -52,3 +52,33 @@ export function processorMeter(): ProcessorMeter {
     close: () => { if (fd >= 0) closeSync(fd); fd = -1; },
   };
 }
+
+/** Datagram sizes at which the receive buffer's capacity is measured (up to a 1,500-byte MTU's payload). */
+const SIZES = [64, 128, 256, 512, 1024, 1472];
+
+/**
+ * How many datagrams of a size one loopback UDP socket's receive buffer holds on this machine
+ * (rmem_default over the kernel's truesize per datagram): for SIZES, sends 3,000 datagrams to a
+ * socket within one turn of the event loop, before it reads any, and counts what arrives. A
+ * size between two measured ones counts as the larger.
+ */
+export async function measureRcvbuf(): Promise<(bytes: number) => number> {
+  const { createSocket } = await import('node:dgram');
+  const caps: number[] = [];
+  for (const size of SIZES) {
+    const r = createSocket('udp4'), s = createSocket('udp4');
+    try {
+      await new Promise<void>((ok) => r.bind(0, '127.0.0.1', ok));
+      await new Promise<void>((ok) => s.bind(0, '127.0.0.1', ok));
+      let got = 0;
+      r.on('message', () => { got++; });
+      const buf = Buffer.alloc(size), port = r.address().port;
+      for (let i = 0; i < 3000; i++) s.send(buf, port, '127.0.0.1');
+      let last = -1;
+      for (let i = 0; i < 50 && (i < 5 || got !== last); i++) { last = got; await new Promise((ok) => setTimeout(ok, 20)); }
+      if (got === 0 || got >= 3000) throw new Error(`receive buffer measurement: ${got} of 3000 ${size}-byte datagrams arrived`);
+      caps.push(got);
+    } finally { r.close(); s.close(); }
+  }
+  return (bytes) => { const i = SIZES.findIndex((s) => s >= bytes); return caps[i < 0 ? caps.length - 1 : i]!; };
+}

@@ -35,6 +35,8 @@ export interface WorldOptions {
   joinRate?: number;
   /** Real ms elapsed: given, the clock is one serial processor that charges each event what it took (bench/sim/processor.ts). */
   meter?: () => number;
+  /** With meter: receive buffers that hold this many datagrams of a size (SimNetwork rcvbuf). */
+  rcvbuf?: (bytes: number) => number;
   /** Extra node options (timers); default the shipped defaults, as bench:ring uses. */
   node?: Partial<NodeOptions>;
   /** Attach the DHT (a DhtService on an in-memory store) to every node. */
@@ -75,7 +77,7 @@ export class SimWorld {
     if (!(Number.isInteger(o.nodes) && o.nodes >= 1)) throw new Error(`nodes must be a positive integer, got ${o.nodes}`);
     this.rnd = seededRandom(o.seed);
     this.clock = new VirtualClock(0, o.meter);
-    this.net = new SimNetwork({ clock: this.clock, random: seededRandom(this.rnd.int(2 ** 32)), latency: o.latency ?? 'lan', loss: o.loss });
+    this.net = new SimNetwork({ clock: this.clock, random: seededRandom(this.rnd.int(2 ** 32)), latency: o.latency ?? 'lan', loss: o.loss, rcvbuf: o.rcvbuf });
     this.key = o.security === 'on' ? groupKey('brunet-sim', NAMESPACE) : undefined;
     this.natRnd = seededRandom((o.seed ^ 0x5eed7a7) >>> 0 || 1);
     for (let i = 0; i < o.nodes; i++) {

@@ -7,6 +7,7 @@
 import type { Clock } from '../util/clock.js';
 import type { RandomSource } from '../util/random.js';
 import { MemoryNetwork, type MemoryEdgeListener } from './memory.js';
+import { RcvBuffers } from './sim-rcvbuf.js';
 import { NatEdgeListener, type NatType } from './sim-nat.js';
 import type { TransportAddress } from './ta.js';
 
@@ -19,6 +20,11 @@ export interface SimNetworkOptions {
   latency?: LatencyModel;
   /** Probability in [0, 1] that a packet is lost. */
   loss?: number;
+  /**
+   * With a VirtualClock that has a meter (one serial processor): each listener's receive buffer
+   * holds this many datagrams of a size; one that arrives at a full buffer is dropped (sim-rcvbuf.ts).
+   */
+  rcvbuf?: (bytes: number) => number;
 }
 
 /** WAN model: coordinates uniform in a square of this side (ms); one-way = base + distance / 2. */
@@ -31,14 +37,22 @@ export class SimNetwork extends MemoryNetwork {
   private readonly random: RandomSource;
   private readonly clock: Clock;
   private readonly coords = new Map<number, { x: number; y: number }>();
+  /** With the rcvbuf option: the listeners' receive buffers. */
+  readonly rcvbufs: RcvBuffers<MemoryEdgeListener> | undefined;
 
   constructor(o: SimNetworkOptions) {
     const timing = {
-      schedule: (fn: () => void, ms: number) => { o.clock.setTimeout(fn, ms); },
+      schedule: (fn: () => void, ms: number, packet?: { to: MemoryEdgeListener; bytes: number }) => {
+        const buf = this.rcvbufs;
+        if (!buf || !packet) { o.clock.setTimeout(fn, ms); return; }
+        const due = o.clock.now() + ms;
+        o.clock.setTimeout(() => { if (buf.admit(packet.to, packet.bytes, due, o.clock.now())) fn(); else packet.to.stats.dropped++; }, ms);
+      },
       latency: (a: MemoryEdgeListener, b: MemoryEdgeListener) => model === 'lan' ? LAN_MS : this.latency(a, b),
     };
     const model = o.latency ?? 'wan';
     super(timing, 'sim');
+    this.rcvbufs = o.rcvbuf ? new RcvBuffers(o.rcvbuf) : undefined;
     this.model = model;
     this.random = o.random;
     this.clock = o.clock;
