@@ -8,6 +8,10 @@ import t from 'tap';
 import { VirtualClock } from '../src/util/virtual-clock.js';
 import { processorMeter } from '../bench/sim/processor.js';
 import { SimWorld } from '../bench/sim/world.js';
+import { RcvBuffers } from '../src/transport/sim-rcvbuf.js';
+import { SimNetwork } from '../src/transport/sim.js';
+import { seededRandom } from '../src/util/random.js';
+import type { Edge } from '../src/transport/edge.js';
 
 /** A meter that only moves when a callback "works". */
 function fake() {
@@ -115,4 +119,36 @@ t.test('a small overlay forms on the measured processor, and its time to consist
   t.ok(Number.isFinite(tm) && Number.isFinite(tp), `consistent at ${tm} ms on the processor, ${tp} ms without`);
   t.ok(Math.abs(w.clock.busyMs - w.clock.fired * 0.2) < 1e-6, `each of ${w.clock.fired} events cost 0.2 ms`);
   t.ok(tm >= tp + 50 && tm >= w.clock.busyMs / 2, `the processing (busy ${w.clock.busyMs.toFixed(1)} ms) delayed consistency`);
+});
+
+t.test('a receive buffer holds what arrived and is not yet read; one that arrives at a full buffer is dropped', async (t) => {
+  const b = new RcvBuffers<object>((bytes) => (bytes <= 100 ? 2 : 1));
+  const sock = {}, other = {};
+  // Arrivals at 1, 2, 3 are read at 10, 11, 12: at 3 the two before it are still unread.
+  t.same([b.admit(sock, 50, 1, 10), b.admit(sock, 50, 2, 11), b.admit(sock, 50, 3, 12)], [true, true, false]);
+  t.equal(b.admit(other, 50, 3, 12), true, 'each socket has its own buffer');
+  t.equal(b.admit(sock, 50, 10.5, 13), true, 'at 10.5 the first was read: room for one');
+  t.equal(b.admit(sock, 500, 10.6, 14), false, 'a large datagram takes a whole buffer (capacity 1 at that size)');
+  t.equal(b.admit(sock, 500, 20, 20), true, 'all read by 20');
+  t.equal(b.dropped, 2);
+});
+
+t.test('on the measured processor a busy network drops packets at full receive buffers', async (t) => {
+  const m = fake();
+  const clock = new VirtualClock(0, m.read);
+  const net = new SimNetwork({ clock, random: seededRandom(3), latency: 'lan', rcvbuf: () => 3 });
+  const a = net.listener(), b = net.listener();
+  await a.start(); await b.start();
+  let inbound: Edge | undefined;
+  b.onEdge = (e) => { inbound = e; };
+  const e = await clock.until(a.createEdge(b.ta), 10, 0.5);
+  const got: number[] = [];
+  inbound!.onPacket = (p) => { got.push(p[0]!); m.work(1); }; // 1 ms a packet
+  for (let i = 0; i < 10; i++) e.send(Uint8Array.of(i)); // all arrive at once
+  await clock.advance(50);
+  t.same(got, [0, 1, 2], 'the buffer held three; the rest arrived while they were unread');
+  t.equal(b.stats.dropped, 7);
+  e.send(Uint8Array.of(10));
+  await clock.advance(5);
+  t.same(got, [0, 1, 2, 10], 'an emptied buffer takes packets again');
 });

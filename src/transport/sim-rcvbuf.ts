@@ -20,7 +20,7 @@ export class RcvBuffers<K extends object> {
   admit(to: K, bytes: number, due: number, now: number): boolean {
     let q = this.queues.get(to);
     if (!q) this.queues.set(to, q = { reads: [], weights: [], head: 0, fill: 0 });
-    while (q.head < q.reads.length && q.reads[q.head]! <= due) q.fill -= q.weights[q.head++]!;
+    while (q.head < q.reads.length && q.reads[q.head]! < due) q.fill -= q.weights[q.head++]!;
     if (q.head > 1024 && q.head * 2 > q.reads.length) { q.reads.splice(0, q.head); q.weights.splice(0, q.head); q.head = 0; }
     if (q.head === q.reads.length) q.fill = 0; // no rounding drift when empty
     const w = 1 / Math.max(1, this.capacity(bytes));
