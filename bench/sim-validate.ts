@@ -7,7 +7,9 @@
 // after the settle and idle windows. The simulator runs twice: in pure virtual time (no
 // processing cost), and on the measured processor (VirtualClock with a meter,
 // bench/sim/processor.ts): bench:ring runs every node on one event loop, so the simulator runs
-// every event on one serial processor that charges it the CPU time its callback really took.
+// every event on one serial processor that charges it the CPU time its callback really took,
+// and each listener has a receive buffer of the capacity measured on loopback, so what arrives
+// while the loop is busy and the buffer full is dropped, as the ring's sockets drop it.
 // The ring's wall time on a shared machine also holds the time its event loop waited for a core
 // that another process had (its main thread's run-queue wait, from schedstat); the simulator
 // models a core of its own, so its time is compared with the ring's wall time minus that wait

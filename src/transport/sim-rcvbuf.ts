@@ -5,7 +5,7 @@
 // `capacity(bytes)` says how many of this size, measured on loopback (bench/sim/processor.ts).
 // Packets to one listener are read in arrival order, at nondecreasing times, so the datagrams
 // in its buffer when a new one arrives at `due` are those that arrived before it and were read
-// after `due`: a queue of read times, popped from the front.
+// at or after `due`: a queue of read times, popped from the front.
 export class RcvBuffers<K extends object> {
   private readonly queues = new WeakMap<K, { reads: number[]; weights: number[]; head: number; fill: number }>();
   /** Datagrams dropped at a full buffer. */
