@@ -1,4 +1,4 @@
-// npm run bench:sim-validate -- [--nodes N] [--runs R] [--seed S] [--settle-ms MS] [--nice N]
+// npm run bench:sim-validate -- [--nodes N] [--runs R] [--seed S] [--settle-ms MS] [--nice N] [--io-us auto|US]
 // The simulator against the real thing (issue 16): each run starts bench:ring's N real UDP nodes
 // in a child process, then the same N nodes in the simulator, each simulator run in a fresh
 // child process too (V8 compiles the node code afresh, as in the ring). LAN model, no security
@@ -9,7 +9,9 @@
 // bench/sim/processor.ts): bench:ring runs every node on one event loop, so the simulator runs
 // every event on one serial processor that charges it the CPU time its callback really took,
 // and each listener has a receive buffer of the capacity measured on loopback, so what arrives
-// while the loop is busy and the buffer full is dropped, as the ring's sockets drop it.
+// while the loop is busy and the buffer full is dropped, as the ring's sockets drop it. Each
+// delivered packet also costs the CPU a loopback UDP datagram takes beyond its handler (--io-us:
+// by default measured once at the start, bench/sim/processor.ts measureUdpCost; 0 leaves it out).
 // The ring's wall time on a shared machine also holds the time its event loop waited for a core
 // that another process had (its main thread's run-queue wait, from schedstat); the simulator
 // models a core of its own, so its time is compared with the ring's wall time minus that wait
@@ -19,15 +21,15 @@ import { execFileSync } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { SimWorld } from './sim/world.js';
-import { measureRcvbuf, processorMeter } from './sim/processor.js';
+import { measureRcvbuf, measureUdpCost, processorMeter } from './sim/processor.js';
 import { numberArg, UsageError } from './sim/args.js';
 
-interface Args { nodes: number; runs: number; seed: number; settleMs: number; nice: number }
+interface Args { nodes: number; runs: number; seed: number; settleMs: number; nice: number; ioUs: 'auto' | number }
 
-const USAGE = 'usage: npm run bench:sim-validate -- [--nodes N] [--runs R] [--seed S] [--settle-ms MS] [--nice N]';
+const USAGE = 'usage: npm run bench:sim-validate -- [--nodes N] [--runs R] [--seed S] [--settle-ms MS] [--nice N] [--io-us auto|US]';
 
 function parse(argv: string[]): Args {
-  const a: Args = { nodes: 64, runs: 3, seed: 1, settleMs: 60_000, nice: 0 };
+  const a: Args = { nodes: 64, runs: 3, seed: 1, settleMs: 60_000, nice: 0, ioUs: 'auto' };
   const num = (flag: string, v: string | undefined, min: number, max: number): number => numberArg(flag, v, min, max, true);
   for (let i = 0; i < argv.length; i++) {
     const f = argv[i]!, v = argv[i + 1];
@@ -37,6 +39,7 @@ function parse(argv: string[]): Args {
       case '--seed': a.seed = num(f, v, 0, 2 ** 32 - 100); i++; break;
       case '--settle-ms': a.settleMs = num(f, v, 0, 600_000); i++; break;
       case '--nice': a.nice = num(f, v, -20, 19); i++; break;
+      case '--io-us': a.ioUs = v === 'auto' ? v : numberArg(f, v, 0, 1000, false); i++; break;
       default: throw new UsageError(`unknown argument ${f} (${USAGE})`);
     }
   }
@@ -76,18 +79,18 @@ function ring(a: Args): Ring {
 }
 
 /** One simulator run in a fresh child process (this file with --sim-one). */
-function simChild(a: Args, seed: number, startedSec: number, measured: boolean): Measure {
-  const r = child(a, [process.execPath, '--max-old-space-size=6144', self, '--sim-one', JSON.stringify({ nodes: a.nodes, settleMs: a.settleMs, seed, startedSec, measured })]);
+function simChild(a: Args, seed: number, startedSec: number, measured: boolean, ioMs: number): Measure {
+  const r = child(a, [process.execPath, '--max-old-space-size=6144', self, '--sim-one', JSON.stringify({ nodes: a.nodes, settleMs: a.settleMs, seed, startedSec, measured, ioMs })]);
   return r as unknown as Measure;
 }
 
-async function simOne(o: { nodes: number; settleMs: number; seed: number; startedSec: number; measured: boolean }): Promise<Measure> {
+async function simOne(o: { nodes: number; settleMs: number; seed: number; startedSec: number; measured: boolean; ioMs: number }): Promise<Measure> {
   const meter = o.measured ? processorMeter() : undefined;
   // bench:ring's sockets drop what arrives at a full receive buffer while the loop is busy.
   const rcvbuf = o.measured ? await measureRcvbuf() : undefined;
   // bench:ring starts node i as soon as node i-1's start resolved; here the same span, evenly.
   const joinRate = o.nodes / Math.max(o.startedSec, 0.001);
-  const w = new SimWorld({ nodes: o.nodes, seed: o.seed, security: 'none', latency: 'lan', joinRate, meter: meter?.read, rcvbuf });
+  const w = new SimWorld({ nodes: o.nodes, seed: o.seed, security: 'none', latency: 'lan', joinRate, meter: meter?.read, rcvbuf, ioMs: o.ioMs });
   w.scheduleJoins();
   // The ring checks the ring every 100 ms on its event loop, and that check takes the loop's
   // time too: here it is an event on the clock (on the measured processor it costs what it took),
@@ -119,6 +122,8 @@ async function main(a: Args): Promise<void> {
   const cpu: Measure[] = [];
   const loads: string[] = [];
   const load = () => loadavg()[0]!.toFixed(1);
+  const ioMs = a.ioUs === 'auto' ? await measureUdpCost() : a.ioUs / 1000;
+  process.stderr.write(`loopback UDP: ${r3(ioMs * 1000)} µs of CPU per datagram beyond its handler (${a.ioUs === 'auto' ? 'measured' : '--io-us'})\n`);
   for (let i = 0; i < a.runs; i++) {
     const l0 = load();
     process.stderr.write(`run ${i + 1}/${a.runs}: bench:ring with ${a.nodes} real UDP nodes (load average ${l0} on ${cpus().length} cores)...\n`);
@@ -126,9 +131,9 @@ async function main(a: Args): Promise<void> {
     rings.push(r);
     loads.push(`${l0}–${load()}`);
     process.stderr.write(`  ring ${JSON.stringify(r)}\n  simulator, seed ${a.seed + i}, no processing cost...\n`);
-    pure.push(simChild(a, a.seed + i, r.startedSec, false));
+    pure.push(simChild(a, a.seed + i, r.startedSec, false, 0));
     process.stderr.write(`  sim ${JSON.stringify(pure[i])}\n  simulator, seed ${a.seed + i}, measured processor...\n`);
-    cpu.push(simChild(a, a.seed + i, r.startedSec, true));
+    cpu.push(simChild(a, a.seed + i, r.startedSec, true, ioMs));
     process.stderr.write(`  sim+cpu ${JSON.stringify(cpu[i])}\n`);
   }
   const metrics: [string, keyof Measure, boolean][] = [
@@ -137,11 +142,11 @@ async function main(a: Args): Promise<void> {
     ['datagrams dropped at full receive buffers (ring: the host\'s)', 'dropped', false], ['failed RPCs', 'failed', false],
   ];
   const ok = (x: number) => (Math.abs(x - 1) <= 0.15 ? 'yes' : 'NO');
-  console.log(`${a.nodes} nodes, ${a.runs} run(s), means (min–max); the ring's time to consistency is its wall time minus its event loop's wait for a core`);
+  console.log(`${a.nodes} nodes, ${a.runs} run(s), means (min–max); the ring's time to consistency is its wall time minus its event loop's wait for a core; sim+cpu charges ${r3(ioMs * 1000)} µs of UDP I/O per packet (${a.ioUs === 'auto' ? 'measured' : '--io-us'})`);
   console.log(`ring: wall s to consistency ${r3(mean(rings.map((r) => r.wallSec)))}${spread(rings.map((r) => r.wallSec))}, of which waiting for a core ${r3(mean(rings.map((r) => r.waitSec)))}${spread(rings.map((r) => r.waitSec))}; nodes started in ${r3(mean(rings.map((r) => r.startedSec)))} s; load average before–after each ring: ${loads.join(', ')} on ${cpus().length} cores`);
   console.log('| metric | ring (real UDP) | sim | sim / ring | within 15 % | sim+cpu | sim+cpu / ring | within 15 % |');
   console.log('| --- | --- | --- | --- | --- | --- | --- | --- |');
-  const json: Record<string, unknown> = { nodes: a.nodes, runs: a.runs, load: loads, ring_wall_s: rings.map((r) => r.wallSec), ring_wait_s: rings.map((r) => r.waitSec) };
+  const json: Record<string, unknown> = { nodes: a.nodes, runs: a.runs, io_us: r3(ioMs * 1000), load: loads, ring_wall_s: rings.map((r) => r.wallSec), ring_wait_s: rings.map((r) => r.waitSec) };
   for (const [name, k, compared] of metrics) {
     const rv = rings.map((r) => r[k]), pv = pure.map((m) => m[k]), cv = cpu.map((m) => m[k]);
     const rp = mean(pv) / mean(rv), rc = mean(cv) / mean(rv);

@@ -82,3 +82,32 @@ export async function measureRcvbuf(): Promise<(bytes: number) => number> {
   }
   return (bytes) => { const i = SIZES.findIndex((s) => s >= bytes); return caps[i < 0 ? caps.length - 1 : i]!; };
 }
+
+/**
+ * The CPU ms one datagram costs a Node process on loopback UDP beyond the handler that reads it
+ * (sendto, the kernel's loopback delivery, the poll and recvmsg, the 'message' dispatch): two
+ * sockets bounce `count` datagrams of 150 bytes, 32 in flight, with handlers that only send
+ * them back; process CPU over datagrams. The simulator's in-memory transport does none of this.
+ */
+export async function measureUdpCost(count = 40_000): Promise<number> {
+  const { createSocket } = await import('node:dgram');
+  const a = createSocket('udp4'), b = createSocket('udp4');
+  try {
+    await new Promise<void>((ok) => a.bind(0, '127.0.0.1', ok));
+    await new Promise<void>((ok) => b.bind(0, '127.0.0.1', ok));
+    const pa = a.address().port, pb = b.address().port, buf = Buffer.alloc(150);
+    b.on('message', (m) => { b.send(m, pa, '127.0.0.1'); });
+    const bounce = (n: number) => new Promise<void>((done, fail) => {
+      let got = 0;
+      const t = setTimeout(() => fail(new Error(`UDP cost measurement: ${got} of ${n} datagrams came back within 60 s`)), 60_000);
+      a.removeAllListeners('message');
+      a.on('message', (m) => { if (++got >= n) { clearTimeout(t); done(); } else a.send(m, pb, '127.0.0.1'); });
+      for (let i = 0; i < 32; i++) a.send(buf, pb, '127.0.0.1');
+    });
+    await bounce(count / 4); // warm-up: JIT, socket buffers
+    const c0 = process.cpuUsage();
+    await bounce(count);
+    const c = process.cpuUsage(c0);
+    return (c.user + c.system) / 1000 / (2 * count);
+  } finally { a.close(); b.close(); }
+}

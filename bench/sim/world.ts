@@ -37,6 +37,8 @@ export interface WorldOptions {
   meter?: () => number;
   /** With meter: receive buffers that hold this many datagrams of a size (SimNetwork rcvbuf). */
   rcvbuf?: (bytes: number) => number;
+  /** With meter: ms of I/O work charged per delivered packet (a real socket's send, receive and dispatch). */
+  ioMs?: number;
   /** Extra node options (timers); default the shipped defaults, as bench:ring uses. */
   node?: Partial<NodeOptions>;
   /** Attach the DHT (a DhtService on an in-memory store) to every node. */
@@ -77,7 +79,8 @@ export class SimWorld {
     if (!(Number.isInteger(o.nodes) && o.nodes >= 1)) throw new Error(`nodes must be a positive integer, got ${o.nodes}`);
     this.rnd = seededRandom(o.seed);
     this.clock = new VirtualClock(0, o.meter);
-    this.net = new SimNetwork({ clock: this.clock, random: seededRandom(this.rnd.int(2 ** 32)), latency: o.latency ?? 'lan', loss: o.loss, rcvbuf: o.rcvbuf });
+    this.net = new SimNetwork({ clock: this.clock, random: seededRandom(this.rnd.int(2 ** 32)), latency: o.latency ?? 'lan', loss: o.loss, rcvbuf: o.rcvbuf,
+      onDelivery: o.ioMs ? () => this.clock.charge(o.ioMs!) : undefined });
     this.key = o.security === 'on' ? groupKey('brunet-sim', NAMESPACE) : undefined;
     this.natRnd = seededRandom((o.seed ^ 0x5eed7a7) >>> 0 || 1);
     for (let i = 0; i < o.nodes; i++) {

@@ -25,6 +25,8 @@ export interface SimNetworkOptions {
    * holds this many datagrams of a size; one that arrives at a full buffer is dropped (sim-rcvbuf.ts).
    */
   rcvbuf?: (bytes: number) => number;
+  /** Called with each packet delivered (not dropped): a processor's per-packet I/O cost (VirtualClock.charge). */
+  onDelivery?: () => void;
 }
 
 /** WAN model: coordinates uniform in a square of this side (ms); one-way = base + distance / 2. */
@@ -43,10 +45,14 @@ export class SimNetwork extends MemoryNetwork {
   constructor(o: SimNetworkOptions) {
     const timing = {
       schedule: (fn: () => void, ms: number, packet?: { to: MemoryEdgeListener; bytes: number }) => {
-        const buf = this.rcvbufs;
-        if (!buf || !packet) { o.clock.setTimeout(fn, ms); return; }
+        const buf = this.rcvbufs, io = o.onDelivery;
+        if (!packet || (!buf && !io)) { o.clock.setTimeout(fn, ms); return; }
         const due = o.clock.now() + ms;
-        o.clock.setTimeout(() => { if (buf.admit(packet.to, packet.bytes, due, o.clock.now())) fn(); else packet.to.stats.dropped++; }, ms);
+        o.clock.setTimeout(() => {
+          if (buf && !buf.admit(packet.to, packet.bytes, due, o.clock.now())) { packet.to.stats.dropped++; return; }
+          io?.();
+          fn();
+        }, ms);
       },
       latency: (a: MemoryEdgeListener, b: MemoryEdgeListener) => model === 'lan' ? LAN_MS : this.latency(a, b),
     };

@@ -49,6 +49,9 @@ export class VirtualClock implements Clock {
   /** With a meter: virtual ms the events have cost so far (the processor's busy time). */
   busyMs = 0;
 
+  /** With a meter: cost added to the event in progress by charge(). */
+  private charged = 0;
+
   /** `meter`: real ms elapsed (monotonic); given, the clock is one serial processor (see above). */
   constructor(startMs = 0, private readonly meter?: () => number) { this.t = startMs; }
 
@@ -120,12 +123,19 @@ export class VirtualClock implements Clock {
       const m0 = meter();
       this.fireQueued(x);
       await turn(); // its continuations, and theirs
-      const cost = meter() - m0;
+      const cost = meter() - m0 + this.charged;
+      this.charged = 0;
       this.busyMs += cost;
       this.busyUntil = at + cost;
     }
     if (untilMs > this.t) this.t = untilMs;
   }
+
+  /**
+   * With a meter: adds `ms` to the cost of the event in progress, for work that the modelled
+   * process does and this one does not (a real socket's system calls). Without one, nothing.
+   */
+  charge(ms: number): void { if (this.meter) this.charged += ms; }
 
   /** run(now() + ms). */
   advance(ms: number): Promise<void> { return this.run(this.t + ms); }
