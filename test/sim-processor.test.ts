@@ -152,3 +152,40 @@ t.test('on the measured processor a busy network drops packets at full receive b
   await clock.advance(5);
   t.same(got, [0, 1, 2, 10], 'an emptied buffer takes packets again');
 });
+
+t.test('charge() adds to the cost of the event in progress; without a meter it does nothing', async (t) => {
+  const m = fake();
+  const clock = new VirtualClock(0, m.read);
+  const ran: number[] = [];
+  clock.setTimeout(() => { m.work(1); clock.charge(2); }, 0);
+  clock.setTimeout(() => ran.push(clock.now()), 0);
+  await clock.advance(10);
+  t.same(ran, [3], 'the next event waited for 1 ms measured + 2 ms charged');
+  t.equal(clock.busyMs, 3);
+  const plain = new VirtualClock();
+  plain.setTimeout(() => plain.charge(5), 0);
+  const at: number[] = [];
+  plain.setTimeout(() => at.push(plain.now()), 1);
+  await plain.advance(10);
+  t.same(at, [1]);
+  t.equal(plain.busyMs, 0);
+});
+
+t.test('each packet delivered on the measured processor costs onDelivery; dropped ones do not', async (t) => {
+  const m = fake();
+  const clock = new VirtualClock(0, m.read);
+  const net = new SimNetwork({ clock, random: seededRandom(3), latency: 'lan', rcvbuf: () => 2, onDelivery: () => clock.charge(0.5) });
+  const a = net.listener(), b = net.listener();
+  await a.start(); await b.start();
+  let inbound: Edge | undefined;
+  b.onEdge = (e) => { inbound = e; };
+  const e = await clock.until(a.createEdge(b.ta), 10, 0.5);
+  await clock.advance(5);
+  const got: number[] = [];
+  inbound!.onPacket = () => { got.push(clock.now()); };
+  const busy0 = clock.busyMs, t0 = clock.now();
+  for (let i = 0; i < 5; i++) e.send(Uint8Array.of(i));
+  await clock.advance(20);
+  t.same(got.map((x) => Math.round((x - t0) * 1e6) / 1e6), [0.2, 0.7], 'two fit the buffer, each read 0.5 ms after the one before');
+  t.ok(Math.abs(clock.busyMs - busy0 - 1) < 1e-9, 'two deliveries charged, three drops not');
+});
