@@ -27,6 +27,19 @@ function mainThreadCpu(): number {
   } catch { return NaN; }
 }
 
+/** Seconds the main thread has waited, runnable, for a core (another process had it), Linux; NaN elsewhere. */
+function mainThreadWait(): number {
+  try { return Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ')[1]) / 1e9; } catch { return NaN; }
+}
+
+/** The host's UDP datagrams dropped at full receive buffers so far (RcvbufErrors: every process's), Linux; NaN elsewhere. */
+function rcvbufErrors(): number {
+  try {
+    const [names, values] = readFileSync('/proc/net/snmp', 'utf8').split('\n').filter((l) => l.startsWith('Udp:')).map((l) => l.split(' '));
+    return Number(values![names!.indexOf('RcvbufErrors')]);
+  } catch { return NaN; }
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
 
@@ -41,6 +54,8 @@ async function one(N: number): Promise<Record<string, number | string>> {
   const { rss: rss0, heapUsed: heap0 } = process.memoryUsage();
   const cpu0 = process.cpuUsage();
   const main0 = mainThreadCpu();
+  const wait0 = mainThreadWait();
+  const drops0 = rcvbufErrors();
   const t0 = performance.now();
   const nodes: Node[] = [];
   const bar = progress();
@@ -64,6 +79,8 @@ async function one(N: number): Promise<Record<string, number | string>> {
   const cpuSec = (cpu.user + cpu.system) / 1e6;
   const formPackets = traffic(nodes).packets;
   const mainSec = mainThreadCpu() - main0;
+  const waitSec = mainThreadWait() - wait0;
+  const drops = rcvbufErrors() - drops0;
 
   // 1,000 random routed RPCs (exact mode), 50 in flight.
   const hops: number[] = [];
@@ -129,7 +146,8 @@ async function one(N: number): Promise<Record<string, number | string>> {
     'crawl consistency': c.stats.Consistency,
     // For bench/sim-validate.ts: the join schedule and the CPU cost per packet during formation.
     'started after s': +startedSec.toFixed(3), 'packets to consistency': formPackets,
-    'main-thread CPU s': +mainSec.toFixed(2),
+    'main-thread CPU s': +mainSec.toFixed(2), 'main-thread wait s': +waitSec.toFixed(3),
+    'host UDP receive-buffer drops to consistency': drops,
     '/metrics CPU ms per scrape': +scrapeCpu[5]!.toFixed(2), '/metrics KB': +(scrapeBytes / 1024).toFixed(1),
   };
 }

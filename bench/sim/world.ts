@@ -8,7 +8,6 @@
 // crash (world.crash) and new ones join through any live nodes (world.spawn).
 import { Address } from '../../src/address/address.js';
 import { groupKey, Identity, NullSecureEdgeListener, SecureEdgeListener } from '../../src/edge/index.js';
-import type { Clock } from '../../src/util/clock.js';
 import type { EdgeListener } from '../../src/transport/edge.js';
 import type { NatEdgeListener, NatType } from '../../src/transport/sim-nat.js';
 import { Node, type NodeOptions } from '../../src/node/node.js';
@@ -34,8 +33,12 @@ export interface WorldOptions {
   loss?: number;
   /** Nodes started per virtual second (default 100: ten per 100 ms). */
   joinRate?: number;
-  /** Virtual ms per delivery on one processor shared by all nodes (SimNetwork sharedCpuMs); default 0. */
-  sharedCpuMs?: number;
+  /** Real ms elapsed: given, the clock is one serial processor that charges each event what it took (bench/sim/processor.ts). */
+  meter?: () => number;
+  /** With meter: receive buffers that hold this many datagrams of a size (SimNetwork rcvbuf). */
+  rcvbuf?: (bytes: number) => number;
+  /** With meter: ms of I/O work charged per delivered packet (a real socket's send, receive and dispatch). */
+  ioMs?: number;
   /** Extra node options (timers); default the shipped defaults, as bench:ring uses. */
   node?: Partial<NodeOptions>;
   /** Attach the DHT (a DhtService on an in-memory store) to every node. */
@@ -45,7 +48,7 @@ export interface WorldOptions {
 const NAMESPACE = 'sim';
 
 export class SimWorld {
-  readonly clock = new VirtualClock();
+  readonly clock: VirtualClock;
   readonly net: SimNetwork;
   /** The initial N nodes, in join order; `joined` of them have been started (crashed ones stay here). */
   readonly nodes: Node[] = [];
@@ -69,16 +72,15 @@ export class SimWorld {
   private retired = { packets: 0, bytes: 0 };
   private readonly natOf = new Map<Node, NatEdgeListener>();
   private readonly key: Uint8Array | undefined;
-  /** The clock the nodes see (the virtual clock, or it gated by the shared processor). */
-  private readonly nodeClock: Clock;
   private readonly natRnd: RandomSource;
   private readonly rnd: RandomSource;
 
   constructor(readonly o: WorldOptions) {
     if (!(Number.isInteger(o.nodes) && o.nodes >= 1)) throw new Error(`nodes must be a positive integer, got ${o.nodes}`);
     this.rnd = seededRandom(o.seed);
-    this.net = new SimNetwork({ clock: this.clock, random: seededRandom(this.rnd.int(2 ** 32)), latency: o.latency ?? 'lan', loss: o.loss, sharedCpuMs: o.sharedCpuMs });
-    this.nodeClock = this.net.processorClock(this.clock);
+    this.clock = new VirtualClock(0, o.meter);
+    this.net = new SimNetwork({ clock: this.clock, random: seededRandom(this.rnd.int(2 ** 32)), latency: o.latency ?? 'lan', loss: o.loss, rcvbuf: o.rcvbuf,
+      onDelivery: o.ioMs ? () => this.clock.charge(o.ioMs!) : undefined });
     this.key = o.security === 'on' ? groupKey('brunet-sim', NAMESPACE) : undefined;
     this.natRnd = seededRandom((o.seed ^ 0x5eed7a7) >>> 0 || 1);
     for (let i = 0; i < o.nodes; i++) {
@@ -95,7 +97,7 @@ export class SimWorld {
     const random = seededRandom(this.rnd.int(2 ** 32) || 1);
     const nat = natable && this.o.nat && this.natRnd.float() < this.o.nat ? this.net.natListener(this.o.natType ?? 'symmetric') : undefined;
     const inner = nat?.inner ?? this.net.listener();
-    const key = this.key, clock = this.nodeClock;
+    const key = this.key, clock = this.clock;
     const identity = key ? Identity.fromPrivateKeys(random.bytes(32), random.bytes(32)) : undefined;
     const address = identity?.address ?? Address.random(random);
     const wrap = (l: EdgeListener): EdgeListener => identity

@@ -17,7 +17,8 @@ export interface MemoryTransportStats extends TransportStats {
 
 /** When packets, connects and closes arrive: after `latency(a, b)` ms, through `schedule`. */
 export interface MemoryTiming {
-  schedule(fn: () => void, ms: number): void;
+  /** `packet`: the delivery is a packet of `bytes` to the listener `to` (not a connect or close). */
+  schedule(fn: () => void, ms: number, packet?: { to: MemoryEdgeListener; bytes: number }): void;
   /** One-way latency between two listeners, ms. */
   latency(a: MemoryEdgeListener, b: MemoryEdgeListener): number;
 }
@@ -69,7 +70,7 @@ class MemoryEdge implements Edge {
       pst.packetsIn++;
       pst.bytesIn += copy.length;
       guard(pst, () => twin.onPacket(copy, twin));
-    }, this.latency);
+    }, this.latency, { to: twin.owner, bytes: copy.length });
   }
 
   close(reason = 'closed'): void {

@@ -4,9 +4,10 @@
 // two is a fixed base plus half their distance ('wan'), or 0.2 ms ('lan'). Loss is drawn from
 // the seeded random source. Addresses: brunet.function://sim:<n>. natListener() puts a
 // listener behind a simulated NAT (sim-nat.ts).
-import type { Clock, TimerHandle } from '../util/clock.js';
+import type { Clock } from '../util/clock.js';
 import type { RandomSource } from '../util/random.js';
 import { MemoryNetwork, type MemoryEdgeListener } from './memory.js';
+import { RcvBuffers } from './sim-rcvbuf.js';
 import { NatEdgeListener, type NatType } from './sim-nat.js';
 import type { TransportAddress } from './ta.js';
 
@@ -20,12 +21,12 @@ export interface SimNetworkOptions {
   /** Probability in [0, 1] that a packet is lost. */
   loss?: number;
   /**
-   * Virtual ms of processing per delivery (packet, connect or close) on ONE serial processor shared
-   * by the whole network: a delivery waits for the ones before it. This models bench:ring, where
-   * every node runs on one event loop (calibrate from its CPU s / packets). Default 0: none.
-   * Give the nodes processorClock() so their timers wait for the processor too.
+   * With a VirtualClock that has a meter (one serial processor): each listener's receive buffer
+   * holds this many datagrams of a size; one that arrives at a full buffer is dropped (sim-rcvbuf.ts).
    */
-  sharedCpuMs?: number;
+  rcvbuf?: (bytes: number) => number;
+  /** Called with each packet delivered (not dropped): a processor's per-packet I/O cost (VirtualClock.charge). */
+  onDelivery?: () => void;
 }
 
 /** WAN model: coordinates uniform in a square of this side (ms); one-way = base + distance / 2. */
@@ -38,23 +39,26 @@ export class SimNetwork extends MemoryNetwork {
   private readonly random: RandomSource;
   private readonly clock: Clock;
   private readonly coords = new Map<number, { x: number; y: number }>();
-  /** With sharedCpuMs: when the shared processor has worked off the deliveries queued so far. */
-  private cpuFreeAt = 0;
+  /** With the rcvbuf option: the listeners' receive buffers. */
+  readonly rcvbufs: RcvBuffers<MemoryEdgeListener> | undefined;
 
-  constructor(private readonly o: SimNetworkOptions) {
-    const cpu = o.sharedCpuMs ?? 0;
-    if (!(cpu >= 0 && Number.isFinite(cpu))) throw new Error(`sharedCpuMs ${cpu} must be a finite number >= 0`);
+  constructor(o: SimNetworkOptions) {
     const timing = {
-      schedule: (fn: () => void, ms: number) => {
-        if (cpu === 0) { o.clock.setTimeout(fn, ms); return; }
-        const now = o.clock.now();
-        this.cpuFreeAt = Math.max(now + ms, this.cpuFreeAt) + cpu;
-        o.clock.setTimeout(fn, this.cpuFreeAt - now);
+      schedule: (fn: () => void, ms: number, packet?: { to: MemoryEdgeListener; bytes: number }) => {
+        const buf = this.rcvbufs, io = o.onDelivery;
+        if (!packet || (!buf && !io)) { o.clock.setTimeout(fn, ms); return; }
+        const due = o.clock.now() + ms;
+        o.clock.setTimeout(() => {
+          if (buf && !buf.admit(packet.to, packet.bytes, due, o.clock.now())) { packet.to.stats.dropped++; return; }
+          io?.();
+          fn();
+        }, ms);
       },
       latency: (a: MemoryEdgeListener, b: MemoryEdgeListener) => model === 'lan' ? LAN_MS : this.latency(a, b),
     };
     const model = o.latency ?? 'wan';
     super(timing, 'sim');
+    this.rcvbufs = o.rcvbuf ? new RcvBuffers(o.rcvbuf) : undefined;
     this.model = model;
     this.random = o.random;
     this.clock = o.clock;
@@ -77,30 +81,6 @@ export class SimNetwork extends MemoryNetwork {
   /** Only this network's own host is reachable: a NATed node's private TA is refused. */
   override _lookup(ta: TransportAddress): SimEdgeListener | undefined {
     return ta.host === this.host ? super._lookup(ta) : undefined;
-  }
-
-  /**
-   * `clock` as the nodes of a one-event-loop process see it (with sharedCpuMs): a timer that
-   * comes due while the shared processor is busy runs when it is free, as a real timer waits for
-   * the callback in progress. Without a processor cost it is `clock` itself.
-   */
-  processorClock(clock: Clock): Clock {
-    if (!(this.o.sharedCpuMs ?? 0)) return clock;
-    const gate = (fn: () => void, cancelled: () => boolean) => () => {
-      const wait = this.cpuFreeAt - clock.now();
-      if (wait <= 0) fn();
-      else clock.setTimeout(() => { if (!cancelled()) fn(); }, wait);
-    };
-    const timer = (set: (f: () => void, ms: number) => TimerHandle, fn: () => void, ms: number): TimerHandle => {
-      let off = false;
-      const h = set(gate(fn, () => off), ms);
-      return { cancel: () => { off = true; h.cancel(); } };
-    };
-    return {
-      now: () => clock.now(),
-      setTimeout: (fn, ms) => timer((f, t) => clock.setTimeout(f, t), fn, ms),
-      setInterval: (fn, ms) => timer((f, t) => clock.setInterval(f, t), fn, ms),
-    };
   }
 
   /** One-way latency between two listeners, ms. */

@@ -11,6 +11,14 @@
 // a packet overtake the handling of the one before it.) Events that those callbacks add for
 // the same instant run in the next batch, after the current one, as their later sequence
 // numbers demand. Nothing here reads real time.
+//
+// With a `meter` (the simulator's measured processor, bench/sim/processor.ts) the clock is
+// instead ONE serial processor, as a process that runs every node on one event loop: events run
+// one at a time in the order they came due, each costs the real time that its callback and the
+// promise continuations it caused took (meter() after minus before), and an event that comes
+// due while an earlier one is still being worked off starts when that one ends, so the virtual
+// time it sees (for timestamps and the timers it sets) is that later time. This mode reads real
+// time only through the meter, and its traces are not reproducible.
 import type { Clock, TimerHandle } from './clock.js';
 
 interface Timer {
@@ -36,8 +44,16 @@ export class VirtualClock implements Clock {
   /** Timer callbacks run so far. */
   fired = 0;
   private running = false;
+  /** With a meter: when the processor has worked off the events run so far. */
+  private busyUntil = 0;
+  /** With a meter: virtual ms the events have cost so far (the processor's busy time). */
+  busyMs = 0;
 
-  constructor(startMs = 0) { this.t = startMs; }
+  /** With a meter: cost added to the event in progress by charge(). */
+  private charged = 0;
+
+  /** `meter`: real ms elapsed (monotonic); given, the clock is one serial processor (see above). */
+  constructor(startMs = 0, private readonly meter?: () => number) { this.t = startMs; }
 
   now(): number { return this.t; }
 
@@ -73,6 +89,7 @@ export class VirtualClock implements Clock {
     this.running = true;
     try {
       await turn(); // continuations of whatever the caller did before run()
+      if (this.meter) return await this.runSerial(untilMs, this.meter);
       const h = this.heap;
       while (h.length > 0 && h[0]!.at <= untilMs) {
         const at = h[0]!.at;
@@ -92,6 +109,33 @@ export class VirtualClock implements Clock {
       this.running = false;
     }
   }
+
+  /** run() on one serial processor: each event alone in a loop turn, timed by the meter. */
+  private async runSerial(untilMs: number, meter: () => number): Promise<void> {
+    const h = this.heap;
+    while (h.length > 0) {
+      const x = h[0]!;
+      if (x.cancelled) { this.pop(); this.garbage--; continue; }
+      const at = Math.max(x.at, this.busyUntil);
+      if (at > untilMs) break;
+      this.pop();
+      this.t = at;
+      const m0 = meter();
+      this.fireQueued(x);
+      await turn(); // its continuations, and theirs
+      const cost = meter() - m0 + this.charged;
+      this.charged = 0;
+      this.busyMs += cost;
+      this.busyUntil = at + cost;
+    }
+    if (untilMs > this.t) this.t = untilMs;
+  }
+
+  /**
+   * With a meter: adds `ms` to the cost of the event in progress, for work that the modelled
+   * process does and this one does not (a real socket's system calls). Without one, nothing.
+   */
+  charge(ms: number): void { if (this.meter) this.charged += ms; }
 
   /** run(now() + ms). */
   advance(ms: number): Promise<void> { return this.run(this.t + ms); }
@@ -115,7 +159,8 @@ export class VirtualClock implements Clock {
     timer.queued = false;
     if (timer.cancelled) return;
     if (timer.period > 0) {
-      timer.at += timer.period;
+      // Node re-arms an interval from when its callback ran: on a busy processor, later than due.
+      timer.at = (this.meter ? this.t : timer.at) + timer.period;
       timer.seq = this.seq++;
       this.push(timer);
     } else timer.cancelled = true; // done: a cancel() from now on is a no-op
