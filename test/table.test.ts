@@ -322,3 +322,12 @@ t.test('estimateSize rounds to the nearest integer', (t) => {
   t.equal(estimateSize(table), 24);
   t.end();
 });
+
+t.test('all() lists connections oldest first, a replaced one as the newest', (t) => {
+  const table = new ConnectionTable(Address.fromBigInt(0n), () => 0);
+  const addrs = [1n, 2n, 3n].map((v) => Address.fromBigInt(v << 100n));
+  for (const [i, a] of addrs.entries()) table.add(conn(a, i % 2 ? 'leaf' : 'structured.near', i));
+  table.add(conn(addrs[0]!, 'structured.near', 3));
+  t.same([...table.all()].map((c) => c.createdAt), [1, 2, 3], 'the tunnel listener takes the first ones as the oldest');
+  t.end();
+});

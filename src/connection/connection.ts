@@ -2,6 +2,7 @@
 // two sides agreed on (leaf, structured.near, structured.shortcut, ...).
 import type { Address } from '../address/address.js';
 import type { Edge, Room } from '../transport/edge.js';
+import type { TransportAddress } from '../transport/ta.js';
 import type { LiveState } from './liveness.js';
 import type { NodeInfo } from './node-info.js';
 
@@ -29,6 +30,12 @@ export class Connection {
   suspect = false;
   /** @internal Liveness probe state, from the first send on. */
   live?: LiveState;
+  /**
+   * @internal What we last told the peer (link handshake or Status): our TAs, and the
+   * neighbours we reported (undefined: none yet). The link manager skips a Status that
+   * would tell it nothing it uses.
+   */
+  told?: { tas: readonly TransportAddress[]; neighbors?: readonly NodeInfo[] };
   /** @internal The liveness hook (set by the link manager): we sent, and were not waiting to hear already. */
   onSent?: (c: Connection) => void;
   constructor(

@@ -16,6 +16,7 @@ import { DEFAULT_LIVENESS_OPTIONS, Liveness, type LivenessOptions } from './live
 import { decodeLink, encodeLink, LinkError, PTYPE_RELAY, PTYPE_ROUTED, type LinkMessage } from './link-wire.js';
 import type { NodeInfo } from './node-info.js';
 import type { ConnectionTable } from './table.js';
+import { sameNeighbors, stillServes } from './status-news.js';
 import { isLoopback, orderPeerTAs } from './ta-order.js';
 
 /** probeMisses 0 turns the traffic-triggered probes off (the keepalive alone). */
@@ -141,15 +142,14 @@ export class LinkManager {
         return;
       case 'status':
         if (!conn) return;
-        if (m.tas) {
-          const changed = m.tas.map((t) => t.key).join(' ') !== conn.peerTAs.map((t) => t.key).join(' ');
+        if (m.tas && m.tas.map((t) => t.key).join(' ') !== conn.peerTAs.map((t) => t.key).join(' ')) {
           conn.peerTAs = m.tas;
-          if (changed) this.events.emit('peerTAs', conn);
+          this.events.emit('peerTAs', conn);
         }
         conn.reportNeighbors(m.neighbors);
         this.events.emit('neighbors', conn, m.neighbors, 'status');
         return;
-      case 'statusreq': if (conn) this.sendStatus(conn); return;
+      case 'statusreq': if (conn) this.sendStatus(conn, true); return;
       case 'settype': if (conn && typeRank(m.type) > typeRank(conn.type)) this.table.setType(conn, m.type); return;
       case 'punch': if (conn) this.events.emit('punch', conn, m.dial); return;
     }
@@ -196,7 +196,9 @@ export class LinkManager {
       this.stats.linked++;
       this.log.debug(`linked (in) ${peer.key} ${type} via ${edge.remoteTA}`);
     }
-    edge.send(encodeLink({ t: 'reply', id: m.id, code: LinkError.Ok, local: this.localInfo(), remoteTA: edge.remoteTA, neighbors: this.neighborsFor(peer) }));
+    const local = this.localInfo(), neighbors = this.neighborsFor(peer);
+    edge.send(encodeLink({ t: 'reply', id: m.id, code: LinkError.Ok, local, remoteTA: edge.remoteTA, neighbors }));
+    conn.told = { tas: local.tas, neighbors };
   }
 
   // ---- initiator side (the Linker) ----
@@ -243,8 +245,9 @@ export class LinkManager {
         }
         this.adopt(edge);
         // Another TA waits behind this one: give up on it sooner (2.8 s instead of 6 s).
-        const reply = await this.handshake(edge, expected, type, token, ta === tas[tas.length - 1] ? this.opts.handshakeResends : Math.min(2, this.opts.handshakeResends));
-        const outcome = reply ? this.onReply(reply, edge, expected, type) : 'timeout';
+        const local = this.localInfo();
+        const reply = await this.handshake(edge, expected, type, token, ta === tas[tas.length - 1] ? this.opts.handshakeResends : Math.min(2, this.opts.handshakeResends), local);
+        const outcome = reply ? this.onReply(reply, edge, expected, type, local.tas) : 'timeout';
         if (outcome instanceof Connection) return outcome;
         if (!this.table.getByEdge(edge)) { this.unlinked.delete(edge); edge.close('link failed'); }
         this.log.debug(`link to ${expected?.key ?? 'bootstrap'} over ${ta}: ${outcome}${reply ? ` (code ${reply.code})` : ''}`);
@@ -263,7 +266,8 @@ export class LinkManager {
     return orderPeerTAs(this.localInfo().tas, peerTAs, this.opts.maxTAs, (t) => !!this.listenerFor(t));
   }
 
-  private onReply(r: Extract<LinkMessage, { t: 'reply' }>, edge: Edge, expected: Address | undefined, type: string): Connection | 'retry' | 'retarget' | 'next' | 'abort' {
+  /** told: the TAs our start carried. */
+  private onReply(r: Extract<LinkMessage, { t: 'reply' }>, edge: Edge, expected: Address | undefined, type: string, told: TransportAddress[]): Connection | 'retry' | 'retarget' | 'next' | 'abort' {
     const peer = r.local.address;
     switch (r.code) {
       case LinkError.Ok: break;
@@ -298,6 +302,7 @@ export class LinkManager {
       return existing;
     }
     const conn = new Connection(peer, edge, type, true, this.clock.now(), r.local);
+    conn.told = { tas: told };
     conn.reportNeighbors(r.neighbors);
     this.unlinked.delete(edge);
     this.table.add(conn);
@@ -308,9 +313,9 @@ export class LinkManager {
   }
 
   /** @internal */
-  handshake(edge: Edge, target: Address | undefined, type: string, token: string, resends = this.opts.handshakeResends): Promise<Extract<LinkMessage, { t: 'reply' }> | null> {
+  handshake(edge: Edge, target: Address | undefined, type: string, token: string, resends = this.opts.handshakeResends, local = this.localInfo()): Promise<Extract<LinkMessage, { t: 'reply' }> | null> {
     const id = this.nextId++ & 0x7fffffff;
-    const pkt = encodeLink({ t: 'start', id, realm: this.realm, type, local: this.localInfo(), target, remoteTA: edge.remoteTA, token });
+    const pkt = encodeLink({ t: 'start', id, realm: this.realm, type, local, target, remoteTA: edge.remoteTA, token });
     return new Promise((resolve) => {
       let timer: TimerHandle | undefined;
       let sent = 0;
@@ -339,20 +344,29 @@ export class LinkManager {
   }
 
   // ---- upkeep ----
-  sendStatus(c: Connection): void {
-    c.edge.send(encodeLink({ t: 'status', neighbors: this.neighborsFor(c.address), tas: this.localInfo().tas }));
+  /**
+   * Our neighbours around the peer and our TAs; unless `always` (the peer asked), only when
+   * they differ from what we last told it in a way it would notice (status-news.ts).
+   */
+  sendStatus(c: Connection, always = false): void {
+    const neighbors = this.neighborsFor(c.address), tas = this.localInfo().tas;
+    if (!always && c.told && sameNeighbors(c.told.neighbors, neighbors) && stillServes(c.told.tas, tas)) return;
+    c.edge.send(encodeLink({ t: 'status', neighbors, tas }));
+    c.told = { tas, neighbors };
   }
 
   /**
    * Our TAs change after the handshake (a NAT mapping learnt, relay forwarders chosen):
    * peers hear the new list in a Status, so what they report of us to others stays usable.
+   * Only peers whose copy no longer serves (status-news.ts) are sent one.
    */
   private announceTAs(): void {
-    const sig = this.localInfo().tas.map((t) => t.key).join(' ');
+    const tas = this.localInfo().tas;
+    for (const c of this.table.all()) if (!c.told || !stillServes(c.told.tas, tas)) this.sendStatus(c, true);
+    const sig = tas.map((t) => t.key).join(' ');
     if (sig === this.announced) return;
     const first = this.announced === '';
     this.announced = sig;
-    for (const c of this.table.all()) this.sendStatus(c);
     if (!first) this.events.emit('announced');
   }
   requestStatus(c: Connection): void {

@@ -20,6 +20,7 @@ export class ConnectionTable {
   get size(): number { return this.byKey.size; }
   get(a: Address): Connection | undefined { return this.byKey.get(a.key); }
   getByEdge(e: Edge): Connection | undefined { return this.byEdge.get(e); }
+  /** Every connection, oldest first (in the order they were added, each created just before). */
   all(): IterableIterator<Connection> { return this.byKey.values(); }
   /** Structured connections in increasing address order (a snapshot: never mutated). */
   get structured(): readonly Connection[] { return this.sorted; }

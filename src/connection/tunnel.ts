@@ -185,8 +185,13 @@ export class TunnelEdgeListener implements EdgeListener {
     // other direct connections: the most stable, and usually to the public bootstrap nodes
     // that NAT'd peers can reach too.
     for (const c of [left[0], right[0]]) if (direct(c)) picked.add(c);
-    const rest = [...h.table.all()].filter((c) => direct(c) && !picked.has(c)).sort((a, b) => a.createdAt - b.createdAt);
-    const fwds = [...picked, ...rest].slice(0, this.opts.advertisedForwarders);
+    // The table lists connections in the order they were added, which is their age order: the
+    // first few do (a bootstrap node holds a leaf per joiner, and sorted them all per change).
+    const fwds = [...picked].slice(0, this.opts.advertisedForwarders);
+    for (const c of h.table.all()) {
+      if (fwds.length >= this.opts.advertisedForwarders) break;
+      if (direct(c) && !picked.has(c)) fwds.push(c);
+    }
     return fwds.length === 0 ? [] : [tunnelTA(h.address, fwds.map((c) => c.address))];
   }
 
