@@ -11,6 +11,10 @@ import { networkInterfaces } from 'node:os';
 import t, { type Test } from 'tap';
 import { OverlayMetrics } from '../src/control/metrics.js';
 import { ControlServer } from '../src/control/server.js';
+import { ConnectionTable } from '../src/connection/table.js';
+import type { Connection } from '../src/connection/connection.js';
+import { Address } from '../src/address/address.js';
+import { seededRandom } from '../src/util/random.js';
 import { newSecureStats } from '../src/edge/secure-types.js';
 import type { Node } from '../src/node/node.js';
 import { newStats } from '../src/transport/edge.js';
@@ -212,7 +216,7 @@ t.test('secure failures by reason, relay counters and VPN frames come from the s
   const tunnel = { kind: 'tunnel', stats: { ...newStats(), bytesIn: 100, bytesOut: 200, relayed: 6, relayedBytes: 600, capDrops: 1, noRoute: 2, unknownEdge: 3, refused: 4 } };
   // A node as the metrics read it: a secure UDP listener and a relay listener.
   const node = {
-    status: 'connected', table: { all: () => [][Symbol.iterator]() },
+    status: 'connected', table: { all: () => [][Symbol.iterator](), onChange: () => {} },
     listeners: [{ kind: 'udp', stats: secure, inner: { kind: 'udp', stats: { ...newStats(), packetsIn: 9 } } }, tunnel],
     link: { stats: {} }, router: { stats: {} }, rpc: { stats: {} },
   } as unknown as Node;
@@ -237,4 +241,29 @@ t.test('secure failures by reason, relay counters and VPN frames come from the s
   t.equal(value(s, 'brunet_vpn_drops_total', { reason: 'no_link' }), 3);
   t.equal(value(s, 'brunet_vpn_drops_total', { reason: 'spoofed' }), 4, 'a mode\'s own drop counters too');
   t.equal(value(s, 'brunet_vpn_drops_total', { reason: 'tap_write' }), 5);
+});
+
+t.test('brunet_connections follows each table as connections come, change type and go', async (t) => {
+  const rnd = seededRandom(18);
+  const table = new ConnectionTable(Address.random(rnd), () => 0);
+  const node = { status: 'connected', table, listeners: [], link: { stats: {} }, router: { stats: {} }, rpc: { stats: {} } } as unknown as Node;
+  const m = new OverlayMetrics([node]);
+  const con = (type: string, kind: string) => {
+    const c = { address: Address.random(rnd), edge: { kind }, type, get structured() { return this.type.startsWith('structured'); } };
+    return c as unknown as Connection;
+  };
+  const read = async () => {
+    const text = await m.render();
+    const s: Scrape = Object.assign(new Map(parse(text).map((f) => [f.name, f])), { text });
+    return (s.get('brunet_connections')?.metrics ?? []).map((x) => `${x.labels?.type} ${x.labels?.edge} ${x.value}`).sort();
+  };
+  t.same(await read(), [], 'no connections');
+  const a = con('structured.near', 'udp'), b = con('leaf', 'udp'), c = con('structured.shortcut', 'tunnel');
+  table.add(a); table.add(b); table.add(c);
+  t.same(await read(), ['leaf udp 1', 'structured.near udp 1', 'structured.shortcut tunnel 1']);
+  t.same(await read(), ['leaf udp 1', 'structured.near udp 1', 'structured.shortcut tunnel 1'], 'the same without changes');
+  table.setType(b, 'structured.near');
+  t.same(await read(), ['structured.near udp 2', 'structured.shortcut tunnel 1'], 'a type change moves the connection');
+  table.remove(a);
+  t.same(await read(), ['structured.near udp 1', 'structured.shortcut tunnel 1'], 'a removal');
 });

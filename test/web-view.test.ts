@@ -6,7 +6,8 @@ import t from 'tap';
 import http from 'node:http';
 import { ControlServer } from '../src/control/server.js';
 import { History, type Counters } from '../src/control/web/history.js';
-import { LINK_KINDS, linkKind, ringOf, ringPosition, type CrawlProgress } from '../src/control/web/ring-crawl.js';
+import { LINK_KINDS, linkKind, RingCrawl, ringOf, ringPosition, type CrawlProgress } from '../src/control/web/ring-crawl.js';
+import { information } from '../src/node/info.js';
 import { VirtualClock } from '../src/util/virtual-clock.js';
 import { attachDht } from './helpers/dht.js';
 import { freeTcpPort } from './helpers/ports.js';
@@ -62,6 +63,28 @@ function get(port: number, path: string, o: { host?: string; method?: string } =
   });
 }
 const json = async (port: number, path: string) => JSON.parse((await get(port, path)).body);
+
+t.test('the crawl asks each node once for Information.Info with its TAs and connections, three times a node that ignores the request', async (t) => {
+  const nodes = await startRing(6, 'memory');
+  t.teardown(() => stopAll(nodes));
+  t.ok(await waitFor(() => consistency(nodes) === 1, 20_000), 'ring formed');
+  // Two nodes answer as Brunet's (and older ones) do: Information.Info without arguments.
+  for (const n of nodes.slice(4)) n.rpc.register('Information.Info', () => information(n));
+  const crawl = new RingCrawl(() => nodes[0]);
+  t.teardown(() => crawl.stop());
+  const before = nodes[0]!.rpc.stats.requests;
+  await crawl.refresh(true);
+  t.equal(nodes[0]!.rpc.stats.requests - before, 4 * 1 + 2 * 3, 'one request per node, three for the two old ones');
+  const ring = JSON.parse(crawl.ringJson()) as { nodes: { address: string; tas: string[]; info: Record<string, unknown> }[]; links: [number, number, number][] };
+  t.equal(ring.nodes.length, 6);
+  for (const n of nodes) {
+    const r = ring.nodes.find((x) => x.address === n.address.key)!;
+    t.same(r.tas, n.info().tas.map((ta) => ta.key), `TAs of ${n.address.key.slice(0, 12)}`);
+    t.notOk('connections' in r.info || 'tas' in r.info, 'Information.Info as the page shows it: the sections are taken out');
+  }
+  const pairs = new Set(nodes.flatMap((n) => [...n.table.all()].map((c) => [n.address.key, c.address.key].sort().join())));
+  t.equal(ring.links.length, pairs.size, 'every connected pair linked once, from either end');
+});
 
 t.test('routes on a live control server: loopback names only, crawl in the server, local panel', async (t) => {
   const nodes = await startRing(6, 'memory');
