@@ -46,13 +46,16 @@ const WILDCARD = new Set(['0.0.0.0', '::', '']);
 /** Addresses a listener advertises, per the advertise/devices/host rules shared by UDP and TCP. */
 export function advertisedHosts(o: Pick<IpListenerOptions, 'host' | 'advertise' | 'devices' | 'ignore'>): string[] {
   if (o.advertise && o.advertise.length > 0) return [...o.advertise];
+  const devices = o.devices ?? [];
+  const host = o.host ?? '0.0.0.0';
+  // A listener bound to one address advertises it without reading the interfaces (this runs
+  // every second per listener: 1,000 nodes on 127.0.0.1 spent 16 % of their CPU here).
+  if (devices.length === 0 && !WILDCARD.has(host)) return [host];
   const ifs = os.networkInterfaces();
   for (const d of o.ignore ?? []) delete ifs[d];
-  if (o.devices && o.devices.length > 0) {
-    return o.devices.flatMap((d) => (ifs[d] ?? []).filter((a) => a.family === 'IPv4').map((a) => a.address));
+  if (devices.length > 0) {
+    return devices.flatMap((d) => (ifs[d] ?? []).filter((a) => a.family === 'IPv4').map((a) => a.address));
   }
-  const host = o.host ?? '0.0.0.0';
-  if (!WILDCARD.has(host)) return [host];
   // TUN/TAP devices are VPNs (ours in another process, say): advertising their addresses
   // would let the overlay run over the VPN it carries. Name them in DevicesToBind to use them.
   for (const d of Object.keys(ifs)) if (isTunTap(d)) delete ifs[d];
