@@ -23,10 +23,7 @@
 //    removed when the connection, edge endpoint or mapping changes; its counters feed the
 //    path's stats and OnDemand.note once a second. Super-packets, offloaded frames, ARP, DHCP,
 //    multicast and IPv6 stay TypeScript's.
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { loadAddonModule } from '../util/addon.js';
 
 export const enum FlowVerdict { Frame = 0, Plaintext = 1, NotMine = 2, Drop = 3 }
 
@@ -68,14 +65,7 @@ let ctor: (new () => NativeTable) | Error | undefined;
 function load(): (new () => NativeTable) | Error {
   if (ctor !== undefined) return ctor;
   try {
-    let dir = dirname(fileURLToPath(import.meta.url));
-    while (!(existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'binding.gyp')))) {
-      if (dirname(dir) === dir) throw new Error('package root (with binding.gyp) not found');
-      dir = dirname(dir);
-    }
-    const path = join(dir, 'build', 'Release', 'tap.node');
-    if (!existsSync(path)) throw new Error(`the addon is not built (${path} missing: run npm install or npx node-gyp rebuild)`);
-    const mod = createRequire(import.meta.url)(path) as { FlowTable?: new () => NativeTable };
+    const mod = loadAddonModule() as { FlowTable?: new () => NativeTable };
     if (typeof mod.FlowTable !== 'function') throw new Error('the addon has no FlowTable: rebuild it (npx node-gyp rebuild)');
     ctor = mod.FlowTable;
   } catch (e) {

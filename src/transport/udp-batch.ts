@@ -10,11 +10,8 @@
 // one destination become one segmented send. The native side parses no datagram bytes; it formats source addresses
 // from the kernel's sockaddrs (inet_ntop) and parses destination IPs (inet_pton).
 import { lookup as dnsLookup } from 'node:dns';
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { loadAddonModule } from '../util/addon.js';
 
 /** What the kernel granted the socket: GRO on receive, GSO (UDP_SEGMENT) on send. */
 export interface BatchOffloads { gro: boolean; gso: boolean }
@@ -62,14 +59,7 @@ function loadAddon(): NativeCtor | Error {
   if (addon !== undefined) return addon;
   try {
     if (process.platform !== 'linux') throw new Error('batched UDP I/O needs Linux (recvmmsg/sendmmsg)');
-    let dir = dirname(fileURLToPath(import.meta.url));
-    while (!(existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'binding.gyp')))) {
-      if (dirname(dir) === dir) throw new Error('package root (with binding.gyp) not found');
-      dir = dirname(dir);
-    }
-    const path = join(dir, 'build', 'Release', 'tap.node');
-    if (!existsSync(path)) throw new Error(`the addon is not built (${path} missing: run npm install or npx node-gyp rebuild)`);
-    const mod = createRequire(import.meta.url)(path) as { UdpSocket?: NativeCtor };
+    const mod = loadAddonModule() as { UdpSocket?: NativeCtor };
     if (typeof mod.UdpSocket !== 'function') throw new Error('the addon has no UdpSocket: rebuild it (npx node-gyp rebuild)');
     addon = mod.UdpSocket;
   } catch (e) {

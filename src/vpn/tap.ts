@@ -5,11 +5,9 @@
 // Opened with offload, the device exchanges TCP super-packets (see offload.ts): frames the
 // kernel marks as such keep their virtio_net_hdr in front, plain ones arrive without it.
 import { existsSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Room } from '../transport/edge.js';
 import { transientBytes } from '../util/gc-pacer.js';
+import { loadAddonModule } from '../util/addon.js';
 import { isPlainVnet, OFFLOAD_HEADER } from './offload.js';
 
 export class TapError extends Error {
@@ -39,17 +37,6 @@ const TUN = '/dev/net/tun';
 const MAX_ROOM = 256;
 const CAP_NET_ADMIN = 12;
 
-// Sources run from src/vpn (tests), compiled code from dist/src/vpn: find the package root.
-function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'binding.gyp'))) return dir;
-    const up = dirname(dir);
-    if (up === dir) throw new Error('package root (with binding.gyp) not found');
-    dir = up;
-  }
-}
-
 /** The addon's functions on interfaces other than the TAP (bridge.ts). */
 interface NativeLinks {
   bridgePort(bridge: string, port: string, add: boolean): void;
@@ -64,9 +51,7 @@ function loadAddon(): NativeCtor | Error {
   if (addon !== undefined) return addon;
   try {
     if (process.platform !== 'linux') throw new Error('TAP devices need Linux');
-    const path = join(packageRoot(), 'build', 'Release', 'tap.node');
-    if (!existsSync(path)) throw new Error(`the TAP addon is not built (${path} missing: run npm install or npx node-gyp rebuild)`);
-    const mod = createRequire(import.meta.url)(path) as { Tap?: NativeCtor } & Partial<NativeLinks>;
+    const mod = loadAddonModule('the TAP addon') as { Tap?: NativeCtor } & Partial<NativeLinks>;
     if (typeof mod.Tap !== 'function') throw new Error('the TAP addon has no Tap class');
     addon = mod.Tap;
     if (typeof mod.bridgePort === 'function' && typeof mod.linkUp === 'function' && typeof mod.setIPv4 === 'function') {
