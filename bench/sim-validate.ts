@@ -101,7 +101,8 @@ async function simOne(o: { nodes: number; settleMs: number; seed: number; starte
   const rcvbuf = meter ? await measureRcvbuf() : undefined;
   // bench:ring starts node i as soon as node i-1's start resolved; here the same span, evenly.
   const joinRate = o.nodes / Math.max(o.startedSec, 0.001);
-  const w = new SimWorld({ nodes: o.nodes, seed: o.seed, security: 'none', latency: 'lan', joinRate, meter: meter?.read, loop: o.mode === 'loop', rcvbuf, ioMs: o.ioMs });
+  // bench:ring's nodes run without the relay (tunnel) transport, which SimWorld adds by default.
+  const w = new SimWorld({ nodes: o.nodes, seed: o.seed, security: 'none', latency: 'lan', joinRate, meter: meter?.read, loop: o.mode === 'loop', rcvbuf, ioMs: o.ioMs, node: { tunnel: false } });
   const counts = new MsgCounts();
   countMemory(w.net, counts);
   let types: Record<string, number> = {};

@@ -1,10 +1,10 @@
 // Packets by message type, for comparing the simulator's traffic with bench:ring's (issue 16's
 // validation): an edge packet is named by its PType and the type inside it: link.<message>
-// (link-wire.ts CODES), routed.<mode>.rpc.<method> for requests, routed.<mode>.rpc.reply /
+// (link-wire.ts CODES; a close with its reason), routed.<mode>.rpc.<method> for requests, routed.<mode>.rpc.reply /
 // .error, routed.<mode>.p<payload type> otherwise, relay; a UDP datagram that carries no edge
 // packet is udp.<close|reset|fragment|request>. Counting decodes the RPC body of every routed
 // request, so it is switched on only for these measurements.
-import { PTYPE_LINK, PTYPE_RELAY, PTYPE_ROUTED, CODES } from '../../src/connection/link-wire.js';
+import { CODES, decodeLink, PTYPE_LINK, PTYPE_RELAY, PTYPE_ROUTED } from '../../src/connection/link-wire.js';
 import { AH_HEADER } from '../../src/routing/ah-wire.js';
 import { decodeRpc, RpcKind } from '../../src/rpc/rpc-wire.js';
 import { MemoryNetwork } from '../../src/transport/memory.js';
@@ -16,7 +16,11 @@ const UDP_TYPES = ['data', 'close', 'reset', 'fragment', 'request'];
 /** The message type of one edge packet (never throws). */
 export function msgType(p: Uint8Array): string {
   switch (p[0]) {
-    case PTYPE_LINK: return `link.${CODES[p[2]!] ?? p[2]}`;
+    case PTYPE_LINK: {
+      const type = `link.${CODES[p[2]!] ?? p[2]}`;
+      if (type !== 'link.close') return type;
+      try { const m = decodeLink(p); return m.t === 'close' ? `${type}.${m.reason.split(':')[0]}` : type; } catch { return `${type}.malformed`; }
+    }
     case PTYPE_RELAY: return 'relay';
     case PTYPE_ROUTED: {
       const route = `routed.${MODES[p[2]!] ?? p[2]}`;

@@ -29,7 +29,7 @@ export interface SimNetworkOptions {
   onDelivery?: () => void;
   /**
    * Deliveries as socket I/O instead of timers (the simulator's loop processor, which reads them
-   * in passes): `to` is the receiving listener (this network for connects and closes); when the
+   * in passes): `to` is the receiving listener (this network for closes); when the
    * datagram is read, admit() says whether the receive buffer had kept it, then fn handles it.
    */
   io?: (to: object, ms: number, admit: () => boolean, fn: () => void) => void;
@@ -53,7 +53,14 @@ export class SimNetwork extends MemoryNetwork {
     const timing = {
       schedule: (fn: () => void, ms: number, packet?: { to: MemoryEdgeListener; bytes: number }) => {
         const buf = this.rcvbufs, io = o.onDelivery;
-        if (!packet) { if (o.io) o.io(this, ms, always, fn); else o.clock.setTimeout(fn, ms); return; }
+        if (!packet) {
+          // With io, a connect (0 ms) completes within the event that asked for it, as a UDP
+          // createEdge does (no packet: the peer learns of the edge from its first datagram).
+          if (!o.io) o.clock.setTimeout(fn, ms);
+          else if (ms === 0) queueMicrotask(fn);
+          else o.io(this, ms, always, fn);
+          return;
+        }
         if (!buf && !io && !o.io) { o.clock.setTimeout(fn, ms); return; }
         const due = o.clock.now() + ms;
         const admit = (): boolean => {
