@@ -105,7 +105,7 @@ t.test('on the loop processor a busy socket drops at a full receive buffer (SimN
   let inbound: Edge | undefined;
   b.onEdge = (e) => { inbound = e; };
   const e = await clock.until(a.createEdge(b.ta), 10, 0.5);
-  t.ok(inbound, 'the connect came through as I/O');
+  t.ok(inbound, 'the connect completed within the event that asked for it');
   const got: number[] = [];
   inbound!.onPacket = (p) => { got.push(p[0]!); m.work(1); };
   for (let i = 0; i < 10; i++) e.send(Uint8Array.of(i));
