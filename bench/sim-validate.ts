@@ -1,22 +1,24 @@
-// npm run bench:sim-validate -- [--nodes N] [--runs R] [--seed S] [--settle-ms MS] [--nice N] [--io-us auto|US]
+// npm run bench:sim-validate -- [--nodes N] [--runs R] [--seed S] [--settle-ms MS] [--nice N] [--io-us auto|US] [--modes pure,serial,loop]
 // The simulator against the real thing (issue 16): each run starts bench:ring's N real UDP nodes
 // in a child process, then the same N nodes in the simulator, each simulator run in a fresh
 // child process too (V8 compiles the node code afresh, as in the ring). LAN model, no security
-// layer, the same default node options, the same join span and the same measurements: time to
-// consistency 1.0 polled every 100 ms, 1,000 exact-mode RPCs 50 in flight, connections per node
-// after the settle and idle windows. The simulator runs twice: in pure virtual time (no
-// processing cost), and on the measured processor (VirtualClock with a meter,
-// bench/sim/processor.ts): bench:ring runs every node on one event loop, so the simulator runs
-// every event on one serial processor that charges it the CPU time its callback really took,
-// and each listener has a receive buffer of the capacity measured on loopback, so what arrives
-// while the loop is busy and the buffer full is dropped, as the ring's sockets drop it. Each
-// delivered packet also costs the CPU a loopback UDP datagram takes beyond its handler (--io-us:
-// by default measured once at the start, bench/sim/processor.ts measureUdpCost; 0 leaves it out).
-// The ring's wall time on a shared machine also holds the time its event loop waited for a core
-// that another process had (its main thread's run-queue wait, from schedstat); the simulator
-// models a core of its own, so its time is compared with the ring's wall time minus that wait
-// (both are printed). Prints the means over the runs as a table (ratio = sim / ring) and one
-// line of JSON. Exit 2 on bad arguments, 1 on failure.
+// layer, no relay transport, the same default node options, the same join span and the same
+// measurements: time to consistency 1.0 polled every 100 ms, 1,000 exact-mode RPCs 50 in flight,
+// connections per node after the settle and idle windows, and the packets sent until
+// consistency by message type (sim/msg-types.ts; BENCH_MSG_TYPES=1 makes bench:ring count them).
+// The simulator runs in each of --modes: pure virtual time (no processing cost); the serial
+// processor (VirtualClock with a meter, bench/sim/processor.ts: every event alone, in the order
+// it came due, charged the CPU its callback really took); the loop processor (sim/loop-clock.ts:
+// the same costs, in passes like libuv's: the sockets ready at a pass's start read up to 33
+// datagrams each, then the due timers). On both processors each listener has a receive buffer of
+// the capacity measured on loopback at the ring's socket buffer size, so what arrives at a full
+// one is dropped, and each delivered packet also costs the CPU a loopback UDP datagram takes
+// beyond its handler (--io-us: by default measured once at the start, measureUdpCost; 0 leaves
+// it out). The ring's wall time on a shared machine also holds the time its event loop waited for
+// a core that another process had (its main thread's run-queue wait, from schedstat); the
+// simulator models a core of its own, so its time is compared with the ring's wall time minus
+// that wait (both are printed). Prints the means over the runs as a table (ratio = sim / ring),
+// the packets by type, and one line of JSON. Exit 2 on bad arguments, 1 on failure.
 import { execFileSync } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
