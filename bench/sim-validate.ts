@@ -9,7 +9,7 @@
 // The simulator runs in each of --modes: pure virtual time (no processing cost); the serial
 // processor (VirtualClock with a meter, bench/sim/processor.ts: every event alone, in the order
 // it came due, charged the CPU its callback really took); the loop processor (sim/loop-clock.ts:
-// the same costs, in passes like libuv's: the sockets ready at a pass's start read up to 33
+// the same costs, in passes like libuv's: the sockets ready at a pass's start read up to 32
 // datagrams each, then the due timers). On both processors each listener has a receive buffer of
 // the capacity measured on loopback at the ring's socket buffer size, so what arrives at a full
 // one is dropped, and each delivered packet also costs the CPU a loopback UDP datagram takes
@@ -97,14 +97,14 @@ function simChild(a: Args, seed: number, startedSec: number, mode: Mode, ioMs: n
   return r as unknown as Measure;
 }
 
-async function simOne(o: { nodes: number; settleMs: number; seed: number; startedSec: number; mode: Mode; ioMs: number }): Promise<Measure> {
+async function simOne(o: { nodes: number; settleMs: number; seed: number; startedSec: number; mode: Mode; ioMs: number; share?: number }): Promise<Measure> {
   const meter = o.mode !== 'pure' ? processorMeter() : undefined;
   // bench:ring's sockets drop what arrives at a full receive buffer while the loop is busy.
   const rcvbuf = meter ? await measureRcvbuf() : undefined;
   // bench:ring starts node i as soon as node i-1's start resolved; here the same span, evenly.
   const joinRate = o.nodes / Math.max(o.startedSec, 0.001);
   // bench:ring's nodes run without the relay (tunnel) transport, which SimWorld adds by default.
-  const w = new SimWorld({ nodes: o.nodes, seed: o.seed, security: 'none', latency: 'lan', joinRate, meter: meter?.read, loop: o.mode === 'loop', rcvbuf, ioMs: o.ioMs, node: { tunnel: false } });
+  const w = new SimWorld({ nodes: o.nodes, seed: o.seed, security: 'none', latency: 'lan', joinRate, meter: meter?.read, loop: o.mode === 'loop', share: o.share, rcvbuf, ioMs: o.ioMs, node: { tunnel: false } });
   const counts = new MsgCounts();
   countMemory(w.net, counts);
   let types: Record<string, number> = {};

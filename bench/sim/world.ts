@@ -38,6 +38,8 @@ export interface WorldOptions {
   meter?: () => number;
   /** With meter: the loop processor (loop-clock.ts: passes like libuv's) instead of the serial one. */
   loop?: boolean;
+  /** With loop: the share of a core the modelled process had (LoopClock share); default 1. */
+  share?: number;
   /** With meter: receive buffers that hold this many datagrams of a size (SimNetwork rcvbuf). */
   rcvbuf?: (bytes: number) => number;
   /** With meter: ms of I/O work charged per delivered packet (a real socket's send, receive and dispatch). */
@@ -81,7 +83,7 @@ export class SimWorld {
   constructor(readonly o: WorldOptions) {
     if (!(Number.isInteger(o.nodes) && o.nodes >= 1)) throw new Error(`nodes must be a positive integer, got ${o.nodes}`);
     this.rnd = seededRandom(o.seed);
-    const loop = o.loop && o.meter ? new LoopClock(0, o.meter) : undefined;
+    const loop = o.loop && o.meter ? new LoopClock(0, o.meter, undefined, o.share) : undefined;
     this.clock = loop ?? new VirtualClock(0, o.meter);
     this.net = new SimNetwork({ clock: this.clock, random: seededRandom(this.rnd.int(2 ** 32)), latency: o.latency ?? 'lan', loss: o.loss, rcvbuf: o.rcvbuf,
       onDelivery: o.ioMs ? () => this.clock.charge(o.ioMs!) : undefined, io: loop && ((to, ms, admit, fn) => loop.deliver(to, ms, admit, fn)) });
