@@ -4,8 +4,8 @@
 // Each pass:
 //   1. poll: the sockets that hold an unread datagram when the pass starts are ready (epoll,
 //      level-triggered), oldest unread datagram first; each is read in turn, up to BATCH (32)
-//      datagrams, fewer when it runs dry, and a datagram that arrived while the pass ran is read too if its socket
-//      is read after it arrived (loopback delivers within sendto);
+//      datagrams, fewer when it runs dry, and a datagram that arrived while the pass ran is
+//      read too if its socket is read after it arrived (loopback delivers within sendto);
 //   2. timers: the loop time is updated once, to the ms (uv_update_time: an integer ms), and
 //      every timer due by then runs, in due order; one set during the phase waits for the next.
 // Then the next pass, or, with nothing ready and nothing due, a sleep until the next datagram
@@ -15,7 +15,9 @@
 // time read when it is set (timers.js getLibuvNow, which updates it: measured, a 20 ms timer
 // set 50 ms into a callback fires 20 ms after it was set, not at once), in whole ms, and a
 // delay under 1 ms is 1 ms (setTimeout(fn, 0) included); an interval re-arms from the time its
-// callback started. Datagrams come in through deliver() (SimNetwork's `io` option).
+// callback started. Datagrams come in through deliver() (SimNetwork's `io` option; a connect
+// completes within the event that asked for it, as a UDP createEdge does). With a `share` below
+// 1 the process has that fraction of a core: each callback takes its cost over the share.
 import { VirtualClock } from '../../src/util/virtual-clock.js';
 
 /**
