@@ -17,6 +17,7 @@ import { progress } from '../src/util/progress.js';
 import { cryptoRandom } from '../src/util/random.js';
 import { crawl } from '../tools/crawl-lib.js';
 import { consistent } from './ring-check.js';
+import { countUdp, MsgCounts } from './sim/msg-types.js';
 
 /** CPU seconds of the main thread alone (the event loop, without GC helper threads), Linux; NaN elsewhere. */
 function mainThreadCpu(): number {
@@ -58,6 +59,9 @@ async function one(N: number): Promise<Record<string, number | string>> {
   const drops0 = rcvbufErrors();
   const t0 = performance.now();
   const nodes: Node[] = [];
+  // BENCH_MSG_TYPES=1 (bench:sim-validate): the packets sent until consistency, by message type.
+  const types = process.env.BENCH_MSG_TYPES === '1' ? new MsgCounts() : undefined;
+  if (types) countUdp(types);
   const bar = progress();
   for (let i = 0; i < N; i++) {
     bar.update(`ring of ${N}: starting node ${i + 1}`);
@@ -78,6 +82,7 @@ async function one(N: number): Promise<Record<string, number | string>> {
   const cpu = process.cpuUsage(cpu0);
   const cpuSec = (cpu.user + cpu.system) / 1e6;
   const formPackets = traffic(nodes).packets;
+  const formTypes = types?.snapshot();
   const mainSec = mainThreadCpu() - main0;
   const waitSec = mainThreadWait() - wait0;
   const drops = rcvbufErrors() - drops0;
@@ -148,6 +153,7 @@ async function one(N: number): Promise<Record<string, number | string>> {
     'started after s': +startedSec.toFixed(3), 'packets to consistency': formPackets,
     'main-thread CPU s': +mainSec.toFixed(2), 'main-thread wait s': +waitSec.toFixed(3),
     'host UDP receive-buffer drops to consistency': drops,
+    ...(formTypes ? { 'packets by type to consistency': JSON.stringify(formTypes) } : {}),
     '/metrics CPU ms per scrape': +scrapeCpu[5]!.toFixed(2), '/metrics KB': +(scrapeBytes / 1024).toFixed(1),
   };
 }

@@ -1,35 +1,41 @@
-// npm run bench:sim-validate -- [--nodes N] [--runs R] [--seed S] [--settle-ms MS] [--nice N] [--io-us auto|US]
+// npm run bench:sim-validate -- [--nodes N] [--runs R] [--seed S] [--settle-ms MS] [--nice N] [--io-us auto|US] [--modes pure,serial,loop]
 // The simulator against the real thing (issue 16): each run starts bench:ring's N real UDP nodes
 // in a child process, then the same N nodes in the simulator, each simulator run in a fresh
 // child process too (V8 compiles the node code afresh, as in the ring). LAN model, no security
-// layer, the same default node options, the same join span and the same measurements: time to
-// consistency 1.0 polled every 100 ms, 1,000 exact-mode RPCs 50 in flight, connections per node
-// after the settle and idle windows. The simulator runs twice: in pure virtual time (no
-// processing cost), and on the measured processor (VirtualClock with a meter,
-// bench/sim/processor.ts): bench:ring runs every node on one event loop, so the simulator runs
-// every event on one serial processor that charges it the CPU time its callback really took,
-// and each listener has a receive buffer of the capacity measured on loopback, so what arrives
-// while the loop is busy and the buffer full is dropped, as the ring's sockets drop it. Each
-// delivered packet also costs the CPU a loopback UDP datagram takes beyond its handler (--io-us:
-// by default measured once at the start, bench/sim/processor.ts measureUdpCost; 0 leaves it out).
-// The ring's wall time on a shared machine also holds the time its event loop waited for a core
-// that another process had (its main thread's run-queue wait, from schedstat); the simulator
-// models a core of its own, so its time is compared with the ring's wall time minus that wait
-// (both are printed). Prints the means over the runs as a table (ratio = sim / ring) and one
-// line of JSON. Exit 2 on bad arguments, 1 on failure.
+// layer, no relay transport, the same default node options, the same join span and the same
+// measurements: time to consistency 1.0 polled every 100 ms, 1,000 exact-mode RPCs 50 in flight,
+// connections per node after the settle and idle windows, and the packets sent until
+// consistency by message type (sim/msg-types.ts; BENCH_MSG_TYPES=1 makes bench:ring count them).
+// The simulator runs in each of --modes: pure virtual time (no processing cost); the serial
+// processor (VirtualClock with a meter, bench/sim/processor.ts: every event alone, in the order
+// it came due, charged the CPU its callback really took); the loop processor (sim/loop-clock.ts:
+// the same costs, in passes like libuv's: the sockets ready at a pass's start read up to 32
+// datagrams each, then the due timers). On both processors each listener has a receive buffer of
+// the capacity measured on loopback at the ring's socket buffer size, so what arrives at a full
+// one is dropped, and each delivered packet also costs the CPU a loopback UDP datagram takes
+// beyond its handler (--io-us: by default measured once at the start, measureUdpCost; 0 leaves
+// it out). The ring's wall time on a shared machine also holds the time its event loop waited for
+// a core that another process had (its main thread's run-queue wait, from schedstat); the
+// simulator models a core of its own, so its time is compared with the ring's wall time minus
+// that wait (both are printed). Prints the means over the runs as a table (ratio = sim / ring),
+// the packets by type, and one line of JSON. Exit 2 on bad arguments, 1 on failure.
 import { execFileSync } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { SimWorld } from './sim/world.js';
 import { measureRcvbuf, measureUdpCost, processorMeter } from './sim/processor.js';
 import { numberArg, UsageError } from './sim/args.js';
+import { countMemory, MsgCounts, typesTable } from './sim/msg-types.js';
 
-interface Args { nodes: number; runs: number; seed: number; settleMs: number; nice: number; ioUs: 'auto' | number }
+/** pure: no processing cost; serial: one event at a time (VirtualClock with a meter); loop: passes like libuv's (sim/loop-clock.ts). */
+type Mode = 'pure' | 'serial' | 'loop';
+const MODES: readonly Mode[] = ['pure', 'serial', 'loop'];
+interface Args { nodes: number; runs: number; seed: number; settleMs: number; nice: number; ioUs: 'auto' | number; modes: Mode[] }
 
-const USAGE = 'usage: npm run bench:sim-validate -- [--nodes N] [--runs R] [--seed S] [--settle-ms MS] [--nice N] [--io-us auto|US]';
+const USAGE = 'usage: npm run bench:sim-validate -- [--nodes N] [--runs R] [--seed S] [--settle-ms MS] [--nice N] [--io-us auto|US] [--modes pure,serial,loop]';
 
 function parse(argv: string[]): Args {
-  const a: Args = { nodes: 64, runs: 3, seed: 1, settleMs: 60_000, nice: 0, ioUs: 'auto' };
+  const a: Args = { nodes: 64, runs: 3, seed: 1, settleMs: 60_000, nice: 0, ioUs: 'auto', modes: [...MODES] };
   const num = (flag: string, v: string | undefined, min: number, max: number): number => numberArg(flag, v, min, max, true);
   for (let i = 0; i < argv.length; i++) {
     const f = argv[i]!, v = argv[i + 1];
@@ -40,6 +46,12 @@ function parse(argv: string[]): Args {
       case '--settle-ms': a.settleMs = num(f, v, 0, 600_000); i++; break;
       case '--nice': a.nice = num(f, v, -20, 19); i++; break;
       case '--io-us': a.ioUs = v === 'auto' ? v : numberArg(f, v, 0, 1000, false); i++; break;
+      case '--modes': {
+        const ms = (v ?? '').split(',');
+        if (!ms.every((m): m is Mode => (MODES as readonly string[]).includes(m))) throw new UsageError(`--modes takes a list of ${MODES.join(', ')}, got ${v ?? 'nothing'}`);
+        a.modes = [...new Set(ms)];
+        i++; break;
+      }
       default: throw new UsageError(`unknown argument ${f} (${USAGE})`);
     }
   }
@@ -47,7 +59,7 @@ function parse(argv: string[]): Args {
 }
 
 /** The three compared metrics plus what explains them. */
-interface Measure { formSec: number; hops: number; conns: number; packets: number; failed: number; cpuSec: number; dropped: number }
+interface Measure { formSec: number; hops: number; conns: number; packets: number; failed: number; cpuSec: number; dropped: number; types: Record<string, number> }
 type Ring = Measure & { wallSec: number; waitSec: number; startedSec: number };
 
 const self = fileURLToPath(import.meta.url);
@@ -60,7 +72,7 @@ function child(a: Args, cmd: string[]): Record<string, number | string> {
   const [file, ...argv] = a.nice === 0 ? cmd
     : ['setsid', 'sh', '-c', `{ echo ${a.nice} > /proc/self/autogroup; } 2>/dev/null; exec nice -n ${a.nice} "$@"`, 'child', ...cmd];
   const out = execFileSync(file!, argv, {
-    encoding: 'utf8', timeout: 1_800_000, env: { ...process.env, BENCH_SETTLE_MS: String(a.settleMs) }, stdio: ['ignore', 'pipe', 'inherit'],
+    encoding: 'utf8', timeout: 1_800_000, env: { ...process.env, BENCH_SETTLE_MS: String(a.settleMs), BENCH_MSG_TYPES: '1' }, stdio: ['ignore', 'pipe', 'inherit'],
   });
   return JSON.parse(out.trim().split('\n').pop()!) as Record<string, number | string>;
 }
@@ -75,22 +87,27 @@ function ring(a: Args): Ring {
     packets: r['packets to consistency'] as number, failed: r['failed RPCs'] as number,
     startedSec: r['started after s'] as number, cpuSec: r['main-thread CPU s'] as number,
     dropped: r['host UDP receive-buffer drops to consistency'] as number,
+    types: JSON.parse(r['packets by type to consistency'] as string) as Record<string, number>,
   };
 }
 
 /** One simulator run in a fresh child process (this file with --sim-one). */
-function simChild(a: Args, seed: number, startedSec: number, measured: boolean, ioMs: number): Measure {
-  const r = child(a, [process.execPath, '--max-old-space-size=6144', self, '--sim-one', JSON.stringify({ nodes: a.nodes, settleMs: a.settleMs, seed, startedSec, measured, ioMs })]);
+function simChild(a: Args, seed: number, startedSec: number, mode: Mode, ioMs: number): Measure {
+  const r = child(a, [process.execPath, '--max-old-space-size=6144', self, '--sim-one', JSON.stringify({ nodes: a.nodes, settleMs: a.settleMs, seed, startedSec, mode, ioMs })]);
   return r as unknown as Measure;
 }
 
-async function simOne(o: { nodes: number; settleMs: number; seed: number; startedSec: number; measured: boolean; ioMs: number }): Promise<Measure> {
-  const meter = o.measured ? processorMeter() : undefined;
+async function simOne(o: { nodes: number; settleMs: number; seed: number; startedSec: number; mode: Mode; ioMs: number; share?: number }): Promise<Measure> {
+  const meter = o.mode !== 'pure' ? processorMeter() : undefined;
   // bench:ring's sockets drop what arrives at a full receive buffer while the loop is busy.
-  const rcvbuf = o.measured ? await measureRcvbuf() : undefined;
+  const rcvbuf = meter ? await measureRcvbuf() : undefined;
   // bench:ring starts node i as soon as node i-1's start resolved; here the same span, evenly.
   const joinRate = o.nodes / Math.max(o.startedSec, 0.001);
-  const w = new SimWorld({ nodes: o.nodes, seed: o.seed, security: 'none', latency: 'lan', joinRate, meter: meter?.read, rcvbuf, ioMs: o.ioMs });
+  // bench:ring's nodes run without the relay (tunnel) transport, which SimWorld adds by default.
+  const w = new SimWorld({ nodes: o.nodes, seed: o.seed, security: 'none', latency: 'lan', joinRate, meter: meter?.read, loop: o.mode === 'loop', share: o.share, rcvbuf, ioMs: o.ioMs, node: { tunnel: false } });
+  const counts = new MsgCounts();
+  countMemory(w.net, counts);
+  let types: Record<string, number> = {};
   w.scheduleJoins();
   // The ring checks the ring every 100 ms on its event loop, and that check takes the loop's
   // time too: here it is an event on the clock (on the measured processor it costs what it took),
@@ -99,7 +116,7 @@ async function simOne(o: { nodes: number; settleMs: number; seed: number; starte
   const poll = (): void => {
     const m0 = meter?.read() ?? 0;
     const ok = w.consistent();
-    if (ok) formSec = (w.clock.now() + (meter ? meter.read() - m0 : 0)) / 1000;
+    if (ok) { formSec = (w.clock.now() + (meter ? meter.read() - m0 : 0)) / 1000; types = counts.snapshot(); }
     else w.clock.setTimeout(poll, 100);
   };
   w.clock.setTimeout(poll, 100);
@@ -109,32 +126,36 @@ async function simOne(o: { nodes: number; settleMs: number; seed: number; starte
   const { hops, failed } = await w.hops(1000);
   await w.clock.advance(o.settleMs + 10_000);
   const conns = w.nodes.reduce((s, n) => s + n.table.size, 0) / o.nodes;
-  return { formSec, hops: hops.reduce((s, h) => s + h, 0) / Math.max(1, hops.length), conns, packets, failed, cpuSec, dropped };
+  return { formSec, hops: hops.reduce((s, h) => s + h, 0) / Math.max(1, hops.length), conns, packets, failed, cpuSec, dropped, types };
 }
 
 const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
 const r3 = (x: number) => Math.round(x * 1000) / 1000;
 const spread = (xs: number[]) => xs.length > 1 ? ` (${r3(Math.min(...xs))}–${r3(Math.max(...xs))})` : '';
 
+const LABEL: Record<Mode, string> = { pure: 'sim', serial: 'sim+cpu', loop: 'sim+loop' };
+
 async function main(a: Args): Promise<void> {
   const rings: Ring[] = [];
-  const pure: Measure[] = [];
-  const cpu: Measure[] = [];
+  const sims = new Map<Mode, Measure[]>(a.modes.map((m) => [m, []]));
   const loads: string[] = [];
   const load = () => loadavg()[0]!.toFixed(1);
-  const ioMs = a.ioUs === 'auto' ? await measureUdpCost() : a.ioUs / 1000;
-  process.stderr.write(`loopback UDP: ${r3(ioMs * 1000)} µs of CPU per datagram beyond its handler (${a.ioUs === 'auto' ? 'measured' : '--io-us'})\n`);
+  const measured = a.modes.some((m) => m !== 'pure');
+  const ioMs = !measured ? 0 : a.ioUs === 'auto' ? await measureUdpCost() : a.ioUs / 1000;
+  if (measured) process.stderr.write(`loopback UDP: ${r3(ioMs * 1000)} µs of CPU per datagram beyond its handler (${a.ioUs === 'auto' ? 'measured' : '--io-us'})\n`);
   for (let i = 0; i < a.runs; i++) {
     const l0 = load();
     process.stderr.write(`run ${i + 1}/${a.runs}: bench:ring with ${a.nodes} real UDP nodes (load average ${l0} on ${cpus().length} cores)...\n`);
     const r = ring(a);
     rings.push(r);
     loads.push(`${l0}–${load()}`);
-    process.stderr.write(`  ring ${JSON.stringify(r)}\n  simulator, seed ${a.seed + i}, no processing cost...\n`);
-    pure.push(simChild(a, a.seed + i, r.startedSec, false, 0));
-    process.stderr.write(`  sim ${JSON.stringify(pure[i])}\n  simulator, seed ${a.seed + i}, measured processor...\n`);
-    cpu.push(simChild(a, a.seed + i, r.startedSec, true, ioMs));
-    process.stderr.write(`  sim+cpu ${JSON.stringify(cpu[i])}\n`);
+    process.stderr.write(`  ring ${JSON.stringify(r)}\n`);
+    for (const m of a.modes) {
+      process.stderr.write(`  ${LABEL[m]}, seed ${a.seed + i} (load average ${load()})...\n`);
+      const x = simChild(a, a.seed + i, r.startedSec, m, m === 'pure' ? 0 : ioMs);
+      sims.get(m)!.push(x);
+      process.stderr.write(`  ${LABEL[m]} ${JSON.stringify(x)}\n`);
+    }
   }
   const metrics: [string, keyof Measure, boolean][] = [
     ['time to consistency 1.0 (s)', 'formSec', true], ['mean hops', 'hops', true], ['connections per node', 'conns', true],
@@ -142,18 +163,23 @@ async function main(a: Args): Promise<void> {
     ['datagrams dropped at full receive buffers (ring: the host\'s)', 'dropped', false], ['failed RPCs', 'failed', false],
   ];
   const ok = (x: number) => (Math.abs(x - 1) <= 0.15 ? 'yes' : 'NO');
-  console.log(`${a.nodes} nodes, ${a.runs} run(s), means (min–max); the ring's time to consistency is its wall time minus its event loop's wait for a core; sim+cpu charges ${r3(ioMs * 1000)} µs of UDP I/O per packet (${a.ioUs === 'auto' ? 'measured' : '--io-us'})`);
+  const ratio = (x: number) => (Number.isFinite(x) ? r3(x) : '-');
+  console.log(`${a.nodes} nodes, ${a.runs} run(s), means (min–max); the ring's time to consistency is its wall time minus its event loop's wait for a core; measured processors charge ${r3(ioMs * 1000)} µs of UDP I/O per packet (${a.ioUs === 'auto' ? 'measured' : '--io-us'})`);
   console.log(`ring: wall s to consistency ${r3(mean(rings.map((r) => r.wallSec)))}${spread(rings.map((r) => r.wallSec))}, of which waiting for a core ${r3(mean(rings.map((r) => r.waitSec)))}${spread(rings.map((r) => r.waitSec))}; nodes started in ${r3(mean(rings.map((r) => r.startedSec)))} s; load average before–after each ring: ${loads.join(', ')} on ${cpus().length} cores`);
-  console.log('| metric | ring (real UDP) | sim | sim / ring | within 15 % | sim+cpu | sim+cpu / ring | within 15 % |');
-  console.log('| --- | --- | --- | --- | --- | --- | --- | --- |');
+  console.log(`| metric | ring (real UDP) | ${a.modes.map((m) => `${LABEL[m]} | ${LABEL[m]} / ring | within 15 %`).join(' | ')} |`);
+  console.log(`| --- | --- | ${a.modes.map(() => '--- | --- | ---').join(' | ')} |`);
   const json: Record<string, unknown> = { nodes: a.nodes, runs: a.runs, io_us: r3(ioMs * 1000), load: loads, ring_wall_s: rings.map((r) => r.wallSec), ring_wait_s: rings.map((r) => r.waitSec) };
   for (const [name, k, compared] of metrics) {
-    const rv = rings.map((r) => r[k]), pv = pure.map((m) => m[k]), cv = cpu.map((m) => m[k]);
-    const rp = mean(pv) / mean(rv), rc = mean(cv) / mean(rv);
-    const ratio = (x: number) => (Number.isFinite(x) ? r3(x) : '-');
-    console.log(`| ${name} | ${r3(mean(rv))}${spread(rv)} | ${r3(mean(pv))}${spread(pv)} | ${ratio(rp)} | ${compared ? ok(rp) : '-'} | ${r3(mean(cv))}${spread(cv)} | ${ratio(rc)} | ${compared ? ok(rc) : '-'} |`);
-    json[k] = { ring: rv, sim: pv, sim_cpu: cv };
+    const rv = rings.map((r) => r[k] as number);
+    const cells = a.modes.map((m) => {
+      const v = sims.get(m)!.map((x) => x[k] as number), q = mean(v) / mean(rv);
+      return `${r3(mean(v))}${spread(v)} | ${ratio(q)} | ${compared ? ok(q) : '-'}`;
+    });
+    console.log(`| ${name} | ${r3(mean(rv))}${spread(rv)} | ${cells.join(' | ')} |`);
+    json[k] = { ring: rv, ...Object.fromEntries(a.modes.map((m) => [LABEL[m], sims.get(m)!.map((x) => x[k])])) };
   }
+  console.log(typesTable(rings.map((r) => r.types), a.modes.map((m) => [LABEL[m], sims.get(m)!.map((x) => x.types)])));
+  json.types = { ring: rings.map((r) => r.types), ...Object.fromEntries(a.modes.map((m) => [LABEL[m], sims.get(m)!.map((x) => x.types)])) };
   console.log(JSON.stringify(json));
 }
 

@@ -11,6 +11,7 @@
 // which only advances in scheduler ticks, so it is read over windows of WINDOW_MS of process
 // CPU) over the process CPU of the previous window. Where schedstat is missing the share is 1.
 import { closeSync, openSync, readSync } from 'node:fs';
+import { SOCKET_BUFFER } from '../../src/transport/udp-socket.js';
 
 /** Process CPU ms between two readings of the main thread's share (a tick is a few ms). */
 const WINDOW_MS = 500;
@@ -56,9 +57,13 @@ export function processorMeter(): ProcessorMeter {
 /** Datagram sizes at which the receive buffer's capacity is measured (up to a 1,500-byte MTU's payload). */
 const SIZES = [64, 128, 256, 512, 1024, 1472];
 
+/** Datagrams sent at a socket in one turn to fill its buffer (an 8 MB buffer holds about 10,000 small ones). */
+const FILL = 40_000;
+
 /**
- * How many datagrams of a size one loopback UDP socket's receive buffer holds on this machine
- * (rmem_default over the kernel's truesize per datagram): for SIZES, sends 3,000 datagrams to a
+ * How many datagrams of a size the receive buffer of bench:ring's sockets holds on this machine:
+ * the UDP listener asks for SOCKET_BUFFER (udp-socket.ts), the kernel grants twice that capped at
+ * rmem_max, and each datagram takes its truesize. For SIZES, sends FILL datagrams to such a
  * socket within one turn of the event loop, before it reads any, and counts what arrives. A
  * size between two measured ones counts as the larger.
  */
@@ -70,13 +75,14 @@ export async function measureRcvbuf(): Promise<(bytes: number) => number> {
     try {
       await new Promise<void>((ok) => r.bind(0, '127.0.0.1', ok));
       await new Promise<void>((ok) => s.bind(0, '127.0.0.1', ok));
+      r.setRecvBufferSize(SOCKET_BUFFER);
       let got = 0;
       r.on('message', () => { got++; });
       const buf = Buffer.alloc(size), port = r.address().port;
-      for (let i = 0; i < 3000; i++) s.send(buf, port, '127.0.0.1');
+      for (let i = 0; i < FILL; i++) s.send(buf, port, '127.0.0.1');
       let last = -1;
       for (let i = 0; i < 50 && (i < 5 || got !== last); i++) { last = got; await new Promise((ok) => setTimeout(ok, 20)); }
-      if (got === 0 || got >= 3000) throw new Error(`receive buffer measurement: ${got} of 3000 ${size}-byte datagrams arrived`);
+      if (got === 0 || got >= FILL) throw new Error(`receive buffer measurement: ${got} of ${FILL} ${size}-byte datagrams arrived`);
       caps.push(got);
     } finally { r.close(); s.close(); }
   }

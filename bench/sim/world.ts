@@ -18,6 +18,7 @@ import type { TransportAddress } from '../../src/transport/ta.js';
 import { SimNetwork, type LatencyModel, type SimEdgeListener } from '../../src/transport/sim.js';
 import { seededRandom, type RandomSource } from '../../src/util/random.js';
 import { VirtualClock } from '../../src/util/virtual-clock.js';
+import { LoopClock } from './loop-clock.js';
 import { wrongNeighbours } from '../ring-check.js';
 
 export interface WorldOptions {
@@ -35,6 +36,10 @@ export interface WorldOptions {
   joinRate?: number;
   /** Real ms elapsed: given, the clock is one serial processor that charges each event what it took (bench/sim/processor.ts). */
   meter?: () => number;
+  /** With meter: the loop processor (loop-clock.ts: passes like libuv's) instead of the serial one. */
+  loop?: boolean;
+  /** With loop: the share of a core the modelled process had (LoopClock share); default 1. */
+  share?: number;
   /** With meter: receive buffers that hold this many datagrams of a size (SimNetwork rcvbuf). */
   rcvbuf?: (bytes: number) => number;
   /** With meter: ms of I/O work charged per delivered packet (a real socket's send, receive and dispatch). */
@@ -78,9 +83,10 @@ export class SimWorld {
   constructor(readonly o: WorldOptions) {
     if (!(Number.isInteger(o.nodes) && o.nodes >= 1)) throw new Error(`nodes must be a positive integer, got ${o.nodes}`);
     this.rnd = seededRandom(o.seed);
-    this.clock = new VirtualClock(0, o.meter);
+    const loop = o.loop && o.meter ? new LoopClock(0, o.meter, undefined, o.share) : undefined;
+    this.clock = loop ?? new VirtualClock(0, o.meter);
     this.net = new SimNetwork({ clock: this.clock, random: seededRandom(this.rnd.int(2 ** 32)), latency: o.latency ?? 'lan', loss: o.loss, rcvbuf: o.rcvbuf,
-      onDelivery: o.ioMs ? () => this.clock.charge(o.ioMs!) : undefined });
+      onDelivery: o.ioMs ? () => this.clock.charge(o.ioMs!) : undefined, io: loop && ((to, ms, admit, fn) => loop.deliver(to, ms, admit, fn)) });
     this.key = o.security === 'on' ? groupKey('brunet-sim', NAMESPACE) : undefined;
     this.natRnd = seededRandom((o.seed ^ 0x5eed7a7) >>> 0 || 1);
     for (let i = 0; i < o.nodes; i++) {

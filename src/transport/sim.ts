@@ -27,12 +27,19 @@ export interface SimNetworkOptions {
   rcvbuf?: (bytes: number) => number;
   /** Called with each packet delivered (not dropped): a processor's per-packet I/O cost (VirtualClock.charge). */
   onDelivery?: () => void;
+  /**
+   * Deliveries as socket I/O instead of timers (the simulator's loop processor, which reads them
+   * in passes): `to` is the receiving listener (this network for closes); when the
+   * datagram is read, admit() says whether the receive buffer had kept it, then fn handles it.
+   */
+  io?: (to: object, ms: number, admit: () => boolean, fn: () => void) => void;
 }
 
 /** WAN model: coordinates uniform in a square of this side (ms); one-way = base + distance / 2. */
 const WAN_SIDE_MS = 200;
 const WAN_BASE_MS = 1;
 const LAN_MS = 0.2;
+const always = (): boolean => true;
 
 export class SimNetwork extends MemoryNetwork {
   readonly model: LatencyModel;
@@ -46,13 +53,23 @@ export class SimNetwork extends MemoryNetwork {
     const timing = {
       schedule: (fn: () => void, ms: number, packet?: { to: MemoryEdgeListener; bytes: number }) => {
         const buf = this.rcvbufs, io = o.onDelivery;
-        if (!packet || (!buf && !io)) { o.clock.setTimeout(fn, ms); return; }
+        if (!packet) {
+          // With io, a connect (0 ms) completes within the event that asked for it, as a UDP
+          // createEdge does (no packet: the peer learns of the edge from its first datagram).
+          if (!o.io) o.clock.setTimeout(fn, ms);
+          else if (ms === 0) queueMicrotask(fn);
+          else o.io(this, ms, always, fn);
+          return;
+        }
+        if (!buf && !io && !o.io) { o.clock.setTimeout(fn, ms); return; }
         const due = o.clock.now() + ms;
-        o.clock.setTimeout(() => {
-          if (buf && !buf.admit(packet.to, packet.bytes, due, o.clock.now())) { packet.to.stats.dropped++; return; }
-          io?.();
-          fn();
-        }, ms);
+        const admit = (): boolean => {
+          if (buf && !buf.admit(packet.to, packet.bytes, due, o.clock.now())) { packet.to.stats.dropped++; return false; }
+          return true;
+        };
+        const handle = (): void => { io?.(); fn(); };
+        if (o.io) o.io(packet.to, ms, admit, handle);
+        else o.clock.setTimeout(() => { if (admit()) handle(); }, ms);
       },
       latency: (a: MemoryEdgeListener, b: MemoryEdgeListener) => model === 'lan' ? LAN_MS : this.latency(a, b),
     };

@@ -24,7 +24,7 @@ export interface SocketHandlers {
 }
 
 /** Bursts (a VPN's TCP stream) overflow the default ~200 KB queue; the kernel caps the request at rmem_max/wmem_max. */
-const SOCKET_BUFFER = 4 << 20;
+export const SOCKET_BUFFER = 4 << 20;
 
 /** Environment override for tests and benchmarks: BRUNET_FASTPATH=1 or 0. */
 export function fastPathFromEnv(): boolean | undefined {

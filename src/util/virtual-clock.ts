@@ -18,10 +18,12 @@
 // promise continuations it caused took (meter() after minus before), and an event that comes
 // due while an earlier one is still being worked off starts when that one ends, so the virtual
 // time it sees (for timestamps and the timers it sets) is that later time. This mode reads real
-// time only through the meter, and its traces are not reproducible.
+// time only through the meter, and its traces are not reproducible. A subclass may run the
+// metered events in another order (bench/sim/loop-clock.ts: passes like libuv's) through the
+// protected hooks dueAt, rearmAt, runMetered and timed.
 import type { Clock, TimerHandle } from './clock.js';
 
-interface Timer {
+export interface VirtualTimer {
   at: number;
   seq: number;
   fn: () => void;
@@ -35,10 +37,10 @@ interface Timer {
 const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 export class VirtualClock implements Clock {
-  private t: number;
+  protected t: number;
   private seq = 0;
-  private readonly heap: Timer[] = [];
-  private garbage = 0;
+  protected readonly heap: VirtualTimer[] = [];
+  protected garbage = 0;
   /** Timer callbacks that threw (swallowed: one node's bug must not stop the simulation). */
   errors = 0;
   /** Timer callbacks run so far. */
@@ -50,10 +52,10 @@ export class VirtualClock implements Clock {
   busyMs = 0;
 
   /** With a meter: cost added to the event in progress by charge(). */
-  private charged = 0;
+  protected charged = 0;
 
   /** `meter`: real ms elapsed (monotonic); given, the clock is one serial processor (see above). */
-  constructor(startMs = 0, private readonly meter?: () => number) { this.t = startMs; }
+  constructor(startMs = 0, protected readonly meter?: () => number) { this.t = startMs; }
 
   now(): number { return this.t; }
 
@@ -68,8 +70,7 @@ export class VirtualClock implements Clock {
   }
 
   private add(fn: () => void, ms: number, period: number): TimerHandle {
-    const d = Number.isFinite(ms) && ms > 0 ? ms : 0;
-    const timer: Timer = { at: this.t + d, seq: this.seq++, fn, period, cancelled: false, queued: false };
+    const timer: VirtualTimer = { at: this.dueAt(ms), seq: this.seq++, fn, period, cancelled: false, queued: false };
     this.push(timer);
     return {
       cancel: () => {
@@ -80,6 +81,12 @@ export class VirtualClock implements Clock {
     };
   }
 
+  /** When a timer set now for `ms` comes due. */
+  protected dueAt(ms: number): number { return this.t + (Number.isFinite(ms) && ms > 0 ? ms : 0); }
+
+  /** When an interval that is firing now comes due again (Node re-arms from when its callback ran: on a busy processor, later than due). */
+  protected rearmAt(timer: VirtualTimer): number { return (this.meter ? this.t : timer.at) + timer.period; }
+
   /**
    * Runs every event due at or before `untilMs`, then sets the time to `untilMs`.
    * Resolves once the promise continuations of the last instant have run too.
@@ -89,7 +96,7 @@ export class VirtualClock implements Clock {
     this.running = true;
     try {
       await turn(); // continuations of whatever the caller did before run()
-      if (this.meter) return await this.runSerial(untilMs, this.meter);
+      if (this.meter) return await this.runMetered(untilMs, this.meter);
       const h = this.heap;
       while (h.length > 0 && h[0]!.at <= untilMs) {
         const at = h[0]!.at;
@@ -111,7 +118,7 @@ export class VirtualClock implements Clock {
   }
 
   /** run() on one serial processor: each event alone in a loop turn, timed by the meter. */
-  private async runSerial(untilMs: number, meter: () => number): Promise<void> {
+  protected async runMetered(untilMs: number, meter: () => number): Promise<void> {
     const h = this.heap;
     while (h.length > 0) {
       const x = h[0]!;
@@ -120,15 +127,20 @@ export class VirtualClock implements Clock {
       if (at > untilMs) break;
       this.pop();
       this.t = at;
-      const m0 = meter();
-      this.fireQueued(x);
-      await turn(); // its continuations, and theirs
-      const cost = meter() - m0 + this.charged;
-      this.charged = 0;
-      this.busyMs += cost;
-      this.busyUntil = at + cost;
+      this.busyUntil = at + await this.timed(this.fireQueued, x, meter);
     }
     if (untilMs > this.t) this.t = untilMs;
+  }
+
+  /** With a meter: runs fn(arg) and the continuations it causes; returns (and adds to busyMs) what they cost. */
+  protected async timed<A>(fn: (arg: A) => void, arg: A, meter: () => number): Promise<number> {
+    const m0 = meter();
+    fn(arg);
+    await turn(); // its continuations, and theirs
+    const cost = meter() - m0 + this.charged;
+    this.charged = 0;
+    this.busyMs += cost;
+    return cost;
   }
 
   /**
@@ -155,12 +167,11 @@ export class VirtualClock implements Clock {
   }
 
   /** Runs a timer of the current batch unless it was cancelled meanwhile (an arrow: passed to setImmediate). */
-  private readonly fireQueued = (timer: Timer): void => {
+  protected readonly fireQueued = (timer: VirtualTimer): void => {
     timer.queued = false;
     if (timer.cancelled) return;
     if (timer.period > 0) {
-      // Node re-arms an interval from when its callback ran: on a busy processor, later than due.
-      timer.at = (this.meter ? this.t : timer.at) + timer.period;
+      timer.at = this.rearmAt(timer);
       timer.seq = this.seq++;
       this.push(timer);
     } else timer.cancelled = true; // done: a cancel() from now on is a no-op
@@ -178,7 +189,7 @@ export class VirtualClock implements Clock {
     for (const x of live) this.heap.push(x); // a sorted array is a valid heap
   }
 
-  private push(x: Timer): void {
+  protected push(x: VirtualTimer): void {
     const h = this.heap;
     let i = h.length;
     h.push(x);
@@ -191,7 +202,7 @@ export class VirtualClock implements Clock {
     h[i] = x;
   }
 
-  private pop(): Timer {
+  protected pop(): VirtualTimer {
     const h = this.heap;
     const top = h[0]!;
     const last = h.pop()!;
@@ -213,10 +224,10 @@ export class VirtualClock implements Clock {
   }
 }
 
-function less(a: Timer, b: Timer): boolean {
+function less(a: VirtualTimer, b: VirtualTimer): boolean {
   return a.at < b.at || (a.at === b.at && a.seq < b.seq);
 }
 
-function before(a: Timer, b: Timer): number {
+function before(a: VirtualTimer, b: VirtualTimer): number {
   return less(a, b) ? -1 : less(b, a) ? 1 : 0;
 }
