@@ -11,7 +11,7 @@ const parse = (ipop: string) => parseNodeConfig(node(ipop)).ipop!;
 
 t.test('defaults and a full section', async (t) => {
   const d = parse('<IpopNamespace>ns</IpopNamespace>');
-  t.same(d, { namespace: 'ns', mode: 'router', device: 'tapipop', macAgeSeconds: 300, addressDevice: 'tapipop', leaseTime: 3600, mtu: 0, onDemand: { enabled: true, threshold: 128, idleTimeout: 240 }, getStatePort: 5800, multicast: false, offload: true, fastPath: true, ipv6Prefix: 'auto', networkIgnoreList: [], ignored: [] });
+  t.same(d, { namespace: 'ns', mode: 'router', device: 'tapipop', macAgeSeconds: 300, addressDevice: 'tapipop', leaseTime: 3600, mtu: 0, onDemand: { enabled: true, threshold: 128, idleTimeout: 240 }, getStatePort: 5800, multicast: false, offload: true, fastPath: true, nativeFlows: false, ipv6Prefix: 'auto', networkIgnoreList: [], ignored: [] });
   t.notOk(d.address, 'no AddressData: DHCP');
   const f = parse(`<IpopNamespace>ns</IpopNamespace><VirtualNetworkDevice>tap1</VirtualNetworkDevice>
     <AddressData><IPAddress>10.1.2.3</IPAddress><Netmask>255.255.0.0</Netmask><Hostname>h</Hostname></AddressData>
