@@ -79,7 +79,12 @@ export class NativePath {
 
   /** For status: the thread's counters and the flows'. */
   summary(): Record<string, number> {
-    return { ...this.thread.counters, ...this.stats, installed: this.byIp.size };
+    const sum = { rekeys: 0, confirms: 0, decryptFailures: 0, replays: 0, badEpoch: 0 };
+    for (const f of this.byIp.values()) {
+      const s = this.thread.stats(f.localId);
+      if (s) for (const k of Object.keys(sum) as Array<keyof typeof sum>) sum[k] += s[k] ?? 0;
+    }
+    return { ...this.thread.counters, ...this.stats, installed: this.byIp.size, ...sum };
   }
 
   /** Stops the thread and hands every flow's state back. Idempotent; called before the TAP or socket closes. */
