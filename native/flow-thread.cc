@@ -55,7 +55,7 @@ constexpr size_t kQueueItems = 4096, kQueueBytes = 16u << 20;
 constexpr int kReadsPerWake = 64;
 const uint8_t kZeroHdr[kVnetHdr] = {};
 
-enum Kind : uint8_t { kTapRead = 0, kDatagram = 1, kPlain = 2 };
+enum Kind : uint8_t { kTapRead = 0, kDatagram = 1, kPlain = 2, kTapError = 3 };
 struct Item {
   Kind kind;
   uint32_t edge = 0;
@@ -364,16 +364,25 @@ class FlowThread : public Napi::ObjectWrap<FlowThread> {
       }
       if (fds[2].revents) return;
       if ((fds[0].revents | fds[1].revents) & POLLNVAL) return;  // an owner closed its fd under us
-      if (fds[0].revents & (POLLIN | POLLERR)) ReadTap(aead, buf, out);
+      if ((fds[0].revents & (POLLIN | POLLERR)) && !ReadTap(aead, buf, out)) fds[0].fd = -1;  // poll() skips it from now on
       if (fds[1].revents & (POLLIN | POLLERR)) ReadUdp(aead, buf);
     }
   }
 
-  void ReadTap(FlowAead& aead, std::vector<uint8_t>& buf, std::vector<uint8_t>& out) {
+  // False after a read error other than EAGAIN (the interface was deleted): it goes to JS as
+  // tap.cc reports it (the TapDevice closes), and the TAP is not polled again.
+  bool ReadTap(FlowAead& aead, std::vector<uint8_t>& buf, std::vector<uint8_t>& out) {
     for (int i = 0; i < kReadsPerWake; i++) {
       ssize_t r = read(tap_, buf.data(), buf.size());
       if (r < 0 && errno == EINTR) continue;
-      if (r <= 0) return;
+      if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+        const int err = errno;
+        Item it{kTapError, 0, 0, std::string(), {}};
+        it.host = err == EBADF || err == EBADFD ? "the interface was deleted" : strerror(err);
+        Enqueue(std::move(it));
+        return false;
+      }
+      if (r <= 0) return true;
       counters_[0]++;
       const size_t h = vnet_ ? kVnetHdr : 0;
       // offload.ts isPlainVnet: no GSO and no checksum left to fill in.
@@ -395,6 +404,7 @@ class FlowThread : public Napi::ObjectWrap<FlowThread> {
       }
       if (!sent) Enqueue({kTapRead, 0, 0, std::string(), std::vector<uint8_t>(buf.data(), buf.data() + r)});
     }
+    return true;
   }
 
   void ReadUdp(FlowAead& aead, std::vector<uint8_t>& buf) {
@@ -485,6 +495,9 @@ class FlowThread : public Napi::ObjectWrap<FlowThread> {
     for (const Item& it : items) {
       if (it.kind != kPlain || onPlain_.IsEmpty()) continue;
       Call(onPlain_, {Napi::Number::New(env, it.edge), Napi::Buffer<uint8_t>::Copy(env, it.bytes.data(), it.bytes.size())});
+    }
+    for (const Item& it : items) {
+      if (it.kind == kTapError) Call(onTap_, {Napi::Error::New(env, "read the TAP: " + it.host).Value()});
     }
   }
 
