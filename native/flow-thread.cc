@@ -9,8 +9,8 @@
 //        the flow: a Frame is written to the TAP here; a Plaintext goes to JS with its edge id
 //        (onPlain(edgeId, bytes)); a NotMine datagram goes to JS as udp.cc delivers a batch
 //        (onUdp(data, meta, count, hosts)); a Drop is counted in the flow's stats.
-// What goes to JS waits in one bounded queue (kQueueItems, kQueueBytes) drained on the event
-// loop after a uv_async; a full queue drops and counts, the thread never blocks on JS.
+// What goes to JS waits in one bounded queue (flow-queue.h) drained on the event loop after a
+// uv_async; a full queue drops and counts, the thread never blocks on JS.
 //
 // The flow table is shared with JS under one mutex: install(spec, host, port), take(edgeId)
 // (removes the flow and returns its transport state for the Session), sealTransport(edgeId,
@@ -44,6 +44,7 @@
 #include <vector>
 
 #include "flow-napi.h"
+#include "flow-queue.h"
 #include "flow.h"
 #include "udp-send.h"  // ParseAddress, SOL_UDP, UDP_GRO
 
@@ -51,18 +52,8 @@ namespace {
 
 constexpr size_t kVnetHdr = 10;
 constexpr size_t kReadBuf = kVnetHdr + 65535 + 18;
-constexpr size_t kQueueItems = 4096, kQueueBytes = 16u << 20;
 constexpr int kReadsPerWake = 64;
 const uint8_t kZeroHdr[kVnetHdr] = {};
-
-enum Kind : uint8_t { kTapRead = 0, kDatagram = 1, kPlain = 2, kTapError = 3 };
-struct Item {
-  Kind kind;
-  uint32_t edge = 0;
-  uint16_t port = 0;
-  std::string host;
-  std::vector<uint8_t> bytes;
-};
 
 struct Entry {
   std::unique_ptr<Flow> flow;
@@ -301,9 +292,9 @@ class FlowThread : public Napi::ObjectWrap<FlowThread> {
     // The thread reads one datagram per recvfrom: GRO would merge them (udp.cc splits them; this does not).
     int off = 0;
     (void)setsockopt(udp_, SOL_UDP, UDP_GRO, &off, sizeof off);
-    onTap_ = Napi::Persistent(info[6].As<Napi::Function>());
-    onUdp_ = Napi::Persistent(info[7].As<Napi::Function>());
-    onPlain_ = Napi::Persistent(info[8].As<Napi::Function>());
+    cb_.onTap = Napi::Persistent(info[6].As<Napi::Function>());
+    cb_.onUdp = Napi::Persistent(info[7].As<Napi::Function>());
+    cb_.onPlain = Napi::Persistent(info[8].As<Napi::Function>());
     async_ = new uv_async_t;
     async_->data = this;
     uv_async_init(loop, async_, [](uv_async_t* a) { static_cast<FlowThread*>(a->data)->Drain(); });
@@ -334,21 +325,12 @@ class FlowThread : public Napi::ObjectWrap<FlowThread> {
       uv_close(reinterpret_cast<uv_handle_t*>(async_), [](uv_handle_t* h) { delete reinterpret_cast<uv_async_t*>(h); });
       async_ = nullptr;
     }
-    onTap_.Reset();
-    onUdp_.Reset();
-    onPlain_.Reset();
-    std::lock_guard<std::mutex> g(qmu_);
-    queue_.clear();
-    queued_ = 0;
+    cb_.Reset();
+    queue_.Clear();
   }
 
-  void Enqueue(Item&& it) {
-    {
-      std::lock_guard<std::mutex> g(qmu_);
-      if (queue_.size() >= kQueueItems || queued_ + it.bytes.size() > kQueueBytes) { counters_[5]++; return; }
-      queued_ += it.bytes.size();
-      queue_.push_back(std::move(it));
-    }
+  void Enqueue(FlowQueueItem&& it) {
+    if (!queue_.Push(std::move(it))) { counters_[5]++; return; }
     counters_[4]++;
     uv_async_send(async_);
   }
@@ -377,8 +359,8 @@ class FlowThread : public Napi::ObjectWrap<FlowThread> {
       if (r < 0 && errno == EINTR) continue;
       if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
         const int err = errno;
-        Item it{kTapError, 0, 0, std::string(), {}};
-        it.host = err == EBADF || err == EBADFD ? "the interface was deleted" : strerror(err);
+        FlowQueueItem it{FlowQueueItem::kTapError, 0, 0, std::string(), {}};
+        it.text = err == EBADF || err == EBADFD ? "the interface was deleted" : strerror(err);
         Enqueue(std::move(it));
         return false;
       }
@@ -402,7 +384,7 @@ class FlowThread : public Napi::ObjectWrap<FlowThread> {
           }
         }
       }
-      if (!sent) Enqueue({kTapRead, 0, 0, std::string(), std::vector<uint8_t>(buf.data(), buf.data() + r)});
+      if (!sent) Enqueue({FlowQueueItem::kTapRead, 0, 0, std::string(), std::vector<uint8_t>(buf.data(), buf.data() + r)});
     }
     return true;
   }
@@ -434,78 +416,22 @@ class FlowThread : public Napi::ObjectWrap<FlowThread> {
         if (writev(tap_, vnet_ ? iov : iov + 1, vnet_ ? 2 : 1) == want) counters_[3]++;
         else counters_[7]++;
       } else if (v == FlowVerdict::kPlaintext) {
-        Enqueue({kPlain, edge, 0, std::string(), std::vector<uint8_t>(p, p + pl)});
+        Enqueue({FlowQueueItem::kPlain, edge, 0, std::string(), std::vector<uint8_t>(p, p + pl)});
       } else if (v == FlowVerdict::kNotMine) {
-        Item it{kDatagram, 0, 0, std::string(), std::vector<uint8_t>(d, d + len)};
-        it.host = HostOf(from, &it.port);
+        FlowQueueItem it{FlowQueueItem::kDatagram, 0, 0, std::string(), std::vector<uint8_t>(d, d + len)};
+        it.text = HostOf(from, &it.port);
         Enqueue(std::move(it));
       }
     }
   }
 
-  // On the event loop: everything queued, to the callbacks, TAP reads and datagrams each in one batch.
+  // On the event loop: everything queued, to the callbacks (flow-queue.cc).
   void Drain() {
-    std::deque<Item> items;
-    {
-      std::lock_guard<std::mutex> g(qmu_);
-      items.swap(queue_);
-      queued_ = 0;
-    }
-    if (items.empty() || onTap_.IsEmpty()) return;
+    std::deque<FlowQueueItem> items = queue_.TakeAll();
+    if (items.empty() || cb_.onTap.IsEmpty()) return;
     Napi::Env env(env_);
     Napi::HandleScope scope(env);
-    size_t tapBytes = 0, tapCount = 0, udpBytes = 0, udpCount = 0;
-    for (const Item& it : items) {
-      if (it.kind == kTapRead) { tapBytes += head_ + it.bytes.size() + tail_; tapCount++; }
-      else if (it.kind == kDatagram) { udpBytes += it.bytes.size(); udpCount++; }
-    }
-    if (tapCount > 0) {
-      Napi::Buffer<uint8_t> data = Napi::Buffer<uint8_t>::New(env, tapBytes);
-      Napi::Uint32Array lengths = Napi::Uint32Array::New(env, tapCount);
-      size_t off = 0, k = 0;
-      for (const Item& it : items) {
-        if (it.kind != kTapRead) continue;
-        memset(data.Data() + off, 0, head_);
-        memcpy(data.Data() + off + head_, it.bytes.data(), it.bytes.size());
-        off += head_ + it.bytes.size();
-        memset(data.Data() + off, 0, tail_);
-        off += tail_;
-        lengths[k++] = static_cast<uint32_t>(it.bytes.size());
-      }
-      Call(onTap_, {env.Null(), data, lengths});
-    }
-    if (udpCount > 0 && !onUdp_.IsEmpty()) {
-      Napi::Buffer<uint8_t> data = Napi::Buffer<uint8_t>::New(env, udpBytes);
-      Napi::Uint32Array meta = Napi::Uint32Array::New(env, 3 * udpCount);
-      Napi::Array hosts = Napi::Array::New(env);
-      std::vector<std::string> names;
-      size_t off = 0, k = 0;
-      for (const Item& it : items) {
-        if (it.kind != kDatagram) continue;
-        memcpy(data.Data() + off, it.bytes.data(), it.bytes.size());
-        off += it.bytes.size();
-        auto h = std::find(names.begin(), names.end(), it.host);
-        if (h == names.end()) { names.push_back(it.host); hosts.Set(static_cast<uint32_t>(names.size() - 1), it.host); h = names.end() - 1; }
-        meta[k++] = static_cast<uint32_t>(it.bytes.size());
-        meta[k++] = it.port;
-        meta[k++] = static_cast<uint32_t>(h - names.begin());
-      }
-      Call(onUdp_, {data, meta, Napi::Number::New(env, static_cast<double>(udpCount)), hosts});
-    }
-    for (const Item& it : items) {
-      if (it.kind != kPlain || onPlain_.IsEmpty()) continue;
-      Call(onPlain_, {Napi::Number::New(env, it.edge), Napi::Buffer<uint8_t>::Copy(env, it.bytes.data(), it.bytes.size())});
-    }
-    for (const Item& it : items) {
-      if (it.kind == kTapError) Call(onTap_, {Napi::Error::New(env, "read the TAP: " + it.host).Value()});
-    }
-  }
-
-  void Call(Napi::FunctionReference& f, std::initializer_list<napi_value> args) {
-    if (f.IsEmpty()) return;
-    Napi::Env env(env_);
-    f.Value().MakeCallback(Value(), args, *ctx_);
-    if (env.IsExceptionPending()) napi_fatal_exception(env, env.GetAndClearPendingException().Value());
+    DeliverFlowItems(env, Value(), *ctx_, cb_, items, head_, tail_);
   }
 
   napi_env env_;
@@ -516,14 +442,12 @@ class FlowThread : public Napi::ObjectWrap<FlowThread> {
   std::mutex mu_;  // flows_
   std::vector<Entry> flows_;
   FlowAead jsAead_;  // sealTransport's, on the JS thread (under mu_)
-  std::mutex qmu_;   // queue_
-  std::deque<Item> queue_;
-  size_t queued_ = 0;
+  FlowQueue queue_;
   // tapReads, tapSealed, udpReads, tapWrites, toJs, queueDrops, sendErrors, tapWriteErrors
   std::atomic<uint64_t> counters_[8] = {};
   uv_async_t* async_ = nullptr;
   std::unique_ptr<Napi::AsyncContext> ctx_;
-  Napi::FunctionReference onTap_, onUdp_, onPlain_;
+  FlowJsCallbacks cb_;
   std::thread thread_;
 };
 
