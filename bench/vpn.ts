@@ -6,6 +6,8 @@
 //    and wireguard-go (Debian's userspace WireGuard), both set up in bench/lab/baselines.ts;
 //  - our IPOP GroupVPN: measureIpop() (boot serves as its bootstrap node), with TAP offload
 //    (the default) and with IpopConfig/Offload false (every frame on its own, as IPOP did);
+//    and with IpopConfig/NativeFlows true (the native fast path's thread, src/vpn/native-path.ts),
+//    with offload on and off;
 //  - switch mode (bench/lab/switch-path.ts): container → container across two sites' bridges
 //    and their switch-mode members, beside router mode, with the verdict against the issue's
 //    target (switch-verdict.ts), and that path's wire (the two bridges joined by a veth);
@@ -28,7 +30,7 @@
 //
 // Options: --seconds N (iperf3 duration, default 10) --pings N (default 50)
 //          --loss P (random loss of P % of the frames the bridge delivers to each host, default 0)
-//          --paths LIST (some of tinc,wireguard-go,router,router-reference,router-no-offload,switch,social,floor,floor-aead,
+//          --paths LIST (some of tinc,wireguard-go,router,router-native,router-native-no-offload,router-reference,router-no-offload,switch,social,floor,floor-aead,
 //          floor-spin,floor-native,floor-flow; default all; the plain underlay is always measured) --json FILE (results as JSON)
 import { readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
@@ -47,16 +49,17 @@ import { progress } from '../src/util/progress.js';
 
 export { cpuSeconds, iperf, measurePath, pingRtt, type BenchOptions, type IperfResult, type PathResult, type Rtt } from './lab/measure.js';
 
-const WATCHDOG_MS = 480_000;
+const WATCHDOG_MS = 600_000;
 // A progress line on a terminal (the path being measured and for how long); the step lines always.
 const bar = progress();
 const log = (s: string) => bar.note(s);
 
 /** Our IPOP GroupVPN between hosts a and b (bootstrap in boot), measured like tinc via measurePath. */
-export async function measureIpop(lab: Lab, o: BenchOptions, offload = true, fastPath?: boolean): Promise<PathResult> {
+export async function measureIpop(lab: Lab, o: BenchOptions, offload = true, fastPath?: boolean, nativeFlows?: boolean): Promise<PathResult> {
   const boot = await startBootstrap(lab, 'boot', 4);
   const bootIp = lab.ip('boot');
-  const cfg = { a: hostConfig(lab.dir, 'a', { bootIp, vip: '10.146.0.1', offload, fastPath }), b: hostConfig(lab.dir, 'b', { bootIp, vip: '10.146.0.2', offload, fastPath }) };
+  const host = (vip: string) => ({ bootIp, vip, offload, fastPath, nativeFlows });
+  const cfg = { a: hostConfig(lab.dir, 'a', host('10.146.0.1')), b: hostConfig(lab.dir, 'b', host('10.146.0.2')) };
   try {
     for (const h of ['a', 'b'] as const) {
       const r = await groupvpn(lab, h, ['start', '-c', cfg[h], '--log-level', 'warn']);
@@ -68,7 +71,13 @@ export async function measureIpop(lab: Lab, o: BenchOptions, offload = true, fas
     // Line 1 of groupvpn.pid is the pid (src/cli/pid-file.ts); a wrong read would show 0 CPU.
     const pids = ['a', 'b'].map((h) => Number(readFileSync(join(`${cfg[h as 'a' | 'b']}.data`, 'groupvpn.pid'), 'utf8').split('\n')[0]));
     if (!pids.every((p) => Number.isInteger(p) && p > 0)) throw new Error(`cannot read the daemons' pids: ${pids.join(', ')}`);
-    return await measurePath(lab, !offload ? 'ipop (no offload)' : fastPath === false ? 'ipop (FastPath false)' : 'ipop', 'a', 'b', '10.146.0.2', o, pids);
+    const label = nativeFlows ? `ipop (NativeFlows${offload ? '' : ', no offload'})` : !offload ? 'ipop (no offload)' : fastPath === false ? 'ipop (FastPath false)' : 'ipop';
+    if (nativeFlows) {
+      // The flows are checked once a second: measure once a's flow to b is installed.
+      const installed = async () => JSON.parse((await groupvpn(lab, 'a', ['status', '-c', cfg.a, '--json'])).stdout).nativeFlows?.installed > 0;
+      await waitFor(installed, 10_000, 'a native flow a → b', 250);
+    }
+    return await measurePath(lab, label, 'a', 'b', '10.146.0.2', o, pids);
   } finally {
     for (const h of ['a', 'b'] as const) await groupvpn(lab, h, ['stop', '-c', cfg[h]]);
     await stopProcess(boot);
@@ -111,6 +120,7 @@ async function main(): Promise<void> {
     try { return await f(); } catch (e) { return e as Error; } finally { clearInterval(timer); bar.done(); }
   };
   let plain: PathResult, tinc: PathResult | Error, wgGo: PathResult | Error, ipop: PathResult | Error, ipopRef: PathResult | Error, ipopNo: PathResult | Error;
+  let ipopNative: PathResult | Error, ipopNativeNo: PathResult | Error;
   let sw: PathResult | Error = notSelected, wire: PathResult | Error = notSelected, social: PathResult | Error;
   let floor: PathResult | Error, floorAead: PathResult | Error, floorSpin: PathResult | Error, floorNative: PathResult | Error, floorFlow: PathResult | Error;
   try {
@@ -129,6 +139,8 @@ async function main(): Promise<void> {
     tinc = await run('tinc', () => baseline('tinc', startTinc));
     wgGo = await run('wireguard-go', () => baseline('wireguard-go', startWireguardGo));
     ipop = await run('router', () => measureIpop(lab, o));
+    ipopNative = await run('router-native', () => measureIpop(lab, o, true, undefined, true));
+    ipopNativeNo = await run('router-native-no-offload', () => measureIpop(lab, o, false, undefined, true));
     ipopRef = await run('router-reference', () => measureIpop(lab, o, true, false));
     social = await run('social', () => measureSocial(lab, o));
     if (paths.has('switch')) [sw, wire] = await measureSwitch(o).then((r) => [r.switched, r.wire], (e: Error) => [e, e]);
@@ -155,7 +167,7 @@ async function main(): Promise<void> {
     const a = f(ipop), b = f(to);
     return a === undefined || b === undefined || b === 0 ? '—' : `${(a / b).toFixed(2)}×`;
   };
-  const cols = [plain, tinc, wgGo, ipop, ipopRef, social, sw, wire, ipopNo, floor, floorAead, floorSpin, floorNative, floorFlow];
+  const cols = [plain, tinc, wgGo, ipop, ipopNative, ipopNativeNo, ipopRef, social, sw, wire, ipopNo, floor, floorAead, floorSpin, floorNative, floorFlow];
   const row = (name: string, f: (r: PathResult) => number | undefined, digits: number, withRatio = true) =>
     `| ${name} | ${cols.map((r) => cell(r, f, digits)).join(' | ')} | ${withRatio ? `${ratio(f)} | ${ratio(f, wgGo)}` : ' | '} |`;
   // Each path's added RTT is over the wire it replaces: the switch path's over the bridged wire, every other over the plain underlay.
@@ -169,10 +181,10 @@ async function main(): Promise<void> {
   console.log(`Method: iperf3 TCP, 1 stream, ${o.seconds} s, rate at the receiver; ping ${o.pings} × 20 ms apart and 200 × 2 ms apart; daemon CPU = utime+stime of both VPN daemons (/proc/<pid>/stat) during the iperf3 run, per GB (10^9 bytes) received.`);
   console.log(`tinc ${tincVersion()}: router mode, UDP, default cipher (Blowfish-CBC, SHA1 MAC), 2048-bit RSA keys from tincd -K; lab underlay ${lab.subnet}${loss > 0 ? `, ${loss} % random loss on every link (nftables, per frame)` : ''}.`);
   console.log(`wireguard-go ${wireguardGoVersion()}: configured with wg, one peer each way, default MTU.`);
-  console.log('ipop: router mode (GroupVPN), TAP offload on (default); ipop social: SocialVPN, two friends\' devices on an open overlay, over their direct edge; ipop (no offload): IpopConfig/Offload false. Node floor: bench/lab/floor-relay.ts (no overlay): plain, with AEAD, and plain but busy-polling; native floor: the same relay on a native thread (bench/lab/floor-native.ts), and with the datagrams a native flow seals and opens (no offload). The ratio columns are ipop/tinc and ipop/wireguard-go.');
+  console.log('ipop: router mode (GroupVPN), TAP offload on (default); ipop social: SocialVPN, two friends\' devices on an open overlay, over their direct edge; ipop (no offload): IpopConfig/Offload false; ipop (NativeFlows): IpopConfig/NativeFlows true (with offload on, and off). Node floor: bench/lab/floor-relay.ts (no overlay): plain, with AEAD, and plain but busy-polling; native floor: the same relay on a native thread (bench/lab/floor-native.ts), and with the datagrams a native flow seals and opens (no offload). The ratio columns are ipop/tinc and ipop/wireguard-go.');
   console.log('ipop switch: switch mode (offload on), container a1 → container b1 in a second lab of the same shape (bench/lab/switch-sites.ts): a1 → br0 at site sa → TAP → overlay → TAP → br0 at site sb → b1. Bridged wire: the same containers with the members stopped and the two bridges joined directly by a veth. Added RTT is over the wire each path replaces: the bridged wire for ipop switch, the plain underlay for every other path.');
   console.log('');
-  console.log(`| measurement | plain underlay | tinc ${tincVersion()} | wireguard-go | ipop | ipop (FastPath false) | ipop social | ipop switch | bridged wire | ipop (no offload) | Node floor | Node floor + AEAD | Node floor, spinning | native floor | native floor + flow | ipop/tinc | ipop/wireguard-go |`);
+  console.log(`| measurement | plain underlay | tinc ${tincVersion()} | wireguard-go | ipop | ipop (NativeFlows) | ipop (NativeFlows, no offload) | ipop (FastPath false) | ipop social | ipop switch | bridged wire | ipop (no offload) | Node floor | Node floor + AEAD | Node floor, spinning | native floor | native floor + flow | ipop/tinc | ipop/wireguard-go |`);
   console.log(`|${' --- |'}${' ---: |'.repeat(cols.length + 2)}`);
   console.log(row('TCP throughput, Mbit/s', mbit, 0));
   console.log(row('TCP retransmits', (r) => r.tcp.retransmits, 0, false));
@@ -205,6 +217,13 @@ async function main(): Promise<void> {
     for (const l of verdictLines(verdict.median)) console.log(l);
     console.log(verdictLines(verdict.busy, 'median, pings 2 ms apart')[1]);
   }
+  for (const [name, r] of [['ipop (NativeFlows)', ipopNative], ['ipop (NativeFlows, no offload)', ipopNativeNo]] as const) {
+    if (r instanceof Error) console.log(`${name}: not available: ${r.message}`);
+    else {
+      const vsTinc = tinc instanceof Error ? '' : `; added RTT ${(addMed(r)! / addMed(tinc)!).toFixed(2)}× tinc's (20 ms apart), ${(addBusy(r)! / addBusy(tinc)!).toFixed(2)}× (2 ms apart), ${(mbit(r) / mbit(tinc)).toFixed(2)}× tinc's throughput`;
+      console.log(`${name}: ${mbit(r).toFixed(0)} Mbit/s, +${addMed(r)!.toFixed(3)} ms median RTT (+${addBusy(r)!.toFixed(3)} ms 2 ms apart), ${perGB(r)?.toFixed(1) ?? '—'} CPU-s per GB${vsTinc}.`);
+    }
+  }
   if (ipopRef instanceof Error) console.log(`ipop (FastPath false): not available: ${ipopRef.message}`);
   else if (!(ipop instanceof Error)) console.log(`fast path: ${(mbit(ipop) / mbit(ipopRef)).toFixed(2)}× the throughput of the reference path (FastPath false), added RTT ${addMed(ipop)!.toFixed(3)} against ${addMed(ipopRef)!.toFixed(3)} ms (2 ms apart: ${addBusy(ipop)!.toFixed(3)} against ${addBusy(ipopRef)!.toFixed(3)}), ${perGB(ipop)!.toFixed(1)} against ${perGB(ipopRef)!.toFixed(1)} CPU-s per GB.`);
   if (ipopNo instanceof Error) console.log(`ipop (no offload): not available: ${ipopNo.message}`);
@@ -215,7 +234,7 @@ async function main(): Promise<void> {
   }
   console.log(`(${((performance.now() - t0) / 1000).toFixed(0)} s in all)`);
   if (jsonFile) {
-    const named = { plain, tinc, 'wireguard-go': wgGo, router: ipop, 'router-reference': ipopRef, social, switch: sw, 'bridged-wire': wire, 'router-no-offload': ipopNo, floor, 'floor-aead': floorAead, 'floor-spin': floorSpin, 'floor-native': floorNative, 'floor-flow': floorFlow };
+    const named = { plain, tinc, 'wireguard-go': wgGo, router: ipop, 'router-native': ipopNative, 'router-native-no-offload': ipopNativeNo, 'router-reference': ipopRef, social, switch: sw, 'bridged-wire': wire, 'router-no-offload': ipopNo, floor, 'floor-aead': floorAead, 'floor-spin': floorSpin, 'floor-native': floorNative, 'floor-flow': floorFlow };
     const results = Object.fromEntries(Object.entries(named).map(([k, r]) => [k, r instanceof Error ? { error: r.message } : { ...r, mbit: mbit(r), addedMedianMs: addMed(r), addedBusyMs: addBusy(r), cpuPerGB: perGB(r) }]));
     writeFileSync(jsonFile, `${JSON.stringify({ node: process.version, cores: availableParallelism(), load: load0, options: o, results, switchVsRouter: verdict, socialVsRouter: social instanceof Error || ipop instanceof Error ? undefined : socialVsRouter(mbit(social), mbit(ipop)) }, null, 2)}\n`);
   }

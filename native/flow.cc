@@ -54,12 +54,11 @@ bool Flow::Takes(const uint8_t* f, size_t len) const {
   return len <= kFlowMaxFrame && Ipv4Frame(f, len) && U32(f + kFlowEth + 12) == s_.localIp && U32(f + kFlowEth + 16) == s_.peerIp;
 }
 
-size_t Flow::Seal(FlowAead& aead, const uint8_t* frame, size_t len, double now, uint8_t* out) {
-  if (len > kFlowMaxFrame) return 0;
+bool Flow::NextCounter(double now, uint64_t* n) {
   // session.ts nextCounter: rekey after rekeyPackets packets or rekeyMs in an epoch.
   if (s_.sendCounter >= s_.rekeyPackets || now - s_.sendEpochStart >= s_.rekeyMs) {
     uint8_t k[kFlowKeyLen];
-    if (!FlowNextEpochKey(s_.sendKey, k)) return 0;
+    if (!FlowNextEpochKey(s_.sendKey, k)) return false;
     memcpy(s_.sendKey, k, kFlowKeyLen);
     FlowWipe(k, kFlowKeyLen);
     s_.sendEpoch++;
@@ -67,7 +66,33 @@ size_t Flow::Seal(FlowAead& aead, const uint8_t* frame, size_t len, double now, 
     s_.sendEpochStart = now;
     st_.rekeys++;
   }
-  const uint64_t n = s_.sendCounter++;
+  *n = s_.sendCounter++;
+  return true;
+}
+
+size_t Flow::SealTransport(FlowAead& aead, uint8_t type, const uint8_t* pt, size_t len, double now, uint8_t* out) {
+  uint64_t n;
+  if (!NextCounter(now, &n)) return 0;
+  out[0] = type; out[1] = s_.sendEpoch;  // secure-wire.ts writeDataHeader
+  Put32(out + 2, static_cast<uint32_t>(n >> 32));
+  Put32(out + 6, static_cast<uint32_t>(n));
+  if (!aead.Seal(s_.sendKey, n, out, kFlowDataHeader, pt, len, out + kFlowDataHeader)) return 0;
+  return kFlowDataHeader + len + kFlowTagLen;
+}
+
+void Flow::Export(FlowExport* e) const {
+  memcpy(e->sendKey, s_.sendKey, kFlowKeyLen);
+  e->sendEpoch = s_.sendEpoch;
+  e->sendCounter = s_.sendCounter;
+  e->sendEpochStart = s_.sendEpochStart;
+  e->cur = cur_;
+  e->prev = prev_;
+}
+
+size_t Flow::Seal(FlowAead& aead, const uint8_t* frame, size_t len, double now, uint8_t* out) {
+  if (len > kFlowMaxFrame) return 0;
+  uint64_t n;
+  if (!NextCounter(now, &n)) return 0;
   uint8_t* u = out;
   u[0] = 1; u[1] = 0;  // udp.ts: version, T_DATA
   Put32(u + 2, s_.localEdgeId);
@@ -84,6 +109,7 @@ size_t Flow::Seal(FlowAead& aead, const uint8_t* frame, size_t len, double now, 
   if (a + kFlowAhHeader != frame) memmove(a + kFlowAhHeader, frame, len);
   if (!aead.Seal(s_.sendKey, n, d, kFlowDataHeader, a, kFlowAhHeader + len, a)) return 0;
   st_.sealed++;
+  st_.sealedBytes += len;
   return kFlowOverhead + len;
 }
 
@@ -102,13 +128,9 @@ FlowRecvEpoch* Flow::EpochFor(uint8_t e) {
   return nullptr;
 }
 
-FlowVerdict Flow::Open(FlowAead& aead, uint8_t* u, size_t len, double now, uint8_t** frame, size_t* frameLen) {
-  // udp.ts demultiplexing: a data datagram naming this edge. Anything else is TypeScript's.
-  if (len < kFlowUdpHeader + 1 || u[0] != 1 || u[1] != 0 || U32(u + 6) != s_.localEdgeId || u[kFlowUdpHeader] != 0x10) return FlowVerdict::kNotMine;
-  uint8_t* d = u + kFlowUdpHeader;
-  const size_t dl = len - kFlowUdpHeader;
+FlowVerdict Flow::OpenTransport(FlowAead& aead, uint8_t* d, size_t dl, double now, uint8_t** pt, size_t* ptLen) {
   // secure-wire.ts decodeDataHeader.
-  if (dl < kFlowDataHeader + kFlowTagLen || U32(d + 2) >= 0x200000) { st_.malformed++; return FlowVerdict::kDrop; }
+  if (dl < kFlowDataHeader + kFlowTagLen || (d[0] != 0x10 && d[0] != 0x11) || U32(d + 2) >= 0x200000) { st_.malformed++; return FlowVerdict::kDrop; }
   const uint64_t n = (uint64_t(U32(d + 2)) << 32) | U32(d + 6);
   if (prev_.valid && now >= prev_.expiresAt) { FlowWipe(prev_.key, kFlowKeyLen); prev_.valid = false; }
   FlowRecvEpoch* ep = EpochFor(d[1]);
@@ -127,6 +149,18 @@ FlowVerdict Flow::Open(FlowAead& aead, uint8_t* u, size_t len, double now, uint8
     next_ = FlowRecvEpoch();
   }
   st_.opened++;
+  if (d[0] == 0x11) { st_.confirms++; return FlowVerdict::kDrop; }  // secure-edge.ts: only DATA is delivered
+  *pt = p;
+  *ptLen = pl;
+  return FlowVerdict::kPlaintext;
+}
+
+FlowVerdict Flow::Open(FlowAead& aead, uint8_t* u, size_t len, double now, uint8_t** frame, size_t* frameLen) {
+  // udp.ts demultiplexing: a data datagram naming this edge. Anything else is TypeScript's.
+  if (len < kFlowUdpHeader + 1 || u[0] != 1 || u[1] != 0 || U32(u + 6) != s_.localEdgeId || (u[kFlowUdpHeader] != 0x10 && u[kFlowUdpHeader] != 0x11)) return FlowVerdict::kNotMine;
+  uint8_t* p = nullptr;
+  size_t pl = 0;
+  if (OpenTransport(aead, u + kFlowUdpHeader, len - kFlowUdpHeader, now, &p, &pl) != FlowVerdict::kPlaintext) return FlowVerdict::kDrop;
   *frame = p;
   *frameLen = pl;
   // Router.receive, FramePath.register (only over the connection to its source) and
@@ -144,5 +178,6 @@ FlowVerdict Flow::Open(FlowAead& aead, uint8_t* u, size_t len, double now, uint8
   *frame = w;
   *frameLen = fl;
   st_.frames++;
+  st_.frameBytes += fl;
   return FlowVerdict::kFrame;
 }

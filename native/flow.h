@@ -8,7 +8,8 @@
 //           routing/ah-wire.ts) + the Ethernet frame, then the 16-byte tag.
 // The flow owns the session's transport state while installed: send key, epoch and counter
 // (rekeying as Session.nextCounter does) and the receive epochs with their replay windows
-// (Session.openPacket). Times are milliseconds on the caller's clock.
+// (Session.openPacket). Times are milliseconds on the caller's clock. An authenticated CONFIRM
+// (type 0x11: a retransmitted handshake confirmation) is counted and dropped, as TypeScript does.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -63,6 +64,18 @@ enum class FlowVerdict {
 struct FlowStats {
   uint64_t sealed = 0, opened = 0, frames = 0, plaintexts = 0;
   uint64_t decryptFailures = 0, replays = 0, tooOld = 0, badEpoch = 0, malformed = 0, rekeys = 0;
+  uint64_t confirms = 0;  // authenticated CONFIRM packets: nothing to deliver (secure-edge.ts receiveTransport)
+  uint64_t frameBytes = 0, sealedBytes = 0;  // Ethernet bytes delivered (kFrame) and sealed (Seal)
+};
+
+// The transport state a removed flow hands back to its Session (Session.restoreTransportState):
+// the send side and the current and previous receive epochs (a derived next one is re-derived).
+struct FlowExport {
+  uint8_t sendKey[kFlowKeyLen] = {};
+  uint8_t sendEpoch = 0;
+  uint64_t sendCounter = 0;
+  double sendEpochStart = 0;
+  FlowRecvEpoch cur, prev;
 };
 
 class Flow {
@@ -85,12 +98,23 @@ class Flow {
   // opened in place). kPlaintext: *frame/*frameLen is the plaintext (the secure edge's payload).
   FlowVerdict Open(FlowAead& aead, uint8_t* d, size_t len, double now, uint8_t** frame, size_t* frameLen);
 
+  // A secure-edge transport packet (DATA header, then plaintext sealed, then the tag) of any type
+  // (0x10 DATA, 0x11 CONFIRM) into out (len + kFlowDataHeader + kFlowTagLen bytes), on the
+  // flow's counter: what Session.seal builds. Returns its length, 0 on failure.
+  size_t SealTransport(FlowAead& aead, uint8_t type, const uint8_t* pt, size_t len, double now, uint8_t* out);
+  void Export(FlowExport* e) const;
+  // A secure-edge transport packet d (DATA header first, dl bytes) that reached TypeScript
+  // another way (reassembled from fragments): kPlaintext with *pt inside d (opened in place),
+  // or kDrop (counted; an authenticated CONFIRM too).
+  FlowVerdict OpenTransport(FlowAead& aead, uint8_t* d, size_t dl, double now, uint8_t** pt, size_t* ptLen);
+
   const FlowStats& stats() const { return st_; }
   uint8_t sendEpoch() const { return s_.sendEpoch; }
   uint64_t sendCounter() const { return s_.sendCounter; }
 
  private:
   FlowRecvEpoch* EpochFor(uint8_t e);
+  bool NextCounter(double now, uint64_t* n);  // after a rekey if one is due (session.ts nextCounter)
   FlowSpec s_;
   FlowRecvEpoch cur_, prev_, next_;
   FlowStats st_;

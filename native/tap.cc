@@ -32,6 +32,7 @@
 
 #include "floor.h"
 #include "flow-napi.h"
+#include "flow-thread.h"
 #include "links.h"
 #include "udp.h"
 
@@ -85,6 +86,7 @@ class Tap : public Napi::ObjectWrap<Tap> {
       InstanceMethod("setIPv6", &Tap::SetIPv6),
       InstanceMethod("up", &Tap::Up),
       InstanceMethod("start", &Tap::Start),
+      InstanceMethod("lend", &Tap::Lend),
       InstanceMethod("write", &Tap::Write),
       InstanceMethod("writeBatch", &Tap::WriteBatch),
       InstanceMethod("stats", &Tap::Stats),
@@ -278,6 +280,13 @@ class Tap : public Napi::ObjectWrap<Tap> {
     return env.Undefined();
   }
 
+  // lend() → the fd, for a thread that becomes its only reader (flow-thread.cc): reading here
+  // stops for good; writes and close() stay here (close only after the thread stopped).
+  Napi::Value Lend(const Napi::CallbackInfo& info) {
+    StopPoll();
+    return Napi::Number::New(info.Env(), fd_);
+  }
+
   static void OnPoll(uv_poll_t* handle, int status, int) { static_cast<Tap*>(handle->data)->ReadBatch(status); }
 
   void ReadBatch(int status) {
@@ -426,7 +435,7 @@ class Tap : public Napi::ObjectWrap<Tap> {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Tap", Tap::Define(env));
-  return InitFlows(env, InitFloor(env, InitUdp(env, InitLinks(env, exports))));
+  return InitFlowThread(env, InitFlows(env, InitFloor(env, InitUdp(env, InitLinks(env, exports)))));
 }
 
 #else  // TAP devices as used here are Linux-only; the wrapper reports this.

@@ -56,6 +56,7 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
       InstanceMethod("setBuffers", &UdpSocket::SetBuffers),
       InstanceMethod("offloads", &UdpSocket::Offloads),
       InstanceMethod("start", &UdpSocket::Start),
+      InstanceMethod("lend", &UdpSocket::Lend),
       InstanceMethod("send", &UdpSocket::Send),
       InstanceMethod("stats", &UdpSocket::Stats),
       InstanceMethod("close", &UdpSocket::Close),
@@ -186,6 +187,15 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
     return env.Undefined();
   }
 
+  // lend() → the fd, for a thread that becomes its only reader (flow-thread.cc): reading here
+  // stops for good; sends (and their EAGAIN queue) and close() stay here.
+  Napi::Value Lend(const Napi::CallbackInfo& info) {
+    reading_ = false;
+    watchingWritable_ = !sender_.Pending();  // forces WatchWritable to re-arm
+    WatchWritable();
+    return Napi::Number::New(info.Env(), fd_);
+  }
+
   static void OnPoll(uv_poll_t* handle, int status, int events) {
     auto* self = static_cast<UdpSocket*>(handle->data);
     if (status < 0) {
@@ -195,14 +205,13 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
       int err = 0;
       socklen_t len = sizeof err;
       if (self->fd_ >= 0) getsockopt(self->fd_, SOL_SOCKET, SO_ERROR, &err, &len);
-      if (self->poll_ != nullptr)
-        uv_poll_start(self->poll_, UV_READABLE | (self->watchingWritable_ ? UV_WRITABLE : 0), &UdpSocket::OnPoll);
+      if (self->poll_ != nullptr) self->Arm();
       return;
     }
     if (events & UV_WRITABLE) self->Drain();
     // Like libuv's UDP reads (up to 32 per event): read again while batches come full or the
     // callback sent something, which on loopback may have been answered already.
-    for (int round = 0; round < kRounds && (events & UV_READABLE) && self->poll_ != nullptr; round++) {
+    for (int round = 0; round < kRounds && (events & UV_READABLE) && self->reading_ && self->poll_ != nullptr; round++) {
       const uint64_t sends = BatchSender::processCalls;
       const int n = self->ReadBatch();
       if (n <= 0 || (n < kBatch && BatchSender::processCalls == sends)) break;
@@ -305,7 +314,13 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
     const bool want = sender_.Pending();
     if (want == watchingWritable_) return;
     watchingWritable_ = want;
-    uv_poll_start(poll_, UV_READABLE | (want ? UV_WRITABLE : 0), &UdpSocket::OnPoll);
+    Arm();
+  }
+
+  void Arm() {
+    const int events = (reading_ ? UV_READABLE : 0) | (watchingWritable_ ? UV_WRITABLE : 0);
+    if (events == 0) uv_poll_stop(poll_);
+    else uv_poll_start(poll_, events, &UdpSocket::OnPoll);
   }
 
   Napi::Value Stats(const Napi::CallbackInfo& info) {
@@ -357,6 +372,7 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
   bool v6_ = false;
   bool referenced_ = false;
   bool watchingWritable_ = false;
+  bool reading_ = true;  // false once lent (lend())
   uv_poll_t* poll_ = nullptr;
   std::vector<sockaddr_storage> addrs_, dests_;  // Send's, kept for their capacity
   std::vector<socklen_t> alens_;

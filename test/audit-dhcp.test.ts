@@ -32,7 +32,7 @@ t.test('an outsider\'s dhcp:<ns> claim does not change the range of a member wit
   writeFileSync(file, settings('192.168.10.0', '255.255.255.0'));
   const cfg: IpopConfig = {
     namespace: NS, mode: 'router', device: 'tapaudit', macAgeSeconds: 300, leaseTime: 600, mtu: 0, onDemand: DEFAULT_ON_DEMAND, getStatePort: 0, multicast: false,
-    offload: false, fastPath: true, dhcpConfigFile: file, ipv6Prefix: '', networkIgnoreList: [], ignored: [],
+    offload: false, fastPath: true, nativeFlows: false, dhcpConfigFile: file, ipv6Prefix: '', networkIgnoreList: [], ignored: [],
   };
   const warnings: string[] = [];
   const log = createLogger('warn', '', (l) => warnings.push(l));

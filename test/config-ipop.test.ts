@@ -11,7 +11,7 @@ const parse = (ipop: string) => parseNodeConfig(node(ipop)).ipop!;
 
 t.test('defaults and a full section', async (t) => {
   const d = parse('<IpopNamespace>ns</IpopNamespace>');
-  t.same(d, { namespace: 'ns', mode: 'router', device: 'tapipop', macAgeSeconds: 300, addressDevice: 'tapipop', leaseTime: 3600, mtu: 0, onDemand: { enabled: true, threshold: 128, idleTimeout: 240 }, getStatePort: 5800, multicast: false, offload: true, fastPath: true, ipv6Prefix: 'auto', networkIgnoreList: [], ignored: [] });
+  t.same(d, { namespace: 'ns', mode: 'router', device: 'tapipop', macAgeSeconds: 300, addressDevice: 'tapipop', leaseTime: 3600, mtu: 0, onDemand: { enabled: true, threshold: 128, idleTimeout: 240 }, getStatePort: 5800, multicast: false, offload: true, fastPath: true, nativeFlows: false, ipv6Prefix: 'auto', networkIgnoreList: [], ignored: [] });
   t.notOk(d.address, 'no AddressData: DHCP');
   const f = parse(`<IpopNamespace>ns</IpopNamespace><VirtualNetworkDevice>tap1</VirtualNetworkDevice>
     <AddressData><IPAddress>10.1.2.3</IPAddress><Netmask>255.255.0.0</Netmask><Hostname>h</Hostname></AddressData>
@@ -22,6 +22,7 @@ t.test('defaults and a full section', async (t) => {
   t.same([f.device, f.leaseTime, f.mtu, f.getStatePort, f.multicast, f.dhcpConfigFile, f.offload], ['tap1', 600, 1280, 0, true, 'd.xml', false]);
   t.same(f.onDemand, { enabled: false, threshold: 10, idleTimeout: 30 });
   t.equal(parse('<IpopNamespace>ns</IpopNamespace><FastPath>false</FastPath>').fastPath, false, 'FastPath false: the reference data path');
+  t.equal(parse('<IpopNamespace>ns</IpopNamespace><NativeFlows>true</NativeFlows>').nativeFlows, true, 'NativeFlows true: the native fast path');
   t.equal(parse('<IpopNamespace>ns</IpopNamespace><AddressData><IPAddress>10.0.0.1</IPAddress><Netmask>/24</Netmask></AddressData>').address!.prefix, 24);
   t.notOk(parseNodeConfig('<NodeConfig><BrunetNamespace>r</BrunetNamespace></NodeConfig>').ipop, 'absent for plain overlay nodes');
   t.same(parse('<IpopNamespace>ns</IpopNamespace><NetworkIgnoreList><Device>lxcbr0</Device><Device>docker0</Device></NetworkIgnoreList>').networkIgnoreList, ['lxcbr0', 'docker0']);
@@ -45,6 +46,9 @@ t.test('every field is validated with a message naming it', async (t) => {
     ['<IpopNamespace>n</IpopNamespace><GetStatePort>70000</GetStatePort>', /GetStatePort: port 70000 out of range/],
     ['<IpopNamespace>n</IpopNamespace><Offload>yes</Offload>', /IpopConfig\/Offload: expected true or false/],
     ['<IpopNamespace>n</IpopNamespace><FastPath>yes</FastPath>', /IpopConfig\/FastPath: expected true or false/],
+    ['<IpopNamespace>n</IpopNamespace><NativeFlows>on</NativeFlows>', /IpopConfig\/NativeFlows: expected true or false/],
+    ['<IpopNamespace>n</IpopNamespace><FastPath>false</FastPath><NativeFlows>true</NativeFlows>', /IpopConfig\/NativeFlows: NativeFlows needs FastPath true/],
+    ['<IpopNamespace>n</IpopNamespace><Mode>switch</Mode><NativeFlows>true</NativeFlows>', /IpopConfig\/NativeFlows: NativeFlows is for router mode only/],
     ['<IpopNamespace>n</IpopNamespace><Colour>blue</Colour>', /IpopConfig\/Colour: unknown element/],
     ['<IpopNamespace>n</IpopNamespace><IpopNamespace>m</IpopNamespace>', /IpopNamespace: appears 2 times/],
   ];

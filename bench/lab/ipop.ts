@@ -55,6 +55,8 @@ export interface HostOptions {
   offload?: boolean;
   /** IpopConfig/FastPath (default: absent, i.e. true). */
   fastPath?: boolean;
+  /** IpopConfig/NativeFlows (omitted: the default, false). */
+  nativeFlows?: boolean;
   /** IpopConfig/EnableMulticast (default false). */
   multicast?: boolean;
   /** Switch mode: IpopConfig/Mode switch, with the TAP in this bridge (IpopConfig/Bridge) and IpopConfig/MacAgeSeconds. */
@@ -82,6 +84,7 @@ export function hostConfig(dir: string, name: string, o: HostOptions): string {
     <GetStatePort>${o.getStatePort ?? 5800}</GetStatePort>
     <Offload>${o.offload ?? true}</Offload>
     ${o.fastPath !== undefined ? `<FastPath>${o.fastPath}</FastPath>` : ''}
+    ${o.nativeFlows !== undefined ? `<NativeFlows>${o.nativeFlows}</NativeFlows>` : ''}
     <EnableMulticast>${o.multicast ?? false}</EnableMulticast>
     ${o.switchMode ? `<Mode>switch</Mode>${o.switchMode.bridge ? `<Bridge>${o.switchMode.bridge}</Bridge>` : ''}` : ''}
     ${o.switchMode?.macAgeSeconds !== undefined ? `<MacAgeSeconds>${o.switchMode.macAgeSeconds}</MacAgeSeconds>` : ''}

@@ -1,7 +1,7 @@
 // The paths bench:vpn can measure, and its --paths option that picks some of them (the plain
 // underlay is always measured: every added RTT is taken over it or over the switch path's wire).
 
-export const PATHS = ['tinc', 'wireguard-go', 'router', 'router-reference', 'router-no-offload', 'switch', 'social', 'floor', 'floor-aead', 'floor-spin', 'floor-native', 'floor-flow'] as const;
+export const PATHS = ['tinc', 'wireguard-go', 'router', 'router-native', 'router-native-no-offload', 'router-reference', 'router-no-offload', 'switch', 'social', 'floor', 'floor-aead', 'floor-spin', 'floor-native', 'floor-flow'] as const;
 export type PathName = (typeof PATHS)[number];
 
 /** "router,switch" → that set; undefined → all paths. Throws a one-line error on an unknown or empty list. */

@@ -90,7 +90,7 @@ export async function runVpn(p: VpnProgram, o: RunOptions): Promise<() => Promis
       state: phase === 'ready' ? 'ready' : phase === 'stopping' ? 'stopping' : 'starting', phase, pid: process.pid,
       namespace: ipop.namespace, mode: ipop.mode, device: tap.name, mtu, underlay: underlay.name ?? null, ...(ipop.bridge ? { bridge: ipop.bridge } : {}), node: overlay?.nodes[0]?.address.key ?? null,
       ring: overlay?.nodes[0]?.status ?? 'offline', connections: overlay ? [...overlay.nodes[0]!.table.all()].length : 0,
-      onDemand: ipop.onDemand.enabled, offload: tap.offload, fastPath: tap.room !== undefined,
+      onDemand: ipop.onDemand.enabled, offload: tap.offload, fastPath: tap.room !== undefined, ...(vpn?.native ? { nativeFlows: vpn.native() } : {}),
       ...(vpn && overlay ? { traffic: trafficOf(vpn, overlay.nodes[0]!.listeners) } : {}),
     });
     if (ipop.getStatePort) {

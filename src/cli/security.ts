@@ -89,9 +89,15 @@ export function secureListener(inner: EdgeListener, identity: Identity, ctx: Sec
   const m = ctx.membership;
   const l = new SecureEdgeListener(inner, {
     identity, groupKey: ctx.groupKey, namespace: cfg.namespace, clock: realClock, random: cryptoRandom, log,
-    certificate: m?.certificate,
+    certificate: m?.certificate, rekeyAfterPackets: rekeyPacketsFromEnv(),
     verifyPeer: m ? membershipVerifier({ caPublicKey: m.caPublicKey, clock: realClock, revocations: m.watcher?.revoked }) : undefined,
   });
   if (m) m.listeners.push(l);
   return l;
+}
+
+/** Tests only: BRUNET_REKEY_PACKETS=N rekeys every secure edge's send direction after N packets. */
+function rekeyPacketsFromEnv(): number | undefined {
+  const n = Number(process.env['BRUNET_REKEY_PACKETS']);
+  return Number.isInteger(n) && n >= 1 ? n : undefined;
 }

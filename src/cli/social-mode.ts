@@ -32,7 +32,7 @@ export function loadSocialConfig(config: string, _ipopFile: string | undefined, 
   const ipop: IpopConfig = {
     namespace: cfg.namespace, mode: 'social', device: social.device, macAgeSeconds: 0, leaseTime: 0, mtu: 0,
     // Friends' devices are linked right away and kept.
-    onDemand: { ...DEFAULT_ON_DEMAND, enabled: false }, getStatePort: social.getStatePort, multicast: false, offload: social.offload, fastPath: true,
+    onDemand: { ...DEFAULT_ON_DEMAND, enabled: false }, getStatePort: social.getStatePort, multicast: false, offload: social.offload, fastPath: true, nativeFlows: false,
     ipv6Prefix: '', networkIgnoreList: [], ignored: [],
   };
   return { cfg, ipop, social, stateDir: stateDirFor(config, stateDir) };

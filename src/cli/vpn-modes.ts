@@ -19,7 +19,9 @@ import { acquireLease } from '../vpn/lease.js';
 import { releaseAddress } from '../vpn/mapping.js';
 import { switchStateView } from '../vpn/switch/state.js';
 import { SwitchNode } from '../vpn/switch/switch-node.js';
+import { NativePath } from '../vpn/native-path.js';
 import { nativeLinks, type TapDevice } from '../vpn/tap.js';
+import { realClock } from '../util/clock.js';
 
 export interface ModeContext {
   node: Node;
@@ -39,6 +41,8 @@ export interface RunningVpn {
   stop(): void;
   /** The ready line's description: addresses, device, mode. */
   summary: string;
+  /** IpopConfig/NativeFlows: the native path's counters (status --json nativeFlows). */
+  native?: () => Record<string, number>;
 }
 
 export async function startRouterMode(c: ModeContext): Promise<RunningVpn> {
@@ -59,9 +63,16 @@ export async function startRouterMode(c: ModeContext): Promise<RunningVpn> {
     vpn.setDhcp(server);
   }
   await vpn.start();
+  let native: NativePath | undefined;
+  if (ipop.nativeFlows) {
+    try {
+      native = NativePath.start({ vpn, tap, listeners: node.listeners, clock: realClock, log, ttl: () => node.router.defaultTtl() });
+    } catch (e) { vpn.stop(); throw new Error(`IpopConfig/NativeFlows: ${(e as Error).message}`); }
+  }
   node.beforeLeave.push(async () => { releaseAddress(dht.registrations, ipop.namespace, vpn.ip, node.address); await vpn.leave(); });
   return {
-    view: routerStateView(vpn), stats: vpn.stats, stop: () => vpn.stop(),
+    view: routerStateView(vpn), stats: vpn.stats, stop: () => { native?.stop(); vpn.stop(); },
+    ...(native ? { native: () => native!.summary() } : {}),
     summary: `${ipToString(lease.ip)}/${lease.prefix}${ipv6 ? ` and ${ipv6.text}/64` : ''} on ${tap.name} (mtu ${mtu})`,
   };
 }

@@ -59,6 +59,12 @@ export interface IpopConfig {
    * format either way: nodes with and without it interoperate.
    */
   fastPath: boolean;
+  /**
+   * IpopConfig/NativeFlows (default false; router mode with FastPath): a native thread reads the
+   * TAP and the UDP socket and seals and opens the frames of established direct flows itself
+   * (src/vpn/native-path.ts). Same wire format: members with and without it interoperate.
+   */
+  nativeFlows: boolean;
   /** DHCPConfig XML this node publishes under `dhcp:<ns>` (and re-publishes while it lives). */
   dhcpConfigFile?: string;
   /**
@@ -80,7 +86,7 @@ const MODES: readonly IpopMode[] = ['router', 'switch'];
 
 const BRUNET_UNSUPPORTED = ['EndToEndSecurity', 'DHCPPort', 'AllowStaticAddresses', 'GroupVPN', 'Dns'];
 const KNOWN = ['IpopNamespace', 'VirtualNetworkDevice', 'AddressData', 'EnableMulticast', 'LeaseTime', 'MTU', 'OnDemand',
-  'GetStatePort', 'DHCPConfigFile', 'NetworkIgnoreList', 'IPv6Prefix', 'Offload', 'FastPath', 'Mode', 'Bridge', 'MacAgeSeconds', ...BRUNET_UNSUPPORTED];
+  'GetStatePort', 'DHCPConfigFile', 'NetworkIgnoreList', 'IPv6Prefix', 'Offload', 'FastPath', 'NativeFlows', 'Mode', 'Bridge', 'MacAgeSeconds', ...BRUNET_UNSUPPORTED];
 
 /** Netmask as dotted quad (Brunet) or prefix length ("24" or "/24"). */
 export function netmaskToPrefix(s: string, path: string): number {
@@ -170,7 +176,7 @@ export function parseIpop(node: XNode): IpopConfig {
   if (badName) throw new ConfigError(`${P}/VirtualNetworkDevice`, badName);
   const cfg: IpopConfig = {
     namespace, mode: 'router', device, macAgeSeconds: DEFAULT_MAC_AGE_SECONDS, leaseTime: 3600, mtu: 0, onDemand: { ...DEFAULT_ON_DEMAND },
-    getStatePort: DEFAULT_GET_STATE_PORT, multicast: false, offload: true, fastPath: true, ipv6Prefix: 'auto', networkIgnoreList: [], ignored: [],
+    getStatePort: DEFAULT_GET_STATE_PORT, multicast: false, offload: true, fastPath: true, nativeFlows: false, ipv6Prefix: 'auto', networkIgnoreList: [], ignored: [],
   };
   parseSwitching(get, cfg);
   const ad = get('AddressData');
@@ -190,6 +196,10 @@ export function parseIpop(node: XNode): IpopConfig {
   if (off !== undefined) cfg.offload = parseBool(text(off, `${P}/Offload`), `${P}/Offload`);
   const fp = get('FastPath');
   if (fp !== undefined) cfg.fastPath = parseBool(text(fp, `${P}/FastPath`), `${P}/FastPath`);
+  const nf = get('NativeFlows');
+  if (nf !== undefined) cfg.nativeFlows = parseBool(text(nf, `${P}/NativeFlows`), `${P}/NativeFlows`);
+  if (cfg.nativeFlows && !cfg.fastPath) throw new ConfigError(`${P}/NativeFlows`, 'NativeFlows needs FastPath true (the thread borrows the batched UDP socket)');
+  if (cfg.nativeFlows && cfg.mode !== 'router') throw new ConfigError(`${P}/NativeFlows`, 'NativeFlows is for router mode only');
   const dc = get('DHCPConfigFile');
   if (dc !== undefined && text(dc, `${P}/DHCPConfigFile`) !== '') cfg.dhcpConfigFile = text(dc, `${P}/DHCPConfigFile`);
   const v6 = get('IPv6Prefix');

@@ -10,8 +10,8 @@
 // NotMine, no DATA packet of an installed flow's edge: the datagram for TypeScript, unchanged;
 // Drop, refused and counted as Session.open counts it. open() decrypts in place.
 //
-// Used today by the tests, the fuzz target and bench:vpn's floor-flow path; not yet by the
-// daemon. Wiring it in (IpopConfig/NativeFlows, off until this is done and tested):
+// NativeFlowTable: the tests, the fuzz target and bench:vpn's floor-flow path. FlowThread
+// (native/flow-thread.cc): the daemon's, with IpopConfig/NativeFlows (src/vpn/native-path.ts):
 //  - a native thread becomes the only reader of the TAP fd and the UDP listener's socket;
 //    frames a flow takes are sealed and sent there, datagrams a flow opens as Frame are
 //    written to the TAP there; everything else (other frames, Plaintext with its edge id,
@@ -24,6 +24,7 @@
 //    path's stats and OnDemand.note once a second. Super-packets, offloaded frames, ARP, DHCP,
 //    multicast and IPv6 stay TypeScript's.
 import { loadAddonModule } from '../util/addon.js';
+import type { ReturnedState } from './session.js';
 
 export const enum FlowVerdict { Frame = 0, Plaintext = 1, NotMine = 2, Drop = 3 }
 
@@ -50,6 +51,32 @@ export interface FlowStats {
   sealed: number; opened: number; frames: number; plaintexts: number;
   decryptFailures: number; replays: number; tooOld: number; badEpoch: number; malformed: number; rekeys: number;
   sendEpoch: number; sendCounter: number;
+  /** FlowThread's flows only: authenticated CONFIRMs, frame bytes delivered to the TAP and sealed. */
+  confirms?: number; frameBytes?: number; sealedBytes?: number;
+}
+
+/** The I/O thread's counters (native/flow-thread.cc). */
+export interface FlowThreadCounters {
+  tapReads: number; tapSealed: number; udpReads: number; tapWrites: number; toJs: number; queueDrops: number; sendErrors: number; tapWriteErrors: number;
+}
+
+/** What the thread hands to JS: TAP reads as tap.cc delivers them, datagrams as udp.cc does, and plaintexts of installed flows' edges. */
+export interface FlowThreadCallbacks {
+  onTap(err: Error | null, data?: Buffer, lengths?: Uint32Array): void;
+  onUdp(data: Buffer, meta: Uint32Array, count: number, hosts: string[]): void;
+  onPlain(localEdgeId: number, plaintext: Buffer): void;
+}
+
+interface NativeThread {
+  install(spec: FlowSpec, host: string, port: number): void;
+  take(localEdgeId: number): (ReturnedState & { stats: FlowStats }) | undefined;
+  sealTransport(localEdgeId: number, type: number, plaintext: Uint8Array, now: number): Buffer | null;
+  openTransport(localEdgeId: number, packet: Uint8Array, now: number): Buffer | null;
+  stats(localEdgeId: number): FlowStats | undefined;
+  start(tapFd: number, vnet: boolean, head: number, tail: number, udpFd: number, now: number,
+    onTap: FlowThreadCallbacks['onTap'], onUdp: FlowThreadCallbacks['onUdp'], onPlain: FlowThreadCallbacks['onPlain']): void;
+  stop(): void;
+  counters(): FlowThreadCounters;
 }
 
 interface NativeTable {
@@ -61,13 +88,15 @@ interface NativeTable {
 }
 
 let ctor: (new () => NativeTable) | Error | undefined;
+let threadCtor: (new (ipv6: boolean) => NativeThread) | undefined;
 
 function load(): (new () => NativeTable) | Error {
   if (ctor !== undefined) return ctor;
   try {
-    const mod = loadAddonModule() as { FlowTable?: new () => NativeTable };
-    if (typeof mod.FlowTable !== 'function') throw new Error('the addon has no FlowTable: rebuild it (npx node-gyp rebuild)');
+    const mod = loadAddonModule() as { FlowTable?: new () => NativeTable; FlowThread?: new (ipv6: boolean) => NativeThread };
+    if (typeof mod.FlowTable !== 'function' || typeof mod.FlowThread !== 'function') throw new Error('the addon has no FlowTable or FlowThread: rebuild it (npx node-gyp rebuild)');
     ctor = mod.FlowTable;
+    threadCtor = mod.FlowThread;
   } catch (e) {
     ctor = e instanceof Error ? e : new Error(String(e));
   }
@@ -100,4 +129,37 @@ export class NativeFlowTable {
     return { verdict, data };
   }
   stats(localEdgeId: number): FlowStats | undefined { return this.#h.stats(localEdgeId); }
+}
+
+/**
+ * The native fast path's I/O thread and its flow table (native/flow-thread.cc). The table may
+ * be used before start(); after stop() the thread is gone (the table stays usable).
+ */
+export class FlowThread {
+  readonly #h: NativeThread;
+
+  /** ipv6: the UDP socket is AF_INET6. Throws when the addon is missing (nativeFlowsUnavailableReason). */
+  constructor(ipv6: boolean) {
+    const c = load();
+    if (c instanceof Error) throw c;
+    this.#h = new threadCtor!(ipv6);
+  }
+
+  /** Installs (or replaces) the flow of spec.localEdgeId / spec.peerIp, sending to host:port (an IP address). */
+  install(spec: FlowSpec, host: string, port: number): void { this.#h.install(spec, host, port); }
+  /** Removes the flow and returns its transport state (for Session.restoreTransportState) and last stats. */
+  take(localEdgeId: number): (ReturnedState & { stats: FlowStats }) | undefined { return this.#h.take(localEdgeId); }
+  /** A secure-edge transport packet (DATA header, sealed plaintext, tag) on the flow's counter; null without the flow. */
+  sealTransport(localEdgeId: number, type: number, plaintext: Uint8Array, now: number): Buffer | null { return this.#h.sealTransport(localEdgeId, type, plaintext, now); }
+  /** Opens a transport packet with the flow's keys and windows (the caller's bytes stay); null when refused or without the flow. */
+  openTransport(localEdgeId: number, packet: Uint8Array, now: number): Buffer | null { return this.#h.openTransport(localEdgeId, packet, now); }
+  stats(localEdgeId: number): FlowStats | undefined { return this.#h.stats(localEdgeId); }
+  get counters(): FlowThreadCounters { return this.#h.counters(); }
+
+  /** Starts reading tapFd (with a virtio header when vnet; delivered with head/tail room) and udpFd; now: the JS clock's reading. */
+  start(o: { tapFd: number; vnet: boolean; head: number; tail: number; udpFd: number; now: number }, cb: FlowThreadCallbacks): void {
+    this.#h.start(o.tapFd, o.vnet, o.head, o.tail, o.udpFd, o.now, cb.onTap, cb.onUdp, cb.onPlain);
+  }
+  /** Stops and joins the thread; the fds are not touched again. Idempotent. */
+  stop(): void { this.#h.stop(); }
 }

@@ -24,7 +24,13 @@ import {
   type HandshakePacket,
 } from './secure-wire.js';
 import { HandshakeFailure, type FailureKind, type PeerInfo, type SecureStats, type VerifyPeer } from './secure-types.js';
-import { Session, type SessionOptions } from './session.js';
+import { Session, type ReturnedState, type SessionOptions, type TransportState } from './session.js';
+
+/** A native flow holding an edge's transport state (src/vpn/native-path.ts): it seals and opens for the edge meanwhile. */
+export interface LentTransport {
+  seal(type: number, plaintext: Uint8Array): Uint8Array | null;
+  open(packet: Uint8Array): Uint8Array | null;
+}
 
 /** What a SecureEdge needs from its listener. */
 export interface SecureEdgeHost {
@@ -73,6 +79,7 @@ export class SecureEdge implements Edge {
   private retransmit: TimerHandle | undefined;
   private early: Uint8Array[] | undefined;
   private settle: { resolve(e: SecureEdge): void; reject(err: Error): void } | undefined;
+  private lent: LentTransport | undefined;
 
   constructor(private readonly host: SecureEdgeHost, readonly inner: Edge) {
     this.id = `secure/${inner.id}`;
@@ -98,14 +105,38 @@ export class SecureEdge implements Edge {
   send(packet: Uint8Array): void {
     const st = this.host.stats;
     if (this.state !== 'established' || !this.session) { st.sendErrors++; return; }
-    let out: Uint8Array;
-    try { out = this.session.seal(T_DATA, packet); } catch { st.sendErrors++; return; }
+    let out: Uint8Array | null;
+    try { out = this.lent ? this.lent.seal(T_DATA, packet) : this.session.seal(T_DATA, packet); } catch { st.sendErrors++; return; }
+    if (!out) { st.sendErrors++; return; }
     this.out(out);
+  }
+
+  /**
+   * Hands the session's transport state to a native flow, which then seals and opens for this
+   * edge (one counter, one replay window) until returnTransport. undefined, and nothing lent:
+   * not established, already lent, or the previous epoch's key is still in its grace period.
+   */
+  lendTransport(flow: LentTransport): TransportState | undefined {
+    if (this.state !== 'established' || !this.session || this.lent || this.session.inGrace) return undefined;
+    this.lent = flow;
+    return this.session.transportState();
+  }
+
+  /** Takes the transport state back from the flow (undefined: it had none left to give: the session stays as lent). */
+  returnTransport(state: ReturnedState | undefined): void {
+    this.lent = undefined;
+    if (state) this.session?.restoreTransportState(state);
+  }
+
+  /** A DATA packet's plaintext that the flow authenticated and opened. */
+  receiveOpened(plaintext: Uint8Array): void {
+    this.host.stats.packetsIn++;
+    if (this.state === 'established') this.deliver(plaintext);
   }
 
   /** send() sealing in place: the header goes into the lent room in front, the tag behind (Edge.sendLent). */
   sendLent(packet: Uint8Array, room: Room): void {
-    if (room.head < DATA_HEADER || room.tail < TAG_LEN) { this.send(packet); return; }
+    if (room.head < DATA_HEADER || room.tail < TAG_LEN || this.lent) { this.send(packet); return; }
     const st = this.host.stats;
     if (this.state !== 'established' || !this.session) { st.sendErrors++; return; }
     let out: Uint8Array;
@@ -163,6 +194,11 @@ export class SecureEdge implements Edge {
 
   private receiveTransport(p: Uint8Array): void {
     if (!this.session) { this.host.stats.malformed++; return; }
+    if (this.lent) {  // a packet the flow did not see (reassembled from fragments): it opens it
+      const pt = this.lent.open(p);
+      if (pt && this.state === 'established') this.deliver(pt);
+      return;
+    }
     // The inner edge hands each packet to us alone: decrypt it where it lies.
     const o = this.session.openInPlace(p);
     if (!o) return;
@@ -299,7 +335,8 @@ export class SecureEdge implements Edge {
 
   private sendConfirm(again: boolean): void {
     if (again) this.host.stats.retransmits++;
-    this.out(this.session!.seal(T_CONFIRM, EMPTY));
+    const p = this.lent ? this.lent.seal(T_CONFIRM, EMPTY) : this.session!.seal(T_CONFIRM, EMPTY);
+    if (p) this.out(p);
   }
 
   private sendHandshake(p: Uint8Array): void {

@@ -80,6 +80,13 @@ export class ReplayWindow {
   /** The highest counter seen (-1: none) and a copy of the bitmap (bit n % size of word n % size >>> 5). */
   snapshot(): { top: number; bits: Uint32Array } { return { top: this.top, bits: this.bits.slice() }; }
 
+  /** Sets the window to a snapshot() (a native flow's, handed back). */
+  restore(w: { top: number; bits: Uint32Array }): void {
+    if (w.bits.length !== this.bits.length) throw new RangeError(`replay window: expected ${this.bits.length} words`);
+    this.top = w.top;
+    this.bits.set(w.bits);
+  }
+
   /** Records n; call only after the packet authenticated. */
   mark(n: number): void {
     if (n > this.top) {
@@ -114,6 +121,10 @@ export interface TransportState {
   sendKey: Uint8Array; recvKey: Uint8Array; sendEpoch: number; recvEpoch: number; sendCounter: number; sendEpochStart: number;
   recvWindow: { top: number; bits: Uint32Array }; rekeyPackets: number; rekeyMs: number; graceMs: number;
 }
+
+/** What a native flow hands back when it is removed (native-flows.ts FlowThread.take). */
+export interface ReturnedEpoch { epoch: number; key: Uint8Array; window: { top: number; bits: Uint32Array }; expiresAt: number }
+export interface ReturnedState { sendKey: Uint8Array; sendEpoch: number; sendCounter: number; sendEpochStart: number; cur: ReturnedEpoch; prev?: ReturnedEpoch }
 
 export interface Opened {
   type: number;
@@ -161,6 +172,33 @@ export class Session {
       sendCounter: this.sendCounter, sendEpochStart: this.sendEpochStart, recvWindow: this.cur.window.snapshot(),
       rekeyPackets: this.rekeyPackets, rekeyMs: this.rekeyMs, graceMs: this.graceMs,
     };
+  }
+
+  /** True while the previous receive epoch is kept (its grace period): transportState() leaves it out. */
+  get inGrace(): boolean { return this.prev !== undefined && this.o.clock.now() < this.prev.expiresAt; }
+
+  /**
+   * Takes back the state a native flow advanced (its keys, counters, epochs and windows)
+   * after transportState() handed it over; the caller's copies are taken, not wiped.
+   */
+  restoreTransportState(r: ReturnedState): void {
+    if (this.destroyed) return;
+    wipe(this.sendKey);
+    wipe(this.cur.key);
+    wipe(this.prev?.key);
+    wipe(this.next?.key);
+    this.sendKey = Buffer.from(r.sendKey);
+    this.sendEpoch = r.sendEpoch & 0xff;
+    this.sendCounter = r.sendCounter;
+    this.sendEpochStart = r.sendEpochStart;
+    const epoch = (e: ReturnedEpoch, expiresAt: number): RecvEpoch => {
+      const window = new ReplayWindow();
+      window.restore(e.window);
+      return { epoch: e.epoch & 0xff, key: Buffer.from(e.key), window, expiresAt };
+    };
+    this.cur = epoch(r.cur, Infinity);
+    this.prev = r.prev ? epoch(r.prev, r.prev.expiresAt) : undefined;
+    this.next = undefined;
   }
 
   /**

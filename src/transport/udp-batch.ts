@@ -26,6 +26,7 @@ interface NativeUdp {
   setBuffers(bytes: number): void;
   offloads(): BatchOffloads;
   start(cb: (data: Buffer, meta: Uint32Array, count: number, hosts: string[]) => void): void;
+  lend(): number;
   send(bytes: Uint8Array, meta: Uint32Array, count: number, hosts: string[]): number;
   stats(): BatchSocketStats;
   close(): void;
@@ -83,11 +84,17 @@ export class BatchSocket {
   #count = 0;
   #hosts: string[] = [];
   #closed = false;
+  /** start()'s batch handler, for a reader the fd is lent to; that reader's stop. */
+  #onBatch: ((data: Buffer, meta: Uint32Array, count: number, hosts: string[]) => void) | undefined;
+  #borrower: (() => void) | undefined;
 
   /** Throws when the addon is missing (see batchUnavailableReason) or no socket can be made. */
+  readonly #ipv6: boolean;
+
   constructor(ipv6: boolean, offload: boolean, private readonly onFailed: (count: number) => void) {
     const Ctor = loadAddon();
     if (Ctor instanceof Error) throw Ctor;
+    this.#ipv6 = ipv6;
     this.#h = new Ctor(ipv6, offload);
   }
 
@@ -99,7 +106,7 @@ export class BatchSocket {
 
   /** Begins delivering datagrams (Buffer views into their batch's Buffer) with their raw source address. */
   start(onDatagram: (msg: Buffer, host: string, port: number) => void): void {
-    this.#h.start((data, meta, count, hosts) => {
+    this.#onBatch = (data, meta, count, hosts) => {
       let off = 0;
       const outer = receiving;  // never true today (sends make no callbacks); a nested batch would leave the flush to the outer one
       receiving = true;
@@ -113,8 +120,25 @@ export class BatchSocket {
         receiving = outer;
         if (!outer) flushAll();  // the answers to this batch go out now, in one sendmmsg per socket
       }
-    });
+    };
+    this.#h.start(this.#onBatch);
   }
+
+  /**
+   * After start(): stops reading here and lends the fd to a native reader (the native fast
+   * path's thread), which hands the datagrams it does not take to `deliver` in the addon's
+   * batch format; sends stay here. stop() is called before close() closes the fd.
+   */
+  lend(stop: () => void): { fd: number; deliver: (data: Buffer, meta: Uint32Array, count: number, hosts: string[]) => void } {
+    if (!this.#onBatch || this.#closed) throw new Error('batched socket: not started, or closed');
+    if (this.#borrower) throw new Error('batched socket: lent already');
+    const fd = this.#h.lend();
+    this.#borrower = stop;
+    return { fd, deliver: this.#onBatch };
+  }
+
+  /** True when the socket is IPv6 (dual stack): addresses for a native sender are then mapped. */
+  get ipv6(): boolean { return this.#ipv6; }
 
   /** Queues one datagram (header, then payload), copied: the caller may reuse both at once. */
   send(head: Uint8Array, payload: Uint8Array | undefined, host: string, port: number): void {
@@ -170,6 +194,9 @@ export class BatchSocket {
     if (this.#closed) return;
     this.flush();
     this.#closed = true;
+    const b = this.#borrower;
+    this.#borrower = undefined;
+    b?.();
     this.#h.close();
   }
 }

@@ -22,6 +22,7 @@ import {
 } from './udp-fragments.js';
 import { TransportAddress, type TaKind } from './ta.js';
 import { fastPathFromEnv, openSocket, type DatagramSocket } from './udp-socket.js';
+import type { BatchSocket } from './udp-batch.js';
 import { transientBytes } from '../util/gc-pacer.js';
 
 export const UDP_WIRE_VERSION = 1;
@@ -132,6 +133,12 @@ export class UdpEdgeListener implements EdgeListener {
   /** True while the socket does batched I/O (fastPath asked for and the addon present). */
   get batched(): boolean { return this.socket?.batched ?? false; }
   localTAs(): TransportAddress[] { return this.socket ? this.advertised.list(this.port) : []; }
+  /** The batched socket, while batched I/O is in use (the native fast path borrows its fd). */
+  get batch(): BatchSocket | undefined { return this.socket?.batch; }
+  /** A live edge of this listener: its ids (remoteId 0: not known yet); undefined for any other edge. */
+  edgeIds(e: Edge): { localId: number; remoteId: number } | undefined {
+    return e instanceof UdpEdge && !e.closed && this.byLocal.get(e.localId) === e ? { localId: e.localId, remoteId: e.remoteId } : undefined;
+  }
 
   async start(): Promise<void> {
     if (this.socket || this.starting) throw new Error('udp listener already started');

@@ -24,6 +24,7 @@ interface NativeTap {
   setIPv6(address: string, prefixLength: number): void;
   up(): void;
   start(cb: (err: Error | null, data?: Buffer, lengths?: Uint32Array) => void, head?: number, tail?: number): void;
+  lend(): number;
   write(frame: Uint8Array): boolean;
   writeBatch(frames: Uint8Array[], withHeader?: boolean): number;
   offload(): boolean;
@@ -111,6 +112,10 @@ export class TapDevice {
   /** Free bytes around every frame start() delivers (TapDevice.open's `room`); undefined: none. */
   readonly room: Room | undefined;
   readonly #h: NativeTap;
+  /** start()'s batch handler, for a reader the fd is lent to. */
+  #onBatch: ((err: Error | null, data?: Buffer, lengths?: Uint32Array) => void) | undefined;
+  /** Stops the reader the fd is lent to (before close() closes the fd). */
+  #borrower: (() => void) | undefined;
 
   private constructor(h: NativeTap, room: Room | undefined) {
     this.#h = h;
@@ -172,7 +177,7 @@ export class TapDevice {
   start(onFrames: (frames: Buffer[], offloaded: Uint8Array | null) => void, onError?: (err: TapError) => void): void {
     const vnet = this.offload;
     const head = this.room?.head ?? 0, tail = this.room?.tail ?? 0;
-    call(() => this.#h.start((err, data, lengths) => {
+    this.#onBatch = (err, data, lengths) => {
       if (err) {
         this.close();
         const e = new TapError(err.message);
@@ -193,7 +198,21 @@ export class TapDevice {
         off = end + tail;
       }
       onFrames(frames, offloaded);
-    }, head, tail));
+    };
+    call(() => this.#h.start(this.#onBatch!, head, tail));
+  }
+
+  /**
+   * After start(): stops reading here and lends the fd to a native reader (the native fast
+   * path's thread), which hands what it does not take to `deliver` in start()'s batch format
+   * (room included). stop() is called before close() closes the fd. Writes stay here.
+   */
+  lend(stop: () => void): { fd: number; deliver: (err: Error | null, data?: Buffer, lengths?: Uint32Array) => void } {
+    if (!this.#onBatch) throw new TapError(`tap device ${this.name} is not started`);
+    if (this.#borrower) throw new TapError(`tap device ${this.name} is lent already`);
+    const fd = call(() => this.#h.lend());
+    this.#borrower = stop;
+    return { fd, deliver: this.#onBatch };
   }
 
   /** Writes one frame; false when it was dropped (counted in stats.writeDrops). */
@@ -211,6 +230,9 @@ export class TapDevice {
 
   /** Stops reading and closes the fd, which removes the device. Idempotent. */
   close(): void {
+    const b = this.#borrower;
+    this.#borrower = undefined;
+    b?.();
     this.#h.close();
   }
 }
