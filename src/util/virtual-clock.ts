@@ -21,15 +21,25 @@
 // time only through the meter, and its traces are not reproducible.
 import type { Clock, TimerHandle } from './clock.js';
 
-interface Timer {
-  at: number;
-  seq: number;
-  fn: () => void;
-  /** > 0 for setInterval. */
-  period: number;
-  cancelled: boolean;
+/** A timer is its own handle: one object per timer (packet deliveries are most of them). */
+class Timer implements TimerHandle {
+  cancelled = false;
   /** Taken off the heap into the current instant's batch (cancelling it then leaves no garbage in the heap). */
-  queued: boolean;
+  queued = false;
+  constructor(
+    private readonly clock: VirtualClock,
+    public at: number,
+    public seq: number,
+    readonly fn: () => void,
+    /** > 0 for setInterval. */
+    readonly period: number,
+  ) {}
+
+  cancel(): void {
+    if (this.cancelled) return;
+    this.cancelled = true;
+    if (!this.queued) this.clock.discarded();
+  }
 }
 
 const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
@@ -69,16 +79,13 @@ export class VirtualClock implements Clock {
 
   private add(fn: () => void, ms: number, period: number): TimerHandle {
     const d = Number.isFinite(ms) && ms > 0 ? ms : 0;
-    const timer: Timer = { at: this.t + d, seq: this.seq++, fn, period, cancelled: false, queued: false };
+    const timer = new Timer(this, this.t + d, this.seq++, fn, period);
     this.push(timer);
-    return {
-      cancel: () => {
-        if (timer.cancelled) return;
-        timer.cancelled = true;
-        if (!timer.queued) { this.garbage++; this.compact(); }
-      },
-    };
+    return timer;
   }
+
+  /** @internal A timer still in the heap was cancelled. */
+  discarded(): void { this.garbage++; this.compact(); }
 
   /**
    * Runs every event due at or before `untilMs`, then sets the time to `untilMs`.
