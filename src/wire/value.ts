@@ -7,7 +7,15 @@
 //   0x05 string (u32 length + UTF-8)   0x06 bytes (u32 length + raw)
 //   0x07 list   (u32 count + items)    0x08 map (u32 count + (string key, value) pairs)
 
-export type Value = null | boolean | number | string | Uint8Array | Value[] | { [k: string]: Value };
+export type Value = null | boolean | number | string | Uint8Array | Value[] | { [k: string]: Value } | Encoded;
+
+/**
+ * A value's encoding, made once and written as it is wherever the value is sent again (a
+ * peer's NodeInfo in every neighbour list). Only encoders take it; decoders never return it.
+ */
+export class Encoded {
+  constructor(readonly bytes: Uint8Array) {}
+}
 
 export class WireError extends Error {
   override name = 'WireError';
@@ -100,6 +108,7 @@ class Writer {
       case 'string': this.u8(TAG_STRING); return this.str(v);
     }
     if (v instanceof Uint8Array) { this.u8(TAG_BYTES); return this.raw(v); }
+    if (v instanceof Encoded) { const n = v.bytes.length; this.need(n); this.buf.set(v.bytes, this.pos); this.pos += n; return; }
     if (Array.isArray(v)) {
       this.u8(TAG_LIST); this.u32(v.length);
       for (const x of v) this.value(x, depth + 1);
@@ -170,7 +179,7 @@ class Reader {
 // Typed accessors: decoders use these so a field of the wrong type is a WireError, not a crash.
 type Obj = { [k: string]: Value };
 export function asMap(v: Value, what: string): Obj {
-  if (v === null || typeof v !== 'object' || Array.isArray(v) || v instanceof Uint8Array) throw new WireError(`${what}: expected a map`);
+  if (v === null || typeof v !== 'object' || Array.isArray(v) || v instanceof Uint8Array || v instanceof Encoded) throw new WireError(`${what}: expected a map`);
   return v;
 }
 export function asList(v: Value, what: string): Value[] {
