@@ -6,7 +6,7 @@
 //   LINK packet: PType (1) | version (1) | message type (1) | value-encoded body
 import { Address } from '../address/address.js';
 import { TransportAddress } from '../transport/ta.js';
-import { asBool, asBytes, asInt, asList, asMap, asString, decodeValue, encodeValue, WireError, type Value } from '../wire/value.js';
+import { asBool, asBytes, asInt, asList, asMap, asString, decodeValue, encodeValue, WireError, type Encodable, type Value } from '../wire/value.js';
 import { decodeNodeInfo, decodeNodeInfoList, encodeNodeInfo, encodeNodeInfoOnce as encodeInfo, MAX_NODEINFO_TAS, type NodeInfo } from './node-info.js';
 
 export const PTYPE_LINK = 0x01;
@@ -46,7 +46,7 @@ export type LinkMessage =
 export const CODES = ['start', 'reply', 'close', 'ping', 'pong', 'status', 'statusreq', 'settype', 'punch'] as const;
 
 export function encodeLink(m: LinkMessage): Uint8Array {
-  let body: Value;
+  let body: Encodable;
   switch (m.t) {
     case 'start':
       body = { id: m.id, realm: m.realm, type: m.type, local: encodeNodeInfo(m.local), target: m.target?.bytes ?? null, remote: m.remoteTA?.key ?? null, token: m.token };

@@ -7,7 +7,9 @@
 //   0x05 string (u32 length + UTF-8)   0x06 bytes (u32 length + raw)
 //   0x07 list   (u32 count + items)    0x08 map (u32 count + (string key, value) pairs)
 
-export type Value = null | boolean | number | string | Uint8Array | Value[] | { [k: string]: Value } | Encoded;
+export type Value = null | boolean | number | string | Uint8Array | Value[] | { [k: string]: Value };
+/** What encoders take: a Value, with Encoded parts anywhere in it. */
+export type Encodable = null | boolean | number | string | Uint8Array | Encoded | Encodable[] | { [k: string]: Encodable };
 
 /**
  * A value's encoding, made once and written as it is wherever the value is sent again (a
@@ -40,7 +42,7 @@ const SPARE_MAX = 64 * 1024;
  * The encoding of v; with `headroom`, after that many zero bytes, for the caller's header
  * (one buffer for the whole packet, not an encoding copied again behind a header).
  */
-export function encodeValue(v: Value, headroom = 0): Uint8Array {
+export function encodeValue(v: Encodable, headroom = 0): Uint8Array {
   const w = spare ?? new Writer();
   spare = undefined; // a throw part-way leaves it out: the next call starts afresh
   w.skip(headroom);
@@ -93,7 +95,7 @@ class Writer {
   /** n zero bytes (room for a header). */
   skip(n: number): void { this.need(n); this.buf.fill(0, this.pos, this.pos + n); this.pos += n; }
   get capacity(): number { return this.buf.length; }
-  value(v: Value, depth: number): void {
+  value(v: Encodable, depth: number): void {
     if (depth > MAX_DEPTH) throw new WireError('value nested too deeply');
     if (v === null || v === undefined) return this.u8(TAG_NULL);
     switch (typeof v) {
@@ -179,7 +181,7 @@ class Reader {
 // Typed accessors: decoders use these so a field of the wrong type is a WireError, not a crash.
 type Obj = { [k: string]: Value };
 export function asMap(v: Value, what: string): Obj {
-  if (v === null || typeof v !== 'object' || Array.isArray(v) || v instanceof Uint8Array || v instanceof Encoded) throw new WireError(`${what}: expected a map`);
+  if (v === null || typeof v !== 'object' || Array.isArray(v) || v instanceof Uint8Array) throw new WireError(`${what}: expected a map`);
   return v;
 }
 export function asList(v: Value, what: string): Value[] {
