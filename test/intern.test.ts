@@ -7,7 +7,7 @@ import { Address } from '../src/address/address.js';
 import { decodeNodeInfo, encodeNodeInfo } from '../src/connection/node-info.js';
 import { TransportAddress } from '../src/transport/ta.js';
 import { cryptoRandom } from '../src/util/random.js';
-import { Interner } from '../src/util/intern.js';
+import { BytesInterner, hashBytes, Interner } from '../src/util/intern.js';
 
 // The runner does not pass --expose-gc: turn it on and take gc from a fresh context.
 setFlagsFromString('--expose-gc');
@@ -23,6 +23,8 @@ t.test('Interner: one live instance per key, built once', async (t) => {
   t.not(a, c);
   t.equal(built, 2);
   t.equal(i.size, 2);
+  t.equal(hashBytes(Uint8Array.of(1, 2, 3)), hashBytes(Uint8Array.of(1, 2, 3)));
+  t.not(hashBytes(Uint8Array.of(1, 2, 3)), hashBytes(Uint8Array.of(3, 2, 1)));
 });
 
 t.test('Interner: a value nobody holds can go, and is built again', async (t) => {
@@ -34,6 +36,45 @@ t.test('Interner: a value nobody holds can go, and is built again', async (t) =>
   t.equal(i.size, 1, 'the dropped entry left the map');
   t.equal(i.get('kept', () => ({ k: 'other' })), kept);
   t.same(i.get('gone', () => ({ k: 'again' })), { k: 'again' });
+});
+
+t.test('BytesInterner: one live instance per byte string, found by content, built once', async (t) => {
+  const i = new BytesInterner<{ k: Uint8Array }>((x) => x.k);
+  let built = 0;
+  const make = (b: Uint8Array) => { built++; return { k: b.slice() }; };
+  fc.assert(fc.property(fc.uint8Array({ minLength: 0, maxLength: 24 }), (b) => {
+    const a = i.get(b, make);
+    const copy = b.slice();
+    b.fill(0xee); // the caller's buffer is not kept
+    return i.get(copy, make) === a && a.k.every((x, j) => x === copy[j]) && a.k.length === copy.length;
+  }));
+  t.equal(built, i.size, 'built once per distinct key');
+  t.not(i.get(Uint8Array.of(1, 2), make), i.get(Uint8Array.of(1, 3), make));
+  t.not(i.get(Uint8Array.of(1, 2), make), i.get(Uint8Array.of(1, 2, 0), make), 'a longer key is another key');
+});
+
+t.test('BytesInterner: keys with the same hash stay apart', async (t) => {
+  // A hash with few values: most keys collide.
+  const i = new BytesInterner<{ k: Uint8Array }>((x) => x.k, (b) => b.length);
+  const make = (b: Uint8Array) => ({ k: b.slice() });
+  const pair = [Uint8Array.of(1, 2, 3), Uint8Array.of(3, 2, 1)] as const;
+  const a = i.get(pair[0], make), b = i.get(pair[1], make);
+  t.not(a, b, 'colliding keys: two instances');
+  t.equal(i.get(pair[0], make), a);
+  t.equal(i.get(pair[1], make), b);
+  t.equal(i.size, 2);
+  t.equal(hashBytes(Uint8Array.of(1, 2, 3)), hashBytes(Uint8Array.of(1, 2, 3)));
+  t.not(hashBytes(Uint8Array.of(1, 2, 3)), hashBytes(Uint8Array.of(3, 2, 1)));
+});
+
+t.test('BytesInterner: a value nobody holds can go, and is built again', async (t) => {
+  const i = new BytesInterner<{ k: Uint8Array; tag: string }>((x) => x.k);
+  (() => { i.get(Uint8Array.of(9, 9), (b) => ({ k: b.slice(), tag: 'gone' })); })();
+  const kept = i.get(Uint8Array.of(7), (b) => ({ k: b.slice(), tag: 'kept' }));
+  for (let n = 0; n < 50 && i.size > 1; n++) { gc(); await tick(); }
+  t.equal(i.size, 1, 'the dropped entry left the map');
+  t.equal(i.get(Uint8Array.of(7), (b) => ({ k: b.slice(), tag: 'other' })), kept);
+  t.equal(i.get(Uint8Array.of(9, 9), (b) => ({ k: b.slice(), tag: 'again' })).tag, 'again');
 });
 
 t.test('parsed TAs: equal texts share one instance; no forwarders is one frozen list', async (t) => {

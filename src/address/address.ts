@@ -1,6 +1,6 @@
 // 160-bit ring addresses. Native BigInt keeps the ring arithmetic exact; the text form is
 // Brunet's `brunet:node:` + RFC 4648 base32 (32 characters, no padding for 20 bytes).
-import { Interner } from '../util/intern.js';
+import { BytesInterner } from '../util/intern.js';
 import type { RandomSource } from '../util/random.js';
 
 export const ADDRESS_BYTES = 20;
@@ -52,7 +52,7 @@ export class Address {
    */
   static shared(b: Uint8Array): Address {
     if (b.length !== ADDRESS_BYTES) throw new AddressError(`address must be ${ADDRESS_BYTES} bytes, got ${b.length}`);
-    return shared.get(latin1(b), () => new Address(undefined, b.slice()));
+    return shared.get(b, (k) => new Address(undefined, k.slice()));
   }
   /** Parses `brunet:node:XXXX…`, case-insensitive, optional `urn:` prefix. */
   static parse(text: string): Address {
@@ -122,11 +122,7 @@ function toBytes(v: bigint): Uint8Array {
   return b;
 }
 
-const shared = new Interner<Address>();
-
-/** The 20 bytes as a 20-character string: a cheap map key (arguments spelled out, faster than a spread). */
-const latin1 = (b: Uint8Array): string => String.fromCharCode(b[0]!, b[1]!, b[2]!, b[3]!, b[4]!, b[5]!, b[6]!, b[7]!, b[8]!, b[9]!,
-  b[10]!, b[11]!, b[12]!, b[13]!, b[14]!, b[15]!, b[16]!, b[17]!, b[18]!, b[19]!);
+const shared = new BytesInterner<Address>((a) => a.bytes);
 
 /**
  * Base32 text after `prefix`, built from character codes in one go: appending character by

@@ -6,8 +6,8 @@
 //   LINK packet: PType (1) | version (1) | message type (1) | value-encoded body
 import { Address } from '../address/address.js';
 import { TransportAddress } from '../transport/ta.js';
-import { asBool, asBytes, asInt, asList, asMap, asString, decodeValue, encodeValue, WireError, type Value } from '../wire/value.js';
-import { decodeNodeInfo, decodeNodeInfoList, encodeNodeInfo, MAX_NODEINFO_TAS, type NodeInfo } from './node-info.js';
+import { asBool, asBytes, asInt, asList, asMap, asString, decodeValue, encodeValue, WireError, type Encodable, type Value } from '../wire/value.js';
+import { decodeNodeInfo, decodeNodeInfoList, encodeNodeInfo, encodeNodeInfoOnce as encodeInfo, MAX_NODEINFO_TAS, type NodeInfo } from './node-info.js';
 
 export const PTYPE_LINK = 0x01;
 export const PTYPE_ROUTED = 0x02;
@@ -46,17 +46,17 @@ export type LinkMessage =
 export const CODES = ['start', 'reply', 'close', 'ping', 'pong', 'status', 'statusreq', 'settype', 'punch'] as const;
 
 export function encodeLink(m: LinkMessage): Uint8Array {
-  let body: Value;
+  let body: Encodable;
   switch (m.t) {
     case 'start':
       body = { id: m.id, realm: m.realm, type: m.type, local: encodeNodeInfo(m.local), target: m.target?.bytes ?? null, remote: m.remoteTA?.key ?? null, token: m.token };
       break;
     case 'reply':
-      body = { id: m.id, code: m.code, local: encodeNodeInfo(m.local), remote: m.remoteTA?.key ?? null, nb: m.neighbors.map(encodeNodeInfo) };
+      body = { id: m.id, code: m.code, local: encodeNodeInfo(m.local), remote: m.remoteTA?.key ?? null, nb: m.neighbors.map(encodeInfo) };
       break;
-    case 'close': body = { reason: m.reason, nb: m.neighbors.map(encodeNodeInfo) }; break;
+    case 'close': body = { reason: m.reason, nb: m.neighbors.map(encodeInfo) }; break;
     case 'ping': case 'pong': body = { n: m.nonce }; break;
-    case 'status': body = m.tas ? { nb: m.neighbors.map(encodeNodeInfo), ta: m.tas.slice(0, MAX_NODEINFO_TAS).map((t) => t.key) } : { nb: m.neighbors.map(encodeNodeInfo) }; break;
+    case 'status': body = m.tas ? { nb: m.neighbors.map(encodeInfo), ta: m.tas.slice(0, MAX_NODEINFO_TAS).map((t) => t.key) } : { nb: m.neighbors.map(encodeInfo) }; break;
     case 'statusreq': body = null; break;
     case 'settype': body = { type: m.type }; break;
     case 'punch': body = { dial: m.dial }; break;

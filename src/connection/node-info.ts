@@ -2,7 +2,7 @@
 // link messages and neighbour lists carry.
 import { Address } from '../address/address.js';
 import { TransportAddress } from '../transport/ta.js';
-import { asBytes, asList, asMap, asString, WireError, type Value } from '../wire/value.js';
+import { asBytes, asList, asMap, asString, Encoded, encodeValue, WireError, type Value } from '../wire/value.js';
 
 export const MAX_NODEINFO_TAS = 12;
 
@@ -13,6 +13,29 @@ export interface NodeInfo {
 
 export function encodeNodeInfo(n: NodeInfo): Value {
   return { a: n.address.bytes, t: n.tas.slice(0, MAX_NODEINFO_TAS).map((ta) => ta.key) };
+}
+
+interface EncodedInfo { address: Address; tas: readonly TransportAddress[]; enc: Encoded }
+/** By the NodeInfo's TA list: a connection's peerTAs stays the same array until the peer announces new TAs. */
+const encodedInfos = new WeakMap<readonly TransportAddress[], EncodedInfo>();
+
+/**
+ * encodeNodeInfo, encoded once per (address, TA list): the same peer's NodeInfo goes out in
+ * many neighbour lists. The entry is checked against the list's current items, so a list
+ * changed in place is encoded afresh.
+ */
+export function encodeNodeInfoOnce(n: NodeInfo): Encoded {
+  const had = encodedInfos.get(n.tas);
+  if (had && had.address === n.address && sameItems(had.tas, n.tas)) return had.enc;
+  const enc = new Encoded(encodeValue(encodeNodeInfo(n)));
+  encodedInfos.set(n.tas, { address: n.address, tas: n.tas.slice(), enc });
+  return enc;
+}
+
+function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 export function decodeNodeInfo(v: Value, what = 'nodeinfo'): NodeInfo {

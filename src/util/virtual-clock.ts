@@ -23,15 +23,25 @@
 // protected hooks dueAt, rearmAt, runMetered and timed.
 import type { Clock, TimerHandle } from './clock.js';
 
-export interface VirtualTimer {
-  at: number;
-  seq: number;
-  fn: () => void;
-  /** > 0 for setInterval. */
-  period: number;
-  cancelled: boolean;
+/** A timer is its own handle: one object per timer (packet deliveries are most of them). */
+export class VirtualTimer implements TimerHandle {
+  cancelled = false;
   /** Taken off the heap into the current instant's batch (cancelling it then leaves no garbage in the heap). */
-  queued: boolean;
+  queued = false;
+  constructor(
+    private readonly clock: VirtualClock,
+    public at: number,
+    public seq: number,
+    readonly fn: () => void,
+    /** > 0 for setInterval. */
+    readonly period: number,
+  ) {}
+
+  cancel(): void {
+    if (this.cancelled) return;
+    this.cancelled = true;
+    if (!this.queued) this.clock.discarded();
+  }
 }
 
 const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
@@ -70,15 +80,9 @@ export class VirtualClock implements Clock {
   }
 
   private add(fn: () => void, ms: number, period: number): TimerHandle {
-    const timer: VirtualTimer = { at: this.dueAt(ms), seq: this.seq++, fn, period, cancelled: false, queued: false };
+    const timer = new VirtualTimer(this, this.dueAt(ms), this.seq++, fn, period);
     this.push(timer);
-    return {
-      cancel: () => {
-        if (timer.cancelled) return;
-        timer.cancelled = true;
-        if (!timer.queued) { this.garbage++; this.compact(); }
-      },
-    };
+    return timer;
   }
 
   /** When a timer set now for `ms` comes due. */
@@ -86,6 +90,9 @@ export class VirtualClock implements Clock {
 
   /** When an interval that is firing now comes due again (Node re-arms from when its callback ran: on a busy processor, later than due). */
   protected rearmAt(timer: VirtualTimer): number { return (this.meter ? this.t : timer.at) + timer.period; }
+
+  /** @internal A timer still in the heap was cancelled. */
+  discarded(): void { this.garbage++; this.compact(); }
 
   /**
    * Runs every event due at or before `untilMs`, then sets the time to `untilMs`.

@@ -8,6 +8,16 @@
 //   0x07 list   (u32 count + items)    0x08 map (u32 count + (string key, value) pairs)
 
 export type Value = null | boolean | number | string | Uint8Array | Value[] | { [k: string]: Value };
+/** What encoders take: a Value, with Encoded parts anywhere in it. */
+export type Encodable = null | boolean | number | string | Uint8Array | Encoded | Encodable[] | { [k: string]: Encodable };
+
+/**
+ * A value's encoding, made once and written as it is wherever the value is sent again (a
+ * peer's NodeInfo in every neighbour list). Only encoders take it; decoders never return it.
+ */
+export class Encoded {
+  constructor(readonly bytes: Uint8Array) {}
+}
 
 export class WireError extends Error {
   override name = 'WireError';
@@ -32,7 +42,7 @@ const SPARE_MAX = 64 * 1024;
  * The encoding of v; with `headroom`, after that many zero bytes, for the caller's header
  * (one buffer for the whole packet, not an encoding copied again behind a header).
  */
-export function encodeValue(v: Value, headroom = 0): Uint8Array {
+export function encodeValue(v: Encodable, headroom = 0): Uint8Array {
   const w = spare ?? new Writer();
   spare = undefined; // a throw part-way leaves it out: the next call starts afresh
   w.skip(headroom);
@@ -85,7 +95,7 @@ class Writer {
   /** n zero bytes (room for a header). */
   skip(n: number): void { this.need(n); this.buf.fill(0, this.pos, this.pos + n); this.pos += n; }
   get capacity(): number { return this.buf.length; }
-  value(v: Value, depth: number): void {
+  value(v: Encodable, depth: number): void {
     if (depth > MAX_DEPTH) throw new WireError('value nested too deeply');
     if (v === null || v === undefined) return this.u8(TAG_NULL);
     switch (typeof v) {
@@ -100,6 +110,7 @@ class Writer {
       case 'string': this.u8(TAG_STRING); return this.str(v);
     }
     if (v instanceof Uint8Array) { this.u8(TAG_BYTES); return this.raw(v); }
+    if (v instanceof Encoded) { const n = v.bytes.length; this.need(n); this.buf.set(v.bytes, this.pos); this.pos += n; return; }
     if (Array.isArray(v)) {
       this.u8(TAG_LIST); this.u32(v.length);
       for (const x of v) this.value(x, depth + 1);

@@ -1,0 +1,52 @@
+// encodeNodeInfoOnce: a NodeInfo's encoding made once per (address, TA list) and reused in
+// neighbour lists; the bytes on the wire are exactly encodeNodeInfo's.
+import t from 'tap';
+import fc from 'fast-check';
+import { Address } from '../src/address/address.js';
+import { decodeLink, encodeLink } from '../src/connection/link-wire.js';
+import { encodeNodeInfo, encodeNodeInfoOnce, type NodeInfo } from '../src/connection/node-info.js';
+import { TransportAddress } from '../src/transport/ta.js';
+import { seededRandom } from '../src/util/random.js';
+import { encodeValue } from '../src/wire/value.js';
+
+const rnd = seededRandom(7);
+const info = (port: number, n = 2): NodeInfo => ({
+  address: Address.random(rnd),
+  tas: Array.from({ length: n }, (_, i) => TransportAddress.parse(`brunet.udp://10.0.0.${i + 1}:${port}`)),
+});
+
+t.test('the cached encoding is the plain one, byte for byte, and is reused', async (t) => {
+  fc.assert(fc.property(fc.integer({ min: 1, max: 65535 }), fc.integer({ min: 0, max: 12 }), (port, n) => {
+    const x = info(port, n);
+    const once = encodeNodeInfoOnce(x);
+    return Buffer.from(once.bytes).equals(Buffer.from(encodeValue(encodeNodeInfo(x)))) && encodeNodeInfoOnce(x) === once;
+  }));
+});
+
+t.test('a TA list changed in place, or another address with the same list, is encoded afresh', async (t) => {
+  const x = info(4000);
+  const first = encodeNodeInfoOnce(x);
+  x.tas.push(TransportAddress.parse('brunet.udp://10.9.9.9:9'));
+  const second = encodeNodeInfoOnce(x);
+  t.not(second, first);
+  t.same(second.bytes, encodeValue(encodeNodeInfo(x)));
+  x.tas[0] = TransportAddress.parse('brunet.udp://10.8.8.8:8');
+  t.same(encodeNodeInfoOnce(x).bytes, encodeValue(encodeNodeInfo(x)), 'same length, another item');
+  const y = { address: Address.random(rnd), tas: x.tas };
+  t.same(encodeNodeInfoOnce(y).bytes, encodeValue(encodeNodeInfo(y)), 'same list, other address');
+});
+
+t.test('link messages with cached neighbour infos decode to the same neighbours', async (t) => {
+  const nb = [info(1), info(2, 3), info(3, 0)];
+  for (const m of [
+    { t: 'status' as const, neighbors: nb },
+    { t: 'status' as const, neighbors: nb, tas: nb[1]!.tas },
+    { t: 'close' as const, reason: 'x', neighbors: nb },
+    { t: 'reply' as const, id: 5, code: 0, local: nb[0]!, neighbors: nb },
+  ]) {
+    for (let round = 0; round < 2; round++) { // the second round uses the cached encodings
+      const d = decodeLink(encodeLink(m)) as { neighbors: NodeInfo[] };
+      t.same(d.neighbors.map((n) => [n.address.key, n.tas.map((ta) => ta.key)]), nb.map((n) => [n.address.key, n.tas.map((ta) => ta.key)]), `${m.t}, round ${round}`);
+    }
+  }
+});
