@@ -24,7 +24,7 @@ t.test('forged member records change nothing', async (t) => {
   const started = await Promise.all((['a', 'b', 'c'] as const).map((h) => groupvpn(lab, h, ['start', '-c', cfg[h]])));
   for (const [i, r] of started.entries()) t.equal(r.code, 0, `groupvpn start on ${'abc'[i]}: ${r.stdout}${r.stderr}`);
   if (started.some((r) => r.code !== 0)) return;
-  t.teardown(async () => { for (const h of ['a', 'b', 'c'] as const) await groupvpn(lab, h, ['stop', '-c', cfg[h]]); });
+  t.teardown(() => Promise.all((['a', 'b', 'c'] as const).map((h) => groupvpn(lab, h, ['stop', '-c', cfg[h]]))));
   const uid = async (h: string) => (await getState(lab, h))?.local_state.uid;
   const [bUid, cUid] = [await uid('b'), await uid('c')];
   if (!t.ok(bUid && cUid, 'B and C answer get_state')) return;
