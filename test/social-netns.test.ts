@@ -4,6 +4,7 @@
 // Bob's desktop is blocked, so that pair goes over a relay edge through a third node, where a
 // capture must hold no plaintext. Names resolve through each device's own responder
 // (/etc/netns/<ns>/resolv.conf). The lab, and everything in it, is removed afterwards.
+// Timing-sensitive (traffic stops within 5 s of a friend's removal): runs alone (tools/run-tests.sh).
 import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';

@@ -3,6 +3,7 @@
 // else for B's IP. Nothing changes: A loses no ping to B over two member refreshes, and
 // get_state lists only B for B's IP. A member that stops cleanly leaves A's list at A's next
 // refresh. The members run with on-demand off, whose member refresh is every 5 s.
+// Timing-sensitive (no ping lost at 0.2 s intervals): runs alone (tools/run-tests.sh).
 import t from 'tap';
 import { BIN, getState, groupvpn, hostConfig, startBootstrap } from '../bench/lab/ipop.js';
 import { Lab, pingArgv, requireLab, waitFor } from '../bench/lab/netns.js';

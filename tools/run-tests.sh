@@ -1,21 +1,23 @@
 #!/usr/bin/env bash
-# The test command behind `npm test`. Files that build network namespaces, bridges or TAP
-# devices have time-sensitive labs: they run one at a time. The others (most in virtual time
-# or waiting on child processes) run three at a time alongside them: the serial run is the
-# longer one and sets the suite's wall time. Not niced: at nice 10 on a saturated machine the
-# parallel run's real-time bounds (a process up within 10 s) failed, while the labs pass
-# with the machine busy.
-# After the parallel run, a third repeats the files that use real UDP sockets over the addon's
-# batched socket (BRUNET_FASTPATH=1). Tests that build their own listeners use node:dgram unless
-# the environment says otherwise; the commands (run_bootstrap_node, groupvpn) default to the
-# batched socket.
-# The serial run reports as it goes; the other two are buffered and printed after it, whole.
-# Arguments go to every tap run (e.g. --reporter=tap). Exit status: non-zero if any run failed.
+# The test command behind `npm test`, in four tap runs:
+# - parallel: the files that build no network namespace (most in virtual time or waiting on
+#   child processes), three at a time; then the fast-path run repeats the files that use real
+#   UDP sockets over the addon's batched socket (BRUNET_FASTPATH=1; tests that build their own
+#   listeners use node:dgram unless the environment says otherwise, the commands they spawn
+#   default to the batched socket), two at a time;
+# - serial, alongside those: the files that build namespaces, bridges or TAP devices (a
+#   *-netns test, or one that uses bench/lab/netns.js or runs `ip netns`), one at a time;
+# - alone, once both are done: the namespace files whose assertions are timing-sensitive (they
+#   say "runs alone (tools/run-tests.sh)"), one at a time with nothing else running.
+# The serial and alone runs report as they go; the parallel and fast-path runs are buffered and
+# printed whole once done. Arguments go to every tap run (e.g. --reporter=tap). Exit status:
+# non-zero if any run failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-# Serial: a *-netns test, or one that uses the namespace lab (bench/lab/netns.js) or runs `ip netns`.
-mapfile -t serial < <({ ls test/*-netns.test.ts; grep -lE "lab/netns\.js|'netns'" test/*.test.ts; } | sort -u)
-mapfile -t parallel < <(ls test/*.test.ts | grep -vxF -f <(printf '%s\n' "${serial[@]}"))
+mapfile -t netns < <({ ls test/*-netns.test.ts; grep -lE "lab/netns\.js|'netns'" test/*.test.ts; } | sort -u)
+mapfile -t alone < <(grep -lF 'runs alone (tools/run-tests.sh)' "${netns[@]}")
+mapfile -t serial < <(printf '%s\n' "${netns[@]}" | grep -vxF -f <(printf '%s\n' "${alone[@]}"))
+mapfile -t parallel < <(ls test/*.test.ts | grep -vxF -f <(printf '%s\n' "${netns[@]}"))
 out=$(mktemp -d)
 # Each run in a session of its own, so that an interrupted npm test can stop it whole.
 setsid bash -c '
@@ -27,16 +29,28 @@ setsid bash -c '
   echo $? >"$out/fastpath.rc"
 ' _ "$out" "$#" "$@" "${parallel[@]}" &
 others=$!
-setsid tap --jobs=1 "$@" "${serial[@]}" &
-netns=$!
-# Interrupted: stop both runs (each a process group; tap passes the signal on to its tests).
-trap 'kill -TERM -- "-$others" "-$netns" 2>/dev/null; rm -rf "$out"' EXIT
+runs=("$others")
+trap 'for p in "${runs[@]}"; do kill -TERM -- "-$p" 2>/dev/null; done; rm -rf "$out"' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-wait "$netns"
-second=$?
+# tap without files would run every file: an empty list is a run that passed.
+second=0
+if [ ${#serial[@]} -gt 0 ]; then
+  setsid tap --jobs=1 "$@" "${serial[@]}" &
+  runs+=("$!")
+  wait "$!"
+  second=$?
+fi
 wait "$others"
 cat "$out/parallel.log" "$out/fastpath.log"
 first=$(cat "$out/parallel.rc" 2>/dev/null || echo 1)
 third=$(cat "$out/fastpath.rc" 2>/dev/null || echo 1)
-exit $(( first != 0 ? first : second != 0 ? second : third ))
+fourth=0
+if [ ${#alone[@]} -gt 0 ]; then
+  setsid tap --jobs=1 "$@" "${alone[@]}" &
+  runs+=("$!")
+  wait "$!"
+  fourth=$?
+fi
+for rc in "$first" "$second" "$third" "$fourth"; do [ "$rc" -ne 0 ] && exit "$rc"; done
+exit 0
