@@ -30,7 +30,18 @@ setsid bash -c '
 ' _ "$out" "$#" "$@" "${parallel[@]}" &
 others=$!
 runs=("$others")
-trap 'for p in "${runs[@]}"; do kill -TERM -- "-$p" 2>/dev/null; done; rm -rf "$out"' EXIT
+# Stops the runs still going: SIGTERM (labs tear themselves down), SIGKILL after 10 s.
+stop_runs() {
+  local p i
+  for p in "${runs[@]}"; do kill -TERM -- "-$p" 2>/dev/null; done
+  for ((i = 0; i < 100; i++)); do
+    for p in "${runs[@]}"; do kill -0 -- "-$p" 2>/dev/null && break; done || break
+    sleep 0.1
+  done
+  for p in "${runs[@]}"; do kill -KILL -- "-$p" 2>/dev/null; done
+  rm -rf "$out"
+}
+trap stop_runs EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 # tap without files would run every file: an empty list is a run that passed.
