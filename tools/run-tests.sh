@@ -15,7 +15,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 mapfile -t netns < <({ ls test/*-netns.test.ts; grep -lE "lab/netns\.js|'netns'" test/*.test.ts; } | sort -u)
-mapfile -t alone < <(grep -lF 'runs alone (tools/run-tests.sh)' "${netns[@]}")
+mapfile -t alone < <(grep -lF 'runs alone (tools/run-tests.sh)' "${netns[@]}" </dev/null)
 mapfile -t serial < <(printf '%s\n' "${netns[@]}" | grep -vxF -f <(printf '%s\n' "${alone[@]}"))
 mapfile -t parallel < <(ls test/*.test.ts | grep -vxF -f <(printf '%s\n' "${netns[@]}"))
 out=$(mktemp -d)
@@ -35,7 +35,7 @@ stop_runs() {
   local p i
   for p in "${runs[@]}"; do kill -TERM -- "-$p" 2>/dev/null; done
   for ((i = 0; i < 100; i++)); do
-    for p in "${runs[@]}"; do kill -0 -- "-$p" 2>/dev/null && break; done || break
+    for p in "${runs[@]}"; do kill -0 -- "-$p" 2>/dev/null && break; done || { rm -rf "$out"; return; }
     sleep 0.1
   done
   for p in "${runs[@]}"; do kill -KILL -- "-$p" 2>/dev/null; done
