@@ -10,6 +10,7 @@
 // packets a host sends straight to its peer's public address (relayed packets go to the
 // forwarder instead). Subtests that need relay edges or NAT-observed TAs are marked todo
 // while the nodes do not advertise them, with the reason printed.
+// Timing-sensitive (an address change heals within 5 s): runs alone (tools/run-tests.sh).
 import t, { type Test } from 'tap';
 import { MEMBERS, NatLab, startNatOverlay } from '../bench/lab/nat.js';
 import { readFileSync, writeFileSync } from 'node:fs';

@@ -4,6 +4,7 @@
 // Bob's desktop is blocked, so that pair goes over a relay edge through a third node, where a
 // capture must hold no plaintext. Names resolve through each device's own responder
 // (/etc/netns/<ns>/resolv.conf). The lab, and everything in it, is removed afterwards.
+// Timing-sensitive (traffic stops within 5 s of a friend's removal): runs alone (tools/run-tests.sh).
 import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
@@ -56,14 +57,21 @@ t.test('SocialVPN in network namespaces', async (t) => {
   const sv = (h: Host, ...args: string[]) => socialvpn(lab, h, [...args, '-c', cfg[h]]);
 
   // Identities and friend codes: Bob's phone is Bob's key, copied.
-  for (const h of ['alice', 'bob', 'carol'] as Host[]) t.equal((await sv(h, 'init', '--user', names[h][0])).code, 0, `init ${h}`);
+  // The devices' CLI calls run at once (each device has its own key, config and state); one device's in order.
+  const users = ['alice', 'bob', 'carol'] as const;
+  const inits = await Promise.all(users.map((h) => sv(h, 'init', '--user', names[h][0])));
+  for (const [i, r] of inits.entries()) t.equal(r.code, 0, `init ${users[i]}`);
   copyFileSync(keyOf('bob'), join(lab.dir, 'bob-copy.key'));
-  const code = async (h: Host) => (await sv(h, 'id')).stdout.trim();
-  const codes = { alice: await code('alice'), bob: await code('bob'), carol: await code('carol') };
+  const [alice, bob, carol] = await Promise.all(users.map(async (h) => (await sv(h, 'id')).stdout.trim()));
+  const codes = { alice: alice!, bob: bob!, carol: carol! };
   t.match(codes.bob, /^svpn1:bob:\S+$/, `Bob's friend code is one line: ${codes.bob}`);
-  for (const [h, friend] of [['alice', 'bob'], ['bob', 'alice'], ['bob', 'carol'], ['bob2', 'alice'], ['bob2', 'carol'], ['carol', 'bob']] as Array<[Host, 'alice' | 'bob' | 'carol']>) {
-    t.equal((await sv(h, 'friend', 'add', codes[friend])).code, 0, `${h} adds ${friend}`);
-  }
+  const friends: Array<[Host, Array<'alice' | 'bob' | 'carol'>]> = [['alice', ['bob']], ['bob', ['alice', 'carol']], ['bob2', ['alice', 'carol']], ['carol', ['bob']]];
+  const added = await Promise.all(friends.map(async ([h, fs]) => {
+    const codesOut: Array<number | null> = [];
+    for (const f of fs) codesOut.push((await sv(h, 'friend', 'add', codes[f])).code);
+    return codesOut;
+  }));
+  for (const [i, [h, fs]] of friends.entries()) fs.forEach((f, k) => t.equal(added[i]![k], 0, `${h} adds ${f}`));
   // Alice's device cannot reach Bob's desktop directly: that pair must use a relay edge.
   for (const chain of ['OUTPUT -d', 'INPUT -s']) {
     const [c, dir] = chain.split(' ');
@@ -153,7 +161,7 @@ t.test('SocialVPN in network namespaces', async (t) => {
     const watchers = ['boot', 'bob2', 'carol'] as const;
     const pcaps = watchers.map((h) => join(lab.dir, `${h}.pcap`));
     const dumps = watchers.map((h, i) => lab.spawn(h, ['tcpdump', '-i', 'any', '-U', '-w', pcaps[i]!, 'udp']));
-    await new Promise((r) => setTimeout(r, 1500));
+    await waitFor(() => dumps.every((d) => /listening on/.test(lab.output(d)) || d.exitCode !== null), 10_000, 'tcpdump listening');
     const pattern = 'c0ffee5ec2e7c0ffee5ec2e7c0ffee5e';
     t.equal((await lab.exec('alice', pingArgv(desktop.ip4, { count: 5, intervalS: 0.2, waitS: 2 }).concat(['-p', pattern, '-s', '400']), { timeoutMs: 20_000 })).code, 0, 'relayed pings with a marker payload');
     await new Promise((r) => setTimeout(r, 1000));
@@ -197,5 +205,6 @@ t.test('SocialVPN in network namespaces', async (t) => {
     t.equal((await groupvpn(lab, 'carol', ['stop', '-c', g])).code, 0, 'groupvpn stopped');
   });
 
-  for (const h of hosts) t.equal((await sv(h, 'stop')).code, 0, `${h} stopped`);
+  const stops = await Promise.all(hosts.map((h) => sv(h, 'stop')));
+  for (const [i, r] of stops.entries()) t.equal(r.code, 0, `${hosts[i]} stopped`);
 });

@@ -16,7 +16,7 @@ t.test('FastPath true and false members over TAPs', async (t) => {
     a: hostConfig(lab.dir, 'a', { bootIp, vip: '192.168.30.10', fastPath: true }),
     b: hostConfig(lab.dir, 'b', { bootIp, vip: '192.168.30.11', fastPath: false }),
   };
-  t.teardown(async () => { for (const h of ['a', 'b'] as const) await groupvpn(lab, h, ['stop', '-c', cfg[h]]); });
+  t.teardown(() => Promise.all((['a', 'b'] as const).map((h) => groupvpn(lab, h, ['stop', '-c', cfg[h]]))));
   for (const h of ['a', 'b'] as const) {
     const r = await groupvpn(lab, h, ['start', '-c', cfg[h]]);
     if (!t.equal(r.code, 0, `groupvpn start on ${h}: ${r.stdout}${r.stderr}`)) return;

@@ -68,7 +68,7 @@ t.test('router mode: broadcast and mDNS reach every member once, only with Enabl
   const started = await Promise.all(HOSTS.map((h) => groupvpn(lab, h, ['start', '-c', cfg[h]])));
   for (const [i, r] of started.entries()) t.equal(r.code, 0, `groupvpn start on ${HOSTS[i]}: ${r.stdout}${r.stderr}`);
   if (started.some((r) => r.code !== 0)) return;
-  t.teardown(async () => { for (const h of HOSTS) await groupvpn(lab, h, ['stop', '-c', cfg[h]]); });
+  t.teardown(() => Promise.all(HOSTS.map((h) => groupvpn(lab, h, ['stop', '-c', cfg[h]]))));
 
   // mDNS responders (avahi, systemd-resolved) use only interfaces that are up, running and multicast-capable.
   const link = await lab.exec('b', ['ip', '-j', 'link', 'show', 'tapipop']);

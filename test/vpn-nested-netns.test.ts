@@ -225,12 +225,16 @@ t.test('an inner GroupVPN over an outer one', async (t) => {
   });
 
   await t.test('stop inner then outer everywhere', async (t) => {
-    for (const h of ['a', 'b'] as const) {
-      for (const cfg of [innerSwitch[h], outer[h]]) {
-        const r = await groupvpn(lab, h, ['stop', '-c', cfg]);
-        t.equal(r.code, 0, `${h}: ${r.stdout}${r.stderr}`);
-      }
-      t.equal((await lab.exec(h, ['ip', '-o', 'link', 'show', 'type', 'tun'])).stdout, '', `no TAP left on ${h}`);
+    // Both hosts at once, each inner then outer; checked in host order.
+    const hosts = ['a', 'b'] as const;
+    const done = await Promise.all(hosts.map(async (h) => {
+      const stops = [];
+      for (const cfg of [innerSwitch[h], outer[h]]) stops.push(await groupvpn(lab, h, ['stop', '-c', cfg]));
+      return { stops, tun: (await lab.exec(h, ['ip', '-o', 'link', 'show', 'type', 'tun'])).stdout };
+    }));
+    for (const [i, { stops, tun }] of done.entries()) {
+      for (const r of stops) t.equal(r.code, 0, `${hosts[i]}: ${r.stdout}${r.stderr}`);
+      t.equal(tun, '', `no TAP left on ${hosts[i]}`);
     }
   });
 });

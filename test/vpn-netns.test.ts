@@ -122,7 +122,7 @@ t.test('GroupVPN in network namespaces', async (t) => {
     const more = { h: hostConfig(lab.dir, 'h', { bootIp, vip: '192.168.10.20', onDemand }), i: hostConfig(lab.dir, 'i', { bootIp, vip: '192.168.10.21', onDemand }) };
     const extra = await Promise.all((['h', 'i'] as const).map((h) => groupvpn(lab, h, ['start', '-c', more[h]])));
     for (const [k, r] of extra.entries()) t.equal(r.code, 0, `groupvpn start on ${'hi'[k]}: ${r.stdout}${r.stderr}`);
-    t.teardown(async () => { for (const h of ['h', 'i']) await groupvpn(lab, h, ['stop', '-c', more[h as 'h' | 'i']]); });
+    t.teardown(() => Promise.all((['h', 'i'] as const).map((h) => groupvpn(lab, h, ['stop', '-c', more[h]]))));
     const hosts = { a: '192.168.10.10', b: '192.168.10.11', c: '192.168.10.12', h: '192.168.10.20', i: '192.168.10.21' } as Record<string, string>;
     const statusAt = async (from: string, to: string) => (await getState(lab, from))?.peers.find((p) => p.ip4 === hosts[to]);
     const uid = async (h: string) => (await getState(lab, h))?.local_state.uid;
@@ -195,10 +195,15 @@ t.test('GroupVPN in network namespaces', async (t) => {
   });
 
   await t.test('groupvpn stop everywhere leaves no TAP, socket or process', async (t) => {
-    for (const h of ['a', 'b', 'c', 'e', 'f', 'g']) {
+    // The hosts stop at once (each its own namespace and state); checked in host order.
+    const hosts = ['a', 'b', 'c', 'e', 'f', 'g'];
+    const stopped = await Promise.all(hosts.map(async (h) => {
       const r = await groupvpn(lab, h, ['stop', '-c', join(lab.dir, `${h}.config`)]);
-      t.equal(r.code, 0, `${h}: ${r.stdout}${r.stderr}`);
-      t.same(await noTrace(h), { tap: false, socket: false, pids: '' }, `${h} clean`);
+      return { r, left: await noTrace(h) };
+    }));
+    for (const [i, { r, left }] of stopped.entries()) {
+      t.equal(r.code, 0, `${hosts[i]}: ${r.stdout}${r.stderr}`);
+      t.same(left, { tap: false, socket: false, pids: '' }, `${hosts[i]} clean`);
     }
   });
 });

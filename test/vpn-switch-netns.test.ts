@@ -5,6 +5,7 @@
 // member), ping without duplicates or ICMP redirects, a UDP broadcast, an 8 MB TCP stream with
 // TAP offload; a remote MAC ages out; frames from an overlay node outside the member list are
 // refused. Everything is removed afterwards, also on failure.
+// Timing-sensitive (a MAC ages out within 2 s of its age): runs alone (tools/run-tests.sh).
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
