@@ -1,7 +1,8 @@
 // node dist/bench/web-crawl.js — what one web-view crawl of an N-node process costs: N nodes on
 // loopback UDP (as bench:web), once the ring is consistent and settled, K crawls of the server's
-// RingCrawl back to back, each with its wall time, the process's CPU seconds, and the GC pacer's
-// collections. BENCH_CRAWL_PROFILE=dir writes a V8 CPU profile of each crawl there (for
+// RingCrawl back to back (the first a full one, as "crawl now"; the others periodic: a third of
+// the nodes asked), each with its wall time, the nodes asked, the process's CPU seconds beyond
+// its idle rate (measured over 5 s before), and the GC pacer's collections. BENCH_CRAWL_PROFILE=dir writes a V8 CPU profile of each crawl there (for
 // finding where a crawl's time goes).
 //   BENCH_WEB_NODES (1000), BENCH_CRAWLS (3), BENCH_SETTLE_MS (30000)
 import { writeFileSync } from 'node:fs';
@@ -45,16 +46,21 @@ async function main(): Promise<void> {
   await sleep(SETTLE_MS);
   const session = PROFILE_DIR ? new Session() : undefined;
   if (session) { session.connect(); await session.post('Profiler.enable'); }
-  const crawl = new RingCrawl(() => nodes[0]);
+  const cpu = (u: NodeJS.CpuUsage) => (u.user + u.system) / 1e6;
+  const i0 = process.cpuUsage(), iw = performance.now();
+  await sleep(5000);
+  const idleRate = cpu(process.cpuUsage(i0)) / ((performance.now() - iw) / 1000);
+  console.log(`idle: ${(idleRate * 100).toFixed(1)} % of a core`);
+  const crawl = new RingCrawl(() => nodes[0], { minIntervalMs: 0, intervalFactor: 0, perNodeMs: 0 });
   for (let k = 0; k < CRAWLS; k++) {
     if (session) await session.post('Profiler.start');
     const gc0 = { ...gcPaceStats }, c0 = process.cpuUsage(), w0 = performance.now();
-    await crawl.refresh(true);
-    const c = process.cpuUsage(c0), wall = (performance.now() - w0) / 1000;
+    await crawl.refresh(k === 0);
+    const c = cpu(process.cpuUsage(c0)), wall = (performance.now() - w0) / 1000;
     if (session) writeFileSync(`${PROFILE_DIR}/crawl-${k}.cpuprofile`, JSON.stringify((await session.post('Profiler.stop')).profile));
     const p = crawl.progress();
-    console.log(`crawl ${k + 1}: ${p.stats?.['Total Nodes']} nodes (complete ${p.complete}), ${wall.toFixed(2)} s, CPU ${((c.user + c.system) / 1e6).toFixed(2)} s, ` +
-      `GC pacer: ${gcPaceStats.collections - gc0.collections} collections (${gcPaceStats.full - gc0.full} full)`);
+    console.log(`crawl ${k + 1} (${k === 0 ? 'full' : 'periodic'}): ${p.stats?.['Total Nodes']} nodes (complete ${p.complete}), ${crawl.lastAsked?.() ?? '?'} asked, ${wall.toFixed(2)} s, ` +
+      `CPU ${c.toFixed(2)} s (${(c - idleRate * wall).toFixed(2)} s over idle), GC pacer: ${gcPaceStats.collections - gc0.collections} collections (${gcPaceStats.full - gc0.full} full)`);
     await sleep(2000);
   }
   session?.disconnect();
