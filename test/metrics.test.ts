@@ -9,7 +9,7 @@ import { createServer } from 'node:net';
 import { createRequire } from 'node:module';
 import { networkInterfaces } from 'node:os';
 import t, { type Test } from 'tap';
-import { OverlayMetrics } from '../src/control/metrics.js';
+import { COSTLY_DEFAULTS, OverlayMetrics } from '../src/control/metrics.js';
 import { ControlServer } from '../src/control/server.js';
 import { ConnectionTable } from '../src/connection/table.js';
 import type { Connection } from '../src/connection/connection.js';
@@ -83,6 +83,8 @@ t.test('/metrics parses and its counters move with traffic (4 nodes, UDP, DHT)',
     'brunet_secure_failures_total', 'brunet_relay_forwarded_bytes_total', 'brunet_link_events_total', 'process_cpu_seconds_total', 'process_resident_memory_bytes']) {
     t.ok(before.has(name), `${name} is exported`);
   }
+  for (const name of COSTLY_DEFAULTS) t.notOk(before.has(name), `${name} (walks every fd, handle or timer per scrape) is not exported`);
+  t.ok(before.has('process_cpu_user_seconds_total') && before.has('nodejs_heap_size_used_bytes'), 'the other defaults stay');
   t.equal(before.get('brunet_transport_packets_total')?.type, 'COUNTER');
   t.equal(before.get('brunet_dht_operation_seconds')?.type, 'HISTOGRAM');
   t.equal(value(before, 'brunet_nodes', { state: 'connected' }), 4, 'four connected nodes, summed into one series');

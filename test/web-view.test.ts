@@ -4,6 +4,7 @@
 // with its DHT and a VPN's status, the counters the history samples.
 import t from 'tap';
 import http from 'node:http';
+import { gunzipSync } from 'node:zlib';
 import { ControlServer } from '../src/control/server.js';
 import { History, type Counters } from '../src/control/web/history.js';
 import { LINK_KINDS, linkKind, RingCrawl, ringOf, ringPosition, type CrawlProgress } from '../src/control/web/ring-crawl.js';
@@ -52,11 +53,17 @@ t.test('ring JSON: nodes by address, each linked pair once, relay and near outra
   t.equal(linkKind('leaf', 'tcp'), 'other');
 });
 
-function get(port: number, path: string, o: { host?: string; method?: string } = {}): Promise<{ status: number; type: string; body: string }> {
+function get(port: number, path: string, o: { host?: string; method?: string; gzip?: boolean } = {}): Promise<{ status: number; type: string; body: string; encoding?: string }> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, path, method: o.method ?? 'GET', headers: { host: o.host ?? `127.0.0.1:${port}` } }, (res) => {
-      let body = '';
-      res.setEncoding('utf8').on('data', (c: string) => { body += c; }).on('end', () => resolve({ status: res.statusCode!, type: String(res.headers['content-type']), body }));
+    const headers = { host: o.host ?? `127.0.0.1:${port}`, ...(o.gzip ? { 'accept-encoding': 'gzip, deflate' } : {}) };
+    const req = http.request({ host: '127.0.0.1', port, path, method: o.method ?? 'GET', headers }, (res) => {
+      const chunks: Buffer[] = [];
+      const encoding = res.headers['content-encoding'];
+      res.on('data', (c: Buffer) => chunks.push(c)).on('end', () => {
+        const raw = Buffer.concat(chunks);
+        const body = (encoding === 'gzip' ? gunzipSync(raw) : raw).toString('utf8');
+        resolve({ status: res.statusCode!, type: String(res.headers['content-type']), body, ...(encoding ? { encoding } : {}) });
+      });
     });
     req.on('error', reject);
     req.end();
@@ -84,6 +91,64 @@ t.test('the crawl asks each node once for Information.Info with its TAs and conn
   }
   const pairs = new Set(nodes.flatMap((n) => [...n.table.all()].map((c) => [n.address.key, c.address.key].sort().join())));
   t.equal(ring.links.length, pairs.size, 'every connected pair linked once, from either end');
+});
+
+t.test('Information.Info with sections carries a version and leaves them out while the caller\'s version is current', async (t) => {
+  const nodes = await startRing(5, 'memory');
+  t.teardown(() => stopAll(nodes));
+  t.ok(await waitFor(() => consistency(nodes) === 1, 20_000), 'ring formed');
+  const n = nodes[1]!, sections = ['tas', 'connections'];
+  const ask = async (known: string | null) => await n.rpc.callLocal('Information.Info', [sections, known]) as Record<string, unknown>;
+  const first = await ask(null);
+  t.type(first.version, 'string', 'a version');
+  t.same(first.tas, n.info().tas.map((ta) => ta.key), 'the TAs');
+  t.equal((first.connections as unknown[]).length, n.table.size, 'the connections');
+  const again = await ask(first.version as string);
+  t.equal(again.version, first.version, 'the same version while nothing changed');
+  t.notOk('tas' in again || 'connections' in again, 'and no sections');
+  t.equal(again.cons, n.table.size, 'the counters are still there');
+  t.notOk('version' in (await n.rpc.callLocal('Information.Info', []) as object), 'no version without sections (as Brunet)');
+  // The table changes: a new version and the sections again.
+  const size = n.table.size, peer = [...n.table.all()][0]!;
+  n.table.remove(peer);
+  const changed = await ask(first.version as string);
+  t.not(changed.version, first.version, 'a new version after the table changed');
+  t.equal((changed.connections as unknown[]).length, size - 1, 'with the connections as they are now');
+});
+
+t.test('a periodic crawl asks a third of the nodes and takes the others\' vouched answers; crawl now asks all; a node gone is not taken', async (t) => {
+  const nodes = await startRing(12, 'memory');
+  t.teardown(() => stopAll(nodes));
+  t.ok(await waitFor(() => consistency(nodes) === 1, 20_000), 'ring formed');
+  const crawl = new RingCrawl(() => nodes[0], { minIntervalMs: 0, intervalFactor: 0, perNodeMs: 0 });
+  t.teardown(() => crawl.stop());
+  type Ring = { nodes: { address: string; tas: string[] }[]; links: [number, number, number][]; stats: Record<string, number> };
+  const ring = () => JSON.parse(crawl.ringJson()) as Ring;
+  // The young ring still changes (edges, trimmed connections, second neighbours): the nodes
+  // found are compared, not every counter.
+  const figures = (r: Ring) => ({ nodes: r.nodes.map((n) => n.address), total: r.stats['Total Nodes'] });
+  await crawl.refresh(true);
+  t.equal(crawl.lastAsked(), 12, 'the first crawl asks every node');
+  const full = figures(ring());
+  t.equal(full.nodes.length, 12);
+  const served = () => nodes.map((n) => n.rpc.stats.served);
+  const s0 = served();
+  for (let i = 0; i < 3; i++) {
+    await crawl.refresh();
+    t.ok(crawl.lastAsked() < 12, `periodic crawl ${i + 1} asks fewer nodes (${crawl.lastAsked()})`);
+    t.same(figures(ring()), full, 'and finds the same nodes');
+  }
+  const s1 = served();
+  t.ok(nodes.every((_, i) => s1[i]! > s0[i]!), 'over three periodic crawls every node was asked');
+  await crawl.refresh(true);
+  t.equal(crawl.lastAsked(), 12, 'crawl now asks every node');
+  // Two nodes leave: the next periodic crawl does not take their old answers.
+  const gone = nodes.splice(4, 2);
+  await Promise.all(gone.map((n) => n.stop()));
+  t.ok(await waitFor(() => consistency(nodes) === 1, 20_000), 'the ring closed again');
+  await crawl.refresh();
+  t.equal(ring().nodes.length, 10, 'a periodic crawl finds the 10 left');
+  t.notOk(ring().nodes.some((n) => gone.some((g) => g.address.key === n.address)), 'and not the two gone');
 });
 
 t.test('routes on a live control server: loopback names only, crawl in the server, local panel', async (t) => {
@@ -121,6 +186,9 @@ t.test('routes on a live control server: loopback names only, crawl in the serve
   t.equal(ring.nodes.length, 6);
   t.ok(ring.nodes.every((n: { tas: string[]; info: { cons: number } }) => n.tas.length > 0 && n.info.cons > 0), 'each node with its TAs and Information.Info');
   t.ok(ring.links.length >= 6, 'links');
+  const zipped = await get(port, '/api/ring', { gzip: true });
+  t.equal(zipped.encoding, 'gzip', '/api/ring gzipped for a client that takes it');
+  t.same(JSON.parse(zipped.body), ring, 'the same JSON');
   t.equal((await json(port, '/api/crawl')).generation, 1, 'a fresh result is not crawled again at once');
   await json(port, '/api/crawl?now=1');
   t.ok(await waitFor(() => server.web.crawl.progress().generation === 2, 10_000), '?now=1 forces a crawl');

@@ -37,11 +37,22 @@ export interface CrawlCoreOptions<T> {
   /** The clock's time after which no request starts; the crawl returns what it found. */
   deadline: number;
   onProgress?: (found: number, queued: number) => void;
+  /**
+   * A node's earlier answer, to take instead of asking it again. It is taken only when a node
+   * asked in this crawl names it as a near neighbour and that answer names the asker back in
+   * the mirrored place (the two still hold each other as ring neighbours); otherwise, once
+   * nothing else is left, the node is asked. Never used for the first node.
+   */
+  reuse?: (address: string) => Crawled<T> | undefined;
 }
 
-export interface CrawlCoreResult<T> { nodes: Map<string, Crawled<T>>; complete: boolean; pending: number }
+/** `asked`: how many nodes were asked (the others' earlier answers were taken). */
+export interface CrawlCoreResult<T> { nodes: Map<string, Crawled<T>>; complete: boolean; pending: number; asked: number }
 
 const NEIGHBOR_KEYS = ['left', 'left2', 'right', 'right2', 'shortcut'] as const;
+/** A near neighbour's place as seen from that neighbour. */
+const MIRROR = { left: 'right', right: 'left', left2: 'right2', right2: 'left2' } as const;
+const neighborsOf = (c: Crawled<unknown>): Info => (c.info.neighbors ?? {}) as Info;
 /** One request's limit. */
 export const REQUEST_TIMEOUT_MS = 10_000;
 
@@ -51,35 +62,66 @@ export function crawlFrom<T>(o: CrawlCoreOptions<T>): Promise<CrawlCoreResult<T>
   const found = new Map<string, Crawled<T>>();
   const seen = new Set<string>([o.start]);
   const queue = [o.start];
-  let active = 0;
+  /** Earlier answers waiting for a vouch; asked when nothing else is left. */
+  const deferred = new Map<string, Crawled<T>>();
+  const vouched = new Set<string>();
+  const mustAsk = new Set<string>([o.start]);
+  let active = 0, asked = 0;
+  const take = (addr: string, c: Crawled<T>, fresh: boolean) => {
+    found.set(addr, c);
+    const nb = neighborsOf(c);
+    for (const k of NEIGHBOR_KEYS) {
+      const a = nb[k];
+      if (typeof a === 'string' && !seen.has(a)) { seen.add(a); queue.push(a); }
+    }
+    if (!fresh || !o.reuse) return;
+    for (const [k, back] of Object.entries(MIRROR)) {
+      const x = nb[k];
+      if (typeof x !== 'string' || vouched.has(x) || found.has(x)) continue;
+      const old = deferred.get(x) ?? o.reuse(x);
+      if (old && neighborsOf(old)[back] === addr) vouched.add(x);
+    }
+  };
   return new Promise((done) => {
     let finished = false;
     const finish = (all: boolean) => {
       if (finished) return;
       finished = true;
       timer.cancel();
-      done({ nodes: found, complete: all, pending: queue.length + active });
+      done({ nodes: found, complete: all, pending: queue.length + active + deferred.size, asked });
     };
     const timer = o.clock.setTimeout(() => finish(false), Math.max(0, o.deadline - o.clock.now()));
     const pump = () => {
       while (!finished && active < concurrency && queue.length > 0) {
         const addr = queue.shift()!;
+        const old = mustAsk.has(addr) ? undefined : o.reuse?.(addr);
+        if (old) {
+          if (vouched.has(addr)) take(addr, old, false); else deferred.set(addr, old);
+          continue;
+        }
         active++;
+        asked++;
         o.fetch(addr, left).catch(() => undefined).then((c) => {
           if (finished) return;
-          if (c) {
-            found.set(addr, c);
-            const nb = (c.info.neighbors ?? {}) as Info;
-            for (const k of NEIGHBOR_KEYS) {
-              const a = nb[k];
-              if (typeof a === 'string' && !seen.has(a)) { seen.add(a); queue.push(a); }
-            }
-          }
-          o.onProgress?.(found.size, queue.length + active - 1);
-        }).finally(() => { active--; if (queue.length === 0 && active === 0) finish(true); else pump(); });
+          if (c) take(addr, c, true);
+          o.onProgress?.(found.size, queue.length + active - 1 + deferred.size);
+        }).finally(() => { active--; next(); });
       }
     };
-    pump();
+    // When the queue runs dry: vouched earlier answers are taken, the rest are asked.
+    const next = () => {
+      while (!finished) {
+        pump();
+        if (active > 0 || queue.length > 0) return;
+        if (deferred.size === 0) return finish(true);
+        for (const [addr, old] of deferred) {
+          deferred.delete(addr);
+          if (vouched.has(addr)) take(addr, old, false);
+          else { mustAsk.add(addr); queue.push(addr); }
+        }
+      }
+    };
+    next();
   });
 }
 

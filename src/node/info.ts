@@ -51,24 +51,46 @@ export function connections(n: Node): Value[] {
 }
 
 /**
- * Information.Info's optional argument: the crawl's extra sections, so one routed call per
- * node replaces three. 'tas' adds the node's TAs; 'connections' its connections as
- * { address, type, kind }. Brunet's nodes (and older ones) ignore the argument.
+ * Information.Info's optional arguments: the crawl's extra sections, so one routed call per
+ * node replaces three, and the sections' version the caller already holds. 'tas' adds the
+ * node's TAs; 'connections' its connections as { address, type, kind }. With sections the
+ * reply carries `version`, which changes whenever the TAs or the connection table do; when
+ * the caller's version is still current, the sections are left out (a reply of one datagram
+ * instead of several: a crawl re-asks every node). Brunet's nodes (and older ones) ignore the
+ * arguments.
  */
 export const CRAWL_SECTIONS = ['tas', 'connections'] as const;
 
-function informationWith(n: Node, sections: Value | undefined): { [k: string]: Value } {
+/** What the crawl sections were when last answered: reused until the table or the TAs change. */
+interface Sections { epoch: string; changes: number; tasKey: string; version: string; tas: string[]; connections?: Value[] }
+
+function sectionsOf(n: Node, state: Sections): Sections {
+  const tas = n.info().tas.map((t) => t.key);
+  const tasKey = tas.join(' ');
+  if (tasKey !== state.tasKey) { state.tasKey = tasKey; state.changes++; state.tas = tas; }
+  const version = `${state.epoch}.${state.changes}`;
+  if (version !== state.version) { state.version = version; state.connections = undefined; }
+  return state;
+}
+
+function informationWith(n: Node, state: Sections, sections: Value | undefined, known: Value | undefined): { [k: string]: Value } {
   const info = information(n);
   if (!Array.isArray(sections)) return info;
-  if (sections.includes('tas')) info.tas = n.info().tas.map((t) => t.key);
-  if (sections.includes('connections')) info.connections = [...n.table.all()].map((c) => ({ address: c.address.key, type: c.type, kind: c.edge.kind }));
+  const s = sectionsOf(n, state);
+  info.version = s.version;
+  if (known === s.version) return info;
+  if (sections.includes('tas')) info.tas = s.tas;
+  if (sections.includes('connections')) info.connections = s.connections ??= [...n.table.all()].map((c) => ({ address: c.address.key, type: c.type, kind: c.edge.kind }));
   return info;
 }
 
 export function registerInfoHandlers(n: Node): void {
   n.rpc.register('ConnectionTable.GetConnections', () => connections(n));
   n.rpc.register('sys:link.GetNeighbors', () => neighbors(n));
-  n.rpc.register('Information.Info', (args) => informationWith(n, args[0]));
+  // A random epoch: a restarted node with the same address never repeats an old version.
+  const state: Sections = { epoch: Math.random().toString(36).slice(2, 8), changes: 0, tasKey: '', version: '', tas: [] };
+  n.table.onChange(() => { state.changes++; });
+  n.rpc.register('Information.Info', (args) => informationWith(n, state, args[0], args[1]));
   n.rpc.register('sys:link.Ping', (args) => args[0] ?? null);
   n.rpc.register('sys:link.GetNodeInfo', () => ({ address: n.address.key, tas: n.info().tas.map((t) => t.key) }));
 }

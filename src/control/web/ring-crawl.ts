@@ -2,7 +2,12 @@
 // tool's core), cached as the JSON the page reads. One crawl at a time; a new one starts
 // only when a viewer asks and the last is older than many times its own duration and 50 ms
 // per node found, so an unwatched page costs nothing and a 1,000-node ring is not crawled
-// back to back. One routed Information.Info per node brings its TAs and connections too.
+// back to back. One routed Information.Info per node brings its TAs and connections too, or
+// only its counters and neighbours when the table version the crawl holds is still current.
+// A periodic crawl asks a third of the nodes it knows (in ring order, a different third each
+// time) and takes the others' last answers when an asked ring neighbour vouches for them (the
+// crawl core's reuse), up to reuseMaxMs old; "crawl now" (force) asks every node.
+import { gzipSync } from 'node:zlib';
 import { Address } from '../../address/address.js';
 import { CRAWL_SECTIONS } from '../../node/info.js';
 import type { Node } from '../../node/node.js';
@@ -37,13 +42,20 @@ export interface RingCrawlOptions {
   /** Overall limit of one crawl. */
   timeoutMs: number;
   concurrency: number;
+  /** A periodic crawl asks one in this many known nodes (1: all). */
+  askEvery: number;
+  /** A node's answer is taken again at most this long after it was given. */
+  reuseMaxMs: number;
 }
-const DEFAULTS: RingCrawlOptions = { minIntervalMs: 5000, intervalFactor: 20, perNodeMs: 50, timeoutMs: 60_000, concurrency: 64 };
+const DEFAULTS: RingCrawlOptions = { minIntervalMs: 5000, intervalFactor: 20, perNodeMs: 50, timeoutMs: 60_000, concurrency: 64, askEvery: 3, reuseMaxMs: 300_000 };
 /** Per request and attempts, as the crawl tool's: a loaded event loop answers late, not never. */
 const REQUEST_MS = 10_000;
 const ATTEMPTS = 3;
 
-type Extra = { tas: string[]; cons: { address: string; type: string; kind: string }[] };
+/** `version`: the node's version of its TAs and connections (absent from older nodes). */
+type Extra = { tas: string[]; cons: { address: string; type: string; kind: string }[]; version?: string };
+/** A node's last answer, when it was given and the node's place in ring order then. */
+interface Known { c: { info: Info; extra: Extra }; at: number; index: number }
 
 export class RingCrawl {
   private readonly o: RingCrawlOptions;
@@ -58,6 +70,9 @@ export class RingCrawl {
   private complete = false;
   private stats: CrawlStats | null = null;
   private json = '{"generation":0,"nodes":[],"links":[]}';
+  private gzipped?: Buffer;
+  private known = new Map<string, Known>();
+  private asked = 0;
 
   constructor(private readonly node: () => Node | undefined, o: Partial<RingCrawlOptions> = {}) {
     this.o = { ...DEFAULTS, ...o };
@@ -67,6 +82,9 @@ export class RingCrawl {
 
   /** The last crawl as the page's JSON (a cached string). */
   ringJson(): string { return this.json; }
+
+  /** The same, gzipped once per crawl (788 KB of JSON at 1,000 nodes is some 10 % of that). */
+  ringGzip(): Buffer { return this.gzipped ??= gzipSync(this.json); }
 
   progress(): CrawlProgress {
     return { running: this.running, found: this.found, pending: this.pending, generation: this.generation,
@@ -84,16 +102,32 @@ export class RingCrawl {
     this.startedAt = now;
     this.found = 0;
     this.pending = 1;
-    return this.run(node).finally(() => { this.running = false; });
+    return this.run(node, force).finally(() => { this.running = false; });
   }
 
-  private async run(node: Node): Promise<void> {
+  /** Nodes asked by the last crawl (the others' earlier answers were taken). */
+  lastAsked(): number { return this.asked; }
+
+  private async run(node: Node, full: boolean): Promise<void> {
     const clock = node.clock, t0 = clock.now();
+    const known = this.known, turn = this.generation % this.o.askEvery, answeredAt = new Map<string, number>();
+    const reuse = (addr: string) => {
+      const k = known.get(addr);
+      return k && k.index % this.o.askEvery !== turn && t0 - k.at < this.o.reuseMaxMs ? k.c : undefined;
+    };
     const r = await crawlFrom<Extra>({
       start: node.address.key, clock, deadline: t0 + this.o.timeoutMs, concurrency: this.o.concurrency,
       onProgress: (f, q) => { this.found = f; this.pending = q; },
-      fetch: (addr, left) => fetchNode(node, addr, left),
+      fetch: async (addr, left) => {
+        const c = await fetchNode(node, addr, left, known.get(addr)?.c.extra);
+        if (c) answeredAt.set(addr, clock.now());
+        return c;
+      },
+      ...(full || this.o.askEvery <= 1 ? {} : { reuse }),
     });
+    this.asked = r.asked;
+    const order = [...r.nodes.keys()].sort((a, b) => ringPosition(a) - ringPosition(b));
+    this.known = new Map(order.map((a, index) => [a, { c: r.nodes.get(a)!, at: answeredAt.get(a) ?? known.get(a)?.at ?? t0, index }]));
     this.tookMs = clock.now() - t0;
     const infos = new Map([...r.nodes].map(([a, c]) => [a, c.info]));
     this.stats = statistics(infos, this.tookMs / 1000);
@@ -103,6 +137,7 @@ export class RingCrawl {
     this.pending = r.pending;
     this.generation++;
     this.json = JSON.stringify(ringOf(r.nodes, { ...this.progress(), running: false }));
+    this.gzipped = undefined;
   }
 }
 
@@ -111,20 +146,22 @@ export class RingCrawl {
  * its TAs and connections in the same reply; a node that ignores the request (Brunet's, an
  * older one) is asked for them separately.
  */
-async function fetchNode(node: Node, addr: string, left: () => number): Promise<{ info: Info; extra: Extra } | undefined> {
+async function fetchNode(node: Node, addr: string, left: () => number, known?: Extra): Promise<{ info: Info; extra: Extra } | undefined> {
   let address: Address;
   try { address = Address.parse(addr); } catch { return undefined; }
   let info: Info | undefined;
   for (let i = 0; i < ATTEMPTS && !info; i++) {
     try {
-      const res = await node.rpc.call({ address, mode: Mode.Greedy }, 'Information.Info', [[...CRAWL_SECTIONS]], { timeoutMs: Math.min(REQUEST_MS, left()) });
+      const res = await node.rpc.call({ address, mode: Mode.Greedy }, 'Information.Info', [[...CRAWL_SECTIONS], known?.version ?? null], { timeoutMs: Math.min(REQUEST_MS, left()) });
       if (!res || typeof res !== 'object' || selfOf(res as Info) !== addr) return undefined;
       info = res as Info;
     } catch { /* retried */ }
   }
   if (!info) return undefined;
-  const { tas, connections, ...rest } = info;
-  if (Array.isArray(tas) && Array.isArray(connections)) return { info: rest, extra: extraOf(tas, connections) };
+  const { tas, connections, version, ...rest } = info;
+  const v = typeof version === 'string' ? { version } : {};
+  if (Array.isArray(tas) && Array.isArray(connections)) return { info: rest, extra: { ...extraOf(tas, connections), ...v } };
+  if (known && v.version !== undefined && v.version === known.version) return { info: rest, extra: known };
   const exact = { address, mode: Mode.Exact };
   const [ni, cons] = await Promise.all([
     node.rpc.call(exact, 'sys:link.GetNodeInfo', [], { timeoutMs: Math.min(REQUEST_MS, left()) }).catch(() => null),

@@ -29,6 +29,11 @@ export function refuseForeignHost(req: http.IncomingMessage, res: http.ServerRes
   return false;
 }
 
+/** Whether the client takes a gzipped body (browsers and fetch() do). */
+function acceptsGzip(req: http.IncomingMessage): boolean {
+  return /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''));
+}
+
 export class WebView {
   readonly crawl: RingCrawl;
   readonly history: History;
@@ -53,8 +58,9 @@ export class WebView {
 
   async serve(req: http.IncomingMessage, url: URL, res: http.ServerResponse): Promise<void> {
     if (!refuseForeignHost(req, res)) return;
-    const send = (type: string, body: string) => {
-      res.writeHead(200, { 'content-type': type, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
+    const send = (type: string, body: string | Buffer, encoding?: string) => {
+      res.writeHead(200, { 'content-type': type, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', vary: 'accept-encoding',
+        ...(encoding ? { 'content-encoding': encoding } : {}) });
       res.end(req.method === 'HEAD' ? undefined : body);
     };
     switch (url.pathname) {
@@ -65,7 +71,7 @@ export class WebView {
         return send('application/json', JSON.stringify({ now: this.nodes[0]?.clock.now() ?? null, ...this.crawl.progress() }));
       case '/api/ring':
         this.crawl.refresh();
-        return send('application/json', this.crawl.ringJson());
+        return acceptsGzip(req) ? send('application/json', this.crawl.ringGzip(), 'gzip') : send('application/json', this.crawl.ringJson());
       case '/api/local': {
         let body: string;
         try { body = JSON.stringify(await this.local.panel()); } catch (e) { body = JSON.stringify({ error: (e as Error).message }); }

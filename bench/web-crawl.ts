@@ -1,0 +1,88 @@
+// node dist/bench/web-crawl.js — what one web-view crawl of an N-node process costs: N nodes on
+// loopback UDP (as bench:web), once the ring is consistent and settled, K crawls of the server's
+// RingCrawl back to back (the first a full one, as "crawl now"; the others periodic: a third of
+// the nodes asked), each with its wall time, the nodes asked, the process's CPU seconds beyond
+// its idle rate (measured over 5 s before), and the GC pacer's collections. BENCH_CRAWL_PROFILE=dir writes a V8 CPU profile of each crawl there (for
+// finding where a crawl's time goes).
+//   BENCH_WEB_NODES (1000), BENCH_CRAWLS (3), BENCH_SETTLE_MS (30000),
+//   BENCH_WEB_TRANSPORT (udp, or memory: in-process delivery, lighter on a loaded machine)
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
+import { constants, PerformanceObserver } from 'node:perf_hooks';
+import { RingCrawl } from '../src/control/web/ring-crawl.js';
+import { DhtService } from '../src/dht/service.js';
+import { TableStore } from '../src/dht/store.js';
+import { Node } from '../src/node/node.js';
+import { MemoryNetwork } from '../src/transport/memory.js';
+import { UdpEdgeListener } from '../src/transport/udp.js';
+import { realClock } from '../src/util/clock.js';
+import { gcPaceStats } from '../src/util/gc-pacer.js';
+import { cryptoRandom } from '../src/util/random.js';
+import { consistent } from './ring-check.js';
+
+const N = Number(process.env.BENCH_WEB_NODES ?? 1000);
+const CRAWLS = Number(process.env.BENCH_CRAWLS ?? 3);
+const SETTLE_MS = Number(process.env.BENCH_SETTLE_MS ?? 30_000);
+const PROFILE_DIR = process.env.BENCH_CRAWL_PROFILE;
+const FORM_LIMIT_MS = 600_000;
+const TRANSPORT = process.env.BENCH_WEB_TRANSPORT ?? 'udp';
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const tty = process.stderr.isTTY;
+const progress = (s: string) => { if (tty) process.stderr.write(`\r\x1b[K${s}`); };
+
+async function main(): Promise<void> {
+  const nodes: Node[] = [];
+  const dhts: DhtService[] = [];
+  const t0 = performance.now();
+  const net = new MemoryNetwork();
+  for (let i = 0; i < N; i++) {
+    const l = TRANSPORT === 'memory' ? net.listener() : new UdpEdgeListener({ port: 0, host: '127.0.0.1', clock: realClock, random: cryptoRandom });
+    const node = new Node({ namespace: 'bench', listeners: [l], remoteTAs: i === 0 ? [] : nodes[0]!.info().tas, type: 'MultiNode' });
+    const store = TableStore.memory({ clock: realClock });
+    await store.open();
+    dhts.push(new DhtService(node, store));
+    await node.start();
+    nodes.push(node);
+    if (i % 50 === 0) progress(`starting nodes: ${i + 1}/${N}`);
+  }
+  while (!consistent(nodes) && performance.now() - t0 < FORM_LIMIT_MS) await sleep(500);
+  if (!consistent(nodes)) throw new Error(`no consistent ring of ${N} within ${FORM_LIMIT_MS / 1000} s`);
+  console.log(`${N} nodes (${TRANSPORT}) consistent after ${((performance.now() - t0) / 1000).toFixed(1)} s; settling ${SETTLE_MS / 1000} s`);
+  await sleep(SETTLE_MS);
+  const session = PROFILE_DIR ? new Session() : undefined;
+  if (session) { session.connect(); await session.post('Profiler.enable'); }
+  // GC pauses, and those the GC pacer forced (gc() calls).
+  const gcMs = { all: 0, forced: 0 };
+  const obs = new PerformanceObserver((l) => {
+    for (const e of l.getEntries()) {
+      gcMs.all += e.duration;
+      if (((e as unknown as { detail?: { flags?: number } }).detail?.flags ?? 0) & constants.NODE_PERFORMANCE_GC_FLAGS_FORCED) gcMs.forced += e.duration;
+    }
+  });
+  obs.observe({ entryTypes: ['gc'] });
+  const cpu = (u: NodeJS.CpuUsage) => (u.user + u.system) / 1e6;
+  const i0 = process.cpuUsage(), iw = performance.now();
+  await sleep(5000);
+  const idleRate = cpu(process.cpuUsage(i0)) / ((performance.now() - iw) / 1000);
+  console.log(`idle: ${(idleRate * 100).toFixed(1)} % of a core`);
+  const crawl = new RingCrawl(() => nodes[0], { minIntervalMs: 0, intervalFactor: 0, perNodeMs: 0 });
+  for (let k = 0; k < CRAWLS; k++) {
+    if (session) await session.post('Profiler.start');
+    const packets = () => nodes.reduce((a, n) => a + n.router.stats.forwarded + n.router.stats.delivered, 0);
+    const p0 = packets(), gc0 = { ...gcPaceStats }, g0 = { ...gcMs }, c0 = process.cpuUsage(), w0 = performance.now();
+    await crawl.refresh(k === 0);
+    const c = cpu(process.cpuUsage(c0)), wall = (performance.now() - w0) / 1000;
+    if (session) writeFileSync(`${PROFILE_DIR}/crawl-${k}.cpuprofile`, JSON.stringify((await session.post('Profiler.stop')).profile));
+    const p = crawl.progress();
+    console.log(`crawl ${k + 1} (${k === 0 ? 'full' : 'periodic'}): ${p.stats?.['Total Nodes']} nodes (complete ${p.complete}), ${crawl.lastAsked?.() ?? '?'} asked, ${wall.toFixed(2)} s, ${packets() - p0} routed messages handled, ` +
+      `CPU ${c.toFixed(2)} s (${(c - idleRate * wall).toFixed(2)} s over idle), GC ${(gcMs.all - g0.all).toFixed(0)} ms (forced ${(gcMs.forced - g0.forced).toFixed(0)} ms; the pacer's: ${gcPaceStats.collections - gc0.collections} collections, ${gcPaceStats.full - gc0.full} full)`);
+    await sleep(2000);
+  }
+  session?.disconnect();
+  obs.disconnect();
+  crawl.stop();
+  await Promise.all(nodes.map((n) => n.stop()));
+  await Promise.all(dhts.map((d) => d.close().catch(() => {})));
+}
+
+main().then(() => process.exit(0), (e) => { console.error(`bench:web-crawl: ${(e as Error).message}`); process.exit(1); });
