@@ -2,7 +2,7 @@
 // instead of after ~32 MB have piled up, and those promoted to the old generation once
 // FULL_AFTER_BYTES of them have (bench:vpn-soak's bounded-memory verdict).
 import t from 'tap';
-import { FULL_AFTER_BYTES, gcPaceStats, PACE_BYTES, transientBytes } from '../src/util/gc-pacer.js';
+import { FULL_AFTER_BYTES, gcPaceStats, PACE_BYTES, paceGc, transientBytes } from '../src/util/gc-pacer.js';
 
 const settle = () => new Promise((r) => setTimeout(r, 30));  // concurrent ArrayBuffer sweeping frees shortly after
 const MB = 2 ** 20;
@@ -11,6 +11,14 @@ const MB = 2 ** 20;
 function garbage(): void {
   for (let i = 0; i < 64; i++) Buffer.allocUnsafe(65536)[0] = 1;
 }
+
+t.test('a process without a TAP is not paced: reports run no collection', async (t) => {
+  const c0 = gcPaceStats.collections, b0 = gcPaceStats.bytes;
+  for (let i = 0; i < 4; i++) transientBytes(PACE_BYTES);
+  t.equal(gcPaceStats.collections, c0, 'no collection before paceGc()');
+  t.equal(gcPaceStats.bytes, b0, 'nothing counted');
+  paceGc();
+});
 
 t.test('below PACE_BYTES nothing is collected; at PACE_BYTES the dead packet buffers are freed', async (t) => {
   transientBytes(PACE_BYTES);  // start from a fresh count

@@ -6,7 +6,7 @@
 // kernel marks as such keep their virtio_net_hdr in front, plain ones arrive without it.
 import { existsSync, readFileSync } from 'node:fs';
 import type { Room } from '../transport/edge.js';
-import { transientBytes } from '../util/gc-pacer.js';
+import { paceGc, transientBytes } from '../util/gc-pacer.js';
 import { loadAddonModule } from '../util/addon.js';
 import { isPlainVnet, OFFLOAD_HEADER } from './offload.js';
 
@@ -177,6 +177,7 @@ export class TapDevice {
   start(onFrames: (frames: Buffer[], offloaded: Uint8Array | null) => void, onError?: (err: TapError) => void): void {
     const vnet = this.offload;
     const head = this.room?.head ?? 0, tail = this.room?.tail ?? 0;
+    paceGc(); // a process moving frames paces its collections (gc-pacer.ts)
     this.#onBatch = (err, data, lengths) => {
       if (err) {
         this.close();
