@@ -14,6 +14,9 @@
 # non-zero if any run failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+# tap builds its plugin loader on its first run after npm ci; two runs starting at once would both
+# build it into the same folder and one fails (seen on a fresh clone): build it once, first.
+tap build >/dev/null || exit 1
 mapfile -t netns < <({ ls test/*-netns.test.ts; grep -lE "lab/netns\.js|'netns'" test/*.test.ts; } | sort -u)
 mapfile -t alone < <(grep -lF 'runs alone (tools/run-tests.sh)' "${netns[@]}" </dev/null)
 mapfile -t serial < <(printf '%s\n' "${netns[@]}" | grep -vxF -f <(printf '%s\n' "${alone[@]}"))
