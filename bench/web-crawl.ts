@@ -10,44 +10,21 @@ import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { constants, PerformanceObserver } from 'node:perf_hooks';
 import { RingCrawl } from '../src/control/web/ring-crawl.js';
-import { DhtService } from '../src/dht/service.js';
-import { TableStore } from '../src/dht/store.js';
-import { Node } from '../src/node/node.js';
-import { MemoryNetwork } from '../src/transport/memory.js';
-import { UdpEdgeListener } from '../src/transport/udp.js';
-import { realClock } from '../src/util/clock.js';
 import { gcPaceStats } from '../src/util/gc-pacer.js';
-import { cryptoRandom } from '../src/util/random.js';
-import { consistent } from './ring-check.js';
+import { startWebRing } from './web-ring.js';
 
 const N = Number(process.env.BENCH_WEB_NODES ?? 1000);
 const CRAWLS = Number(process.env.BENCH_CRAWLS ?? 3);
 const SETTLE_MS = Number(process.env.BENCH_SETTLE_MS ?? 30_000);
 const PROFILE_DIR = process.env.BENCH_CRAWL_PROFILE;
-const FORM_LIMIT_MS = 600_000;
 const TRANSPORT = process.env.BENCH_WEB_TRANSPORT ?? 'udp';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const tty = process.stderr.isTTY;
 const progress = (s: string) => { if (tty) process.stderr.write(`\r\x1b[K${s}`); };
 
 async function main(): Promise<void> {
-  const nodes: Node[] = [];
-  const dhts: DhtService[] = [];
-  const t0 = performance.now();
-  const net = new MemoryNetwork();
-  for (let i = 0; i < N; i++) {
-    const l = TRANSPORT === 'memory' ? net.listener() : new UdpEdgeListener({ port: 0, host: '127.0.0.1', clock: realClock, random: cryptoRandom });
-    const node = new Node({ namespace: 'bench', listeners: [l], remoteTAs: i === 0 ? [] : nodes[0]!.info().tas, type: 'MultiNode' });
-    const store = TableStore.memory({ clock: realClock });
-    await store.open();
-    dhts.push(new DhtService(node, store));
-    await node.start();
-    nodes.push(node);
-    if (i % 50 === 0) progress(`starting nodes: ${i + 1}/${N}`);
-  }
-  while (!consistent(nodes) && performance.now() - t0 < FORM_LIMIT_MS) await sleep(500);
-  if (!consistent(nodes)) throw new Error(`no consistent ring of ${N} within ${FORM_LIMIT_MS / 1000} s`);
-  console.log(`${N} nodes (${TRANSPORT}) consistent after ${((performance.now() - t0) / 1000).toFixed(1)} s; settling ${SETTLE_MS / 1000} s`);
+  const { nodes, dhts, formedS } = await startWebRing(N, TRANSPORT, progress);
+  console.log(`${N} nodes (${TRANSPORT}) consistent after ${formedS.toFixed(1)} s; settling ${SETTLE_MS / 1000} s`);
   await sleep(SETTLE_MS);
   const session = PROFILE_DIR ? new Session() : undefined;
   if (session) { session.connect(); await session.post('Profiler.enable'); }

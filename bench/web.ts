@@ -14,14 +14,8 @@ import { spawn } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { OverlayMetrics } from '../src/control/metrics.js';
 import { ControlServer } from '../src/control/server.js';
-import { DhtService } from '../src/dht/service.js';
-import { TableStore } from '../src/dht/store.js';
-import { Node } from '../src/node/node.js';
-import { MemoryNetwork } from '../src/transport/memory.js';
-import { UdpEdgeListener } from '../src/transport/udp.js';
-import { realClock } from '../src/util/clock.js';
 import { cryptoRandom } from '../src/util/random.js';
-import { consistent } from './ring-check.js';
+import { startWebRing } from './web-ring.js';
 
 const N = Number(process.env.BENCH_WEB_NODES ?? 1000);
 const PERIOD_S = Number(process.env.BENCH_WEB_SECONDS ?? 60);
@@ -30,7 +24,6 @@ const PATHS = ['/', '/api/crawl', '/api/ring', '/api/local', '/api/history', '/m
 const TARGET_PCT = 5;
 const TRANSPORT = process.env.BENCH_WEB_TRANSPORT ?? 'udp';
 const WARM = process.env.BENCH_WEB_WARM !== '0';
-const FORM_LIMIT_MS = 600_000;
 const tty = process.stderr.isTTY;
 const progress = (s: string) => { if (tty) process.stderr.write(`\r\x1b[K${s}`); };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -76,24 +69,7 @@ async function cpuOver<T>(seconds: number, during?: () => Promise<T>): Promise<{
 }
 
 async function main(): Promise<void> {
-  const nodes: Node[] = [];
-  const dhts: DhtService[] = [];
-  if (TRANSPORT !== 'udp' && TRANSPORT !== 'memory') throw new Error(`BENCH_WEB_TRANSPORT must be udp or memory, got ${TRANSPORT}`);
-  const net = new MemoryNetwork();
-  const t0 = performance.now();
-  for (let i = 0; i < N; i++) {
-    const l = TRANSPORT === 'memory' ? net.listener() : new UdpEdgeListener({ port: 0, host: '127.0.0.1', clock: realClock, random: cryptoRandom });
-    const node = new Node({ namespace: 'bench', listeners: [l], remoteTAs: i === 0 ? [] : nodes[0]!.info().tas, type: 'MultiNode' });
-    const store = TableStore.memory({ clock: realClock });
-    await store.open();
-    dhts.push(new DhtService(node, store));
-    await node.start();
-    nodes.push(node);
-    if (i % 50 === 0) progress(`starting nodes: ${i + 1}/${N}`);
-  }
-  while (!consistent(nodes) && performance.now() - t0 < FORM_LIMIT_MS) { progress(`forming the ring (${((performance.now() - t0) / 1000).toFixed(0)} s)`); await sleep(500); }
-  if (!consistent(nodes)) throw new Error(`no consistent ring of ${N} within ${FORM_LIMIT_MS / 1000} s (a loaded machine? try BENCH_WEB_TRANSPORT=memory)`);
-  const formed = (performance.now() - t0) / 1000;
+  const { nodes, dhts, formedS: formed } = await startWebRing(N, TRANSPORT, progress);
   progress(`ring consistent after ${formed.toFixed(1)} s; settling ${SETTLE_MS / 1000} s`);
   await sleep(SETTLE_MS);
 
