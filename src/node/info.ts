@@ -1,6 +1,7 @@
 // Introspection handlers with Brunet's names, used by crawl and the control API.
 import type { Value } from '../wire/value.js';
 import type { Node } from './node.js';
+import type { RandomSource } from '../util/random.js';
 
 export function neighbors(n: Node): { [k: string]: Value } {
   const { left, right } = n.table.neighborsOf(n.address, 2);
@@ -84,11 +85,11 @@ function informationWith(n: Node, state: Sections, sections: Value | undefined, 
   return info;
 }
 
-export function registerInfoHandlers(n: Node): void {
+export function registerInfoHandlers(n: Node, random: RandomSource): void {
   n.rpc.register('ConnectionTable.GetConnections', () => connections(n));
   n.rpc.register('sys:link.GetNeighbors', () => neighbors(n));
   // A random epoch: a restarted node with the same address never repeats an old version.
-  const state: Sections = { epoch: Math.random().toString(36).slice(2, 8), changes: 0, tasKey: '', version: '', tas: [] };
+  const state: Sections = { epoch: random.int(2 ** 31).toString(36), changes: 0, tasKey: '', version: '', tas: [] };
   n.table.onChange(() => { state.changes++; });
   n.rpc.register('Information.Info', (args) => informationWith(n, state, args[0], args[1]));
   n.rpc.register('sys:link.Ping', (args) => args[0] ?? null);

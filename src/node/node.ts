@@ -108,7 +108,7 @@ export class Node {
     const upgrader = this.tunnel?.attach({ address: this.address, table: this.table, link: this.link, connector, onUpgradeFailed: () => this.reflector.soon() });
     this.wire(upgrader);
     connector.registerHandler();
-    registerInfoHandlers(this);
+    registerInfoHandlers(this, random);
     this.table.onChange((ev, c) => {
       this.sizeCache = undefined;
       if (ev === 'remove' && !this.link.leaving) this.near.lost(c);
