@@ -23,7 +23,6 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include <cctype>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -31,6 +30,7 @@
 #include <string>
 
 #include "floor.h"
+#include "if-config.h"
 #include "flow-napi.h"
 #include "flow-thread.h"
 #include "links.h"
@@ -44,36 +44,6 @@ constexpr size_t kMaxFrame = kVnetHdr + 65535 + 18;  // header + largest packet 
 constexpr size_t kArena = 1024 * 1024;     // a full batch of 1500-MTU frames, or 15 super-packets
 constexpr uint32_t kMaxRoom = 256;         // headroom or tailroom per frame that start() accepts
 const uint8_t kZeroHdr[kVnetHdr] = {};
-
-std::string Reason(int err) {
-  switch (err) {
-    case EPERM:
-    case EACCES: return "operation not permitted (run as root or with CAP_NET_ADMIN)";
-    case EBUSY: return "device busy";
-    default: {
-      std::string s = strerror(err);
-      if (!s.empty()) s[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(s[0])));
-      return s;
-    }
-  }
-}
-
-// The kernel's struct in6_ifreq (linux/ipv6.h clashes with glibc's netinet/in.h).
-struct In6Ifreq {
-  struct in6_addr ifr6_addr;
-  uint32_t ifr6_prefixlen;
-  int ifr6_ifindex;
-};
-
-// Interface ioctls go through a throwaway socket (of the address family the request is
-// about) in the caller's network namespace.
-int IfIoctl(unsigned long req, void* arg, int family = AF_INET) {
-  int s = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (s < 0) return errno;
-  int rc = ioctl(s, req, arg) < 0 ? errno : 0;
-  close(s);
-  return rc;
-}
 
 class Tap : public Napi::ObjectWrap<Tap> {
  public:
@@ -112,7 +82,7 @@ class Tap : public Napi::ObjectWrap<Tap> {
       int e = errno;
       if (e == ENOENT || e == ENODEV || e == ENXIO) Throw("/dev/net/tun is missing: load the tun module (modprobe tun)");
       else if (e == EACCES || e == EPERM) Throw("cannot open /dev/net/tun: permission denied (run as root or with CAP_NET_ADMIN)");
-      else Throw("cannot open /dev/net/tun: " + Reason(e));
+      else Throw("cannot open /dev/net/tun: " + IfReason(e));
       return;
     }
     struct ifreq ifr = {};
@@ -121,7 +91,7 @@ class Tap : public Napi::ObjectWrap<Tap> {
     if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
       int e = errno;
       close(fd);
-      Throw("TUNSETIFF " + want + ": " + Reason(e) + (e == EINVAL ? " (is the name taken by a non-TAP interface?)" : ""));
+      Throw("TUNSETIFF " + want + ": " + IfReason(e) + (e == EINVAL ? " (is the name taken by a non-TAP interface?)" : ""));
       return;
     }
     if (offload) {
@@ -150,21 +120,20 @@ class Tap : public Napi::ObjectWrap<Tap> {
     return false;
   }
 
-  bool Ctl(unsigned long req, const char* what, struct ifreq* ifr, const std::string& arg = "") {
-    strncpy(ifr->ifr_name, name_.c_str(), IFNAMSIZ - 1);
-    int e = IfIoctl(req, ifr);
-    if (e == 0) return true;
-    Throw(std::string(what) + " " + name_ + (arg.empty() ? "" : " " + arg) + ": " + Reason(e));
-    return false;
-  }
-
   Napi::Value Name(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), name_); }
   Napi::Value Offload(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), vnet_); }
 
+  // Throws the message of a failed interface call (if-config.cc); true when there was none.
+  bool Check(const std::string& err) {
+    if (err.empty()) return true;
+    Throw(err);
+    return false;
+  }
+
   Napi::Value Mac(const Napi::CallbackInfo& info) {
-    struct ifreq ifr = {};
-    if (!Open() || !Ctl(SIOCGIFHWADDR, "SIOCGIFHWADDR", &ifr)) return info.Env().Undefined();
-    return Napi::Buffer<uint8_t>::Copy(info.Env(), reinterpret_cast<uint8_t*>(ifr.ifr_hwaddr.sa_data), 6);
+    uint8_t mac[6];
+    if (!Open() || !Check(IfMac(name_, mac))) return info.Env().Undefined();
+    return Napi::Buffer<uint8_t>::Copy(info.Env(), mac, 6);
   }
 
   Napi::Value SetMtu(const Napi::CallbackInfo& info) {
@@ -172,69 +141,27 @@ class Tap : public Napi::ObjectWrap<Tap> {
       Napi::TypeError::New(info.Env(), "setMtu(mtu): mtu must be a number").ThrowAsJavaScriptException();
       return info.Env().Undefined();
     }
-    struct ifreq ifr = {};
-    ifr.ifr_mtu = info[0].As<Napi::Number>().Int32Value();
-    if (Open()) Ctl(SIOCSIFMTU, "SIOCSIFMTU", &ifr, std::to_string(ifr.ifr_mtu));
+    if (Open()) Check(IfSetMtu(name_, info[0].As<Napi::Number>().Int32Value()));
     return info.Env().Undefined();
   }
 
-  // The (address, prefixLength) arguments of setIPv4/setIPv6, parsed into `addr`.
-  bool AddressArgs(const Napi::CallbackInfo& info, int family, void* addr, std::string* text, int* prefix) {
+  // setIPv4(address, prefixLength) and setIPv6(address, prefixLength).
+  Napi::Value SetAddress(const Napi::CallbackInfo& info, int family) {
     const bool v4 = family == AF_INET;
     if (!info[0].IsString() || !info[1].IsNumber()) {
       Napi::TypeError::New(info.Env(), std::string(v4 ? "setIPv4" : "setIPv6") + "(address, prefixLength): bad arguments").ThrowAsJavaScriptException();
-      return false;
+      return info.Env().Undefined();
     }
-    *text = info[0].As<Napi::String>().Utf8Value();
-    *prefix = info[1].As<Napi::Number>().Int32Value();
-    if (inet_pton(family, text->c_str(), addr) != 1 || *prefix < 0 || *prefix > (v4 ? 32 : 128)) {
-      Throw(std::string(v4 ? "invalid IPv4 address " : "invalid IPv6 address ") + *text + "/" + std::to_string(*prefix));
-      return false;
-    }
-    return true;
+    const std::string text = info[0].As<Napi::String>().Utf8Value();
+    const int prefix = info[1].As<Napi::Number>().Int32Value();
+    if (Check(IfCheckAddress(family, text, prefix)) && Open()) Check(v4 ? IfSetIPv4(name_, text, prefix) : IfSetIPv6(name_, text, prefix));
+    return info.Env().Undefined();
   }
-
-  Napi::Value SetIPv4(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    std::string text;
-    int prefix;
-    struct sockaddr_in sin = {};
-    sin.sin_family = AF_INET;
-    if (!AddressArgs(info, AF_INET, &sin.sin_addr, &text, &prefix) || !Open()) return env.Undefined();
-    struct ifreq ifr = {};
-    memcpy(&ifr.ifr_addr, &sin, sizeof sin);
-    if (!Ctl(SIOCSIFADDR, "SIOCSIFADDR", &ifr, text)) return env.Undefined();
-    // The kernel derived a classful mask from the address; replace it (and the broadcast with it).
-    sin.sin_addr.s_addr = htonl(prefix == 0 ? 0 : 0xffffffffu << (32 - prefix));
-    memset(&ifr, 0, sizeof ifr);
-    memcpy(&ifr.ifr_netmask, &sin, sizeof sin);
-    Ctl(SIOCSIFNETMASK, "SIOCSIFNETMASK", &ifr, "/" + std::to_string(prefix));
-    return env.Undefined();
-  }
-
-  // Adds an IPv6 address (SIOCSIFADDR on an AF_INET6 socket takes a struct in6_ifreq).
-  Napi::Value SetIPv6(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    std::string text;
-    int prefix;
-    In6Ifreq req = {};
-    if (!AddressArgs(info, AF_INET6, &req.ifr6_addr, &text, &prefix)) return env.Undefined();
-    struct ifreq ifr = {};
-    if (!Open() || !Ctl(SIOCGIFINDEX, "SIOCGIFINDEX", &ifr)) return env.Undefined();
-    req.ifr6_ifindex = ifr.ifr_ifindex;
-    req.ifr6_prefixlen = static_cast<uint32_t>(prefix);
-    int err = IfIoctl(SIOCSIFADDR, &req, AF_INET6);
-    if (err == EAFNOSUPPORT) Throw("IPv6 is not available in this kernel or namespace");
-    else if (err != 0 && err != EEXIST) Throw(name_ + ": SIOCSIFADDR " + text + ": " + Reason(err));
-    return env.Undefined();
-  }
+  Napi::Value SetIPv4(const Napi::CallbackInfo& info) { return SetAddress(info, AF_INET); }
+  Napi::Value SetIPv6(const Napi::CallbackInfo& info) { return SetAddress(info, AF_INET6); }
 
   Napi::Value Up(const Napi::CallbackInfo& info) {
-    struct ifreq ifr = {};
-    if (Open() && Ctl(SIOCGIFFLAGS, "SIOCGIFFLAGS", &ifr)) {
-      ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
-      Ctl(SIOCSIFFLAGS, "SIOCSIFFLAGS", &ifr);
-    }
+    if (Open()) Check(IfUp(name_));
     return info.Env().Undefined();
   }
 
@@ -315,7 +242,7 @@ class Tap : public Napi::ObjectWrap<Tap> {
     if (err != 0 && poll_ != nullptr) {  // the callback may have closed us already
       Napi::Function cb = onRead_.Value();
       bool gone = err == EBADF || err == EBADFD;  // what tun reports once the interface is deleted
-      Napi::Error e = Napi::Error::New(env, "read " + name_ + ": " + (gone ? "the interface was deleted" : Reason(err)));
+      Napi::Error e = Napi::Error::New(env, "read " + name_ + ": " + (gone ? "the interface was deleted" : IfReason(err)));
       StopPoll();
       Deliver({e.Value()}, cb);
     }
