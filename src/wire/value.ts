@@ -117,9 +117,16 @@ class Writer {
       return;
     }
     if (typeof v === 'object') {
-      const keys = Object.keys(v).filter((k) => v[k] !== undefined);
-      this.u8(TAG_MAP); this.u32(keys.length);
-      for (const k of keys) { this.str(k); this.value(v[k]!, depth + 1); }
+      this.u8(TAG_MAP);
+      const at = this.pos;
+      this.u32(0); // the count, written once known (entries holding undefined are left out)
+      let n = 0;
+      for (const k of Object.keys(v)) {
+        const x = v[k];
+        if (x === undefined) continue;
+        this.str(k); this.value(x, depth + 1); n++;
+      }
+      this.view.setUint32(at, n);
       return;
     }
     throw new WireError(`cannot encode ${typeof v}`);
