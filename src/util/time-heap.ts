@@ -67,3 +67,79 @@ export class TimeHeap<T extends Timed> {
 }
 
 function order(a: Timed, b: Timed): number { return a.at - b.at || a.seq - b.seq; }
+
+/**
+ * A TimeHeap with FIFO lanes: items pushed with a delay that has a lane go to the end of that
+ * lane instead of into the heap. Items set for the same delay from a clock that never goes
+ * back come due in the order they were set (due = now + delay, seq increasing), so each lane is
+ * already sorted and costs O(1) per item; pop() takes the earliest of the heap's top and the
+ * lanes' heads, so the order is exactly the heap's alone. (The simulator's packet deliveries,
+ * most of its events, all take the one LAN latency.) An item that would break a lane's order
+ * goes to the heap.
+ */
+export class TimeQueue<T extends Timed> {
+  private readonly heap = new TimeHeap<T>();
+  private readonly lanes: Lane<T>[] = [];
+  private readonly laneOf = new Map<number, Lane<T>>();
+
+  /** Keeps the items pushed with exactly `delay` in a FIFO lane of their own. */
+  lane(delay: number): void {
+    if (this.laneOf.has(delay)) return;
+    const l: Lane<T> = { q: [], head: 0 };
+    this.lanes.push(l);
+    this.laneOf.set(delay, l);
+  }
+
+  get size(): number {
+    let n = this.heap.size;
+    for (const l of this.lanes) n += l.q.length - l.head;
+    return n;
+  }
+
+  /** `delay`: what the item was set for (undefined: the heap). */
+  push(x: T, delay?: number): void {
+    const l = delay === undefined || this.lanes.length === 0 ? undefined : this.laneOf.get(delay);
+    if (l !== undefined) {
+      const tail = l.q.length > l.head ? l.q[l.q.length - 1]! : undefined;
+      if (tail === undefined || tail.at < x.at || (tail.at === x.at && tail.seq < x.seq)) { l.q.push(x); return; }
+    }
+    this.heap.push(x);
+  }
+
+  peek(): T | undefined {
+    let best = this.heap.peek();
+    for (const l of this.lanes) {
+      if (l.head === l.q.length) continue;
+      const x = l.q[l.head]!;
+      if (best === undefined || x.at < best.at || (x.at === best.at && x.seq < best.seq)) best = x;
+    }
+    return best;
+  }
+
+  pop(): T | undefined {
+    let best = this.heap.peek(), from: Lane<T> | undefined;
+    for (const l of this.lanes) {
+      if (l.head === l.q.length) continue;
+      const x = l.q[l.head]!;
+      if (best === undefined || x.at < best.at || (x.at === best.at && x.seq < best.seq)) { best = x; from = l; }
+    }
+    if (from === undefined) return this.heap.pop();
+    from.q[from.head++] = undefined as unknown as T; // taken: let it go
+    if (from.head === from.q.length) { from.q.length = 0; from.head = 0; } else if (from.head >= 4096 && from.head * 2 >= from.q.length) { from.q.splice(0, from.head); from.head = 0; }
+    return best;
+  }
+
+  /** Keeps only the items for which keep() holds; returns how many went. */
+  retain(keep: (x: T) => boolean): number {
+    let gone = this.heap.retain(keep);
+    for (const l of this.lanes) {
+      const live = l.q.slice(l.head).filter(keep); // still in order
+      gone += l.q.length - l.head - live.length;
+      l.q = live;
+      l.head = 0;
+    }
+    return gone;
+  }
+}
+
+interface Lane<T> { q: T[]; head: number }

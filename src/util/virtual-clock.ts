@@ -22,7 +22,7 @@
 // metered events in another order (bench/sim/loop-clock.ts: passes like libuv's) through the
 // protected hooks dueAt, rearmAt, runMetered and timed.
 import type { Clock, TimerHandle } from './clock.js';
-import { TimeHeap } from './time-heap.js';
+import { TimeQueue } from './time-heap.js';
 
 /** A timer is its own handle: one object per timer (packet deliveries are most of them). */
 export class VirtualTimer implements TimerHandle {
@@ -50,7 +50,7 @@ const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
 export class VirtualClock implements Clock {
   protected t: number;
   private seq = 0;
-  protected readonly heap = new TimeHeap<VirtualTimer>();
+  protected readonly heap = new TimeQueue<VirtualTimer>();
   protected garbage = 0;
   /** Timer callbacks that threw (swallowed: one node's bug must not stop the simulation). */
   errors = 0;
@@ -82,9 +82,15 @@ export class VirtualClock implements Clock {
 
   private add(fn: () => void, ms: number, period: number): TimerHandle {
     const timer = new VirtualTimer(this, this.dueAt(ms), this.seq++, fn, period);
-    this.heap.push(timer);
+    this.heap.push(timer, ms);
     return timer;
   }
+
+  /**
+   * Timers set for exactly `ms` go into a FIFO lane of their own instead of the heap (the same
+   * order, less work: the simulator sets most of its timers for the one LAN latency).
+   */
+  fifo(ms: number): void { this.heap.lane(ms); }
 
   /** When a timer set now for `ms` comes due. */
   protected dueAt(ms: number): number { return this.t + (Number.isFinite(ms) && ms > 0 ? ms : 0); }
