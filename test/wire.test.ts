@@ -559,3 +559,11 @@ t.test('fuzz total', (t) => {
   t.ok(totalFuzz >= 100_000, `${totalFuzz} fuzz cases in all (seed ${SEED})`);
   t.end();
 });
+
+t.test('value: strings decode to what was encoded, short ASCII ones cached by their bytes', async (t) => {
+  const texts: string[] = [];
+  for (let i = 0; i < 3000; i++) texts.push(`brunet.function://localhost:${i}`, `k${i % 37}`, `é${i}`, `\u{1f600}${i}`, '', 'x'.repeat(i % 200));
+  t.same(texts.filter((s) => decodeValue(encodeValue(s)) !== s), [], 'every text back as it was');
+  t.same(decodeValue(encodeValue({ k: 'brunet.udp://1.2.3.4:5' })), { k: 'brunet.udp://1.2.3.4:5' });
+  fc.assert(fc.property(fc.string({ maxLength: 200 }), (s) => decodeValue(encodeValue(s)) === s));
+});

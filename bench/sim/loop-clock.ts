@@ -19,6 +19,7 @@
 // completes within the event that asked for it, as a UDP createEdge does). With a `share` below
 // 1 the process has that fraction of a core: each callback takes its cost over the share.
 import { VirtualClock } from '../../src/util/virtual-clock.js';
+import { TimeHeap } from '../../src/util/time-heap.js';
 
 /**
  * Datagrams one socket gives per pass (libuv's uv__udp_recvmsg bound): measured on Node 20, 100
@@ -34,7 +35,7 @@ interface Entry { at: number; seq: number; sock: Sock }
 export class LoopClock extends VirtualClock {
   private readonly socks = new WeakMap<object, Sock>();
   /** Ready sockets by their oldest unread datagram (an entry is stale once its socket's `entry` moved on). */
-  private readonly ready: Entry[] = [];
+  private readonly ready = new TimeHeap<Entry>();
   private ioSeq = 0;
   private unread = 0;
   /** Passes run so far. */
@@ -96,8 +97,8 @@ export class LoopClock extends VirtualClock {
   /** Phase 1: the sockets ready at the pass's start, each read up to the batch. */
   private async poll(meter: () => number): Promise<void> {
     const start = this.t, ready: Sock[] = [];
-    while (this.ready.length > 0 && this.ready[0]!.at <= start) {
-      const e = this.popEntry();
+    for (let e = this.ready.peek(); e !== undefined && e.at <= start; e = this.ready.peek()) {
+      this.ready.pop();
       if (e.sock.entry === e.seq) { e.sock.entry = -1; e.sock.taken = true; ready.push(e.sock); }
     }
     for (const s of ready) {
@@ -119,53 +120,29 @@ export class LoopClock extends VirtualClock {
   /** Phase 2: every timer due at the loop time (whole ms) when the phase starts. */
   private async timers(meter: () => number): Promise<void> {
     const now = Math.floor(this.t);
-    while (this.nextTimer() <= now) this.t += await this.timed(this.fireQueued, this.pop(), meter);
+    while (this.nextTimer() <= now) this.t += await this.timed(this.fireQueued, this.heap.pop()!, meter);
   }
 
   /** When the earliest live timer is due (Infinity: none); drops cancelled ones from the top. */
   private nextTimer(): number {
     const h = this.heap;
-    while (h.length > 0 && h[0]!.cancelled) { this.pop(); this.garbage--; }
-    return h.length > 0 ? h[0]!.at : Infinity;
+    let x = h.peek();
+    for (; x !== undefined && x.cancelled; x = h.peek()) { h.pop(); this.garbage--; }
+    return x !== undefined ? x.at : Infinity;
   }
 
   /** When the oldest unread datagram of any socket not being read arrived (Infinity: none). */
   private oldest(): number {
-    while (this.ready.length > 0 && this.ready[0]!.sock.entry !== this.ready[0]!.seq) this.popEntry();
-    return this.ready.length > 0 ? this.ready[0]!.at : Infinity;
+    let e = this.ready.peek();
+    for (; e !== undefined && e.sock.entry !== e.seq; e = this.ready.peek()) this.ready.pop();
+    return e !== undefined ? e.at : Infinity;
   }
 
   /** Puts the socket among the ready ones by its oldest unread datagram (an older entry goes stale). */
   private queue(s: Sock): void {
     const head = s.q[s.head]!;
     s.entry = head.seq;
-    const h = this.ready, e: Entry = { at: head.at, seq: head.seq, sock: s };
-    let i = h.length;
-    h.push(e);
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (!earlier(e, h[p]!)) break;
-      h[i] = h[p]!;
-      i = p;
-    }
-    h[i] = e;
-  }
-
-  private popEntry(): Entry {
-    const h = this.ready, top = h[0]!, last = h.pop()!;
-    if (h.length > 0) {
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        if (l >= h.length) break;
-        const r = l + 1, c = r < h.length && earlier(h[r]!, h[l]!) ? r : l;
-        if (!earlier(h[c]!, last)) break;
-        h[i] = h[c]!;
-        i = c;
-      }
-      h[i] = last;
-    }
-    return top;
+    this.ready.push({ at: head.at, seq: head.seq, sock: s });
   }
 }
 
@@ -174,4 +151,3 @@ const run = (fn: () => void): void => fn();
 /** Node's timers.js: a delay that is not in [1, 2^31 - 1] ms is 1 ms. */
 const nodeDelay = (ms: number): number => (ms >= 1 && ms <= 2 ** 31 - 1 ? ms : 1);
 
-function earlier(a: Entry, b: Entry): boolean { return a.at < b.at || (a.at === b.at && a.seq < b.seq); }

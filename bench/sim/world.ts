@@ -15,7 +15,7 @@ import { DhtService } from '../../src/dht/service.js';
 import { TableStore } from '../../src/dht/store.js';
 import { Mode } from '../../src/routing/ah-wire.js';
 import type { TransportAddress } from '../../src/transport/ta.js';
-import { SimNetwork, type LatencyModel, type SimEdgeListener } from '../../src/transport/sim.js';
+import { LAN_MS, SimNetwork, type LatencyModel, type SimEdgeListener } from '../../src/transport/sim.js';
 import { seededRandom, type RandomSource } from '../../src/util/random.js';
 import { VirtualClock } from '../../src/util/virtual-clock.js';
 import { LoopClock } from './loop-clock.js';
@@ -85,6 +85,8 @@ export class SimWorld {
     this.rnd = seededRandom(o.seed);
     const loop = o.loop && o.meter ? new LoopClock(0, o.meter, undefined, o.share) : undefined;
     this.clock = loop ?? new VirtualClock(0, o.meter);
+    // Every packet on the LAN model is a timer for the one latency: a FIFO lane, not the heap (same order).
+    if ((o.latency ?? 'lan') === 'lan') this.clock.fifo(LAN_MS);
     this.net = new SimNetwork({ clock: this.clock, random: seededRandom(this.rnd.int(2 ** 32)), latency: o.latency ?? 'lan', loss: o.loss, rcvbuf: o.rcvbuf,
       onDelivery: o.ioMs ? () => this.clock.charge(o.ioMs!) : undefined, io: loop && ((to, ms, admit, fn) => loop.deliver(to, ms, admit, fn)) });
     this.key = o.security === 'on' ? groupKey('brunet-sim', NAMESPACE) : undefined;

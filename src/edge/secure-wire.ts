@@ -138,11 +138,12 @@ export function decodeDataHeader(p: Uint8Array): DataHeader {
   if (p.length < DATA_HEADER + 16) throw new WireError(`transport packet of ${p.length} bytes is too short`);
   const type = p[0]!;
   if (!isTransportType(type)) throw new WireError(`not a transport packet (type 0x${type.toString(16)})`);
-  const v = new DataView(p.buffer, p.byteOffset, p.byteLength);
-  const hi = v.getUint32(2);
+  // Big-endian u32s read byte by byte (no DataView per packet).
+  const hi = ((p[2]! << 24) | (p[3]! << 16) | (p[4]! << 8) | p[5]!) >>> 0;
   // Senders rekey long before 2^53 packets; a larger counter is malformed, not a replay.
   if (hi >= 0x200000) throw new WireError('transport counter out of range');
-  return { type, epoch: p[1]!, counter: hi * 0x100000000 + v.getUint32(6) };
+  const lo = ((p[6]! << 24) | (p[7]! << 16) | (p[8]! << 8) | p[9]!) >>> 0;
+  return { type, epoch: p[1]!, counter: hi * 0x100000000 + lo };
 }
 
 export interface IdentityPayload {

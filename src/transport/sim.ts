@@ -38,7 +38,8 @@ export interface SimNetworkOptions {
 /** WAN model: coordinates uniform in a square of this side (ms); one-way = base + distance / 2. */
 const WAN_SIDE_MS = 200;
 const WAN_BASE_MS = 1;
-const LAN_MS = 0.2;
+/** The LAN model's one-way latency, ms. */
+export const LAN_MS = 0.2;
 const always = (): boolean => true;
 
 export class SimNetwork extends MemoryNetwork {

@@ -9,11 +9,11 @@ export class Interner<T extends object> {
     if (this.map.get(key)?.deref() === undefined) this.map.delete(key);
   });
 
-  /** The live instance for `key`, or the one `make` builds (which must depend on `key` alone). */
-  get(key: string, make: () => T): T {
+  /** The live instance for `key`, or the one `make(key)` builds (which must depend on `key` alone). */
+  get(key: string, make: (key: string) => T): T {
     const have = this.map.get(key)?.deref();
     if (have) return have;
-    const made = make();
+    const made = make(key);
     this.map.set(key, new WeakRef(made));
     this.registry.register(made, key);
     return made;

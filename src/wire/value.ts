@@ -117,9 +117,16 @@ class Writer {
       return;
     }
     if (typeof v === 'object') {
-      const keys = Object.keys(v).filter((k) => v[k] !== undefined);
-      this.u8(TAG_MAP); this.u32(keys.length);
-      for (const k of keys) { this.str(k); this.value(v[k]!, depth + 1); }
+      this.u8(TAG_MAP);
+      const at = this.pos;
+      this.u32(0); // the count, written once known (entries holding undefined are left out)
+      let n = 0;
+      for (const k of Object.keys(v)) {
+        const x = v[k];
+        if (x === undefined) continue;
+        this.str(k); this.value(x, depth + 1); n++;
+      }
+      this.view.setUint32(at, n);
       return;
     }
     throw new WireError(`cannot encode ${typeof v}`);
@@ -142,8 +149,11 @@ class Reader {
     return out;
   }
   private str(): string {
-    try { return utf8d.decode(this.raw()); } catch (e) {
-      if (e instanceof WireError) throw e;
+    const n = this.u32(); this.need(n);
+    const start = this.pos;
+    this.pos += n;
+    if (n <= SHORT_MAX) { const s = shortAscii(this.b, start, n); if (s !== undefined) return s; }
+    try { return utf8d.decode(this.b.subarray(start, start + n)); } catch {
       throw new WireError('invalid UTF-8 in string');
     }
   }
@@ -176,6 +186,34 @@ class Reader {
       default: throw new WireError(`unknown value tag 0x${tag.toString(16)}`);
     }
   }
+}
+
+// Short ASCII strings (map keys, TAs) are most of what is decoded, the same few thousand over and
+// over: each is made once and looked up by its bytes (a 32-bit hash, then the characters
+// compared), which skips the text decoder's fixed cost and hands equal strings out as one
+// instance (whose hash a Map lookup then has cached). Bounded: emptied when full.
+const SHORT_MAX = 160;
+const SHORT_CACHE_MAX = 1 << 17;
+const shortStrings = new Map<number, string>();
+
+/** The string of b[start, start + n) if it is all ASCII (undefined: not, decode it in full). */
+function shortAscii(b: Uint8Array, start: number, n: number): string | undefined {
+  let h = 0x811c9dc5 ^ n;
+  for (let i = start, end = start + n; i < end; i++) {
+    const c = b[i]!;
+    if (c >= 0x80) return undefined;
+    h = Math.imul(h ^ c, 0x01000193);
+  }
+  const had = shortStrings.get(h);
+  if (had !== undefined && had.length === n) {
+    let i = 0;
+    while (i < n && had.charCodeAt(i) === b[start + i]) i++;
+    if (i === n) return had;
+  }
+  const s = String.fromCharCode.apply(null, b.subarray(start, start + n) as unknown as number[]);
+  if (shortStrings.size >= SHORT_CACHE_MAX) shortStrings.clear();
+  shortStrings.set(h, s); // a colliding string replaces the one before (both stay correct)
+  return s;
 }
 
 // Typed accessors: decoders use these so a field of the wrong type is a WireError, not a crash.
