@@ -1,7 +1,8 @@
 // The DHT client (Brunet's Dht): a Put goes to all replica points at once and succeeds when a
-// majority agrees; a Get asks a majority of the points first and the rest only when those do not
-// all agree, returns the values a majority holds and then re-puts them (and any genuine signed
-// claim, however few hold it) to the points it asked that missed them.
+// majority agrees. A Get first reads a majority of the points at one holder each and ends there
+// when they all agree; otherwise it asks both holders of every point, returns the values a
+// majority holds and re-puts them (and any genuine signed claim, however few hold it) to the
+// points that missed them.
 import { Address } from '../address/address.js';
 import { Mode } from '../routing/ah-wire.js';
 import type { RpcManager } from '../rpc/rpc-manager.js';
@@ -29,7 +30,7 @@ export type DhtOp = 'put' | 'get';
 interface Seen { value: Uint8Array; ttl: number[]; age: number[]; holders: Set<number> }
 
 export class Dht {
-  /** majorityReads: gets answered by a majority of points that agreed (the others not asked). */
+  /** majorityReads: gets answered by the first read (a majority of points, one holder each, all agreeing). */
   readonly stats = { puts: 0, gets: 0, repairs: 0, majorityReads: 0 };
   /** Told when a put, create or get settles (the metrics' latency histogram): once per operation, not per packet. */
   onDone?: (op: DhtOp, ms: number, ok: boolean) => void;
@@ -93,27 +94,33 @@ export class Dht {
     this.stats.gets++;
     const points = replicaPoints(key, this.limits.degree);
     const need = majority(points.length);
-    const claimKey = isClaimKey(key);
-    const seen = new Map<string, Seen>();
-    const asked = new Set<number>();
-    let answered = 0;
-    const ask = (idx: number[]) => Promise.all(idx.map(async (i) => {
-      asked.add(i);
-      if (await this.readPoint(points[i]!, i, seen)) answered++;
-    }));
-    // A majority of points first (the nearest to us: shorter routes). If all of them answer
-    // and agree, every value seen is on a majority and no value missing from all of them can
-    // be (two majorities share a point), so the answer is the one all points would give.
-    // Otherwise the others are asked as well. Claims always ask every point, so a genuine
-    // claim on a minority of points is seen and restored (below).
     const order = this.nearestFirst(points);
-    const first = claimKey ? order : order.slice(0, need);
-    await ask(first);
-    const agreed = answered === first.length && [...seen.values()].every((s) => s.holders.size === first.length);
-    if (!agreed) await ask(order.slice(first.length));
-    if (answered < need) throw new DhtError('not enough replicas answered', { total: points.length, positive: answered, negative: points.length - answered });
-    if (agreed && !claimKey) this.stats.majorityReads++;
+    if (!isClaimKey(key)) {
+      // First a majority of the points, the nearest to us (shorter routes), each at the node a
+      // greedy route reaches: where a Put stored it. If all of them answer with the same values
+      // (at least one), each of those values is on a majority and the read ends there. Anything
+      // else (a point silent or different, nothing found) falls through to the full read.
+      const quick = new Map<string, Seen>();
+      const first = order.slice(0, need);
+      const ok = await Promise.all(first.map((i) => this.readPoint(points[i]!, i, quick, Mode.Greedy)));
+      if (ok.every(Boolean) && quick.size > 0 && [...quick.values()].every((s) => s.holders.size === need)) {
+        this.stats.majorityReads++;
+        return this.collect(key, points, quick, new Set(first), need);
+      }
+    }
+    // The full read: both holders of every point. Claims always take it, so a genuine claim on
+    // a minority of points is seen and restored.
+    const seen = new Map<string, Seen>();
+    const answered = await Promise.all(order.map((i) => this.readPoint(points[i]!, i, seen, Mode.Closest)));
+    const n = answered.filter(Boolean).length;
+    if (n < need) throw new DhtError('not enough replicas answered', { total: points.length, positive: n, negative: points.length - n });
+    return this.collect(key, points, seen, new Set(order), need);
+  }
+
+  /** The values held by a majority (genuine claims only, for claim keys); holes among `asked` filled. */
+  private collect(key: Uint8Array, points: Address[], seen: Map<string, Seen>, asked: Set<number>, need: number): DhtValue[] {
     const out: DhtValue[] = [];
+    const claimKey = isClaimKey(key);
     for (const s of seen.values()) {
       const avg = (xs: number[]) => Math.round(xs.reduce((a, b) => a + b, 0) / xs.length);
       const v: DhtValue = { value: s.value, ttl: avg(s.ttl), age: avg(s.age) };
@@ -142,11 +149,11 @@ export class Dht {
   }
 
   /** Reads every value point i holds into `seen`; false if the point is missing or unreachable. */
-  private async readPoint(p: Address, i: number, seen: Map<string, Seen>): Promise<boolean> {
+  private async readPoint(p: Address, i: number, seen: Map<string, Seen>, mode: Mode.Closest | Mode.Greedy): Promise<boolean> {
     try {
-      // Both nodes bracketing the point answer: right after a failure the closest live node
-      // may not have received its copy yet, while the other holder still has it.
-      const first = await this.node.rpc.invoke({ address: p, mode: Mode.Closest }, 'dht.Get', [p.bytes, 0], { timeoutMs: REPLICA_TIMEOUT_MS, maxResults: 2 });
+      // Closest: both nodes bracketing the point answer, since right after a failure the closest
+      // live node may not have received its copy yet while the other holder still has it.
+      const first = await this.node.rpc.invoke({ address: p, mode }, 'dht.Get', [p.bytes, 0], { timeoutMs: REPLICA_TIMEOUT_MS, maxResults: mode === Mode.Closest ? 2 : 1 });
       if (first.length === 0) throw new DhtError('no reply');
       // Read from whichever holder has more; later pages come from that same node.
       let r = first.map((x) => asMap(x, 'get reply')).reduce((a, b) => (asInt(b.total ?? 0, 'total') > asInt(a.total ?? 0, 'total') ? b : a));
