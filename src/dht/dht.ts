@@ -1,7 +1,8 @@
 // The DHT client (Brunet's Dht): a Put goes to all replica points at once and succeeds when a
-// majority agrees. A Get first reads every point at one holder and ends as soon as a majority
-// agrees; otherwise it asks both holders of every point. It returns the values a majority holds
-// and re-puts them (and any genuine signed claim, however few hold it) to the points that missed them.
+// majority agrees. A Get first reads a majority of the points at one holder each and ends there
+// when they all agree; otherwise it asks both holders of every point, returns the values a
+// majority holds and re-puts them (and any genuine signed claim, however few hold it) to the
+// points that missed them.
 import { Address } from '../address/address.js';
 import { Mode } from '../routing/ah-wire.js';
 import type { RpcManager } from '../rpc/rpc-manager.js';
@@ -28,14 +29,8 @@ export type DhtOp = 'put' | 'get';
 
 interface Seen { value: Uint8Array; ttl: number[]; age: number[]; holders: Set<number> }
 
-/** A value seen with the average of its holders' remaining TTLs and ages. */
-function average(s: Seen): DhtValue {
-  const avg = (xs: number[]) => Math.round(xs.reduce((a, b) => a + b, 0) / xs.length);
-  return { value: s.value, ttl: avg(s.ttl), age: avg(s.age) };
-}
-
 export class Dht {
-  /** majorityReads: gets answered by the first read (one holder per point, a majority agreeing). */
+  /** majorityReads: gets answered by the first read (a majority of points, one holder each, all agreeing). */
   readonly stats = { puts: 0, gets: 0, repairs: 0, majorityReads: 0 };
   /** Told when a put, create or get settles (the metrics' latency histogram): once per operation, not per packet. */
   onDone?: (op: DhtOp, ms: number, ok: boolean) => void;
@@ -99,60 +94,27 @@ export class Dht {
     this.stats.gets++;
     const points = replicaPoints(key, this.limits.degree);
     const need = majority(points.length);
+    const order = this.nearestFirst(points);
     if (!isClaimKey(key)) {
-      const quick = await this.quickRead(key, points, need);
-      if (quick) return quick;
+      // First a majority of the points, the nearest to us (shorter routes), each at the node a
+      // greedy route reaches: where a Put stored it. If all of them answer with the same values
+      // (at least one), each of those values is on a majority and the read ends there. Anything
+      // else (a point silent or different, nothing found) falls through to the full read.
+      const quick = new Map<string, Seen>();
+      const first = order.slice(0, need);
+      const ok = await Promise.all(first.map((i) => this.readPoint(points[i]!, i, quick, Mode.Greedy)));
+      if (ok.every(Boolean) && quick.size > 0 && [...quick.values()].every((s) => s.holders.size === need)) {
+        this.stats.majorityReads++;
+        return this.collect(key, points, quick, new Set(first), need);
+      }
     }
     // The full read: both holders of every point. Claims always take it, so a genuine claim on
     // a minority of points is seen and restored.
     const seen = new Map<string, Seen>();
-    const answered = await Promise.all(points.map((p, i) => this.readPoint(p, i, seen, Mode.Closest)));
+    const answered = await Promise.all(order.map((i) => this.readPoint(points[i]!, i, seen, Mode.Closest)));
     const n = answered.filter(Boolean).length;
     if (n < need) throw new DhtError('not enough replicas answered', { total: points.length, positive: n, negative: points.length - n });
-    return this.collect(key, points, seen, new Set(points.keys()), need);
-  }
-
-  /**
-   * Every point at one holder: the node a greedy route reaches, where a Put stored it. Resolves
-   * with the values as soon as a majority of points answered with the same values (at least
-   * one): each is then on a majority, and a value missing from all of them cannot be (two
-   * majorities share a point). Resolves undefined once no answer can reach a majority. After a
-   * majority agreed, the other answers are still awaited and the points that lacked an agreed
-   * value get it back (read repair).
-   */
-  private quickRead(key: Uint8Array, points: Address[], need: number): Promise<DhtValue[] | undefined> {
-    const seen = new Map<string, Seen>();
-    /** Points per answer (its values' keys, sorted and joined). */
-    const votes = new Map<string, number>();
-    let pending = points.length, best = 0, settled = false;
-    let agreed: string[] | undefined;
-    return new Promise((resolve) => {
-      const answer = (i: number, ok: boolean) => {
-        pending--;
-        const ks: string[] = [];
-        if (ok) for (const [k, s] of seen) if (s.holders.has(i)) ks.push(k);
-        if (ks.length > 0) {
-          const sig = ks.sort().join(' ');
-          const n = (votes.get(sig) ?? 0) + 1;
-          votes.set(sig, n);
-          best = Math.max(best, n);
-          if (!settled && n >= need) {
-            settled = true;
-            agreed = ks;
-            this.stats.majorityReads++;
-            resolve(ks.map((k) => average(seen.get(k)!)).sort((a, b) => b.age - a.age));
-          }
-        }
-        if (!settled && best + pending < need) { settled = true; resolve(undefined); }
-        if (pending > 0 || !agreed) return;
-        const all = new Set(points.keys());
-        for (const k of agreed) {
-          const s = seen.get(k)!, ttl = average(s).ttl;
-          if (s.holders.size < points.length && ttl > 0) this.fillHoles(key, points, all, s.holders, s.value, ttl);
-        }
-      };
-      for (const i of this.nearestFirst(points)) void this.readPoint(points[i]!, i, seen, Mode.Greedy).then((ok) => answer(i, ok));
-    });
+    return this.collect(key, points, seen, new Set(order), need);
   }
 
   /** The values held by a majority (genuine claims only, for claim keys); holes among `asked` filled. */
@@ -160,7 +122,8 @@ export class Dht {
     const out: DhtValue[] = [];
     const claimKey = isClaimKey(key);
     for (const s of seen.values()) {
-      const v = average(s);
+      const avg = (xs: number[]) => Math.round(xs.reduce((a, b) => a + b, 0) / xs.length);
+      const v: DhtValue = { value: s.value, ttl: avg(s.ttl), age: avg(s.age) };
       // Only genuine claims for this very key count; anything else stored there is ignored.
       const c = claimKey ? this.claimOf(key, s.value) : undefined;
       if (claimKey && !c) continue;
