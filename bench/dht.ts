@@ -15,6 +15,8 @@
 //    stores ("full replica repair"; stores are read directly). Also reported: the time until
 //    every replica point is held by both live nodes bracketing it (the steady-state layout).
 // Everything is bounded; a watchdog ends the run if it ever exceeds 4 minutes.
+// Environment: BENCH_NODES (64), BENCH_OPS (2000), BENCH_INFLIGHT (1,16,128), BENCH_DURABLE_KEYS
+// (1000), BENCH_DURABILITY=0 (latency rows only), BENCH_PROFILE=FILE (a .cpuprofile of the get rows).
 import { readFileSync, writeFileSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Session } from 'node:inspector/promises';
