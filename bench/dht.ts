@@ -15,8 +15,11 @@
 //    stores ("full replica repair"; stores are read directly). Also reported: the time until
 //    every replica point is held by both live nodes bracketing it (the steady-state layout).
 // Everything is bounded; a watchdog ends the run if it ever exceeds 4 minutes.
-import { readFileSync } from 'node:fs';
+// Environment: BENCH_NODES (64), BENCH_OPS (2000), BENCH_INFLIGHT (1,16,128), BENCH_DURABLE_KEYS
+// (1000), BENCH_DURABILITY=0 (latency rows only), BENCH_PROFILE=FILE (a .cpuprofile of the get rows).
+import { readFileSync, writeFileSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { Session } from 'node:inspector/promises';
 import { DhtService } from '../src/dht/service.js';
 import { TableStore } from '../src/dht/store.js';
 import { majority, replicaPoints } from '../src/dht/placement.js';
@@ -32,6 +35,10 @@ const OPS = Number(process.env.BENCH_OPS ?? 2000);
 // 1 in flight is an unloaded baseline (fewer operations); 16 and 128 are the measured levels.
 const LEVELS = (process.env.BENCH_INFLIGHT ?? '1,16,128').split(',').map(Number);
 const DURABLE_KEYS = Number(process.env.BENCH_DURABLE_KEYS ?? 1000);
+// BENCH_DURABILITY=0 skips the crash part (for profiling the latency rows alone).
+const DURABILITY = process.env.BENCH_DURABILITY !== '0';
+// BENCH_PROFILE=FILE writes a CPU profile (.cpuprofile) of the get rows alone.
+const PROFILE = process.env.BENCH_PROFILE;
 const CRASH = Math.round(N / 4);
 const DEGREE = 8;
 const LINK = { pingAfterMs: 1000, timeoutMs: 3000 };
@@ -83,10 +90,14 @@ function udpDrops(): number {
   } catch { return NaN; }
 }
 
-function rpcStats(ms: Member[]): { resends: number; timeouts: number } {
-  let resends = 0, timeouts = 0;
-  for (const m of ms) { resends += m.node.rpc.stats.resends; timeouts += m.node.rpc.stats.timeouts; }
-  return { resends, timeouts };
+function rpcStats(ms: Member[]): { resends: number; timeouts: number; requests: number; hops: number; delivered: number } {
+  let resends = 0, timeouts = 0, requests = 0, hops = 0, delivered = 0;
+  for (const m of ms) {
+    const r = m.node.rpc.stats, s = m.node.router.stats;
+    resends += r.resends; timeouts += r.timeouts; requests += r.requests;
+    hops += s.forwarded; delivered += s.delivered;
+  }
+  return { resends, timeouts, requests, hops, delivered };
 }
 
 /** Waits (bounded) until no node has an RPC outstanding, so one row's stragglers don't land in the next. */
@@ -98,6 +109,8 @@ async function quiesce(ms: Member[]): Promise<void> {
 interface PhaseResult {
   lat: number[]; ok: number; miss: number; err: number; wallMs: number;
   resends: number; timeouts: number; drops: number; lagP99: number; lagMax: number; slow: number;
+  /** Per operation: RPC requests sent, routed hops (datagrams a router sent on), routed packets delivered. */
+  requests: number; hops: number; delivered: number;
 }
 
 /** Runs `count` operations with `inflight` workers; op resolves true (ok) / false (miss), or throws (error). */
@@ -124,6 +137,7 @@ async function phase(members: Member[], count: number, inflight: number, op: (i:
   lat.sort((a, b) => a - b);
   return {
     lat, ok, miss, err, wallMs, resends: r1.resends - r0.resends, timeouts: r1.timeouts - r0.timeouts,
+    requests: (r1.requests - r0.requests) / count, hops: (r1.hops - r0.hops) / count, delivered: (r1.delivered - r0.delivered) / count,
     drops: udpDrops() - d0,
     // The histogram measures the whole timer interval; the lag is what exceeds the resolution.
     lagP99: Math.max(0, h.percentile(99) / 1e6 - LAG_RESOLUTION_MS), lagMax: Math.max(0, h.max / 1e6 - LAG_RESOLUTION_MS), slow: lat.filter((x) => x >= 1000).length,
@@ -134,7 +148,8 @@ function row(op: string, inflight: number, r: PhaseResult): Record<string, strin
   return {
     op, 'in flight': inflight, ops: r.lat.length, ok: r.ok, 'misses': r.miss, errors: r.err,
     'ops/s': Math.round(r.lat.length / (r.wallMs / 1000)), 'p50 ms': ms(pct(r.lat, 0.5)), 'p99 ms': ms(pct(r.lat, 0.99)),
-    'max ms': ms(r.lat[r.lat.length - 1] ?? NaN), 'ops ≥ 1 s': r.slow, 'RPC resends': r.resends, 'RPC timeouts': r.timeouts,
+    'max ms': ms(r.lat[r.lat.length - 1] ?? NaN), 'ops ≥ 1 s': r.slow,
+    'RPCs/op': +r.requests.toFixed(1), 'hops/op': +r.hops.toFixed(1), 'delivered/op': +r.delivered.toFixed(1), 'RPC resends': r.resends, 'RPC timeouts': r.timeouts,
     'UDP rcvbuf drops': Number.isNaN(r.drops) ? 'n/a' : r.drops, 'loop lag p99 ms': ms(r.lagP99), 'loop lag max ms': ms(r.lagMax),
   };
 }
@@ -222,6 +237,8 @@ async function main(): Promise<void> {
     log(JSON.stringify(latencyRows.at(-1)));
     written.set(k, { keys, values, ok });
   }
+  const prof = PROFILE ? new Session() : undefined;
+  if (prof) { prof.connect(); await prof.post('Profiler.enable'); await prof.post('Profiler.start'); }
   for (const k of LEVELS) {
     const w = written.get(k)!;
     log(`get x${w.keys.length}, ${k} in flight...`);
@@ -235,6 +252,12 @@ async function main(): Promise<void> {
     latencyRows.push(row('get', k, r));
     if (unput > 0) latencyRows.at(-1)!.misses = `${r.miss} (${unput} of them: put had failed)`;
     log(JSON.stringify(latencyRows.at(-1)));
+  }
+
+  if (prof) { const { profile } = await prof.post('Profiler.stop'); writeFileSync(PROFILE!, JSON.stringify(profile)); prof.disconnect(); }
+  if (!DURABILITY) {
+    console.log(`## DHT benchmark: ${N} nodes (durability part skipped: BENCH_DURABILITY=0)\n\n${table(latencyRows)}`);
+    process.exit(0);
   }
 
   // ---- durability ----

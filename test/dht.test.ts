@@ -165,9 +165,10 @@ t.test('a node that leaves cleanly hands its entries to its neighbours first', a
   t.same((await reader.dht.get(enc('handoff'))).map((v) => dec(v.value)), ['kept'], 'the key survived both holders leaving');
 });
 
-t.test('a point whose two holders both crash is restored without anyone reading the key', async (t) => {
+for (const [name, repairMs] of [['on the periodic check', 1500], ['soon after the crash, long before the periodic check', 300_000]] as const) {
+t.test(`a point whose two holders both crash is restored without anyone reading the key: ${name}`, async (t) => {
   const lab = new VirtualLab({ seed: 36 });
-  const { nodes, dhts } = await startDhtRing(16, lab, { link: { pingAfterMs: 1000, timeoutMs: 3000, unlinkedEdgeMs: 5000 } }, { repairMs: 1500 });
+  const { nodes, dhts } = await startDhtRing(16, lab, { link: { pingAfterMs: 1000, timeoutMs: 3000, unlinkedEdgeMs: 5000 } }, { repairMs });
   t.teardown(async () => { await stopAll(nodes); await Promise.all(dhts.map((d) => d.close())); await lab.stop(); });
   t.ok(await lab.waitFor(() => consistency(nodes) === 1, 30_000), 'ring formed');
   const key = enc('unread');
@@ -191,5 +192,7 @@ t.test('a point whose two holders both crash is restored without anyone reading 
   while (lab.now() < end && (n = await restored()) < 2) await lab.sleep(250);
   t.equal(n, 2, 'the new bracketing nodes of point 2 hold the value again');
   t.ok(live.some((d) => d.server.replicator.stats.restored > 0), 'restored by re-replication');
+  if (repairMs > 20_000) t.ok(live.some((d) => d.server.replicator.stats.early > 0), 'by a sweep brought forward when the near neighbours were lost');
   t.equal(live.reduce((a, d) => a + d.dht.stats.gets, 0), 0, 'no Get was involved');
 });
+}

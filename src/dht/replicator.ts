@@ -3,6 +3,8 @@
 // good, and a few such losses add up to a lost key. So each node periodically checks, for
 // the entries it holds as a point's nearer holder, that the key's *next* replica point still
 // has the value, and restores it there if not: around the ring the points vouch for each other.
+// Losing a near neighbour brings the next sweep forward (soon()): a crash of neighbours is what
+// empties a point, and a majority read (dht.ts) does not refill the points it does not ask.
 import { createHash } from 'node:crypto';
 import type { Address } from '../address/address.js';
 import type { LinkManager } from '../connection/link-manager.js';
@@ -26,10 +28,16 @@ export interface ReplicatorComponents {
   clock: Clock;
 }
 
+/** After a near neighbour is lost, the sweep comes this soon (ms), at most once per EARLY_GAP_MS. */
+export const EARLY_SWEEP_MS = 5000;
+const EARLY_GAP_MS = 30_000;
+
 export class Replicator {
-  readonly stats = { checked: 0, restored: 0, failed: 0, sweeps: 0 };
+  readonly stats = { checked: 0, restored: 0, failed: 0, sweeps: 0, early: 0 };
   private timer?: TimerHandle;
+  private timerAt = Infinity;
   private running = false;
+  private lastEarly = -Infinity;
 
   constructor(private readonly node: ReplicatorComponents, private readonly store: TableStore, private readonly limits: DhtLimits,
     private readonly isNearerHolder: (point: Address) => boolean) {
@@ -38,9 +46,23 @@ export class Replicator {
 
   close(): void { this.timer?.cancel(); this.timer = undefined; }
 
-  private schedule(): void {
-    // Jittered so the nodes of a ring do not all sweep at once.
-    const ms = this.limits.repairMs * (0.8 + 0.4 * Math.random());
+  /**
+   * A near neighbour was lost: if both holders of a point went at once (a crash of neighbours),
+   * only a Get's full read or this sweep refills it, so the sweep comes EARLY_SWEEP_MS from now
+   * instead of up to repairMs away (at most once per EARLY_GAP_MS; the periodic schedule resumes after).
+   */
+  soon(): void {
+    const now = this.node.clock.now();
+    if (!this.timer || now - this.lastEarly < EARLY_GAP_MS || this.timerAt <= now + EARLY_SWEEP_MS) return;
+    this.lastEarly = now;
+    this.stats.early++;
+    this.timer.cancel();
+    this.schedule(EARLY_SWEEP_MS);
+  }
+
+  private schedule(ms = this.limits.repairMs * (0.8 + 0.4 * Math.random())): void {
+    // Jittered (the periodic one) so the nodes of a ring do not all sweep at once.
+    this.timerAt = this.node.clock.now() + ms;
     this.timer = this.node.clock.setTimeout(() => {
       void this.sweep().finally(() => { if (this.timer) this.schedule(); });
     }, ms);

@@ -41,6 +41,8 @@ type Db = Level<string, Uint8Array>;
 type Op = { type: 'put'; key: string; value: Uint8Array } | { type: 'del'; key: string };
 interface Rec { lk: string; end: number; created: number; value: Uint8Array; origin?: Uint8Array }
 const V2 = 0x02;
+/** Ring keys whose records are kept decoded in memory (the oldest read is forgotten first). */
+const CACHED_KEYS = 4096;
 
 const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
 const unhex = (h: string): Uint8Array => new Uint8Array(Buffer.from(h, 'hex'));
@@ -98,6 +100,10 @@ export class TableStore {
   private readonly maxValues: number;
   // Tail of each ring key's operation chain; read-modify-write of one key must not interleave.
   private readonly chains = new Map<string, Promise<unknown>>();
+  // Every record under a ring key, decoded and in level order, for the keys read or written
+  // lately: a Get answers from here instead of opening a level iterator. Only the key's locked
+  // operations change a key's records, and each applies its own writes here once level took them.
+  private readonly cache = new Map<string, Rec[]>();
 
   private constructor(private readonly db: Db, private readonly dir: string | undefined, o: StoreOptions) {
     this.clock = o.clock;
@@ -128,6 +134,7 @@ export class TableStore {
       // Let queued writes land first, or a restart would lose acknowledged puts.
       while (this.chains.size > 0) await Promise.allSettled([...this.chains.values()]);
       await this.db.close();
+      this.cache.clear();
     });
   }
 
@@ -158,7 +165,7 @@ export class TableStore {
         ops.push({ type: 'put', key: lk, value: encode(end, now, value, origin) });
         outcome = 'stored';
       }
-      if (ops.length > 0) await this.db.batch(ops);
+      if (ops.length > 0) await this.write(kh, ops);
       return outcome;
     });
   }
@@ -169,7 +176,7 @@ export class TableStore {
     if (typeof maxBytes !== 'number' || !(maxBytes > 0)) throw new StoreError('dht store: maxBytes must be positive');
     return this.locked(kh, 'get', async () => {
       const { live, expired } = await this.scan(kh, this.clock.now());
-      if (expired.length > 0) await this.db.batch(expired.map((k) => ({ type: 'del' as const, key: k })));
+      if (expired.length > 0) await this.write(kh, expired.map((k) => ({ type: 'del' as const, key: k })));
       // Stable sort on top of level order keeps equal-age entries in a fixed order across pages.
       live.sort((a, b) => a.created - b.created);
       const entries: StoredEntry[] = [];
@@ -179,7 +186,7 @@ export class TableStore {
         const r = live[i];
         if (entries.length > 0 && bytes + r.value.length > maxBytes) break;
         bytes += r.value.length;
-        entries.push({ key: unhex(kh), value: r.value, created: r.created, end: r.end, ...(r.origin ? { origin: r.origin } : {}) });
+        entries.push({ key: unhex(kh), value: r.value.slice(), created: r.created, end: r.end, ...(r.origin ? { origin: r.origin.slice() } : {}) });
       }
       return i < live.length ? { entries, total: live.length, next: i } : { entries, total: live.length };
     });
@@ -203,7 +210,7 @@ export class TableStore {
     return this.locked(kh, 'remove', async () => {
       const raw = await this.db.get(lk);
       if (raw === undefined) return false;
-      await this.db.del(lk);
+      await this.write(kh, [{ type: 'del', key: lk }]);
       return decode(lk, raw).end > this.clock.now();
     });
   }
@@ -218,7 +225,7 @@ export class TableStore {
       await Promise.all(stale.map((lk) => this.locked(lk.slice(0, 2 * KEY_BYTES), 'sweep', async () => {
         const raw = await this.db.get(lk);
         if (raw !== undefined && decode(lk, raw).end <= this.clock.now()) {
-          await this.db.del(lk);
+          await this.write(lk.slice(0, 2 * KEY_BYTES), [{ type: 'del', key: lk }]);
           n++;
         }
       })));
@@ -235,15 +242,36 @@ export class TableStore {
     });
   }
 
+  /** Under kh's lock: the live and expired records under the ring key (records are shared: never mutate them). */
   private async scan(kh: string, now: number): Promise<{ live: Rec[]; expired: string[] }> {
+    let all = this.cache.get(kh);
+    if (all === undefined) {
+      all = [];
+      for await (const [lk, raw] of this.db.iterator({ gt: kh + ':', lt: kh + AFTER })) all.push(decode(lk, raw));
+      this.cache.set(kh, all);
+      if (this.cache.size > CACHED_KEYS) this.cache.delete(this.cache.keys().next().value!);
+    }
     const live: Rec[] = [];
     const expired: string[] = [];
-    for await (const [lk, raw] of this.db.iterator({ gt: kh + ':', lt: kh + AFTER })) {
-      const r = decode(lk, raw);
+    for (const r of all) {
       if (r.end > now) live.push(r);
-      else expired.push(lk);
+      else expired.push(r.lk);
     }
     return { live, expired };
+  }
+
+  /** Under kh's lock: writes ops (all under kh) to level, then to the cached records if kh's are cached. */
+  private async write(kh: string, ops: Op[]): Promise<void> {
+    await this.db.batch(ops);
+    const all = this.cache.get(kh);
+    if (all === undefined) return;
+    for (const op of ops) {
+      let i = 0;
+      while (i < all.length && all[i]!.lk < op.key) i++;
+      const here = i < all.length && all[i]!.lk === op.key;
+      if (op.type === 'del') { if (here) all.splice(i, 1); }
+      else all.splice(i, here ? 1 : 0, decode(op.key, op.value));
+    }
   }
 
   // Expired entries are skipped, not deleted: deleting outside the key's lock could race a put.

@@ -49,7 +49,12 @@ export class TableServer {
     rpc.register('dht.Get', (a) => this.onGet(a));
     rpc.register('dht.Count', () => this.store.count());
     rpc.register('dht.Has', (a) => this.onHas(a));
-    node.table.onChange((_ev, c) => { if (c.structured) this.scheduleHandoff(); });
+    node.table.onChange((ev, c) => {
+      if (!c.structured) return;
+      this.scheduleHandoff();
+      // A crash of near neighbours can empty a point: re-replicate soon (replicator.ts).
+      if (ev === 'remove' && c.type === 'structured.near' && !node.link.leaving) this.replicator?.soon();
+    });
     node.beforeLeave.push(() => this.leaveHandoff());
     this.sweepTimer = node.clock.setInterval(() => void this.store.sweep().catch(() => {}), 60_000);
     this.replicator = new Replicator(node, store, limits, (p) => this.isNearerHolder(p));
