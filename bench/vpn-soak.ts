@@ -3,7 +3,7 @@
 // bench/lab/netns.ts), sampling both daemons' RSS (/proc/<pid>/status VmRSS) every --every
 // seconds (default 10). Verdict per daemon: the largest sample after the first minute is within
 // 10 % of the sample at one minute. --fast-path false runs the daemons with IpopConfig/FastPath
-// false; --json FILE writes the series. At the end both daemons' traffic counters are printed
+// false, --native-flows true with IpopConfig/NativeFlows true; --json FILE writes the series. At the end both daemons' traffic counters are printed
 // (groupvpn status: frames sent in place, fragment repair requests and losses).
 import { readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -26,6 +26,10 @@ const TOLERANCE = 0.10;
 const fpArg = arg('fast-path') ?? 'true';
 if (fpArg !== 'true' && fpArg !== 'false') { console.error('--fast-path: expected true or false'); process.exit(2); }
 const FAST_PATH = fpArg === 'true';
+const nfArg = arg('native-flows') ?? 'false';
+if (nfArg !== 'true' && nfArg !== 'false') { console.error('--native-flows: expected true or false'); process.exit(2); }
+const NATIVE_FLOWS = nfArg === 'true';
+if (NATIVE_FLOWS && !FAST_PATH) { console.error('--native-flows true needs --fast-path true'); process.exit(2); }
 const jsonFile = arg('json');
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
@@ -64,8 +68,8 @@ async function main(): Promise<void> {
     const boot = await startBootstrap(lab, 'boot', 4);
     const bootIp = lab.ip('boot');
     const cfg = {
-      a: hostConfig(lab.dir, 'a', { bootIp, vip: '10.147.0.1', fastPath: FAST_PATH }),
-      b: hostConfig(lab.dir, 'b', { bootIp, vip: '10.147.0.2', fastPath: FAST_PATH }),
+      a: hostConfig(lab.dir, 'a', { bootIp, vip: '10.147.0.1', fastPath: FAST_PATH, nativeFlows: NATIVE_FLOWS }),
+      b: hostConfig(lab.dir, 'b', { bootIp, vip: '10.147.0.2', fastPath: FAST_PATH, nativeFlows: NATIVE_FLOWS }),
     };
     try {
       for (const h of ['a', 'b'] as const) {
@@ -103,7 +107,7 @@ async function main(): Promise<void> {
     await lab.destroy();
   }
   const load1 = loadavg().map((x) => x.toFixed(2)).join(' ');
-  console.log(`\nbench:vpn-soak: iperf3 TCP a → b through two GroupVPN daemons (FastPath ${FAST_PATH}), ${SECONDS} s, ${mbit.toFixed(0)} Mbit/s, ${retransmits} retransmits; load average ${load0} → ${load1}`);
+  console.log(`\nbench:vpn-soak: iperf3 TCP a → b through two GroupVPN daemons (FastPath ${FAST_PATH}, NativeFlows ${NATIVE_FLOWS}), ${SECONDS} s, ${mbit.toFixed(0)} Mbit/s, ${retransmits} retransmits; load average ${load0} → ${load1}`);
   console.log(`RSS every ${EVERY} s (KB): seconds | a | b`);
   for (let i = 0; i < Math.max(series.a.length, series.b.length); i++) console.log(`${series.a[i]?.[0] ?? series.b[i]?.[0]} | ${series.a[i]?.[1] ?? '-'} | ${series.b[i]?.[1] ?? '-'}`);
   for (const h of ['a', 'b'] as const) console.log(`daemon ${h} traffic: ${traffic[h] ? JSON.stringify(traffic[h]) : 'n/a'}`);
@@ -114,7 +118,7 @@ async function main(): Promise<void> {
     ok &&= v.ok;
     console.log(`daemon ${h}: ${v.atWarmupKb} KB at ${WARMUP_S} s, at most ${v.maxAfterKb} KB after (${((v.ratio - 1) * 100).toFixed(1)} %): ${v.ok ? 'within' : 'NOT within'} ${TOLERANCE * 100} %`);
   }
-  if (jsonFile) writeFileSync(jsonFile, JSON.stringify({ seconds: SECONDS, every: EVERY, fastPath: FAST_PATH, mbit, retransmits, load0, load1, series, traffic }, null, 1));
+  if (jsonFile) writeFileSync(jsonFile, JSON.stringify({ seconds: SECONDS, every: EVERY, fastPath: FAST_PATH, nativeFlows: NATIVE_FLOWS, mbit, retransmits, load0, load1, series, traffic }, null, 1));
   process.exitCode = ok ? 0 : 1;
 }
 
