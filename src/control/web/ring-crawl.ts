@@ -14,6 +14,7 @@ import type { Node } from '../../node/node.js';
 import { Mode } from '../../routing/ah-wire.js';
 import type { Value } from '../../wire/value.js';
 import { crawlFrom, selfOf, statistics, type CrawlStats, type Info } from '../crawl.js';
+import { etagOf } from './etag.js';
 
 /** How a link is drawn: relay edges whatever their type, else by connection type. */
 export type LinkKind = 'near' | 'shortcut' | 'ondemand' | 'relay' | 'other';
@@ -71,6 +72,7 @@ export class RingCrawl {
   private stats: CrawlStats | null = null;
   private json = '{"generation":0,"nodes":[],"links":[]}';
   private gzipped?: Buffer;
+  private etag?: string;
   private known = new Map<string, Known>();
   private asked = 0;
 
@@ -85,6 +87,9 @@ export class RingCrawl {
 
   /** The same, gzipped once per crawl (788 KB of JSON at 1,000 nodes is some 10 % of that). */
   ringGzip(): Buffer { return this.gzipped ??= gzipSync(this.json); }
+
+  /** The ETag of that JSON (its hash, once per crawl). */
+  ringEtag(): string { return this.etag ??= etagOf(this.json); }
 
   progress(): CrawlProgress {
     return { running: this.running, found: this.found, pending: this.pending, generation: this.generation,
@@ -138,6 +143,7 @@ export class RingCrawl {
     this.generation++;
     this.json = JSON.stringify(ringOf(r.nodes, { ...this.progress(), running: false }));
     this.gzipped = undefined;
+    this.etag = undefined;
   }
 }
 
