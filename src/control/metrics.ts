@@ -60,13 +60,18 @@ const FIELDS = {
   dht: ['puts', 'gets', 'repairs'],
 } as const;
 
-/** Adds the fields named of `s` into `acc` (a field `s` lacks adds nothing). */
-function addFields(acc: Totals, s: object, fields: readonly string[]): void {
-  const o = s as Record<string, unknown>;
-  for (let i = 0; i < fields.length; i++) {
-    const k = fields[i]!, v = o[k];
-    if (typeof v === 'number') acc[k] = (acc[k] ?? 0) + v;
+/** The totals of the fields named over `objs` (a field an object lacks adds nothing), a field at a time. */
+function sumFields(objs: readonly object[], fields: readonly string[]): Totals {
+  const acc: Totals = {};
+  for (const k of fields) {
+    let t = 0;
+    for (let i = 0; i < objs.length; i++) {
+      const v = (objs[i] as Record<string, unknown>)[k];
+      if (typeof v === 'number') t += v;
+    }
+    acc[k] = t;
   }
+  return acc;
 }
 
 /**
@@ -121,22 +126,31 @@ function isSecure(l: EdgeListener): l is EdgeListener & { stats: Totals } {
 }
 
 function snapshot(nodes: readonly Node[], dhts: readonly DhtService[], counts: ConnectionCounts): Snapshot {
-  const s: Snapshot = { states: {}, connections: {}, transport: {}, secure: {}, link: {}, routing: {}, rpc: {}, dht: {} };
+  const states: Totals = {}, connections: Totals = {}, secure: Totals = {};
+  const transport = new Map<string, object[]>(), link: object[] = [], routing: object[] = [], rpc: object[] = [];
   for (const n of nodes) {
     const state = n.status;
-    s.states[state] = (s.states[state] ?? 0) + 1;
-    addInto(s.connections, counts.of(n));
+    states[state] = (states[state] ?? 0) + 1;
+    addInto(connections, counts.of(n));
     for (const l of n.listeners) {
-      if (isSecure(l)) addInto(s.secure, l.stats);
+      if (isSecure(l)) addInto(secure, l.stats);
       const raw = unwrap(l) as EdgeListener & { stats?: TransportStats };
-      if (raw.stats) addFields(s.transport[raw.kind] ??= {}, raw.stats, FIELDS.transport);
+      if (raw.stats) {
+        let list = transport.get(raw.kind);
+        if (!list) transport.set(raw.kind, list = []);
+        list.push(raw.stats);
+      }
     }
-    addFields(s.link, n.link.stats, FIELDS.link);
-    addFields(s.routing, n.router.stats, FIELDS.routing);
-    addFields(s.rpc, n.rpc.stats, FIELDS.rpc);
+    link.push(n.link.stats);
+    routing.push(n.router.stats);
+    rpc.push(n.rpc.stats);
   }
-  for (const d of dhts) addFields(s.dht, d.dht.stats, FIELDS.dht);
-  return s;
+  return {
+    states, connections, secure,
+    transport: Object.fromEntries([...transport].map(([kind, list]) => [kind, sumFields(list, FIELDS.transport)])),
+    link: sumFields(link, FIELDS.link), routing: sumFields(routing, FIELDS.routing), rpc: sumFields(rpc, FIELDS.rpc),
+    dht: sumFields(dhts.map((d) => d.dht.stats), FIELDS.dht),
+  };
 }
 
 const v = (t: Totals, k: string): number => t[k] ?? 0;

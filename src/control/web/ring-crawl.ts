@@ -48,7 +48,11 @@ export interface RingCrawlOptions {
   /** A node's answer is taken again at most this long after it was given. */
   reuseMaxMs: number;
 }
-const DEFAULTS: RingCrawlOptions = { minIntervalMs: 5000, intervalFactor: 20, perNodeMs: 50, timeoutMs: 60_000, concurrency: 64, askEvery: 3, reuseMaxMs: 300_000 };
+export const RING_CRAWL_DEFAULTS: RingCrawlOptions = { minIntervalMs: 5000, intervalFactor: 20, perNodeMs: 50, timeoutMs: 60_000, concurrency: 64, askEvery: 3, reuseMaxMs: 300_000 };
+/** How long after a crawl that took `tookMs` and found `found` nodes the next may start. */
+export function crawlInterval(o: RingCrawlOptions, tookMs: number, found: number): number {
+  return Math.max(o.minIntervalMs, o.intervalFactor * tookMs, o.perNodeMs * found);
+}
 /** Per request and attempts, as the crawl tool's: a loaded event loop answers late, not never. */
 const REQUEST_MS = 10_000;
 const ATTEMPTS = 3;
@@ -77,7 +81,7 @@ export class RingCrawl {
   private asked = 0;
 
   constructor(private readonly node: () => Node | undefined, o: Partial<RingCrawlOptions> = {}) {
-    this.o = { ...DEFAULTS, ...o };
+    this.o = { ...RING_CRAWL_DEFAULTS, ...o };
   }
 
   stop(): void { this.stopped = true; }
@@ -101,7 +105,7 @@ export class RingCrawl {
     const node = this.node();
     if (this.running || this.stopped || !node) return undefined;
     const now = node.clock.now();
-    const interval = Math.max(this.o.minIntervalMs, this.o.intervalFactor * this.tookMs, this.o.perNodeMs * this.found);
+    const interval = crawlInterval(this.o, this.tookMs, this.found);
     if (!force && this.finishedAt !== null && now - this.finishedAt < interval) return undefined;
     this.running = true;
     this.startedAt = now;
