@@ -100,13 +100,20 @@ export class RingCrawl {
       startedAt: this.startedAt, finishedAt: this.finishedAt, complete: this.complete, stats: this.stats };
   }
 
+  /** When a viewer's request starts the next crawl, on the node's clock (-Infinity: now). */
+  nextAt(): number {
+    return this.finishedAt === null ? -Infinity : this.finishedAt + crawlInterval(this.o, this.tookMs, this.found);
+  }
+
+  /** The last crawl's duration, ms. */
+  lastTookMs(): number { return this.tookMs; }
+
   /** Starts a crawl when none runs and the last one is stale (or `force`); never waits for it. */
   refresh(force = false): Promise<void> | undefined {
     const node = this.node();
     if (this.running || this.stopped || !node) return undefined;
     const now = node.clock.now();
-    const interval = crawlInterval(this.o, this.tookMs, this.found);
-    if (!force && this.finishedAt !== null && now - this.finishedAt < interval) return undefined;
+    if (!force && now < this.nextAt()) return undefined;
     this.running = true;
     this.startedAt = now;
     this.found = 0;
