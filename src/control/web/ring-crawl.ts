@@ -105,11 +105,11 @@ export class RingCrawl {
     return this.finishedAt === null ? -Infinity : this.finishedAt + crawlInterval(this.o, this.tookMs, this.found);
   }
 
-  /** The last crawl's duration, ms. */
-  lastTookMs(): number { return this.tookMs; }
-
-  /** Starts a crawl when none runs and the last one is stale (or `force`); never waits for it. */
-  refresh(force = false): Promise<void> | undefined {
+  /**
+   * Starts a crawl when none runs and the last one is stale (or `force`); never waits for it.
+   * `all`: every node is asked ("crawl now"), else a periodic crawl's third.
+   */
+  refresh(force = false, all = force): Promise<void> | undefined {
     const node = this.node();
     if (this.running || this.stopped || !node) return undefined;
     const now = node.clock.now();
@@ -118,7 +118,7 @@ export class RingCrawl {
     this.startedAt = now;
     this.found = 0;
     this.pending = 1;
-    return this.run(node, force).finally(() => { this.running = false; });
+    return this.run(node, all).finally(() => { this.running = false; });
   }
 
   /** Nodes asked by the last crawl (the others' earlier answers were taken). */
