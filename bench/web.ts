@@ -1,78 +1,77 @@
-// npm run bench:web — what the web view costs a 1,000-node process. N nodes on loopback UDP
-// (as bench/ring.ts) with their DHTs and the control server; once the ring is consistent and
-// settled, the server process's CPU time is measured over three equal periods: idle, then with
-// a separate process fetching the page, its JSON endpoints and /metrics once a
-// second each, then idle again. The extra CPU is the fetching period's minus the mean of the
-// idle ones, as % of one core (target ≤ 5 %). The fetcher is another process, so only the
-// server's side is counted. Per endpoint: responses, bytes and latency.
-//   BENCH_WEB_NODES (1000), BENCH_WEB_SECONDS (60 per period), BENCH_SETTLE_MS (30000),
+// npm run bench:web — what the web view costs a 1,000-node process: N nodes on loopback UDP (as
+// bench/ring.ts) with their DHTs and the control server, measured once the ring is consistent
+// and settled. The server crawls once (every node asked), then ROUNDS times: a fetching period
+// (another process, bench/web-fetch.ts, fetches the page, its JSON and /metrics once a second
+// each, conditionally as the page does), an idle period, and one of the server's periodic crawls:
+// one every 2 periods (50 s), at least as often as an open page starts them at 1,000 nodes (the
+// server's interval: 50 ms per node found, and at least 20 × the last crawl's duration). Two parts:
+//  1. Serving: each round's fetching period's CPU minus the mean of the idle periods on either
+//     side. Short interleaved periods, so the overlay's own drift cancels out; the rounds' mean
+//     and spread are reported. Then each path is fetched BURST times back to back: its CPU ms
+//     per request beyond the idle rate.
+//  2. Crawling: each periodic crawl's CPU beyond the idle rate (its JSON, gzip and ETag
+//     included), over the time from one crawl's start to the next's.
+// The figure: serving's mean plus crawling's share, as % of one core (target ≤ 5 %).
+//   BENCH_WEB_NODES (1000), BENCH_WEB_SECONDS (25 per period), BENCH_WEB_ROUNDS (5),
+//   BENCH_WEB_BURST (200), BENCH_SETTLE_MS (30000),
 //   BENCH_WEB_TRANSPORT (udp, or memory: in-process delivery, lighter on a loaded machine),
-//   BENCH_WEB_WARM (1: before the first idle period the server crawls once, as for a page that
-//   has been open a while, so the fetching period sees the periodic crawls of a steady state;
-//   0: the first crawl of the fetching period is the server's first, which asks every node)
+//   BENCH_WEB_PROFILE (a directory: V8 CPU profiles of the fetching periods, fetch-<k>.cpuprofile)
 import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { loadavg } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { OverlayMetrics } from '../src/control/metrics.js';
 import { ControlServer } from '../src/control/server.js';
 import { cryptoRandom } from '../src/util/random.js';
+import type { PathResult } from './web-fetch.js';
 import { startWebRing } from './web-ring.js';
 
 const N = Number(process.env.BENCH_WEB_NODES ?? 1000);
-const PERIOD_S = Number(process.env.BENCH_WEB_SECONDS ?? 60);
+const PERIOD_S = Number(process.env.BENCH_WEB_SECONDS ?? 25);
+const ROUNDS = Number(process.env.BENCH_WEB_ROUNDS ?? 5);
+const BURST = Number(process.env.BENCH_WEB_BURST ?? 200);
 const SETTLE_MS = Number(process.env.BENCH_SETTLE_MS ?? 30_000);
+const PROFILE_DIR = process.env.BENCH_WEB_PROFILE;
 const PATHS = ['/', '/api/crawl', '/api/ring', '/api/local', '/api/history', '/metrics'];
 const TARGET_PCT = 5;
 const TRANSPORT = process.env.BENCH_WEB_TRANSPORT ?? 'udp';
-const WARM = process.env.BENCH_WEB_WARM !== '0';
+const FETCHER = fileURLToPath(new URL('./web-fetch.js', import.meta.url));
 const tty = process.stderr.isTTY;
 const progress = (s: string) => { if (tty) process.stderr.write(`\r\x1b[K${s}`); };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const cpuS = (u: NodeJS.CpuUsage) => (u.user + u.system) / 1e6;
+const pct = (x: number) => `${(x * 100).toFixed(2)} %`;
 
-/** The fetcher: every second, each path once (in sequence), for `seconds`; prints per-path results as JSON. */
-const FETCHER = `
-const [port, seconds, paths] = [Number(process.argv[1]), Number(process.argv[2]), JSON.parse(process.argv[3])];
-const r = Object.fromEntries(paths.map((p) => [p, { ok: 0, status: 0, bytes: 0, ms: [] }]));
-const end = Date.now() + seconds * 1000;
-while (Date.now() < end) {
-  const t = Date.now();
-  for (const p of paths) {
-    const t0 = performance.now();
-    try {
-      const res = await fetch('http://127.0.0.1:' + port + p);
-      const body = await res.arrayBuffer();
-      const x = r[p]; x.status = res.status; x.ms.push(performance.now() - t0);
-      if (res.ok) { x.ok++; x.bytes = body.byteLength; }
-    } catch (e) { r[p].error = e.message; }
-  }
-  await new Promise((ok) => setTimeout(ok, Math.max(0, 1000 - (Date.now() - t))));
-}
-console.log(JSON.stringify(r));
-`;
-
-function fetchFor(port: number, seconds: number): Promise<Record<string, { ok: number; status: number; bytes: number; ms: number[]; error?: string }>> {
+/** Runs the fetcher; `onLine` sees its stdout lines as they come; resolves with its results. */
+function fetcher(port: number, args: string[], onLine: (l: string) => void = () => {}): Promise<Record<string, PathResult>> {
   return new Promise((resolve, reject) => {
-    const c = spawn(process.execPath, ['--input-type=module', '-e', FETCHER, String(port), String(seconds), JSON.stringify(PATHS)], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    c.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
-    const kill = setTimeout(() => c.kill('SIGKILL'), (seconds + 60) * 1000);
-    c.on('exit', (code) => { clearTimeout(kill); code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`fetcher exited with ${code}`)); });
+    const c = spawn(process.execPath, [FETCHER, String(port), ...args, JSON.stringify(PATHS)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let buf = '', last = '';
+    c.stdout.setEncoding('utf8').on('data', (d: string) => {
+      buf += d;
+      for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) { last = buf.slice(0, i); buf = buf.slice(i + 1); onLine(last); }
+    });
+    const kill = setTimeout(() => c.kill('SIGKILL'), 600_000);
+    c.on('exit', (code) => { clearTimeout(kill); code === 0 ? resolve(JSON.parse(last)) : reject(new Error(`fetcher exited with ${code}`)); });
   });
 }
 
-/** Server-process CPU seconds over `seconds` while `during` runs (or idle). */
-async function cpuOver<T>(seconds: number, during?: () => Promise<T>): Promise<{ cpuS: number; result?: T }> {
+/** Server-process CPU share of one core over `seconds` while `during` runs (or idle). */
+async function shareOver<T>(seconds: number, during?: () => Promise<T>): Promise<{ share: number; result?: T }> {
   const c0 = process.cpuUsage(), t0 = performance.now();
   const result = during ? await during() : (await sleep(seconds * 1000), undefined);
-  const c = process.cpuUsage(c0), wall = (performance.now() - t0) / 1000;
-  // Normalised to exactly `seconds` (the fetcher may end a little late).
-  return { cpuS: ((c.user + c.system) / 1e6) * (seconds / wall), result };
+  return { share: cpuS(process.cpuUsage(c0)) / ((performance.now() - t0) / 1000), result };
 }
 
-async function main(): Promise<void> {
-  const { nodes, dhts, formedS: formed } = await startWebRing(N, TRANSPORT, progress);
-  progress(`ring consistent after ${formed.toFixed(1)} s; settling ${SETTLE_MS / 1000} s`);
-  await sleep(SETTLE_MS);
+const spread = (xs: number[]) => `${pct(Math.min(...xs))} … ${pct(Math.max(...xs))}`;
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s[s.length >> 1] ?? 0; };
 
+async function main(): Promise<void> {
+  const { nodes, dhts, formedS } = await startWebRing(N, TRANSPORT, progress);
+  progress(`ring consistent after ${formedS.toFixed(1)} s; settling ${SETTLE_MS / 1000} s`);
+  await sleep(SETTLE_MS);
   const port = 20000 + cryptoRandom.int(20000);
   const server = new ControlServer(nodes, port, undefined, { dhts });
   server.metrics = new OverlayMetrics(nodes, dhts); // as the commands set it up (src/cli/overlay.ts)
@@ -82,36 +81,83 @@ async function main(): Promise<void> {
     const d = dhts[cryptoRandom.int(N)]!;
     d.dht.put(new TextEncoder().encode(`k${cryptoRandom.int(1000)}`), new TextEncoder().encode('v'), 600).catch(() => {});
   }, 200);
+  const load = [loadavg()[0]!];
+  console.log(`web view on ${N} nodes (${TRANSPORT}, one process; ring consistent after ${formedS.toFixed(1)} s)`);
 
-  if (WARM) {
-    progress('a first crawl (warm start)');
-    await server.web.crawl.refresh();
-    console.log(`warm start: a first crawl of ${server.web.crawl.progress().found} nodes before the idle period`);
+  // The server's first crawl (it asks every node), then ROUNDS of: fetching, idle, the periodic crawl.
+  const crawls: { start: number; wall: number; cpu: number; asked: number; found: number; complete: boolean; interval: number }[] = [];
+  const crawlNow = async (): Promise<void> => {
+    const c = server.web.crawl;
+    for (let i = 0; i < 600 && c.progress().running; i++) await sleep(100); // one the page started
+    // A periodic crawl once a round (every 2 periods): at least as often as the server's interval
+    // lets an open page start one (at 1,000 nodes, 50 s or 20 × the last crawl's duration).
+    const c0 = process.cpuUsage(), t0 = performance.now();
+    await c.refresh(crawls.length > 0, false);
+    c.ringGzip(); c.ringEtag(); // once per crawl, whoever asks first
+    const p = c.progress();
+    crawls.push({ start: t0 / 1000, wall: (performance.now() - t0) / 1000, cpu: cpuS(process.cpuUsage(c0)), asked: c.lastAsked(), found: p.found, complete: p.complete,
+      interval: (c.nextAt() - (p.finishedAt ?? 0)) / 1000 });
+  };
+  progress('the first crawl');
+  await crawlNow();
+  const session = PROFILE_DIR ? new Session() : undefined;
+  if (session) { session.connect(); await session.post('Profiler.enable'); }
+  const idle: number[] = [], busy: number[] = [], extra: number[] = [];
+  let results: Record<string, PathResult> | undefined, crawlsWhileFetching = 0;
+  progress(`idle ${PERIOD_S} s`);
+  idle.push((await shareOver(PERIOD_S)).share);
+  for (let k = 0; k < ROUNDS; k++) {
+    progress(`round ${k + 1}/${ROUNDS}: fetching every second for ${PERIOD_S} s`);
+    if (session) await session.post('Profiler.start');
+    const g0 = server.web.crawl.progress().generation;
+    const b = await shareOver(PERIOD_S, () => fetcher(port, ['every', String(PERIOD_S)]));
+    if (server.web.crawl.progress().generation !== g0 || server.web.crawl.progress().running) crawlsWhileFetching++;
+    if (session) writeFileSync(`${PROFILE_DIR}/fetch-${k}.cpuprofile`, JSON.stringify((await session.post('Profiler.stop')).profile));
+    results ??= b.result;
+    busy.push(b.share);
+    progress(`round ${k + 1}/${ROUNDS}: idle ${PERIOD_S} s`);
+    idle.push((await shareOver(PERIOD_S)).share);
+    extra.push(b.share - (idle[k]! + idle[k + 1]!) / 2);
+    progress(`round ${k + 1}/${ROUNDS}: the periodic crawl`);
+    await crawlNow();
   }
-  const load0 = loadavg()[0]!;
-  progress(`idle ${PERIOD_S} s`);
-  const idle1 = await cpuOver(PERIOD_S);
-  progress(`fetching every second for ${PERIOD_S} s`);
-  const busy = await cpuOver(PERIOD_S, () => fetchFor(port, PERIOD_S));
-  progress(`idle ${PERIOD_S} s`);
-  const idle2 = await cpuOver(PERIOD_S);
-  if (tty) process.stderr.write('\r\x1b[K');
+  session?.disconnect();
+  const idleRate = mean(idle);
+  console.log(`\n1. serving: ${ROUNDS} rounds of ${PERIOD_S} s fetching between ${PERIOD_S} s idle periods (the first round's fetches:)`);
+  console.log('| path | status | 200 | 304 | bytes | median ms | max ms |');
+  console.log('| --- | --- | --- | --- | --- | --- | --- |');
+  for (const [p, r] of Object.entries(results!)) {
+    console.log(`| ${p} | ${r.status}${r.error ? ` (${r.error})` : ''} | ${r.ok} | ${r.notModified} | ${r.bytes} | ${median(r.ms).toFixed(1)} | ${Math.max(0, ...r.ms).toFixed(1)} |`);
+  }
+  console.log(`idle periods: ${idle.map(pct).join(', ')} (spread ${spread(idle)})`);
+  console.log(`fetching periods: ${busy.map(pct).join(', ')}; a crawl ran during ${crawlsWhileFetching} of them`);
+  console.log(`extra per round: ${extra.map(pct).join(', ')}; mean ${pct(mean(extra))} (spread ${spread(extra)})`);
+
+  // Per path: CPU ms per request beyond the idle rate, BURST requests back to back.
+  const perPath: Record<string, number> = {};
+  let mark = { c: process.cpuUsage(), t: performance.now() };
+  const burst = await fetcher(port, ['burst', String(BURST)], (l) => {
+    if (l.startsWith('start ')) mark = { c: process.cpuUsage(), t: performance.now() };
+    else if (l.startsWith('end ')) perPath[l.slice(4)] = (cpuS(process.cpuUsage(mark.c)) - idleRate * (performance.now() - mark.t) / 1000) * 1000 / BURST;
+  });
+  console.log(`per request, ${BURST} back to back, CPU beyond the idle rate: ` +
+    PATHS.map((p) => `${p} ${perPath[p]!.toFixed(2)} ms (${burst[p]!.notModified} × 304)`).join(', '));
+
+  // 2. Crawling: each crawl's CPU beyond the idle rate; the periodic ones' share at their pace.
+  console.log('\n2. crawling');
+  crawls.forEach((c, k) => console.log(`crawl ${k + 1} (${k === 0 ? 'the first: every node asked' : 'periodic'}): ${c.found} nodes (complete ${c.complete}), ${c.asked} asked, ` +
+    `${c.wall.toFixed(2)} s, CPU ${(c.cpu - idleRate * c.wall).toFixed(2)} s beyond idle; the server's next one after ${c.interval.toFixed(0)} s`));
+  const periodic = crawls.slice(1);
+  const every = periodic.length > 1 ? (periodic.at(-1)!.start - periodic[0]!.start) / (periodic.length - 1) : periodic[0]!.start - crawls[0]!.start;
+  const crawlCpu = mean(periodic.map((c) => c.cpu - idleRate * c.wall)), shareOfCrawl = crawlCpu / every;
   clearInterval(traffic);
-  const crawl = server.web.crawl.progress();
-
-  const idleMean = (idle1.cpuS + idle2.cpuS) / 2;
-  const extraPct = ((busy.cpuS - idleMean) / PERIOD_S) * 100;
-  console.log(`web view on ${N} nodes (${TRANSPORT}, one process; ring consistent after ${formed.toFixed(1)} s), ${PERIOD_S} s periods`);
-  console.log(`| path | status | responses | bytes | median ms | max ms |`);
-  console.log(`| --- | --- | --- | --- | --- | --- |`);
-  for (const [p, r] of Object.entries(busy.result!)) {
-    const ms = [...r.ms].sort((a, b) => a - b);
-    console.log(`| ${p} | ${r.status}${r.error ? ` (${r.error})` : ''} | ${r.ok} | ${r.bytes} | ${(ms[ms.length >> 1] ?? 0).toFixed(1)} | ${(ms[ms.length - 1] ?? 0).toFixed(1)} |`);
-  }
-  console.log(`crawls: ${crawl.generation} (last: ${crawl.stats?.['Total Nodes']} nodes, ${server.web.crawl.lastAsked()} of them asked, took ${crawl.stats?.['Crawl took']} s, complete ${crawl.complete})`);
-  console.log(`load average (1 min): ${load0.toFixed(1)} at the start, ${loadavg()[0]!.toFixed(1)} at the end`);
-  console.log(`server CPU: idle ${(idle1.cpuS / PERIOD_S * 100).toFixed(1)} % and ${(idle2.cpuS / PERIOD_S * 100).toFixed(1)} %, fetching ${(busy.cpuS / PERIOD_S * 100).toFixed(1)} % of one core`);
-  console.log(`extra CPU of serving the page, its JSON and /metrics every second: ${extraPct.toFixed(2)} % of one core (target ≤ ${TARGET_PCT} %: ${extraPct <= TARGET_PCT ? 'met' : 'MISSED'})`);
+  load.push(loadavg()[0]!);
+  if (tty) process.stderr.write('\r\x1b[K');
+  const total = mean(extra) + shareOfCrawl;
+  console.log(`periodic crawls: ${crawlCpu.toFixed(2)} CPU s each, one every ${every.toFixed(0)} s: ${pct(shareOfCrawl)} of a core`);
+  console.log(`load average (1 min): ${load.map((l) => l.toFixed(1)).join(', ')} (start, end)`);
+  console.log(`extra CPU of serving the page, its JSON and /metrics every second, crawls included: ${pct(total)} of one core ` +
+    `(serving ${pct(mean(extra))} + crawling ${pct(shareOfCrawl)}; target ≤ ${TARGET_PCT} %: ${total * 100 <= TARGET_PCT ? 'met' : 'MISSED'})`);
   await server.stop();
   await Promise.all(nodes.map((n) => n.stop()));
   await Promise.all(dhts.map((d) => d.close().catch(() => {})));

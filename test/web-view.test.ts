@@ -53,16 +53,17 @@ t.test('ring JSON: nodes by address, each linked pair once, relay and near outra
   t.equal(linkKind('leaf', 'tcp'), 'other');
 });
 
-function get(port: number, path: string, o: { host?: string; method?: string; gzip?: boolean } = {}): Promise<{ status: number; type: string; body: string; encoding?: string }> {
+function get(port: number, path: string, o: { host?: string; method?: string; gzip?: boolean; ifNoneMatch?: string } = {}): Promise<{ status: number; type: string; body: string; encoding?: string; etag?: string }> {
   return new Promise((resolve, reject) => {
-    const headers = { host: o.host ?? `127.0.0.1:${port}`, ...(o.gzip ? { 'accept-encoding': 'gzip, deflate' } : {}) };
+    const headers = { host: o.host ?? `127.0.0.1:${port}`, ...(o.gzip ? { 'accept-encoding': 'gzip, deflate' } : {}), ...(o.ifNoneMatch ? { 'if-none-match': o.ifNoneMatch } : {}) };
     const req = http.request({ host: '127.0.0.1', port, path, method: o.method ?? 'GET', headers }, (res) => {
       const chunks: Buffer[] = [];
       const encoding = res.headers['content-encoding'];
       res.on('data', (c: Buffer) => chunks.push(c)).on('end', () => {
         const raw = Buffer.concat(chunks);
         const body = (encoding === 'gzip' ? gunzipSync(raw) : raw).toString('utf8');
-        resolve({ status: res.statusCode!, type: String(res.headers['content-type']), body, ...(encoding ? { encoding } : {}) });
+        const etag = res.headers.etag;
+        resolve({ status: res.statusCode!, type: String(res.headers['content-type']), body, ...(encoding ? { encoding } : {}), ...(etag ? { etag } : {}) });
       });
     });
     req.on('error', reject);
@@ -190,8 +191,21 @@ t.test('routes on a live control server: loopback names only, crawl in the serve
   t.equal(zipped.encoding, 'gzip', '/api/ring gzipped for a client that takes it');
   t.same(JSON.parse(zipped.body), ring, 'the same JSON');
   t.equal((await json(port, '/api/crawl')).generation, 1, 'a fresh result is not crawled again at once');
+  // Conditional GETs: the page and the ring carry an ETag; a request naming it gets 304 and no body.
+  const etag = zipped.etag!;
+  t.match(etag, /^W\/"/, '/api/ring carries a weak ETag');
+  t.equal((await get(port, '/api/ring')).etag, etag, 'the same for the plain and the gzipped body');
+  const same = await get(port, '/api/ring', { gzip: true, ifNoneMatch: etag });
+  t.same([same.status, same.body, same.etag], [304, '', etag], 'unchanged: 304, no body');
+  t.equal((await get(port, '/api/ring', { ifNoneMatch: `W/"other", ${etag}` })).status, 304, 'a list of tags');
+  t.equal((await get(port, '/api/ring', { ifNoneMatch: 'W/"other"' })).status, 200, 'another tag: the body');
+  t.equal((await get(port, '/', { ifNoneMatch: page.etag! })).status, 304, 'the page too');
+  t.equal((await get(port, '/api/crawl', { ifNoneMatch: '*' })).status, 200, '/api/crawl is never conditional (it changes each time)');
   await json(port, '/api/crawl?now=1');
   t.ok(await waitFor(() => server.web.crawl.progress().generation === 2, 10_000), '?now=1 forces a crawl');
+  const next = await get(port, '/api/ring', { ifNoneMatch: etag });
+  t.equal(next.status, 200, 'a new crawl: the new body for the old tag');
+  t.not(next.etag, etag, 'with a new ETag');
 
   // The local panel: the first node with its DHT, no security, no relay, no VPN.
   await dhts[0]!.dht.put(new TextEncoder().encode('k'), new TextEncoder().encode('v'), 600);
@@ -221,7 +235,12 @@ t.test('routes on a live control server: loopback names only, crawl in the serve
   await dhts[3]!.dht.get(new TextEncoder().encode('k2'));
   await new Promise((r) => setTimeout(r, 20));
   server.web.history.sample();
-  const h = await json(port, '/api/history');
+  const hr = await get(port, '/api/history');
+  const h = JSON.parse(hr.body);
+  t.equal((await get(port, '/api/history', { ifNoneMatch: hr.etag! })).status, 304, 'no new sample: 304');
+  await new Promise((r) => setTimeout(r, 5));
+  server.web.history.sample();
+  t.equal((await get(port, '/api/history', { ifNoneMatch: hr.etag! })).status, 200, 'a new sample: the body');
   const last = h.samples[h.samples.length - 1];
   t.ok(last.putsPerSec > 0 && last.getsPerSec > 0 && last.messagesPerSec > 0, `rates move: ${JSON.stringify(last)}`);
   t.equal(last.connections, nodes.reduce((s, n) => s + n.table.size, 0), 'connections of the whole process');

@@ -13,6 +13,8 @@ export class History {
   private size = 0;
   private last?: { t: number; c: Counters };
   private timer?: TimerHandle;
+  /** Samples taken so far: changes whenever samples() does. */
+  version = 0;
 
   constructor(private readonly read: () => Counters, private readonly clock: Clock, readonly periodMs = 5000, readonly capacity = 720) {
     this.buf = new Array(capacity);
@@ -36,6 +38,7 @@ export class History {
     this.buf[this.head] = { t, connections: c.connections, messagesPerSec: rate('messages'), putsPerSec: rate('puts'), getsPerSec: rate('gets') };
     this.head = (this.head + 1) % this.capacity;
     this.size = Math.min(this.size + 1, this.capacity);
+    this.version++;
   }
 
   /** Oldest first. */

@@ -1,7 +1,8 @@
 // The web view's page: one self-contained HTML document (inline style and script, no
 // external fetches, no build step). It reads /api/crawl every 2 s (and /api/ring when a new
 // crawl finished), /api/local every 3 s and /api/history every 10 s, and draws the ring on
-// one canvas. Counts are mirrored in the DOM (data-nodes, data-links, data-stat) for tests
+// one canvas; it revalidates (If-None-Match) what the server tags, so an unchanged ring or
+// history costs a 304. Counts are mirrored in the DOM (data-nodes, data-links, data-stat) for tests
 // and scripts.
 export const PAGE = String.raw`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Brunet overlay</title>
@@ -42,7 +43,8 @@ var STYLE = { near: ['#2b6cb0', 1.6, []], shortcut: ['#dd6b20', 0.7, []], ondema
 var ring = null, gen = -1, sel = -1, hov = -1, pts = [], vpnIps = {}, localAddr = '';
 function $(id) { return document.getElementById(id); }
 function esc(s) { return String(s).replace(/[&<>"']/g, function (c) { return '&#' + c.charCodeAt(0) + ';'; }); }
-function getJson(u) { return fetch(u, { cache: 'no-store' }).then(function (r) { if (!r.ok) throw new Error(u + ': HTTP ' + r.status); return r.json(); }); }
+// 'no-cache': the browser keeps what carries an ETag and revalidates it (If-None-Match; 304 while unchanged).
+function getJson(u) { return fetch(u, { cache: 'no-cache' }).then(function (r) { if (!r.ok) throw new Error(u + ': HTTP ' + r.status); return r.json(); }); }
 function fail(e) { $('error').textContent = 'control API: ' + e.message; }
 function ok() { $('error').textContent = ''; }
 function rows(o) {

@@ -14,6 +14,7 @@ import type { Node } from '../../node/node.js';
 import { Mode } from '../../routing/ah-wire.js';
 import type { Value } from '../../wire/value.js';
 import { crawlFrom, selfOf, statistics, type CrawlStats, type Info } from '../crawl.js';
+import { etagOf } from './etag.js';
 
 /** How a link is drawn: relay edges whatever their type, else by connection type. */
 export type LinkKind = 'near' | 'shortcut' | 'ondemand' | 'relay' | 'other';
@@ -47,7 +48,11 @@ export interface RingCrawlOptions {
   /** A node's answer is taken again at most this long after it was given. */
   reuseMaxMs: number;
 }
-const DEFAULTS: RingCrawlOptions = { minIntervalMs: 5000, intervalFactor: 20, perNodeMs: 50, timeoutMs: 60_000, concurrency: 64, askEvery: 3, reuseMaxMs: 300_000 };
+export const RING_CRAWL_DEFAULTS: RingCrawlOptions = { minIntervalMs: 5000, intervalFactor: 20, perNodeMs: 50, timeoutMs: 60_000, concurrency: 64, askEvery: 3, reuseMaxMs: 300_000 };
+/** How long after a crawl that took `tookMs` and found `found` nodes the next may start. */
+export function crawlInterval(o: RingCrawlOptions, tookMs: number, found: number): number {
+  return Math.max(o.minIntervalMs, o.intervalFactor * tookMs, o.perNodeMs * found);
+}
 /** Per request and attempts, as the crawl tool's: a loaded event loop answers late, not never. */
 const REQUEST_MS = 10_000;
 const ATTEMPTS = 3;
@@ -71,11 +76,12 @@ export class RingCrawl {
   private stats: CrawlStats | null = null;
   private json = '{"generation":0,"nodes":[],"links":[]}';
   private gzipped?: Buffer;
+  private etag?: string;
   private known = new Map<string, Known>();
   private asked = 0;
 
   constructor(private readonly node: () => Node | undefined, o: Partial<RingCrawlOptions> = {}) {
-    this.o = { ...DEFAULTS, ...o };
+    this.o = { ...RING_CRAWL_DEFAULTS, ...o };
   }
 
   stop(): void { this.stopped = true; }
@@ -86,23 +92,33 @@ export class RingCrawl {
   /** The same, gzipped once per crawl (788 KB of JSON at 1,000 nodes is some 10 % of that). */
   ringGzip(): Buffer { return this.gzipped ??= gzipSync(this.json); }
 
+  /** The ETag of that JSON (its hash, once per crawl). */
+  ringEtag(): string { return this.etag ??= etagOf(this.json); }
+
   progress(): CrawlProgress {
     return { running: this.running, found: this.found, pending: this.pending, generation: this.generation,
       startedAt: this.startedAt, finishedAt: this.finishedAt, complete: this.complete, stats: this.stats };
   }
 
-  /** Starts a crawl when none runs and the last one is stale (or `force`); never waits for it. */
-  refresh(force = false): Promise<void> | undefined {
+  /** When a viewer's request starts the next crawl, on the node's clock (-Infinity: now). */
+  nextAt(): number {
+    return this.finishedAt === null ? -Infinity : this.finishedAt + crawlInterval(this.o, this.tookMs, this.found);
+  }
+
+  /**
+   * Starts a crawl when none runs and the last one is stale (or `force`); never waits for it.
+   * `all`: every node is asked ("crawl now"), else a periodic crawl's third.
+   */
+  refresh(force = false, all = force): Promise<void> | undefined {
     const node = this.node();
     if (this.running || this.stopped || !node) return undefined;
     const now = node.clock.now();
-    const interval = Math.max(this.o.minIntervalMs, this.o.intervalFactor * this.tookMs, this.o.perNodeMs * this.found);
-    if (!force && this.finishedAt !== null && now - this.finishedAt < interval) return undefined;
+    if (!force && now < this.nextAt()) return undefined;
     this.running = true;
     this.startedAt = now;
     this.found = 0;
     this.pending = 1;
-    return this.run(node, force).finally(() => { this.running = false; });
+    return this.run(node, all).finally(() => { this.running = false; });
   }
 
   /** Nodes asked by the last crawl (the others' earlier answers were taken). */
@@ -138,6 +154,7 @@ export class RingCrawl {
     this.generation++;
     this.json = JSON.stringify(ringOf(r.nodes, { ...this.progress(), running: false }));
     this.gzipped = undefined;
+    this.etag = undefined;
   }
 }
 
