@@ -48,9 +48,9 @@ export interface RingCrawlOptions {
   /** A node's answer is taken again at most this long after it was given. */
   reuseMaxMs: number;
 }
-export const RING_CRAWL_DEFAULTS: RingCrawlOptions = { minIntervalMs: 5000, intervalFactor: 20, perNodeMs: 50, timeoutMs: 60_000, concurrency: 64, askEvery: 3, reuseMaxMs: 300_000 };
+const RING_CRAWL_DEFAULTS: RingCrawlOptions = { minIntervalMs: 5000, intervalFactor: 20, perNodeMs: 50, timeoutMs: 60_000, concurrency: 64, askEvery: 3, reuseMaxMs: 300_000 };
 /** How long after a crawl that took `tookMs` and found `found` nodes the next may start. */
-export function crawlInterval(o: RingCrawlOptions, tookMs: number, found: number): number {
+function crawlInterval(o: RingCrawlOptions, tookMs: number, found: number): number {
   return Math.max(o.minIntervalMs, o.intervalFactor * tookMs, o.perNodeMs * found);
 }
 /** Per request and attempts, as the crawl tool's: a loaded event loop answers late, not never. */
