@@ -119,7 +119,7 @@ class TunnelEdge implements Edge {
 
 export class TunnelEdgeListener implements EdgeListener {
   readonly kind: TaKind = 'tunnel';
-  readonly stats: TunnelStats = { ...newStats(), relayed: 0, relayedBytes: 0, capDrops: 0, noRoute: 0, unknownEdge: 0, refused: 0, handlerErrors: 0, upgrades: 0 };
+  readonly stats: TunnelStats = { relayed: 0, relayedBytes: 0, capDrops: 0, noRoute: 0, unknownEdge: 0, refused: 0, handlerErrors: 0, upgrades: 0, ...newStats() };
   readonly opts: TunnelOptions;
   onEdge: (edge: Edge) => void = () => {};
   private host?: TunnelHost;

@@ -134,7 +134,7 @@ export class Dht {
       // otherwise stay unreadable until the owner's next refresh, TTL/2 away.
       if ((s.holders.size >= need || c) && s.holders.size < asked.size && v.ttl > 0) this.fillHoles(key, points, asked, s.holders, s.value, v.ttl);
       if (s.holders.size < need) continue;
-      out.push(c ? { ...v, value: c.payload, claimer: c.claimer } : v);
+      out.push(c ? { value: c.payload, ttl: v.ttl, age: v.age, claimer: c.claimer } : v);
     }
     return out.sort((a, b) => b.age - a.age);
   }

@@ -44,7 +44,7 @@ export interface SecureStats extends SessionStats {
 
 export function newSecureStats(): SecureStats {
   return {
-    ...newSessionStats(), handshakesOk: 0, handshakesFailed: {}, retriesSent: 0, cookiesInvalid: 0, retransmits: 0,
-    packetsIn: 0, packetsOut: 0, sendErrors: 0, handlerErrors: 0,
+    handshakesOk: 0, handshakesFailed: {}, retriesSent: 0, cookiesInvalid: 0, retransmits: 0,
+    packetsIn: 0, packetsOut: 0, sendErrors: 0, handlerErrors: 0, ...newSessionStats(),
   };
 }

@@ -77,7 +77,7 @@ export class RpcManager {
   }
 
   async call(t: Target, method: string, args: Value[], opts: InvokeOptions = {}): Promise<Value> {
-    const r = await this.invoke(t, method, args, { ...opts, maxResults: 1 });
+    const r = await this.invoke(t, method, args, { maxResults: 1, timeoutMs: opts.timeoutMs, resends: opts.resends }); // one shape (docs/architecture.md, Object shapes)
     if (r.length === 0) throw new RpcError(RpcCode.Timeout, `${method}: no reply`);
     return r[0]!;
   }

@@ -38,7 +38,7 @@ export interface IpTransportStats extends TransportStats {
 }
 
 export function newIpStats(): IpTransportStats {
-  return { ...newStats(), socketErrors: 0, handlerErrors: 0, resetsSent: 0 };
+  return { socketErrors: 0, handlerErrors: 0, resetsSent: 0, ...newStats() }; // new keys before the spread (docs/architecture.md, Object shapes)
 }
 
 const WILDCARD = new Set(['0.0.0.0', '::', '']);

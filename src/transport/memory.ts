@@ -91,7 +91,7 @@ class MemoryEdge implements Edge {
 
 export class MemoryEdgeListener implements EdgeListener {
   readonly kind: TaKind = 'function';
-  readonly stats: MemoryTransportStats = { ...newStats(), dropped: 0, handlerErrors: 0 };
+  readonly stats: MemoryTransportStats = { dropped: 0, handlerErrors: 0, ...newStats() };
   readonly ta: TransportAddress;
   onEdge: (edge: Edge) => void = () => {};
   private started = false;

@@ -109,7 +109,7 @@ class UdpEdge implements Edge {
 
 export class UdpEdgeListener implements EdgeListener {
   readonly kind: TaKind = 'udp';
-  readonly stats: UdpTransportStats = { ...newIpStats(), fragmentedOut: 0, fragmentDrops: 0, fragmentRequests: 0, fragmentsResent: 0, fragmentedLost: 0 };
+  readonly stats: UdpTransportStats = { fragmentedOut: 0, fragmentDrops: 0, fragmentRequests: 0, fragmentsResent: 0, fragmentedLost: 0, ...newIpStats() };
   onEdge: (edge: Edge) => void = () => {};
 
   private socket: DatagramSocket | undefined;
