@@ -97,3 +97,24 @@ t.test('a nearest neighbour that has not reported is asked, at most once a secon
   t.equal(asked.length, 2, 'never once it has reported');
   t.ok(near.isConnected());
 });
+
+t.test('a removed connection is not kept by the isConnected memo', async (t) => {
+  // In a process of many nodes a kept Connection holds its edge, and through an in-memory edge's
+  // twin the departed peer's node: crashed simulated nodes were kept alive that way.
+  const v8 = await import('node:v8'), vm = await import('node:vm');
+  v8.setFlagsFromString('--expose-gc');
+  const gc = vm.runInNewContext('gc') as () => void;
+  const { table, near, inbound } = setup();
+  const ref = ((): WeakRef<Connection> => {
+    const c = inbound(at(0.52));
+    c.reportNeighbors([]);
+    t.ok(near.isConnected(), 'connected: the memo now names the connection');
+    table.remove(c);
+    return new WeakRef(c);
+  })();
+  // Nothing asks again (a stopped node never does): the memo must let go of it by itself.
+  // deref() keeps its target alive until the current job ends: collect in a job of its own.
+  const turn = () => new Promise((r) => setImmediate(r));
+  for (let i = 0; i < 5; i++) { await turn(); gc(); await turn(); if (!ref.deref()) break; }
+  t.equal(ref.deref(), undefined, 'the removed connection was collected');
+});

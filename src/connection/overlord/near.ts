@@ -66,7 +66,12 @@ export class NearOverlord implements Overlord {
     private readonly opts: NearOptions = DEFAULT_NEAR_OPTIONS,
   ) {
     this.joinBackoff = opts.retryMinMs;
-    table.onChange((_ev, c) => { if (c.structured && this.candidates.has(c.address.key)) this.nowStructured.add(c.address.key); });
+    table.onChange((_ev, c) => {
+      // The memo names connections: drop it with the table's change, so that a closed connection
+      // (and through its edge, a departed peer's objects in a process of many nodes) is not kept.
+      this.connectedMemo = undefined;
+      if (c.structured && this.candidates.has(c.address.key)) this.nowStructured.add(c.address.key);
+    });
   }
 
   /** Our nearest structured connections around `peer`, as NodeInfos (plus ourselves). */
