@@ -54,7 +54,7 @@ export class NearOverlord implements Overlord {
   private nextJoin = 0;
   private lastReported = '';
   private askedStatus = new WeakMap<Connection, number>();
-  private connectedMemo?: { sorted: readonly Connection[]; l?: Connection; r?: Connection; lList?: readonly NodeInfo[]; rList?: readonly NodeInfo[]; value: boolean };
+  private connectedMemo?: { l?: Connection; r?: Connection; lList?: readonly NodeInfo[]; rList?: readonly NodeInfo[]; value: boolean };
 
   constructor(
     private readonly table: ConnectionTable,
@@ -100,18 +100,18 @@ export class NearOverlord implements Overlord {
    * node count as connected while it could not route, and it stored its own DHT writes.
    */
   isConnected(): boolean {
-    // The answer depends only on the structured connections (a snapshot, replaced on change)
-    // and the lists the two neighbours reported (replaced, never mutated, on each report):
-    // /metrics asks every node of a process once a scrape.
-    const sorted = this.table.structured, m = this.connectedMemo;
-    if (m && m.sorted === sorted && m.lList === m.l?.peerNeighbors && m.rList === m.r?.peerNeighbors) return m.value;
+    // The answer depends only on the structured connections (the memo is dropped on any table
+    // change) and the lists the two neighbours reported (replaced, never mutated, on each
+    // report): /metrics asks every node of a process once a scrape.
+    const m = this.connectedMemo;
+    if (m && m.lList === m.l?.peerNeighbors && m.rList === m.r?.peerNeighbors) return m.value;
     const { left: l, right: r } = this.table.bracket(this.table.self);
     const self = this.table.self;
     // Nobody the neighbour knows may sit between it and us.
     const gap = (c: Connection, between: (a: Address) => boolean) => c.peerNeighbors.some((n) => between(n.address));
     const value = !!l && !!r && l.peerNeighborsKnown && r.peerNeighborsKnown &&
       !gap(l, (a) => a.isBetweenFromLeft(self, l.address)) && !gap(r, (a) => a.isBetweenFromRight(self, r.address));
-    this.connectedMemo = { sorted, l, r, lList: l?.peerNeighbors, rList: r?.peerNeighbors, value };
+    this.connectedMemo = { l, r, lList: l?.peerNeighbors, rList: r?.peerNeighbors, value };
     return value;
   }
 
