@@ -57,6 +57,23 @@ t.test('RPC under 20 % loss: resends deliver, duplicates are suppressed', async 
   t.ok(dups >= 0, `duplicates suppressed: ${dups}`);
 });
 
+t.test('the RPC duplicate cache lets requests go once they can no longer be resent', async (t) => {
+  const lab = new VirtualLab({ seed: 64 });
+  t.teardown(() => lab.stop());
+  const [a, b] = await lab.startRing(2);
+  t.ok(await lab.waitFor(() => a!.table.size > 0 && b!.table.size > 0, 10_000), 'linked');
+  b!.rpc.register('test.Echo', (args) => args[0] ?? null);
+  const seen = (b!.rpc as unknown as { seen: Map<string, { at: number }> }).seen;
+  const before = seen.size;
+  for (let i = 0; i < 30; i++) t.equal(await a!.rpc.call({ address: b!.address, mode: Mode.Exact }, 'test.Echo', [i]), i);
+  t.ok(seen.size >= before + 30, `the 30 requests are remembered for duplicates (${seen.size})`);
+  await lab.waitFor(() => false, 61_000, 1000);
+  t.equal(await a!.rpc.call({ address: b!.address, mode: Mode.Exact }, 'test.Echo', ['last']), 'last');
+  const now = lab.clock.now();
+  t.ok([...seen.values()].every((e) => now - e.at < 60_000), 'nothing older than the 60 s window is kept');
+  t.ok(seen.size < 30, `the cache shrank to what the last minute served (${seen.size})`);
+});
+
 t.test('malformed packets on a live edge are dropped and counted', async (t) => {
   const lab = new VirtualLab({ seed: 64 });
   t.teardown(() => lab.stop());

@@ -50,3 +50,24 @@ t.test('link messages with cached neighbour infos decode to the same neighbours'
     }
   }
 });
+
+t.test('a node hands out one NodeInfo while its TAs stay the same, a new one when they change', async (t) => {
+  const { Node } = await import('../src/node/node.js');
+  const { MemoryNetwork } = await import('../src/transport/memory.js');
+  const { VirtualClock } = await import('../src/util/virtual-clock.js');
+  const clock = new VirtualClock();
+  const l = new MemoryNetwork().listener();
+  const node = new Node({ namespace: 'info-test', listeners: [l], remoteTAs: [], clock, random: seededRandom(3), tunnel: false });
+  await node.start();
+  t.teardown(() => node.stop());
+  const a = node.info(), b = node.info();
+  t.equal(a, b, 'the same object: connections told our TAs share one list, and its encoding is cached');
+  t.ok(a.tas.length > 0);
+  // A NAT view reported by peers adds an advertised TA: the list changes, so does the NodeInfo.
+  const seen = TransportAddress.parse('brunet.udp://203.0.113.9:4000');
+  (node as unknown as { nat: { advertised(now: number, local: TransportAddress[]): TransportAddress[] } }).nat.advertised = () => [seen];
+  const c = node.info();
+  t.not(c, a, 'a new NodeInfo once the TAs differ');
+  t.equal(c.tas[0]!.key, seen.key);
+  t.equal(node.info(), c);
+});

