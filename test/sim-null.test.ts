@@ -5,7 +5,7 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { Address } from '../src/address/address.js';
-import { groupKey, Identity, NullSecureEdgeListener, SecureEdgeListener } from '../src/edge/index.js';
+import { groupKey, Identity, NullSecureEdgeListener, SecureEdgeListener, type PeerInfo } from '../src/edge/index.js';
 import type { Edge, EdgeListener } from '../src/transport/edge.js';
 import { SimNetwork } from '../src/transport/sim.js';
 import { seededRandom } from '../src/util/random.js';
@@ -15,7 +15,7 @@ import { SimWorld } from '../bench/sim/world.js';
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 /** One edge a → b, three packets each way; the sizes of every packet on the wire, in order. */
-async function exchange(kind: 'on' | 'null'): Promise<{ sizes: number[]; peers: string[]; got: string[]; addresses: string[] }> {
+async function exchange(kind: 'on' | 'null'): Promise<{ sizes: number[]; peers: string[]; got: string[]; addresses: string[]; key: { len: number; prefix: string; address: string; tail: number[] } }> {
   const clock = new VirtualClock();
   const net = new SimNetwork({ clock, random: seededRandom(3), latency: 'lan' });
   const sizes: number[] = [];
@@ -39,7 +39,8 @@ async function exchange(kind: 'on' | 'null'): Promise<{ sizes: number[]; peers: 
   e.onPacket = (p) => got.push(`a:${Buffer.from(p).toString()}`);
   for (const m of ['hello', 'overlay', 'x'.repeat(300)]) e.send(Buffer.from(m));
   await clock.advance(100);
-  return { sizes, peers: [e.peer!.address.key, inbound!.peer!.address.key], got, addresses: [a.address.key, b.address.key] };
+  const key0 = (e.peer as PeerInfo).publicKey;
+  return { sizes, peers: [e.peer!.address.key, inbound!.peer!.address.key], got, addresses: [a.address.key, b.address.key], key: { len: key0.length, prefix: Buffer.from(key0.subarray(0, 20)).toString('hex'), address: Buffer.from(b.address.bytes).toString('hex'), tail: [...key0.subarray(20)] } };
 }
 
 t.test('same handshake and data packets as the secure layer: count and every size', async (t) => {
@@ -50,6 +51,7 @@ t.test('same handshake and data packets as the secure layer: count and every siz
   t.same(nul.got, sec.got, 'the same plaintext delivered both ways');
   t.same(nul.peers, [nul.addresses[1], nul.addresses[0]], 'each side knows the other by the address it claimed');
   t.same(sec.peers, [sec.addresses[1], sec.addresses[0]]);
+  t.same(nul.key, { len: 32, prefix: nul.key.address, address: nul.key.address, tail: new Array(12).fill(0) }, 'the null peer\'s "public key": its address and 12 zero bytes');
 });
 
 t.test('a peer that never answers: createEdge fails after the handshake timeout, after the same retransmits', async (t) => {

@@ -38,6 +38,7 @@ export class Connection {
   told?: { tas: readonly TransportAddress[]; neighbors?: readonly NodeInfo[] };
   /** @internal The liveness hook (set by the link manager): we sent, and were not waiting to hear already. */
   onSent?: (c: Connection) => void;
+  private infoCache: NodeInfo | undefined = undefined;
   constructor(
     readonly address: Address,
     readonly edge: Edge,
@@ -51,6 +52,14 @@ export class Connection {
     this.peerTAs = peer.tas;
   }
   get structured(): boolean { return isStructured(this.type); }
+  /**
+   * The peer as a NodeInfo (its address and advertised TAs): one object while its TAs stay the
+   * same, because the neighbour lists we report, and keep as told (status-news.ts), name it.
+   */
+  get info(): NodeInfo {
+    const c = this.infoCache;
+    return c !== undefined && c.tas === this.peerTAs ? c : (this.infoCache = { address: this.address, tas: this.peerTAs });
+  }
   /** Sends traffic that the peer's silence should make us doubt it (routed and relayed packets). */
   send(p: Uint8Array): void {
     this.edge.send(p);

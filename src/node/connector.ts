@@ -75,7 +75,7 @@ export class RpcConnector implements Connector {
       timer?.cancel();
       return {
         local: encodeNodeInfo(n.info()),
-        nb: n.table.nearestTo(info.address, 3).filter((c) => !c.address.equals(info.address)).map((c) => encodeNodeInfo({ address: c.address, tas: c.peerTAs })),
+        nb: n.table.nearestTo(info.address, 3).filter((c) => !c.address.equals(info.address)).map((c) => encodeNodeInfo(c.info)),
       };
     });
   }

@@ -76,7 +76,7 @@ export class NearOverlord implements Overlord {
 
   /** Our nearest structured connections around `peer`, as NodeInfos (plus ourselves). */
   reportFor(peer: Address): NodeInfo[] {
-    return this.table.nearestTo(peer, REPORT_PER_SIDE).filter((c) => !c.address.equals(peer)).map((c) => ({ address: c.address, tas: c.peerTAs }));
+    return this.table.nearestTo(peer, REPORT_PER_SIDE).filter((c) => !c.address.equals(peer)).map((c) => c.info);
   }
 
   learn(from: Connection | null, list: NodeInfo[]): void {
@@ -133,7 +133,7 @@ export class NearOverlord implements Overlord {
     const sides = [[left, true, this.nearestLive(now, true)], [right, false, this.nearestLive(now, false)]] as const;
     for (const [have, clockwise, live] of sides) {
       if (live.length === 0) continue;
-      const best = nearest(self.value, clockwise, have.map((c) => ({ address: c.address, tas: c.peerTAs })), live, NEAR_PER_SIDE);
+      const best = nearest(self.value, clockwise, have.map((c) => c.info), live, NEAR_PER_SIDE);
       for (const info of best) {
         if (this.linking.size >= MAX_PARALLEL_LINKS) break;
         if (!this.table.get(info.address)?.structured && !this.linking.has(info.address.key)) this.linkTo(info);
