@@ -155,8 +155,8 @@ export class Node {
     if (last && last.tas.length === tas.length && last.tas.every((t, i) => t.key === tas[i]!.key)) return last;
     return this.lastInfo = { address: this.address, tas };
   }
-  private lastInfo?: NodeInfo;
 
+  private lastInfo: NodeInfo | undefined = undefined;
   private sizeCache?: number;
   /** Recomputed only when the table changes: routing asks for it on every packet it originates. */
   sizeEstimate(): number { return this.sizeCache ??= estimateSize(this.table); }

@@ -171,8 +171,8 @@ export class RpcManager {
     }
     // Entries sit in arrival order (a key seen again is deleted first, so it moves to the end):
     // the expired ones are at the front. Without this a node kept every request it served, reply
-    // included, until DUP_CACHE newer ones pushed it out: about 20 KB per node of a formed
-    // 2,000-node simulation, and more the longer a node served.
+    // included, until DUP_CACHE newer ones pushed it out, so the cache (about 20 KB per node
+    // in a 2,000-node simulation just formed) only grew the longer a node served.
     for (const [k, e] of this.seen) {
       if (now - e.at < DUP_TTL_MS) break;
       this.seen.delete(k);
