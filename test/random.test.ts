@@ -5,18 +5,19 @@ import { cryptoRandom, seededRandom } from '../src/util/random.js';
 
 t.test('bytes: the asked length, independent copies, fresh across many pool refills', async (t) => {
   const seen = new Set<string>();
+  const bad: string[] = [];
   let total = 0;
   for (let n = 1; n <= 70; n++) { // 65..70 take the unpooled path
     for (let k = 0; k < 40; k++) {
       const b = cryptoRandom.bytes(n);
-      t.equal(b.length, n);
-      t.equal(Object.getPrototypeOf(b), Uint8Array.prototype, 'a plain Uint8Array');
-      t.equal(b.byteOffset, 0);
-      t.equal(b.buffer.byteLength, n, 'its own memory, not a view of the pool');
+      if (b.length !== n) bad.push(`bytes(${n}) has length ${b.length}`);
+      if (Object.getPrototypeOf(b) !== Uint8Array.prototype) bad.push(`bytes(${n}) is not a plain Uint8Array`);
+      if (b.byteOffset !== 0 || b.buffer.byteLength !== n) bad.push(`bytes(${n}) is a view (offset ${b.byteOffset} of ${b.buffer.byteLength}), not its own memory`);
       if (n >= 8) seen.add(Buffer.from(b).toString('hex'));
       total += n;
     }
   }
+  t.same(bad, [], 'every result: the asked length, a plain Uint8Array with memory of its own');
   t.ok(total > 3 * 4096, 'the test crossed several refills');
   t.equal(seen.size, 63 * 40, 'no 8+ byte value repeats');
 });
