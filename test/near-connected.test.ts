@@ -118,3 +118,19 @@ t.test('a removed connection is not kept by the isConnected memo', async (t) => 
   for (let i = 0; i < 5; i++) { await turn(); gc(); await turn(); if (!ref.deref()) break; }
   t.equal(ref.deref(), undefined, 'the removed connection was collected');
 });
+
+t.test('candidates not heard of for CANDIDATE_MS are dropped even where the walk to the nearest does not reach', async (t) => {
+  const { near, inbound, advance, now } = setup();
+  inbound(at(0.52)); inbound(at(0.48));
+  (near as unknown as { link: { connect: () => Promise<null> } }).link.connect = () => new Promise(() => {}); // links stay pending
+  const candidates = () => [...(near as unknown as { candidates: Map<string, unknown> }).candidates.keys()];
+  const far = [0.6, 0.65, 0.7, 0.75, 0.8, 0.3, 0.35, 0.4].map(at);
+  const close = [0.51, 0.515, 0.49, 0.485].map(at);
+  near.learn(null, far.map(info));
+  near.activate(now());
+  t.equal(candidates().length, far.length, 'fresh candidates stay');
+  advance(130_000); // past CANDIDATE_MS (120 s) without hearing of them again
+  near.learn(null, close.map(info));
+  near.activate(now()); // the walk stops at the two nearest per side, all fresh
+  t.same(candidates().sort(), close.map((a) => a.key).sort(), 'the stale far candidates are gone, the fresh near ones kept');
+});
