@@ -11,6 +11,7 @@ import type { LinkManager } from '../connection/link-manager.js';
 import { Mode } from '../routing/ah-wire.js';
 import type { RpcManager } from '../rpc/rpc-manager.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
+import type { RandomSource } from '../util/random.js';
 import { asBool } from '../wire/value.js';
 import type { DhtLimits } from './limits.js';
 import { pointIndex, replicaPoints } from './placement.js';
@@ -26,6 +27,7 @@ export interface ReplicatorComponents {
   rpc: Pick<RpcManager, 'call'>;
   link: Pick<LinkManager, 'leaving'>;
   clock: Clock;
+  random: RandomSource;
 }
 
 /** After a near neighbour is lost, the sweep comes this soon (ms), at most once per EARLY_GAP_MS. */
@@ -60,7 +62,7 @@ export class Replicator {
     this.schedule(EARLY_SWEEP_MS);
   }
 
-  private schedule(ms = this.limits.repairMs * (0.8 + 0.4 * Math.random())): void {
+  private schedule(ms = this.limits.repairMs * (0.8 + 0.4 * this.node.random.float())): void {
     // Jittered (the periodic one) so the nodes of a ring do not all sweep at once.
     this.timerAt = this.node.clock.now() + ms;
     this.timer = this.node.clock.setTimeout(() => {

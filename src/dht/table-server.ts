@@ -8,6 +8,7 @@ import type { ConnectionTable } from '../connection/table.js';
 import { RpcError, type RpcManager } from '../rpc/rpc-manager.js';
 import { RpcCode } from '../rpc/rpc-wire.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
+import type { RandomSource } from '../util/random.js';
 import type { Logger } from '../util/log.js';
 import { asBool, asBytes, asInt, WireError, type Value } from '../wire/value.js';
 import type { DhtLimits } from './limits.js';
@@ -30,6 +31,8 @@ export interface TableServerComponents {
   table: Pick<ConnectionTable, 'onChange' | 'neighborsOf'>;
   link: Pick<LinkManager, 'leaving'>;
   clock: Clock;
+  /** The node's injected random source (the re-replication sweep's jitter). */
+  random: RandomSource;
   log: Logger;
   /** Our last words before the node leaves (the handoff). */
   beforeLeave: (() => Promise<void>)[];

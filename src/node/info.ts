@@ -11,7 +11,7 @@ export function neighbors(n: Node): { [k: string]: Value } {
   if (right[0]) out.right = right[0].address.key;
   if (right[1]) out.right2 = right[1].address.key;
   const sc = n.table.structured.filter((c) => c.type === 'structured.shortcut');
-  if (sc.length > 0) out.shortcut = sc[Math.floor(Math.random() * sc.length)]!.address.key;
+  if (sc.length > 0) out.shortcut = sc[n.random.int(sc.length)]!.address.key;
   return out;
 }
 

@@ -67,6 +67,8 @@ export class Node {
   /** ConnectTo over the overlay; services (the VPN's on-demand links) use it too. */
   readonly connector: RpcConnector;
   readonly clock: Clock;
+  /** The injected random source (seeded in the simulator, so one seed gives one trace). */
+  readonly random: RandomSource;
   readonly log: Logger;
   readonly type: string;
   /** Services' last words before the node leaves (DHT handoff); bounded to about 1 s. */
@@ -78,7 +80,7 @@ export class Node {
 
   constructor(o: NodeOptions) {
     const clock = this.clock = o.clock ?? realClock;
-    const random = o.random ?? cryptoRandom;
+    const random = this.random = o.random ?? cryptoRandom;
     this.address = o.address ?? Address.random(random);
     this.namespace = o.namespace;
     this.type = o.type ?? 'BasicNode';
