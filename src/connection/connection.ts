@@ -15,6 +15,14 @@ export function isStructured(type: ConnectionType): boolean {
 /** Structured types outrank leaf ones: a connection's type is only ever raised. */
 export const typeRank = (type: ConnectionType): number => (isStructured(type) ? 1 : 0);
 
+/** What we last told a peer (see Connection.told). */
+export interface Told {
+  tas: readonly TransportAddress[];
+  neighbors: readonly NodeInfo[] | undefined;
+  /** @internal A list of our TAs for which `tas` was found to still serve (status-news.ts stillServes); lists are never changed in place. */
+  servesFor: readonly TransportAddress[] | undefined;
+}
+
 export class Connection {
   /** When any packet last arrived on the edge (keepalive). */
   lastHeard: number;
@@ -35,7 +43,7 @@ export class Connection {
    * neighbours we reported (undefined: none yet). The link manager skips a Status that
    * would tell it nothing it uses.
    */
-  told?: { tas: readonly TransportAddress[]; neighbors?: readonly NodeInfo[] };
+  told?: Told;
   /** @internal The liveness hook (set by the link manager): we sent, and were not waiting to hear already. */
   onSent?: (c: Connection) => void;
   private infoCache: NodeInfo | undefined = undefined;

@@ -10,7 +10,7 @@ import { Events } from '../util/events.js';
 import type { Logger } from '../util/log.js';
 import type { RandomSource } from '../util/random.js';
 import { WireError } from '../wire/value.js';
-import { Connection, typeRank } from './connection.js';
+import { Connection, typeRank, type Told } from './connection.js';
 import type { LinkComponents, LinkEvents } from './link-components.js';
 import { DEFAULT_LIVENESS_OPTIONS, Liveness, type LivenessOptions } from './liveness.js';
 import { decodeLink, encodeLink, LinkError, PTYPE_RELAY, PTYPE_ROUTED, type LinkMessage } from './link-wire.js';
@@ -60,6 +60,7 @@ export class LinkManager {
   private starts = new Map<number, PendingStart>();
   private nextId = 1;
   private announced = '';
+  private announcedTas: readonly TransportAddress[] | undefined = undefined;
   private announceTimer?: TimerHandle;
   private timer?: TimerHandle;
   /** @internal Traffic-triggered probes of the connections we send on. */
@@ -198,7 +199,7 @@ export class LinkManager {
     }
     const local = this.localInfo(), neighbors = this.neighborsFor(peer);
     edge.send(encodeLink({ t: 'reply', id: m.id, code: LinkError.Ok, local, remoteTA: edge.remoteTA, neighbors }));
-    conn.told = { tas: local.tas, neighbors };
+    conn.told = { tas: local.tas, neighbors, servesFor: undefined };
   }
 
   // ---- initiator side (the Linker) ----
@@ -302,7 +303,7 @@ export class LinkManager {
       return existing;
     }
     const conn = new Connection(peer, edge, type, true, this.clock.now(), r.local);
-    conn.told = { tas: told };
+    conn.told = { tas: told, neighbors: undefined, servesFor: undefined };
     conn.reportNeighbors(r.neighbors);
     this.unlinked.delete(edge);
     this.table.add(conn);
@@ -350,9 +351,9 @@ export class LinkManager {
    */
   sendStatus(c: Connection, always = false): void {
     const neighbors = this.neighborsFor(c.address), tas = this.localInfo().tas;
-    if (!always && c.told && sameNeighbors(c.told.neighbors, neighbors) && stillServes(c.told.tas, tas)) return;
+    if (!always && c.told && sameNeighbors(c.told.neighbors, neighbors) && serves(c.told, tas)) return;
     c.edge.send(encodeLink({ t: 'status', neighbors, tas }));
-    c.told = { tas, neighbors };
+    c.told = { tas, neighbors, servesFor: undefined };
   }
 
   /**
@@ -362,7 +363,9 @@ export class LinkManager {
    */
   private announceTAs(): void {
     const tas = this.localInfo().tas;
-    for (const c of this.table.all()) if (!c.told || !stillServes(c.told.tas, tas)) this.sendStatus(c, true);
+    for (const c of this.table.all()) if (!c.told || !serves(c.told, tas)) this.sendStatus(c, true);
+    if (tas === this.announcedTas) return; // localInfo() gives the same list while the TAs are the same
+    this.announcedTas = tas;
     const sig = tas.map((t) => t.key).join(' ');
     if (sig === this.announced) return;
     const first = this.announced === '';
@@ -425,4 +428,15 @@ export class LinkManager {
       if (now - since > this.opts.unlinkedEdgeMs) { this.unlinked.delete(e); e.close('never linked'); }
     }
   }
+}
+
+/**
+ * stillServes(told.tas, tas), remembered for the last `tas` list it held for: a node checks every
+ * connection at each keepalive, and its TA list stays the same object while unchanged.
+ */
+function serves(told: Told, tas: readonly TransportAddress[]): boolean {
+  if (told.servesFor === tas) return true;
+  if (!stillServes(told.tas, tas)) return false;
+  told.servesFor = tas;
+  return true;
 }
