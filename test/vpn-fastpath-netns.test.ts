@@ -40,6 +40,9 @@ t.test('FastPath true and false members over TAPs', async (t) => {
   }
   const [sa, sb] = [await status('a'), await status('b')];
   t.ok((sa.traffic?.txOffload ?? 0) > 0 && (sb.traffic?.txOffload ?? 0) > 0, 'super-packets crossed both ways');
-  t.ok((sa.traffic?.txInPlace ?? 0) > 1000, `a sealed its frames where the TAP read them (${sa.traffic?.txInPlace} of ${sa.traffic?.txFrames})`);
+  // Every frame, and 20 MB cannot be fewer than 320 frames of at most 64 KB. (An absolute
+  // 1,000 failed once at 973 of 973 on a loaded machine: busier, the TAP coalesces more.)
+  const inPlace = sa.traffic?.txInPlace ?? 0, frames = sa.traffic?.txFrames ?? 0;
+  t.ok(frames >= 320 && inPlace === frames, `a sealed its frames where the TAP read them (${inPlace} of ${frames})`);
   t.equal(sb.traffic?.txInPlace, 0, 'b copied');
 });
