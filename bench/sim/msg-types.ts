@@ -48,6 +48,7 @@ export class MsgCounts {
 export function countMemory(net: MemoryNetwork, into: MsgCounts): void {
   if (net.intercept) throw new Error('msg-types: the network already has an interceptor');
   net.intercept = (p) => { into.add(msgType(p)); return 'pass'; };
+  net.onControl = (kind) => { into.add(`udp.${kind}`); }; // named as countUdp names UDP's
 }
 
 /**

@@ -17,11 +17,18 @@ export interface MemoryTransportStats extends TransportStats {
 
 /** When packets, connects and closes arrive: after `latency(a, b)` ms, through `schedule`. */
 export interface MemoryTiming {
-  /** `packet`: the delivery is a packet of `bytes` to the listener `to` (not a connect or close). */
+  /** `packet`: the delivery is a datagram of `bytes` to the listener `to` (a packet, close or reset; not a connect). */
   schedule(fn: () => void, ms: number, packet?: { to: MemoryEdgeListener; bytes: number }): void;
   /** One-way latency between two listeners, ms. */
   latency(a: MemoryEdgeListener, b: MemoryEdgeListener): number;
+  /** The time, ms, for the reset rate limit (without it resets are not limited). */
+  now?(): number;
 }
+
+/** A close or reset counts as a datagram of the UDP header's size (udp.ts UDP_HEADER). */
+export const CONTROL_BYTES = 10;
+/** Resets a listener sends per second at most, as udp.ts does. */
+const RESETS_PER_SECOND = 100;
 
 /** The default: every delivery on the next turn of the event loop. */
 const NEXT_TURN: MemoryTiming = { schedule: (fn) => { setImmediate(fn); }, latency: () => 0 };
@@ -38,7 +45,8 @@ class MemoryEdge implements Edge {
   onClose: (edge: Edge, reason: string) => void = () => {};
 
   constructor(
-    private readonly owner: MemoryEdgeListener,
+    /** @internal */
+    readonly owner: MemoryEdgeListener,
     readonly id: string,
     readonly localTA: TransportAddress,
     readonly remoteTA: TransportAddress,
@@ -65,7 +73,7 @@ class MemoryEdge implements Edge {
     // Copy so a sender reusing its buffer cannot alter what the receiver sees.
     const copy = new Uint8Array(packet); // a copy whatever the view type (Buffer.slice would share)
     this.owner.network.timing.schedule(() => {
-      if (twin.closed) return;
+      if (twin.closed) { twin.owner._refuse(this); return; }
       const pst = twin.owner.stats;
       pst.packetsIn++;
       pst.bytesIn += copy.length;
@@ -73,11 +81,16 @@ class MemoryEdge implements Edge {
     }, this.latency, { to: twin.owner, bytes: copy.length });
   }
 
+  /**
+   * Closes the edge and tells the peer with a close datagram, as UDP does: it is counted, and a
+   * simulated receive buffer that is full drops it (the peer's edge then stays open until a
+   * packet it sends draws a reset). Injected loss and partitions spare it.
+   */
   close(reason = 'closed'): void {
     if (this.closed) return;
     this._closed(reason);
     const twin = this.twin;
-    if (twin) this.owner.network.timing.schedule(() => twin._closed('closed by peer'), this.latency);
+    if (twin) this.owner._control(twin, 'close', this.latency);
   }
 
   /** @internal */
@@ -97,6 +110,8 @@ export class MemoryEdgeListener implements EdgeListener {
   private started = false;
   private readonly edges = new Set<MemoryEdge>();
   private seq = 0;
+  private resetWindow = 0;
+  private resetsInWindow = 0;
 
   constructor(readonly network: MemoryNetwork, readonly port: number) {
     this.ta = new TransportAddress('function', network.host, port);
@@ -161,7 +176,40 @@ export class MemoryEdgeListener implements EdgeListener {
 
   /** @internal */
   _remove(e: MemoryEdge): void { this.edges.delete(e); }
+
+  /**
+   * @internal A packet from `from` reached one of our edges after it closed: a running
+   * listener answers with a reset (at most RESETS_PER_SECOND), as udp.ts answers a datagram
+   * for an edge it does not know. A crashed or stopped one says nothing.
+   */
+  _refuse(from: MemoryEdge): void {
+    if (!this.started) return;
+    const now = this.network.timing.now?.();
+    if (now !== undefined) {
+      if (now - this.resetWindow >= 1000) { this.resetWindow = now; this.resetsInWindow = 0; }
+      if (this.resetsInWindow >= RESETS_PER_SECOND) return;
+      this.resetsInWindow++;
+    }
+    this._control(from, 'reset', this.network.timing.latency(this, from.owner));
+  }
+
+  /** @internal A close or reset datagram to the edge `to` (the twin of one of ours), `ms` away. */
+  _control(to: MemoryEdge, kind: ControlKind, ms: number): void {
+    this.stats.packetsOut++;
+    this.stats.bytesOut += CONTROL_BYTES;
+    this.network.onControl?.(kind);
+    const dest = to.owner;
+    this.network.timing.schedule(() => {
+      if (!dest.started) return;
+      dest.stats.packetsIn++;
+      dest.stats.bytesIn += CONTROL_BYTES;
+      to._closed(kind === 'close' ? 'closed by peer' : 'reset by peer');
+    }, ms, { to: dest, bytes: CONTROL_BYTES });
+  }
 }
+
+/** The datagrams that end an edge. */
+export type ControlKind = 'close' | 'reset';
 
 /**
  * What the interceptor does with one packet: deliver it ('pass'), drop it ('drop'), or
@@ -180,6 +228,8 @@ export type Interceptor = (packet: Uint8Array, from: Edge) => InterceptVerdict;
 export class MemoryNetwork {
   /** An on-path attacker or observer for every edge of this network; unset, all packets pass. */
   intercept: Interceptor | undefined;
+  /** Called for each close and reset datagram sent (an instrument: the interceptor sees only packets). */
+  onControl: ((kind: ControlKind) => void) | undefined;
   private readonly listeners = new Map<number, MemoryEdgeListener>();
   private readonly reserved = new Set<number>();
   private readonly blocked = new Set<string>();

@@ -73,6 +73,7 @@ export class SimNetwork extends MemoryNetwork {
         else o.clock.setTimeout(() => { if (admit()) handle(); }, ms);
       },
       latency: (a: MemoryEdgeListener, b: MemoryEdgeListener) => model === 'lan' ? LAN_MS : this.latency(a, b),
+      now: () => o.clock.now(),
     };
     const model = o.latency ?? 'wan';
     super(timing, 'sim');
