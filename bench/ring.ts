@@ -3,6 +3,8 @@
 // Prints one table row per N: time to consistency 1.0, extra RSS and live heap per node, CPU seconds,
 // mean/max hops of 1,000 random routed RPCs, idle bytes/s per node, crawl time, and the CPU
 // of one GET /metrics (median of 10, a second apart; at one scrape a second, ms/1000 of a core).
+// BENCH_TRANSPORT=memory runs the nodes on the in-memory transport instead, in this same event
+// loop (bench:sim-validate's in-situ measure of what the UDP path costs per packet).
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -11,13 +13,15 @@ import { OverlayMetrics } from '../src/control/metrics.js';
 import { ControlServer } from '../src/control/server.js';
 import { Node } from '../src/node/node.js';
 import { Mode } from '../src/routing/ah-wire.js';
+import type { EdgeListener, TransportStats } from '../src/transport/edge.js';
+import { MemoryNetwork } from '../src/transport/memory.js';
 import { UdpEdgeListener } from '../src/transport/udp.js';
 import { realClock } from '../src/util/clock.js';
 import { progress } from '../src/util/progress.js';
 import { cryptoRandom } from '../src/util/random.js';
 import { crawl } from '../tools/crawl-lib.js';
 import { consistent } from './ring-check.js';
-import { countUdp, MsgCounts } from './sim/msg-types.js';
+import { countMemory, countUdp, MsgCounts } from './sim/msg-types.js';
 
 /** CPU seconds of the main thread alone (the event loop, without GC helper threads), Linux; NaN elsewhere. */
 function mainThreadCpu(): number {
@@ -46,7 +50,7 @@ const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
 
 function traffic(nodes: Node[]): { bytes: number; packets: number } {
   let bytes = 0, packets = 0;
-  for (const n of nodes) for (const l of n.listeners) { const s = (l as UdpEdgeListener).stats; bytes += s.bytesOut; packets += s.packetsOut; }
+  for (const n of nodes) for (const l of n.listeners) { const s = (l as EdgeListener & { stats: TransportStats }).stats; bytes += s.bytesOut; packets += s.packetsOut; }
   return { bytes, packets };
 }
 
@@ -61,11 +65,14 @@ async function one(N: number): Promise<Record<string, number | string>> {
   const nodes: Node[] = [];
   // BENCH_MSG_TYPES=1 (bench:sim-validate): the packets sent until consistency, by message type.
   const types = process.env.BENCH_MSG_TYPES === '1' ? new MsgCounts() : undefined;
-  if (types) countUdp(types);
+  // BENCH_TRANSPORT=memory (bench:sim-validate's in-situ I/O measurement): the same nodes on the
+  // in-memory transport, each packet delivered on the next turn of this event loop (setImmediate).
+  const memNet = process.env.BENCH_TRANSPORT === 'memory' ? new MemoryNetwork() : undefined;
+  if (types) { if (memNet) countMemory(memNet, types); else countUdp(types); }
   const bar = progress();
   for (let i = 0; i < N; i++) {
     bar.update(`ring of ${N}: starting node ${i + 1}`);
-    const l = new UdpEdgeListener({ port: 0, host: '127.0.0.1', clock: realClock, random: cryptoRandom });
+    const l = memNet ? memNet.listener() : new UdpEdgeListener({ port: 0, host: '127.0.0.1', clock: realClock, random: cryptoRandom });
     const node = new Node({ namespace: 'bench', listeners: [l], remoteTAs: i === 0 ? [] : nodes[0]!.info().tas, type: 'MultiNode' });
     node.rpc.register('bench.Hops', (_a, ctx) => ctx.hops);
     await node.start();
