@@ -21,6 +21,30 @@ const KEYS = ['nodes', 'seed', 'security', 'virtual_s_to_consistent', 'wall_s', 
 const EXTRA = ['packets_total', 'relayed_fraction', 'nat', 'nat_type'];
 const COLUMNS = 'virtual_s,live,joins_total,deaths_total,consistency,route_success,hops_mean,dht_availability,msgs_per_node_per_s,bytes_per_node_per_s,wall_s';
 
+t.test('past 65,535 listeners the network goes on to a second host, reachable like the first', async (t) => {
+  const clock = new VirtualClock();
+  const net = new SimNetwork({ clock, random: seededRandom(9), latency: 'wan' });
+  const first = net.listener();
+  let last = first;
+  for (let i = 1; i < 65_536; i++) last = net.listener();
+  t.equal(first.ta.toString(), 'brunet.function://sim:1');
+  t.equal(last.ta.toString(), 'brunet.function://sim2:1', 'listener 65,536 is port 1 of host sim2');
+  const nat = net.natListener('cone');
+  t.equal(nat.inner.ta.toString(), 'brunet.function://sim2:2');
+  t.equal(nat.privateTA.host, '10.0.2.3', 'a private TA on the second host differs from the first host\'s 10.0.2.2');
+  await first.start(); await last.start();
+  let inbound: Edge | undefined;
+  last.onEdge = (e) => { inbound = e; };
+  const e = await clock.until(first.createEdge(last.ta), 10);
+  const got: number[] = [];
+  inbound!.onPacket = (p) => got.push(p[0]!);
+  e.send(Uint8Array.of(7));
+  await clock.advance(400);
+  t.same(got, [7], 'delivered across hosts, after a latency from the model');
+  t.ok(net.latency(first, last) >= 1);
+  await t.rejects(clock.until(first.createEdge(nat.privateTA), 10), /connection refused/, 'a private TA is still refused');
+});
+
 t.test('packets arrive after the pair latency, in order, on virtual time only', async (t) => {
   for (const model of ['lan', 'wan'] as const) {
     const clock = new VirtualClock();

@@ -113,8 +113,9 @@ export class MemoryEdgeListener implements EdgeListener {
   private resetWindow = 0;
   private resetsInWindow = 0;
 
-  constructor(readonly network: MemoryNetwork, readonly port: number) {
-    this.ta = new TransportAddress('function', network.host, port);
+  /** host: the TA's host part (the network's own host by default). */
+  constructor(readonly network: MemoryNetwork, readonly port: number, host = network.host) {
+    this.ta = new TransportAddress('function', host, port);
   }
 
   get edgeCount(): number { return this.edges.size; }
@@ -169,7 +170,8 @@ export class MemoryEdgeListener implements EdgeListener {
 
   /** @internal */
   _newEdge(remoteTA: TransportAddress, inbound: boolean, latency: number): MemoryEdge {
-    const e = new MemoryEdge(this, `function/${this.port}/${++this.seq}`, this.ta, remoteTA, inbound, latency);
+    const at = this.ta.host === this.network.host ? `${this.port}` : `${this.ta.host}:${this.port}`;
+    const e = new MemoryEdge(this, `function/${at}/${++this.seq}`, this.ta, remoteTA, inbound, latency);
     this.edges.add(e);
     return e;
   }
@@ -230,26 +232,46 @@ export class MemoryNetwork {
   intercept: Interceptor | undefined;
   /** Called for each close and reset datagram sent (an instrument: the interceptor sees only packets). */
   onControl: ((kind: ControlKind) => void) | undefined;
-  private readonly listeners = new Map<number, MemoryEdgeListener>();
-  private readonly reserved = new Set<number>();
+  /** Attached listeners by their TA's key. */
+  private readonly listeners = new Map<string, MemoryEdgeListener>();
+  /** Ports handed out (never reused), by host. */
+  private readonly reserved = new Map<string, Set<number>>();
   private readonly blocked = new Set<string>();
-  private nextPort = 1;
+  /** By host: where the search for an unused port starts. */
+  private readonly nextPort = new Map<string, number>();
   private lossRate = 0;
   private lossRandom: RandomSource | undefined;
 
   /** timing: when deliveries happen (default: the next turn); host: the TAs' host part. */
   constructor(readonly timing: MemoryTiming = NEXT_TURN, readonly host = 'localhost') {}
 
-  /** Creates a listener; port omitted or 0 picks the next unused number. */
-  listener(opts: { port?: number } = {}): MemoryEdgeListener {
+  /**
+   * Creates a listener; port omitted or 0 picks the next unused number. host: the TA's host
+   * part, the network's own by default (the simulator adds hosts once one's ports run out).
+   */
+  listener(opts: { port?: number; host?: string } = {}): MemoryEdgeListener {
+    const host = opts.host ?? this.host;
+    let used = this.reserved.get(host);
+    if (!used) this.reserved.set(host, used = new Set());
     let port = opts.port ?? 0;
     if (port === 0) {
-      while (this.reserved.has(this.nextPort) || this.listeners.has(this.nextPort)) this.nextPort++;
-      port = this.nextPort++;
+      port = this.nextPort.get(host) ?? 1;
+      while (used.has(port)) port++;
+      if (port > 65535) throw new Error(`function host ${host}: no unused port left`);
+      this.nextPort.set(host, port + 1);
     }
     if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`function port ${port} out of range 1-65535`);
-    this.reserved.add(port);
-    return new MemoryEdgeListener(this, port);
+    used.add(port);
+    return new MemoryEdgeListener(this, port, host);
+  }
+
+  /** Whether `host` has no unused port left for listener() to pick. */
+  full(host = this.host): boolean {
+    const used = this.reserved.get(host);
+    if (!used) return false;
+    let port = this.nextPort.get(host) ?? 1;
+    while (used.has(port)) port++;
+    return port > 65535;
   }
 
   /** Drops each packet independently with probability p (0 disables). */
@@ -272,19 +294,19 @@ export class MemoryNetwork {
 
   /** @internal */
   _attach(l: MemoryEdgeListener): void {
-    const cur = this.listeners.get(l.port);
+    const cur = this.listeners.get(l.ta.key);
     if (cur && cur !== l) throw new Error(`function port ${l.port}: address already in use`);
-    this.listeners.set(l.port, l);
+    this.listeners.set(l.ta.key, l);
   }
 
   /** @internal */
   _detach(l: MemoryEdgeListener): void {
-    if (this.listeners.get(l.port) === l) this.listeners.delete(l.port);
+    if (this.listeners.get(l.ta.key) === l) this.listeners.delete(l.ta.key);
   }
 
   /** @internal */
   _lookup(ta: TransportAddress): MemoryEdgeListener | undefined {
-    return this.listeners.get(ta.port);
+    return this.listeners.get(ta.key);
   }
 }
 

@@ -1,5 +1,5 @@
 // NAT boxes for the simulator: a NatEdgeListener sits between a node and its SimNetwork
-// listener. The node sees (and advertises) only a private TA, brunet.function://10.x.y.2:<port>,
+// listener. The node sees (and advertises) only a private TA, brunet.function://10.x.y.2:<port> (.3 on the network's second host, and so on),
 // which nobody can dial (SimNetwork refuses hosts other than its own); peers see the node's
 // edges come from its public TA, brunet.function://sim:<port>, the inner listener's.
 //
@@ -66,9 +66,10 @@ export class NatEdgeListener implements EdgeListener {
   /** Remote TA key → when we last sent to it. */
   private readonly sentTo = new Map<string, number>();
 
-  constructor(readonly inner: SimEdgeListener, readonly type: NatType, private readonly clock: Clock) {
+  /** host: the ordinal of the inner listener's host on the network (0 for the first), so private TAs stay distinct. */
+  constructor(readonly inner: SimEdgeListener, readonly type: NatType, private readonly clock: Clock, host = 0) {
     const k = inner.port;
-    this.privateTA = new TransportAddress('function', `10.${(k >> 8) & 255}.${k & 255}.2`, k);
+    this.privateTA = new TransportAddress('function', `10.${(k >> 8) & 255}.${k & 255}.${2 + host}`, k);
     inner.onEdge = (e) => { new NatEdge(this, e); };
   }
 

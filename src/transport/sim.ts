@@ -46,7 +46,10 @@ export class SimNetwork extends MemoryNetwork {
   readonly model: LatencyModel;
   private readonly random: RandomSource;
   private readonly clock: Clock;
-  private readonly coords = new Map<number, { x: number; y: number }>();
+  private readonly coords = new WeakMap<MemoryEdgeListener, { x: number; y: number }>();
+  /** The hosts listeners are on: `sim`, then `sim2`, `sim3`… as each one's 65,535 ports run out. */
+  private readonly hosts = new Set<string>();
+  private hostName: string;
   /** With the rcvbuf option: the listeners' receive buffers. */
   readonly rcvbufs: RcvBuffers<MemoryEdgeListener> | undefined;
 
@@ -77,6 +80,8 @@ export class SimNetwork extends MemoryNetwork {
     };
     const model = o.latency ?? 'wan';
     super(timing, 'sim');
+    this.hostName = this.host;
+    this.hosts.add(this.host);
     this.rcvbufs = o.rcvbuf ? new RcvBuffers(o.rcvbuf) : undefined;
     this.model = model;
     this.random = o.random;
@@ -84,28 +89,36 @@ export class SimNetwork extends MemoryNetwork {
     if (o.loss) this.setLossRate(o.loss, o.random);
   }
 
-  /** A new listener with the next port and random coordinates (drawn from the network's seeded source). */
+  /**
+   * A new listener with the next port and random coordinates (drawn from the network's seeded
+   * source). Ports are never reused, so a run that makes more than 65,535 listeners (100,000
+   * nodes, or long churn) goes on to the next host.
+   */
   override listener(): SimEdgeListener {
-    const l = super.listener();
+    if (this.full(this.hostName)) {
+      this.hostName = `${this.host}${this.hosts.size + 1}`;
+      this.hosts.add(this.hostName);
+    }
+    const l = super.listener({ host: this.hostName });
     const side = this.model === 'wan' ? WAN_SIDE_MS : 0;
-    this.coords.set(l.port, { x: this.random.float() * side, y: this.random.float() * side });
+    this.coords.set(l, { x: this.random.float() * side, y: this.random.float() * side });
     return l;
   }
 
   /** A new listener behind a NAT of this type (sim-nat.ts); `.inner` is the public listener. */
   natListener(type: NatType): NatEdgeListener {
-    return new NatEdgeListener(this.listener(), type, this.clock);
+    return new NatEdgeListener(this.listener(), type, this.clock, this.hosts.size - 1);
   }
 
-  /** Only this network's own host is reachable: a NATed node's private TA is refused. */
+  /** Only this network's own hosts are reachable: a NATed node's private TA is refused. */
   override _lookup(ta: TransportAddress): SimEdgeListener | undefined {
-    return ta.host === this.host ? super._lookup(ta) : undefined;
+    return this.hosts.has(ta.host) ? super._lookup(ta) : undefined;
   }
 
   /** One-way latency between two listeners, ms. */
   latency(a: SimEdgeListener, b: SimEdgeListener): number {
     if (this.model === 'lan') return LAN_MS;
-    const p = this.coords.get(a.port)!, q = this.coords.get(b.port)!;
+    const p = this.coords.get(a)!, q = this.coords.get(b)!;
     return WAN_BASE_MS + Math.hypot(p.x - q.x, p.y - q.y) / 2;
   }
 }
