@@ -255,8 +255,7 @@ export class MemoryNetwork {
     if (!used) this.reserved.set(host, used = new Set());
     let port = opts.port ?? 0;
     if (port === 0) {
-      port = this.nextPort.get(host) ?? 1;
-      while (used.has(port)) port++;
+      port = this.freePort(host, used);
       if (port > 65535) throw new Error(`function host ${host}: no unused port left`);
       this.nextPort.set(host, port + 1);
     }
@@ -268,10 +267,14 @@ export class MemoryNetwork {
   /** Whether `host` has no unused port left for listener() to pick. */
   full(host = this.host): boolean {
     const used = this.reserved.get(host);
-    if (!used) return false;
+    return used !== undefined && this.freePort(host, used) > 65535;
+  }
+
+  /** The next port on `host` that was never handed out (65536: none left). */
+  private freePort(host: string, used: Set<number>): number {
     let port = this.nextPort.get(host) ?? 1;
     while (used.has(port)) port++;
-    return port > 65535;
+    return port;
   }
 
   /** Drops each packet independently with probability p (0 disables). */
