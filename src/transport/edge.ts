@@ -72,6 +72,13 @@ export interface EdgeListener {
   readonly edgeCount: number;
 }
 
+/**
+ * Resets a listener sends per second at most (udp.ts, and memory.ts as the simulator's model of
+ * it): answering packets for unknown edges is rate-limited so spoofed traffic cannot turn a
+ * node into a reflector.
+ */
+export const RESETS_PER_SECOND = 100;
+
 export interface TransportStats {
   packetsIn: number;
   packetsOut: number;

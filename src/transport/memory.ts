@@ -5,7 +5,7 @@
 // attacker or observer that sees, drops, replaces or adds packets) are injectable, and so is
 // the timing: the simulator (sim.ts) delivers after a per-pair latency on its virtual clock.
 import type { RandomSource } from '../util/random.js';
-import { newStats, type Edge, type EdgeListener, type TransportStats } from './edge.js';
+import { newStats, RESETS_PER_SECOND, type Edge, type EdgeListener, type TransportStats } from './edge.js';
 import { TransportAddress, type TaKind } from './ta.js';
 
 export interface MemoryTransportStats extends TransportStats {
@@ -27,8 +27,6 @@ export interface MemoryTiming {
 
 /** A close or reset counts as a datagram of the UDP header's size (udp.ts UDP_HEADER). */
 export const CONTROL_BYTES = 10;
-/** Resets a listener sends per second at most, as udp.ts does. */
-const RESETS_PER_SECOND = 100;
 
 /** The default: every delivery on the next turn of the event loop. */
 const NEXT_TURN: MemoryTiming = { schedule: (fn) => { setImmediate(fn); }, latency: () => 0 };

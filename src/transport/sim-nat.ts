@@ -1,7 +1,8 @@
 // NAT boxes for the simulator: a NatEdgeListener sits between a node and its SimNetwork
-// listener. The node sees (and advertises) only a private TA, brunet.function://10.x.y.2:<port> (.3 on the network's second host, and so on),
-// which nobody can dial (SimNetwork refuses hosts other than its own); peers see the node's
-// edges come from its public TA, brunet.function://sim:<port>, the inner listener's.
+// listener. The node sees (and advertises) only a private TA, brunet.function://10.x.y.2:<port>
+// (10.x.y.3 on the network's second host, and so on), which nobody can dial (SimNetwork refuses
+// hosts other than its own); peers see the node's edges come from its public TA,
+// brunet.function://sim:<port>, the inner listener's.
 //
 // Filtering, checked when each packet arrives (on the virtual clock):
 //  * 'cone' (port-restricted): a packet is let in only from a remote TA this listener sent

@@ -14,7 +14,7 @@
 // peer that restarted tells us quickly that our edge is dead. Close/reset are never
 // answered, which rules out reply loops.
 import type { TimerHandle } from '../util/clock.js';
-import type { Edge, EdgeListener } from './edge.js';
+import { RESETS_PER_SECOND, type Edge, type EdgeListener } from './edge.js';
 import { AdvertisedTAs, newIpStats, normalizeIp, resolveTa, safeCall, type IpListenerOptions, type IpTransportStats } from './ip.js';
 import {
   decodeRequest, FragmentBudget, fragmentCount, FRAGMENT_HEADER, FRAGMENT_PAYLOAD, KEEP_MS, MAX_DATAGRAM, MAX_MESSAGE, Reassembly, Retained,
@@ -32,7 +32,6 @@ export const UDP_MAX_PAYLOAD = MAX_MESSAGE;
 export const T_DATA = 0, T_CLOSE = 1, T_RESET = 2, T_FRAGMENT = 3, T_REQUEST = 4;
 /** How often incomplete messages are checked for fragments to ask for again. */
 const REPAIR_TICK_MS = 5;
-const RESETS_PER_SECOND = 100;
 
 export interface UdpListenerOptions extends IpListenerOptions {
   /**
