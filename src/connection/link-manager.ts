@@ -80,7 +80,11 @@ export class LinkManager {
     ({ self: this.self, realm: this.realm, table: this.table, listeners: this.listeners, localInfo: this.localInfo,
       neighborsFor: this.neighborsFor, clock: this.clock, random: this.random, log: this.log } = c);
     for (const l of this.listeners) l.onEdge = (e) => this.adopt(e);
-    this.liveness = new Liveness(this.clock, opts, (c) => c.edge.send(encodeLink({ t: 'ping', nonce: this.random.int(0x7fffffff) })),
+    this.liveness = new Liveness(this.clock, opts, (c) => {
+      const nonce = this.random.int(0x7fffffff);
+      c.edge.send(encodeLink({ t: 'ping', nonce }));
+      return nonce;
+    },
       (c) => this.table.get(c.address) === c,
       (c, why) => { this.stats.unanswered++; this.drop(c, why); c.edge.close('no answer'); });
     const watch = opts.probeMisses > 0;
@@ -136,7 +140,7 @@ export class LinkManager {
       case 'start': return this.onStart(m, edge);
       case 'reply': { const p = this.starts.get(m.id); if (p && p.edge === edge) { this.starts.delete(m.id); p.resolve(m); } return; }
       case 'ping': edge.send(encodeLink({ t: 'pong', nonce: m.nonce })); return;
-      case 'pong': return; // lastHeard is set: all a pong is for
+      case 'pong': if (conn?.live) this.liveness.pong(conn, m.nonce); return; // lastHeard is set; a round-trip sample for the probes
       case 'close':
         if (conn) { this.drop(conn, `peer closed: ${m.reason}`); this.events.emit('neighbors', conn, m.neighbors, 'close'); }
         edge.close('peer closed');
