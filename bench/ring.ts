@@ -4,7 +4,8 @@
 // mean/max hops of 1,000 random routed RPCs, idle bytes/s per node, crawl time, and the CPU
 // of one GET /metrics (median of 10, a second apart; at one scrape a second, ms/1000 of a core).
 // BENCH_TRANSPORT=memory runs the nodes on the in-memory transport instead, in this same event
-// loop (bench:sim-validate's in-situ measure of what the UDP path costs per packet).
+// loop; BENCH_IO_PROFILE=1 profiles the formation and reports the CPU the UDP path took in it
+// (bench:sim-validate's in-place measures of what the UDP path costs per packet).
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +23,7 @@ import { cryptoRandom } from '../src/util/random.js';
 import { crawl } from '../tools/crawl-lib.js';
 import { consistent } from './ring-check.js';
 import { countMemory, countUdp, MsgCounts } from './sim/msg-types.js';
+import { profileUdpPath } from './sim/processor.js';
 
 /** CPU seconds of the main thread alone (the event loop, without GC helper threads), Linux; NaN elsewhere. */
 function mainThreadCpu(): number {
@@ -48,10 +50,10 @@ function rcvbufErrors(): number {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
 
-function traffic(nodes: Node[]): { bytes: number; packets: number } {
-  let bytes = 0, packets = 0;
-  for (const n of nodes) for (const l of n.listeners) { const s = (l as EdgeListener & { stats: TransportStats }).stats; bytes += s.bytesOut; packets += s.packetsOut; }
-  return { bytes, packets };
+function traffic(nodes: Node[]): { bytes: number; packets: number; received: number } {
+  let bytes = 0, packets = 0, received = 0;
+  for (const n of nodes) for (const l of n.listeners) { const s = (l as EdgeListener & { stats: TransportStats }).stats; bytes += s.bytesOut; packets += s.packetsOut; received += s.packetsIn; }
+  return { bytes, packets, received };
 }
 
 async function one(N: number): Promise<Record<string, number | string>> {
@@ -65,10 +67,12 @@ async function one(N: number): Promise<Record<string, number | string>> {
   const nodes: Node[] = [];
   // BENCH_MSG_TYPES=1 (bench:sim-validate): the packets sent until consistency, by message type.
   const types = process.env.BENCH_MSG_TYPES === '1' ? new MsgCounts() : undefined;
-  // BENCH_TRANSPORT=memory (bench:sim-validate's in-situ I/O measurement): the same nodes on the
+  // BENCH_TRANSPORT=memory: the same nodes on the
   // in-memory transport, each packet delivered on the next turn of this event loop (setImmediate).
   const memNet = process.env.BENCH_TRANSPORT === 'memory' ? new MemoryNetwork() : undefined;
   if (types) { if (memNet) countMemory(memNet, types); else countUdp(types); }
+  // BENCH_IO_PROFILE=1 (bench:sim-validate): the UDP path's CPU while forming, profiled in place.
+  const ioProfile = process.env.BENCH_IO_PROFILE === '1' && !memNet ? await profileUdpPath() : undefined;
   const bar = progress();
   for (let i = 0; i < N; i++) {
     bar.update(`ring of ${N}: starting node ${i + 1}`);
@@ -88,7 +92,8 @@ async function one(N: number): Promise<Record<string, number | string>> {
   const formSec = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
   const cpuSec = (cpu.user + cpu.system) / 1e6;
-  const formPackets = traffic(nodes).packets;
+  const { packets: formPackets, received: formReceived } = traffic(nodes);
+  const ioMs = await ioProfile?.stop();
   const formTypes = types?.snapshot();
   const mainSec = mainThreadCpu() - main0;
   const waitSec = mainThreadWait() - wait0;
@@ -161,6 +166,7 @@ async function one(N: number): Promise<Record<string, number | string>> {
     'main-thread CPU s': +mainSec.toFixed(2), 'main-thread wait s': +waitSec.toFixed(3),
     'host UDP receive-buffer drops to consistency': drops,
     ...(formTypes ? { 'packets by type to consistency': JSON.stringify(formTypes) } : {}),
+    ...(ioMs !== undefined ? { 'UDP path CPU ms to consistency (profiled)': +ioMs.toFixed(1), 'packets received to consistency': formReceived } : {}),
     '/metrics CPU ms per scrape': +scrapeCpu[5]!.toFixed(2), '/metrics KB': +(scrapeBytes / 1024).toFixed(1),
   };
 }

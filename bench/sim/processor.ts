@@ -117,3 +117,43 @@ export async function measureUdpCost(count = 40_000): Promise<number> {
     return (c.user + c.system) / 1000 / (2 * count);
   } finally { a.close(); b.close(); }
 }
+
+/** Where the UDP path's CPU goes in a profile: Node's dgram module, our socket wrapper, and native code outside JS (libuv's poll and recvmsg, the 'message' callback's entry). */
+const UDP_PATH = (url: string, fn: string): boolean =>
+  url === 'node:dgram' || url.startsWith('node:internal/dgram') || url.endsWith('/transport/udp-socket.js') || fn === '(program)';
+
+/**
+ * The UDP path's CPU measured in place (bench:ring, BENCH_IO_PROFILE=1): samples this process's
+ * main thread with V8's profiler from now until stop(), which returns the ms spent in UDP_PATH
+ * frames (their self time), and in the native functions they call (the socket's send, where the
+ * kernel delivers a loopback datagram). udp.ts itself is left out: its counterpart, the in-memory transport,
+ * is measured by the simulator's processor as part of each handler. Sampling every 1 ms costs the
+ * process a few per cent; the caller should not time this run.
+ */
+export async function profileUdpPath(): Promise<{ stop(): Promise<number> }> {
+  const { Session } = await import('node:inspector/promises');
+  const s = new Session();
+  s.connect();
+  await s.post('Profiler.enable');
+  await s.post('Profiler.start');
+  return {
+    stop: async () => {
+      const { profile } = await s.post('Profiler.stop');
+      s.disconnect();
+      const self = new Map<number, number>();
+      profile.samples?.forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas?.[i] ?? 0)));
+      const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+      const counted = new Set<number>();
+      const visit = (id: number, parentCounted: boolean): void => {
+        const n = byId.get(id)!, { url, functionName: fn } = n.callFrame;
+        const native = url === '' && !fn.startsWith('(');
+        if (UDP_PATH(url, fn) || (native && parentCounted)) counted.add(id);
+        for (const c of n.children ?? []) visit(c, counted.has(id));
+      };
+      visit(profile.nodes[0]!.id, false);
+      let us = 0;
+      for (const id of counted) us += self.get(id) ?? 0;
+      return us / 1000;
+    },
+  };
+}
