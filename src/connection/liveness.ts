@@ -11,12 +11,12 @@
 // The timeouts adapt to the round trip each connection has shown, as TCP's do (RFC 6298): a pong
 // names the ping it answers (its nonce), so every answered probe is an exact sample, and the first
 // probe's timeout is srtt + 4·rttvar (at least probeRtoMs / 2 above srtt), at least probeRtoMs
-// and at most maxRtoMs; a link is also
-// suspected only after that long a silence if it is longer than suspectAfterMs. On a LAN nothing
-// changes (a round trip is well under probeRtoMs). On an overloaded node, whose own loop answers
-// late, or a slow path, the fixed 500 ms made every probe episode three pings and dropped links
-// whose peer was alive: at 1,000 nodes in one process the extra pings and relinks kept bench:ring
-// from forming for 34 s instead of 13.
+// and at most maxRtoMs; a link is also suspected only after that long a silence if it is longer
+// than suspectAfterMs. On a LAN nothing changes (a round trip is well under probeRtoMs). A peer
+// that answers late but always (a loaded node whose loop is backlogged, a slow path) is no longer
+// pinged three times per quiet spell and dropped after 3.5 s: once its round trip is measured it
+// costs one ping, and a dead peer still goes within 3 + 6 + 12 s at worst
+// (test/liveness-rtt.test.ts).
 import type { Clock, TimerHandle } from '../util/clock.js';
 import type { Connection } from './connection.js';
 

@@ -19,12 +19,25 @@ export const REPORT_PER_SIDE = 3;
 /** A near connection this many positions away on both sides is surplus. */
 const TRIM_RANK = 4;
 const MAX_PARALLEL_LINKS = 6;
-const FAILED_HOLD_MS = 60_000;
+/**
+ * A candidate we failed to link to is passed over for FAILED_HOLD_MS, doubling with each failure
+ * in a row up to FAILED_HOLD_MAX_MS; a failure FAILED_HOLD_MAX_MS after the last hold ended starts
+ * over. A dead node so cannot keep its slot, while one that only missed a handshake (lost at an
+ * overloaded node) is tried again within seconds: a fixed 60 s hold, on both sides, kept joiners
+ * out of the ring for a minute after a few seconds of loss (test/near-join.test.ts).
+ */
+const FAILED_HOLD_MS = 4000;
+const FAILED_HOLD_MAX_MS = 60_000;
 /** How often a nearest neighbour that has not reported its neighbours yet is asked for them. */
 const ASK_STATUS_MS = 1000;
 
 /** How long a node heard of stays a candidate. */
 const CANDIDATE_MS = 120_000;
+/**
+ * A joining node whose join was answered but which still has no structured link after this long
+ * links to the nearest candidates itself (longer than a connect-back's handshake with a resend).
+ */
+const JOIN_LINK_WAIT_MS = 3000;
 
 interface Candidate { info: NodeInfo; at: number }
 
@@ -48,10 +61,14 @@ export class NearOverlord implements Overlord {
   private ring: Candidate[] = [];
   /** Candidates whose connection became structured since the last activation (dropped then, if still so). */
   private nowStructured = new Set<string>();
-  private failed = new Map<string, number>();
+  /** Candidates held after failed links: until when, and the hold that was given. */
+  private failed = new Map<string, { until: number; hold: number }>();
   private linking = new Set<string>();
   private joinBackoff: number;
   private nextJoin = 0;
+  /** A join request is out; when the last one was answered (-Infinity: none yet). */
+  private joinPending = false;
+  private joinAnsweredAt = -Infinity;
   private lastReported = '';
   /** When stale candidates were last swept (sweep). */
   private swept = 0;
@@ -119,11 +136,17 @@ export class NearOverlord implements Overlord {
 
   activate(now: number): void {
     const self = this.table.self;
-    if (this.table.structured.length === 0) return this.join(now);
-    this.joinBackoff = this.opts.retryMinMs;
+    if (this.table.structured.length === 0) {
+      this.join(now);
+      // Joined, but no link came of it: the nodes that answered (our would-be neighbours) tried
+      // to link back and failed, as handshakes do at an overloaded node. We know where we
+      // belong, so link to them ourselves, rather than wait for the next join, whose back-off
+      // reaches 16-30 s: at 1,000 nodes in one process that wait held the ring 20 s from 1.0.
+      if (this.candidates.size === 0 || this.joinPending || now - this.joinAnsweredAt < JOIN_LINK_WAIT_MS) return;
+    } else this.joinBackoff = this.opts.retryMinMs;
     this.askUnreported(now);
 
-    for (const [k, until] of this.failed) if (until < now) this.failed.delete(k);
+    for (const [k, f] of this.failed) if (f.until + FAILED_HOLD_MAX_MS < now) this.failed.delete(k);
     if (now - this.swept >= CANDIDATE_MS) this.sweep(now);
     // A leaf to a would-be neighbour stays a candidate: linking to it upgrades the leaf.
     for (const key of this.nowStructured) {
@@ -152,8 +175,13 @@ export class NearOverlord implements Overlord {
     this.linking.add(key);
     this.link.connect(info, 'structured.near').then((c) => {
       this.linking.delete(key);
-      // Longer than a handshake takes to time out, so a dead node cannot keep its slot.
-      if (!c) { this.failed.set(key, this.clock.now() + FAILED_HOLD_MS); this.dropCandidate(key); }
+      // Held, not dropped: the next nearest are tried meanwhile, and this one again after the
+      // hold (a dead one goes stale after CANDIDATE_MS).
+      if (!c) {
+        const now = this.clock.now(), last = this.failed.get(key);
+        const hold = last ? Math.min(FAILED_HOLD_MAX_MS, 2 * last.hold) : FAILED_HOLD_MS;
+        this.failed.set(key, { until: now + hold, hold });
+      }
     }, () => this.linking.delete(key));
   }
 
@@ -172,7 +200,7 @@ export class NearOverlord implements Overlord {
       const c = ring[(start + (clockwise ? step : n - step)) % n]!;
       const key = c.info.address.key;
       if (now - c.at > CANDIDATE_MS) stale.push(key);
-      else if ((this.failed.get(key) ?? 0) < now && !this.linking.has(key)) out.push(c.info);
+      else if ((this.failed.get(key)?.until ?? 0) < now && !this.linking.has(key)) out.push(c.info);
     }
     for (const key of stale) this.dropCandidate(key);
     return out;
@@ -225,9 +253,10 @@ export class NearOverlord implements Overlord {
     this.joinBackoff = Math.min(this.opts.retryMaxMs, this.joinBackoff * 2);
     // Target self+2, not self: the leaf would otherwise deliver straight back to us.
     const target = Address.ringPoint(this.table.self.value + 2n);
+    this.joinPending = true;
     this.connector.connectTo(target, 'closest', 'structured.near', via).then(
-      (infos) => this.learn(null, infos),
-      (e) => this.log.debug(`join via ${via.address.key} failed: ${(e as Error).message}`),
+      (infos) => { this.joinPending = false; this.joinAnsweredAt = this.clock.now(); this.learn(null, infos); },
+      (e) => { this.joinPending = false; this.log.debug(`join via ${via.address.key} failed: ${(e as Error).message}`); },
     );
   }
 
