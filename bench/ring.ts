@@ -67,8 +67,8 @@ async function one(N: number): Promise<Record<string, number | string>> {
   const nodes: Node[] = [];
   // BENCH_MSG_TYPES=1 (bench:sim-validate): the packets sent until consistency, by message type.
   const types = process.env.BENCH_MSG_TYPES === '1' ? new MsgCounts() : undefined;
-  // BENCH_TRANSPORT=memory: the same nodes on the
-  // in-memory transport, each packet delivered on the next turn of this event loop (setImmediate).
+  // BENCH_TRANSPORT=memory: the same nodes on the in-memory transport, each packet delivered on
+  // the next turn of this event loop (setImmediate).
   const memNet = process.env.BENCH_TRANSPORT === 'memory' ? new MemoryNetwork() : undefined;
   if (types) { if (memNet) countMemory(memNet, types); else countUdp(types); }
   // BENCH_IO_PROFILE=1 (bench:sim-validate): the UDP path's CPU while forming, profiled in place.

@@ -18,9 +18,10 @@
 // run's simulations: bench:ring's N nodes once more, with V8's profiler on while they form
 // (profileUdpPath: the self time of node:dgram, udp-socket.ts and native code outside JS), and
 // the charge is that CPU over the packets received. The profiled run is not the one compared.
-// pingpong: what a datagram costs between two sockets (measureUdpCost, once at the start; 4-5x
-// lower than in place at 1,000 nodes); a number: that many µs; 0 leaves it out. The ring's wall time on a shared machine also holds the time its event loop waited for
-// a core that another process had (its main thread's run-queue wait, from schedstat); the
+// pingpong: what a datagram costs between two sockets (measureUdpCost, once at the start; 3-4x
+// lower than in place at 1,000 nodes); a number: that many µs; 0 leaves it out. The ring's wall
+// time on a shared machine also holds the time its event loop waited for a core that another
+// process had (its main thread's run-queue wait, from schedstat); the
 // simulator models a core of its own, so its time is compared with the ring's wall time minus
 // that wait (both are printed). Prints the means over the runs as a table (ratio = sim / ring),
 // the packets by type, and one line of JSON. Exit 2 on bad arguments, 1 on failure.

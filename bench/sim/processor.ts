@@ -118,7 +118,10 @@ export async function measureUdpCost(count = 40_000): Promise<number> {
   } finally { a.close(); b.close(); }
 }
 
-/** Where the UDP path's CPU goes in a profile: Node's dgram module, our socket wrapper, and native code outside JS (libuv's poll and recvmsg, the 'message' callback's entry). */
+/**
+ * Where the UDP path's CPU goes in a profile: Node's dgram module, our socket wrapper, and native
+ * code outside JS (libuv's poll and recvmsg, the 'message' callback's entry).
+ */
 const UDP_PATH = (url: string, fn: string): boolean =>
   url === 'node:dgram' || url.startsWith('node:internal/dgram') || url.endsWith('/transport/udp-socket.js') || fn === '(program)';
 
@@ -126,9 +129,9 @@ const UDP_PATH = (url: string, fn: string): boolean =>
  * The UDP path's CPU measured in place (bench:ring, BENCH_IO_PROFILE=1): samples this process's
  * main thread with V8's profiler from now until stop(), which returns the ms spent in UDP_PATH
  * frames (their self time), and in the native functions they call (the socket's send, where the
- * kernel delivers a loopback datagram). udp.ts itself is left out: its counterpart, the in-memory transport,
- * is measured by the simulator's processor as part of each handler. Sampling every 1 ms costs the
- * process a few per cent; the caller should not time this run.
+ * kernel delivers a loopback datagram). udp.ts itself is left out: its counterpart, the in-memory
+ * transport, is measured by the simulator's processor as part of each handler. Sampling every
+ * 1 ms costs the process a few per cent; the caller should not time this run.
  */
 export async function profileUdpPath(): Promise<{ stop(): Promise<number> }> {
   const { Session } = await import('node:inspector/promises');

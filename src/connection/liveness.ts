@@ -78,15 +78,13 @@ export class Liveness {
 
   /** A pong on `c`: if it answers one of our last probes, a round-trip sample. */
   pong(c: Connection, nonce: number): void {
-    const s = c.live;
-    const i = s?.sentNonces?.indexOf(nonce) ?? -1;
-    if (i < 0) return;
-    const r = this.clock.now() - s!.sentAt![i]!;
-    s!.sentNonces![i] = -1; // one sample per probe
-    if (s!.srtt < 0) { s!.srtt = r; s!.rttvar = r / 2; } else {
-      s!.rttvar = 0.75 * s!.rttvar + 0.25 * Math.abs(s!.srtt - r);
-      s!.srtt = 0.875 * s!.srtt + 0.125 * r;
-    }
+    const s = c.live, i = s?.sentNonces?.indexOf(nonce) ?? -1;
+    if (!s || i < 0) return;
+    const r = this.clock.now() - s.sentAt![i]!;
+    s.sentNonces![i] = -1; // one sample per probe
+    if (s.srtt < 0) { s.srtt = r; s.rttvar = r / 2; return; }
+    s.rttvar = 0.75 * s.rttvar + 0.25 * Math.abs(s.srtt - r);
+    s.srtt = 0.875 * s.srtt + 0.125 * r;
   }
 
   /** The first probe's timeout for this connection (ms). */
