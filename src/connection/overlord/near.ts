@@ -66,7 +66,11 @@ export class NearOverlord implements Overlord {
   private linking = new Set<string>();
   private joinBackoff: number;
   private nextJoin = 0;
-  /** A join request is out; when the last one was answered (-Infinity: none yet). */
+  /**
+   * A join request went out and none has settled since (a retry can go before an earlier one
+   * settles; the first to settle clears this, and a link we start then races the other's
+   * connect-back, which the handshake settles); when a join was last answered (-Infinity: none).
+   */
   private joinPending = false;
   private joinAnsweredAt = -Infinity;
   private lastReported = '';
