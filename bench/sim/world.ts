@@ -24,7 +24,6 @@ import { wrongNeighbours } from '../ring-check.js';
 export interface WorldOptions {
   nodes: number;
   seed: number;
-  /** 'on': the real secure layer; 'null': NullSecureEdgeListener (same packets, no crypto). */
   /** 'on': the real secure edge; 'null': the null layer (same packets, no crypto); 'none': no layer, as bench:ring runs. */
   security: 'on' | 'null' | 'none';
   /** Fraction of the nodes behind a NAT (seeded choice, never node 0); default 0. */

@@ -51,8 +51,12 @@ function lowerBound(ring: Candidate[], v: bigint): number {
   return lo;
 }
 
-export interface NearOptions { settleMs: number; retryMinMs: number; retryMaxMs: number }
-export const DEFAULT_NEAR_OPTIONS: NearOptions = { settleMs: 30_000, retryMinMs: 1000, retryMaxMs: 30_000 };
+export interface NearOptions {
+  settleMs: number; retryMinMs: number; retryMaxMs: number;
+  /** Skip passes that provably change nothing (see NearOverlord.quiet); off only to check that claim. */
+  skipQuiet: boolean;
+}
+export const DEFAULT_NEAR_OPTIONS: NearOptions = { settleMs: 30_000, retryMinMs: 1000, retryMaxMs: 30_000, skipQuiet: true };
 
 export class NearOverlord implements Overlord {
   /** Nodes we heard of from peers but are not linked to: candidates for closer neighbours. */
@@ -91,6 +95,8 @@ export class NearOverlord implements Overlord {
   private quiet?: { version: number; until: number; l?: Connection; r?: Connection; lList?: readonly NodeInfo[]; rList?: readonly NodeInfo[]; known: number };
   /** During a pass: the earliest time a rule that reads the clock could act (quiet.until). */
   private wake = Infinity;
+  /** Passes skipped as quiet. */
+  skipped = 0;
 
   constructor(
     private readonly table: ConnectionTable,
@@ -165,7 +171,7 @@ export class NearOverlord implements Overlord {
       this.joinBackoff = this.opts.retryMinMs;
       const q = this.quiet;
       if (q && q.version === this.version && now < q.until && q.lList === q.l?.peerNeighbors && q.rList === q.r?.peerNeighbors &&
-        q.known === ((q.l?.peerNeighborsKnown ? 1 : 0) | (q.r?.peerNeighborsKnown ? 2 : 0))) return;
+        q.known === ((q.l?.peerNeighborsKnown ? 1 : 0) | (q.r?.peerNeighborsKnown ? 2 : 0))) { this.skipped++; return; }
     }
     this.quiet = undefined;
     const v0 = this.version;
@@ -198,7 +204,7 @@ export class NearOverlord implements Overlord {
 
     this.reportChanges();
     this.trim(now);
-    if (this.version === v0 && this.table.structured.length > 0) {
+    if (this.opts.skipQuiet && this.version === v0 && this.table.structured.length > 0) {
       const { left: l, right: r } = this.table.bracket(self);
       const known = (l?.peerNeighborsKnown ? 1 : 0) | (r?.peerNeighborsKnown ? 2 : 0);
       this.quiet = { version: v0, until: this.wake, l, r, lList: l?.peerNeighbors, rList: r?.peerNeighbors, known };
