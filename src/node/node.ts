@@ -47,6 +47,9 @@ export interface NodeOptions {
 
 export type NodeState = 'offline' | 'joining' | 'connected' | 'leaving' | 'disconnected';
 
+/** How often the overlords run when nothing else wakes them. */
+export const DEFAULT_HEARTBEAT_MS = 1000;
+
 export class Node {
   readonly address: Address;
   readonly namespace: string;
@@ -84,7 +87,7 @@ export class Node {
     this.address = o.address ?? Address.random(random);
     this.namespace = o.namespace;
     this.type = o.type ?? 'BasicNode';
-    this.heartbeatMs = o.heartbeatMs ?? 1000;
+    this.heartbeatMs = o.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
     const log = this.log = (o.log ?? silentLogger).child(this.address.key.slice(12, 20));
     // The tunnel listener must be in the list the LinkManager sees, but needs the table and
     // link layer, which need the list: it is created here and attach()ed below.
@@ -104,7 +107,8 @@ export class Node {
     this.rpc = new RpcManager(this.address, this.router, clock, random, log);
     const connector = this.connector = new RpcConnector(this, (from, infos) => this.near.learn(from, infos));
     this.near = new NearOverlord(this.table, this.link, connector, clock, random, log, { ...DEFAULT_NEAR_OPTIONS, ...o.near });
-    this.shortcuts = new ShortcutOverlord(this.table, this.link, connector, clock, random, log, { ...DEFAULT_SHORTCUT_OPTIONS, ...o.shortcut });
+    this.shortcuts = new ShortcutOverlord(this.table, this.link, connector, clock, random, log, () => this.sizeEstimate(),
+      { ...DEFAULT_SHORTCUT_OPTIONS, ...o.shortcut });
     this.leaf = new LeafOverlord(o.remoteTAs ?? [], this.table, this.link, () => this.near.isConnected(), clock, random, log,
       { ...DEFAULT_LEAF_OPTIONS, ...o.leaf });
     const upgrader = this.tunnel?.attach({ address: this.address, table: this.table, link: this.link, connector, onUpgradeFailed: () => this.reflector.soon() });

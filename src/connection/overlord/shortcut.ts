@@ -44,6 +44,8 @@ export class ShortcutOverlord implements Overlord {
     private readonly clock: Clock,
     private readonly random: RandomSource,
     private readonly log: Logger,
+    /** The network size estimate (estimateSize), which the node caches until its table changes. */
+    private readonly size: () => number = () => estimateSize(table),
     private readonly opts: ShortcutOptions = DEFAULT_SHORTCUT_OPTIONS,
   ) {
     this.backoff = opts.retryMinMs;
@@ -53,7 +55,7 @@ export class ShortcutOverlord implements Overlord {
   get count(): number { return this.mine.size; }
 
   activate(now: number): void {
-    const n = estimateSize(this.table);
+    const n = this.size();
     const want = desiredShortcuts(n, this.opts.factor);
     if (this.mine.size < want && !this.pending && now >= this.next && this.table.structured.length >= 2) this.seek(n);
     else if (this.mine.size > Math.max(2 * want, want + 1) && now - this.table.lastChange >= this.opts.settleMs) this.trimOne();
