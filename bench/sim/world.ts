@@ -10,7 +10,7 @@ import { Address } from '../../src/address/address.js';
 import { groupKey, Identity, NullSecureEdgeListener, SecureEdgeListener } from '../../src/edge/index.js';
 import type { EdgeListener } from '../../src/transport/edge.js';
 import type { NatEdgeListener, NatType } from '../../src/transport/sim-nat.js';
-import { DEFAULT_HEARTBEAT_MS, Node, type NodeOptions } from '../../src/node/node.js';
+import { Node, type NodeOptions } from '../../src/node/node.js';
 import { DhtService } from '../../src/dht/service.js';
 import { TableStore } from '../../src/dht/store.js';
 import { Mode } from '../../src/routing/ah-wire.js';
@@ -86,8 +86,6 @@ export class SimWorld {
     this.clock = loop ?? new VirtualClock(0, o.meter);
     // Every packet on the LAN model is a timer for the one latency: a FIFO lane, not the heap (same order).
     if ((o.latency ?? 'lan') === 'lan') this.clock.fifo(LAN_MS);
-    // So is every node's heartbeat, an interval of one period for all.
-    this.clock.fifo(o.node?.heartbeatMs ?? DEFAULT_HEARTBEAT_MS);
     this.net = new SimNetwork({ clock: this.clock, random: seededRandom(this.rnd.int(2 ** 32)), latency: o.latency ?? 'lan', loss: o.loss, rcvbuf: o.rcvbuf,
       onDelivery: o.ioMs ? () => this.clock.charge(o.ioMs!) : undefined, io: loop && ((to, ms, admit, fn) => loop.deliver(to, ms, admit, fn)) });
     this.key = o.security === 'on' ? groupKey('brunet-sim', NAMESPACE) : undefined;

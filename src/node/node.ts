@@ -48,7 +48,7 @@ export interface NodeOptions {
 export type NodeState = 'offline' | 'joining' | 'connected' | 'leaving' | 'disconnected';
 
 /** How often the overlords run when nothing else wakes them. */
-export const DEFAULT_HEARTBEAT_MS = 1000;
+const DEFAULT_HEARTBEAT_MS = 1000;
 
 export class Node {
   readonly address: Address;

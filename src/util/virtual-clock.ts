@@ -87,9 +87,8 @@ export class VirtualClock implements Clock {
   }
 
   /**
-   * Timers set for exactly `ms`, and intervals of that period as they re-arm, go into a FIFO
-   * lane of their own instead of the heap (the same order, less work: the simulator sets most of
-   * its timers for the one LAN latency, and every node's heartbeat is an interval of 1 s).
+   * Timers set for exactly `ms` go into a FIFO lane of their own instead of the heap (the same
+   * order, less work: the simulator sets most of its timers for the one LAN latency).
    */
   fifo(ms: number): void { this.heap.lane(ms); }
 
@@ -187,7 +186,7 @@ export class VirtualClock implements Clock {
     if (timer.period > 0) {
       timer.at = this.rearmAt(timer);
       timer.seq = this.seq++;
-      this.heap.push(timer, timer.period); // a lane for the period, if there is one (fifo)
+      this.heap.push(timer);
     } else timer.cancelled = true; // done: a cancel() from now on is a no-op
     this.fired++;
     try { timer.fn(); } catch { this.errors++; }
