@@ -112,6 +112,7 @@ export class NearOverlord implements Overlord {
       // The memo names connections: drop it with the table's change, so that a closed connection
       // (and through its edge, a departed peer's objects in a process of many nodes) is not kept.
       this.connectedMemo = undefined;
+      this.quiet = undefined; // (it names connections too)
       this.version++;
       if (c.structured && this.candidates.has(c.address.key)) this.nowStructured.add(c.address.key);
     });
