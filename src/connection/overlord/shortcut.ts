@@ -7,7 +7,7 @@ import type { Logger } from '../../util/log.js';
 import type { RandomSource } from '../../util/random.js';
 import type { LinkManager } from '../link-manager.js';
 import type { ConnectionTable } from '../table.js';
-import { estimateSize, type Connector, type Overlord } from './overlord.js';
+import type { Connector, Overlord } from './overlord.js';
 
 export interface ShortcutOptions { factor: number; settleMs: number; retryMinMs: number; retryMaxMs: number }
 export const DEFAULT_SHORTCUT_OPTIONS: ShortcutOptions = { factor: 0.5, settleMs: 30_000, retryMinMs: 1000, retryMaxMs: 60_000 };
@@ -45,7 +45,7 @@ export class ShortcutOverlord implements Overlord {
     private readonly random: RandomSource,
     private readonly log: Logger,
     /** The network size estimate (estimateSize), which the node caches until its table changes. */
-    private readonly size: () => number = () => estimateSize(table),
+    private readonly size: () => number,
     private readonly opts: ShortcutOptions = DEFAULT_SHORTCUT_OPTIONS,
   ) {
     this.backoff = opts.retryMinMs;
