@@ -4,13 +4,13 @@ import t from 'tap';
 import fc from 'fast-check';
 import { Address } from '../src/address/address.js';
 import { decodeLink, encodeLink } from '../src/connection/link-wire.js';
-import { encodeNodeInfo, encodeNodeInfoOnce, type NodeInfo } from '../src/connection/node-info.js';
+import { decodeNodeInfo, encodeNodeInfo, encodeNodeInfoOnce, type NodeInfo } from '../src/connection/node-info.js';
 import { TransportAddress } from '../src/transport/ta.js';
 import { seededRandom } from '../src/util/random.js';
 import { encodeValue } from '../src/wire/value.js';
 
 const rnd = seededRandom(7);
-const info = (port: number, n = 2): NodeInfo => ({
+const info = (port: number, n = 2): { address: Address; tas: TransportAddress[] } => ({
   address: Address.random(rnd),
   tas: Array.from({ length: n }, (_, i) => TransportAddress.parse(`brunet.udp://10.0.0.${i + 1}:${port}`)),
 });
@@ -49,6 +49,21 @@ t.test('link messages with cached neighbour infos decode to the same neighbours'
       t.same(d.neighbors.map((n) => [n.address.key, n.tas.map((ta) => ta.key)]), nb.map((n) => [n.address.key, n.tas.map((ta) => ta.key)]), `${m.t}, round ${round}`);
     }
   }
+});
+
+t.test('a peer decoded again is the same frozen NodeInfo while its TAs stay the same', async (t) => {
+  const x = info(5000, 3);
+  const a = decodeNodeInfo(encodeNodeInfo(x)), b = decodeNodeInfo(encodeNodeInfo(x));
+  t.equal(b, a, 'one shared object for the same address and TAs');
+  t.ok(Object.isFrozen(a) && Object.isFrozen(a.tas), 'shared, so frozen');
+  t.throws(() => { (a.tas as TransportAddress[]).push(x.tas[0]!); }, TypeError, 'a shared list cannot be changed in place');
+  const moved = decodeNodeInfo(encodeNodeInfo({ address: x.address, tas: x.tas.slice(1) }));
+  t.not(moved, a, 'other TAs: a new object');
+  t.same(moved.tas.map((ta) => ta.key), x.tas.slice(1).map((ta) => ta.key));
+  t.equal(decodeNodeInfo(encodeNodeInfo({ address: x.address, tas: x.tas.slice(1) })), moved, 'and that one is shared from then on');
+  t.same(a.tas.map((ta) => ta.key), x.tas.map((ta) => ta.key), 'the earlier object is unchanged');
+  const other = decodeNodeInfo(encodeNodeInfo({ address: Address.random(rnd), tas: x.tas }));
+  t.not(other, a, 'another address with the same TAs: another object');
 });
 
 t.test('a node hands out one NodeInfo while its TAs stay the same, a new one when they change', async (t) => {

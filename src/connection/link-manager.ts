@@ -211,7 +211,7 @@ export class LinkManager {
    * Links to a peer: by address and TAs (a known target) or by TAs alone (a bootstrap
    * leaf). Resolves with the connection, or null once every TA has failed.
    */
-  connect(target: { address?: Address; tas: TransportAddress[] }, type: string, token = ''): Promise<Connection | null> {
+  connect(target: { address?: Address; tas: readonly TransportAddress[] }, type: string, token = ''): Promise<Connection | null> {
     const a = target.address;
     if (a) {
       if (a.equals(this.self)) return Promise.resolve(null);
@@ -235,7 +235,7 @@ export class LinkManager {
     }
   }
 
-  private async link(target: { address?: Address; tas: TransportAddress[] }, type: string, token: string, lock: Lock): Promise<Connection | null> {
+  private async link(target: { address?: Address; tas: readonly TransportAddress[] }, type: string, token: string, lock: Lock): Promise<Connection | null> {
     const tas = this.candidateTAs(target.tas);
     let expected = target.address;
     for (const ta of tas) {
@@ -267,12 +267,12 @@ export class LinkManager {
   }
 
   /** @internal */
-  candidateTAs(peerTAs: TransportAddress[]): TransportAddress[] {
+  candidateTAs(peerTAs: readonly TransportAddress[]): TransportAddress[] {
     return orderPeerTAs(this.localInfo().tas, peerTAs, this.opts.maxTAs, (t) => !!this.listenerFor(t));
   }
 
   /** told: the TAs our start carried. */
-  private onReply(r: Extract<LinkMessage, { t: 'reply' }>, edge: Edge, expected: Address | undefined, type: string, told: TransportAddress[]): Connection | 'retry' | 'retarget' | 'next' | 'abort' {
+  private onReply(r: Extract<LinkMessage, { t: 'reply' }>, edge: Edge, expected: Address | undefined, type: string, told: readonly TransportAddress[]): Connection | 'retry' | 'retarget' | 'next' | 'abort' {
     const peer = r.local.address;
     switch (r.code) {
       case LinkError.Ok: break;

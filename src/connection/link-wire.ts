@@ -32,7 +32,7 @@ export type LinkMessage =
   | { t: 'ping'; nonce: number }
   | { t: 'pong'; nonce: number }
   /** tas: the sender's current TAs, when they changed since the handshake (NAT mapping learnt, relay forwarders). */
-  | { t: 'status'; neighbors: NodeInfo[]; tas?: TransportAddress[] }
+  | { t: 'status'; neighbors: NodeInfo[]; tas?: readonly TransportAddress[] }
   | { t: 'statusreq' }
   | { t: 'settype'; type: string }
   /**

@@ -28,7 +28,7 @@ export interface NodeOptions {
   namespace: string;
   address?: Address;
   listeners: EdgeListener[];
-  remoteTAs?: TransportAddress[];
+  remoteTAs?: readonly TransportAddress[];
   clock?: Clock;
   random?: RandomSource;
   log?: Logger;

@@ -18,7 +18,7 @@ export const FAST = {
 
 export type Kind = 'memory' | 'udp' | 'tcp';
 
-export async function startRing(n: number, kind: Kind, opts: Partial<NodeOptions> & { namespace?: string; bootstrap?: TransportAddress[]; net?: MemoryNetwork } = {}): Promise<Node[]> {
+export async function startRing(n: number, kind: Kind, opts: Partial<NodeOptions> & { namespace?: string; bootstrap?: readonly TransportAddress[]; net?: MemoryNetwork } = {}): Promise<Node[]> {
   const net = opts.net ?? new MemoryNetwork();
   const nodes: Node[] = [];
   let boot = opts.bootstrap;

@@ -65,7 +65,7 @@ export class VirtualLab {
   env(): { clock: VirtualClock; random: RandomSource } { return { clock: this.clock, random: this.random() }; }
 
   /** Like startRing('memory'): n nodes with the FAST timers, each joining through the first (or `bootstrap`). */
-  async startRing(n: number, opts: Partial<NodeOptions> & { namespace?: string; bootstrap?: TransportAddress[] } = {}): Promise<Node[]> {
+  async startRing(n: number, opts: Partial<NodeOptions> & { namespace?: string; bootstrap?: readonly TransportAddress[] } = {}): Promise<Node[]> {
     const nodes: Node[] = [];
     let boot = opts.bootstrap;
     for (let i = 0; i < n; i++) {

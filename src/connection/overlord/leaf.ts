@@ -20,7 +20,7 @@ export class LeafOverlord implements Overlord {
   private inRingSince = 0;
 
   constructor(
-    private readonly remoteTAs: TransportAddress[],
+    private readonly remoteTAs: readonly TransportAddress[],
     private readonly table: ConnectionTable,
     private readonly link: LinkManager,
     private readonly isInRing: () => boolean,
