@@ -4,7 +4,7 @@ import t from 'tap';
 import fc from 'fast-check';
 import { Address } from '../src/address/address.js';
 import { decodeLink, encodeLink } from '../src/connection/link-wire.js';
-import { decodeNodeInfo, encodeNodeInfo, encodeNodeInfoOnce, type NodeInfo } from '../src/connection/node-info.js';
+import { decodeNodeInfo, encodeNodeInfo, encodeNodeInfoOnce, sharedNodeInfo, type NodeInfo } from '../src/connection/node-info.js';
 import { TransportAddress } from '../src/transport/ta.js';
 import { seededRandom } from '../src/util/random.js';
 import { encodeValue } from '../src/wire/value.js';
@@ -51,7 +51,7 @@ t.test('link messages with cached neighbour infos decode to the same neighbours'
   }
 });
 
-t.test('a peer decoded again is the same frozen NodeInfo while its TAs stay the same', async (t) => {
+t.test('a peer decoded again is the same frozen NodeInfo while its TAs are one it had', async (t) => {
   const x = info(5000, 3);
   const a = decodeNodeInfo(encodeNodeInfo(x)), b = decodeNodeInfo(encodeNodeInfo(x));
   t.equal(b, a, 'one shared object for the same address and TAs');
@@ -62,6 +62,8 @@ t.test('a peer decoded again is the same frozen NodeInfo while its TAs stay the 
   t.same(moved.tas.map((ta) => ta.key), x.tas.slice(1).map((ta) => ta.key));
   t.equal(decodeNodeInfo(encodeNodeInfo({ address: x.address, tas: x.tas.slice(1) })), moved, 'and that one is shared from then on');
   t.same(a.tas.map((ta) => ta.key), x.tas.map((ta) => ta.key), 'the earlier object is unchanged');
+  t.equal(decodeNodeInfo(encodeNodeInfo(x)), a, 'and still shared: an address keeps a few TA lists');
+  t.equal(sharedNodeInfo(a.address, x.tas), a, 'a connection\'s NodeInfo is the same object');
   const other = decodeNodeInfo(encodeNodeInfo({ address: Address.random(rnd), tas: x.tas }));
   t.not(other, a, 'another address with the same TAs: another object');
 });

@@ -4,7 +4,7 @@ import type { Address } from '../address/address.js';
 import type { Edge, Room } from '../transport/edge.js';
 import type { TransportAddress } from '../transport/ta.js';
 import type { LiveState } from './liveness.js';
-import type { NodeInfo } from './node-info.js';
+import { sharedNodeInfo, type NodeInfo } from './node-info.js';
 
 export type ConnectionType = 'leaf' | 'structured.near' | 'structured.shortcut' | 'structured.ondemand' | string;
 
@@ -47,6 +47,8 @@ export class Connection {
   /** @internal The liveness hook (set by the link manager): we sent, and were not waiting to hear already. */
   onSent?: (c: Connection) => void;
   private infoCache: NodeInfo | undefined = undefined;
+  /** The peerTAs that infoCache was made for. */
+  private infoFor: NodeInfo['tas'] | undefined = undefined;
   constructor(
     readonly address: Address,
     readonly edge: Edge,
@@ -62,11 +64,14 @@ export class Connection {
   get structured(): boolean { return isStructured(this.type); }
   /**
    * The peer as a NodeInfo (its address and advertised TAs): one object while its TAs stay the
-   * same, because the neighbour lists we report, and keep as told (status-news.ts), name it.
+   * same, because the neighbour lists we report, and keep as told (status-news.ts), name it;
+   * shared with every other NodeInfo of that peer and TA list in the process (node-info.ts).
    */
   get info(): NodeInfo {
     const c = this.infoCache;
-    return c !== undefined && c.tas === this.peerTAs ? c : (this.infoCache = { address: this.address, tas: this.peerTAs });
+    if (c !== undefined && this.infoFor === this.peerTAs) return c;
+    this.infoFor = this.peerTAs;
+    return (this.infoCache = sharedNodeInfo(this.address, this.peerTAs));
   }
   /** Sends traffic that the peer's silence should make us doubt it (routed and relayed packets). */
   send(p: Uint8Array): void {

@@ -38,13 +38,35 @@ function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {
   return true;
 }
 
+/** How many NodeInfos (TA lists) of one address are kept for sharing. */
+const VARIANTS = 8;
 /**
- * By address: the NodeInfo last decoded for it, frozen and shared by every node in the process.
- * A peer's NodeInfo arrives in the neighbour lists of every Status about it and is kept in
- * them; decoded afresh, a 2,000-node simulation held 200 copies per node (a list and an object
- * each, 15 KB per node). Held weakly through the address (itself shared, address.ts).
+ * By address: its last NodeInfos (most recently used first), frozen and shared by every node in
+ * the process. A peer's NodeInfo arrives in the neighbour lists of every Status about it and
+ * is kept in them, and every connection to it has one (Connection.info); made afresh each
+ * time, a 2,000-node simulation held 200 per node. Its TA list varies (the relay TA names
+ * the peer's neighbours of the moment), hence a few per address. Held weakly through the
+ * address (itself shared, address.ts).
  */
-const decodedInfos = new WeakMap<Address, NodeInfo>();
+const sharedInfos = new WeakMap<Address, NodeInfo[]>();
+
+/** The shared, frozen NodeInfo of this address and TA list (the same TransportAddress objects in the same order). */
+export function sharedNodeInfo(address: Address, tas: readonly TransportAddress[]): NodeInfo {
+  let list = sharedInfos.get(address);
+  if (list === undefined) sharedInfos.set(address, list = []);
+  for (let i = 0; i < list.length; i++) {
+    const x = list[i]!;
+    if (x.tas !== tas && !sameItems(x.tas, tas)) continue;
+    if (i > 0) { list.splice(i, 1); list.unshift(x); }
+    return x;
+  }
+  // A frozen list is kept as it is; another is copied to exactly its length (an array grown
+  // by push keeps room for 17 elements) and frozen.
+  const info: NodeInfo = Object.freeze({ address, tas: Object.isFrozen(tas) ? tas : Object.freeze(tas.slice()) });
+  list.unshift(info);
+  if (list.length > VARIANTS) list.pop();
+  return info;
+}
 
 export function decodeNodeInfo(v: Value, what = 'nodeinfo'): NodeInfo {
   const m = asMap(v, what);
@@ -57,13 +79,7 @@ export function decodeNodeInfo(v: Value, what = 'nodeinfo'): NodeInfo {
     // An unknown TA kind from a newer peer is skipped rather than rejecting the message.
     try { tas.push(TransportAddress.parse(asString(t, `${what}.t`))); } catch { /* skip */ }
   }
-  const had = decodedInfos.get(address);
-  if (had && sameItems(had.tas, tas)) return had;
-  // A copy of exactly its length: an array grown by push keeps room for 17 elements, and
-  // peers' NodeInfos are kept (neighbour lists of every connection). Frozen: it is shared.
-  const info: NodeInfo = Object.freeze({ address, tas: Object.freeze(tas.slice()) });
-  decodedInfos.set(address, info);
-  return info;
+  return sharedNodeInfo(address, tas);
 }
 
 export function decodeNodeInfoList(v: Value, what: string, max = 32): NodeInfo[] {
