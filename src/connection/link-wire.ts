@@ -6,8 +6,8 @@
 //   LINK packet: PType (1) | version (1) | message type (1) | value-encoded body
 import { Address } from '../address/address.js';
 import { TransportAddress } from '../transport/ta.js';
-import { asBool, asBytes, asInt, asList, asMap, asString, decodeValue, encodeValue, WireError, type Encodable, type Value } from '../wire/value.js';
-import { decodeNodeInfo, decodeNodeInfoList, encodeNodeInfo, encodeNodeInfoOnce as encodeInfo, MAX_NODEINFO_TAS, type NodeInfo } from './node-info.js';
+import { asBool, asBytes, asInt, asList, asMap, asString, decodeValueRaw, encodeValue, WireError, type Encodable, type Value } from '../wire/value.js';
+import { decodeNodeInfo, decodeNodeInfoListRaw, encodeNodeInfo, encodeNodeInfoOnce as encodeInfo, MAX_NODEINFO_TAS, type NodeInfo } from './node-info.js';
 
 export const PTYPE_LINK = 0x01;
 export const PTYPE_ROUTED = 0x02;
@@ -72,7 +72,8 @@ export function decodeLink(p: Uint8Array): LinkMessage {
   if (p[1] !== LINK_VERSION) throw new WireError(`unsupported link version ${p[1]}`);
   const kind = CODES[p[2]!];
   if (!kind) throw new WireError(`unknown link message type ${p[2]}`);
-  const v = decodeValue(p, 3);
+  // Neighbour lists (`nb`) are most of a Status or reply: decoded from their bytes, through a cache.
+  const { value: v, raw: nb } = decodeValueRaw(p, 3, 'nb');
   switch (kind) {
     case 'statusreq': return { t: kind };
     case 'start': {
@@ -89,17 +90,17 @@ export function decodeLink(p: Uint8Array): LinkMessage {
       return {
         t: kind, id: asInt(m.id ?? null, 'reply.id'), code: asInt(m.code ?? null, 'reply.code') as LinkError,
         local: decodeNodeInfo(m.local ?? null, 'reply.local'), remoteTA: optTA(m.remote),
-        neighbors: decodeNodeInfoList(m.nb ?? [], 'reply.nb'),
+        neighbors: decodeNodeInfoListRaw(nb, 'reply.nb'),
       };
     }
     case 'close': {
       const m = asMap(v, 'close');
-      return { t: kind, reason: shortString(m.reason ?? '', 'close.reason'), neighbors: decodeNodeInfoList(m.nb ?? [], 'close.nb') };
+      return { t: kind, reason: shortString(m.reason ?? '', 'close.reason'), neighbors: decodeNodeInfoListRaw(nb, 'close.nb') };
     }
     case 'ping': case 'pong': return { t: kind, nonce: asInt(asMap(v, kind).n ?? null, `${kind}.n`) };
     case 'status': {
       const m = asMap(v, 'status');
-      const neighbors = decodeNodeInfoList(m.nb ?? [], 'status.nb');
+      const neighbors = decodeNodeInfoListRaw(nb, 'status.nb');
       if (m.ta == null) return { t: kind, neighbors };
       // Unknown TA kinds from a newer peer are skipped, as in a NodeInfo.
       // Kept as the connection's peerTAs: sliced to exactly its length (filter leaves room to grow).

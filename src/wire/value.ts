@@ -60,6 +60,31 @@ export function decodeValue(b: Uint8Array, offset = 0): Value {
   return v;
 }
 
+/**
+ * decodeValue, except that the top-level map's entry `key` (if the value is a map that has one)
+ * is not decoded: its structure is checked as decodeValue checks it (tags, lengths, limits,
+ * depth; not the UTF-8 of its strings) and its encoded bytes are returned as `raw`, a view into
+ * `b`, for a decoder of its own (node-info.ts decodes neighbour lists through a cache). The map
+ * lacks the entry. A key given twice: the last one counts, as in decodeValue.
+ */
+export function decodeValueRaw(b: Uint8Array, offset: number, key: string): { value: Value; raw: Uint8Array | undefined } {
+  const r = new Reader(b, offset);
+  const out = r.valueRaw(key);
+  if (r.pos !== b.length) throw new WireError(`${b.length - r.pos} trailing bytes`);
+  return out;
+}
+
+/**
+ * If b holds exactly one list (at nesting depth `depth`): where its items start, plus its end
+ * (n + 1 offsets), its structure checked as decodeValue checks it but for UTF-8. Not a list:
+ * undefined (decode it as a value).
+ */
+export function listItems(b: Uint8Array, depth: number): number[] | undefined {
+  if (b[0] !== TAG_LIST) return undefined;
+  const r = new Reader(b, 0);
+  return r.items(depth);
+}
+
 class Writer {
   private buf = new Uint8Array(256);
   private view = new DataView(this.buf.buffer);
@@ -157,6 +182,63 @@ class Reader {
       throw new WireError('invalid UTF-8 in string');
     }
   }
+  /** See decodeValueRaw. */
+  valueRaw(key: string): { value: Value; raw: Uint8Array | undefined } {
+    if (this.b[this.pos] !== TAG_MAP) return { value: this.value(0), raw: undefined };
+    this.pos++;
+    const n = this.u32();
+    if (n > MAX_ITEMS || n * 5 > this.b.length - this.pos) throw new WireError(`map of ${n} entries is too long`);
+    const out: { [k: string]: Value } = Object.create(null);
+    let raw: Uint8Array | undefined;
+    for (let i = 0; i < n; i++) {
+      const k = this.str();
+      if (k !== key) { out[k] = this.value(1); continue; }
+      const start = this.pos;
+      this.skip(1);
+      raw = this.b.subarray(start, this.pos);
+    }
+    return { value: out, raw };
+  }
+
+  /** See listItems (at a list's tag). */
+  items(depth: number): number[] {
+    if (depth > MAX_DEPTH) throw new WireError('value nested too deeply');
+    this.pos++;
+    const n = this.u32();
+    if (n > MAX_ITEMS || n > this.b.length - this.pos) throw new WireError(`list of ${n} items is too long`);
+    const at = new Array<number>(n + 1);
+    for (let i = 0; i < n; i++) { at[i] = this.pos; this.skip(depth + 1); }
+    at[n] = this.pos;
+    if (this.pos !== this.b.length) throw new WireError(`${this.b.length - this.pos} trailing bytes`);
+    return at;
+  }
+
+  /** Moves past one value, with value()'s checks but for the UTF-8 of strings (the caller decodes what it keeps). */
+  skip(depth: number): void {
+    if (depth > MAX_DEPTH) throw new WireError('value nested too deeply');
+    this.need(1);
+    const tag = this.b[this.pos++]!;
+    switch (tag) {
+      case TAG_NULL: case TAG_FALSE: case TAG_TRUE: return;
+      case TAG_INT32: this.need(4); this.pos += 4; return;
+      case TAG_FLOAT64: this.need(8); this.pos += 8; return;
+      case TAG_STRING: case TAG_BYTES: { const n = this.u32(); this.need(n); this.pos += n; return; }
+      case TAG_LIST: {
+        const n = this.u32();
+        if (n > MAX_ITEMS || n > this.b.length - this.pos) throw new WireError(`list of ${n} items is too long`);
+        for (let i = 0; i < n; i++) this.skip(depth + 1);
+        return;
+      }
+      case TAG_MAP: {
+        const n = this.u32();
+        if (n > MAX_ITEMS || n * 5 > this.b.length - this.pos) throw new WireError(`map of ${n} entries is too long`);
+        for (let i = 0; i < n; i++) { const k = this.u32(); this.need(k); this.pos += k; this.skip(depth + 1); }
+        return;
+      }
+      default: throw new WireError(`unknown value tag 0x${tag.toString(16)}`);
+    }
+  }
+
   value(depth: number): Value {
     if (depth > MAX_DEPTH) throw new WireError('value nested too deeply');
     this.need(1);

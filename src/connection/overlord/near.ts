@@ -39,7 +39,11 @@ const CANDIDATE_MS = 120_000;
  */
 const JOIN_LINK_WAIT_MS = 3000;
 
-interface Candidate { info: NodeInfo; at: number }
+/**
+ * A node heard of: `info` as we would link to it; `src` the NodeInfo it was reported as (shared,
+ * frozen) and `via` the reporter named in the relay TA added to it (none added: undefined).
+ */
+interface Candidate { info: NodeInfo; src: NodeInfo; via: Address | undefined; at: number }
 
 /** Index of the first candidate with address >= v (may equal length). */
 function lowerBound(ring: Candidate[], v: bigint): number {
@@ -125,14 +129,19 @@ export class NearOverlord implements Overlord {
 
   learn(from: Connection | null, list: NodeInfo[]): void {
     const now = this.clock.now();
+    const reporter = from && from.edge.kind !== 'tunnel' ? from.address : undefined;
     for (const n of list) {
       if (n.address.equals(this.table.self) || this.table.get(n.address)?.structured) continue;
       // The reporter is linked to n: a relay through it works even when n's own list has no
       // relay TA (yet) and its direct ones cannot be reached from here.
-      const info = from && from.edge.kind !== 'tunnel' && !n.tas.some((t) => t.kind === 'tunnel')
-        ? { address: n.address, tas: [...n.tas, tunnelTA(n.address, [from.address])] } : n;
+      const via = reporter && !n.tas.some((t) => t.kind === 'tunnel') ? reporter : undefined;
       const had = this.candidates.get(n.address.key);
-      if (had) { had.info = info; had.at = now; this.version++; } else this.addCandidate({ info, at: now });
+      // Reported again as it was, through the same reporter: only fresher. Nothing a pass reads
+      // changed but the time it goes stale, which only comes later (see `quiet`), so passes
+      // may still be skipped; at 3,000 nodes most reports repeat what a node already knows.
+      if (had && had.src === n && had.via === via) { had.at = now; continue; }
+      const info = via ? { address: n.address, tas: [...n.tas, tunnelTA(n.address, [via])] } : n;
+      if (had) { had.info = info; had.src = n; had.via = via; had.at = now; this.version++; } else this.addCandidate({ info, src: n, via, at: now });
     }
     if (from) this.activate(now);
   }
