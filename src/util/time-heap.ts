@@ -1,68 +1,90 @@
-// A binary min-heap of events ordered by time, ties by sequence number (the order they were
-// queued). The virtual clock's timer queue and the loop processor's ready sockets
+// A min-heap of events ordered by time, ties by sequence number (the order they were queued).
+// The virtual clock's timer queue and the loop processor's ready sockets
 // (bench/sim/loop-clock.ts) are both one of these. The ordering is fixed (at, then seq) rather
 // than a comparator passed in: the simulator pushes and pops millions of events, and a direct
 // comparison keeps that path monomorphic.
+//
+// Four children per node, and the keys kept in typed arrays beside the items: a pop compares
+// keys that sit side by side instead of reading each item's fields from wherever it lives. At
+// 55,000 simulated nodes (about 20 timers each) the binary heap of items was a tenth of the
+// run's time, most of it waiting on memory.
 
-/** What the heap orders: `at` first, then `seq` (smaller first). */
+/** What the heap orders: `at` first, then `seq` (smaller first). Read once, when pushed. */
 export interface Timed { at: number; seq: number }
 
 export class TimeHeap<T extends Timed> {
-  private readonly h: T[] = [];
+  private items: (T | undefined)[] = new Array(64);
+  private ats = new Float64Array(64);
+  private seqs = new Float64Array(64);
+  private n = 0;
 
   /** Items in the heap. */
-  get size(): number { return this.h.length; }
+  get size(): number { return this.n; }
 
   /** The earliest item, left in place (undefined: empty). */
-  peek(): T | undefined { return this.h[0]; }
+  peek(): T | undefined { return this.n > 0 ? this.items[0] : undefined; }
 
   push(x: T): void {
-    const h = this.h;
-    let i = h.length;
-    h.push(x);
+    if (this.n === this.ats.length) this.grow();
+    const ats = this.ats, seqs = this.seqs, items = this.items;
+    const at = x.at, seq = x.seq;
+    let i = this.n++;
     while (i > 0) {
-      const p = (i - 1) >> 1;
-      const y = h[p]!;
-      if (!(x.at < y.at || (x.at === y.at && x.seq < y.seq))) break;
-      h[i] = y;
+      const p = (i - 1) >> 2;
+      const pa = ats[p]!;
+      if (!(at < pa || (at === pa && seq < seqs[p]!))) break;
+      ats[i] = pa; seqs[i] = seqs[p]!; items[i] = items[p];
       i = p;
     }
-    h[i] = x;
+    ats[i] = at; seqs[i] = seq; items[i] = x;
   }
 
   /** Takes the earliest item off (undefined: empty). */
   pop(): T | undefined {
-    const h = this.h;
-    const top = h[0];
-    const last = h.pop();
-    if (last === undefined || h.length === 0) return top;
-    const n = h.length;
+    if (this.n === 0) return undefined;
+    const items = this.items, top = items[0];
+    const last = --this.n;
+    const x = items[last]!;
+    items[last] = undefined;
+    if (last === 0) return top;
+    const ats = this.ats, seqs = this.seqs;
+    const at = ats[last]!, seq = seqs[last]!;
     let i = 0;
     for (;;) {
-      const l = 2 * i + 1;
-      if (l >= n) break;
-      const r = l + 1;
-      let c = l, cx = h[l]!;
-      if (r < n) {
-        const rx = h[r]!;
-        if (rx.at < cx.at || (rx.at === cx.at && rx.seq < cx.seq)) { c = r; cx = rx; }
+      const first = 4 * i + 1;
+      if (first >= last) break;
+      let c = first, ca = ats[first]!, cs = seqs[first]!;
+      const end = first + 4 < last ? first + 4 : last;
+      for (let j = first + 1; j < end; j++) {
+        const ja = ats[j]!;
+        if (ja < ca || (ja === ca && seqs[j]! < cs)) { c = j; ca = ja; cs = seqs[j]!; }
       }
-      if (!(cx.at < last.at || (cx.at === last.at && cx.seq < last.seq))) break;
-      h[i] = cx;
+      if (!(ca < at || (ca === at && cs < seq))) break;
+      ats[i] = ca; seqs[i] = cs; items[i] = items[c];
       i = c;
     }
-    h[i] = last;
+    ats[i] = at; seqs[i] = seq; items[i] = x;
     return top;
   }
 
   /** Keeps only the items for which keep() holds (O(n log n)); returns how many went. */
   retain(keep: (x: T) => boolean): number {
-    const live = this.h.filter(keep);
-    const gone = this.h.length - live.length;
+    const live: T[] = [];
+    for (let i = 0; i < this.n; i++) { const x = this.items[i]!; if (keep(x)) live.push(x); }
+    const gone = this.n - live.length;
     live.sort(order);
-    this.h.length = 0;
-    for (const x of live) this.h.push(x); // a sorted array is a valid heap
+    this.items.fill(undefined, 0, this.n);
+    this.n = 0;
+    for (const x of live) this.push(x); // a sorted array is a valid heap: each push stays where it lands
     return gone;
+  }
+
+  private grow(): void {
+    const size = this.ats.length * 2;
+    const ats = new Float64Array(size), seqs = new Float64Array(size);
+    ats.set(this.ats); seqs.set(this.seqs);
+    this.ats = ats; this.seqs = seqs;
+    this.items.length = size;
   }
 }
 
