@@ -41,16 +41,17 @@ const JOIN_LINK_WAIT_MS = 3000;
 
 /**
  * A node heard of: `info` as we would link to it; `src` the NodeInfo it was reported as (shared,
- * frozen) and `via` the reporter named in the relay TA added to it (none added: undefined).
+ * frozen) and `via` the reporter named in the relay TA added to it (none added: undefined);
+ * `value` its address's ring position, kept here for the ordered search (one read, not four).
  */
-interface Candidate { info: NodeInfo; src: NodeInfo; via: Address | undefined; at: number }
+interface Candidate { info: NodeInfo; src: NodeInfo; via: Address | undefined; at: number; readonly value: bigint }
 
 /** Index of the first candidate with address >= v (may equal length). */
 function lowerBound(ring: Candidate[], v: bigint): number {
   let lo = 0, hi = ring.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (ring[mid]!.info.address.value < v) lo = mid + 1; else hi = mid;
+    if (ring[mid]!.value < v) lo = mid + 1; else hi = mid;
   }
   return lo;
 }
@@ -141,7 +142,7 @@ export class NearOverlord implements Overlord {
       // may still be skipped; at 3,000 nodes most reports repeat what a node already knows.
       if (had && had.src === n && had.via === via) { had.at = now; continue; }
       const info = via ? { address: n.address, tas: [...n.tas, tunnelTA(n.address, [via])] } : n;
-      if (had) { had.info = info; had.src = n; had.via = via; had.at = now; this.version++; } else this.addCandidate({ info, src: n, via, at: now });
+      if (had) { had.info = info; had.src = n; had.via = via; had.at = now; this.version++; } else this.addCandidate({ info, src: n, via, at: now, value: n.address.value });
     }
     if (from) this.activate(now);
   }
@@ -279,7 +280,7 @@ export class NearOverlord implements Overlord {
   private addCandidate(c: Candidate): void {
     this.candidates.set(c.info.address.key, c);
     this.version++;
-    this.ring.splice(lowerBound(this.ring, c.info.address.value), 0, c);
+    this.ring.splice(lowerBound(this.ring, c.value), 0, c);
   }
 
   private dropCandidate(key: string): void {
@@ -287,7 +288,7 @@ export class NearOverlord implements Overlord {
     if (!c) return;
     this.candidates.delete(key);
     this.version++;
-    this.ring.splice(lowerBound(this.ring, c.info.address.value), 1);
+    this.ring.splice(lowerBound(this.ring, c.value), 1);
   }
 
   /** Our nearest neighbour on each side must report its neighbours before we count as connected: ask those that have not. */
