@@ -42,8 +42,9 @@ export class Address {
   }
   /**
    * As fromBytes, but one instance per address in the process: for addresses that are kept
-   * (neighbour lists and link messages name the same few peers over and over). Not for the
-   * packet path, where building the lookup key would cost more than the copy.
+   * (neighbour lists and link messages name the same few peers over and over) and for the
+   * routing header's two (the lookup is by the bytes' hash, and the shared instance keeps its
+   * text key: decoding a header and looking dst up went from 0.65 to 0.42 µs).
    */
   static shared(b: Uint8Array): Address {
     if (b.length !== ADDRESS_BYTES) throw new AddressError(`address must be ${ADDRESS_BYTES} bytes, got ${b.length}`);

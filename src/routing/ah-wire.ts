@@ -83,7 +83,9 @@ export function decodeAh(p: Uint8Array): AhHeader {
   const v = new DataView(p.buffer, p.byteOffset, p.byteLength);
   return {
     mode: p[2] as Mode, flags: p[3]!, hops: v.getUint16(4), ttl: v.getUint16(6),
-    src: Address.fromBytes(p.subarray(8, 28)), dst: Address.fromBytes(p.subarray(28, 48)), ptype: p[48]!,
+    // Shared (interned by their bytes): routing looks dst up by its text key, which a fresh
+    // Address would build per packet, and the same few peers' addresses arrive over and over.
+    src: Address.shared(p.subarray(8, 28)), dst: Address.shared(p.subarray(28, 48)), ptype: p[48]!,
   };
 }
 
