@@ -147,7 +147,7 @@ export class LinkManager {
         return;
       case 'status':
         if (!conn) return;
-        if (m.tas && m.tas.map((t) => t.key).join(' ') !== conn.peerTAs.map((t) => t.key).join(' ')) {
+        if (m.tas && !sameKeys(m.tas, conn.peerTAs)) {
           conn.peerTAs = m.tas;
           this.events.emit('peerTAs', conn);
         }
@@ -442,5 +442,12 @@ function serves(told: Told, tas: readonly TransportAddress[]): boolean {
   if (told.servesFor === tas) return true;
   if (!stillServes(told.tas, tas)) return false;
   told.servesFor = tas;
+  return true;
+}
+
+/** The same TAs in the same order (compared by text, no string built). */
+function sameKeys(a: readonly TransportAddress[], b: readonly TransportAddress[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i]!.key !== b[i]!.key) return false;
   return true;
 }

@@ -111,11 +111,16 @@ export class ConnectionTable {
 
   /** Nearest structured connections around `a`, per side, nearest first, deduplicated. */
   nearestTo(a: Address, perSide: number): Connection[] {
-    const { left, right } = this.neighborsOf(a, perSide);
-    const out: Connection[] = [];
-    const seen = new Set<Connection>();
-    for (let i = 0; i < perSide; i++) {
-      for (const c of [left[i], right[i]]) if (c && !seen.has(c)) { seen.add(c); out.push(c); }
+    // neighborsOf's walk, without its two arrays and a Set: at most 2 * perSide entries.
+    const s = this.sorted, len = s.length, out: Connection[] = [];
+    if (len === 0) return out;
+    const lb = this.lowerBound(a.value);
+    const exact = lb < len && s[lb]!.address.value === a.value ? 1 : 0;
+    const take = Math.min(perSide, len - exact);
+    for (let i = 0; i < take; i++) {
+      const l = s[(lb + exact + i) % len]!, r = s[(lb - 1 - i + len * 2) % len]!;
+      if (!out.includes(l)) out.push(l);
+      if (!out.includes(r)) out.push(r);
     }
     return out;
   }
