@@ -100,7 +100,7 @@ export function decodeNodeInfoList(v: Value, what: string, max = 32): NodeInfo[]
 const BY_BYTES_MAX = 1 << 18;
 const BUCKET_MAX = 4;
 const HASHED = 48;
-interface ByBytes { bytes: Uint8Array; info: NodeInfo }
+interface ByBytes { bytes: Buffer; info: NodeInfo }
 const byBytes = new Map<number, ByBytes[]>();
 
 /**
@@ -114,15 +114,19 @@ export function decodeNodeInfoListRaw(raw: Uint8Array | undefined, what: string,
   const n = at.length - 1, out: NodeInfo[] = new Array(Math.min(n, max));
   for (let i = 0; i < n; i++) {
     const s = at[i]!, e = at[i + 1]!;
-    const item = raw.subarray(s, e);
-    if (i >= max) { decodeValue(item); continue; } // checked as a whole message was, then dropped
+    if (i >= max) { decodeValue(raw.subarray(s, e)); continue; } // checked as a whole message was, then dropped
     const h = hashEnds(raw, s, e);
     const bucket = byBytes.get(h);
-    const hit = bucket?.find((x) => x.bytes.length === e - s && Buffer.compare(x.bytes, item) === 0);
+    let hit: ByBytes | undefined;
+    if (bucket !== undefined) {
+      for (const x of bucket) if (x.bytes.length === e - s && x.bytes.compare(raw, s, e) === 0) { hit = x; break; }
+    }
     if (hit) { out[i] = hit.info = sharedNodeInfo(hit.info.address, hit.info.tas); continue; }
-    const info = out[i] = decodeNodeInfo(decodeValue(item), `${what}[${i}]`);
+    const info = out[i] = decodeNodeInfo(decodeValue(raw.subarray(s, e)), `${what}[${i}]`);
     if (byBytes.size >= BY_BYTES_MAX) byBytes.clear();
-    const entry = { bytes: item.slice(), info };
+    const bytes = Buffer.allocUnsafeSlow(e - s); // its own memory, not a slice of the shared pool (it is kept)
+    bytes.set(raw.subarray(s, e));
+    const entry = { bytes, info };
     if (bucket === undefined || byBytes.size === 0) byBytes.set(h, [entry]);
     else { bucket.unshift(entry); if (bucket.length > BUCKET_MAX) bucket.pop(); }
   }
