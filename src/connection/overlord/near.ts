@@ -139,7 +139,7 @@ export class NearOverlord implements Overlord {
       const had = this.candidates.get(n.address.key);
       // Reported again as it was, through the same reporter: only fresher. Nothing a pass reads
       // changed but the time it goes stale, which only comes later (see `quiet`), so passes
-      // may still be skipped; at 3,000 nodes most reports repeat what a node already knows.
+      // may still be skipped. At 1,000 nodes a third of the entries reported repeat what is held.
       if (had && had.src === n && had.via === via) { had.at = now; continue; }
       const info = via ? { address: n.address, tas: [...n.tas, tunnelTA(n.address, [via])] } : n;
       if (had) { had.info = info; had.src = n; had.via = via; had.at = now; this.version++; } else this.addCandidate({ info, src: n, via, at: now, value: n.address.value });
