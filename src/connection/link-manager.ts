@@ -16,7 +16,7 @@ import { DEFAULT_LIVENESS_OPTIONS, Liveness, type LivenessOptions } from './live
 import { decodeLink, encodeLink, LinkError, PTYPE_RELAY, PTYPE_ROUTED, type LinkMessage } from './link-wire.js';
 import type { NodeInfo } from './node-info.js';
 import type { ConnectionTable } from './table.js';
-import { sameNeighbors, stillServes } from './status-news.js';
+import { sameNeighbors, sameTAs, stillServes } from './status-news.js';
 import { isLoopback, orderPeerTAs } from './ta-order.js';
 
 /** probeMisses 0 turns the traffic-triggered probes off (the keepalive alone). */
@@ -147,7 +147,7 @@ export class LinkManager {
         return;
       case 'status':
         if (!conn) return;
-        if (m.tas && !sameKeys(m.tas, conn.peerTAs)) {
+        if (m.tas && !sameTAs(m.tas, conn.peerTAs)) {
           conn.peerTAs = m.tas;
           this.events.emit('peerTAs', conn);
         }
@@ -442,12 +442,5 @@ function serves(told: Told, tas: readonly TransportAddress[]): boolean {
   if (told.servesFor === tas) return true;
   if (!stillServes(told.tas, tas)) return false;
   told.servesFor = tas;
-  return true;
-}
-
-/** The same TAs in the same order (compared by text, no string built). */
-function sameKeys(a: readonly TransportAddress[], b: readonly TransportAddress[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i]!.key !== b[i]!.key) return false;
   return true;
 }

@@ -7,7 +7,8 @@
 import type { TransportAddress } from '../transport/ta.js';
 import type { NodeInfo } from './node-info.js';
 
-function sameTAs(a: readonly TransportAddress[], b: readonly TransportAddress[]): boolean {
+/** The same TAs in the same order (compared by text). */
+export function sameTAs(a: readonly TransportAddress[], b: readonly TransportAddress[]): boolean {
   if (a === b) return true;
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i]!.key !== b[i]!.key) return false;
